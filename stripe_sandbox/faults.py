@@ -1,0 +1,99 @@
+"""Fault injection and added latency for ``/v1/`` requests (test controls only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SandboxError, invalid_request
+
+ACTIONS = ("status", "rate_limit", "delay", "drop")
+
+_DEFAULT_ERRORS = {
+    400: ("invalid_request_error", "The sandbox was told to fail this request."),
+    402: ("card_error", "Your card was declined."),
+    409: ("idempotency_error", "The sandbox was told to fail this request with a conflict."),
+    500: ("api_error", "An unknown error occurred while processing your request."),
+    502: ("api_error", "Bad gateway."),
+    503: ("api_error", "Stripe is temporarily unavailable. Please try again."),
+}
+
+
+@dataclass
+class Fault:
+    action: str
+    path_prefix: str
+    remaining: int
+    method: str | None = None
+    status: int = 500
+    error_type: str | None = None
+    message: str | None = None
+    delay_ms: int = 0
+    when: str = "before"  # "after": Stripe did the work, the answer was lost
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.remaining > 0 and path.startswith(self.path_prefix)
+                and (self.method is None or self.method == method))
+
+    def error(self) -> SandboxError:
+        if self.action == "rate_limit":
+            return SandboxError(429, "invalid_request_error",
+                                "Request rate limit exceeded. Learn more about rate limits "
+                                "here https://stripe.com/docs/rate-limits.", code="rate_limit")
+        kind, message = _DEFAULT_ERRORS.get(self.status, ("api_error", "Injected failure."))
+        return SandboxError(self.status, self.error_type or kind, self.message or message)
+
+    def describe(self) -> dict[str, Any]:
+        return {"action": self.action, "method": self.method, "path_prefix": self.path_prefix,
+                "remaining": self.remaining, "status": self.status, "delay_ms": self.delay_ms,
+                "when": self.when}
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.rules: list[Fault] = []
+        self.latency_ms = 0
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def add(self, params: dict[str, Any]) -> Fault:
+        action = params.get("action", "status")
+        if action not in ACTIONS:
+            raise invalid_request(f"action must be one of {', '.join(ACTIONS)}", param="action")
+        when = params.get("when", "before")
+        if when not in ("before", "after"):
+            raise invalid_request("when must be before or after", param="when")
+        method = params.get("method")
+        fault = Fault(
+            action=action, path_prefix=params.get("path", "/v1/"),
+            remaining=_int(params, "count", 1, minimum=1),
+            method=method.upper() if method else None,
+            status=_int(params, "status", 500, minimum=400, maximum=599),
+            error_type=params.get("error_type"), message=params.get("message"),
+            delay_ms=_int(params, "delay_ms", 0, minimum=0, maximum=600_000), when=when)
+        if not fault.path_prefix.startswith("/v1/"):
+            raise invalid_request("path must start with /v1/", param="path")
+        self.rules.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        for fault in self.rules:
+            if fault.matches(method, path):
+                fault.remaining -= 1
+                return fault
+        return None
+
+
+def _int(params: dict[str, Any], name: str, default: int, *, minimum: int,
+         maximum: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise invalid_request(f"{name} must be an integer", param=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise invalid_request(f"{name} must be between {minimum} and {maximum}", param=name)
+    return value
