@@ -1,1 +1,370 @@
-// placeholder
+/*
+ * Stripe.js shim served by the Stripe sandbox at /v3/ (the path of
+ * https://js.stripe.com/v3/), so a page switches between real Stripe and the
+ * sandbox by the script's origin alone.
+ *
+ * Implements what a card checkout uses: Stripe(pk), stripe.elements(),
+ * elements.create('card') with real inputs, createPaymentMethod,
+ * handleCardAction (with a bank-challenge modal like Stripe's test page),
+ * confirmCardPayment and retrievePaymentIntent. Every method resolves
+ * {paymentMethod} / {paymentIntent} or {error}, as Stripe.js does.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var API = script ? new URL(script.src).origin : window.location.origin;
+
+  var MESSAGES = {
+    incomplete_number: "Your card number is incomplete.",
+    invalid_number: "Your card number is invalid.",
+    incomplete_expiry: "Your card's expiration date is incomplete.",
+    invalid_expiry_month: "Your card's expiration date is invalid.",
+    invalid_expiry_year_past: "Your card's expiration year is in the past.",
+    incomplete_cvc: "Your card's security code is incomplete."
+  };
+
+  function digits(value) { return (value || "").replace(/\D/g, ""); }
+
+  function luhn(number) {
+    var sum = 0;
+    for (var i = 0; i < number.length; i++) {
+      var d = +number[number.length - 1 - i];
+      if (i % 2) { d *= 2; if (d > 9) d -= 9; }
+      sum += d;
+    }
+    return sum % 10 === 0;
+  }
+
+  function brandOf(number) {
+    if (/^3[47]/.test(number)) return "amex";
+    if (/^(5[1-5]|2[2-7])/.test(number)) return "mastercard";
+    if (/^(6011|65)/.test(number)) return "discover";
+    if (/^4/.test(number)) return "visa";
+    return "unknown";
+  }
+
+  function encode(params, prefix, out) {
+    out = out || [];
+    Object.keys(params).forEach(function (key) {
+      var value = params[key];
+      var name = prefix ? prefix + "[" + key + "]" : key;
+      if (value === undefined || value === null) return;
+      if (typeof value === "object") encode(value, name, out);
+      else out.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
+    });
+    return out.join("&");
+  }
+
+  function connectionError() {
+    return { error: { type: "api_connection_error",
+      message: "We could not reach Stripe. Check your connection and try again." } };
+  }
+
+  // ---- the card Element ----------------------------------------------------
+
+  function CardElement(options) {
+    this.options = options || {};
+    this.handlers = {};
+    this.node = null;
+  }
+
+  CardElement.prototype.mount = function (target) {
+    var host = typeof target === "string" ? document.querySelector(target) : target;
+    if (!host) throw new Error("Stripe shim: mount target not found: " + target);
+    var wrap = document.createElement("div");
+    wrap.className = "StripeElement sandbox-card";
+    wrap.innerHTML =
+      '<input name="cardnumber" aria-label="Card number" placeholder="Card number" ' +
+      'autocomplete="cc-number" inputmode="numeric" class="sandbox-card-number">' +
+      '<input name="exp-date" aria-label="Expiration date (MM / YY)" placeholder="MM / YY" ' +
+      'autocomplete="cc-exp" inputmode="numeric" class="sandbox-card-expiry">' +
+      '<input name="cvc" aria-label="CVC" placeholder="CVC" autocomplete="cc-csc" ' +
+      'inputmode="numeric" class="sandbox-card-cvc">';
+    host.appendChild(wrap);
+    this.node = wrap;
+    this.inputs = {
+      number: wrap.querySelector(".sandbox-card-number"),
+      expiry: wrap.querySelector(".sandbox-card-expiry"),
+      cvc: wrap.querySelector(".sandbox-card-cvc")
+    };
+    var self = this;
+    Object.keys(this.inputs).forEach(function (key) {
+      self.inputs[key].addEventListener("input", function () { self._changed(); });
+      self.inputs[key].addEventListener("blur", function () { self._changed(true); });
+    });
+    this._emit("ready", { elementType: "card" });
+  };
+
+  CardElement.prototype.on = function (name, handler) {
+    (this.handlers[name] = this.handlers[name] || []).push(handler);
+    return this;
+  };
+
+  CardElement.prototype._emit = function (name, event) {
+    (this.handlers[name] || []).forEach(function (handler) { handler(event); });
+  };
+
+  CardElement.prototype.state = function (strict) {
+    var number = digits(this.inputs.number.value);
+    var expiry = digits(this.inputs.expiry.value);
+    var cvc = digits(this.inputs.cvc.value);
+    var brand = brandOf(number);
+    var numberLength = brand === "amex" ? 15 : 16;
+    var error = null;
+    var now = new Date();
+    var month = +expiry.slice(0, 2);
+    var year = 2000 + +expiry.slice(2, 4);
+    var cvcLength = brand === "amex" ? 4 : 3;
+    if (number.length >= numberLength && !luhn(number)) {
+      error = "invalid_number";
+    } else if (expiry.length === 4 && (month < 1 || month > 12)) {
+      error = "invalid_expiry_month";
+    } else if (expiry.length === 4 && (year < now.getFullYear() ||
+               (year === now.getFullYear() && month < now.getMonth() + 1))) {
+      error = "invalid_expiry_year_past";
+    } else if (strict && number.length < numberLength) {
+      error = "incomplete_number";
+    } else if (strict && expiry.length < 4) {
+      error = "incomplete_expiry";
+    } else if (strict && cvc.length < cvcLength) {
+      error = "incomplete_cvc";
+    }
+    var complete = !error && number.length >= numberLength && expiry.length === 4 &&
+      cvc.length >= cvcLength;
+    return { number: number, expMonth: month, expYear: year, cvc: cvc, brand: brand,
+             error: error, complete: complete,
+             empty: !number && !expiry && !cvc };
+  };
+
+  CardElement.prototype._changed = function (strict) {
+    var s = this.state(false);
+    if (strict && !s.complete && !s.error && !s.empty) s = this.state(true);
+    this._emit("change", {
+      elementType: "card", empty: s.empty, complete: s.complete, brand: s.brand,
+      error: s.error ? { type: "validation_error", code: s.error, message: MESSAGES[s.error] }
+                     : undefined
+    });
+  };
+
+  CardElement.prototype.clear = function () {
+    var self = this;
+    Object.keys(this.inputs || {}).forEach(function (k) { self.inputs[k].value = ""; });
+  };
+  CardElement.prototype.focus = function () { this.inputs && this.inputs.number.focus(); };
+  CardElement.prototype.update = function (options) { this.options = options || {}; };
+  CardElement.prototype.unmount = function () {
+    if (this.node && this.node.parentNode) this.node.parentNode.removeChild(this.node);
+  };
+  CardElement.prototype.destroy = CardElement.prototype.unmount;
+
+  // ---- the bank-challenge modal --------------------------------------------
+
+  var STYLE =
+    ".sandbox-card{display:flex;gap:.5em}.sandbox-card input{flex:1;min-width:0;padding:.6em;" +
+    "border:1px solid #ccd;border-radius:4px;font:inherit}" +
+    ".sandbox-card .sandbox-card-number{flex:3}" +
+    ".sandbox-3ds-backdrop{position:fixed;inset:0;background:rgba(0,0,0,.5);display:flex;" +
+    "align-items:center;justify-content:center;z-index:2147483647}" +
+    ".sandbox-3ds{background:#fff;border-radius:8px;max-width:420px;width:92%;padding:1.5em;" +
+    "font:15px/1.5 system-ui,sans-serif;box-shadow:0 10px 40px rgba(0,0,0,.3)}" +
+    ".sandbox-3ds h2{margin:0 0 .5em;font-size:1.2em}.sandbox-3ds p{color:#444}" +
+    ".sandbox-3ds .sandbox-3ds-buttons{display:flex;gap:.75em;margin-top:1.25em}" +
+    ".sandbox-3ds button{flex:1;padding:.7em;border-radius:4px;border:0;font:inherit;" +
+    "cursor:pointer}.sandbox-3ds .complete{background:#1a7f37;color:#fff}" +
+    ".sandbox-3ds .fail{background:#c62828;color:#fff}";
+
+  function injectStyle() {
+    if (document.getElementById("sandbox-stripe-style")) return;
+    var style = document.createElement("style");
+    style.id = "sandbox-stripe-style";
+    style.textContent = STYLE;
+    document.head.appendChild(style);
+  }
+
+  function challenge(intent) {
+    return new Promise(function (resolve) {
+      var backdrop = document.createElement("div");
+      backdrop.className = "sandbox-3ds-backdrop";
+      backdrop.innerHTML =
+        '<div class="sandbox-3ds" role="dialog" aria-modal="true" ' +
+        'aria-labelledby="sandbox-3ds-title">' +
+        '<h2 id="sandbox-3ds-title">3D Secure 2 Test Page</h2>' +
+        "<p>This is a test page from the Stripe sandbox. Your bank would ask you to " +
+        "authenticate this payment of <strong></strong> here.</p>" +
+        '<div class="sandbox-3ds-buttons">' +
+        '<button type="button" class="complete">Complete authentication</button>' +
+        '<button type="button" class="fail">Fail authentication</button></div></div>';
+      var amount = (intent.amount / 100).toFixed(2) + " " + intent.currency.toUpperCase();
+      backdrop.querySelector("strong").textContent = amount;
+      function choose(outcome) {
+        backdrop.remove();
+        resolve(outcome);
+      }
+      backdrop.querySelector(".complete").addEventListener("click", function () {
+        choose("complete");
+      });
+      backdrop.querySelector(".fail").addEventListener("click", function () { choose("fail"); });
+      backdrop.addEventListener("keydown", function (event) {
+        if (event.key === "Escape") choose("fail");  // closing the challenge fails it
+      });
+      document.body.appendChild(backdrop);
+      backdrop.querySelector(".complete").focus();
+    });
+  }
+
+  // ---- Stripe(pk) ------------------------------------------------------------
+
+  function Stripe(key) {
+    if (!(this instanceof Stripe)) return new Stripe(key);
+    if (typeof key !== "string" || key.indexOf("pk_") !== 0) {
+      throw new Error("Stripe shim: use your publishable key (pk_...), not " + key);
+    }
+    this.key = key;
+    injectStyle();
+  }
+
+  Stripe.prototype._request = function (method, path, params) {
+    var url = API + path;
+    var init = { method: method, headers: { Authorization: "Bearer " + this.key } };
+    var body = encode(params || {});
+    if (method === "GET") {
+      if (body) url += "?" + body;
+    } else {
+      init.headers["Content-Type"] = "application/x-www-form-urlencoded";
+      init.body = body;
+    }
+    return fetch(url, init).then(function (response) {
+      return response.json().then(function (json) {
+        return response.ok ? { ok: json } : { error: json.error };
+      });
+    }, function () { return connectionError(); });
+  };
+
+  Stripe.prototype._intentId = function (clientSecret) {
+    return String(clientSecret || "").split("_secret_")[0];
+  };
+
+  Stripe.prototype._retrieve = function (clientSecret) {
+    return this._request("GET", "/v1/payment_intents/" + this._intentId(clientSecret),
+      { client_secret: clientSecret });
+  };
+
+  Stripe.prototype.elements = function () {
+    return { create: function (type, options) {
+      if (type !== "card") throw new Error("Stripe shim: only the 'card' Element exists here");
+      return new CardElement(options);
+    } };
+  };
+
+  Stripe.prototype._cardParams = function (element, billingDetails) {
+    var s = element.state(true);
+    if (s.error) {
+      return { error: { type: "validation_error", code: s.error, message: MESSAGES[s.error] } };
+    }
+    var params = { type: "card", card: { number: s.number, exp_month: s.expMonth,
+      exp_year: s.expYear, cvc: s.cvc } };
+    if (billingDetails) params.billing_details = billingDetails;
+    return { params: params };
+  };
+
+  Stripe.prototype.createPaymentMethod = function (data, legacyElement, legacyData) {
+    if (typeof data === "string") {  // createPaymentMethod('card', element, data)
+      data = Object.assign({ type: data, card: legacyElement }, legacyData || {});
+    }
+    if (!data || data.type !== "card" || !(data.card instanceof CardElement)) {
+      return Promise.resolve({ error: { type: "validation_error",
+        message: "createPaymentMethod needs {type: 'card', card: cardElement}." } });
+    }
+    var built = this._cardParams(data.card, data.billing_details);
+    if (built.error) return Promise.resolve(built);
+    return this._request("POST", "/v1/payment_methods", built.params).then(function (r) {
+      return r.error ? { error: r.error } : { paymentMethod: r.ok };
+    });
+  };
+
+  Stripe.prototype.retrievePaymentIntent = function (clientSecret) {
+    return this._retrieve(clientSecret).then(function (r) {
+      return r.error ? { error: r.error } : { paymentIntent: r.ok };
+    });
+  };
+
+  Stripe.prototype._challenge = function (intent, clientSecret) {
+    var self = this;
+    return challenge(intent).then(function (outcome) {
+      return fetch(API + "/_sandbox/payment_intents/" + intent.id + "/authenticate", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: encode({ outcome: outcome, client_secret: clientSecret })
+      }).then(function () { return self._retrieve(clientSecret); },
+              function () { return connectionError(); });
+    });
+  };
+
+  function failure(intent) {
+    var error = Object.assign({}, intent.last_payment_error || {
+      type: "invalid_request_error", message: "The payment was not completed." });
+    error.payment_intent = intent;
+    return { error: error };
+  }
+
+  Stripe.prototype.handleCardAction = function (clientSecret) {
+    var self = this;
+    return this._retrieve(clientSecret).then(function (r) {
+      if (r.error) return { error: r.error };
+      var intent = r.ok;
+      if (intent.confirmation_method !== "manual") {
+        return { error: { type: "invalid_request_error", code: "payment_intent_unexpected_state",
+          message: "handleCardAction: The PaymentIntent supplied does not require manual " +
+                   "server-side confirmation. Please use confirmCardPayment instead to " +
+                   "complete the payment.", payment_intent: intent } };
+      }
+      if (intent.status !== "requires_action") {
+        return { error: { type: "invalid_request_error", code: "payment_intent_unexpected_state",
+          message: "handleCardAction: The PaymentIntent supplied is not in the " +
+                   "requires_action state.", payment_intent: intent } };
+      }
+      return self._challenge(intent, clientSecret).then(function (after) {
+        if (after.error) return { error: after.error };
+        return after.ok.status === "requires_confirmation" ? { paymentIntent: after.ok }
+                                                           : failure(after.ok);
+      });
+    });
+  };
+
+  Stripe.prototype.confirmCardPayment = function (clientSecret, data, options) {
+    var self = this;
+    data = data || {};
+    var handleActions = !options || options.handleActions !== false;
+    var params = { client_secret: clientSecret };
+    var method = data.payment_method;
+    var ready = Promise.resolve(null);
+    if (method && typeof method === "object" && method.card instanceof CardElement) {
+      ready = this.createPaymentMethod({ type: "card", card: method.card,
+                                         billing_details: method.billing_details });
+    } else if (typeof method === "string") {
+      params.payment_method = method;
+    }
+    return ready.then(function (created) {
+      if (created && created.error) return created;
+      if (created) params.payment_method = created.paymentMethod.id;
+      if (data.return_url) params.return_url = data.return_url;
+      return self._request("POST", "/v1/payment_intents/" + self._intentId(clientSecret) +
+                           "/confirm", params);
+    }).then(function (r) {
+      if (r.error && !r.ok) return { error: r.error };
+      var intent = r.ok;
+      if (intent.status !== "requires_action" || !handleActions) {
+        return intent.status === "requires_payment_method" ? failure(intent)
+                                                           : { paymentIntent: intent };
+      }
+      return self._challenge(intent, clientSecret).then(function (after) {
+        if (after.error) return { error: after.error };
+        return after.ok.status === "requires_payment_method" ? failure(after.ok)
+                                                             : { paymentIntent: after.ok };
+      });
+    });
+  };
+
+  window.Stripe = Stripe;
+})();

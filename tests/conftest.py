@@ -1,0 +1,65 @@
+"""Shared fixtures: the Stripe sandbox over real HTTP, real stripe-python, and
+the external services (PostgreSQL, Redis, Chromium) that CI makes mandatory.
+
+``REQUIRE_SERVICES=1`` (set by ``.ci/run``) turns a missing service from a
+skip into a failure, so CI cannot pass without exercising the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+import stripe
+
+from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxServer
+from stripe_sandbox.controls import SandboxControls
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip with ``reason`` where a service is missing; fail instead under CI."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    # Fast webhook retries so delivery tests finish in well under a second.
+    with SandboxServer(webhook_retry_delays=(0.05, 0.1, 0.2)) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxControls]:
+    """The sandbox, reset to empty for each test."""
+    controls = SandboxControls(sandbox_server.url)
+    controls.reset()
+    yield controls
+    controls.close()
+
+
+@pytest.fixture
+def stripe_client(sandbox: SandboxControls) -> stripe.StripeClient:
+    """Real stripe-python, talking HTTP to the sandbox; no retries unless a test asks."""
+    return stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url},
+                               max_network_retries=0)
+
+
+@pytest.fixture
+def publishable_key() -> str:
+    return DEFAULT_PUBLISHABLE_KEY
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") \
+        or shutil.which("chromium-browser")
+    need(bool(path), "Chromium is not installed (apt-get install chromium; .ci/run does)")
+    return str(path)

@@ -1,0 +1,211 @@
+"""PaymentIntent behaviour through real stripe-python: cards, manual and automatic
+confirmation, error_on_requires_action, 3-D Secure, expiry, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+CARD = {"exp_month": 12, "exp_year": 2040, "cvc": "123"}
+
+
+def card_method(client: stripe.StripeClient, number: str) -> str:
+    return client.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": number, **CARD}}).id
+
+
+def manual_intent(client: stripe.StripeClient, method: str, **extra) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.create(params={
+        "amount": 1999, "currency": "eur", "payment_method_types": ["card"],
+        "payment_method": method, "confirm": True, "confirmation_method": "manual", **extra})
+
+
+def test_4242_succeeds_at_first_confirm_with_a_charge(stripe_client):
+    intent = manual_intent(stripe_client, card_method(stripe_client, "4242424242424242"))
+    assert intent.status == "succeeded"
+    assert intent.amount_received == 1999
+    charge = stripe_client.v1.charges.retrieve(intent.latest_charge)
+    assert charge.id.startswith("ch_") and charge.paid and charge.captured
+    assert charge.payment_method_details.card.last4 == "4242"
+    assert charge.payment_intent == intent.id
+
+
+@pytest.mark.parametrize("number,decline_code,message", [
+    ("4000000000009995", "insufficient_funds", "Your card has insufficient funds."),
+    ("4000000000000002", "generic_decline", "Your card was declined."),
+])
+def test_declines_raise_card_error_carrying_the_intent(stripe_client, number, decline_code,
+                                                       message):
+    with pytest.raises(stripe.CardError) as caught:
+        manual_intent(stripe_client, card_method(stripe_client, number))
+    error = caught.value
+    assert error.http_status == 402
+    assert error.code == "card_declined"
+    assert error.error.decline_code == decline_code
+    assert error.user_message == message
+    intent = error.error.payment_intent
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error.decline_code == decline_code
+    charge = stripe_client.v1.charges.retrieve(intent.latest_charge)
+    assert charge.status == "failed" and charge.failure_code == "card_declined"
+
+
+@pytest.mark.parametrize("number", ["4000002500003155", "4000000000003220"])
+def test_3ds_cards_require_action_then_confirm_succeeds(stripe_client, sandbox, number):
+    intent = manual_intent(stripe_client, card_method(stripe_client, number))
+    assert intent.status == "requires_action"
+    assert intent.next_action.type == "use_stripe_sdk"
+    assert intent.latest_charge is None
+    after = sandbox.authenticate(intent.id, "complete")
+    assert after["status"] == "requires_confirmation"
+    confirmed = stripe_client.v1.payment_intents.confirm(intent.id)
+    assert confirmed.status == "succeeded"
+    charge = stripe_client.v1.charges.retrieve(confirmed.latest_charge)
+    assert charge.payment_method_details.card.three_d_secure.result == "authenticated"
+
+
+def test_error_on_requires_action_fails_with_authentication_not_handled(stripe_client):
+    method = card_method(stripe_client, "4000002500003155")
+    with pytest.raises(stripe.CardError) as caught:
+        stripe_client.v1.payment_intents.create(params={
+            "amount": 1999, "currency": "usd", "payment_method": method, "confirm": True,
+            "error_on_requires_action": True})
+    error = caught.value
+    assert error.code == "authentication_required"
+    assert error.error.decline_code == "authentication_not_handled"
+    intent = error.error.payment_intent
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error.code == "authentication_required"
+
+
+def test_failed_challenge_returns_to_requires_payment_method(stripe_client, sandbox):
+    intent = manual_intent(stripe_client, card_method(stripe_client, "4000002500003155"))
+    after = sandbox.authenticate(intent.id, "fail")
+    assert after["status"] == "requires_payment_method"
+    assert after["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    # The shopper tries another card on the same intent: it succeeds.
+    retried = stripe_client.v1.payment_intents.confirm(
+        intent.id, params={"payment_method": card_method(stripe_client, "4242424242424242")})
+    assert retried.status == "succeeded" and retried.last_payment_error is None
+
+
+def test_3178_passes_the_challenge_then_declines(stripe_client, sandbox):
+    intent = manual_intent(stripe_client, card_method(stripe_client, "4000008260003178"))
+    sandbox.authenticate(intent.id, "complete")
+    with pytest.raises(stripe.CardError) as caught:
+        stripe_client.v1.payment_intents.confirm(intent.id)
+    assert caught.value.error.decline_code == "insufficient_funds"
+    assert caught.value.error.payment_intent.status == "requires_payment_method"
+
+
+def test_automatic_confirmation_charges_as_soon_as_the_challenge_passes(stripe_client, sandbox):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
+        "confirm": True})
+    assert intent.status == "requires_action"
+    assert sandbox.authenticate(intent.id, "complete")["status"] == "succeeded"
+
+
+def test_unconfirmed_manual_intent_expires_after_one_hour(stripe_client, sandbox):
+    intent = manual_intent(stripe_client, card_method(stripe_client, "4000002500003155"))
+    sandbox.authenticate(intent.id, "complete")
+    sandbox.advance_clock(3599)
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "requires_confirmation"
+    sandbox.advance_clock(1)
+    expired = stripe_client.v1.payment_intents.retrieve(intent.id)
+    assert expired.status == "requires_payment_method"
+    assert expired.last_payment_error.code == "payment_intent_payment_attempt_expired"
+    # No webhook announces it: the last event is still the requires_action one.
+    events = stripe_client.v1.events.list(params={"limit": 1})
+    assert events.data[0].type == "payment_intent.requires_action"
+
+
+def test_idempotency_key_replays_the_first_answer(stripe_client, sandbox):
+    params = {"amount": 1500, "currency": "usd", "payment_method": "pm_card_visa",
+              "confirm": True}
+    first = stripe_client.v1.payment_intents.create(params=params,
+                                                    options={"idempotency_key": "order-7-a1"})
+    second = stripe_client.v1.payment_intents.create(params=params,
+                                                     options={"idempotency_key": "order-7-a1"})
+    assert first.id == second.id
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+    log = sandbox.requests("/v1/payment_intents")
+    posts = [entry for entry in log if entry["method"] == "POST"]
+    assert [entry["idempotency_key"] for entry in posts] == ["order-7-a1", "order-7-a1"]
+
+
+def test_idempotency_key_replays_a_decline_too(stripe_client):
+    params = {"amount": 1500, "currency": "usd",
+              "payment_method": "pm_card_chargeDeclinedInsufficientFunds", "confirm": True}
+    ids = set()
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as caught:
+            stripe_client.v1.payment_intents.create(params=params,
+                                                    options={"idempotency_key": "k-decline"})
+        ids.add(caught.value.error.payment_intent.id)
+    assert len(ids) == 1
+
+
+def test_idempotency_key_with_other_parameters_is_refused(stripe_client):
+    stripe_client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"},
+                                            options={"idempotency_key": "k1"})
+    with pytest.raises(stripe.IdempotencyError):
+        stripe_client.v1.payment_intents.create(params={"amount": 1600, "currency": "usd"},
+                                                options={"idempotency_key": "k1"})
+
+
+def test_cancel_and_illegal_state_changes(stripe_client):
+    intent = stripe_client.v1.payment_intents.create(params={"amount": 900, "currency": "usd"})
+    canceled = stripe_client.v1.payment_intents.cancel(
+        intent.id, params={"cancellation_reason": "abandoned"})
+    assert canceled.status == "canceled" and canceled.cancellation_reason == "abandoned"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.payment_intents.cancel(intent.id)
+    assert caught.value.http_status == 400
+    assert caught.value.code == "payment_intent_unexpected_state"
+
+    paid = manual_intent(stripe_client, "pm_card_visa")
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.payment_intents.confirm(paid.id)
+    assert caught.value.code == "payment_intent_unexpected_state"
+    assert caught.value.error.payment_intent.status == "succeeded"
+
+
+def test_update_then_confirm_with_new_method(stripe_client):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 900, "currency": "usd", "confirmation_method": "manual",
+        "metadata": {"order": "41"}})
+    updated = stripe_client.v1.payment_intents.update(
+        intent.id, params={"amount": 1200, "metadata": {"attempt": "2"}})
+    assert updated.amount == 1200 and updated.metadata.to_dict() == {"order": "41", "attempt": "2"}
+    confirmed = stripe_client.v1.payment_intents.confirm(
+        intent.id, params={"payment_method": "pm_card_mastercard"})
+    assert confirmed.status == "succeeded" and confirmed.amount_received == 1200
+
+
+def test_publishable_key_reads_an_intent_only_with_its_client_secret(stripe_client,
+                                                                     publishable_key):
+    intent = stripe_client.v1.payment_intents.create(params={"amount": 900, "currency": "usd"})
+    public = stripe.StripeClient(publishable_key,
+                                 base_addresses={"api": stripe_client._requestor.base_addresses
+                                                 ["api"]})
+    fetched = public.v1.payment_intents.retrieve(intent.id,
+                                                 params={"client_secret": intent.client_secret})
+    assert fetched.id == intent.id
+    with pytest.raises(stripe.InvalidRequestError):
+        public.v1.payment_intents.retrieve(intent.id, params={"client_secret": "pi_x_secret_y"})
+    with pytest.raises(stripe.AuthenticationError):
+        public.v1.payment_intents.list()
+
+
+def test_customer_and_expand(stripe_client):
+    customer = stripe_client.v1.customers.create(params={"email": "ada@example.com"})
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 900, "currency": "usd", "customer": customer.id,
+        "payment_method": "pm_card_visa", "confirm": True,
+        "expand": ["customer", "latest_charge", "payment_method"]})
+    assert intent.customer.email == "ada@example.com"
+    assert intent.latest_charge.object == "charge"
+    assert intent.payment_method.card.brand == "visa"
+    fetched = stripe_client.v1.customers.retrieve(customer.id)
+    assert fetched.id == customer.id
