@@ -224,6 +224,13 @@ def _parse_bool(value: str, name: str) -> bool:
 # --- endpoint schemas ----------------------------------------------------------------
 
 EXPAND = ListOf(Str())
+# The event types the sandbox emits, and "*" for all of them.
+EVENT_TYPES = (
+    "*", "charge.failed", "charge.succeeded", "customer.created",
+    "payment_intent.amount_capturable_updated", "payment_intent.canceled",
+    "payment_intent.created", "payment_intent.payment_failed", "payment_intent.requires_action",
+    "payment_intent.succeeded",
+)
 ADDRESS = Obj({k: Str() for k in ("city", "country", "line1", "line2", "postal_code", "state")})
 BILLING_DETAILS = Obj({"address": ADDRESS, "email": Str(), "name": Str(), "phone": Str()})
 CARD = Obj({"number": Str(), "exp_month": Int(), "exp_year": Int(), "cvc": Str()},
@@ -281,8 +288,8 @@ SCHEMAS: dict[str, Endpoint] = {
     "event.list": Endpoint({"type": Str(), "types": ListOf(Str()), "created": RangeOrInt(),
                             **PAGINATION}),
     "webhook_endpoint.create": Endpoint({
-        "url": Str(), "enabled_events": ListOf(Str()), "description": Str(),
-        "metadata": Metadata(), "api_version": Str(), "expand": EXPAND,
+        "url": Str(), "enabled_events": ListOf(Enum(EVENT_TYPES)), "description": Str(),
+        "metadata": Metadata(), "api_version": Enum(("2026-08-26.dahlia",)), "expand": EXPAND,
     }, required=("url", "enabled_events")),
     "webhook_endpoint.retrieve": Endpoint({"expand": EXPAND}),
     "webhook_endpoint.list": Endpoint(dict(PAGINATION)),
