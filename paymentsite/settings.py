@@ -96,8 +96,8 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 # --- Stripe ------------------------------------------------------------------------------
 # STRIPE_API_BASE points stripe-python at the sandbox; empty means the real Stripe.
 STRIPE_API_BASE = env("STRIPE_API_BASE", "http://127.0.0.1:12111") or ""
-STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandbox")
-STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_sandbox")
+STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandboxSecretKey000000000000000")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_sandboxPublishableKey0000000000")
 
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = False

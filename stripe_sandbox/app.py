@@ -31,8 +31,8 @@ from .webhooks import WebhookDispatcher
 
 log = logging.getLogger("stripe_sandbox")
 
-DEFAULT_SECRET_KEY = "sk_test_sandbox"
-DEFAULT_PUBLISHABLE_KEY = "pk_test_sandbox"
+DEFAULT_SECRET_KEY = "sk_test_sandboxSecretKey000000000000000"
+DEFAULT_PUBLISHABLE_KEY = "pk_test_sandboxPublishableKey0000000000"
 SHIM_PATH = Path(__file__).with_name("static") / "stripe.js"
 
 Handler = Callable[["Request"], Any]

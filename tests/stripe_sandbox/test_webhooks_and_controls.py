@@ -11,6 +11,8 @@ import httpx
 import pytest
 import stripe
 
+from stripe_sandbox import DEFAULT_SECRET_KEY
+
 
 class Receiver:
     """A local webhook receiver that fails the first ``failures`` posts."""
@@ -125,7 +127,7 @@ def test_fault_after_processing_is_healed_by_an_idempotent_retry(sandbox):
     """The answer is lost after Stripe did the work: stripe-python retries with the same
     idempotency key and gets the first result, so nothing is charged twice."""
     sandbox.add_fault(method="POST", path="/v1/payment_intents", action="drop", when="after")
-    client = stripe.StripeClient("sk_test_sandbox", base_addresses={"api": sandbox.url},
+    client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url},
                                  max_network_retries=2)
     intent = client.v1.payment_intents.create(params={
         "amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
@@ -136,7 +138,7 @@ def test_fault_after_processing_is_healed_by_an_idempotent_retry(sandbox):
 
 def test_delay_fault_times_the_client_out(sandbox):
     sandbox.add_fault(path="/v1/account", action="delay", delay_ms=1500)
-    client = stripe.StripeClient("sk_test_sandbox", base_addresses={"api": sandbox.url},
+    client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url},
                                  http_client=stripe.RequestsClient(timeout=0.5))
     with pytest.raises(stripe.APIConnectionError):
         client.v1.accounts.retrieve_current()

@@ -1,0 +1,134 @@
+"""Fidelity check 5: the Stripe.js shim in a real headless Chromium: the card field,
+createPaymentMethod, and handleCardAction's bank modal, clicked like a shopper."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script src="{sandbox}/v3/"></script></head><body>
+<form id="f"><div id="card"></div><p id="msg"></p></form>
+<script>
+  window.stripe = Stripe("{pk}");
+  window.card = stripe.elements().create("card");
+  card.mount("#card");
+  card.on("change", function (e) {{
+    document.getElementById("msg").textContent = e.error ? e.error.message :
+      (e.complete ? "complete" : "");
+  }});
+  window.run = function (promise) {{
+    window.result = undefined;
+    promise.then(function (r) {{ window.result = r; }});
+  }};
+</script></body></html>"""
+
+
+@pytest.fixture
+def shop_page(sandbox, publishable_key, page):
+    html = PAGE.format(sandbox=sandbox.url, pk=publishable_key).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(html)))
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+    page.wait_for_function("window.card !== undefined")
+    yield page
+    server.shutdown()
+
+
+def fill_card(page, number: str) -> None:
+    page.fill("input[name=cardnumber]", number)
+    page.fill("input[name=exp-date]", "12 / 34")
+    page.fill("input[name=cvc]", "123")
+
+
+def result(page):
+    page.wait_for_function("window.result !== undefined")
+    return page.evaluate("window.result")
+
+
+def create_method(page, number: str) -> dict:
+    fill_card(page, number)
+    page.evaluate("run(stripe.createPaymentMethod({type: 'card', card: card}))")
+    return result(page)
+
+
+def test_card_field_reports_errors_and_completion(shop_page):
+    shop_page.fill("input[name=cardnumber]", "4242424242424241")
+    assert shop_page.text_content("#msg") == "Your card number is invalid."
+    fill_card(shop_page, "4242424242424242")
+    assert shop_page.text_content("#msg") == "complete"
+    shop_page.fill("input[name=cvc]", "")
+    shop_page.evaluate("run(stripe.createPaymentMethod({type: 'card', card: card}))")
+    assert result(shop_page)["error"]["code"] == "incomplete_cvc"
+
+
+@pytest.mark.parametrize("button,status", [("Complete authentication", "succeeded"),
+                                           ("Fail authentication", "requires_payment_method")])
+def test_handle_card_action_modal(shop_page, stripe_client, button, status):
+    method = create_method(shop_page, "4000002500003155")["paymentMethod"]
+    assert method["card"]["last4"] == "3155"
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 4200, "currency": "eur", "payment_method": method["id"], "confirm": True,
+        "confirmation_method": "manual"})
+    assert intent.status == "requires_action"
+    shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
+    dialog = shop_page.get_by_role("dialog")
+    assert "42.00 EUR" in dialog.text_content()
+    shop_page.get_by_role("button", name=button).click()
+    outcome = result(shop_page)
+    assert shop_page.locator(".sandbox-3ds").count() == 0
+    if status == "succeeded":
+        assert outcome["paymentIntent"]["status"] == "requires_confirmation"
+        assert stripe_client.v1.payment_intents.confirm(intent.id).status == "succeeded"
+    else:
+        assert outcome["error"]["code"] == "payment_intent_authentication_failure"
+        assert outcome["error"]["payment_intent"]["status"] == status
+        assert stripe_client.v1.payment_intents.retrieve(intent.id).status == status
+
+
+def test_handle_card_action_refuses_automatic_confirmation(shop_page, stripe_client):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
+        "confirm": True})
+    shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
+    error = result(shop_page)["error"]
+    assert "does not require manual server-side confirmation" in error["message"]
+    assert shop_page.locator(".sandbox-3ds").count() == 0
+
+
+def test_confirm_card_payment_and_retrieve(shop_page, stripe_client):
+    intent = stripe_client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"})
+    fill_card(shop_page, "4000000000003220")
+    shop_page.evaluate(
+        f"run(stripe.confirmCardPayment('{intent.client_secret}', "
+        "{payment_method: {card: card}}))")
+    shop_page.get_by_role("button", name="Complete authentication").click()
+    assert result(shop_page)["paymentIntent"]["status"] == "succeeded"
+    shop_page.evaluate(f"run(stripe.retrievePaymentIntent('{intent.client_secret}'))")
+    assert result(shop_page)["paymentIntent"]["amount_received"] == 1500
+
+
+def test_declined_card_resolves_an_error(shop_page, stripe_client):
+    intent = stripe_client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"})
+    fill_card(shop_page, "4000000000009995")
+    shop_page.evaluate(
+        f"run(stripe.confirmCardPayment('{intent.client_secret}', "
+        "{payment_method: {card: card}}))")
+    error = result(shop_page)["error"]
+    assert error["decline_code"] == "insufficient_funds"
