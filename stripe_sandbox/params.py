@@ -26,7 +26,8 @@ CURRENCIES = frozenset(
     "usd eur gbp aud cad chf cny czk dkk hkd huf inr jpy mxn nok nzd pln ron sek sgd "
     "thb brl bgn ils krw myr php twd zar aed".split()
 )
-# Stripe's minimum charge amounts, in minor units (docs: currencies#minimum-and-maximum-charge-amounts).
+# Stripe's minimum charge amounts in minor units
+# (docs: currencies#minimum-and-maximum-charge-amounts).
 MINIMUM_AMOUNTS = {"usd": 50, "eur": 50, "gbp": 30, "aud": 50, "cad": 50, "chf": 50,
                    "jpy": 50, "sek": 300, "nok": 300, "dkk": 250, "mxn": 1000, "hkd": 400}
 MAXIMUM_AMOUNT = 99_999_999
@@ -121,12 +122,12 @@ class Endpoint:
     publishable_fields: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(endpoint: Endpoint, params: dict[str, Any], *, publishable: bool = False) -> dict[str, Any]:
+def validate(endpoint: Endpoint, params: dict[str, Any], *, publishable: bool = False
+             ) -> dict[str, Any]:
     allowed = dict(endpoint.fields)
     if publishable:
         allowed.update(endpoint.publishable_fields)
-    out = _validate_obj(Obj(allowed, endpoint.required), params, prefix="")
-    return out
+    return _validate_obj(Obj(allowed, endpoint.required), params, prefix="")
 
 
 def _validate_obj(schema: Obj, value: Any, *, prefix: str) -> dict[str, Any]:

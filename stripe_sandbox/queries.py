@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import invalid_request
 from .records import PaymentIntent

@@ -11,17 +11,24 @@ import heapq
 import itertools
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sortedcontainers import SortedKeyList
 
 from . import render
-from .cards import (DECLINE, DECLINE_MESSAGES, REQUIRE_3DS, REQUIRE_3DS_THEN_DECLINE,
-                    TEST_PAYMENT_METHODS, card_for, luhn_valid)
+from .cards import (
+    DECLINE,
+    DECLINE_MESSAGES,
+    REQUIRE_3DS,
+    REQUIRE_3DS_THEN_DECLINE,
+    TEST_PAYMENT_METHODS,
+    card_for,
+    luhn_valid,
+)
 from .errors import SandboxError, invalid_request, resource_missing, unexpected_state
 from .params import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNTS
-from .records import (Charge, Customer, Event, PaymentIntent, PaymentMethod, WebhookEndpoint,
-                      new_id)
+from .records import Charge, Customer, Event, PaymentIntent, PaymentMethod, WebhookEndpoint, new_id
 
 # A manually confirmed intent must be confirmed again within an hour of its
 # action being handled, or it falls back to requires_payment_method.
