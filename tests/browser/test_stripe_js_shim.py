@@ -112,12 +112,17 @@ def test_handle_card_action_refuses_automatic_confirmation(shop_page, stripe_cli
     assert shop_page.locator(".sandbox-3ds").count() == 0
 
 
+def start_confirm_card_payment(page, client, number: str):
+    """An automatic-confirmation intent confirmed from the page with the card field."""
+    intent = client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"})
+    fill_card(page, number)
+    page.evaluate(f"run(stripe.confirmCardPayment('{intent.client_secret}', "
+                  "{payment_method: {card: card}}))")
+    return intent
+
+
 def test_confirm_card_payment_and_retrieve(shop_page, stripe_client):
-    intent = stripe_client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"})
-    fill_card(shop_page, "4000000000003220")
-    shop_page.evaluate(
-        f"run(stripe.confirmCardPayment('{intent.client_secret}', "
-        "{payment_method: {card: card}}))")
+    intent = start_confirm_card_payment(shop_page, stripe_client, "4000000000003220")
     shop_page.get_by_role("button", name="Complete authentication").click()
     assert result(shop_page)["paymentIntent"]["status"] == "succeeded"
     shop_page.evaluate(f"run(stripe.retrievePaymentIntent('{intent.client_secret}'))")
@@ -125,10 +130,6 @@ def test_confirm_card_payment_and_retrieve(shop_page, stripe_client):
 
 
 def test_declined_card_resolves_an_error(shop_page, stripe_client):
-    intent = stripe_client.v1.payment_intents.create(params={"amount": 1500, "currency": "usd"})
-    fill_card(shop_page, "4000000000009995")
-    shop_page.evaluate(
-        f"run(stripe.confirmCardPayment('{intent.client_secret}', "
-        "{payment_method: {card: card}}))")
+    start_confirm_card_payment(shop_page, stripe_client, "4000000000009995")
     error = result(shop_page)["error"]
     assert error["decline_code"] == "insufficient_funds"
