@@ -1,0 +1,171 @@
+"""The only module that imports ``stripe``.
+
+It builds one ``stripe.StripeClient`` from settings (key, base address for the
+sandbox, timeout, network retries), maps Stripe's errors onto the few
+exceptions below, and returns plain ``IntentData`` the services understand.
+Nothing else in the project knows Stripe's classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+
+class PaymentError(Exception):
+    """A Stripe call failed; ``message`` is fit to show a shopper."""
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.intent = intent
+
+
+class CardDeclined(PaymentError):
+    def __init__(self, message: str, *, code: str | None = None, decline_code: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message, code=code, intent=intent)
+        self.decline_code = decline_code
+
+
+class AuthenticationRequired(CardDeclined):
+    """The bank asked for 3-D Secure and the request did not allow handling it."""
+
+
+class InvalidRequest(PaymentError):
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message, code=code, intent=intent)
+        self.param = param
+
+
+class RateLimited(PaymentError):
+    pass
+
+
+class StripeUnavailable(PaymentError):
+    """Stripe could not be reached or failed; the outcome of a write is unknown."""
+
+
+@dataclass(frozen=True)
+class IntentData:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str | None
+    confirmation_method: str
+    next_action_type: str | None
+    last_error_code: str | None
+    last_decline_code: str | None
+    last_error_message: str | None
+    card_brand: str | None
+    card_last4: str | None
+    card_country: str | None
+    latest_charge: str | None
+    created: int
+
+
+@cache
+def client_get() -> stripe.StripeClient:
+    base = settings.STRIPE_API_BASE
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": base} if base else {},
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def payment_intent_create(*, amount: int, currency: str, payment_method: str,
+                          idempotency_key: str, metadata: dict[str, str],
+                          handle_actions: bool) -> IntentData:
+    """Create and confirm at once: manual confirmation, or the legacy
+    ``error_on_requires_action`` flow when ``handle_actions`` is off."""
+    params: dict[str, Any] = {
+        "amount": amount, "currency": currency, "payment_method_types": ["card"],
+        "payment_method": payment_method, "confirm": True, "metadata": metadata,
+        "expand": ["payment_method"],
+    }
+    if handle_actions:
+        params["confirmation_method"] = "manual"
+    else:
+        params["error_on_requires_action"] = True
+    return _call(lambda: client_get().v1.payment_intents.create(
+        params=params, options={"idempotency_key": idempotency_key}))
+
+
+def payment_intent_confirm(*, intent_id: str, idempotency_key: str,
+                           payment_method: str | None = None) -> IntentData:
+    params: dict[str, Any] = {"expand": ["payment_method"]}
+    if payment_method:
+        params["payment_method"] = payment_method
+    return _call(lambda: client_get().v1.payment_intents.confirm(
+        intent_id, params=params, options={"idempotency_key": idempotency_key}))
+
+
+def payment_intent_retrieve(*, intent_id: str) -> IntentData:
+    return _call(lambda: client_get().v1.payment_intents.retrieve(
+        intent_id, params={"expand": ["payment_method"]}))
+
+
+def payment_intent_cancel(*, intent_id: str, idempotency_key: str) -> IntentData:
+    return _call(lambda: client_get().v1.payment_intents.cancel(
+        intent_id, params={"cancellation_reason": "abandoned", "expand": ["payment_method"]},
+        options={"idempotency_key": idempotency_key}))
+
+
+def _call(request: Any) -> IntentData:
+    try:
+        return _intent_data(request())
+    except stripe.CardError as error:
+        kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
+        raise kind(error.user_message or "Your card was declined.", code=error.code,
+                   decline_code=getattr(error.error, "decline_code", None),
+                   intent=_embedded_intent(error)) from error
+    except stripe.RateLimitError as error:
+        raise RateLimited("Too many payment attempts right now. Please wait a moment and try "
+                          "again.", code="rate_limit") from error
+    except stripe.IdempotencyError as error:
+        raise InvalidRequest("This payment request conflicts with an earlier one.",
+                             code="idempotency_error") from error
+    except stripe.InvalidRequestError as error:
+        raise InvalidRequest(error.user_message or "The payment request was not valid.",
+                             code=error.code, param=error.param,
+                             intent=_embedded_intent(error)) from error
+    except (stripe.APIConnectionError, stripe.APIError, stripe.AuthenticationError,
+            stripe.PermissionError) as error:
+        raise StripeUnavailable("We could not reach our payment provider. Nothing was "
+                                "charged twice; please try again in a moment.") from error
+
+
+def _embedded_intent(error: stripe.StripeError) -> IntentData | None:
+    intent = getattr(error.error, "payment_intent", None) if error.error else None
+    return _intent_data(intent) if intent else None
+
+
+def _intent_data(intent: Any) -> IntentData:
+    method = intent.get("payment_method")
+    card = method.get("card") if isinstance(method, dict) else None  # expanded, or an id
+    last_error = intent.get("last_payment_error") or {}
+    next_action = intent.get("next_action") or {}
+    return IntentData(
+        id=intent["id"], status=intent["status"], amount=intent["amount"],
+        currency=intent["currency"], client_secret=intent.get("client_secret"),
+        confirmation_method=intent["confirmation_method"],
+        next_action_type=next_action.get("type"), last_error_code=last_error.get("code"),
+        last_decline_code=last_error.get("decline_code"),
+        last_error_message=last_error.get("message"),
+        card_brand=card.get("brand") if card else None,
+        card_last4=card.get("last4") if card else None,
+        card_country=card.get("country") if card else None,
+        latest_charge=intent.get("latest_charge") if isinstance(
+            intent.get("latest_charge"), str) else None,
+        created=intent["created"],
+    )
