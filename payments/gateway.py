@@ -152,7 +152,8 @@ def _embedded_intent(error: stripe.StripeError) -> IntentData | None:
 
 def _intent_data(intent: Any) -> IntentData:
     method = intent.get("payment_method")
-    card = method.get("card") if isinstance(method, dict) else None  # expanded, or an id
+    # payment_method is expanded to an object, or still an id (or absent).
+    card = None if method is None or isinstance(method, str) else method.get("card")
     last_error = intent.get("last_payment_error") or {}
     next_action = intent.get("next_action") or {}
     return IntentData(
