@@ -96,6 +96,9 @@ class SandboxApp:
         self.dispatcher = WebhookDispatcher(retry_delays=webhook_retry_delays)
         self.sandbox = Sandbox(on_event=self._on_event)
         self.faults = Faults()
+        # Bumped by reset: a request still waiting out a delay from before the
+        # reset must not write into the fresh state (it would leak across tests).
+        self.generation = 0
         self.shim = SHIM_PATH.read_bytes()
         self.api_routes = self._api_routes()
         self.control_routes = self._control_routes()
@@ -150,6 +153,7 @@ class SandboxApp:
     async def _api(self, request: Request, send: Any) -> None:
         request_id = new_id("req_", 14)
         idempotency_key = request.headers.get("idempotency-key")
+        generation = self.generation
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         fault = self.faults.take(request.method, request.path)
@@ -158,6 +162,11 @@ class SandboxApp:
             fault = None
         if fault and fault.when == "before":
             await self._fault(request, send, fault, request_id, idempotency_key)
+            return
+        if generation != self.generation:
+            error = SandboxError(503, "api_error", "The sandbox was reset while this request "
+                                 "waited; it was not processed.")
+            await _send(send, 503, _json(error.body()), {"request-id": request_id})
             return
         status, payload, extra = self._api_handle(request, request_id, idempotency_key)
         self._log(request, status, request_id, idempotency_key)
@@ -584,6 +593,7 @@ class SandboxApp:
         await _send_json(send, status, self._render(body))
 
     def control_reset(self, request: Request) -> Any:
+        self.generation += 1
         self.dispatcher.reset()
         self.faults.clear()
         self.faults.latency_ms = 0

@@ -189,3 +189,20 @@ def test_seed_creates_intents_in_states_and_ages(stripe_client, sandbox):
     sandbox.advance_clock(1800)
     assert stripe_client.v1.payment_intents.search(
         params={"query": 'status:"requires_confirmation"'}).data == []
+
+
+def test_a_request_delayed_across_a_reset_is_not_processed(sandbox):
+    """Otherwise a slow request from one test would write into the next test's state."""
+    sandbox.add_fault(path="/v1/customers", action="delay", delay_ms=400)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(httpx.post(
+        sandbox.url + "/v1/customers",
+        headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"})))
+    thread.start()
+    time.sleep(0.1)
+    sandbox.reset()
+    thread.join()
+    assert answers[0].status_code == 503
+    listed = httpx.get(sandbox.url + "/v1/events",
+                       headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).json()
+    assert listed["data"] == []
