@@ -463,7 +463,7 @@ class SandboxApp:
     def charge_retrieve(self, request: Request) -> Any:
         charge = self.sandbox.charges.get(self._id(request))
         if charge is None:
-            raise self.sandbox._missing("charge", self._id(request), None)
+            raise self.sandbox.not_found("charge", self._id(request), None)
         return charge
 
     def charge_list(self, request: Request) -> Any:
@@ -489,7 +489,7 @@ class SandboxApp:
     def event_retrieve(self, request: Request) -> Any:
         index = self.sandbox.event_index.get(self._id(request))
         if index is None:
-            raise self.sandbox._missing("event", self._id(request), None)
+            raise self.sandbox.not_found("event", self._id(request), None)
         return render.event(self.sandbox.events[index])
 
     def event_list(self, request: Request) -> Any:
@@ -537,7 +537,7 @@ class SandboxApp:
     def _endpoint(self, request: Request) -> WebhookEndpoint:
         endpoint = self.sandbox.webhook_endpoints.get(self._id(request))
         if endpoint is None:
-            raise self.sandbox._missing("webhook_endpoint", self._id(request), None)
+            raise self.sandbox.not_found("webhook_endpoint", self._id(request), None)
         return endpoint
 
     def webhook_endpoint_retrieve(self, request: Request) -> Any:

@@ -64,7 +64,7 @@ def seed(sandbox: Sandbox, spec: dict[str, Any]) -> dict[str, Any]:
         method_id = None
         if number:
             if number not in methods:
-                methods[number] = sandbox._payment_method_store(
+                methods[number] = sandbox.payment_method_store(
                     card_for(number), 12, 2034, {}, {}).id
             method_id = methods[number]
         for _ in range(count):

@@ -158,7 +158,7 @@ class Sandbox:
         try:
             return self.customers[customer_id]
         except KeyError:
-            raise self._missing("customer", customer_id, param) from None
+            raise self.not_found("customer", customer_id, param) from None
 
     def payment_method_create(self, params: dict[str, Any]) -> PaymentMethod:
         if params.get("type") != "card":
@@ -192,11 +192,11 @@ class Sandbox:
                                 or len(cvc) != (4 if test_card.brand == "amex" else 3)):
             raise _card_error("invalid_cvc", "Your card's security code is invalid.",
                               param="card[cvc]")
-        return self._payment_method_store(test_card, month, year,
+        return self.payment_method_store(test_card, month, year,
                                           params.get("billing_details", {}),
                                           params.get("metadata", {}))
 
-    def _payment_method_store(self, test_card: Any, month: int, year: int,
+    def payment_method_store(self, test_card: Any, month: int, year: int,
                               billing: dict[str, Any], metadata: dict[str, str]) -> PaymentMethod:
         method = PaymentMethod(id=new_id("pm_"), created=self.clock.now(), card=test_card,
                                exp_month=month, exp_year=year, billing_details=billing,
@@ -210,14 +210,14 @@ class Sandbox:
         try:
             return self.payment_methods[method_id]
         except KeyError:
-            raise self._missing("payment_method", method_id, param) from None
+            raise self.not_found("payment_method", method_id, param) from None
 
     def payment_method_resolve(self, method_id: str, *, param: str = "payment_method"
                                ) -> PaymentMethod:
         """A stored method, or a fresh copy of one of Stripe's ``pm_card_*`` test methods."""
         if method_id in TEST_PAYMENT_METHODS:
             year = time.gmtime(self.clock.now()).tm_year + 3
-            return self._payment_method_store(card_for(TEST_PAYMENT_METHODS[method_id]), 12,
+            return self.payment_method_store(card_for(TEST_PAYMENT_METHODS[method_id]), 12,
                                               year, {}, {})
         return self.payment_method_get(method_id, param=param)
 
@@ -227,7 +227,7 @@ class Sandbox:
         try:
             return self.payment_intents[intent_id]
         except KeyError:
-            raise self._missing("payment_intent", intent_id, None) from None
+            raise self.not_found("payment_intent", intent_id, None) from None
 
     def payment_intent_create(self, params: dict[str, Any]) -> PaymentIntent:
         amount, currency = _check_amount(params["amount"], params["currency"])
@@ -461,7 +461,7 @@ class Sandbox:
         return None
 
     @staticmethod
-    def _missing(kind: str, object_id: str, param: str | None) -> SandboxError:
+    def not_found(kind: str, object_id: str, param: str | None) -> SandboxError:
         if param is None:  # the id is in the path: 404
             return resource_missing(kind, object_id)
         error = resource_missing(kind, object_id, param=param)
