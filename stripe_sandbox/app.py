@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from . import render
-from .errors import SandboxError, invalid_request
+from .errors import SandboxError, invalid_request, resource_missing
 from .faults import Faults
 from .params import SCHEMAS, decode_form, validate
 from .queries import check_limit, created_filter, page_key, page_token, paginate, search_parse
-from .records import Charge, Customer, PaymentIntent, PaymentMethod, WebhookEndpoint, new_id
+from .records import Charge, PaymentIntent, WebhookEndpoint, new_id
 from .seed import seed
 from .state import Sandbox
 from .webhooks import WebhookDispatcher
@@ -41,7 +41,7 @@ Handler = Callable[["Request"], Any]
 
 class Request:
     __slots__ = ("method", "path", "query", "body", "headers", "params", "match", "api_key",
-                 "publishable")
+                 "publishable", "_raw_params")
 
     def __init__(self, method: str, path: str, query: str, body: bytes,
                  headers: dict[str, str]) -> None:
@@ -54,11 +54,14 @@ class Request:
         self.match: re.Match[str] | None = None
         self.api_key = ""
         self.publishable = False
+        self._raw_params: dict[str, Any] | None = None
 
     def raw_params(self) -> dict[str, Any]:
-        if self.method == "POST":
-            return decode_form(self.body.decode("utf-8", "replace"))
-        return decode_form(self.query)
+        """The decoded form body (POST) or query string, decoded once."""
+        if self._raw_params is None:
+            raw = self.body.decode("utf-8", "replace") if self.method == "POST" else self.query
+            self._raw_params = decode_form(raw)
+        return self._raw_params
 
     def control_params(self) -> dict[str, Any]:
         """Test-control bodies: JSON or form, plus the query string."""
@@ -294,17 +297,7 @@ class SandboxApp:
     # --- rendering and expand[] -----------------------------------------------------------
 
     def _render(self, obj: Any) -> Any:
-        if isinstance(obj, PaymentIntent):
-            return render.payment_intent(obj)
-        if isinstance(obj, PaymentMethod):
-            return render.payment_method(obj)
-        if isinstance(obj, Charge):
-            return render.charge(obj, self.sandbox)
-        if isinstance(obj, Customer):
-            return render.customer(obj)
-        if isinstance(obj, WebhookEndpoint):
-            return render.webhook_endpoint(obj)
-        return obj
+        return render.any_object(obj, self.sandbox)
 
     def _expand(self, result: Any, paths: list[str] | None) -> Any:
         body = self._render(result)
@@ -439,8 +432,7 @@ class SandboxApp:
     def _intent_position(self, intent_id: str) -> int:
         intent = self.sandbox.payment_intents.get(intent_id)
         if intent is None:
-            raise invalid_request(f"No such payment_intent: '{intent_id}'",
-                                  param="starting_after", code="resource_missing")
+            raise _cursor_missing("payment_intent", intent_id)
         return self.sandbox.intents_by_created.index(intent)
 
     def payment_intent_search(self, request: Request) -> Any:
@@ -510,8 +502,7 @@ class SandboxApp:
         def position(event_id: str) -> int:
             index = self.sandbox.event_index.get(event_id)
             if index is None:
-                raise invalid_request(f"No such event: '{event_id}'", code="resource_missing",
-                                      param="starting_after")
+                raise _cursor_missing("event", event_id)
             return len(events) - 1 - index
 
         data, has_more = paginate(newest_first, params=params, keep=keep, position=position)
@@ -677,9 +668,12 @@ class _Reversed:
 
 def _position(positions: dict[str, int], object_id: str, kind: str) -> int:
     if object_id not in positions:
-        raise invalid_request(f"No such {kind}: '{object_id}'", code="resource_missing",
-                              param="starting_after")
+        raise _cursor_missing(kind, object_id)
     return positions[object_id]
+
+
+def _cursor_missing(kind: str, object_id: str) -> SandboxError:
+    return resource_missing(kind, object_id, param="starting_after", status=400)
 
 
 def _list(data: list[Any], has_more: bool, url: str) -> dict[str, Any]:

@@ -79,9 +79,11 @@ def parameter_missing(param: str) -> SandboxError:
                            code="parameter_missing")
 
 
-def resource_missing(kind: str, object_id: str, *, param: str = "id") -> SandboxError:
+def resource_missing(kind: str, object_id: str, *, param: str = "id",
+                     status: int = 404) -> SandboxError:
+    """404 for an id in the path; Stripe answers 400 for an unknown id given as a parameter."""
     return invalid_request(f"No such {kind}: '{object_id}'", param=param,
-                           code="resource_missing", status=404, replayable=True)
+                           code="resource_missing", status=status, replayable=True)
 
 
 def unexpected_state(message: str, *, intent: Any = None) -> SandboxError:

@@ -213,3 +213,18 @@ def webhook_endpoint(record: WebhookEndpoint, *, with_secret: bool = False) -> d
     if with_secret:  # Stripe shows the signing secret only in the creation response.
         body["secret"] = record.secret
     return body
+
+
+def any_object(obj: Any, sandbox: Sandbox) -> Any:
+    """Stripe JSON for any stored record; anything else (already JSON) as it is."""
+    if isinstance(obj, PaymentIntent):
+        return payment_intent(obj)
+    if isinstance(obj, PaymentMethod):
+        return payment_method(obj)
+    if isinstance(obj, Charge):
+        return charge(obj, sandbox)
+    if isinstance(obj, Customer):
+        return customer(obj)
+    if isinstance(obj, WebhookEndpoint):
+        return webhook_endpoint(obj)
+    return obj

@@ -427,7 +427,7 @@ class Sandbox:
         """Record a failed attempt on the intent and raise Stripe's 402 for it."""
         error.payment_method = method
         error.payment_intent = intent
-        body = error.body(render=_render_any)["error"]
+        body = error.body(render=lambda obj: render.any_object(obj, self))["error"]
         body.pop("payment_intent")
         intent.last_payment_error = body
         intent.authenticated = False
@@ -462,19 +462,9 @@ class Sandbox:
 
     @staticmethod
     def not_found(kind: str, object_id: str, param: str | None) -> SandboxError:
-        if param is None:  # the id is in the path: 404
+        if param is None:  # the id is in the path
             return resource_missing(kind, object_id)
-        error = resource_missing(kind, object_id, param=param)
-        error.status = 400  # an id given as a parameter: 400, as Stripe does
-        return error
-
-
-def _render_any(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, PaymentIntent):
-        return render.payment_intent(obj)
-    if isinstance(obj, PaymentMethod):
-        return render.payment_method(obj)
-    return obj
+        return resource_missing(kind, object_id, param=param, status=400)
 
 
 def _card_error(code: str, message: str, *, param: str) -> SandboxError:
