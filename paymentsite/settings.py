@@ -98,6 +98,8 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STRIPE_API_BASE = env("STRIPE_API_BASE", "http://127.0.0.1:12111") or ""
 STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandboxSecretKey000000000000000")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_sandboxPublishableKey0000000000")
+STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
+STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
 
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = False
@@ -106,5 +108,3 @@ DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe points stripe-python's module API here
-STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
-STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
