@@ -170,3 +170,9 @@ def _intent_data(intent: Any) -> IntentData:
             intent.get("latest_charge"), str) else None,
         created=intent["created"],
     )
+
+
+def client_reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    """Rebuild the client when a Stripe setting changes (override_settings in tests)."""
+    if setting.startswith("STRIPE_"):
+        client_get.cache_clear()

@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -51,12 +53,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "djstripe",
     "payments",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +93,19 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Redis when REDIS_URL is set (shared by every server process, as the /pay rate limit
+# needs); otherwise a per-process memory cache for the zero-setup default.
+REDIS_URL = env("REDIS_URL", "") or ""
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": REDIS_URL} if REDIS_URL else
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Cookies only over HTTPS in production; DJANGO_SECURE_COOKIES=0 for a plain-HTTP benchmark.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_FAILURE_VIEW = "payments.views.csrf_failure"  # JSON for /pay, Django's page elsewhere
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
@@ -100,6 +117,19 @@ STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandboxSecretKey0000000
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_sandboxPublishableKey0000000000")
 STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
 STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
+
+STRIPE_JS_URL = env("STRIPE_JS_URL", "") or stripe_js_url_for(api_base=STRIPE_API_BASE)
+CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_URL,
+                                                      api_base=STRIPE_API_BASE)
+
+# --- Checkout ----------------------------------------------------------------------------
+# On: Stripe's two-step flow (manual confirmation, the bank modal). Off: the legacy
+# error_on_requires_action flow, where 3-D Secure cards fail with authentication_not_handled.
+PAYMENTS_HANDLE_ACTIONS = env_bool("PAYMENTS_HANDLE_ACTIONS", True)
+# /pay rate limits against card testing, in django-ratelimit's "count/period" form
+# (e.g. "10/m"); empty turns a limit off.
+PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or ""
+PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
 
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = False

@@ -35,6 +35,7 @@ log = logging.getLogger("stripe_sandbox")
 DEFAULT_SECRET_KEY = "sk_test_sandboxSecretKey000000000000000"
 DEFAULT_PUBLISHABLE_KEY = "pk_test_sandboxPublishableKey0000000000"
 SHIM_PATH = Path(__file__).with_name("static") / "stripe.js"
+SHIM_CSS_PATH = SHIM_PATH.with_name("stripe.css")
 
 Handler = Callable[["Request"], Any]
 
@@ -103,6 +104,7 @@ class SandboxApp:
         # reset must not write into the fresh state (it would leak across tests).
         self.generation = 0
         self.shim = SHIM_PATH.read_bytes()
+        self.shim_css = SHIM_CSS_PATH.read_bytes()
         self.api_routes = self._api_routes()
         self.control_routes = self._control_routes()
 
@@ -135,6 +137,8 @@ class SandboxApp:
             await self._control(request, send)
         elif request.path.rstrip("/") == "/v3":
             await _send(send, 200, self.shim, {"content-type": "application/javascript"})
+        elif request.path == "/v3/stripe.css":
+            await _send(send, 200, self.shim_css, {"content-type": "text/css"})
         elif request.path in ("/", "/healthz"):
             await _send_json(send, 200, {"object": "sandbox", "api": "/v1/", "stripe_js": "/v3/",
                                          "controls": "/_sandbox/"})
@@ -246,7 +250,9 @@ class SandboxApp:
             params = {}
         self.sandbox.request_log.append({
             "id": request_id, "method": request.method, "path": request.path, "params": params,
-            "idempotency_key": key, "status": status, "at": time.time()})
+            "idempotency_key": key, "status": status, "at": time.time(),
+            # Stripe.js calls (publishable key) apart from the server's (secret key).
+            "publishable": request.publishable})
 
     def _route(self, routes: list[Route], request: Request) -> Route:
         path_matched = False

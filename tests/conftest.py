@@ -53,6 +53,22 @@ def stripe_client(sandbox: SandboxControls) -> stripe.StripeClient:
 
 
 @pytest.fixture
+def site_on_sandbox(sandbox: SandboxControls, settings):
+    """Django settings pointing the site (gateway, Stripe.js, CSP) at the test sandbox, with
+    no network retries (tests see each failure) and the /pay rate limits off."""
+    from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
+
+    settings.STRIPE_API_BASE = sandbox.url
+    settings.STRIPE_JS_URL = stripe_js_url_for(api_base=sandbox.url)
+    settings.CONTENT_SECURITY_POLICY = content_security_policy_for(
+        stripe_js_url=settings.STRIPE_JS_URL, api_base=sandbox.url)
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.STRIPE_TIMEOUT_SECONDS = 2
+    settings.PAYMENTS_PAY_RATE_PER_SESSION = settings.PAYMENTS_PAY_RATE_PER_IP = ""
+    return settings
+
+
+@pytest.fixture
 def publishable_key() -> str:
     return DEFAULT_PUBLISHABLE_KEY
 

@@ -160,26 +160,15 @@
 
   // ---- the bank-challenge modal --------------------------------------------
 
-  var STYLE =
-    ".sandbox-card{display:flex;gap:.5em}.sandbox-card input{flex:1;min-width:0;padding:.6em;" +
-    "border:1px solid #ccd;border-radius:4px;font:inherit}" +
-    ".sandbox-card .sandbox-card-number{flex:3}" +
-    ".sandbox-3ds-backdrop{position:fixed;inset:0;background:rgba(0,0,0,.5);display:flex;" +
-    "align-items:center;justify-content:center;z-index:2147483647}" +
-    ".sandbox-3ds{background:#fff;border-radius:8px;max-width:420px;width:92%;padding:1.5em;" +
-    "font:15px/1.5 system-ui,sans-serif;box-shadow:0 10px 40px rgba(0,0,0,.3)}" +
-    ".sandbox-3ds h2{margin:0 0 .5em;font-size:1.2em}.sandbox-3ds p{color:#444}" +
-    ".sandbox-3ds .sandbox-3ds-buttons{display:flex;gap:.75em;margin-top:1.25em}" +
-    ".sandbox-3ds button{flex:1;padding:.7em;border-radius:4px;border:0;font:inherit;" +
-    "cursor:pointer}.sandbox-3ds .complete{background:#1a7f37;color:#fff}" +
-    ".sandbox-3ds .fail{background:#c62828;color:#fff}";
-
+  // A stylesheet from the shim's origin, not an inline <style>: pages with a strict
+  // Content-Security-Policy (style-src without 'unsafe-inline') still render it.
   function injectStyle() {
     if (document.getElementById("sandbox-stripe-style")) return;
-    var style = document.createElement("style");
-    style.id = "sandbox-stripe-style";
-    style.textContent = STYLE;
-    document.head.appendChild(style);
+    var link = document.createElement("link");
+    link.id = "sandbox-stripe-style";
+    link.rel = "stylesheet";
+    link.href = API + "/v3/stripe.css";
+    document.head.appendChild(link);
   }
 
   function challenge(intent) {

@@ -80,9 +80,11 @@ def test_card_field_reports_errors_and_completion(shop_page):
 
 @pytest.mark.parametrize("button,status", [("Complete authentication", "succeeded"),
                                            ("Fail authentication", "requires_payment_method")])
-def test_handle_card_action_modal(shop_page, stripe_client, button, status):
+def test_handle_card_action_modal(shop_page, stripe_client, sandbox, button, status):
     method = create_method(shop_page, "4000002500003155")["paymentMethod"]
     assert method["card"]["last4"] == "3155"
+    assert [(e["path"], e["publishable"]) for e in sandbox.requests()] == \
+        [("/v1/payment_methods", True)]
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 4200, "currency": "eur", "payment_method": method["id"], "confirm": True,
         "confirmation_method": "manual"})
@@ -90,6 +92,9 @@ def test_handle_card_action_modal(shop_page, stripe_client, button, status):
     shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
     dialog = shop_page.get_by_role("dialog")
     assert "42.00 EUR" in dialog.text_content()
+    # Styled by the linked /v3/stripe.css (no inline <style>, so a strict CSP allows it).
+    shop_page.wait_for_function("getComputedStyle(document.querySelector("
+                                "'.sandbox-3ds-backdrop')).position === 'fixed'")
     shop_page.get_by_role("button", name=button).click()
     outcome = result(shop_page)
     assert shop_page.locator(".sandbox-3ds").count() == 0

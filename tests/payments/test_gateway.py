@@ -9,13 +9,8 @@ from payments import gateway
 
 
 @pytest.fixture
-def gw(sandbox, settings):
-    settings.STRIPE_API_BASE = sandbox.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    settings.STRIPE_TIMEOUT_SECONDS = 2
-    gateway.client_get.cache_clear()
-    yield gateway
-    gateway.client_get.cache_clear()
+def gw(site_on_sandbox):
+    return gateway
 
 
 def create(gw, method: str, key: str = "order-1-attempt-1", **kwargs):

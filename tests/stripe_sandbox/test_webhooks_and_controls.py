@@ -151,7 +151,8 @@ def test_latency_and_request_log(stripe_client, sandbox):
     assert time.monotonic() - started >= 0.12
     sandbox.set_latency(0)
     log = sandbox.requests()
-    assert [(e["method"], e["path"], e["status"]) for e in log] == [("GET", "/v1/account", 200)]
+    assert [(e["method"], e["path"], e["status"], e["publishable"]) for e in log] == \
+        [("GET", "/v1/account", 200, False)]
 
 
 def test_bad_control_input_is_400(sandbox):

@@ -1,0 +1,82 @@
+"""The one way a payment's status changes.
+
+The /pay endpoint, webhooks, monitoring scans and admin actions all report what Stripe
+said about an intent through ``payment_status_record``. It may hear the same fact many
+times and in any order: a repeated fact changes nothing and writes no ledger row, and a
+finished attempt (succeeded or canceled) never moves back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments.gateway import IntentData
+from payments.models import Order, PaymentAttempt, PaymentEvent
+
+log = logging.getLogger(__name__)
+
+Status = PaymentAttempt.Status
+
+
+def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source: str,
+                          actor: str) -> PaymentAttempt:
+    """Bring ``attempt`` and its order up to ``intent``; returns the attempt as stored."""
+    with transaction.atomic():
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.stripe_id not in (None, intent.id):
+            raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
+        if attempt.status in PaymentAttempt.FINAL and intent.status != attempt.status:
+            log.info("ignoring %s for %s: already %s", intent.status, intent.id, attempt.status)
+            return attempt
+        error = (intent.last_error_code or "", intent.last_decline_code or "")
+        changed = (attempt.status, attempt.last_error_code, attempt.last_decline_code) != \
+            (intent.status, *error)
+        previous = attempt.status
+        _copy_intent(attempt, intent)
+        if changed:
+            now = timezone.now()
+            if intent.status == Status.REQUIRES_ACTION:
+                attempt.requires_action_at = now
+            elif intent.status == Status.REQUIRES_CONFIRMATION:
+                attempt.requires_confirmation_at = now
+            elif intent.status in PaymentAttempt.FINAL:
+                attempt.final_at = now
+        attempt.save()
+        if not changed:
+            return attempt
+        PaymentEvent.objects.create(
+            attempt=attempt, from_status=previous, to_status=intent.status,
+            error_code=error[0], decline_code=error[1], source=source, actor=actor)
+        if intent.status == Status.SUCCEEDED:
+            _order_mark_paid(attempt=attempt, intent=intent)
+        return attempt
+
+
+def _copy_intent(attempt: PaymentAttempt, intent: IntentData) -> None:
+    attempt.stripe_id = intent.id
+    attempt.status = intent.status
+    attempt.amount, attempt.currency = intent.amount, intent.currency
+    attempt.confirmation_method = intent.confirmation_method
+    attempt.last_error_code = intent.last_error_code or ""
+    attempt.last_decline_code = intent.last_decline_code or ""
+    attempt.last_error_message = intent.last_error_message or ""
+    # Card details stay once known: a later report may not carry the expanded method.
+    attempt.card_brand = intent.card_brand or attempt.card_brand
+    attempt.card_last4 = intent.card_last4 or attempt.card_last4
+    attempt.card_country = intent.card_country or attempt.card_country
+    attempt.latest_charge = intent.latest_charge or attempt.latest_charge
+
+
+def _order_mark_paid(*, attempt: PaymentAttempt, intent: IntentData) -> None:
+    order = Order.objects.select_for_update().get(pk=attempt.order_id)
+    if (intent.amount, intent.currency) != (order.amount, order.currency):
+        # Never the case for intents we created; refuse to call a wrong amount paid.
+        log.error("intent %s paid %s %s for order %s of %s %s", intent.id, intent.amount,
+                  intent.currency, order.reference, order.amount, order.currency)
+        return
+    if order.status != Order.Status.PAID:
+        order.status, order.paid_at = Order.Status.PAID, timezone.now()
+        order.save(update_fields=["status", "paid_at"])

@@ -1,0 +1,92 @@
+/*
+ * The checkout page's card payment, after Stripe's "Migrate your basic card
+ * integration" guide: createPaymentMethod, POST /pay {payment_method_id}; on
+ * {requiresAction, clientSecret} run handleCardAction (the bank's modal) and POST
+ * /pay {payment_intent_id}; loop until {success} or {error}.
+ *
+ * The button stays disabled while a payment is in flight, so one click pays once;
+ * a network failure re-enables it with a message, and retrying is safe because the
+ * server makes every Stripe call idempotent.
+ */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("payment-form");
+  if (!form) return;
+  var button = document.getElementById("pay-button");
+  var errors = document.getElementById("card-errors");
+  var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var stripe = Stripe(form.dataset.publishableKey);
+  var card = stripe.elements().create("card");
+  card.mount("#card-element");
+  card.on("change", function (event) {
+    showError(event.error ? event.error.message : "");
+  });
+
+  var busy = false;
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    showError("");
+    stripe.createPaymentMethod({ type: "card", card: card })
+      .then(function (result) {
+        if (result.error) return fail(result.error.message);
+        return post({ payment_method_id: result.paymentMethod.id })
+          .then(handleServerResponse);
+      })
+      .catch(networkFailure);
+  });
+
+  function handleServerResponse(response) {
+    if (response.error) {
+      fail(response.error);
+    } else if (response.requiresAction) {
+      return stripe.handleCardAction(response.clientSecret).then(function (result) {
+        if (result.error) return fail(result.error.message);
+        // The bank is satisfied; the server confirms the intent again.
+        return post({ payment_intent_id: result.paymentIntent.id })
+          .then(handleServerResponse);
+      });
+    } else if (response.success) {
+      window.location.assign(response.orderUrl || window.location.href);
+    } else {
+      fail("Unexpected answer from the store. Please try again.");
+    }
+  }
+
+  function post(body) {
+    return fetch(form.dataset.payUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () {
+        return { error: "The store answered unexpectedly (HTTP " + response.status +
+                 "). Please try again." };
+      });
+    });
+  }
+
+  function networkFailure() {
+    fail("We could not reach the store. Check your connection and try again; " +
+         "you will not be charged twice.");
+  }
+
+  function fail(message) {
+    showError(message);
+    setBusy(false);
+  }
+
+  function showError(message) {
+    errors.textContent = message || "";
+  }
+
+  function setBusy(value) {
+    busy = value;
+    button.disabled = value;
+    button.setAttribute("aria-busy", value ? "true" : "false");
+  }
+})();
