@@ -26,6 +26,10 @@ from payments.payment_status import payment_status_record
 
 Status = PaymentAttempt.Status
 
+# Stripe's own message for this case speaks to developers (error_on_requires_action).
+AUTHENTICATION_NOT_HANDLED = ("Your card requires authentication by your bank, which this "
+                              "checkout could not ask for. Please try another card.")
+
 
 @dataclass(frozen=True)
 class PayOutcome:
@@ -200,6 +204,10 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData],
     """Make one Stripe call, record whatever intent it reports, map its errors."""
     try:
         intent = call()
+    except gateway.AuthenticationRequired as error:  # the legacy flow met 3-D Secure
+        _record(attempt, error.intent, actor, confirming)
+        raise PaymentDeclined(AUTHENTICATION_NOT_HANDLED, decline_code=error.decline_code) \
+            from error
     except gateway.CardDeclined as error:
         _record(attempt, error.intent, actor, confirming)
         raise PaymentDeclined(error.message, decline_code=error.decline_code) from error

@@ -25,8 +25,7 @@ from payments import checkout
 from payments.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.forms import CartLineForm, CheckoutForm
 from payments.models import Order, Product
-from payments.orders import SESSION_CHECKOUT, order_checkout_get, order_get_for_session, \
-    order_place
+from payments.orders import SESSION_CHECKOUT, order_checkout_get, order_get_for_session, order_place
 
 PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
            "payment_intent_id": re.compile(r"pi_[A-Za-z0-9]{1,200}")}

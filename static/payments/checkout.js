@@ -44,7 +44,7 @@
       fail(response.error);
     } else if (response.requiresAction) {
       return stripe.handleCardAction(response.clientSecret).then(function (result) {
-        if (result.error) return fail(result.error.message);
+        if (result.error) return fail(cardActionMessage(result.error));
         // The bank is satisfied; the server confirms the intent again.
         return post({ payment_intent_id: result.paymentIntent.id })
           .then(handleServerResponse);
@@ -54,6 +54,14 @@
     } else {
       fail("Unexpected answer from the store. Please try again.");
     }
+  }
+
+  // Stripe's message for a failed challenge is written for developers.
+  function cardActionMessage(error) {
+    if (error.code === "payment_intent_authentication_failure") {
+      return "Your bank could not confirm this payment. Please try again or use another card.";
+    }
+    return error.message;
   }
 
   function post(body) {

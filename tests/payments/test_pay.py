@@ -79,7 +79,7 @@ def test_legacy_mode_fails_three_d_secure_and_records_it(shopper, sandbox, setti
     settings.PAYMENTS_HANDLE_ACTIONS = False
     response = shopper.pay(payment_method_id="pm_card_authenticationRequired")
     assert response.status_code == 402
-    assert "authentication" in response.json()["error"].lower()
+    assert "requires authentication by your bank" in response.json()["error"]
     params = server_calls(sandbox)[0]["params"]
     assert params["error_on_requires_action"] == "true" and "confirmation_method" not in params
     attempt = shopper.order.attempts.get()

@@ -1,0 +1,119 @@
+"""The checkout in headless Chromium: the shopper's clicks, the real checkout.js and
+Stripe.js shim, Django's live server, stripe-python over HTTP to the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from payments.models import Order, Product
+from tests.payments.conftest import server_calls
+
+pytestmark = pytest.mark.browser
+
+DECLINED = "Your card has insufficient funds."
+
+
+@pytest.fixture
+def store(site_on_sandbox, live_server, transactional_db):
+    Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900, currency="eur")
+    return live_server.url
+
+
+@pytest.fixture
+def csp_violations(page):
+    seen: list[str] = []
+    page.on("console", lambda message: seen.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return seen
+
+
+def to_payment(page, store: str) -> None:
+    page.goto(store + "/")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Checkout").click()
+    page.fill("input[name=email]", "shopper@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_selector("input[name=cardnumber]")
+
+
+def enter_card(page, number: str) -> None:
+    page.fill("input[name=cardnumber]", number)
+    page.fill("input[name=exp-date]", "12 / 34")
+    page.fill("input[name=cvc]", "123")
+
+
+def pay(page, number: str) -> None:
+    enter_card(page, number)
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+
+
+# Locator assertions, not wait_for_function: the page's CSP forbids eval, as it should.
+def expect_paid(page) -> None:
+    expect(page.locator("#order-status")).to_have_text("Paid")
+    assert Order.objects.get().status == Order.Status.PAID
+
+
+def expect_error(page, text: str) -> str:
+    expect(page.locator("#card-errors")).to_contain_text(text)
+    expect(page.get_by_role("button", name="Pay 89.00 EUR")).to_be_enabled()
+    return page.text_content("#card-errors")
+
+
+def test_4242_pays(page, store, sandbox, csp_violations):
+    to_payment(page, store)
+    pay(page, "4242424242424242")
+    expect_paid(page)
+    assert len(server_calls(sandbox)) == 1
+    assert csp_violations == []
+
+
+def test_9995_shows_insufficient_funds(page, store, sandbox):
+    to_payment(page, store)
+    pay(page, "4000000000009995")
+    expect_error(page, DECLINED)
+    assert Order.objects.get().status == Order.Status.OPEN
+
+
+def test_3155_with_complete_authentication_pays(page, store, sandbox, csp_violations):
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").wait_for()
+    page.get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    assert len(server_calls(sandbox)) == 2
+    assert csp_violations == []
+
+
+def test_3155_failed_then_4242_pays_the_same_order(page, store, sandbox, stripe_client):
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    page.get_by_role("button", name="Fail authentication").click()
+    expect_error(page, "Your bank could not confirm this payment.")
+    assert Order.objects.get().status == Order.Status.OPEN
+    pay(page, "4242424242424242")
+    expect_paid(page)
+    intents = stripe_client.v1.payment_intents.list().data
+    assert len(intents) == 1 and intents[0].status == "succeeded"
+
+
+def test_legacy_mode_fails_3155_with_the_authentication_message(page, store, sandbox,
+                                                                 site_on_sandbox):
+    site_on_sandbox.PAYMENTS_HANDLE_ACTIONS = False
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    message = expect_error(page, "authentication")
+    assert page.get_by_role("dialog").count() == 0
+    assert "requires authentication by your bank" in message
+    attempt = Order.objects.get().attempts.get()
+    assert attempt.last_decline_code == "authentication_not_handled"
+
+
+def test_a_double_click_on_pay_charges_once(page, store, sandbox, stripe_client):
+    to_payment(page, store)
+    enter_card(page, "4242424242424242")
+    page.get_by_role("button", name="Pay 89.00 EUR").dblclick()
+    expect_paid(page)
+    assert len(server_calls(sandbox)) == 1
+    assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
+    assert len(stripe_client.v1.payment_intents.list().data) == 1

@@ -1,0 +1,102 @@
+"""Store, cart, checkout and order pages: server-side prices, bad input answered in the
+page, orders visible only to the session that placed them."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from payments.models import Order, Product
+from tests.payments.conftest import shopper_with_order
+
+
+def add(client: Client, **data):
+    return client.post("/cart/", {"action": "add", **data}, follow=True)
+
+
+def test_store_lists_active_products_with_prices(client, product):
+    Product.objects.create(sku="gone", name="Withdrawn", price=100, active=False)
+    page = client.get("/").content.decode()
+    assert "Espresso cups" in page and "25.99 EUR" in page and "Withdrawn" not in page
+
+
+def test_cart_totals_from_server_prices(client, product):
+    add(client, sku=product.sku, quantity=3, price=1)
+    page = client.get("/cart/").content.decode()
+    assert "77.97 EUR" in page
+    client.post("/cart/", {"action": "update", "sku": product.sku, "quantity": 1})
+    assert "25.99 EUR" in client.get("/cart/").content.decode()
+    client.post("/cart/", {"action": "remove", "sku": product.sku})
+    assert "Your cart is empty" in client.get("/cart/").content.decode()
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"sku": "no-such-thing", "quantity": 1}, "That product does not exist."),
+    ({"sku": "espresso-cups", "quantity": 0}, "greater than or equal to 1"),
+    ({"sku": "espresso-cups", "quantity": -2}, "greater than or equal to 1"),
+    ({"sku": "espresso-cups", "quantity": 100}, "less than or equal to 99"),
+    ({"sku": "espresso-cups", "quantity": "two"}, "Enter a whole number."),
+    ({"sku": "../etc", "quantity": 1}, "Enter a valid"),
+    ({"quantity": 1}, "This field is required."),
+])
+def test_bad_cart_input_is_shown_and_changes_nothing(client, product, data, message):
+    response = add(client, **data)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert client.session.get("cart", {}) == {}
+
+
+def test_adding_past_the_maximum_is_refused(client, product):
+    add(client, sku=product.sku, quantity=60)
+    assert "from 1 to 99" in add(client, sku=product.sku, quantity=60).content.decode()
+    assert client.session["cart"] == {product.sku: 60}
+
+
+def test_checkout_with_an_empty_cart_is_refused(client, db):
+    response = client.post("/checkout/", {"email": "a@example.com"}, follow=True)
+    assert "Your cart is empty." in response.content.decode()
+    assert not Order.objects.exists()
+    assert "Your cart is empty." in client.get("/checkout/", follow=True).content.decode()
+
+
+def test_checkout_needs_a_valid_email(client, product):
+    add(client, sku=product.sku, quantity=1)
+    response = client.post("/checkout/", {"email": "not-an-address"})
+    assert response.status_code == 200 and "Enter a valid email" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_placing_an_order_snapshots_lines_and_empties_the_cart(site_on_sandbox, product):
+    shopper = shopper_with_order(product, quantity=2)
+    order = shopper.order
+    assert (order.amount, order.currency, order.status, order.email) == \
+        (5198, "eur", "open", "shopper@example.com")
+    product.price = 1
+    product.save()
+    line = order.lines.get()
+    assert (line.name, line.unit_price, line.quantity) == ("Espresso cups", 2599, 2)
+    assert shopper.client.session.get("cart", {}) == {}
+
+
+def test_order_page_shows_the_card_form_with_stripe_js_and_a_strict_csp(site_on_sandbox,
+                                                                        product, sandbox):
+    shopper = shopper_with_order(product)
+    response = shopper.client.get(f"/orders/{shopper.order.reference}/")
+    page = response.content.decode()
+    assert f'<script src="{sandbox.url}/v3/">' in page and 'id="payment-form"' in page
+    assert "Pay 51.98 EUR" in page
+    policy = response["Content-Security-Policy"]
+    assert f"script-src 'self' {sandbox.url}" in policy
+    assert "'unsafe-inline'" not in policy and "default-src 'self'" in policy
+
+
+def test_paid_order_page_says_paid(site_on_sandbox, product, sandbox):
+    shopper = shopper_with_order(product)
+    shopper.pay(payment_method_id="pm_card_visa")
+    page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
+    assert "Paid" in page and 'id="payment-form"' not in page
+
+
+def test_another_session_cannot_see_an_order(site_on_sandbox, product, client):
+    shopper = shopper_with_order(product)
+    assert client.get(f"/orders/{shopper.order.reference}/").status_code == 404
+    assert client.get("/orders/ord_nothing/").status_code == 404

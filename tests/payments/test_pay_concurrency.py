@@ -1,0 +1,68 @@
+"""Two /pay calls for the same order at the same moment, on PostgreSQL (the order row
+lock is what serialises them; SQLite has no row locks)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from payments.models import Order
+from tests.conftest import need
+from tests.payments.conftest import server_calls, shopper_with_order
+
+
+@pytest.fixture
+def postgres(transactional_db):
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+
+
+def pay_together(client: Client, bodies: list[dict]) -> list[tuple[int, dict]]:
+    barrier = threading.Barrier(len(bodies))
+    results: list[tuple[int, dict]] = [None] * len(bodies)  # type: ignore[list-item]
+
+    def pay(index: int, body: dict) -> None:
+        twin = Client()
+        twin.cookies = client.cookies  # the same browser session, two tabs
+        barrier.wait()
+        response = twin.post("/pay", json.dumps(body), content_type="application/json")
+        results[index] = (response.status_code, response.json())
+        connection.close()
+
+    threads = [threading.Thread(target=pay, args=(i, body)) for i, body in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_two_concurrent_first_payments_create_one_intent(postgres, site_on_sandbox, product,
+                                                         sandbox, stripe_client):
+    shopper = shopper_with_order(product)
+    sandbox.set_latency(150)  # both requests are in flight together
+    results = pay_together(shopper.client, [{"payment_method_id": "pm_card_visa"}] * 2)
+    sandbox.set_latency(0)
+    assert [status for status, _ in results] == [200, 200]
+    assert all(body["success"] for _, body in results)
+    assert len(server_calls(sandbox)) == 1
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+    assert Order.objects.get().status == Order.Status.PAID
+    assert shopper.order.attempts.count() == 1
+
+
+def test_two_concurrent_confirms_confirm_once(postgres, site_on_sandbox, product, sandbox):
+    shopper = shopper_with_order(product)
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    sandbox.set_latency(150)
+    results = pay_together(shopper.client, [{"payment_intent_id": intent_id}] * 2)
+    sandbox.set_latency(0)
+    assert [(status, body.get("success")) for status, body in results] == [(200, True)] * 2
+    confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
+    assert len(confirms) == 1

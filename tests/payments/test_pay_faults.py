@@ -1,0 +1,84 @@
+"""Stripe failing under /pay (faults injected in the sandbox): the shopper gets a clear
+error, the order stays intact, a retry completes it, and nothing is charged twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.models import Order
+from tests.payments.conftest import server_calls
+
+FAULTS = [
+    pytest.param({"action": "status", "status": 500}, 503, id="500"),
+    pytest.param({"action": "rate_limit"}, 429, id="429"),
+    pytest.param({"action": "drop"}, 503, id="dropped"),
+    pytest.param({"action": "status", "status": 500, "when": "after"}, 503, id="500-after-work"),
+    pytest.param({"action": "drop", "when": "after"}, 503, id="dropped-after-work"),
+    pytest.param({"action": "delay", "delay_ms": 1500}, 503, id="timeout"),
+]
+
+
+def paid_intents(stripe_client) -> list:
+    return [i for i in stripe_client.v1.payment_intents.list().data if i.status == "succeeded"]
+
+
+@pytest.mark.parametrize("fault,status", FAULTS)
+def test_fault_on_create_then_retry(shopper, sandbox, stripe_client, site_on_sandbox, fault,
+                                    status):
+    site_on_sandbox.STRIPE_TIMEOUT_SECONDS = 0.5
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, **fault)
+    failed = shopper.pay(payment_method_id="pm_card_visa")
+    assert failed.status_code == status
+    message = failed.json()["error"]
+    assert "try again" in message.lower() or "wait" in message.lower()
+    assert shopper.order_now().status == Order.Status.OPEN
+    retried = shopper.pay(payment_method_id="pm_card_visa")
+    assert retried.status_code == 200 and retried.json()["success"] is True
+    assert shopper.order_now().status == Order.Status.PAID
+    sandbox.set_latency(0)
+    assert len(paid_intents(stripe_client)) == 1
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+    creates = [c for c in server_calls(sandbox) if c["path"] == "/v1/payment_intents"
+               and c["method"] == "POST"]
+    assert len({c["idempotency_key"] for c in creates}) == 1
+
+
+@pytest.mark.parametrize("fault,status", FAULTS)
+def test_fault_on_the_second_confirm_then_retry(shopper, sandbox, stripe_client,
+                                                site_on_sandbox, fault, status):
+    site_on_sandbox.STRIPE_TIMEOUT_SECONDS = 0.5
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm", count=1,
+                      **fault)
+    failed = shopper.pay(payment_intent_id=intent_id)
+    assert failed.status_code == status and failed.json()["error"]
+    assert shopper.order_now().status == Order.Status.OPEN
+    retried = shopper.pay(payment_intent_id=intent_id)
+    assert retried.json() == {"success": True, "orderUrl": f"/orders/{shopper.order.reference}/"}
+    assert [i.id for i in paid_intents(stripe_client)] == [intent_id]
+    assert stripe_client.v1.payment_intents.retrieve(intent_id).amount_received == 5198
+
+
+def test_a_lost_create_then_another_card_does_not_charge_twice(shopper, sandbox, stripe_client):
+    """The first card was charged but the answer was lost; the shopper then tries another
+    card. The create is replayed with the first card's key, so Stripe answers with the
+    paid intent and the second card is never charged."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop",
+                      when="after")
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    retried = shopper.pay(payment_method_id="pm_card_mastercard")
+    assert retried.json()["success"] is True
+    intents = stripe_client.v1.payment_intents.list().data
+    assert len(intents) == 1 and intents[0].amount_received == 5198
+    assert shopper.order.attempts.get().card_brand == "visa"
+
+
+def test_network_retries_recover_a_dropped_create_without_the_shopper_noticing(
+        shopper, sandbox, stripe_client, site_on_sandbox):
+    site_on_sandbox.STRIPE_MAX_NETWORK_RETRIES = 2
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop",
+                      when="after")
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    assert len(stripe_client.v1.payment_intents.list().data) == 1

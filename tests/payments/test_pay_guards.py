@@ -1,0 +1,61 @@
+"""/pay against hostile use: CSRF, card-testing rate limits, wrong methods."""
+
+from __future__ import annotations
+
+import json
+
+from django.test import Client
+
+from payments.models import PaymentAttempt
+from tests.payments.conftest import shopper_with_order
+
+
+def test_missing_or_wrong_csrf_token_is_a_json_403(site_on_sandbox, product, sandbox):
+    shopper = shopper_with_order(product)
+    shopper.client.handler.enforce_csrf_checks = True
+    body = json.dumps({"payment_method_id": "pm_card_visa"})
+    for headers in ({}, {"HTTP_X_CSRFTOKEN": "x" * 64}):
+        response = shopper.client.post("/pay", body, content_type="application/json", **headers)
+        assert response.status_code == 403
+        assert "security token" in response.json()["error"]
+    assert sandbox.requests() == [] and not PaymentAttempt.objects.exists()
+
+
+def test_the_csrf_token_from_the_page_is_accepted(site_on_sandbox, product, sandbox):
+    client = Client(enforce_csrf_checks=True)
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": 1,
+                           "csrfmiddlewaretoken": token})
+    client.post("/checkout/", {"email": "a@example.com", "csrfmiddlewaretoken": token})
+    response = client.post("/pay", json.dumps({"payment_method_id": "pm_card_visa"}),
+                           content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200 and response.json()["success"] is True
+
+
+def test_pay_is_rate_limited_per_session(site_on_sandbox, product, sandbox):
+    site_on_sandbox.PAYMENTS_PAY_RATE_PER_SESSION = "3/m"
+    hammering = shopper_with_order(product)
+    codes = [hammering.pay(payment_method_id="pm_card_chargeDeclined").status_code
+             for _ in range(5)]
+    assert codes == [402, 402, 402, 429, 429]
+    assert "Too many payment attempts" in hammering.pay(payment_method_id="pm_card_visa").json()[
+        "error"]
+    assert len(sandbox.requests()) == 3
+    # Another shopper is not affected.
+    assert shopper_with_order(product).pay(payment_method_id="pm_card_visa").status_code == 200
+
+
+def test_pay_is_rate_limited_per_address(site_on_sandbox, product, sandbox):
+    site_on_sandbox.PAYMENTS_PAY_RATE_PER_IP = "2/m"
+    address = {"REMOTE_ADDR": "203.0.113.77"}
+    codes = [shopper_with_order(product, client=Client(**address)).pay(
+        payment_method_id="pm_card_chargeDeclined").status_code for _ in range(3)]
+    assert codes == [402, 402, 429]
+    response = shopper_with_order(product, client=Client(REMOTE_ADDR="203.0.113.78")).pay(
+        payment_method_id="pm_card_visa")
+    assert response.status_code == 200
+
+
+def test_get_on_pay_is_405(site_on_sandbox, client, db):
+    assert client.get("/pay").status_code == 405

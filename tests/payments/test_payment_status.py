@@ -1,0 +1,79 @@
+"""payment_status_record: the one way a status changes, idempotent and order-proof."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from payments.gateway import IntentData
+from payments.models import Order, PaymentAttempt, PaymentEvent
+from payments.payment_status import payment_status_record
+
+INTENT = IntentData(
+    id="pi_test1", status="requires_action", amount=5000, currency="eur", client_secret="s",
+    confirmation_method="manual", next_action_type="use_stripe_sdk", last_error_code=None,
+    last_decline_code=None, last_error_message=None, card_brand="visa", card_last4="3155",
+    card_country="DE", latest_charge=None, created=0)
+
+
+@pytest.fixture
+def attempt(db) -> PaymentAttempt:
+    order = Order.objects.create(email="a@example.com", amount=5000, currency="eur")
+    return PaymentAttempt.objects.create(order=order, number=1, create_payment_method="pm_x",
+                                         amount=5000, currency="eur",
+                                         confirmation_method="manual")
+
+
+def record(attempt, source="pay", **changes):
+    return payment_status_record(attempt=attempt, intent=dataclasses.replace(INTENT, **changes),
+                                 source=source, actor="test")
+
+
+def test_a_repeated_fact_writes_one_ledger_row(attempt):
+    for source in ("pay", "webhook", "scan"):
+        record(attempt, source=source)
+    assert [(e.from_status, e.to_status, e.source) for e in attempt.events.all()] == \
+        [("creating", "requires_action", "pay")]
+    attempt.refresh_from_db()
+    assert attempt.requires_action_at is not None and attempt.card_last4 == "3155"
+
+
+def test_success_marks_the_order_paid_and_is_final(attempt):
+    record(attempt, status="succeeded", latest_charge="ch_1")
+    record(attempt, status="requires_action", source="webhook")  # a late, stale report
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.latest_charge) == ("succeeded", "ch_1")
+    assert attempt.final_at is not None
+    assert attempt.order.status == Order.Status.PAID and attempt.order.paid_at is not None
+    assert PaymentEvent.objects.count() == 1
+
+
+def test_a_new_error_on_the_same_status_is_a_new_fact(attempt):
+    record(attempt, status="requires_payment_method", last_error_code="card_declined",
+           last_decline_code="insufficient_funds")
+    record(attempt, status="requires_payment_method", last_error_code="card_declined",
+           last_decline_code="generic_decline")
+    assert [e.decline_code for e in attempt.events.all()] == \
+        ["insufficient_funds", "generic_decline"]
+
+
+def test_a_wrong_amount_is_never_called_paid(attempt):
+    record(attempt, status="succeeded", amount=1)
+    assert Order.objects.get().status == Order.Status.OPEN
+
+
+def test_another_intent_is_refused(attempt):
+    record(attempt)
+    with pytest.raises(ValueError):
+        record(attempt, id="pi_other")
+
+
+def test_the_ledger_is_append_only(attempt):
+    record(attempt)
+    event = PaymentEvent.objects.get()
+    event.to_status = "succeeded"
+    with pytest.raises(Exception, match="append-only"):
+        event.save()
+    with pytest.raises(Exception, match="append-only"):
+        event.delete()
