@@ -14,6 +14,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -50,15 +52,68 @@ def test(args: list[str]) -> int:
 
 
 def run(args: list[str]) -> int:
+    """The sandbox and the site on embedded defaults, with demo data and an admin login."""
     setup()
-    port = os.environ.get("SANDBOX_PORT", "12111")
-    print(f"Starting the Stripe sandbox at http://127.0.0.1:{port} (Ctrl-C stops it)",
-          flush=True)
+    sandbox_port = os.environ.get("SANDBOX_PORT", "12111")
+    site_port = os.environ.get("SITE_PORT", "8000")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("STRIPE_API_BASE", f"http://127.0.0.1:{sandbox_port}")
+    manage = [str(PYTHON), "manage.py"]
+    children: list[subprocess.Popen] = []
     try:
-        return subprocess.run([PYTHON, "-m", "stripe_sandbox", "--port", port, *args],
-                              cwd=ROOT).returncode
+        children.append(subprocess.Popen(
+            [PYTHON, "-m", "stripe_sandbox", "--port", sandbox_port], cwd=ROOT, env=env))
+        wait_for(f"http://127.0.0.1:{sandbox_port}/healthz", children)
+        print("Migrating the database (the first run takes a minute or two) ...", flush=True)
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                       check=True)
+        subprocess.run([*manage, "demo_setup"], cwd=ROOT, env=env, check=True)
+        children.append(subprocess.Popen(
+            [*manage, "runserver", "--noreload", f"127.0.0.1:{site_port}", *args],
+            cwd=ROOT, env=env))
+        wait_for(f"http://127.0.0.1:{site_port}/", children)
+        site = f"http://127.0.0.1:{site_port}"
+        print(f"""
+  Store:    {site}/
+  Admin:    {site}/admin/   (login: admin / admin)
+  Sandbox:  {env["STRIPE_API_BASE"]}/   (Stripe's test mode, offline)
+
+  Test cards (any future date, any CVC):
+    4242 4242 4242 4242   pays
+    4000 0025 0000 3155   asks your bank: Complete or Fail authentication
+    4000 0000 0000 9995   declined, insufficient funds
+
+  Ctrl-C stops everything.
+""", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1  # a child died on its own; its output says why
     except KeyboardInterrupt:
         return 0
+    except subprocess.CalledProcessError as error:
+        return error.returncode or 1
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def wait_for(url: str, children: list[subprocess.Popen], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise SystemExit(f"A process exited before {url} answered; see its output above.")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s.")
 
 
 def main() -> int:
