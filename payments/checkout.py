@@ -46,6 +46,10 @@ class CheckoutError(Exception):
         self.message = message
 
 
+class OrderNotFound(CheckoutError):
+    """No such order (the session's reference points nowhere)."""
+
+
 class IntentNotFound(CheckoutError):
     """The intent id is not one of this order's."""
 
@@ -84,14 +88,16 @@ class PaymentUnavailable(CheckoutError):
     pass
 
 
-def checkout_pay(*, order: Order, payment_method_id: str, actor: str) -> PayOutcome:
-    """Step 1: pay ``order`` with a PaymentMethod created by Stripe.js."""
-    return _locked(order, lambda locked: _pay(locked, payment_method_id, actor))
+def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
+    """Step 1: pay the order with a PaymentMethod created by Stripe.js."""
+    return _locked(order_reference, lambda order: _pay(order, payment_method_id, actor))
 
 
-def checkout_confirm(*, order: Order, payment_intent_id: str, actor: str) -> PayOutcome:
+def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
+                     ) -> PayOutcome:
     """Step 2: confirm the order's intent again once the bank modal is done."""
-    return _locked(order, lambda locked: _confirm_after_action(locked, payment_intent_id, actor))
+    return _locked(order_reference,
+                   lambda order: _confirm_after_action(order, payment_intent_id, actor))
 
 
 def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
@@ -156,7 +162,6 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
 
 def _outcome(order: Order, intent: IntentData) -> PayOutcome:
     if intent.status == Status.SUCCEEDED:
-        order.refresh_from_db()
         return PayOutcome(order=order, status=Status.SUCCEEDED)
     if intent.status == Status.REQUIRES_ACTION:
         return PayOutcome(order=order, status=Status.REQUIRES_ACTION,
@@ -177,7 +182,9 @@ def _attempt_start(order: Order, previous: PaymentAttempt | None,
                    payment_method_id: str) -> PaymentAttempt:
     handle_actions = settings.PAYMENTS_HANDLE_ACTIONS
     try:
-        with transaction.atomic():
+        # No savepoint: under the order lock the insert cannot conflict; without row
+        # locks (SQLite) this is its own transaction.
+        with transaction.atomic(savepoint=False):
             return PaymentAttempt.objects.create(
                 order=order, number=previous.number + 1 if previous else 1,
                 create_payment_method=payment_method_id, amount=order.amount,
@@ -236,25 +243,31 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
         attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
 
 
-def _locked(order: Order, work: Callable[[Order], PayOutcome]) -> PayOutcome:
+def _locked(reference: str, work: Callable[[Order], PayOutcome]) -> PayOutcome:
     """Run ``work`` on the order with its row locked; commit what it recorded, even when it
     ends in a CheckoutError (a decline is a fact to keep)."""
     failure: CheckoutError | None = None
-    with _order_lock(order) as locked:
+    with _order_lock(reference) as order:
         try:
-            return work(locked)
+            return work(order)
         except CheckoutError as error:
             failure = error
     raise failure
 
 
 @contextmanager
-def _order_lock(order: Order) -> Iterator[Order]:
+def _order_lock(reference: str) -> Iterator[Order]:
     if not connection.features.has_select_for_update:
         # SQLite locks the whole database per write transaction; holding one across a
         # Stripe call would stall every other request. Idempotency keys keep it safe.
-        order.refresh_from_db()
-        yield order
+        yield _order_get(Order.objects, reference)
         return
     with transaction.atomic():
-        yield Order.objects.select_for_update().get(pk=order.pk)
+        yield _order_get(Order.objects.select_for_update(), reference)
+
+
+def _order_get(orders, reference: str) -> Order:
+    order = orders.filter(reference=reference).first()
+    if order is None:
+        raise OrderNotFound("There is no order to pay in this session. Please check out again.")
+    return order

@@ -43,7 +43,8 @@ def order_get_for_session(*, session: SessionBase, reference: str) -> Order | No
     return Order.objects.filter(reference=reference).first()
 
 
-def order_checkout_get(*, session: SessionBase) -> Order | None:
-    """The order the session is paying, if any."""
+def order_checkout_reference(*, session: SessionBase) -> str | None:
+    """The reference of the order the session is paying, if any (no query: the session is
+    the proof of ownership, and the payment services lock the row themselves)."""
     reference = session.get(SESSION_CHECKOUT)
-    return order_get_for_session(session=session, reference=reference) if reference else None
+    return reference if reference in session.get(SESSION_ORDERS, []) else None

@@ -24,7 +24,8 @@ Status = PaymentAttempt.Status
 def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source: str,
                           actor: str) -> PaymentAttempt:
     """Bring ``attempt`` and its order up to ``intent``; returns the attempt as stored."""
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction a failure here fails it as a whole.
+    with transaction.atomic(savepoint=False):
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.stripe_id not in (None, intent.id):
             raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
@@ -71,12 +72,12 @@ def _copy_intent(attempt: PaymentAttempt, intent: IntentData) -> None:
 
 
 def _order_mark_paid(*, attempt: PaymentAttempt, intent: IntentData) -> None:
-    order = Order.objects.select_for_update().get(pk=attempt.order_id)
-    if (intent.amount, intent.currency) != (order.amount, order.currency):
+    # One conditional UPDATE: paid only for the order's own amount and currency.
+    same_amount = Order.objects.filter(pk=attempt.order_id, amount=intent.amount,
+                                       currency=intent.currency)
+    updated = same_amount.exclude(status=Order.Status.PAID).update(
+        status=Order.Status.PAID, paid_at=timezone.now())
+    if not updated and not same_amount.exists():
         # Never the case for intents we created; refuse to call a wrong amount paid.
-        log.error("intent %s paid %s %s for order %s of %s %s", intent.id, intent.amount,
-                  intent.currency, order.reference, order.amount, order.currency)
-        return
-    if order.status != Order.Status.PAID:
-        order.status, order.paid_at = Order.Status.PAID, timezone.now()
-        order.save(update_fields=["status", "paid_at"])
+        log.error("intent %s paid %s %s, which is not the amount of order %s", intent.id,
+                  intent.amount, intent.currency, attempt.order_id)

@@ -25,12 +25,18 @@ from payments import checkout
 from payments.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.forms import CartLineForm, CheckoutForm
 from payments.models import Order, Product
-from payments.orders import SESSION_CHECKOUT, order_checkout_get, order_get_for_session, order_place
+from payments.orders import (
+    SESSION_CHECKOUT,
+    order_checkout_reference,
+    order_get_for_session,
+    order_place,
+)
 
 PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
            "payment_intent_id": re.compile(r"pi_[A-Za-z0-9]{1,200}")}
 
 PAY_ERROR_STATUS = {
+    checkout.OrderNotFound: 404,
     checkout.IntentNotFound: 404,
     checkout.OrderNotPayable: 409,
     checkout.PaymentInProgress: 409,
@@ -127,23 +133,22 @@ def pay(request: HttpRequest) -> JsonResponse:
     if isinstance(parsed, str):
         return _pay_error(parsed, 400)
     name, value = parsed
-    order = order_checkout_get(session=request.session)
-    if order is None:
+    reference = order_checkout_reference(session=request.session)
+    if reference is None:
         return _pay_error("There is no order to pay in this session. Please check out again.",
                           404)
     try:
         if name == "payment_method_id":
-            outcome = checkout.checkout_pay(order=order, payment_method_id=value,
+            outcome = checkout.checkout_pay(order_reference=reference, payment_method_id=value,
                                             actor=_actor(request))
         else:
-            outcome = checkout.checkout_confirm(order=order, payment_intent_id=value,
-                                                actor=_actor(request))
+            outcome = checkout.checkout_confirm(order_reference=reference,
+                                                payment_intent_id=value, actor=_actor(request))
     except checkout.CheckoutError as error:
         return _pay_error(error.message, PAY_ERROR_STATUS[type(error)])
     if outcome.status == "requires_action":
         return JsonResponse({"requiresAction": True, "clientSecret": outcome.client_secret})
-    return JsonResponse({"success": True,
-                         "orderUrl": reverse("order", args=[order.reference])})
+    return JsonResponse({"success": True, "orderUrl": reverse("order", args=[reference])})
 
 
 def _pay_request_parse(body: object) -> tuple[str, str] | str:

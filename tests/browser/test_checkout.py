@@ -117,3 +117,36 @@ def test_a_double_click_on_pay_charges_once(page, store, sandbox, stripe_client)
     assert len(server_calls(sandbox)) == 1
     assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
     assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def test_a_network_failure_leaves_the_form_usable_and_a_retry_pays(page, store, sandbox,
+                                                                    stripe_client):
+    to_payment(page, store)
+    page.route("**/pay", lambda route: route.abort("connectionreset"))
+    pay(page, "4242424242424242")
+    expect_error(page, "We could not reach the store")
+    page.unroute("**/pay")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_paid(page)
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def test_the_page_loops_when_the_second_confirm_asks_for_action_again(page, store, sandbox):
+    """The hour runs out between the modal and the second /pay: Stripe asks the bank
+    again, and the page shows the modal again, as the guide's loop does."""
+    expired: list[bool] = []
+
+    def expire_first_confirmation(route) -> None:
+        if "payment_intent_id" in (route.request.post_data or "") and not expired:
+            sandbox.advance_clock(3601)
+            expired.append(True)
+        route.continue_()
+
+    to_payment(page, store)
+    page.route("**/pay", expire_first_confirmation)
+    pay(page, "4000002500003155")
+    page.get_by_role("button", name="Complete authentication").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    assert expired == [True]
+    assert len(server_calls(sandbox)) == 3
