@@ -106,13 +106,18 @@ def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
     if order.status == Order.Status.CANCELED:
         raise OrderNotPayable("This order was canceled and cannot be paid.")
     attempt = order.attempts.order_by("-number").first()
-    if attempt is None or attempt.status == Status.CANCELED:
+    fresh = attempt is None or attempt.status == Status.CANCELED
+    if fresh:
         attempt = _attempt_start(order, attempt, payment_method_id)
     if attempt.stripe_id is None:
         # First call, or an earlier create whose answer was lost: the same key and card
         # make Stripe replay that answer instead of creating a second intent.
         try:
             intent = _call(attempt, actor, lambda: _create(attempt))
+        except (PaymentInvalid, PaymentRateLimited):
+            if fresh and attempt.stripe_id is None:
+                attempt.delete()  # refused outright: no intent exists, nothing to replay
+            raise
         except PaymentDeclined:
             attempt.refresh_from_db()
             if attempt.create_payment_method == payment_method_id or attempt.stripe_id is None:

@@ -176,7 +176,24 @@ def test_a_confirmation_past_the_hour_asks_the_bank_again(shopper, sandbox):
     assert attempt.confirmations == 2
 
 
-def test_an_unknown_payment_method_is_400(shopper, sandbox):
+def test_an_unknown_payment_method_is_400_and_another_card_then_pays(shopper, sandbox):
     response = shopper.pay(payment_method_id="pm_doesNotExist")
     assert response.status_code == 400 and "could not be used" in response.json()["error"]
     assert shopper.order_now().status == Order.Status.OPEN
+    assert not PaymentAttempt.objects.exists()  # Stripe created nothing; nothing to replay
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+
+
+def test_3178_passes_the_challenge_then_declines_and_another_card_pays(shopper, sandbox):
+    first = shopper.pay(payment_method_id="pm_card_authenticationRequiredChargeDeclined"
+                                          "InsufficientFunds").json()
+    intent_id = first["clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    declined = shopper.pay(payment_intent_id=intent_id)
+    assert declined.status_code == 402
+    assert declined.json() == {"error": "Your card has insufficient funds."}
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    assert (attempt.status, attempt.last_decline_code) == \
+        ("requires_payment_method", "insufficient_funds")
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    assert shopper.order.attempts.count() == 1
