@@ -67,6 +67,9 @@ def cart(request: HttpRequest) -> HttpResponse:
 
 def _cart_change(request: HttpRequest) -> None:
     action = request.POST.get("action", "add")
+    if action not in ("add", "update", "remove"):
+        messages.error(request, "Unknown cart action.")
+        return
     if action == "remove":
         cart_remove(session=request.session, sku=request.POST.get("sku", ""))
         return
@@ -107,14 +110,16 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def order(request: HttpRequest, reference: str) -> HttpResponse:
     found = order_get_for_session(session=request.session, reference=reference)
-    if found is None and request.user.is_staff:
+    own = found is not None
+    if not own and request.user.is_staff:
         found = Order.objects.filter(reference=reference).first()
     if found is None:
         raise Http404("No such order.")
-    if found.status == Order.Status.OPEN:
+    can_pay = own and found.status == Order.Status.OPEN
+    if can_pay:  # /pay works on the order last opened in this session
         request.session[SESSION_CHECKOUT] = found.reference
     return render(request, "payments/order.html", {
-        "order": found, "lines": found.lines.all(),
+        "order": found, "lines": found.lines.all(), "can_pay": can_pay,
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
 

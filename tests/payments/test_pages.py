@@ -100,3 +100,19 @@ def test_another_session_cannot_see_an_order(site_on_sandbox, product, client):
     shopper = shopper_with_order(product)
     assert client.get(f"/orders/{shopper.order.reference}/").status_code == 404
     assert client.get("/orders/ord_nothing/").status_code == 404
+
+
+def test_staff_see_any_order_but_cannot_pay_it(site_on_sandbox, product, admin_client):
+    shopper = shopper_with_order(product)
+    page = admin_client.get(f"/orders/{shopper.order.reference}/").content.decode()
+    assert shopper.order.reference in page and 'id="payment-form"' not in page
+    response = admin_client.post("/pay", '{"payment_method_id": "pm_card_visa"}',
+                                 content_type="application/json")
+    assert response.status_code == 404
+
+
+def test_an_unknown_cart_action_changes_nothing(client, product):
+    response = client.post("/cart/", {"action": "explode", "sku": product.sku,
+                                      "quantity": 1}, follow=True)
+    assert "Unknown cart action." in response.content.decode()
+    assert client.session.get("cart", {}) == {}
