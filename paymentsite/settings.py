@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -110,7 +111,11 @@ CSRF_FAILURE_VIEW = "payments.views.csrf_failure"  # JSON for /pay, Django's pag
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# WhiteNoise serves static files from the app server with DEBUG off too (gunicorn has no
+# static handler), straight from the source folders: no collectstatic step is needed.
+# Set DJANGO_STATIC_ROOT only to collect them for a CDN or a proxy.
+STATIC_ROOT = env("DJANGO_STATIC_ROOT")
+WHITENOISE_USE_FINDERS = True
 
 # --- Stripe ------------------------------------------------------------------------------
 # STRIPE_API_BASE points stripe-python at the sandbox; empty means the real Stripe.

@@ -116,3 +116,10 @@ def test_an_unknown_cart_action_changes_nothing(client, product):
                                       "quantity": 1}, follow=True)
     assert "Unknown cart action." in response.content.decode()
     assert client.session.get("cart", {}) == {}
+
+
+def test_static_files_are_served_with_debug_off(client, settings, db):
+    settings.DEBUG = False
+    response = client.get("/static/payments/checkout.js")
+    assert response.status_code == 200
+    assert b"handleServerResponse" in b"".join(response.streaming_content)
