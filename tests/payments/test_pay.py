@@ -197,3 +197,10 @@ def test_3178_passes_the_challenge_then_declines_and_another_card_pays(shopper, 
         ("requires_payment_method", "insufficient_funds")
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
     assert shopper.order.attempts.count() == 1
+
+
+def test_an_oversized_body_is_413_and_changes_nothing(shopper, sandbox, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = shopper.pay_raw('{"payment_method_id": "pm_card_visa", "x": "' + "a" * 2048 + '"}')
+    assert response.status_code == 413 and response.json()["error"] == "The request is too large."
+    assert sandbox.requests() == [] and not PaymentAttempt.objects.exists()
