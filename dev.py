@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +59,9 @@ def run(args: list[str]) -> int:
     site_port = os.environ.get("SITE_PORT", "8000")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("STRIPE_API_BASE", f"http://127.0.0.1:{sandbox_port}")
+    for name, port in (("SANDBOX_PORT", sandbox_port), ("SITE_PORT", site_port)):
+        if not port_free(int(port)):
+            sys.exit(f"Port {port} is in use (another copy running?); set {name} to another.")
     manage = [str(PYTHON), "manage.py"]
     children: list[subprocess.Popen] = []
     try:
@@ -101,6 +105,11 @@ def run(args: list[str]) -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def wait_for(url: str, children: list[subprocess.Popen], timeout: float = 60) -> None:
