@@ -34,8 +34,9 @@ class CartLine:
 def cart_add(*, session: SessionBase, sku: str, quantity: int) -> None:
     product = _product_get(sku)
     cart = session.get(SESSION_KEY, {})
-    cart_quantity_check(quantity=cart.get(product.sku, 0) + quantity)
-    cart[product.sku] = cart.get(product.sku, 0) + quantity
+    total = cart.get(product.sku, 0) + quantity
+    cart_quantity_check(quantity=total)
+    cart[product.sku] = total
     session[SESSION_KEY] = cart
 
 

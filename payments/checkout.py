@@ -33,7 +33,6 @@ AUTHENTICATION_NOT_HANDLED = ("Your card requires authentication by your bank, w
 
 @dataclass(frozen=True)
 class PayOutcome:
-    order: Order
     status: str  # "succeeded" or "requires_action"
     client_secret: str | None = None
 
@@ -102,7 +101,7 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
 
 def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
     if order.status == Order.Status.PAID:
-        return PayOutcome(order=order, status=Status.SUCCEEDED)
+        return PayOutcome(status=Status.SUCCEEDED)
     if order.status == Order.Status.CANCELED:
         raise OrderNotPayable("This order was canceled and cannot be paid.")
     attempt = order.attempts.order_by("-number").first()
@@ -118,16 +117,15 @@ def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
             if fresh and attempt.stripe_id is None:
                 attempt.delete()  # refused outright: no intent exists, nothing to replay
             raise
-        except PaymentDeclined:
-            attempt.refresh_from_db()
+        except PaymentDeclined:  # _call has bound the declined intent to the attempt
             if attempt.create_payment_method == payment_method_id or attempt.stripe_id is None:
                 raise
         else:
             if attempt.create_payment_method == payment_method_id or \
                     intent.status == Status.SUCCEEDED:
-                return _outcome(order, intent)
+                return _outcome(intent)
     if attempt.status == Status.SUCCEEDED:
-        return PayOutcome(order=order, status=Status.SUCCEEDED)
+        return PayOutcome(status=Status.SUCCEEDED)
     # A retry after a decline, a failed challenge or an expiry: the same intent, new card.
     return _confirm(order, attempt, actor, payment_method_id)
 
@@ -137,7 +135,7 @@ def _confirm_after_action(order: Order, payment_intent_id: str, actor: str) -> P
     if attempt is None:
         raise IntentNotFound("No such payment for your order.")
     if attempt.status == Status.SUCCEEDED:
-        return PayOutcome(order=order, status=Status.SUCCEEDED)
+        return PayOutcome(status=Status.SUCCEEDED)
     if attempt.status == Status.CANCELED:
         raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
     if order.status != Order.Status.OPEN:
@@ -162,15 +160,14 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
             intent_id=attempt.stripe_id))
         if intent.status in (Status.REQUIRES_CONFIRMATION, Status.REQUIRES_ACTION):
             raise
-    return _outcome(order, intent)
+    return _outcome(intent)
 
 
-def _outcome(order: Order, intent: IntentData) -> PayOutcome:
+def _outcome(intent: IntentData) -> PayOutcome:
     if intent.status == Status.SUCCEEDED:
-        return PayOutcome(order=order, status=Status.SUCCEEDED)
+        return PayOutcome(status=Status.SUCCEEDED)
     if intent.status == Status.REQUIRES_ACTION:
-        return PayOutcome(order=order, status=Status.REQUIRES_ACTION,
-                          client_secret=intent.client_secret)
+        return PayOutcome(status=Status.REQUIRES_ACTION, client_secret=intent.client_secret)
     if intent.status == Status.REQUIRES_PAYMENT_METHOD:
         if intent.last_error_code == "payment_intent_payment_attempt_expired":
             raise PaymentNeedsCard("This payment expired before it was completed. Please "
