@@ -3,14 +3,18 @@
 
     python3 dev.py run     # set up, then run the product on embedded defaults
     python3 dev.py test    # set up, then lint and run the whole test suite
+    python3 dev.py setup   # only set up .venv (with the test tools)
 
-Setting up means: a virtualenv in .venv with requirements.txt installed (done
-again only when requirements.txt changes). Standard library only, on purpose.
+Setting up means: a virtualenv in .venv with requirements.txt installed for
+``run``, requirements-dev.txt (the same plus test and lint tools) for ``test``
+and ``setup``; done again only when one of them changes. Standard library only,
+on purpose.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -27,21 +31,41 @@ PYTHON = BIN / "python"
 STAMP = VENV / ".requirements.sha256"
 
 
-def setup() -> None:
+def setup(*, dev: bool = True) -> None:
+    """The virtualenv with requirements.txt (``run``) or requirements-dev.txt (``test``).
+
+    The stamp keeps one hash per file installed; the dev hash covers requirements.txt
+    too (it is included with ``-r``), so a change to either reinstalls.
+    """
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may run on an older python3
         sys.exit("Python 3.11 or newer is needed.")
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)
         venv.create(VENV, with_pip=True)
-    wanted = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
-    if not STAMP.exists() or STAMP.read_text() != wanted:
-        print("Installing requirements.txt into .venv ...", flush=True)
+    runtime = (ROOT / "requirements.txt").read_bytes()
+    wanted = {"requirements.txt": hashlib.sha256(runtime).hexdigest()}
+    if dev:
+        wanted["requirements-dev.txt"] = hashlib.sha256(
+            runtime + (ROOT / "requirements-dev.txt").read_bytes()).hexdigest()
+    stamp = installed_stamp()
+    name = "requirements-dev.txt" if dev else "requirements.txt"
+    if any(stamp.get(file) != digest for file, digest in wanted.items()):
+        print(f"Installing {name} into .venv ...", flush=True)
         subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
                        check=True)
-        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "-r",
-                        ROOT / "requirements.txt"], check=True)
-        STAMP.write_text(wanted)
+        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "-r", ROOT / name],
+                       check=True)
+        STAMP.write_text(json.dumps({**stamp, **wanted}, indent=1))
     (ROOT / "var").mkdir(exist_ok=True)
+
+
+def installed_stamp() -> dict[str, str]:
+    """What setup installed last: {file: hash}; empty when unknown (an older stamp)."""
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
 
 
 def test(args: list[str]) -> int:
@@ -54,7 +78,7 @@ def test(args: list[str]) -> int:
 
 def run(args: list[str]) -> int:
     """The sandbox and the site on embedded defaults, with demo data and an admin login."""
-    setup()
+    setup(dev=False)
     sandbox_port = os.environ.get("SANDBOX_PORT", "12111")
     site_port = os.environ.get("SITE_PORT", "8000")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
