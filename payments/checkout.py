@@ -5,26 +5,35 @@ order's PaymentIntent, or, after a decline, confirms the same intent with the ne
 ``checkout_confirm`` confirms again after the bank modal. Both answer with a
 ``PayOutcome`` or raise a ``CheckoutError`` whose message is fit for the shopper.
 
-Nothing is charged twice: an order has one live intent, its row is locked while a call
-is in flight (on PostgreSQL), every write carries an idempotency key derived from the
-order, the attempt and the card, and a paid order answers without calling Stripe.
+Nothing is charged twice: an order has one live intent; its lock is held while a call is
+in flight (PostgreSQL); the attempt is committed *before* its create call, so whatever
+Stripe may have done is on disk even if this process dies mid-call; every write carries
+an idempotency key derived from the order, the attempt and the card; a create whose
+answer was lost is replayed with its key while Stripe still remembers it (24 hours) and
+looked up by its metadata after that; a paid order answers without calling Stripe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from payments import gateway
 from payments.gateway import IntentData
+from payments.locks import OrderLockTimeout, order_lock
 from payments.models import Order, PaymentAttempt, PaymentEvent
-from payments.payment_status import payment_status_record
+from payments.payment_status import payment_status_record, payment_status_record_missing
 
 Status = PaymentAttempt.Status
+
+# Stripe prunes idempotency keys once they are 24 hours old; replaying an older create
+# would create (and charge) a second intent, so past this age we search by metadata.
+CREATE_REPLAY_MAX_AGE = timedelta(hours=23)
 
 # Stripe's own message for this case speaks to developers (error_on_requires_action).
 AUTHENTICATION_NOT_HANDLED = ("Your card requires authentication by your bank, which this "
@@ -53,6 +62,14 @@ class IntentNotFound(CheckoutError):
     """The intent id is not one of this order's."""
 
 
+class OrderMismatch(CheckoutError):
+    """The page names one order and the request would pay another (two tabs)."""
+
+
+class OrderAmbiguous(CheckoutError):
+    """The request names no order and the session has several awaiting payment."""
+
+
 class OrderNotPayable(CheckoutError):
     """The order was canceled, or its payment was, or it is still processing."""
 
@@ -74,9 +91,14 @@ class PaymentNeedsCard(CheckoutError):
 class PaymentInvalid(CheckoutError):
     """Stripe refused the request itself (an unknown payment method, say)."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.param = code, param
+
+
+class PaymentIntentMissing(PaymentNeedsCard):
+    """Stripe does not know the order's intent (keys, account or sandbox changed)."""
 
 
 class PaymentRateLimited(CheckoutError):
@@ -85,6 +107,39 @@ class PaymentRateLimited(CheckoutError):
 
 class PaymentUnavailable(CheckoutError):
     pass
+
+
+def checkout_order_reference(*, owned: Sequence[str], order_reference: str | None,
+                             payment_intent_id: str | None) -> str:
+    """Which of the session's orders (``owned``) a /pay call pays.
+
+    The order page names its order, so the amount charged is the one the shopper saw. The
+    guide's unmodified client names none: its intent then names the order, and a first
+    payment goes to the session's one order awaiting payment, or is refused when there
+    are several (two tabs), never guessed."""
+    if order_reference is not None:
+        if order_reference not in owned:
+            raise OrderNotFound("This order is not in your session. Please check out again.")
+        owner = _intent_owner(payment_intent_id, owned) if payment_intent_id else None
+        if owner is not None and owner != order_reference:
+            raise OrderMismatch("This payment belongs to another of your orders. Please "
+                                "reload this page and try again.")
+        return order_reference
+    if payment_intent_id is not None:
+        owner = _intent_owner(payment_intent_id, owned)
+        if owner is None:
+            raise IntentNotFound("No such payment for your order.")
+        return owner
+    awaiting = list(Order.objects.filter(reference__in=owned, status=Order.Status.OPEN)
+                    .values_list("reference", flat=True)[:2])
+    if len(awaiting) > 1:
+        raise OrderAmbiguous("You have more than one order awaiting payment. Please pay "
+                             "from the page of the order you want to pay.")
+    if awaiting:
+        return awaiting[0]
+    if owned:  # paid or canceled: checkout_pay answers for it without calling Stripe
+        return owned[-1]
+    raise OrderNotFound("There is no order to pay in this session. Please check out again.")
 
 
 def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
@@ -99,35 +154,63 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
                    lambda order: _confirm_after_action(order, payment_intent_id, actor))
 
 
+def _intent_owner(payment_intent_id: str, owned: Sequence[str]) -> str | None:
+    return (PaymentAttempt.objects.filter(stripe_id=payment_intent_id,
+                                          order__reference__in=owned)
+            .values_list("order__reference", flat=True).first())
+
+
 def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
     if order.status == Order.Status.PAID:
         return PayOutcome(status=Status.SUCCEEDED)
     if order.status == Order.Status.CANCELED:
         raise OrderNotPayable("This order was canceled and cannot be paid.")
     attempt = order.attempts.order_by("-number").first()
-    fresh = attempt is None or attempt.status == Status.CANCELED
+    fresh = attempt is None or attempt.status in (Status.CANCELED, Status.MISSING)
     if fresh:
         attempt = _attempt_start(order, attempt, payment_method_id)
     if attempt.stripe_id is None:
-        # First call, or an earlier create whose answer was lost: the same key and card
-        # make Stripe replay that answer instead of creating a second intent.
+        outcome = _create_resume(attempt, payment_method_id, actor, fresh=fresh)
+        if outcome is not None:
+            return outcome
+    if attempt.status == Status.SUCCEEDED:
+        return PayOutcome(status=Status.SUCCEEDED)
+    # A retry after a decline, a failed challenge or an expiry: the same intent, new card.
+    try:
+        return _confirm(order, attempt, actor, payment_method_id)
+    except PaymentIntentMissing:
+        # The old attempt is closed in the ledger; the shopper's card pays a new one.
+        return _pay(order, payment_method_id, actor)
+
+
+def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, *,
+                   fresh: bool) -> PayOutcome | None:
+    """Create the attempt's intent, or find the one an earlier, lost create made.
+
+    Returns the outcome when the step is over, or None when the intent now exists and
+    should be confirmed with the shopper's (new) card."""
+    if timezone.now() - attempt.create_requested_at > CREATE_REPLAY_MAX_AGE:
+        intent = _call(attempt, actor, lambda: gateway.payment_intent_find(
+            metadata={"order": attempt.order.reference, "attempt": str(attempt.number)}))
+        if intent is None:  # Stripe never made it: create afresh, with this card
+            _attempt_recreate(attempt, payment_method_id)
+    if attempt.stripe_id is None:
         try:
             intent = _call(attempt, actor, lambda: _create(attempt))
         except (PaymentInvalid, PaymentRateLimited):
             if fresh and attempt.stripe_id is None:
                 attempt.delete()  # refused outright: no intent exists, nothing to replay
             raise
+        except PaymentUnavailable:
+            _attempt_mark_outcome_lost(attempt)
+            raise
         except PaymentDeclined:  # _call has bound the declined intent to the attempt
             if attempt.create_payment_method == payment_method_id or attempt.stripe_id is None:
                 raise
-        else:
-            if attempt.create_payment_method == payment_method_id or \
-                    intent.status == Status.SUCCEEDED:
-                return _outcome(intent)
-    if attempt.status == Status.SUCCEEDED:
-        return PayOutcome(status=Status.SUCCEEDED)
-    # A retry after a decline, a failed challenge or an expiry: the same intent, new card.
-    return _confirm(order, attempt, actor, payment_method_id)
+            return None
+    if attempt.create_payment_method == payment_method_id or intent.status == Status.SUCCEEDED:
+        return _outcome(intent)
+    return None
 
 
 def _confirm_after_action(order: Order, payment_intent_id: str, actor: str) -> PayOutcome:
@@ -136,11 +219,17 @@ def _confirm_after_action(order: Order, payment_intent_id: str, actor: str) -> P
         raise IntentNotFound("No such payment for your order.")
     if attempt.status == Status.SUCCEEDED:
         return PayOutcome(status=Status.SUCCEEDED)
+    if attempt.status == Status.MISSING:
+        raise PaymentIntentMissing(INTENT_MISSING)
     if attempt.status == Status.CANCELED:
         raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
     if order.status != Order.Status.OPEN:
         raise OrderNotPayable("This order cannot be paid any more.")
     return _confirm(order, attempt, actor, None)
+
+
+INTENT_MISSING = ("We could not find this payment at our payment provider. Please enter "
+                  "your card again to pay the order.")
 
 
 def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
@@ -152,15 +241,29 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
             intent_id=attempt.stripe_id, idempotency_key=key, payment_method=payment_method_id),
             confirming=True)
     except PaymentInvalid as error:
+        _raise_if_intent_missing(attempt, actor, error)
         if error.code != "payment_intent_unexpected_state":
             raise
         # Stripe refuses to confirm an intent in the wrong state: it succeeded on a call
         # whose answer we lost, was canceled, or expired back to requires_payment_method.
-        intent = _call(attempt, actor, lambda: gateway.payment_intent_retrieve(
-            intent_id=attempt.stripe_id))
+        try:
+            intent = _call(attempt, actor, lambda: gateway.payment_intent_retrieve(
+                intent_id=attempt.stripe_id))
+        except PaymentInvalid as retrieve_error:
+            _raise_if_intent_missing(attempt, actor, retrieve_error)
+            raise
         if intent.status in (Status.REQUIRES_CONFIRMATION, Status.REQUIRES_ACTION):
             raise
     return _outcome(intent)
+
+
+def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str,
+                             error: PaymentInvalid) -> None:
+    if error.code == "resource_missing" and error.param != "payment_method":
+        recorded = payment_status_record_missing(attempt=attempt, source=PaymentEvent.Source.PAY,
+                                                 actor=actor)
+        attempt.status = recorded.status
+        raise PaymentIntentMissing(INTENT_MISSING) from error
 
 
 def _outcome(intent: IntentData) -> PayOutcome:
@@ -182,19 +285,34 @@ def _outcome(intent: IntentData) -> PayOutcome:
 
 def _attempt_start(order: Order, previous: PaymentAttempt | None,
                    payment_method_id: str) -> PaymentAttempt:
+    """Commit the attempt before its create call, so a process killed during the call
+    leaves the key a retry (or a scan) replays."""
     handle_actions = settings.PAYMENTS_HANDLE_ACTIONS
     try:
-        # No savepoint: under the order lock the insert cannot conflict; without row
-        # locks (SQLite) this is its own transaction.
-        with transaction.atomic(savepoint=False):
+        with transaction.atomic():
             return PaymentAttempt.objects.create(
                 order=order, number=previous.number + 1 if previous else 1,
                 create_payment_method=payment_method_id, amount=order.amount,
                 currency=order.currency,
                 confirmation_method="manual" if handle_actions else "automatic")
-    except IntegrityError as error:  # only where rows cannot be locked (SQLite)
+    except IntegrityError as error:  # only without the order lock (SQLite)
         raise PaymentInProgress("Your payment is already being processed. Please wait a "
                                 "moment.") from error
+
+
+def _attempt_recreate(attempt: PaymentAttempt, payment_method_id: str) -> None:
+    attempt.create_payment_method = payment_method_id
+    attempt.create_requested_at = timezone.now()
+    attempt.outcome_lost_at = None
+    attempt.save(update_fields=["create_payment_method", "create_requested_at",
+                                "outcome_lost_at", "updated_at"])
+
+
+def _attempt_mark_outcome_lost(attempt: PaymentAttempt) -> None:
+    if attempt.stripe_id is None:  # Stripe may hold an intent we have not seen
+        attempt.outcome_lost_at = timezone.now()
+        PaymentAttempt.objects.filter(pk=attempt.pk, stripe_id__isnull=True).update(
+            outcome_lost_at=attempt.outcome_lost_at)
 
 
 def _create(attempt: PaymentAttempt) -> IntentData:
@@ -204,12 +322,13 @@ def _create(attempt: PaymentAttempt) -> IntentData:
         payment_method=attempt.create_payment_method,
         idempotency_key=f"{order.reference}:attempt-{attempt.number}:create:"
                         f"{attempt.create_payment_method}",
+        # What a scan needs to find this intent if its answer never reaches us.
         metadata={"order": order.reference, "attempt": str(attempt.number)},
         handle_actions=attempt.confirmation_method == "manual")
 
 
-def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData],
-          confirming: bool = False) -> IntentData:
+def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | None],
+          confirming: bool = False) -> IntentData | None:
     """Make one Stripe call, record whatever intent it reports, map its errors."""
     try:
         intent = call()
@@ -224,7 +343,7 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData],
         _record(attempt, error.intent, actor, confirming)
         message = "That card could not be used. Please enter it again." \
             if error.param == "payment_method" else error.message
-        raise PaymentInvalid(message, code=error.code) from error
+        raise PaymentInvalid(message, code=error.code, param=error.param) from error
     except gateway.RateLimited as error:
         raise PaymentRateLimited(error.message) from error
     except gateway.StripeUnavailable as error:
@@ -246,30 +365,22 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
 
 
 def _locked(reference: str, work: Callable[[Order], PayOutcome]) -> PayOutcome:
-    """Run ``work`` on the order with its row locked; commit what it recorded, even when it
-    ends in a CheckoutError (a decline is a fact to keep)."""
-    failure: CheckoutError | None = None
-    with _order_lock(reference) as order:
-        try:
+    """Run ``work`` on the order while holding its lock. Nothing here is one long
+    transaction: each write commits at once, before the Stripe call that follows it."""
+    try:
+        with order_lock(order_reference=reference, timeout_seconds=_lock_wait_seconds()):
+            order = Order.objects.filter(reference=reference).first()
+            if order is None:
+                raise OrderNotFound("There is no order to pay in this session. Please check "
+                                    "out again.")
             return work(order)
-        except CheckoutError as error:
-            failure = error
-    raise failure
+    except OrderLockTimeout as error:
+        raise PaymentInProgress("Your payment is already being processed. Please wait a "
+                                "moment and reload the page.") from error
 
 
-@contextmanager
-def _order_lock(reference: str) -> Iterator[Order]:
-    if not connection.features.has_select_for_update:
-        # SQLite locks the whole database per write transaction; holding one across a
-        # Stripe call would stall every other request. Idempotency keys keep it safe.
-        yield _order_get(Order.objects, reference)
-        return
-    with transaction.atomic():
-        yield _order_get(Order.objects.select_for_update(), reference)
-
-
-def _order_get(orders, reference: str) -> Order:
-    order = orders.filter(reference=reference).first()
-    if order is None:
-        raise OrderNotFound("There is no order to pay in this session. Please check out again.")
-    return order
+def _lock_wait_seconds() -> float:
+    """As long as the request holding the lock can spend on Stripe, plus a little: a
+    double click waits for the first click's answer rather than failing."""
+    tries = settings.STRIPE_MAX_NETWORK_RETRIES + 1
+    return settings.STRIPE_TIMEOUT_SECONDS * tries + 5.0 * (tries - 1) + 5.0

@@ -11,5 +11,6 @@ class CartLineForm(forms.Form):
 
 
 class CheckoutForm(forms.Form):
-    email = forms.EmailField(help_text="For the receipt, and a link to finish if a payment "
-                             "is interrupted.")
+    # 254: what the Order.email column holds (RFC 5321's path limit); Django's form field
+    # would accept 320 and the database would then refuse it.
+    email = forms.EmailField(max_length=254, help_text="Your receipt goes to this address.")

@@ -121,9 +121,22 @@ def payment_intent_cancel(*, intent_id: str, idempotency_key: str) -> IntentData
         options={"idempotency_key": idempotency_key}))
 
 
-def _call(request: Any) -> IntentData:
+def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
+    """The newest intent whose metadata holds all of ``metadata`` (Stripe's search, which is
+    eventually consistent: an intent created within the last minute may be missing)."""
+    query = " AND ".join(f'metadata["{key}"]:"{value}"' for key, value in metadata.items())
+    return _call(lambda: _first(client_get().v1.payment_intents.search(
+        params={"query": query, "limit": 1, "expand": ["data.payment_method"]})))
+
+
+def _first(page: Any) -> Any:
+    return page.data[0] if page.data else None
+
+
+def _call(request: Any) -> Any:
     try:
-        return _intent_data(request())
+        result = request()
+        return None if result is None else _intent_data(result)
     except stripe.CardError as error:
         kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
         raise kind(error.user_message or "Your card was declined.", code=error.code,
@@ -147,11 +160,17 @@ def _call(request: Any) -> IntentData:
 
 def _embedded_intent(error: stripe.StripeError) -> IntentData | None:
     intent = getattr(error.error, "payment_intent", None) if error.error else None
-    return _intent_data(intent) if intent else None
+    if not intent:
+        return None
+    # A decline embeds the intent with its payment_method as an id, and the method itself
+    # beside it: take the card's brand, last4 and country from there.
+    return _intent_data(intent, method=getattr(error.error, "payment_method", None))
 
 
-def _intent_data(intent: Any) -> IntentData:
-    method = intent.get("payment_method")
+def _intent_data(intent: Any, method: Any = None) -> IntentData:
+    expanded = intent.get("payment_method")
+    if expanded is not None and not isinstance(expanded, str):
+        method = expanded
     # payment_method is expanded to an object, or still an id (or absent).
     card = None if method is None or isinstance(method, str) else method.get("card")
     last_error = intent.get("last_payment_error") or {}

@@ -12,6 +12,7 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 class Product(models.Model):
@@ -45,11 +46,13 @@ class Order(models.Model):
     amount = models.PositiveIntegerField(help_text="In minor units, computed from the lines.")
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    # The shopper's session when the order was placed (for support; access is checked
-    # against the order references kept in the session itself, which survive a login).
-    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    # A keyed hash of the placing session, so support can correlate an order with the
+    # ledger's actor; never the key itself, which would let staff take over the session.
+    # Access is checked against the order references kept in the session.
+    session_hash = models.CharField(max_length=32, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -83,8 +86,11 @@ class PaymentAttempt(models.Model):
         REQUIRES_CAPTURE = "requires_capture", "Requires capture"
         CANCELED = "canceled", "Canceled"
         SUCCEEDED = "succeeded", "Succeeded"
+        # Stripe answered "no such payment_intent" (keys or account changed): the order
+        # pays with a new attempt; this one stays in the ledger.
+        MISSING = "missing", "Unknown to Stripe"
 
-    FINAL = (Status.SUCCEEDED, Status.CANCELED)
+    FINAL = (Status.SUCCEEDED, Status.CANCELED, Status.MISSING)
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="attempts")
     number = models.PositiveSmallIntegerField(help_text="1 for the order's first intent.")
@@ -93,6 +99,12 @@ class PaymentAttempt(models.Model):
     # The payment method of the create call: replayed with the same idempotency key when
     # the first call's outcome was lost, so Stripe answers with the same intent.
     create_payment_method = models.CharField(max_length=255)
+    # When that create was first sent: Stripe forgets idempotency keys after 24 hours, so
+    # an older create is looked up by its metadata instead of replayed.
+    create_requested_at = models.DateTimeField(default=timezone.now)
+    # Set when the create's answer was lost (timeout, dropped connection, Stripe 5xx):
+    # Stripe may hold an intent for this attempt that we have not seen yet.
+    outcome_lost_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.CREATING)
     amount = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
@@ -128,6 +140,17 @@ class PaymentAttempt(models.Model):
         return self.stripe_id or f"{self.order} attempt {self.number}"
 
 
+class LedgerQuerySet(models.QuerySet):
+    """Refuses the bulk writes that would bypass ``PaymentEvent.save``/``delete``; on
+    PostgreSQL a trigger (migration 0003) refuses them in the database as well."""
+
+    def update(self, **kwargs):
+        raise ValidationError("The payment ledger is append-only.")
+
+    def delete(self):
+        raise ValidationError("The payment ledger is append-only.")
+
+
 class PaymentEvent(models.Model):
     """Append-only ledger: one row per recorded status change of an attempt."""
 
@@ -146,6 +169,8 @@ class PaymentEvent(models.Model):
     actor = models.CharField(max_length=255, help_text="Who reported it: a session, a user, "
                              "a Stripe event id, a task.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LedgerQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -8,13 +8,13 @@ from django.db import transaction
 
 from payments.cart import CartError, cart_clear, cart_lines
 from payments.models import Order, OrderLine
+from payments.sessions import session_fingerprint
 
 SESSION_ORDERS = "orders"  # references of every order this session placed
-SESSION_CHECKOUT = "checkout_order"  # the order /pay works on
 
 
 def order_place(*, session: SessionBase, email: str) -> Order:
-    """Turn the cart into an open order and make it the session's checkout order."""
+    """Turn the cart into an open order owned by this session."""
     lines = cart_lines(session=session)
     if not lines:
         raise CartError("Your cart is empty.")
@@ -26,13 +26,12 @@ def order_place(*, session: SessionBase, email: str) -> Order:
     with transaction.atomic():
         order = Order.objects.create(
             email=email, amount=sum(line.amount for line in lines), currency=currencies.pop(),
-            session_key=session.session_key or "")
+            session_hash=session_fingerprint(session=session))
         OrderLine.objects.bulk_create(
             OrderLine(order=order, product=line.product, name=line.product.name,
                       unit_price=line.product.price, quantity=line.quantity)
             for line in lines)
     session[SESSION_ORDERS] = [*session.get(SESSION_ORDERS, []), order.reference][-50:]
-    session[SESSION_CHECKOUT] = order.reference
     cart_clear(session=session)
     return order
 
@@ -43,8 +42,7 @@ def order_get_for_session(*, session: SessionBase, reference: str) -> Order | No
     return Order.objects.filter(reference=reference).first()
 
 
-def order_checkout_reference(*, session: SessionBase) -> str | None:
-    """The reference of the order the session is paying, if any (no query: the session is
-    the proof of ownership, and the payment services lock the row themselves)."""
-    reference = session.get(SESSION_CHECKOUT)
-    return reference if reference in session.get(SESSION_ORDERS, []) else None
+def order_references(*, session: SessionBase) -> list[str]:
+    """The orders this session placed, oldest first (no query: the session is the proof
+    of ownership)."""
+    return list(session.get(SESSION_ORDERS, []))

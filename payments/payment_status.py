@@ -56,6 +56,25 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         return attempt
 
 
+def payment_status_record_missing(*, attempt: PaymentAttempt, source: str, actor: str
+                                  ) -> PaymentAttempt:
+    """Stripe answered that it has no such intent (keys, account or sandbox changed): the
+    attempt is closed as ``missing``, kept in the ledger, and the order may pay anew."""
+    with transaction.atomic(savepoint=False):
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.status in PaymentAttempt.FINAL:
+            return attempt
+        previous = attempt.status
+        attempt.status, attempt.final_at = Status.MISSING, timezone.now()
+        attempt.last_error_code, attempt.last_decline_code = "resource_missing", ""
+        attempt.last_error_message = f"Stripe has no PaymentIntent {attempt.stripe_id}."
+        attempt.save()
+        PaymentEvent.objects.create(
+            attempt=attempt, from_status=previous, to_status=Status.MISSING,
+            error_code="resource_missing", source=source, actor=actor)
+        return attempt
+
+
 def _copy_intent(attempt: PaymentAttempt, intent: IntentData) -> None:
     attempt.stripe_id = intent.id
     attempt.status = intent.status
@@ -77,7 +96,18 @@ def _order_mark_paid(*, attempt: PaymentAttempt, intent: IntentData) -> None:
                                        currency=intent.currency)
     updated = same_amount.exclude(status=Order.Status.PAID).update(
         status=Order.Status.PAID, paid_at=timezone.now())
-    if not updated and not same_amount.exists():
+    if updated:
+        transaction.on_commit(lambda: _receipt_send(order_id=attempt.order_id))
+    elif not same_amount.exists():
         # Never the case for intents we created; refuse to call a wrong amount paid.
         log.error("intent %s paid %s %s, which is not the amount of order %s", intent.id,
                   intent.amount, intent.currency, attempt.order_id)
+
+
+def _receipt_send(*, order_id: int) -> None:
+    from payments.emails import order_receipt_send
+
+    try:
+        order_receipt_send(order_id=order_id)
+    except Exception:  # the payment stands; a mail server's failure is logged, not raised
+        log.exception("receipt for order %s not sent", order_id)

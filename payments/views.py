@@ -1,15 +1,16 @@
 """Thin views: parse the input, call one service, shape the answer.
 
 ``pay`` speaks the JSON of Stripe's migration guide: it takes ``{payment_method_id}`` or
-``{payment_intent_id}`` and answers ``{requiresAction, clientSecret}``, ``{success}`` or
-``{error}`` with a status code that says what happened. It never answers a 500.
+``{payment_intent_id}`` (and, from our own page, the ``order_reference`` it shows) and
+answers ``{requiresAction, clientSecret}``, ``{success}`` or ``{error}`` with a status code
+that says what happened. Every answer is JSON; none is a 500.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -25,20 +26,22 @@ from payments import checkout
 from payments.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.forms import CartLineForm, CheckoutForm
 from payments.models import Order, Product
-from payments.orders import (
-    SESSION_CHECKOUT,
-    order_checkout_reference,
-    order_get_for_session,
-    order_place,
-)
+from payments.orders import order_get_for_session, order_place, order_references
+from payments.sessions import session_fingerprint
 
 PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
            "payment_intent_id": re.compile(r"pi_[A-Za-z0-9]{1,200}")}
+ORDER_REFERENCE = re.compile(r"ord_[A-Za-z0-9_-]{1,40}")
 
-PAY_ERROR_STATUS = {
+# Looked up along the error's class hierarchy, so a new subclass answers as its parent
+# does; CheckoutError itself is the fallback.
+PAY_ERROR_STATUS: dict[type[checkout.CheckoutError], int] = {
+    checkout.CheckoutError: 400,
     checkout.OrderNotFound: 404,
     checkout.IntentNotFound: 404,
     checkout.OrderNotPayable: 409,
+    checkout.OrderMismatch: 409,
+    checkout.OrderAmbiguous: 409,
     checkout.PaymentInProgress: 409,
     checkout.PaymentDeclined: 402,
     checkout.PaymentNeedsCard: 402,
@@ -46,6 +49,13 @@ PAY_ERROR_STATUS = {
     checkout.PaymentRateLimited: 429,
     checkout.PaymentUnavailable: 503,
 }
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    payment_method_id: str | None
+    payment_intent_id: str | None
+    order_reference: str | None
 
 
 @require_GET
@@ -109,55 +119,66 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def order(request: HttpRequest, reference: str) -> HttpResponse:
+    """The order's own page, for the session that placed it. Staff who may view orders
+    are sent to the admin's page of it; nobody else learns that it exists."""
     found = order_get_for_session(session=request.session, reference=reference)
-    own = found is not None
-    if not own and request.user.is_staff:
-        found = Order.objects.filter(reference=reference).first()
     if found is None:
+        if request.user.has_perm("payments.view_order"):
+            staff_view = Order.objects.filter(reference=reference).values_list("pk", flat=True)
+            if staff_view:
+                return redirect("admin:payments_order_change", staff_view[0])
         raise Http404("No such order.")
-    can_pay = own and found.status == Order.Status.OPEN
-    if can_pay:  # /pay works on the order last opened in this session
-        request.session[SESSION_CHECKOUT] = found.reference
     return render(request, "payments/order.html", {
-        "order": found, "lines": found.lines.all(), "can_pay": can_pay,
+        "order": found, "lines": found.lines.all(),
+        "can_pay": found.status == Order.Status.OPEN,
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
 
 
-@require_http_methods(["POST"])
 def pay(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        response = _pay_error("Use POST with a JSON body.", 405)
+        response["Allow"] = "POST"
+        return response
     if _pay_rate_limited(request):
         return _pay_error("Too many payment attempts. Please wait a minute and try again.", 429)
     try:
         body = json.loads(request.body)
     except RequestDataTooBig:
         return _pay_error("The request is too large.", 413)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…"
         return _pay_error("The request body must be JSON.", 400)
     parsed = _pay_request_parse(body)
     if isinstance(parsed, str):
         return _pay_error(parsed, 400)
-    name, value = parsed
-    reference = order_checkout_reference(session=request.session)
-    if reference is None:
-        return _pay_error("There is no order to pay in this session. Please check out again.",
-                          404)
+    actor = _actor(request)
     try:
-        if name == "payment_method_id":
-            outcome = checkout.checkout_pay(order_reference=reference, payment_method_id=value,
-                                            actor=_actor(request))
+        reference = checkout.checkout_order_reference(
+            owned=order_references(session=request.session),
+            order_reference=parsed.order_reference, payment_intent_id=parsed.payment_intent_id)
+        if parsed.payment_method_id:
+            outcome = checkout.checkout_pay(order_reference=reference, actor=actor,
+                                            payment_method_id=parsed.payment_method_id)
         else:
-            outcome = checkout.checkout_confirm(order_reference=reference,
-                                                payment_intent_id=value, actor=_actor(request))
+            outcome = checkout.checkout_confirm(order_reference=reference, actor=actor,
+                                                payment_intent_id=parsed.payment_intent_id)
     except checkout.CheckoutError as error:
-        return _pay_error(error.message, PAY_ERROR_STATUS[type(error)])
+        return _pay_error(error.message, pay_error_status(error))
     if outcome.status == "requires_action":
         return JsonResponse({"requiresAction": True, "clientSecret": outcome.client_secret})
     return JsonResponse({"success": True, "orderUrl": reverse("order", args=[reference])})
 
 
-def _pay_request_parse(body: object) -> tuple[str, str] | str:
-    """The one id the guide's client sends, or a message saying what is wrong."""
+def pay_error_status(error: checkout.CheckoutError) -> int:
+    for kind in type(error).__mro__:
+        if kind in PAY_ERROR_STATUS:
+            return PAY_ERROR_STATUS[kind]
+    return 400  # unreachable: every CheckoutError has CheckoutError in its MRO
+
+
+def _pay_request_parse(body: object) -> PayRequest | str:
+    """The one id the guide's client sends (and the order our page names), or a message
+    saying what is wrong."""
     if not isinstance(body, dict):
         return "The request body must be a JSON object."
     given = [name for name in PAY_IDS if name in body]
@@ -167,7 +188,13 @@ def _pay_request_parse(body: object) -> tuple[str, str] | str:
     value = body[name]
     if not isinstance(value, str) or not PAY_IDS[name].fullmatch(value):
         return f"{name} is not a valid Stripe id."
-    return name, value
+    reference = body.get("order_reference")
+    if reference is not None and (not isinstance(reference, str)
+                                  or not ORDER_REFERENCE.fullmatch(reference)):
+        return "order_reference is not a valid order reference."
+    return PayRequest(payment_method_id=value if name == "payment_method_id" else None,
+                      payment_intent_id=value if name == "payment_intent_id" else None,
+                      order_reference=reference)
 
 
 def _pay_error(message: str, status: int) -> JsonResponse:
@@ -191,9 +218,8 @@ def _pay_rate_limited(request: HttpRequest) -> bool:
 
 
 def _actor(request: HttpRequest) -> str:
-    """The shopper's session, hashed: the ledger must not hold a usable session key."""
-    key = request.session.session_key or ""
-    return "session:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    """The shopper's session, as a keyed hash: the ledger must not hold a usable key."""
+    return "session:" + session_fingerprint(session=request.session)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -7,6 +7,7 @@ skip into a failure, so CI cannot pass without exercising the real ones.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,6 +28,17 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The suite builds tables from the models (--no-migrations); add what our migrations
+    put in the database besides tables: the ledger's append-only trigger."""
+    from django.db import connection
+
+    ledger = importlib.import_module("payments.migrations.0003_ledger_append_only_trigger")
+    with django_db_blocker.unblock(), connection.schema_editor() as editor:
+        ledger.trigger_install(None, editor)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,9 @@
  * {requiresAction, clientSecret} run handleCardAction (the bank's modal) and POST
  * /pay {payment_intent_id}; loop until {success} or {error}.
  *
+ * Every request names the order this page shows, so the server charges that order's
+ * amount, whatever other tabs of the same session have opened since.
+ *
  * The button stays disabled while a payment is in flight, so one click pays once;
  * a network failure re-enables it with a message, and retrying is safe because the
  * server makes every Stripe call idempotent.
@@ -69,7 +72,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify(body)
+      body: JSON.stringify(Object.assign({ order_reference: form.dataset.orderReference }, body))
     }).then(function (response) {
       return response.json().catch(function () {
         return { error: "The store answered unexpectedly (HTTP " + response.status +

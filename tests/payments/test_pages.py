@@ -102,13 +102,47 @@ def test_another_session_cannot_see_an_order(site_on_sandbox, product, client):
     assert client.get("/orders/ord_nothing/").status_code == 404
 
 
-def test_staff_see_any_order_but_cannot_pay_it(site_on_sandbox, product, admin_client):
+def test_staff_who_may_view_orders_are_sent_to_the_admin_and_cannot_pay(
+        site_on_sandbox, product, admin_client):
     shopper = shopper_with_order(product)
-    page = admin_client.get(f"/orders/{shopper.order.reference}/").content.decode()
-    assert shopper.order.reference in page and 'id="payment-form"' not in page
+    response = admin_client.get(f"/orders/{shopper.order.reference}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/payments/order/{shopper.order.pk}/change/"
     response = admin_client.post("/pay", '{"payment_method_id": "pm_card_visa"}',
                                  content_type="application/json")
     assert response.status_code == 404
+
+
+def test_staff_without_view_order_cannot_read_an_order_page(site_on_sandbox, product, client,
+                                                              django_user_model):
+    shopper = shopper_with_order(product)
+    staff = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(staff)
+    response = client.get(f"/orders/{shopper.order.reference}/")
+    assert response.status_code == 404
+    assert shopper.order.email.encode() not in response.content
+
+
+@pytest.mark.parametrize("length", [255, 300, 320])
+def test_an_email_longer_than_the_column_is_a_form_error(site_on_sandbox, product, client,
+                                                         length):
+    client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": 1})
+    email = "a" * (length - len("@example.com")) + "@example.com"
+    response = client.post("/checkout/", {"email": email})
+    assert response.status_code == 200
+    assert "at most 254 characters" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_no_usable_session_key_is_stored_or_shown(site_on_sandbox, product, admin_client):
+    shopper = shopper_with_order(product)
+    session_key = shopper.client.cookies["sessionid"].value
+    order = shopper.order_now()
+    assert order.session_hash and session_key not in order.session_hash
+    assert all(session_key not in str(value) for value in
+               Order.objects.filter(pk=order.pk).values().get().values())
+    page = admin_client.get(f"/admin/payments/order/{order.pk}/change/").content.decode()
+    assert session_key not in page
 
 
 def test_an_unknown_cart_action_changes_nothing(client, product):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from payments import checkout
 from payments.models import Order, PaymentAttempt, PaymentEvent
+from payments.views import PAY_ERROR_STATUS, pay_error_status
 from tests.payments.conftest import server_calls, shopper_with_order
 
 
@@ -204,3 +206,40 @@ def test_an_oversized_body_is_413_and_changes_nothing(shopper, sandbox, settings
     response = shopper.pay_raw('{"payment_method_id": "pm_card_visa", "x": "' + "a" * 2048 + '"}')
     assert response.status_code == 413 and response.json()["error"] == "The request is too large."
     assert sandbox.requests() == [] and not PaymentAttempt.objects.exists()
+
+
+def test_deeply_nested_json_is_400(shopper, sandbox):
+    response = shopper.pay_raw("[" * 50000)
+    assert response.status_code == 400
+    assert response.json() == {"error": "The request body must be JSON."}
+    assert server_calls(sandbox) == []
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_other_methods_on_pay_are_a_json_405(site_on_sandbox, client, db, method):
+    response = getattr(client, method)("/pay")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json()["error"]
+
+
+def _subclasses(kind: type) -> list[type]:
+    return [sub for direct in kind.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+@pytest.mark.parametrize("error_class", _subclasses(checkout.CheckoutError),
+                         ids=lambda kind: kind.__name__)
+def test_every_checkout_error_has_a_status_of_its_own_family(error_class):
+    nearest = next(kind for kind in error_class.__mro__ if kind in PAY_ERROR_STATUS)
+    assert pay_error_status(error_class("x")) == PAY_ERROR_STATUS[nearest]
+    assert pay_error_status(error_class("x")) in (400, 402, 404, 409, 429, 503)
+    if error_class is checkout.PaymentIntentMissing:  # the shopper enters a card again
+        assert pay_error_status(error_class("x")) == 402
+
+
+def test_a_new_checkout_error_answers_as_its_parent():
+    class PaymentDeclinedByRisk(checkout.PaymentDeclined):
+        pass
+
+    assert pay_error_status(PaymentDeclinedByRisk("no")) == 402
+    assert pay_error_status(checkout.CheckoutError("?")) == 400

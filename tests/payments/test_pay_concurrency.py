@@ -1,10 +1,12 @@
-"""Two /pay calls for the same order at the same moment, on PostgreSQL (the order row
-lock is what serialises them; SQLite has no row locks)."""
+"""Two /pay calls for the same order at the same moment, on PostgreSQL (the order lock
+is what serialises them; SQLite has no such lock). Each test proves that the two calls
+really were in flight together, so a late second thread cannot pass it vacuously."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -24,12 +26,15 @@ def postgres(transactional_db):
 def pay_together(client: Client, bodies: list[dict]) -> list[tuple[int, dict]]:
     barrier = threading.Barrier(len(bodies))
     results: list[tuple[int, dict]] = [None] * len(bodies)  # type: ignore[list-item]
+    spans: list[tuple[float, float]] = [None] * len(bodies)  # type: ignore[list-item]
 
     def pay(index: int, body: dict) -> None:
         twin = Client()
         twin.cookies = client.cookies  # the same browser session, two tabs
         barrier.wait()
+        started = time.monotonic()
         response = twin.post("/pay", json.dumps(body), content_type="application/json")
+        spans[index] = (started, time.monotonic())
         results[index] = (response.status_code, response.json())
         connection.close()
 
@@ -38,13 +43,15 @@ def pay_together(client: Client, bodies: list[dict]) -> list[tuple[int, dict]]:
         thread.start()
     for thread in threads:
         thread.join()
+    # Every call started before any call ended: they overlapped, and the lock was tested.
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
     return results
 
 
 def test_two_concurrent_first_payments_create_one_intent(postgres, site_on_sandbox, product,
                                                          sandbox, stripe_client):
     shopper = shopper_with_order(product)
-    sandbox.set_latency(150)  # both requests are in flight together
+    sandbox.set_latency(300)  # both requests are in flight together
     results = pay_together(shopper.client, [{"payment_method_id": "pm_card_visa"}] * 2)
     sandbox.set_latency(0)
     assert [status for status, _ in results] == [200, 200]
@@ -60,7 +67,7 @@ def test_two_concurrent_confirms_confirm_once(postgres, site_on_sandbox, product
     intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
         "clientSecret"].split("_secret_")[0]
     sandbox.authenticate(intent_id, "complete")
-    sandbox.set_latency(150)
+    sandbox.set_latency(300)
     results = pay_together(shopper.client, [{"payment_intent_id": intent_id}] * 2)
     sandbox.set_latency(0)
     assert [(status, body.get("success")) for status, body in results] == [(200, True)] * 2

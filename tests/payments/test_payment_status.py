@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, transaction
 
 from payments.gateway import IntentData
 from payments.models import Order, PaymentAttempt, PaymentEvent
 from payments.payment_status import payment_status_record
+from tests.conftest import need
 
 INTENT = IntentData(
     id="pi_test1", status="requires_action", amount=5000, currency="eur", client_secret="s",
@@ -77,3 +80,26 @@ def test_the_ledger_is_append_only(attempt):
         event.save()
     with pytest.raises(Exception, match="append-only"):
         event.delete()
+
+
+def test_the_ledger_refuses_bulk_update_and_delete(attempt):
+    record(attempt)
+    with pytest.raises(ValidationError, match="append-only"):
+        PaymentEvent.objects.filter(attempt=attempt).update(to_status="succeeded")
+    with pytest.raises(ValidationError, match="append-only"):
+        PaymentEvent.objects.filter(attempt=attempt).delete()
+    with pytest.raises(ValidationError, match="append-only"):
+        PaymentEvent.objects.all().delete()
+    assert PaymentEvent.objects.get().to_status == "requires_action"
+
+
+def test_the_database_refuses_to_rewrite_the_ledger_on_postgresql(attempt):
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    record(attempt)
+    for statement in ("UPDATE payments_paymentevent SET to_status = 'succeeded'",
+                      "DELETE FROM payments_paymentevent"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
+                connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert PaymentEvent.objects.get().to_status == "requires_action"
