@@ -1,4 +1,5 @@
-"""``python -m stripe_sandbox [--host 127.0.0.1] [--port 12111]``"""
+"""``python -m stripe_sandbox [--host 127.0.0.1] [--port 12111] [--state-file PATH]
+[--webhook-url URL --webhook-secret whsec_...]``"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import uvicorn
 
 from .app import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxApp
+from .persistence import StateFileError
 from .server import config_for
 
 
@@ -21,10 +23,27 @@ def main() -> None:
     parser.add_argument("--publishable-key",
                         default=os.environ.get("SANDBOX_PUBLISHABLE_KEY",
                                                DEFAULT_PUBLISHABLE_KEY))
+    parser.add_argument("--state-file", metavar="PATH",
+                        help="load the state from PATH at start (if it exists) and keep "
+                             "saving it there (at most once a second, and at shutdown)")
+    parser.add_argument("--webhook-url", metavar="URL",
+                        help="register a webhook endpoint at start that receives every event")
+    parser.add_argument("--webhook-secret", metavar="whsec_...",
+                        help="the signing secret for --webhook-url (the receiver's secret)")
     args = parser.parse_args()
-    app = SandboxApp(secret_key=args.secret_key, publishable_key=args.publishable_key)
+    if (args.webhook_url is None) != (args.webhook_secret is None):
+        parser.error("--webhook-url and --webhook-secret go together")
+    try:
+        app = SandboxApp(secret_key=args.secret_key, publishable_key=args.publishable_key,
+                         state_file=args.state_file, webhook_url=args.webhook_url,
+                         webhook_secret=args.webhook_secret)
+    except (StateFileError, ValueError) as error:
+        parser.exit(2, f"python -m stripe_sandbox: {error}\n")
+    extras = "".join([f"; state in {args.state_file}" if args.state_file else "",
+                      f"; every event signed to {args.webhook_url}" if args.webhook_url else ""])
     print(f"Stripe sandbox on http://{args.host}:{args.port}  (API /v1/, Stripe.js /v3/, "
-          f"controls /_sandbox/; keys {args.secret_key} / {args.publishable_key})", flush=True)
+          f"controls /_sandbox/; keys {args.secret_key} / {args.publishable_key}{extras})",
+          flush=True)
     uvicorn.Server(config_for(app, host=args.host, port=args.port)).run()
 
 

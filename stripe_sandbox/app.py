@@ -23,9 +23,11 @@ from urllib.parse import parse_qsl
 from . import render
 from .errors import SandboxError, invalid_request, resource_missing
 from .faults import Faults
+from .idempotency import StoredAnswer
 from .params import SCHEMAS, decode_form, validate
+from .persistence import StateSaver, load
 from .queries import check_limit, created_filter, page_key, page_token, paginate, search_parse
-from .records import Charge, PaymentIntent, WebhookEndpoint, new_id
+from .records import BalanceTransaction, Charge, PaymentIntent, WebhookEndpoint, new_id
 from .seed import seed
 from .state import Sandbox
 from .webhooks import WebhookDispatcher
@@ -36,13 +38,22 @@ DEFAULT_SECRET_KEY = "sk_test_sandboxSecretKey000000000000000"
 DEFAULT_PUBLISHABLE_KEY = "pk_test_sandboxPublishableKey0000000000"
 SHIM_PATH = Path(__file__).with_name("static") / "stripe.js"
 SHIM_CSS_PATH = SHIM_PATH.with_name("stripe.css")
+# Bodies beyond this are refused before authentication and without reading the
+# rest (Stripe's own limits are far below it for form bodies).
+MAX_BODY_BYTES = 1 << 20
+# The largest clock advance a control accepts: beyond it a typo, not a test.
+MAX_CLOCK_ADVANCE_SECONDS = 10 * 366 * 86400
+MAX_EVENT_TYPES = 20
+_ASCII_DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
+# The one control a browser page may call: the bank modal's buttons (stripe.js).
+_AUTHENTICATE_PATH = re.compile(r"/_sandbox/payment_intents/[^/]+/authenticate/?$")
 
 Handler = Callable[["Request"], Any]
 
 
 class Request:
     __slots__ = ("method", "path", "query", "body", "headers", "params", "match", "api_key",
-                 "publishable", "_raw_params")
+                 "publishable", "cors", "_raw_params")
 
     def __init__(self, method: str, path: str, query: str, body: bytes,
                  headers: dict[str, str]) -> None:
@@ -55,6 +66,7 @@ class Request:
         self.match: re.Match[str] | None = None
         self.api_key = ""
         self.publishable = False
+        self.cors = _cors_headers(path)
         self._raw_params: dict[str, Any] | None = None
 
     def raw_params(self) -> dict[str, Any]:
@@ -71,8 +83,9 @@ class Request:
             if self.headers.get("content-type", "").startswith("application/json"):
                 try:
                     body = json.loads(self.body)
-                except ValueError:
-                    raise invalid_request("Body is not valid JSON.") from None
+                except (ValueError, RecursionError):  # RecursionError: absurdly deep JSON
+                    raise invalid_request("Body is not valid JSON (or nests too deeply).") \
+                        from None
                 if not isinstance(body, dict):
                     raise invalid_request("Body must be a JSON object.")
                 params.update(body)
@@ -94,11 +107,20 @@ class Route:
 class SandboxApp:
     def __init__(self, *, secret_key: str = DEFAULT_SECRET_KEY,
                  publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
-                 webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> None:
+                 webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
+                 state_file: str | Path | None = None, save_interval: float = 1.0,
+                 webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
-        self.dispatcher = WebhookDispatcher(retry_delays=webhook_retry_delays)
+        self.dispatcher = WebhookDispatcher(retry_delays=webhook_retry_delays,
+                                            on_delivered=self._changed)
         self.sandbox = Sandbox(on_event=self._on_event)
+        self.saver: StateSaver | None = None
+        if state_file is not None:
+            load(Path(state_file), self.sandbox)
+            self.saver = StateSaver(Path(state_file), self.sandbox, interval=save_interval)
+        self.site_webhook = _site_webhook(webhook_url, webhook_secret)
+        self._register_site_webhook()
         self.faults = Faults()
         # Bumped by reset: a request still waiting out a delay from before the
         # reset must not write into the fresh state (it would leak across tests).
@@ -111,6 +133,26 @@ class SandboxApp:
     def _on_event(self, event: Any) -> None:
         self.dispatcher.enqueue(event, list(self.sandbox.webhook_endpoints.values()))
 
+    def _changed(self) -> None:
+        if self.saver is not None:
+            self.saver.mark_dirty()
+
+    def _register_site_webhook(self) -> None:
+        """The ``--webhook-url`` endpoint: every event, signed with ``--webhook-secret``.
+        Kept across restarts (one endpoint per URL) and re-created by a reset."""
+        if self.site_webhook is None:
+            return
+        url, secret = self.site_webhook
+        endpoints = self.sandbox.webhook_endpoints
+        endpoint = next((e for e in endpoints.values() if e.url == url), None)
+        if endpoint is None:
+            endpoint = WebhookEndpoint(id=new_id("we_"), created=self.sandbox.clock.now(),
+                                       url=url, enabled_events=["*"], secret=secret,
+                                       description="--webhook-url (python -m stripe_sandbox)")
+            endpoints[endpoint.id] = endpoint
+        endpoint.enabled_events, endpoint.secret = ["*"], secret
+        self._changed()
+
     # --- ASGI entry point -------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -119,26 +161,33 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request = Request(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
+        path = scope["path"]
+        body = await _read_body(receive, headers, MAX_BODY_BYTES)
+        if body is None:
+            error = invalid_request(f"Request body too large: the sandbox accepts at most "
+                                    f"{MAX_BODY_BYTES} bytes.", status=413)
+            await _send(send, 413, _json(error.body()), {"connection": "close"},
+                        cors=_cors_headers(path))
+            return
+        request = Request(scope["method"], path, scope["query_string"].decode("latin-1"),
                           body, headers)
         if request.method == "OPTIONS":  # CORS preflight from Stripe.js pages
-            await _send(send, 204, b"", {})
+            # Controls answer it without any allow header, so browsers refuse the call.
+            await _send(send, 204 if request.cors else 403, b"", {}, cors=request.cors)
             return
+        if request.method != "GET":
+            self._changed()
         if request.path.startswith("/v1/"):
             await self._api(request, send)
         elif request.path.startswith("/_sandbox/"):
             await self._control(request, send)
         elif request.path.rstrip("/") == "/v3":
-            await _send(send, 200, self.shim, {"content-type": "application/javascript"})
+            await _send(send, 200, self.shim, {"content-type": "application/javascript"},
+                        cors=request.cors)
         elif request.path == "/v3/stripe.css":
-            await _send(send, 200, self.shim_css, {"content-type": "text/css"})
+            await _send(send, 200, self.shim_css, {"content-type": "text/css"},
+                        cors=request.cors)
         elif request.path in ("/", "/healthz"):
             await _send_json(send, 200, {"object": "sandbox", "api": "/v1/", "stripe_js": "/v3/",
                                          "controls": "/_sandbox/"})
@@ -149,9 +198,13 @@ class SandboxApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.saver is not None:
+                    self.saver.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.dispatcher.aclose()
+                if self.saver is not None:
+                    await self.saver.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -173,7 +226,8 @@ class SandboxApp:
         if generation != self.generation:
             error = SandboxError(503, "api_error", "The sandbox was reset while this request "
                                  "waited; it was not processed.")
-            await _send(send, 503, _json(error.body()), {"request-id": request_id})
+            await _send(send, 503, _json(error.body()), {"request-id": request_id},
+                        cors=request.cors)
             return
         status, payload, extra = self._api_handle(request, request_id, idempotency_key)
         self._log(request, status, request_id, idempotency_key)
@@ -184,7 +238,7 @@ class SandboxApp:
                    request.headers.get("stripe-version", render.API_VERSION), **extra}
         if idempotency_key:
             headers["idempotency-key"] = idempotency_key
-        await _send(send, status, payload, headers)
+        await _send(send, status, payload, headers, cors=request.cors)
 
     def _api_handle(self, request: Request, request_id: str, idempotency_key: str | None
                     ) -> tuple[int, bytes, dict[str, str]]:
@@ -194,20 +248,22 @@ class SandboxApp:
         try:
             route = self._route(self.api_routes, request)
             self._authenticate(request, route)
-            sandbox.expire_due()
+            if sandbox.expire_due():
+                self._changed()
             if idempotency_key and request.method == "POST":
                 fingerprint = hashlib.sha256(
                     f"{request.method} {request.path} ".encode() + request.body).hexdigest()
-                cached = sandbox.idempotency.get((request.api_key, idempotency_key))
+                cached = sandbox.idempotency.get((request.api_key, idempotency_key),
+                                                 now=sandbox.clock.now())
                 if cached is not None:
-                    if cached[0] != fingerprint:
+                    if cached.fingerprint != fingerprint:
                         raise SandboxError(
                             400, "idempotency_error",
                             "Keys for idempotent requests can only be used with the same "
                             "parameters they were first used with. Try using a key other than "
                             f"'{idempotency_key}' if you meant to execute a different request.",
                             replayable=False)
-                    return cached[1], cached[2], {"idempotent-replayed": "true"}
+                    return cached.status, cached.payload, {"idempotent-replayed": "true"}
             assert route.schema is not None
             request.params = validate(route.schema, request.raw_params(),
                                       publishable=request.publishable)
@@ -224,8 +280,8 @@ class SandboxApp:
         finally:
             sandbox.request_id = sandbox.idempotency_key = None
         if fingerprint:
-            sandbox.idempotency[(request.api_key, idempotency_key or "")] = (fingerprint, status,
-                                                                            payload)
+            sandbox.idempotency.put((request.api_key, idempotency_key or ""), StoredAnswer(
+                fingerprint, status, payload, sandbox.clock.now()))
         return status, payload, {}
 
     async def _fault(self, request: Request, send: Any, fault: Any, request_id: str,
@@ -241,7 +297,7 @@ class SandboxApp:
         headers = {"request-id": request_id}
         if error.status == 429:
             headers["stripe-should-retry"] = "false"
-        await _send(send, error.status, _json(error.body()), headers)
+        await _send(send, error.status, _json(error.body()), headers, cors=request.cors)
 
     def _log(self, request: Request, status: int, request_id: str, key: str | None) -> None:
         try:
@@ -358,6 +414,10 @@ class SandboxApp:
             Route("POST", pi + "/cancel", self.payment_intent_cancel, "payment_intent.cancel"),
             Route("GET", r"/v1/charges", self.charge_list, "charge.list"),
             Route("GET", r"/v1/charges/(?P<id>[^/]+)", self.charge_retrieve, "charge.retrieve"),
+            Route("GET", r"/v1/balance_transactions", self.balance_transaction_list,
+                  "balance_transaction.list"),
+            Route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)",
+                  self.balance_transaction_retrieve, "balance_transaction.retrieve"),
             Route("GET", r"/v1/events", self.event_list, "event.list"),
             Route("GET", r"/v1/events/(?P<id>[^/]+)", self.event_retrieve, "event.retrieve"),
             Route("POST", r"/v1/webhook_endpoints", self.webhook_endpoint_create,
@@ -413,21 +473,8 @@ class SandboxApp:
     def payment_intent_list(self, request: Request) -> Any:
         params = request.params
         items = self.sandbox.intents_by_created
-        start, stop = 0, None
-        created = params.get("created")
+        start, stop = _created_slice(items, params.get("created"))
         keep = None
-        if created:
-            # The index is sorted by -created: bounds become a slice.
-            low = created.get("gte", created.get("eq"))
-            if "gt" in created:
-                low = max(low or 0, created["gt"] + 1)
-            high = created.get("lte", created.get("eq"))
-            if "lt" in created:
-                high = min(high if high is not None else created["lt"] - 1, created["lt"] - 1)
-            if high is not None:
-                start = items.bisect_key_left((-high, float("-inf")))
-            if low is not None:
-                stop = items.bisect_key_right((-low, float("inf")))
         if params.get("customer"):
             customer = params["customer"]
             keep = lambda intent: intent.customer == customer  # noqa: E731
@@ -484,35 +531,76 @@ class SandboxApp:
                                   position=lambda cid: _position(positions, cid, "charge"))
         return _list(data, has_more, "/v1/charges")
 
+    def balance_transaction_retrieve(self, request: Request) -> Any:
+        txn = self.sandbox.balance_transaction_get(self._id(request))
+        if txn is None:
+            raise self.sandbox.not_found("balance_transaction", self._id(request), None)
+        return txn
+
+    def balance_transaction_list(self, request: Request) -> Any:
+        params = request.params
+        sandbox = self.sandbox
+        if params.get("source"):
+            ids = [params["source"]] if params["source"] in sandbox.charges else []
+        else:
+            ids = list(sandbox.charges)
+        txns = [BalanceTransaction(sandbox.charges[i]) for i in reversed(ids)
+                if sandbox.charges[i].captured]
+        created = created_filter(params)
+        currency, kind = params.get("currency"), params.get("type")
+
+        def keep(txn: BalanceTransaction) -> bool:
+            return ((created is None or created(txn.charge.created))
+                    and (currency is None or txn.charge.currency == currency.lower())
+                    and (kind is None or kind == "charge"))
+
+        positions = {txn.id: index for index, txn in enumerate(txns)}
+        data, has_more = paginate(txns, params=params, keep=keep, position=lambda tid:
+                                  _position(positions, tid, "balance_transaction"))
+        return _list(data, has_more, "/v1/balance_transactions")
+
     def event_retrieve(self, request: Request) -> Any:
-        index = self.sandbox.event_index.get(self._id(request))
-        if index is None:
+        event = self.sandbox.event_index.get(self._id(request))
+        if event is None:
             raise self.sandbox.not_found("event", self._id(request), None)
-        return render.event(self.sandbox.events[index])
+        return render.event(event, self.sandbox)
 
     def event_list(self, request: Request) -> Any:
+        """Stripe's ``GET /v1/events`` (stripe-python ``EventListParams``): ``type`` exact or
+        with ``*`` wildcards, or ``types[]`` (up to 20 exact names), not both; ``created``
+        ranges; ``delivery_success``; newest first with cursors."""
         params = request.params
         events = self.sandbox.events
         if params.get("type") and params.get("types"):
             raise invalid_request("You may only specify one of these parameters: type, types.",
                                   param="types")
-        types = set(params.get("types") or ([params["type"]] if params.get("type") else []))
-        patterns = [re.compile(re.escape(t).replace(r"\*", ".*") + "$") for t in types]
-        created = created_filter(params)
-        newest_first = _Reversed(events)
+        keep_type: Callable[[str], bool] | None = None
+        if params.get("type"):
+            pattern = re.compile(re.escape(params["type"]).replace(r"\*", ".*"))
+            keep_type = lambda kind: pattern.fullmatch(kind) is not None  # noqa: E731
+        elif params.get("types"):
+            if len(params["types"]) > MAX_EVENT_TYPES:
+                raise invalid_request(f"types accepts at most {MAX_EVENT_TYPES} event types.",
+                                      param="types")
+            wanted = frozenset(params["types"])
+            keep_type = wanted.__contains__
+        delivered = params.get("delivery_success")
+        start, stop = _created_slice(events, params.get("created"))
 
         def keep(event: Any) -> bool:
-            return ((not patterns or any(p.match(event.type) for p in patterns))
-                    and (created is None or created(event.created)))
+            return ((keep_type is None or keep_type(event.type))
+                    and (delivered is None or (event.pending_webhooks == 0) == delivered))
 
         def position(event_id: str) -> int:
-            index = self.sandbox.event_index.get(event_id)
-            if index is None:
+            event = self.sandbox.event_index.get(event_id)
+            if event is None:
                 raise _cursor_missing("event", event_id)
-            return len(events) - 1 - index
+            return events.index(event)
 
-        data, has_more = paginate(newest_first, params=params, keep=keep, position=position)
-        return _list([render.event(e) for e in data], has_more, "/v1/events")
+        filtered = keep_type is not None or delivered is not None
+        data, has_more = paginate(events, params=params, keep=keep if filtered else None,
+                                  start=start, stop=stop, position=position)
+        return _list([render.event(e, self.sandbox) for e in data], has_more, "/v1/events")
 
     def webhook_endpoint_create(self, request: Request) -> Any:
         params = request.params
@@ -578,16 +666,22 @@ class SandboxApp:
 
     async def _control(self, request: Request, send: Any) -> None:
         try:
+            if not request.cors and not _same_origin(request):
+                # A page elsewhere must not drive the controls: without CORS it
+                # cannot read the answer, but a plain form POST would still act.
+                raise SandboxError(403, "invalid_request_error", "The sandbox's test controls "
+                                   "do not accept requests from web pages of another origin.")
             route = self._route(self.control_routes, request)
             request.params = request.control_params()
-            self.sandbox.expire_due()
+            if self.sandbox.expire_due():
+                self._changed()
             status, body = 200, route.handler(request)
         except SandboxError as error:
             status, body = error.status, error.body(render=self._render)
         except Exception:  # noqa: BLE001 - controls must not take the sandbox down either
             log.exception("sandbox control error on %s %s", request.method, request.path)
             status, body = 500, SandboxError(500, "api_error", "Sandbox control failed.").body()
-        await _send_json(send, status, self._render(body))
+        await _send(send, status, _json(self._render(body)), {}, cors=request.cors)
 
     def control_reset(self, request: Request) -> Any:
         self.generation += 1
@@ -595,6 +689,7 @@ class SandboxApp:
         self.faults.clear()
         self.faults.latency_ms = 0
         self.sandbox.reset()
+        self._register_site_webhook()
         return {"reset": True}
 
     def control_authenticate(self, request: Request) -> Any:
@@ -603,6 +698,10 @@ class SandboxApp:
             raise invalid_request("outcome must be complete or fail", param="outcome")
         intent = self.sandbox.payment_intent_get(self._id(request))
         secret = request.params.get("client_secret")
+        if secret is None and "origin" in request.headers:
+            # From a browser (the shim's modal) the intent's secret proves the page may act.
+            raise invalid_request("client_secret is required when called from a web page.",
+                                  param="client_secret")
         if secret is not None and secret != intent.client_secret:
             raise invalid_request("The client_secret provided does not match the PaymentIntent.",
                                   param="client_secret")
@@ -613,10 +712,10 @@ class SandboxApp:
         return {"now": clock.now(), "offset": clock.offset}
 
     def control_clock_advance(self, request: Request) -> Any:
-        raw = str(request.params.get("seconds", ""))
-        if not raw.isdigit():
-            raise invalid_request("seconds must be a non-negative integer", param="seconds")
-        self.sandbox.clock.advance(int(raw))
+        seconds = _control_int(request.params.get("seconds"), "seconds",
+                               maximum=MAX_CLOCK_ADVANCE_SECONDS,
+                               hint="a non-negative integer of at most ten years")
+        self.sandbox.clock.advance(seconds)
         expired = self.sandbox.expire_due()
         return {**self.control_clock(request), "expired": expired}
 
@@ -633,15 +732,15 @@ class SandboxApp:
 
     def control_latency(self, request: Request) -> Any:
         if request.method == "POST":
-            raw = str(request.params.get("ms", ""))
-            if not raw.isdigit() or int(raw) > 60_000:
-                raise invalid_request("ms must be an integer from 0 to 60000", param="ms")
-            self.faults.latency_ms = int(raw)
+            self.faults.latency_ms = _control_int(request.params.get("ms"), "ms", maximum=60_000,
+                                                  hint="an integer from 0 to 60000")
         return {"latency_ms": self.faults.latency_ms}
 
     def control_requests(self, request: Request) -> Any:
         log_ = self.sandbox.request_log
         prefix = request.params.get("path")
+        if prefix is not None and not isinstance(prefix, str):
+            raise invalid_request("path must be a string", param="path")
         data = [entry for entry in log_ if not prefix or entry["path"].startswith(prefix)]
         return {"data": data, "count": len(data)}
 
@@ -659,17 +758,76 @@ class SandboxApp:
 # --- helpers -------------------------------------------------------------------------------
 
 
-class _Reversed:
-    """A newest-first view of an append-only list, without copying it."""
+def _created_slice(items: Any, created: dict[str, int] | None) -> tuple[int, int | None]:
+    """``created`` bounds as a slice of a list sorted by ``(-created, -seq)``."""
+    if not created:
+        return 0, None
+    low = created.get("gte", created.get("eq"))
+    if "gt" in created:
+        low = max(low or 0, created["gt"] + 1)
+    high = created.get("lte", created.get("eq"))
+    if "lt" in created:
+        high = min(high if high is not None else created["lt"] - 1, created["lt"] - 1)
+    start, stop = 0, None
+    if high is not None:
+        start = items.bisect_key_left((-high, float("-inf")))
+    if low is not None:
+        stop = items.bisect_key_right((-low, float("inf")))
+    return start, stop
 
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
 
-    def __len__(self) -> int:
-        return len(self.items)
+def _control_int(value: Any, name: str, *, maximum: int, hint: str) -> int:
+    """A control's integer: ASCII digits only ("²".isdigit() is true, int("²") fails)."""
+    raw = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not _ASCII_DIGITS.fullmatch(raw) or int(raw) > maximum:
+        raise invalid_request(f"{name} must be {hint}", param=name)
+    return int(raw)
 
-    def __getitem__(self, index: int) -> Any:
-        return self.items[len(self.items) - 1 - index]
+
+async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``limit`` (the rest is
+    never read). Chunks go into one bytearray: no quadratic concatenation."""
+    declared = headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > limit:
+            return None
+        if not message.get("more_body"):
+            return bytes(body)
+
+
+def _cors_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """CORS only where a browser page must call: the API and Stripe.js (as Stripe allows),
+    and the bank modal's authenticate control (POST only). Other controls get none."""
+    if path.startswith(("/v1/", "/v3/")) or path == "/v3":
+        return _API_CORS
+    if _AUTHENTICATE_PATH.match(path):
+        return _AUTHENTICATE_CORS
+    return []
+
+
+def _same_origin(request: Request) -> bool:
+    """No ``Origin`` (curl, tests, the site's server) or the sandbox's own origin."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+def _site_webhook(url: str | None, secret: str | None) -> tuple[str, str] | None:
+    if url is None and secret is None:
+        return None
+    if not url or not re.match(r"https?://[^\s/]+", url):
+        raise ValueError(f"--webhook-url must be an http(s) URL, not {url!r}")
+    if not secret or not secret.startswith("whsec_"):
+        raise ValueError("--webhook-secret must be given with --webhook-url and start with "
+                         "whsec_")
+    return url, secret
 
 
 def _position(positions: dict[str, int], object_id: str, kind: str) -> int:
@@ -696,17 +854,21 @@ def _json(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-_CORS = [(b"access-control-allow-origin", b"*"),
-         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-         (b"access-control-allow-headers",
-          b"Authorization, Content-Type, Idempotency-Key, Stripe-Version"),
-         (b"access-control-expose-headers", b"Request-Id, Idempotent-Replayed")]
+_API_CORS = [(b"access-control-allow-origin", b"*"),
+             (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+             (b"access-control-allow-headers",
+              b"Authorization, Content-Type, Idempotency-Key, Stripe-Version"),
+             (b"access-control-expose-headers", b"Request-Id, Idempotent-Replayed")]
+_AUTHENTICATE_CORS = [(b"access-control-allow-origin", b"*"),
+                      (b"access-control-allow-methods", b"POST"),
+                      (b"access-control-allow-headers", b"Content-Type")]
 
 
-async def _send(send: Any, status: int, body: bytes, headers: dict[str, str]) -> None:
+async def _send(send: Any, status: int, body: bytes, headers: dict[str, str], *,
+                cors: list[tuple[bytes, bytes]] | None = None) -> None:
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw = [h for h in raw if h[0].decode() not in headers] + [
-        (k.encode(), v.encode()) for k, v in headers.items()] + _CORS
+        (k.encode(), v.encode()) for k, v in headers.items()] + (cors or [])
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 

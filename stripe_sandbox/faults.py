@@ -64,13 +64,13 @@ class Faults:
         when = params.get("when", "before")
         if when not in ("before", "after"):
             raise invalid_request("when must be before or after", param="when")
-        method = params.get("method")
+        method = _str(params, "method")
         fault = Fault(
-            action=action, path_prefix=params.get("path", "/v1/"),
-            remaining=_int(params, "count", 1, minimum=1),
+            action=action, path_prefix=_str(params, "path") or "/v1/",
+            remaining=_int(params, "count", 1, minimum=1, maximum=1_000_000),
             method=method.upper() if method else None,
             status=_int(params, "status", 500, minimum=400, maximum=599),
-            error_type=params.get("error_type"), message=params.get("message"),
+            error_type=_str(params, "error_type"), message=_str(params, "message"),
             delay_ms=_int(params, "delay_ms", 0, minimum=0, maximum=600_000), when=when)
         if not fault.path_prefix.startswith("/v1/"):
             raise invalid_request("path must start with /v1/", param="path")
@@ -90,10 +90,19 @@ def _int(params: dict[str, Any], name: str, default: int, *, minimum: int,
     raw = params.get(name)
     if raw is None:
         return default
+    if isinstance(raw, bool) or (isinstance(raw, str) and not raw.isascii()):
+        raise invalid_request(f"{name} must be an integer", param=name)
     try:
         value = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON Infinity
         raise invalid_request(f"{name} must be an integer", param=name) from None
     if value < minimum or (maximum is not None and value > maximum):
         raise invalid_request(f"{name} must be between {minimum} and {maximum}", param=name)
+    return value
+
+
+def _str(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and (not isinstance(value, str) or len(value) > 1000):
+        raise invalid_request(f"{name} must be a string", param=name)
     return value

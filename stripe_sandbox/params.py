@@ -20,6 +20,11 @@ from urllib.parse import parse_qsl
 from .errors import invalid_request, parameter_missing, parameter_unknown
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+_INDEX = re.compile(r"[0-9]{1,9}", re.ASCII)
+_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+# Stripe's deepest parameters nest four or five brackets; far deeper keys are an
+# attack on the decoder (and recursion), not a request.
+MAX_DEPTH = 16
 
 # ISO 4217 codes Stripe accepts for card payments (a practical subset).
 CURRENCIES = frozenset(
@@ -38,6 +43,9 @@ def decode_form(raw: str) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in parse_qsl(raw, keep_blank_values=True):
         head, _, rest = key.partition("[")
+        if rest.count("[") >= MAX_DEPTH:
+            raise invalid_request(f"Parameter names nest at most {MAX_DEPTH} brackets deep.",
+                                  param=head[:100] or None)
         path = [head] + (_SEGMENT.findall("[" + rest) if rest else [])
         node = root
         for depth, segment in enumerate(path):
@@ -58,7 +66,8 @@ def _listify(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     items = {key: _listify(value) for key, value in node.items()}
-    if items and all(key.isdigit() for key in items):
+    # ASCII indexes only: "²".isdigit() is true but int("²") fails.
+    if items and all(_INDEX.fullmatch(key) for key in items):
         return [items[key] for key in sorted(items, key=int)]
     return items
 
@@ -208,7 +217,7 @@ def _type_name(kind: Any) -> str:
 
 
 def _parse_int(value: str, name: str) -> int:
-    if not re.fullmatch(r"-?\d{1,18}", value or ""):
+    if not _INTEGER.fullmatch(value or ""):
         raise invalid_request(f"Invalid integer: {value}", param=name,
                               code="parameter_invalid_integer")
     return int(value)
@@ -287,7 +296,10 @@ SCHEMAS: dict[str, Endpoint] = {
                              **PAGINATION}),
     "event.retrieve": Endpoint({"expand": EXPAND}),
     "event.list": Endpoint({"type": Str(), "types": ListOf(Str()), "created": RangeOrInt(),
-                            **PAGINATION}),
+                            "delivery_success": Bool(), **PAGINATION}),
+    "balance_transaction.retrieve": Endpoint({"expand": EXPAND}),
+    "balance_transaction.list": Endpoint({"created": RangeOrInt(), "currency": Str(),
+                                          "source": Str(), "type": Str(), **PAGINATION}),
     "webhook_endpoint.create": Endpoint({
         "url": Str(), "enabled_events": ListOf(Enum(EVENT_TYPES)), "description": Str(),
         "metadata": Metadata(), "api_version": Enum(("2026-08-26.dahlia",)), "expand": EXPAND,

@@ -113,8 +113,11 @@ def _clause(text: str) -> Callable[[PaymentIntent], bool]:
         raise _bad_query(f"Field `{field}` is an unsupported search field for resource "
                          "`payment_intents`.")
     elif field in _NUMERIC:
-        if not re.fullmatch(r"-?\d+", value):
-            raise _bad_query(f"`{field}` needs a number, got `{value}`.")
+        # ASCII and bounded: int() refuses unicode digits and, past 4,300
+        # digits, Python's int-string conversion limit.
+        if not re.fullmatch(r"-?[0-9]{1,18}", value, re.ASCII):
+            raise _bad_query(f"`{field}` needs an integer of at most 18 digits, got "
+                             f"`{value[:40]}`.")
         test = _compare(field, op, int(value))
     else:
         if op != ":":

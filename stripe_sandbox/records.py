@@ -69,6 +69,21 @@ class Charge:
     decline_code: str | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class BalanceTransaction:
+    """The funds a captured charge moved into the balance: a view of the charge."""
+
+    charge: Charge
+
+    @property
+    def id(self) -> str:
+        return balance_transaction_id(self.charge.id)
+
+
+def balance_transaction_id(charge_id: str) -> str:
+    return "txn_" + charge_id[3:]
+
+
 @dataclass(slots=True)
 class PaymentIntent:
     id: str
@@ -105,7 +120,10 @@ class Event:
     seq: int
     created: int
     type: str
-    object: dict[str, Any]
+    # The object as it was when the event happened: rendered JSON for live
+    # events; for seeded history a record copy (PaymentIntent or Charge),
+    # rendered on demand so 100,000 seeded intents stay small.
+    object: Any
     request_id: str | None
     idempotency_key: str | None
     pending_webhooks: int = 0

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .records import Charge, Customer, Event, PaymentIntent, PaymentMethod, WebhookEndpoint
+from .records import (
+    BalanceTransaction,
+    Charge,
+    Customer,
+    Event,
+    PaymentIntent,
+    PaymentMethod,
+    WebhookEndpoint,
+    balance_transaction_id,
+)
 
 if TYPE_CHECKING:
     from .state import Sandbox
@@ -113,7 +122,7 @@ def charge(record: Charge, sandbox: Sandbox) -> dict[str, Any]:
         "id": record.id, "object": "charge", "amount": record.amount,
         "amount_captured": record.amount if record.captured else 0, "amount_refunded": 0,
         "application": None, "application_fee": None, "application_fee_amount": None,
-        "balance_transaction": ("txn_" + record.id[3:]) if record.captured else None,
+        "balance_transaction": balance_transaction_id(record.id) if record.captured else None,
         "billing_details": billing_details(method.billing_details),
         "calculated_statement_descriptor": "SANDBOX", "captured": record.captured,
         "created": record.created, "currency": record.currency, "customer": record.customer,
@@ -193,10 +202,45 @@ def payment_intent(record: PaymentIntent) -> dict[str, Any]:
     }
 
 
-def event(record: Event) -> dict[str, Any]:
+# Assumptions (no source gives them for test mode): Stripe's standard US card
+# pricing (2.9% + 30 minor units, never more than the amount) and a two-day
+# payout delay; funds settle in the charge's currency (no exchange_rate).
+CARD_FEE_PER_MILLE = 29  # 2.9 %
+CARD_FEE_FIXED = 30
+FUNDS_DELAY_SECONDS = 2 * 86400
+
+
+def card_fee(amount: int) -> int:
+    """Integer arithmetic, halves rounded up (money is never a float here)."""
+    return min(amount, (amount * CARD_FEE_PER_MILLE + 500) // 1000 + CARD_FEE_FIXED)
+
+
+def balance_transaction(record: BalanceTransaction, sandbox: Sandbox) -> dict[str, Any]:
+    """Shaped per stripe-python 15's ``BalanceTransaction`` and Stripe's fixture."""
+    charge = record.charge
+    fee = card_fee(charge.amount)
+    available_on = charge.created + FUNDS_DELAY_SECONDS
+    return {
+        "id": record.id, "object": "balance_transaction", "amount": charge.amount,
+        "available_on": available_on, "balance_type": "payments", "created": charge.created,
+        "currency": charge.currency, "description": charge.description,
+        "exchange_rate": None, "fee": fee,
+        "fee_details": [{"amount": fee, "application": None, "currency": charge.currency,
+                         "description": "Stripe processing fees", "type": "stripe_fee"}],
+        "net": charge.amount - fee, "reporting_category": "charge", "source": charge.id,
+        "status": "available" if sandbox.clock.now() >= available_on else "pending",
+        "type": "charge",
+    }
+
+
+def event(record: Event, sandbox: Sandbox | None = None) -> dict[str, Any]:
+    obj = record.object
+    if not isinstance(obj, dict):  # seeded history keeps a record, rendered now
+        assert sandbox is not None, "rendering a seeded event needs the sandbox"
+        obj = any_object(obj, sandbox)
     return {
         "id": record.id, "object": "event", "api_version": API_VERSION,
-        "context": None, "created": record.created, "data": {"object": record.object},
+        "context": None, "created": record.created, "data": {"object": obj},
         "livemode": False, "pending_webhooks": record.pending_webhooks,
         "request": {"id": record.request_id, "idempotency_key": record.idempotency_key},
         "type": record.type,
@@ -227,4 +271,6 @@ def any_object(obj: Any, sandbox: Sandbox) -> Any:
         return customer(obj)
     if isinstance(obj, WebhookEndpoint):
         return webhook_endpoint(obj)
+    if isinstance(obj, BalanceTransaction):
+        return balance_transaction(obj, sandbox)
     return obj

@@ -27,8 +27,18 @@ from .cards import (
     luhn_valid,
 )
 from .errors import SandboxError, invalid_request, resource_missing, unexpected_state
+from .idempotency import IdempotencyStore
 from .params import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNTS
-from .records import Charge, Customer, Event, PaymentIntent, PaymentMethod, WebhookEndpoint, new_id
+from .records import (
+    BalanceTransaction,
+    Charge,
+    Customer,
+    Event,
+    PaymentIntent,
+    PaymentMethod,
+    WebhookEndpoint,
+    new_id,
+)
 
 # A manually confirmed intent must be confirmed again within an hour of its
 # action being handled, or it falls back to requires_payment_method.
@@ -81,10 +91,12 @@ class Sandbox:
         self.intents_by_created = SortedKeyList(key=lambda pi: (-pi.created, -pi.seq))
         self.charges: dict[str, Charge] = {}
         self.charges_by_intent: dict[str, list[str]] = {}
-        self.events: list[Event] = []
-        self.event_index: dict[str, int] = {}
+        # Newest first, like the list endpoint: seeded history can be older
+        # than events already recorded, so append order is not enough.
+        self.events = SortedKeyList(key=lambda event: (-event.created, -event.seq))
+        self.event_index: dict[str, Event] = {}
         self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
-        self.idempotency: dict[tuple[str, str], tuple[str, int, bytes]] = {}
+        self.idempotency = IdempotencyStore()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=200_000)
         self._expiries: list[tuple[int, str, int]] = []
         self._seq = itertools.count(1)
@@ -135,11 +147,17 @@ class Sandbox:
                       idempotency_key=self.idempotency_key)
         event.pending_webhooks = sum(1 for ep in self.webhook_endpoints.values()
                                      if ep.wants(event_type))
-        self.event_index[event.id] = len(self.events)
-        self.events.append(event)
+        self.event_index[event.id] = event
+        self.events.add(event)
         if self.on_event:
             self.on_event(event)
         return event
+
+    def add_history(self, events: list[Event]) -> None:
+        """Events for seeded history: recorded, never delivered (they happened before)."""
+        for event in events:
+            self.event_index[event.id] = event
+        self.events.update(events)
 
     # --- customers and payment methods ---------------------------------------------
 
@@ -455,10 +473,20 @@ class Sandbox:
 
     def object_get(self, object_id: str) -> Any:
         """Any object by id, for ``expand[]``."""
+        if object_id.startswith("txn_"):
+            return self.balance_transaction_get(object_id)
         for table in (self.payment_intents, self.payment_methods, self.charges, self.customers):
             if object_id in table:
                 return table[object_id]
         return None
+
+    def balance_transaction_get(self, txn_id: str) -> BalanceTransaction | None:
+        """A captured charge's balance transaction: derived from the charge (``txn_`` + the
+        charge id's suffix), so 100,000 seeded charges cost no extra memory."""
+        charge = self.charges.get("ch_" + txn_id[4:]) if txn_id.startswith("txn_") else None
+        if charge is None or not charge.captured:
+            return None
+        return BalanceTransaction(charge)
 
     @staticmethod
     def not_found(kind: str, object_id: str, param: str | None) -> SandboxError:

@@ -17,6 +17,7 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,8 +37,10 @@ def signature_header(secret: str, payload: bytes, timestamp: int | None = None) 
 
 class WebhookDispatcher:
     def __init__(self, *, retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
-                 timeout: float = 10.0, max_jitter: float = 0.02) -> None:
+                 timeout: float = 10.0, max_jitter: float = 0.02,
+                 on_delivered: Callable[[], None] | None = None) -> None:
         self.retry_delays = retry_delays
+        self.on_delivered = on_delivered  # event.pending_webhooks changed: state to save
         self.timeout = timeout
         self.max_jitter = max_jitter
         self.deliveries: list[dict[str, Any]] = []
@@ -90,6 +93,8 @@ class WebhookDispatcher:
             if ok:
                 delivery["delivered"] = True
                 event.pending_webhooks = max(0, event.pending_webhooks - 1)
+                if self.on_delivered is not None:
+                    self.on_delivered()
                 return
             if delay is None:
                 return

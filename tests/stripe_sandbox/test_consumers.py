@@ -1,10 +1,10 @@
 """Fidelity check 4: real consumers accept the sandbox. dj-stripe 2.11 syncs a
-PaymentIntent fetched from it, and its own webhook view verifies and processes
-an event the sandbox delivers (signature checked, event stored)."""
+PaymentIntent and a Charge (with its balance transaction) fetched from it, and its
+own webhook view verifies and processes an event the sandbox delivers (signature
+checked, event stored)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -13,6 +13,8 @@ from django.urls import reverse
 from djstripe import models as djstripe_models
 
 from stripe_sandbox import DEFAULT_SECRET_KEY
+
+from .waiting import wait_until
 
 
 @pytest.fixture
@@ -54,15 +56,38 @@ def test_djstripe_webhook_view_accepts_a_sandbox_delivery(djstripe_on_sandbox, s
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 1800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        delivered = [d for d in djstripe_on_sandbox.deliveries() if d["delivered"]]
-        if delivered:
-            break
-        time.sleep(0.05)
-    assert delivered, djstripe_on_sandbox.deliveries()
+    wait_until(lambda: [d for d in djstripe_on_sandbox.deliveries() if d["delivered"]],
+               what="dj-stripe to accept the delivery")
     trigger = djstripe_models.WebhookEventTrigger.objects.get()
     assert trigger.valid and trigger.processed, trigger.exception
     event = djstripe_models.Event.objects.get()
     assert event.type == "payment_intent.succeeded"
     assert event.data["object"]["id"] == intent.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_djstripe_syncs_a_charge_and_its_balance_transaction(djstripe_on_sandbox,
+                                                             stripe_client):
+    """dj-stripe expands ``balance_transaction`` when it syncs a Charge (as it does for
+    ``charge.succeeded``): the sandbox must serve it."""
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 2500, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
+    data = djstripe_models.Charge.stripe_class.retrieve(
+        intent.latest_charge, api_key=DEFAULT_SECRET_KEY, expand=["balance_transaction"])
+    synced = djstripe_models.Charge.sync_from_stripe_data(data, api_key=DEFAULT_SECRET_KEY)
+    assert synced.id == intent.latest_charge
+    txn = djstripe_models.BalanceTransaction.objects.get()
+    assert synced.balance_transaction_id == txn.id
+    assert (txn.amount, txn.fee, txn.net) == (2500, 103, 2397)
+    assert txn.source == intent.latest_charge
+
+
+@pytest.mark.django_db(transaction=True)
+def test_djstripe_processes_a_charge_succeeded_event(djstripe_on_sandbox, stripe_client):
+    stripe_client.v1.payment_intents.create(params={
+        "amount": 1800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
+    (listed,) = stripe_client.v1.events.list(params={"type": "charge.succeeded"}).data
+    event = djstripe_models.Event.process(data=listed.to_dict(), api_key=DEFAULT_SECRET_KEY)
+    assert event.type == "charge.succeeded"
+    charge = djstripe_models.Charge.objects.get()
+    assert charge.balance_transaction is not None

@@ -29,6 +29,8 @@ STRIPE_PARAMS = {
     "payment_intent.search": sp.PaymentIntentSearchParams,
     "charge.retrieve": sp.ChargeRetrieveParams,
     "charge.list": sp.ChargeListParams,
+    "balance_transaction.retrieve": sp.BalanceTransactionRetrieveParams,
+    "balance_transaction.list": sp.BalanceTransactionListParams,
     "event.retrieve": sp.EventRetrieveParams,
     "event.list": sp.EventListParams,
     "webhook_endpoint.create": sp.WebhookEndpointCreateParams,

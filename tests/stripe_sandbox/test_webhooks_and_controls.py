@@ -13,6 +13,8 @@ import stripe
 
 from stripe_sandbox import DEFAULT_SECRET_KEY
 
+from .waiting import wait_until
+
 
 class Receiver:
     """A local webhook receiver that fails the first ``failures`` posts."""
@@ -39,11 +41,9 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, count: int, timeout: float = 5) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.bodies) >= count, f"got {len(self.bodies)} of {count} deliveries"
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        wait_until(lambda: len(self.bodies) >= count, timeout=timeout,
+                   what=f"{count} deliveries (got {len(self.bodies)})")
 
     def close(self) -> None:
         self.server.shutdown()
@@ -87,8 +87,11 @@ def test_failed_deliveries_are_retried_until_accepted(stripe_client, sandbox, re
                                                       "enabled_events": ["*"]})
     stripe_client.v1.customers.create()
     hook.wait_for(3)
-    deliveries = sandbox.deliveries()
-    assert len(deliveries) == 1
+    # The sandbox records an attempt only once it has the answer, which may be
+    # after the receiver saw the request: wait for the record itself.
+    deliveries = wait_until(lambda: [d for d in sandbox.deliveries() if d["delivered"]],
+                            what="the delivery recorded as delivered")
+    assert len(sandbox.deliveries()) == 1
     assert [a["status"] for a in deliveries[0]["attempts"]] == [500, 500, 200]
     assert deliveries[0]["delivered"]
     # The same event each time: at-least-once delivery of one event id.
@@ -200,7 +203,9 @@ def test_a_request_delayed_across_a_reset_is_not_processed(sandbox):
         sandbox.url + "/v1/customers",
         headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"})))
     thread.start()
-    time.sleep(0.1)
+    # The request has arrived and is waiting out its delay once it took the fault.
+    wait_until(lambda: httpx.get(f"{sandbox.url}/_sandbox/faults").json()["data"][0][
+        "remaining"] == 0, what="the delayed request to reach the sandbox")
     sandbox.reset()
     thread.join()
     assert answers[0].status_code == 503
