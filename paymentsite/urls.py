@@ -1,8 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from payments.webhooks import webhook_receive
+
+# dj-stripe's webhook route (djstripe.urls: "webhook/<uuid:uuid>", "/" added under
+# APPEND_SLASH), mounted first so every delivery passes our checks before dj-stripe stores
+# it, while the URL given to Stripe, reverse("djstripe:djstripe_webhook_by_uuid"), stays.
+WEBHOOK_ROUTE = "stripe/webhook/<uuid:uuid>" + ("/" if settings.APPEND_SLASH else "")
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path(WEBHOOK_ROUTE, webhook_receive, name="payments_webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("payments.urls")),
 ]
