@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from paymentsite.checks import web_worker_timeout_default
 from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,15 +32,24 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 
 
 def secret(name: str, dev_default: str) -> str:
-    """A secret: its development default only while DEBUG is on."""
+    """A secret (or a value as vital): its development default only while DEBUG is on."""
     value = os.environ.get(name)
     if value:
         return value
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(
-        f"{name} is not set. With DJANGO_DEBUG off every secret must come from the "
-        f"environment; set {name} (see README.md, 'Configuration').")
+        f"{name} is not set. With DJANGO_DEBUG off it has no default: secrets and "
+        f"production values must come from the environment; set {name} (see README.md, "
+        "'Configuration').")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
 
 
 SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
@@ -47,6 +57,7 @@ ALLOWED_HOSTS = [h for h in (env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost") 
                  if h]
 
 INSTALLED_APPS = [
+    "paymentsite",  # its AppConfig registers our system checks (paymentsite/checks.py)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (redirects and errors too) and every log line has the id.
+    "paymentsite.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -87,6 +100,18 @@ TEMPLATES = [{
 DATABASES = {"default": dj_database_url.parse(
     env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}") or "",
     conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite, the zero-setup default, under several tabs or threads: a deferred transaction
+    # that reads and then writes fails at once with "database is locked" when another
+    # writer got there first (SQLite cannot wait there without a deadlock). Taking the
+    # write lock at BEGIN makes writers queue for up to `timeout` seconds instead; WAL
+    # lets readers go on meanwhile, and synchronous=NORMAL is safe with WAL.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -107,6 +132,36 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Cookies only over HTTPS in production; DJANGO_SECURE_COOKIES=0 for a plain-HTTP benchmark.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+
+# HTTPS in production (card pages must never be served over plain HTTP). The redirect
+# follows DJANGO_SECURE_COOKIES unless set on its own: a site whose cookies need HTTPS
+# sends plain-HTTP visitors there, and the plain-HTTP benchmark turns both off at once.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
+# HSTS, sent on HTTPS responses only: one year by default with DEBUG off, subdomains
+# included and preload allowed (the browsers' list needs a separate submission).
+# Start lower (e.g. 60) on a new domain whose subdomains may not all have HTTPS yet.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto: https`` (the header the TLS-terminating proxy sets, and its
+    value for HTTPS) as Django's ``SECURE_PROXY_SSL_HEADER``; empty means no proxy."""
+    if not value.strip():
+        return None
+    header, sep, expected = value.partition(":")
+    if not sep or not header.strip() or not expected.strip():
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={value!r}: write it as 'Header-Name: value', "
+            "e.g. 'X-Forwarded-Proto: https'.")
+    meta = header.strip().upper().replace("-", "_")
+    return (meta if meta.startswith("HTTP_") else f"HTTP_{meta}", expected.strip())
+
+
+# Only behind a proxy that always sets (and never passes on) this header: otherwise a
+# client could claim HTTPS. Without it, SSL redirect behind a TLS proxy loops.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env("DJANGO_SECURE_PROXY_SSL_HEADER", "") or "")
 CSRF_FAILURE_VIEW = "payments.views.csrf_failure"  # JSON for /pay, Django's page elsewhere
 
 STATIC_URL = "static/"
@@ -118,12 +173,30 @@ STATIC_ROOT = env("DJANGO_STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 
 # --- Stripe ------------------------------------------------------------------------------
-# STRIPE_API_BASE points stripe-python at the sandbox; empty means the real Stripe.
-STRIPE_API_BASE = env("STRIPE_API_BASE", "http://127.0.0.1:12111") or ""
+# STRIPE_API_BASE points stripe-python at a sandbox; empty means the real Stripe. The local
+# sandbox is only a DEBUG default: with DEBUG off a sandbox must be named explicitly, so a
+# production site missing the variable talks to Stripe, never to plain-HTTP 127.0.0.1.
+STRIPE_REAL_API_BASE = "https://api.stripe.com"
+STRIPE_API_BASE = (env("STRIPE_API_BASE", "http://127.0.0.1:12111" if DEBUG else "")
+                   or "").strip()
+if STRIPE_API_BASE.rstrip("/") == STRIPE_REAL_API_BASE:
+    STRIPE_API_BASE = ""  # naming the real API is the same as leaving it empty
 STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandboxSecretKey000000000000000")
-STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "pk_test_sandboxPublishableKey0000000000")
+STRIPE_PUBLISHABLE_KEY = secret("STRIPE_PUBLISHABLE_KEY",
+                                "pk_test_sandboxPublishableKey0000000000")
+STRIPE_LIVE_KEY = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+if STRIPE_LIVE_KEY and STRIPE_API_BASE:
+    # A live key moves real money: it must never be sent to anything but Stripe.
+    raise ImproperlyConfigured(
+        f"STRIPE_SECRET_KEY is a live key, but STRIPE_API_BASE={STRIPE_API_BASE!r} is not "
+        f"{STRIPE_REAL_API_BASE}. Refusing to send a live key anywhere else: leave "
+        "STRIPE_API_BASE unset (or empty) with a live key, or use a test key (sk_test_) "
+        "with a sandbox.")
 STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
 STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
+# The most Stripe calls one request makes in a row: /pay's create (replayed), confirm and
+# the retrieve after a refused confirm (payments/checkout.py). For the worker timeout.
+STRIPE_CALLS_PER_REQUEST = 3
 
 STRIPE_JS_URL = env("STRIPE_JS_URL", "") or stripe_js_url_for(api_base=STRIPE_API_BASE)
 CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_URL,
@@ -139,12 +212,74 @@ PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or 
 PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
 
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
-STRIPE_LIVE_MODE = False
-STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
+STRIPE_LIVE_MODE = STRIPE_LIVE_KEY
+if STRIPE_LIVE_KEY:
+    STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
+else:
+    STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe points stripe-python's module API here
-    # dj-stripe warns about STRIPE_API_HOST with DEBUG off; pointing at the sandbox is
-    # exactly what it is for here (benchmarks run production mode against it).
-    SILENCED_SYSTEM_CHECKS = ["djstripe.W002"]
+    if os.environ.get("STRIPE_API_BASE"):
+        # dj-stripe warns about STRIPE_API_HOST with DEBUG off. A sandbox named explicitly
+        # (benchmarks run production mode against one) is exactly what it is for; with DEBUG
+        # off nothing else sets it, and a live key never gets here.
+        SILENCED_SYSTEM_CHECKS = ["djstripe.W002"]
+
+# --- Web server --------------------------------------------------------------------------
+# gunicorn.conf.py reads the same variable with the same default: longer than the worst
+# Stripe budget of one request, so no worker is killed mid-payment (paymentsite/checks.py
+# refuses a shorter one).
+WEB_WORKER_TIMEOUT_SECONDS = env_int("WEB_WORKER_TIMEOUT_SECONDS", web_worker_timeout_default(
+    stripe_timeout_seconds=STRIPE_TIMEOUT_SECONDS,
+    stripe_max_network_retries=STRIPE_MAX_NETWORK_RETRIES,
+    stripe_calls_per_request=STRIPE_CALLS_PER_REQUEST))
+
+# --- Email -------------------------------------------------------------------------------
+# Development writes each message to a file in var/mail/ (nothing leaves the machine);
+# production sends through SMTP. EMAIL_BACKEND overrides either.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "") or (
+    "django.core.mail.backends.filebased.EmailBackend" if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", "") or str(BASE_DIR / "var" / "mail")
+EMAIL_HOST = env("EMAIL_HOST", "") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25 if DEBUG else 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not DEBUG)  # STARTTLS on 587, the usual relay
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS, port 465
+if EMAIL_USE_SSL and "EMAIL_USE_TLS" not in os.environ:
+    EMAIL_USE_TLS = False  # Django refuses both at once
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # a hung SMTP server must not hold a worker
+# Receipts must not come from webmaster@localhost: required with DEBUG off.
+DEFAULT_FROM_EMAIL = secret("DEFAULT_FROM_EMAIL", "Paymentsite <shop@localhost>")
+SERVER_EMAIL = env("SERVER_EMAIL", "") or DEFAULT_FROM_EMAIL
+
+# --- Logging -----------------------------------------------------------------------------
+# One JSON object per line on stderr, for every process (site, worker, beat): time, level,
+# logger, message, request_id and the traceback as one escaped field. Django's default
+# sends 500 tracebacks nowhere with DEBUG off (mail_admins only); here they reach stderr.
+# Card numbers, client secrets, session keys and Stripe keys are scrubbed on the way out.
+LOG_LEVEL = (env("DJANGO_LOG_LEVEL", "") or "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "paymentsite.logging.RequestIdFilter"},
+        "redact": {"()": "paymentsite.logging.RedactingFilter"},
+    },
+    "formatters": {"json": {"()": "paymentsite.logging.JsonFormatter"}},
+    "handlers": {"stderr": {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "filters": ["request_id", "redact"],
+        "formatter": "json",
+    }},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replaces Django's own handlers (console with DEBUG, mail_admins without): its
+        # records, django.request's 500s among them, go to the root handler above.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+    },
+}

@@ -1,24 +1,55 @@
-"""Settings from the environment: embedded sandbox defaults, real Stripe when asked,
-and no start-up in production without secrets."""
+"""Settings from the environment: embedded sandbox defaults with DEBUG on, real Stripe and
+no start-up without secrets in production, HTTPS, email, SQLite tuned for concurrency."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PRINT = ("import django, json; from django.conf import settings; django.setup(); "
          "print(json.dumps([settings.STRIPE_API_BASE, settings.STRIPE_JS_URL, "
          "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['script-src']]))")
+# Variables these tests set themselves: the caller's must not leak in.
+OURS = ("STRIPE_", "DJANGO_", "EMAIL_", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "WEB_",
+        "GUNICORN_", "PORT", "CELERY_")
+SECRET_KEY = "ci-" + "k3y-" * 15
+PRODUCTION = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": SECRET_KEY,
+              "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+              "STRIPE_SECRET_KEY": "sk_test_" + "a" * 24,
+              "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "a" * 24,
+              "DEFAULT_FROM_EMAIL": "Shop <shop@example.com>"}
 
 
-def settings_in(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DJANGO_"))}
-    return subprocess.run([sys.executable, "-c", PRINT], cwd=ROOT, capture_output=True,
-                          text=True, env={**clean, "DJANGO_SETTINGS_MODULE": "paymentsite.settings",
-                                          **env})
+def clean_env(env: dict[str, str]) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    return {**clean, "DJANGO_SETTINGS_MODULE": "paymentsite.settings", **env}
+
+
+def settings_in(env: dict[str, str], code: str = PRINT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, env=clean_env(env))
+
+
+def values(env: dict[str, str], *names: str) -> dict:
+    """The named settings (None when a setting is absent), loaded in a fresh process."""
+    code = ("import json; from django.conf import settings; "
+            f"print(json.dumps({{n: getattr(settings, n, None) for n in {list(names)!r}}}))")
+    out = settings_in(env, code)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def refused(env: dict[str, str]) -> str:
+    out = settings_in(env)
+    assert out.returncode != 0, out.stdout
+    assert "ImproperlyConfigured" in out.stderr
+    return out.stderr.strip().splitlines()[-1]
 
 
 def test_defaults_point_at_the_sandbox():
@@ -42,3 +73,122 @@ def test_production_without_secrets_stops_with_a_clear_message():
     assert "DJANGO_SECRET_KEY is not set" in out.stderr
     out = settings_in({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50})
     assert "STRIPE_SECRET_KEY is not set" in out.stderr
+
+
+@pytest.mark.parametrize("missing", ["STRIPE_PUBLISHABLE_KEY", "DEFAULT_FROM_EMAIL"])
+def test_production_needs_the_publishable_key_and_a_sender(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    assert f"{missing} is not set" in refused(env)
+
+
+def test_production_without_a_sandbox_named_talks_to_stripe_not_127_0_0_1():
+    got = values(PRODUCTION, "STRIPE_API_BASE", "STRIPE_JS_URL", "STRIPE_API_HOST",
+                 "SILENCED_SYSTEM_CHECKS", "STRIPE_LIVE_MODE")
+    assert got == {"STRIPE_API_BASE": "", "STRIPE_JS_URL": "https://js.stripe.com/v3/",
+                   "STRIPE_API_HOST": None, "SILENCED_SYSTEM_CHECKS": [],
+                   "STRIPE_LIVE_MODE": False}
+
+
+def test_production_uses_a_sandbox_only_when_named():
+    got = values({**PRODUCTION, "STRIPE_API_BASE": "http://127.0.0.1:12111"},
+                 "STRIPE_API_BASE", "STRIPE_API_HOST", "SILENCED_SYSTEM_CHECKS")
+    # dj-stripe's "STRIPE_API_HOST in production" warning is expected for a named sandbox.
+    assert got == {"STRIPE_API_BASE": "http://127.0.0.1:12111",
+                   "STRIPE_API_HOST": "http://127.0.0.1:12111",
+                   "SILENCED_SYSTEM_CHECKS": ["djstripe.W002"]}
+
+
+@pytest.mark.parametrize("key", ["sk_live_" + "b" * 24, "rk_live_" + "b" * 24])
+@pytest.mark.parametrize("base", ["http://127.0.0.1:12111", "https://stripe.example.net"])
+def test_a_live_key_is_never_sent_to_anything_but_stripe(key, base):
+    message = refused({**PRODUCTION, "STRIPE_SECRET_KEY": key, "STRIPE_API_BASE": base})
+    assert "STRIPE_SECRET_KEY is a live key" in message and base in message
+    assert key not in message  # the refusal itself does not leak the key
+
+
+def test_a_live_key_with_debug_on_does_not_fall_back_to_the_sandbox():
+    message = refused({"STRIPE_SECRET_KEY": "sk_live_" + "b" * 24})
+    assert "STRIPE_SECRET_KEY is a live key" in message
+
+
+@pytest.mark.parametrize("base", ["", "https://api.stripe.com", "https://api.stripe.com/"])
+def test_a_live_key_goes_to_stripe(base):
+    got = values({**PRODUCTION, "STRIPE_SECRET_KEY": "sk_live_" + "b" * 24,
+                  "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "b" * 24, "STRIPE_API_BASE": base},
+                 "STRIPE_API_BASE", "STRIPE_LIVE_MODE", "STRIPE_API_HOST")
+    assert got == {"STRIPE_API_BASE": "", "STRIPE_LIVE_MODE": True, "STRIPE_API_HOST": None}
+
+
+def test_production_is_https_only_by_default():
+    got = values(PRODUCTION, "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+                 "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
+                 "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE")
+    assert got == {"SECURE_SSL_REDIRECT": True, "SECURE_HSTS_SECONDS": 31536000,
+                   "SECURE_HSTS_INCLUDE_SUBDOMAINS": True, "SECURE_HSTS_PRELOAD": True,
+                   "SECURE_PROXY_SSL_HEADER": None, "SESSION_COOKIE_SECURE": True}
+    got = values({}, "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS")
+    assert got == {"SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0}
+
+
+def test_https_settings_from_the_environment():
+    got = values({**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "60",
+                  "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https"},
+                 "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER")
+    assert got == {"SECURE_HSTS_SECONDS": 60,
+                   "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"]}
+    # The plain-HTTP benchmark's switch turns the redirect off with the secure cookies.
+    got = values({**PRODUCTION, "DJANGO_SECURE_COOKIES": "0"}, "SECURE_SSL_REDIRECT")
+    assert got == {"SECURE_SSL_REDIRECT": False}
+    assert "DJANGO_SECURE_PROXY_SSL_HEADER" in refused(
+        {**PRODUCTION, "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"})
+    assert "DJANGO_SECURE_HSTS_SECONDS" in refused(
+        {**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "a year"})
+
+
+def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
+                           "WARNING"], cwd=ROOT, capture_output=True, text=True,
+                          env=clean_env(env))
+
+
+def test_deploy_check_passes_with_production_settings():
+    out = deploy_check(PRODUCTION)
+    assert out.returncode == 0, out.stderr
+    assert "no issues" in out.stdout
+
+
+def test_deploy_check_warns_only_about_what_is_turned_off():
+    out = deploy_check({**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "0",
+                        "DJANGO_SECURE_SSL_REDIRECT": "false"})
+    assert out.returncode != 0
+    assert "security.W004" in out.stderr and "security.W008" in out.stderr, out.stderr
+    assert "security.W012" not in out.stderr and "djstripe.W002" not in out.stderr
+
+
+def test_email_goes_to_files_in_development_and_smtp_in_production():
+    names = ("EMAIL_BACKEND", "EMAIL_FILE_PATH", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_USE_TLS",
+             "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "DEFAULT_FROM_EMAIL")
+    got = values({}, *names)
+    assert got["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert got["EMAIL_FILE_PATH"] == str(ROOT / "var" / "mail")
+    got = values({**PRODUCTION, "EMAIL_HOST": "smtp.example.com", "EMAIL_HOST_USER": "shop",
+                  "EMAIL_HOST_PASSWORD": "pw"}, *names)
+    assert got == {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                   "EMAIL_FILE_PATH": str(ROOT / "var" / "mail"),
+                   "EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": 587, "EMAIL_USE_TLS": True,
+                   "EMAIL_HOST_USER": "shop", "EMAIL_HOST_PASSWORD": "pw",
+                   "DEFAULT_FROM_EMAIL": "Shop <shop@example.com>"}
+    got = values({**PRODUCTION, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+                  "EMAIL_PORT": "465", "EMAIL_USE_SSL": "true"},
+                 "EMAIL_BACKEND", "EMAIL_PORT", "EMAIL_USE_TLS", "EMAIL_USE_SSL")
+    assert got == {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+                   "EMAIL_PORT": 465, "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": True}
+
+
+def test_sqlite_waits_for_the_write_lock_and_postgresql_is_untouched(tmp_path):
+    got = values({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, "DATABASES")
+    assert got["DATABASES"]["default"]["OPTIONS"] == {
+        "transaction_mode": "IMMEDIATE", "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"}
+    got = values({"DATABASE_URL": "postgres://u@127.0.0.1:5432/x"}, "DATABASES")
+    assert "transaction_mode" not in got["DATABASES"]["default"].get("OPTIONS", {})

@@ -1,0 +1,68 @@
+"""System checks for production settings, and the Stripe time budget they rest on.
+
+Kept free of settings imports at module level: ``gunicorn.conf.py`` and ``settings.py``
+use :func:`web_worker_timeout_default`, so the server and the check agree on one number.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.core import checks
+
+# stripe-python's backoff between retries (stripe/_http_client.py, HTTPClient): 0.5 s
+# doubled per retry, at most 5 s; jitter only ever shortens it.
+STRIPE_INITIAL_RETRY_DELAY = 0.5
+STRIPE_MAX_RETRY_DELAY = 5.0
+# Our own work in a request around its Stripe calls (database, rendering), with room.
+WEB_WORKER_TIMEOUT_MARGIN_SECONDS = 5.0
+
+
+def stripe_call_budget_seconds(*, timeout_seconds: float, max_network_retries: int) -> float:
+    """The longest one Stripe call can take in stripe-python: every try times out, with
+    the longest backoff before each retry."""
+    tries = max_network_retries + 1
+    backoff = sum(min(STRIPE_INITIAL_RETRY_DELAY * 2 ** retry, STRIPE_MAX_RETRY_DELAY)
+                  for retry in range(max_network_retries))
+    return timeout_seconds * tries + backoff
+
+
+def stripe_request_budget_seconds(*, stripe_timeout_seconds: float,
+                                  stripe_max_network_retries: int,
+                                  stripe_calls_per_request: int) -> float:
+    """The longest the Stripe calls of one request can take, one after the other."""
+    return stripe_calls_per_request * stripe_call_budget_seconds(
+        timeout_seconds=stripe_timeout_seconds, max_network_retries=stripe_max_network_retries)
+
+
+def web_worker_timeout_default(*, stripe_timeout_seconds: float, stripe_max_network_retries: int,
+                               stripe_calls_per_request: int) -> int:
+    """The worker timeout to use when none is set: the request budget plus a margin."""
+    return math.ceil(stripe_request_budget_seconds(
+        stripe_timeout_seconds=stripe_timeout_seconds,
+        stripe_max_network_retries=stripe_max_network_retries,
+        stripe_calls_per_request=stripe_calls_per_request) + WEB_WORKER_TIMEOUT_MARGIN_SECONDS)
+
+
+@checks.register("paymentsite")
+def check_web_worker_timeout(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A worker killed (timeout) or cut off at shutdown (graceful timeout) while Stripe is
+    still answering loses the answer of a payment Stripe may have made: refuse that."""
+    from django.conf import settings
+
+    budget = stripe_request_budget_seconds(
+        stripe_timeout_seconds=settings.STRIPE_TIMEOUT_SECONDS,
+        stripe_max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        stripe_calls_per_request=settings.STRIPE_CALLS_PER_REQUEST)
+    timeout = settings.WEB_WORKER_TIMEOUT_SECONDS
+    if timeout > budget:
+        return []
+    return [checks.Error(
+        f"WEB_WORKER_TIMEOUT_SECONDS={timeout} is not longer than the Stripe budget of one "
+        f"request, {budget:g} s ({settings.STRIPE_CALLS_PER_REQUEST} calls × "
+        f"(STRIPE_TIMEOUT_SECONDS={settings.STRIPE_TIMEOUT_SECONDS:g} × "
+        f"{settings.STRIPE_MAX_NETWORK_RETRIES + 1} tries + stripe-python's backoff)): "
+        "gunicorn could kill a worker while Stripe is still answering a payment.",
+        hint="Unset WEB_WORKER_TIMEOUT_SECONDS (its default follows the Stripe settings), "
+             "raise it, or lower STRIPE_TIMEOUT_SECONDS or STRIPE_MAX_NETWORK_RETRIES.",
+        id="paymentsite.E001")]

@@ -1,0 +1,124 @@
+"""Logs: one JSON line per record on stderr with the request id, 500 tracebacks with DEBUG
+off, and no card number, client secret, session key or Stripe key ever written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paymentsite.logging import JsonFormatter, RedactingFilter, RequestIdFilter, redact
+
+ROOT = Path(__file__).resolve().parents[2]
+URLS = "tests.paymentsite.urls_for_logging"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("confirm pi_3Abc123_secret_XyZ789 now", "confirm pi_3Abc123_secret_[redacted] now"),
+    ("setup seti_1Q_secret_Zz", "setup seti_1Q_secret_[redacted]"),
+    ("key sk_test_51HxYz00abc and rk_live_9Qp", "key sk_test_[redacted] and rk_live_[redacted]"),
+    ("signed with whsec_AbC123+/=", "signed with whsec_[redacted]"),
+    ("card 4242424242424242.", "card [card 4242]."),
+    ("card 4000 0025 0000 3155 declined", "card [card 3155] declined"),
+    ("card 4000-0000-0000-9995", "card [card 9995]"),
+    ("Cookie: sessionid=k3v9x0q1w2e3r4t5y6u7i8o9p0a1s2d3", "Cookie: sessionid=[redacted]"),
+    ('WHERE "django_session"."session_key" = \'k3v9x0q1w2e3r4t5\'',
+     'WHERE "django_session"."session_key" = \'[redacted]\''),
+    ('{"session_key": "k3v9x0q1w2e3r4t5"}', '{"session_key": "[redacted]"}'),
+    # Not secrets: ids, amounts, millisecond timestamps failing the card checksum.
+    ("order ord_123 of 4999 eur for pi_3Abc123", "order ord_123 of 4999 eur for pi_3Abc123"),
+    ("at 1700000000001 ms", "at 1700000000001 ms"),
+])
+def test_redact(text, expected):
+    assert redact(text) == expected
+
+
+def record(msg: str, *args, exc_info=None) -> logging.LogRecord:
+    return logging.LogRecord("payments.checkout", logging.ERROR, __file__, 1, msg, args,
+                             exc_info)
+
+
+def test_the_filter_scrubs_message_args_and_traceback():
+    try:
+        raise ValueError("bad pi_9_secret_zz")
+    except ValueError:
+        entry = record("paying %s with %s", "pi_1_secret_abc", "sk_live_xyz",
+                       exc_info=sys.exc_info())
+    assert RedactingFilter().filter(entry)
+    assert entry.getMessage() == "paying pi_1_secret_[redacted] with sk_live_[redacted]"
+    assert "pi_9_secret_[redacted]" in entry.exc_text and "zz" not in entry.exc_text
+
+
+def test_one_json_line_per_record_with_the_traceback_in_one_field():
+    try:
+        raise ValueError("first line\nsecond line")
+    except ValueError:
+        entry = record("failed for %s", "order-1", exc_info=sys.exc_info())
+    RequestIdFilter().filter(entry)
+    line = JsonFormatter().format(entry)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["level"] == "ERROR" and data["logger"] == "payments.checkout"
+    assert data["message"] == "failed for order-1" and data["request_id"] is None
+    assert data["time"].endswith("Z")
+    assert data["exception"].startswith("Traceback") and "second line" in data["exception"]
+
+
+@pytest.mark.urls(URLS)
+def test_the_request_id_is_taken_when_safe_and_made_otherwise(client):
+    response = client.get("/request-id/", headers={"X-Request-ID": "lb-7f3a.9c:01"})
+    assert response["X-Request-ID"] == "lb-7f3a.9c:01"
+    assert response.content == b"lb-7f3a.9c:01"  # the view's code sees it too
+    for unsafe in ("", "a b", "x" * 65, "id\u00e9", "<script>"):
+        response = client.get("/request-id/", headers={"X-Request-ID": unsafe})
+        made = response["X-Request-ID"]
+        assert made != unsafe and len(made) == 32 and made == response.content.decode()
+    first, second = client.get("/request-id/"), client.get("/request-id/")
+    assert first["X-Request-ID"] != second["X-Request-ID"]
+
+
+SERVE_FAILING_VIEW = f"""
+import django
+django.setup()
+from django.test import Client, override_settings
+with override_settings(ROOT_URLCONF={URLS!r}):
+    response = Client(raise_request_exception=False).get(
+        "/fail/", secure=True, headers={{"X-Request-ID": "req-42"}})
+    Client().get("/declined/", secure=True, headers={{"X-Request-ID": "req-43"}})
+print(response.status_code, response["X-Request-ID"])
+"""
+
+
+def test_a_500_with_debug_off_is_one_json_line_on_stderr_with_id_and_traceback():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "STRIPE_", "DEFAULT_FROM_EMAIL"))}
+    env.update(DJANGO_SETTINGS_MODULE="paymentsite.settings", DJANGO_DEBUG="false",
+               DJANGO_SECRET_KEY="test-" + "x" * 50, DJANGO_ALLOWED_HOSTS="testserver",
+               STRIPE_SECRET_KEY="sk_test_" + "a" * 24,
+               STRIPE_PUBLISHABLE_KEY="pk_test_" + "a" * 24,
+               DEFAULT_FROM_EMAIL="shop@example.com")
+    out = subprocess.run([sys.executable, "-c", SERVE_FAILING_VIEW], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["500", "req-42"]
+    lines = out.stderr.strip().splitlines()
+    errors = [json.loads(line) for line in lines if '"level": "ERROR"' in line]
+    assert len(errors) == 1, out.stderr
+    [error] = errors
+    assert error["level"] == "ERROR" and error["request_id"] == "req-42"
+    assert error["message"] == "Internal Server Error: /fail/" and error["status"] == 500
+    assert "Traceback" in error["exception"] and "RuntimeError" in error["exception"]
+    assert "in failing_view" in error["exception"]
+    # The exception's message was scrubbed; nothing secret reached the log.
+    assert "charging [card 4242] for pi_3Abc_secret_[redacted] with sk_test_[redacted]" \
+        in error["exception"]
+    for secret in ("4242 4242", "XyZ123", "51Hsecret"):
+        assert secret not in out.stderr
+    # A 4xx is logged after the middleware returned; it carries the request's id all the same.
+    [declined] = [json.loads(line) for line in lines if "Payment Required" in line]
+    assert declined["request_id"] == "req-43" and declined["status"] == 402
