@@ -209,3 +209,41 @@ def test_customer_and_expand(stripe_client):
     assert intent.payment_method.card.brand == "visa"
     fetched = stripe_client.v1.customers.retrieve(customer.id)
     assert fetched.id == customer.id
+
+
+def test_a_captured_charge_has_a_balance_transaction(stripe_client, sandbox):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 2000, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True,
+        "description": "order 5"})
+    charge = stripe_client.v1.charges.retrieve(intent.latest_charge)
+    txn = stripe_client.v1.balance_transactions.retrieve(charge.balance_transaction)
+    assert (txn.id, txn.source, txn.type, txn.reporting_category) == \
+        (charge.balance_transaction, charge.id, "charge", "charge")
+    assert (txn.amount, txn.currency, txn.net) == (2000, "eur", 2000 - txn.fee)
+    assert txn.fee == txn.fee_details[0].amount == 88  # 2.9 % + 30, an assumption
+    assert txn.status == "pending" and txn.available_on == txn.created + 2 * 86400
+    sandbox.advance_clock(2 * 86400)
+    assert stripe_client.v1.balance_transactions.retrieve(txn.id).status == "available"
+    expanded = stripe_client.v1.charges.retrieve(charge.id,
+                                                 params={"expand": ["balance_transaction"]})
+    assert expanded.balance_transaction.id == txn.id
+    listed = stripe_client.v1.balance_transactions.list(params={"source": charge.id})
+    assert [t.id for t in listed.data] == [txn.id]
+    assert stripe_client.v1.balance_transactions.list(params={"currency": "usd"}).data == []
+    source = stripe_client.v1.balance_transactions.retrieve(txn.id,
+                                                            params={"expand": ["source"]})
+    assert source.source.id == charge.id
+
+
+def test_failed_and_uncaptured_charges_have_no_balance_transaction(stripe_client, sandbox):
+    with pytest.raises(stripe.CardError):
+        stripe_client.v1.payment_intents.create(params={
+            "amount": 2000, "currency": "usd", "confirm": True,
+            "payment_method": "pm_card_chargeDeclined"})
+    stripe_client.v1.payment_intents.create(params={
+        "amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
+        "capture_method": "manual"})
+    assert [c.balance_transaction for c in stripe_client.v1.charges.list().data] == [None, None]
+    assert stripe_client.v1.balance_transactions.list().data == []
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.balance_transactions.retrieve("txn_nope")
