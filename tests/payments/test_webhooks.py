@@ -7,6 +7,7 @@ import io
 import json
 import time
 import uuid
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -38,25 +39,25 @@ def webhook_url(endpoint_uuid: uuid.UUID) -> str:
     return reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint_uuid})
 
 
-def endpoint_create(stripe_client, *, base_url: str) -> WebhookEndpoint:
-    """An endpoint made as dj-stripe makes one: created at Stripe with our uuid in its
-    metadata, synced into dj-stripe, with the secret Stripe shows only at creation."""
+def endpoint_create(*, base_url: str) -> WebhookEndpoint:
+    """An endpoint made as dj-stripe's admin makes one (and as the README tells, for the
+    sandbox): created at Stripe with our uuid in its metadata, synced into dj-stripe, with
+    the secret Stripe shows only in the creation response."""
     endpoint_uuid = uuid.uuid4()
-    created = stripe_client.v1.webhook_endpoints.create(params={
-        "url": base_url + webhook_url(endpoint_uuid),
-        "enabled_events": ["payment_intent.succeeded"],
-        "metadata": {"djstripe_uuid": str(endpoint_uuid)}})
-    endpoint = WebhookEndpoint.sync_from_stripe_data(created.to_dict(),
-                                                     api_key=DEFAULT_SECRET_KEY)
-    endpoint.secret = created.secret
+    data = WebhookEndpoint._api_create(
+        url=urljoin(base_url, webhook_url(endpoint_uuid)),
+        enabled_events=["payment_intent.succeeded"],
+        metadata={"djstripe_uuid": str(endpoint_uuid)})
+    endpoint = WebhookEndpoint.sync_from_stripe_data(data)
+    endpoint.secret = data["secret"]
     endpoint.save()
     assert endpoint.djstripe_uuid == endpoint_uuid
     return endpoint
 
 
 @pytest.fixture
-def endpoint(djstripe_on_sandbox, stripe_client, db) -> WebhookEndpoint:
-    return endpoint_create(stripe_client, base_url="http://testserver")
+def endpoint(djstripe_on_sandbox, db) -> WebhookEndpoint:
+    return endpoint_create(base_url="http://testserver")
 
 
 def event_body(event_id: str = "evt_webhooktest0001", **changes: object) -> bytes:
@@ -108,7 +109,7 @@ def test_djstripe_webhook_url_reaches_the_guard_first():
 @pytest.mark.django_db(transaction=True)
 def test_a_signed_delivery_is_stored_and_processed_and_a_replay_is_not_stored_again(
         djstripe_on_sandbox, stripe_client, live_server):
-    endpoint = endpoint_create(stripe_client, base_url=live_server.url)
+    endpoint = endpoint_create(base_url=live_server.url)
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 1800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
 
