@@ -10,6 +10,8 @@ overhead), and prints:
   - create-and-confirm (POST /v1/payment_intents confirm=true, 4242) per second (goal ≥ 800)
   - seeding 100,000 intents: seconds (goal < 10) and the server's resident memory (goal < 500 MB)
   - list pages at 100,000 intents vs 1,000: the cost ratio (goal ≈ 1, i.e. O(page))
+  - seeding the same 100,000 intents with ``events: true`` (their implied events as
+    history): seconds and memory, and one ``GET /v1/events?type=payment_intent.*`` page
 Figures are ratios and rates from this single run; nothing here is asserted.
 """
 
@@ -35,6 +37,14 @@ from stripe_sandbox import DEFAULT_SECRET_KEY  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_SECRET_KEY}",
         "Content-Type": "application/x-www-form-urlencoded"}
+
+
+BATCHES = [
+    {"kind": "succeeded", "count": 70_000, "spread_seconds": 86_400 * 30},
+    {"kind": "authentication_not_handled", "count": 10_000, "spread_seconds": 86_400},
+    {"kind": "requires_action", "count": 10_000, "age_seconds": 3_600, "spread_seconds": 86_400},
+    {"kind": "requires_confirmation", "count": 10_000, "spread_seconds": 3_000},
+]
 
 
 def free_port() -> int:
@@ -139,13 +149,8 @@ def main() -> None:
         call(conn, "POST", "/_sandbox/reset")
         before = rss_mb(server.pid)
         started = time.perf_counter()
-        status, body = call(conn, "POST", "/_sandbox/seed", json.dumps({"batches": [
-            {"kind": "succeeded", "count": 70_000, "spread_seconds": 86_400 * 30},
-            {"kind": "authentication_not_handled", "count": 10_000, "spread_seconds": 86_400},
-            {"kind": "requires_action", "count": 10_000, "age_seconds": 3_600,
-             "spread_seconds": 86_400},
-            {"kind": "requires_confirmation", "count": 10_000, "spread_seconds": 3_000},
-        ]}), {"Content-Type": "application/json"})
+        status, body = call(conn, "POST", "/_sandbox/seed", json.dumps({"batches": BATCHES}),
+                            {"Content-Type": "application/json"})
         seeded = time.perf_counter() - started
         after = rss_mb(server.pid)
         assert status == 200, body
@@ -161,6 +166,22 @@ def main() -> None:
             {"query": 'status:"requires_action"', "limit": 100}))
         print(f"search status:requires_action:   {(time.perf_counter() - started) * 1000:8.2f} "
               "ms at 100,000 intents (a scan, as documented)")
+
+        call(conn, "POST", "/_sandbox/reset")
+        before = rss_mb(server.pid)
+        started = time.perf_counter()
+        status, body = call(conn, "POST", "/_sandbox/seed", json.dumps(
+            {"batches": BATCHES, "events": True}), {"Content-Type": "application/json"})
+        seeded = time.perf_counter() - started
+        assert status == 200, body
+        events = json.loads(body)["events"]
+        after = rss_mb(server.pid)
+        print(f"seed 100,000 with events:        {seeded:8.2f} s    ({events:,} events; "
+              f"{after:.0f} MB resident, {after - before:.0f} MB added; goal < 500 MB)")
+        started = time.perf_counter()
+        call(conn, "GET", "/v1/events?limit=100&type=payment_intent.*")
+        print(f"events page, type wildcard:      {(time.perf_counter() - started) * 1000:8.2f} "
+              f"ms at {events:,} events")
     finally:
         server.terminate()
         server.wait(10)
