@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,6 +82,8 @@ def run(args: list[str]) -> int:
     setup(dev=False)
     sandbox_port = os.environ.get("SANDBOX_PORT", "12111")
     site_port = os.environ.get("SITE_PORT", "8000")
+    # The sandbox keeps its objects across restarts, as Stripe would, beside the database.
+    state_file = os.environ.get("SANDBOX_STATE_FILE") or str(ROOT / "var" / "sandbox-state.json")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("STRIPE_API_BASE", f"http://127.0.0.1:{sandbox_port}")
     for name, port in (("SANDBOX_PORT", sandbox_port), ("SITE_PORT", site_port)):
@@ -88,23 +91,25 @@ def run(args: list[str]) -> int:
             sys.exit(f"Port {port} is in use (another copy running?); set {name} to another.")
     manage = [str(PYTHON), "manage.py"]
     children: list[subprocess.Popen] = []
+    stop_on_signals()
     try:
-        children.append(subprocess.Popen(
-            [PYTHON, "-m", "stripe_sandbox", "--port", sandbox_port], cwd=ROOT, env=env))
+        children.append(start_child(
+            [PYTHON, "-m", "stripe_sandbox", "--port", sandbox_port, "--state-file", state_file],
+            env))
         wait_for(f"http://127.0.0.1:{sandbox_port}/healthz", children)
         print("Migrating the database (the first run takes a minute or two) ...", flush=True)
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                        check=True)
         subprocess.run([*manage, "demo_setup"], cwd=ROOT, env=env, check=True)
-        children.append(subprocess.Popen(
-            [*manage, "runserver", "--noreload", f"127.0.0.1:{site_port}", *args],
-            cwd=ROOT, env=env))
+        children.append(start_child(
+            [*manage, "runserver", "--noreload", f"127.0.0.1:{site_port}", *args], env))
         wait_for(f"http://127.0.0.1:{site_port}/", children)
         site = f"http://127.0.0.1:{site_port}"
         print(f"""
   Store:    {site}/
   Admin:    {site}/admin/   (login: admin / admin)
   Sandbox:  {env["STRIPE_API_BASE"]}/   (Stripe's test mode, offline)
+  Mail:     {mail_destination(env)}
 
   Test cards (any future date, any CVC):
     4242 4242 4242 4242   pays
@@ -116,19 +121,66 @@ def run(args: list[str]) -> int:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         return 1  # a child died on its own; its output says why
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM / SIGHUP (see stop_on_signals)
         return 0
     except subprocess.CalledProcessError as error:
         return error.returncode or 1
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_children(children)
+
+
+def mail_destination(env: dict[str, str]) -> str:
+    """Where the site's mail goes under `run` (DEBUG on): settings.py's choice, in words."""
+    backend = env.get("EMAIL_BACKEND", "")
+    if backend and not backend.endswith("filebased.EmailBackend"):
+        return f"{backend} (EMAIL_BACKEND)"
+    folder = Path(env.get("EMAIL_FILE_PATH") or ROOT / "var" / "mail")
+    shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+    return f"{shown}/   (every email the site sends is a file here; nothing is sent)"
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (a supervisor, `kill`) and SIGHUP (the terminal closed) stop everything as
+    Ctrl-C does, instead of killing dev.py alone and leaving its servers running."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
+def start_child(command: list, env: dict[str, str]) -> subprocess.Popen:
+    # A process group of its own: stopping it reaches its children too (a server's
+    # workers), and a Ctrl-C in the terminal reaches dev.py, which stops them in order.
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def stop_children(children: list[subprocess.Popen], grace: float = 10) -> None:
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # a second Ctrl-C must not cut this short
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    for child in children:
+        if child.poll() is None:
+            signal_group(child)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            signal_group(child, kill=True)
+            child.wait()
+    for child in children:  # whatever a child left behind in its group
+        signal_group(child, kill=True)
+
+
+def signal_group(child: subprocess.Popen, *, kill: bool = False) -> None:
+    try:
+        if os.name == "posix":  # the group start_child made: its id is the child's pid
+            os.killpg(child.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        elif child.poll() is None:
+            child.kill() if kill else child.terminate()
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
 
 
 def port_free(port: int) -> bool:
