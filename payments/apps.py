@@ -12,3 +12,4 @@ class PaymentsConfig(AppConfig):
         from payments import gateway
 
         setting_changed.connect(gateway.client_reset_on_setting_change)
+        from payments import receivers  # noqa: F401  (connects dj-stripe's signals)

@@ -154,6 +154,30 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
                    lambda order: _confirm_after_action(order, payment_intent_id, actor))
 
 
+def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,
+                      actor: str) -> bool:
+    """Confirm an intent the shopper authenticated but never confirmed (a scan, or ops).
+
+    The same order lock and idempotency keys as the shopper's own confirm, so the two
+    racing charge once. True when this call confirmed it; False when it was paid
+    already; a CheckoutError when it is not awaiting confirmation."""
+    def work(order: Order) -> PayOutcome:
+        attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
+        if attempt is None:
+            raise IntentNotFound(f"{payment_intent_id} is not a payment of {order_reference}.")
+        if attempt.status == Status.SUCCEEDED:
+            return PayOutcome(status="already_paid")
+        if attempt.status != Status.REQUIRES_CONFIRMATION or order.status != Order.Status.OPEN:
+            raise OrderNotPayable(f"{payment_intent_id} is {attempt.status}, not awaiting "
+                                  "confirmation.")
+        return _confirm(order, attempt, actor, None, source=source)
+
+    outcome = _locked(order_reference, work)
+    if outcome.status == Status.REQUIRES_ACTION:
+        raise PaymentNeedsCard("The bank asked to authenticate again.")
+    return outcome.status == Status.SUCCEEDED
+
+
 def _intent_owner(payment_intent_id: str, owned: Sequence[str]) -> str | None:
     return (PaymentAttempt.objects.filter(stripe_id=payment_intent_id,
                                           order__reference__in=owned)
@@ -233,35 +257,35 @@ INTENT_MISSING = ("We could not find this payment at our payment provider. Pleas
 
 
 def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
-             payment_method_id: str | None) -> PayOutcome:
+             payment_method_id: str | None, source: str = PaymentEvent.Source.PAY
+             ) -> PayOutcome:
     key = (f"{order.reference}:{attempt.stripe_id}:confirm-{attempt.confirmations + 1}:"
            f"{payment_method_id or 'attached'}")
     try:
         intent = _call(attempt, actor, lambda: gateway.payment_intent_confirm(
             intent_id=attempt.stripe_id, idempotency_key=key, payment_method=payment_method_id),
-            confirming=True)
+            confirming=True, source=source)
     except PaymentInvalid as error:
-        _raise_if_intent_missing(attempt, actor, error)
+        _raise_if_intent_missing(attempt, actor, error, source)
         if error.code != "payment_intent_unexpected_state":
             raise
         # Stripe refuses to confirm an intent in the wrong state: it succeeded on a call
         # whose answer we lost, was canceled, or expired back to requires_payment_method.
         try:
             intent = _call(attempt, actor, lambda: gateway.payment_intent_retrieve(
-                intent_id=attempt.stripe_id))
+                intent_id=attempt.stripe_id), source=source)
         except PaymentInvalid as retrieve_error:
-            _raise_if_intent_missing(attempt, actor, retrieve_error)
+            _raise_if_intent_missing(attempt, actor, retrieve_error, source)
             raise
         if intent.status in (Status.REQUIRES_CONFIRMATION, Status.REQUIRES_ACTION):
             raise
     return _outcome(intent)
 
 
-def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str,
-                             error: PaymentInvalid) -> None:
+def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str, error: PaymentInvalid,
+                             source: str = PaymentEvent.Source.PAY) -> None:
     if error.code == "resource_missing" and error.param != "payment_method":
-        recorded = payment_status_record_missing(attempt=attempt, source=PaymentEvent.Source.PAY,
-                                                 actor=actor)
+        recorded = payment_status_record_missing(attempt=attempt, source=source, actor=actor)
         attempt.status = recorded.status
         raise PaymentIntentMissing(INTENT_MISSING) from error
 
@@ -328,19 +352,20 @@ def _create(attempt: PaymentAttempt) -> IntentData:
 
 
 def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | None],
-          confirming: bool = False) -> IntentData | None:
+          confirming: bool = False, source: str = PaymentEvent.Source.PAY
+          ) -> IntentData | None:
     """Make one Stripe call, record whatever intent it reports, map its errors."""
     try:
         intent = call()
     except gateway.AuthenticationRequired as error:  # the legacy flow met 3-D Secure
-        _record(attempt, error.intent, actor, confirming)
+        _record(attempt, error.intent, actor, confirming, source)
         raise PaymentDeclined(AUTHENTICATION_NOT_HANDLED, decline_code=error.decline_code) \
             from error
     except gateway.CardDeclined as error:
-        _record(attempt, error.intent, actor, confirming)
+        _record(attempt, error.intent, actor, confirming, source)
         raise PaymentDeclined(error.message, decline_code=error.decline_code) from error
     except gateway.InvalidRequest as error:
-        _record(attempt, error.intent, actor, confirming)
+        _record(attempt, error.intent, actor, confirming, source)
         message = "That card could not be used. Please enter it again." \
             if error.param == "payment_method" else error.message
         raise PaymentInvalid(message, code=error.code, param=error.param) from error
@@ -348,19 +373,19 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
         raise PaymentRateLimited(error.message) from error
     except gateway.StripeUnavailable as error:
         raise PaymentUnavailable(error.message) from error
-    _record(attempt, intent, actor, confirming)
+    _record(attempt, intent, actor, confirming, source)
     return intent
 
 
 def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
-            confirming: bool) -> None:
+            confirming: bool, source: str) -> None:
     if confirming:  # answered, so the next confirm needs a fresh idempotency key
         attempt.confirmations += 1
         PaymentAttempt.objects.filter(pk=attempt.pk).update(
             confirmations=attempt.confirmations)
     if intent is not None:
-        recorded = payment_status_record(attempt=attempt, intent=intent,
-                                         source=PaymentEvent.Source.PAY, actor=actor)
+        recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
+                                         actor=actor)
         attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
 
 

@@ -8,7 +8,7 @@ Nothing else in the project knows Stripe's classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -70,6 +70,29 @@ class IntentData:
     card_country: str | None
     latest_charge: str | None
     created: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    receipt_email: str | None = None
+
+
+@dataclass(frozen=True)
+class EventData:
+    """A Stripe event about a PaymentIntent, with the intent as the event carried it."""
+
+    id: str
+    type: str
+    created: int
+    intent: IntentData
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a Stripe list or search; ``cursor`` continues it (None: the end)."""
+
+    items: list[Any]
+    cursor: str | None
+
+
+PAGE_SIZE = 100  # Stripe's maximum
 
 
 @cache
@@ -129,14 +152,90 @@ def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
         params={"query": query, "limit": 1, "expand": ["data.payment_method"]})))
 
 
+def payment_intent_page(*, created_gte: int | None = None, created_lt: int | None = None,
+                        starting_after: str | None = None, limit: int | None = None) -> Page:
+    """Intents newest first (Stripe's list order); ``cursor`` is the last id, to pass as
+    ``starting_after`` for the next, older page."""
+    params: dict[str, Any] = {"limit": limit or PAGE_SIZE, "expand": ["data.payment_method"]}
+    created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
+               if value is not None}
+    if created:
+        params["created"] = created
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call_raw(lambda: client_get().v1.payment_intents.list(params=params))
+    items = [_intent_data(intent) for intent in page.data]
+    return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+
+
+def payment_intent_search_page(*, query: str, page: str | None = None,
+                               limit: int | None = None) -> Page:
+    """One page of Stripe's search (eventually consistent, usually under a minute)."""
+    params: dict[str, Any] = {"query": query, "limit": limit or PAGE_SIZE,
+                              "expand": ["data.payment_method"]}
+    if page:
+        params["page"] = page
+    result = _call_raw(lambda: client_get().v1.payment_intents.search(params=params))
+    return Page(items=[_intent_data(intent) for intent in result.data],
+                cursor=result.get("next_page") if result.get("has_more") else None)
+
+
+def event_page_after(*, event_id: str, type_pattern: str, limit: int | None = None) -> Page:
+    """Events newer than ``event_id``, OLDEST first (Stripe's catch-up recipe: the page
+    ``ending_before`` the last event seen). ``cursor`` is the newest id in the page while
+    more follow."""
+    page = _call_raw(lambda: client_get().v1.events.list(
+        params={"ending_before": event_id, "type": type_pattern, "limit": limit or PAGE_SIZE}))
+    events = [_event_data(event) for event in reversed(page.data)]
+    return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
+
+
+def event_page_newest_first(*, type_pattern: str, starting_after: str | None = None,
+                            limit: int | None = None) -> Page:
+    """Events newest first (Stripe's list order), from the newest or after a cursor."""
+    params: dict[str, Any] = {"type": type_pattern, "limit": limit or PAGE_SIZE}
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call_raw(lambda: client_get().v1.events.list(params=params))
+    events = [_event_data(event) for event in page.data]
+    return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
+
+
+def event_newest(*, type_pattern: str) -> EventData | None:
+    """``type_pattern``: an event type, or a group with Stripe's ``*`` wildcard."""
+    page = _call_raw(lambda: client_get().v1.events.list(
+        params={"type": type_pattern, "limit": 1}))
+    return _event_data(page.data[0]) if page.data else None
+
+
+def event_data_from_payload(payload: dict[str, Any]) -> EventData | None:
+    """An event as dj-stripe stored it (a webhook), or None when it is not about an intent."""
+    intent = (payload.get("data") or {}).get("object") or {}
+    if intent.get("object") != "payment_intent":
+        return None
+    return EventData(id=payload["id"], type=payload["type"], created=payload["created"],
+                     intent=_intent_data(intent))
+
+
+def _event_data(event: Any) -> EventData:
+    return EventData(id=event["id"], type=event["type"], created=event["created"],
+                     intent=_intent_data(event["data"]["object"]))
+
+
 def _first(page: Any) -> Any:
     return page.data[0] if page.data else None
 
 
 def _call(request: Any) -> Any:
+    """A call answering with an intent (or None), as IntentData."""
+    result = _call_raw(request)
+    return None if result is None else _intent_data(result)
+
+
+def _call_raw(request: Any) -> Any:
+    """Make a call, with Stripe's errors mapped onto ours; the caller shapes the result."""
     try:
-        result = request()
-        return None if result is None else _intent_data(result)
+        return request()
     except stripe.CardError as error:
         kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
         raise kind(error.user_message or "Your card was declined.", code=error.code,
@@ -188,6 +287,8 @@ def _intent_data(intent: Any, method: Any = None) -> IntentData:
         latest_charge=intent.get("latest_charge") if isinstance(
             intent.get("latest_charge"), str) else None,
         created=intent["created"],
+        metadata={str(key): str(value) for key, value in (intent.get("metadata") or {}).items()},
+        receipt_email=intent.get("receipt_email"),
     )
 
 

@@ -9,6 +9,7 @@ finished attempt (succeeded or canceled) never moves back.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,10 +21,16 @@ log = logging.getLogger(__name__)
 
 Status = PaymentAttempt.Status
 
+# A webhook's fact and our own record of it carry clocks a little apart.
+HISTORY_SAME_FACT = timedelta(minutes=2)
+
 
 def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source: str,
-                          actor: str) -> PaymentAttempt:
-    """Bring ``attempt`` and its order up to ``intent``; returns the attempt as stored."""
+                          actor: str, observed_at: datetime | None = None) -> PaymentAttempt:
+    """Bring ``attempt`` and its order up to ``intent``, which Stripe stated at
+    ``observed_at`` (default: now, for the answer of a call just made); returns the attempt
+    as stored. A fact older than the one the attempt holds changes nothing."""
+    observed_at = observed_at or timezone.now()
     # savepoint=False: inside a caller's transaction a failure here fails it as a whole.
     with transaction.atomic(savepoint=False):
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
@@ -32,6 +39,10 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         if attempt.status in PaymentAttempt.FINAL and intent.status != attempt.status:
             log.info("ignoring %s for %s: already %s", intent.status, intent.id, attempt.status)
             return attempt
+        if attempt.status_observed_at and observed_at < attempt.status_observed_at:
+            log.info("ignoring %s for %s: older than what we hold", intent.status, intent.id)
+            return attempt
+        attempt.status_observed_at = observed_at
         error = (intent.last_error_code or "", intent.last_decline_code or "")
         changed = (attempt.status, attempt.last_error_code, attempt.last_decline_code) != \
             (intent.status, *error)
@@ -50,10 +61,36 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
             return attempt
         PaymentEvent.objects.create(
             attempt=attempt, from_status=previous, to_status=intent.status,
-            error_code=error[0], decline_code=error[1], source=source, actor=actor)
+            error_code=error[0], decline_code=error[1], source=source, actor=actor,
+            observed_at=observed_at)
         if intent.status == Status.SUCCEEDED:
             _order_mark_paid(attempt=attempt, intent=intent)
         return attempt
+
+
+def payment_status_history_record(*, attempt: PaymentAttempt, intent: IntentData,
+                                  source: str, actor: str, observed_at: datetime) -> bool:
+    """Keep a failure Stripe reported (a webhook) that the attempt has moved past, such as a
+    failed bank challenge before another card paid: a ledger row marked not applied, so
+    the history is complete. Returns whether a row was written (once per fact)."""
+    error = (intent.last_error_code or "", intent.last_decline_code or "")
+    if not error[0]:
+        return False
+    with transaction.atomic(savepoint=False):
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if (attempt.status, attempt.last_error_code, attempt.last_decline_code) == \
+                (intent.status, *error):
+            return False  # it is the current state, recorded already
+        window = (observed_at - HISTORY_SAME_FACT, observed_at + HISTORY_SAME_FACT)
+        known = attempt.events.filter(to_status=intent.status, error_code=error[0],
+                                      decline_code=error[1])
+        if known.filter(actor=actor).exists() or known.filter(observed_at__range=window).exists():
+            return False
+        PaymentEvent.objects.create(
+            attempt=attempt, from_status=attempt.status, to_status=intent.status,
+            error_code=error[0], decline_code=error[1], source=source, actor=actor,
+            observed_at=observed_at, applied=False)
+        return True
 
 
 def payment_status_record_missing(*, attempt: PaymentAttempt, source: str, actor: str

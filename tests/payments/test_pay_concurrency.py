@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
-from payments.models import Order
+from payments import scans
+from payments.models import Order, PaymentAttempt, PaymentEvent
 from tests.conftest import need
 from tests.payments.conftest import server_calls, shopper_with_order
 
@@ -73,3 +76,48 @@ def test_two_concurrent_confirms_confirm_once(postgres, site_on_sandbox, product
     assert [(status, body.get("success")) for status, body in results] == [(200, True)] * 2
     confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
     assert len(confirms) == 1
+
+
+def test_a_shopper_confirm_racing_the_auto_finalize_confirms_once(
+        postgres, site_on_sandbox, product, sandbox):
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    shopper = shopper_with_order(product)
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    PaymentAttempt.objects.update(requires_action_at=timezone.now() - timedelta(hours=1))
+    sandbox.set_latency(300)
+    barrier = threading.Barrier(2)
+    spans: dict[str, tuple[float, float]] = {}
+    answers: dict[str, object] = {}
+
+    def shopper_confirms() -> None:
+        twin = Client()
+        twin.cookies = shopper.client.cookies
+        barrier.wait()
+        started = time.monotonic()
+        answers["shopper"] = twin.post("/pay", json.dumps({"payment_intent_id": intent_id}),
+                                       content_type="application/json").json()
+        spans["shopper"] = (started, time.monotonic())
+        connection.close()
+
+    def scan_finalizes() -> None:
+        barrier.wait()
+        started = time.monotonic()
+        answers["scan"] = scans.scan_stale()
+        spans["scan"] = (started, time.monotonic())
+        connection.close()
+
+    threads = [threading.Thread(target=shopper_confirms), threading.Thread(target=scan_finalizes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sandbox.set_latency(0)
+    assert max(s for s, _ in spans.values()) < min(e for _, e in spans.values()), spans
+    assert answers["shopper"] == {"success": True,
+                                  "orderUrl": f"/orders/{shopper.order.reference}/"}
+    confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
+    assert len(confirms) == 1
+    assert Order.objects.get().status == Order.Status.PAID
+    assert PaymentEvent.objects.filter(to_status="succeeded").count() == 1

@@ -1,0 +1,46 @@
+"""Celery tasks: thin, each calls one service. Beat runs the scans (schedules live in
+the database, django-celery-beat); webhook receivers queue ``intent_refresh_task``.
+
+Every task may run twice (acks_late, a worker lost mid-task) or on several workers at
+once: the services are idempotent and the scans hold a lease.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from payments import gateway, scans
+from payments.models import PaymentEvent, ScanRun
+
+STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
+
+
+def _summary(run: ScanRun) -> dict[str, object]:
+    return {"run": run.pk, "kind": run.kind, "status": run.status,
+            "stripe_calls": run.stripe_calls, "intents_seen": run.intents_seen,
+            "incidents_opened": run.incidents_opened,
+            "incidents_resolved": run.incidents_resolved, "finalized": run.finalized}
+
+
+@shared_task(acks_late=True)
+def scan_events_task() -> dict[str, object]:
+    return _summary(scans.scan_events())
+
+
+@shared_task(acks_late=True)
+def scan_stale_task() -> dict[str, object]:
+    return _summary(scans.scan_stale())
+
+
+@shared_task(acks_late=True)
+def scan_backfill_task(days: int = 7) -> dict[str, object]:
+    return _summary(scans.scan_backfill(days=days))
+
+
+@shared_task(acks_late=True, autoretry_for=STRIPE_TROUBLE, retry_backoff=2,
+             retry_backoff_max=300, max_retries=8)
+def intent_refresh_task(intent_id: str, event_id: str) -> str:
+    """A webhook said the intent changed: read it from Stripe and record it."""
+    observation = scans.intent_refresh(intent_id=intent_id, source=PaymentEvent.Source.WEBHOOK,
+                                       actor=event_id)
+    return observation.attempt.status if observation.attempt else "outside"
