@@ -101,6 +101,13 @@ def run(args: list[str]) -> int:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                        check=True)
         subprocess.run([*manage, "demo_setup"], cwd=ROOT, env=env, check=True)
+        # The Celery worker and beat, on Redis if REDIS_URL is set, else the filesystem
+        # broker in var/celery/; after migrate, as beat reads its schedules from the database.
+        celery = [str(PYTHON), "-m", "celery", "-A", "paymentsite"]
+        children.append(start_child([*celery, "worker", "--loglevel", "INFO",
+                                     "--concurrency", "2", "--without-gossip",
+                                     "--without-mingle"], env))
+        children.append(start_child([*celery, "beat", "--loglevel", "INFO"], env))
         children.append(start_child(
             [*manage, "runserver", "--noreload", f"127.0.0.1:{site_port}", *args], env))
         wait_for(f"http://127.0.0.1:{site_port}/", children)
@@ -110,6 +117,7 @@ def run(args: list[str]) -> int:
   Admin:    {site}/admin/   (login: admin / admin)
   Sandbox:  {env["STRIPE_API_BASE"]}/   (Stripe's test mode, offline)
   Mail:     {mail_destination(env)}
+  Celery:   worker and beat, broker {broker_destination(env)}
 
   Test cards (any future date, any CVC):
     4242 4242 4242 4242   pays
@@ -139,6 +147,15 @@ def mail_destination(env: dict[str, str]) -> str:
     return f"{shown}/   (every email the site sends is a file here; nothing is sent)"
 
 
+def broker_destination(env: dict[str, str]) -> str:
+    """Celery's broker under `run`, as settings.py chooses it."""
+    if env.get("REDIS_URL"):
+        return "Redis (REDIS_URL)"
+    folder = Path(env.get("CELERY_BROKER_FOLDER") or ROOT / "var" / "celery")
+    shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+    return f"{shown}/ (files; set REDIS_URL for Redis)"
+
+
 def stop_on_signals() -> None:
     """SIGTERM (a supervisor, `kill`) and SIGHUP (the terminal closed) stop everything as
     Ctrl-C does, instead of killing dev.py alone and leaving its servers running."""
@@ -159,26 +176,26 @@ def stop_children(children: list[subprocess.Popen], grace: float = 10) -> None:
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # a second Ctrl-C must not cut this short
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
-    for child in children:
+    for child in children:  # the leader first: a worker stops its own pool in order
         if child.poll() is None:
-            signal_group(child)
+            child.terminate()
     deadline = time.monotonic() + grace
     for child in children:
         try:
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            signal_group(child, kill=True)
+            kill_group(child)
             child.wait()
     for child in children:  # whatever a child left behind in its group
-        signal_group(child, kill=True)
+        kill_group(child)
 
 
-def signal_group(child: subprocess.Popen, *, kill: bool = False) -> None:
+def kill_group(child: subprocess.Popen) -> None:
     try:
         if os.name == "posix":  # the group start_child made: its id is the child's pid
-            os.killpg(child.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            os.killpg(child.pid, signal.SIGKILL)
         elif child.poll() is None:
-            child.kill() if kill else child.terminate()
+            child.kill()
     except (ProcessLookupError, PermissionError):
         pass  # already gone
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "djstripe",
+    "django_celery_beat",
     "payments",
 ]
 
@@ -211,6 +212,23 @@ PAYMENTS_HANDLE_ACTIONS = env_bool("PAYMENTS_HANDLE_ACTIONS", True)
 PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or ""
 PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
 
+# --- Monitoring (payments/scans.py, run by Celery beat) -----------------------------------
+# An intent waiting this long in requires_action (the bank's challenge) or
+# requires_confirmation (authenticated, never confirmed) is abandoned: an incident opens.
+# Stripe fails an unconfirmed manual intent after one hour, so the confirmation threshold
+# must leave the auto-finalize time to act. The demo (dev.py run) shortens both.
+PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = int(
+    env("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS", "1800") or 1800)
+PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS = int(
+    env("PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS", "600") or 600)
+# Confirm, from the scan, an intent of ours that the shopper authenticated but never
+# confirmed (the order becomes paid); off leaves it to ops.
+PAYMENTS_AUTO_FINALIZE = env_bool("PAYMENTS_AUTO_FINALIZE", True)
+# Stripe reads per second for all scans together, across every worker (shared through the
+# cache: Redis when REDIS_URL is set). Test mode allows 25 a second for the whole account,
+# checkout included; 0 turns pacing off (benchmarks against the sandbox).
+PAYMENTS_SCAN_READS_PER_SECOND = int(env("PAYMENTS_SCAN_READS_PER_SECOND", "10") or 0)
+
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = STRIPE_LIVE_KEY
 if STRIPE_LIVE_KEY:
@@ -226,6 +244,44 @@ if STRIPE_API_BASE:
         # (benchmarks run production mode against one) is exactly what it is for; with DEBUG
         # off nothing else sets it, and a live key never gets here.
         SILENCED_SYSTEM_CHECKS = ["djstripe.W002"]
+
+# --- Celery ------------------------------------------------------------------------------
+# Redis when REDIS_URL is set (several hosts, production); otherwise kombu's filesystem
+# transport in var/celery/: no setup, file locks, one host (the worker and beat share it).
+# It has no visibility timeout: a message a killed worker held is lost, where Redis
+# delivers it again; the scans catch up either way.
+# ("localhost" names no server: it only keeps kombu from warning that no host was given.)
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
+if not REDIS_URL:
+    celery_folder = Path(env("CELERY_BROKER_FOLDER", "") or BASE_DIR / "var" / "celery")
+    celery_folder = celery_folder.resolve()  # kombu wants absolute paths
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One app both sends and reads: messages go in and out of the same folder.
+        "data_folder_in": str(celery_folder / "queue"),
+        "data_folder_out": str(celery_folder / "queue"),
+        "control_folder": str(celery_folder / "control"),
+    }
+# Tasks record what they did in the database; nobody waits on a result.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# A message is acknowledged after its task ran, and a worker takes one at a time: a worker
+# lost mid-task leaves the message to another (the tasks are idempotent), and a long scan
+# does not hold back messages another worker could run.
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# No task may run for ever: soft limit (the task can clean up), then the process is killed.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep our JSON log lines in the worker and beat too (Celery would replace the handlers).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat's schedules live in the database (django-celery-beat, editable in the admin). Run
+# exactly one beat: this scheduler holds no lock.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Web server --------------------------------------------------------------------------
 # gunicorn.conf.py reads the same variable with the same default: longer than the worst

@@ -103,12 +103,13 @@ def running_product(tmp_path_factory):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("STRIPE_", "DJANGO_", "PAYMENTS_", "EMAIL_", "CELERY_"))
            and k not in ("DATABASE_URL", "REDIS_URL")}
-    # Only the ports, a fresh database and sandbox state, and its mail folder differ from a
+    # Only the ports, a fresh database, sandbox state, mail and broker folder differ from a
     # newcomer's machine.
     env.update(SITE_PORT=str(site_port), SANDBOX_PORT=str(sandbox_port),
                DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
                SANDBOX_STATE_FILE=str(folder / "sandbox-state.json"),
-               EMAIL_FILE_PATH=str(folder / "mail"))
+               EMAIL_FILE_PATH=str(folder / "mail"),
+               CELERY_BROKER_FOLDER=str(folder / "celery"))
     process = subprocess.Popen([sys.executable, "dev.py", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
@@ -147,6 +148,7 @@ def test_the_run_command_prints_the_addresses_and_login(running_product):
     assert f"Store:    {store}/" in text and f"Admin:    {store}/admin/" in text
     assert "login: admin / admin" in text
     assert "Mail:     " in text and "/mail/" in text
+    assert "Celery:   worker and beat, broker " in text and "/celery/" in text
 
 
 def test_a_newcomer_buys_with_the_guides_test_cards(running_product, page):
@@ -176,10 +178,11 @@ def test_the_demo_admin_login_works(running_product, page):
 
 def test_sigterm_stops_the_sandbox_and_the_site(running_product):
     """Last in this module: it stops the product. SIGTERM to dev.py alone, as a process
-    manager or `kill` sends it, leaves no server running (item 18)."""
+    manager or `kill` sends it, leaves no server or worker running (item 18)."""
     product = running_product
     children = descendants(product.process.pid)
-    assert len(children) >= 2, children  # at least the sandbox and the site
+    # The sandbox, the site, Celery's worker (and its pool) and beat.
+    assert len(children) >= 4, children
     product.process.send_signal(signal.SIGTERM)
     assert product.process.wait(timeout=30) == 0, product.output.text
     deadline = time.monotonic() + 10
