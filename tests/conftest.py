@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -91,3 +92,22 @@ def chromium_path() -> str:
         or shutil.which("chromium-browser")
     need(bool(path), "Chromium is not installed (apt-get install chromium; .ci/run does)")
     return str(path)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real worker in a thread, on the broker settings.py chose, consuming a queue of
+    this test's own (so a worker of a running `dev.py run` cannot take its messages)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from paymentsite.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    routes = app.conf.task_routes
+    app.conf.task_routes = {"payments.tasks.*": {"queue": queue}}
+    try:
+        with start_worker(app, perform_ping_check=False, queues=[queue], pool="solo",
+                          shutdown_timeout=30):
+            yield app
+    finally:
+        app.conf.task_routes = routes

@@ -28,25 +28,6 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db):
-    """A real worker in a thread, on the broker settings.py chose, consuming a queue of
-    this test's own (so a worker of a running `dev.py run` cannot take its messages)."""
-    from celery.contrib.testing.worker import start_worker
-
-    from paymentsite.celery import app
-
-    queue = f"test-{uuid.uuid4().hex[:10]}"
-    routes = app.conf.task_routes
-    app.conf.task_routes = {"payments.tasks.*": {"queue": queue}}
-    try:
-        with start_worker(app, perform_ping_check=False, queues=[queue], pool="solo",
-                          shutdown_timeout=30):
-            yield app
-    finally:
-        app.conf.task_routes = routes
-
-
-@pytest.fixture
 def webhooks_to(sandbox, monkeypatch):
     """Point dj-stripe at the sandbox and register an endpoint delivering to ``base``."""
     monkeypatch.setattr("stripe.api_base", sandbox.url)

@@ -1,0 +1,77 @@
+"""Monitoring as a shopper meets it, in headless Chromium: the bank's modal completed,
+the tab closed before the second confirm; the next stale sweep, run by a real Celery
+worker, confirms the payment and the order page says it is paid."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from payments import tasks
+from payments.models import Incident, Order, PaymentAttempt, Product
+from tests.browser.test_checkout import enter_card, to_payment
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def store(site_on_sandbox, live_server, transactional_db):
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900, currency="eur")
+    return live_server.url
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_tab_closed_after_the_bank_modal_is_finalized_by_the_next_scan(
+        store, browser, celery_worker, settings):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    to_payment(page, store)
+    order_url = page.url
+    second_confirms: list[str] = []
+
+    def drop_the_second_confirm(route) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        if "payment_intent_id" in body:  # the tab "closes" before this reaches us
+            second_confirms.append(body["payment_intent_id"])
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/pay", drop_the_second_confirm)
+    enter_card(page, "4000 0025 0000 3155")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    for _ in range(100):  # Playwright handles the route only while we wait through it
+        if second_confirms:
+            break
+        page.wait_for_timeout(100)
+    assert second_confirms, "the browser never sent the second confirm"
+    page.close()
+    attempt = PaymentAttempt.objects.get()
+    assert attempt.status == "requires_action"  # all we know: the shopper went to the bank
+    assert Order.objects.get().status == Order.Status.OPEN
+
+    settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = 0  # the threshold has passed
+    tasks.scan_stale_task.delay()  # what beat does every minute
+    wait_until(lambda: Order.objects.get().status == Order.Status.PAID, 20,
+               "the worker's sweep to finalize the payment")
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status) == ("confirmation_abandoned", "auto_finalized")
+
+    again = context.new_page()  # the shopper comes back to the order
+    again.goto(order_url)
+    expect(again.locator("#order-status")).to_have_text("Paid")
+    context.close()
