@@ -138,7 +138,14 @@ def layer(name: str) -> str | None:
 
 
 def report(violations: list[Import], rule: str) -> str:
-    return f"{rule}:\n  " + "\n  ".join(str(v) for v in violations)
+    """One line per module imported: ``from payments.views import pay`` yields both
+    ``payments.views`` and ``payments.views.pay``, reported once as ``payments.views``."""
+    lines: dict[tuple[str, int, str], str] = {}
+    for v in violations:
+        top = _top_of(v.target)
+        key = (v.path, v.line, top)
+        lines.setdefault(key, f"{v.path}:{v.line} ({v.module}) imports {top}: `{v.statement}`")
+    return f"{rule}:\n  " + "\n  ".join(lines.values())
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +224,9 @@ def test_the_sandbox_imports_no_django_and_nothing_of_the_site():
 
 def _top_of(target: str) -> str:
     """The app module a target names (``payments.emails.order_receipt_send`` ->
-    ``payments.emails``)."""
+    ``payments.emails``; ``payments.management.commands.x`` -> ``payments.management``)."""
     parts = target.split(".")
-    return ".".join(parts[:2]) if parts[0] == "payments" else target
+    return ".".join(parts[:2]) if parts[0] in APP_PACKAGES else target
 
 
 # --- the checker itself: each spelling of an import is caught ------------------------------
@@ -306,3 +313,16 @@ def test_the_rules_allow_what_the_design_allows(module, source):
         assert not rule(found), (rule.__name__, source)
     if module.startswith("stripe_sandbox"):
         assert not sandbox_violations(found)
+
+
+def test_a_report_lists_each_imported_module_once():
+    found = imports_in_source("from payments.views import pay\nfrom payments import scans, tasks\n",
+                              module="payments.models", path="payments/models.py")
+    assert report(base_violations(found), "rule") == (
+        "rule:\n"
+        "  payments/models.py:1 (payments.models) imports payments.views: "
+        "`from payments.views import pay`\n"
+        "  payments/models.py:2 (payments.models) imports payments.scans: "
+        "`from payments import scans, tasks`\n"
+        "  payments/models.py:2 (payments.models) imports payments.tasks: "
+        "`from payments import scans, tasks`")
