@@ -1,7 +1,8 @@
-"""A read-only view of orders and payments for merchants; products are editable.
+"""A read-only view of orders, payments and monitoring for merchants; products are editable.
 
-Payment rows change only through ``payment_status_record``, so the admin never edits
-them. Ops actions (retry, cancel, recovery links) are a later issue.
+Payment rows change only through ``payment_status_record`` and incidents only through
+``payments.monitoring``, so the admin never edits them. Ops actions (retry, cancel,
+recovery links) and the monitoring dashboard are later issues.
 
 Amounts are stored in minor units; every amount shown here goes through the ``money``
 filter so the admin reads like the shop ("145.00 EUR"), never "14500" / "eur".
@@ -9,17 +10,32 @@ filter so the admin reads like the shop ("145.00 EUR"), never "14500" / "eur".
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.apps import apps
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
-from payments.models import Order, OrderLine, PaymentAttempt, PaymentEvent, Product
+from payments.models import (
+    Incident,
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    PaymentEvent,
+    Product,
+    ScanCursor,
+    ScanLock,
+    ScanRun,
+)
 from payments.templatetags.money import money
 
 # The dj-stripe models a payments ops person needs next to ours: webhook set-up and
@@ -52,10 +68,27 @@ def payments_first(get_app_list):
     wraps that instance's method rather than swapping the site class.
     """
     def get_app_list_payments_first(request: HttpRequest, app_label: str | None = None):
-        app_list = get_app_list(request, app_label)
-        return sorted(app_list, key=lambda app: app["app_label"] != "payments")  # stable
+        app_list = sorted(get_app_list(request, app_label),
+                          key=lambda app: app["app_label"] != "payments")  # stable
+        for app in app_list:
+            if app["app_label"] == "payments":
+                app["models"].sort(key=payments_model_rank)
+        return app_list
     get_app_list_payments_first.payments_first = True
     return get_app_list_payments_first
+
+
+# Our models in the order a merchant looks for them (Django sorts them by name, which puts
+# "Scan cursors" before "Scan runs" and "Products" among the payments).
+PAYMENTS_MODEL_ORDER = ["incident", "order", "paymentattempt", "scanrun", "scancursor",
+                        "scanlock", "product"]
+
+
+def payments_model_rank(model: dict) -> tuple[int, str]:
+    name = model["object_name"].lower()
+    rank = PAYMENTS_MODEL_ORDER.index(name) if name in PAYMENTS_MODEL_ORDER \
+        else len(PAYMENTS_MODEL_ORDER)
+    return rank, str(model["name"])
 
 
 djstripe_admin_trim()
@@ -90,12 +123,41 @@ def timestamp_short(value: datetime | None, *, seconds: bool = False) -> str:
                                 "j M Y H:i:s" if seconds else "j M Y H:i"))
 
 
-def card_label(attempt: PaymentAttempt) -> str:
-    """"visa •••• 4242 (US)", as the Stripe Dashboard shows a card."""
-    if not (attempt.card_brand or attempt.card_last4):
+def age(value: datetime | None) -> str:
+    """"3 hours" (the largest unit only): how long ago, at a glance."""
+    if value is None:
         return EMPTY
-    label = f"{attempt.card_brand} •••• {attempt.card_last4}".strip()
-    return unbroken(f"{label} ({attempt.card_country})" if attempt.card_country else label)
+    return unbroken(timesince(value, depth=1))
+
+
+def duration_short(delta: timedelta | None) -> str:
+    """"0.8 s", "42 s", "3 min 5 s", "2 h 10 min"."""
+    if delta is None:
+        return EMPTY
+    seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 10:
+        return unbroken(f"{seconds:.1f} s")
+    if seconds < 60:
+        return unbroken(f"{seconds:.0f} s")
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return unbroken(f"{minutes} min {seconds} s")
+    hours, minutes = divmod(minutes, 60)
+    return unbroken(f"{hours} h {minutes} min")
+
+
+class Card(Protocol):  # a PaymentAttempt or an Incident
+    card_brand: str
+    card_last4: str
+    card_country: str
+
+
+def card_label(payment: Card) -> str:
+    """"visa •••• 4242 (US)", as the Stripe Dashboard shows a card."""
+    if not (payment.card_brand or payment.card_last4):
+        return EMPTY
+    label = f"{payment.card_brand} •••• {payment.card_last4}".strip()
+    return unbroken(f"{label} ({payment.card_country})" if payment.card_country else label)
 
 
 def stripe_id_short(stripe_id: str) -> str:
@@ -105,15 +167,53 @@ def stripe_id_short(stripe_id: str) -> str:
     return f"{stripe_id[:9]}{WORD_JOINER}…{WORD_JOINER}{stripe_id[-4:]}"
 
 
-def attempt_failure(attempt: PaymentAttempt) -> str:
+def failure_label(error_code: str, decline_code: str) -> str:
     """The decline code when there is one (the more specific), else the error code."""
-    if attempt.last_decline_code and attempt.last_error_code:
-        return format_html('<span title="{}">{}</span>', attempt.last_error_code,
-                           attempt.last_decline_code)
-    return attempt.last_decline_code or attempt.last_error_code or EMPTY
+    if decline_code and error_code:
+        return format_html('<span title="{}">{}</span>', error_code, decline_code)
+    return decline_code or error_code or EMPTY
 
 
-class ReadOnlyAdminMixin:
+def attempt_failure(attempt: PaymentAttempt) -> str:
+    return failure_label(attempt.last_error_code, attempt.last_decline_code)
+
+
+def intent_short(stripe_id: str) -> str:
+    return format_html('<span title="{}">{}</span>', stripe_id, stripe_id_short(stripe_id))
+
+
+def order_admin_link(order: Order) -> str:
+    url = reverse("admin:payments_order_change", args=[order.pk])
+    return format_html('<a href="{}">{}</a>', url, order.reference)
+
+
+def attempt_admin_link(attempt: PaymentAttempt) -> str:
+    url = reverse("admin:payments_paymentattempt_change", args=[attempt.pk])
+    return format_html('<a href="{}">{}</a>', url, str(attempt))
+
+
+class FriendlyFiltersMixin:
+    """A filter or search the database cannot take (a date that is not a date, a page
+    past the end, a NUL character, which PostgreSQL refuses in text) shows the whole list
+    with a message, instead of Django's "Database error" page or a 500."""
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if any("\x00" in key or "\x00" in value
+               for key, values in request.GET.lists() for value in values):
+            return self.changelist_unfiltered(request)
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, HttpResponseRedirect) and \
+                response["Location"] == f"{request.path}?{ERROR_FLAG}=1":
+            return self.changelist_unfiltered(request)
+        return response
+
+    def changelist_unfiltered(self, request: HttpRequest) -> HttpResponseRedirect:
+        messages.warning(request, "A filter or search in the address was not valid (a date "
+                                  "that is not a date, say), so the list shows everything.")
+        return HttpResponseRedirect(request.path)
+
+
+class ReadOnlyAdminMixin(FriendlyFiltersMixin):
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
@@ -132,7 +232,7 @@ class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
     list_display = ["name", "sku", "price_display", "active"]
     list_filter = ["active"]
     search_fields = ["name", "sku"]
@@ -223,16 +323,48 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return timestamp_short(order.paid_at)
 
 
+LATE_HELP = ("Stripe stated this before a newer fact we already held (a webhook arriving "
+             "late): kept as history, it did not change the payment.")
+
+
 class PaymentEventInline(ReadOnlyTabularInline):
     model = PaymentEvent
-    fields = ["at", "from_status", "to_status", "error_code", "decline_code", "source", "actor"]
+    fields = ["at", "observed", "from_status", "to_status", "effect", "error_code",
+              "decline_code", "source", "actor"]
     readonly_fields = fields
     verbose_name = "ledger entry"
     verbose_name_plural = "ledger"
 
-    @admin.display(description="At")
+    @admin.display(description="Recorded")
     def at(self, event: PaymentEvent) -> str:
         return timestamp_short(event.created_at, seconds=True)  # several a minute
+
+    @admin.display(description="Stated by Stripe")
+    def observed(self, event: PaymentEvent) -> str:
+        return timestamp_short(event.observed_at, seconds=True)
+
+    @admin.display(description="Effect")
+    def effect(self, event: PaymentEvent) -> str:
+        if event.applied:
+            return format_html('<span class="quiet">{}</span>', "applied")
+        return format_html('<strong title="{}">{}</strong>', LATE_HELP,
+                           unbroken("late (history only)"))
+
+
+def ledger_table(events) -> dict:
+    """The ledger as ``PaymentEventInline`` shows it, for a page whose object has no
+    foreign key from the ledger (an incident): same columns, same cells."""
+    inline = PaymentEventInline(PaymentAttempt, admin.site)
+    columns = [(name, label_for_field(name, PaymentEvent, inline)) for name in inline.fields]
+    rows = []
+    for event in events:
+        row = []
+        for name in inline.fields:
+            field, _, value = lookup_field(name, event, inline)
+            row.append((name, value if field is None else display_for_field(value, field,
+                                                                             EMPTY)))
+        rows.append(row)
+    return {"columns": columns, "rows": rows}
 
 
 @admin.register(PaymentAttempt)
@@ -264,13 +396,11 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def intent(self, attempt: PaymentAttempt) -> str:
         if not attempt.stripe_id:
             return f"attempt {attempt.number} (no intent yet)"
-        return format_html('<span title="{}">{}</span>', attempt.stripe_id,
-                           stripe_id_short(attempt.stripe_id))
+        return intent_short(attempt.stripe_id)
 
     @admin.display(description="Order", ordering="order__reference")
     def order_link(self, attempt: PaymentAttempt) -> str:
-        url = reverse("admin:payments_order_change", args=[attempt.order_id])
-        return format_html('<a href="{}">{}</a>', url, attempt.order.reference)
+        return order_admin_link(attempt.order)
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, attempt: PaymentAttempt) -> str:
@@ -287,3 +417,163 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Updated", ordering="updated_at")
     def updated(self, attempt: PaymentAttempt) -> str:
         return timestamp_short(attempt.updated_at)
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payments in trouble, as the monitoring engine found them (webhooks and scans)."""
+
+    list_display = ["customer", "amount_display", "kind_display", "status", "card", "failure",
+                    "first_seen", "order_or_outside", "intent"]
+    list_display_links = ["customer"]
+    list_filter = ["kind", "status", ("first_seen_at", admin.DateFieldListFilter), "currency",
+                   "source"]
+    search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
+    list_select_related = ["order"]
+    fieldsets = [
+        (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
+                           "card", "intent_full", "order_or_outside", "attempt_or_none",
+                           "intent_status", "source"]}),
+        ("Failure", {"fields": ["error_code", "decline_code", "error_message"]}),
+        ("Timeline", {"fields": ["intent_created_at", "first_seen_at", "last_seen_at",
+                                 "resolved_at"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("order", "attempt")
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False,
+                           form_url="", obj: Incident | None = None):
+        if obj is not None and obj.attempt_id is not None:
+            context["ledger"] = ledger_table(obj.attempt.events.all())
+        return super().render_change_form(request, context, add=add, change=change,
+                                          form_url=form_url, obj=obj)
+
+    @admin.display(description="Customer", ordering="customer_email")
+    def customer(self, incident: Incident) -> str:
+        return incident.customer_email or "(no email)"
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, incident: Incident) -> str:
+        return money_unbroken(incident.amount, incident.currency)
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_display(self, incident: Incident) -> str:
+        return incident.get_kind_display()
+
+    @admin.display(description="Card", ordering="card_brand")
+    def card(self, incident: Incident) -> str:
+        return card_label(incident)
+
+    @admin.display(description="Decline / error", ordering="decline_code")
+    def failure(self, incident: Incident) -> str:
+        return failure_label(incident.error_code, incident.decline_code)
+
+    @admin.display(description="First seen", ordering="first_seen_at")
+    def first_seen(self, incident: Incident) -> str:
+        return format_html('{}<br><span class="quiet">{} ago</span>',
+                           timestamp_short(incident.first_seen_at), age(incident.first_seen_at))
+
+    @admin.display(description="Order", ordering="order__reference")
+    def order_or_outside(self, incident: Incident) -> str:
+        if incident.order is None:
+            return format_html('<span class="quiet" title="{}">{}</span>',
+                               "An intent made outside this checkout (another integration "
+                               "on the Stripe account): no order here.",
+                               unbroken("outside checkout"))
+        return order_admin_link(incident.order)
+
+    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    def intent(self, incident: Incident) -> str:
+        return intent_short(incident.stripe_id)
+
+    @admin.display(description="PaymentIntent")
+    def intent_full(self, incident: Incident) -> str:
+        return incident.stripe_id
+
+    @admin.display(description="Payment attempt")
+    def attempt_or_none(self, incident: Incident) -> str:
+        if incident.attempt is None:
+            return "none (outside checkout)"
+        return attempt_admin_link(incident.attempt)
+
+
+@admin.register(ScanRun)
+class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each scan did: the engine at work (and where it failed)."""
+
+    list_display = ["run", "kind_display", "status", "started", "duration", "stripe_calls",
+                    "intents_seen", "incidents_opened", "incidents_resolved", "finalized",
+                    "errors_short"]
+    list_display_links = ["run"]
+    list_filter = ["kind", "status", ("started_at", admin.DateFieldListFilter)]
+    fields = ["kind_display", "status", "started_at", "finished_at", "duration",
+              "stripe_calls", "intents_seen", "incidents_opened", "incidents_resolved",
+              "finalized", "errors"]
+    readonly_fields = fields
+
+    @admin.display(description="Run", ordering="pk")
+    def run(self, scan_run: ScanRun) -> str:
+        return f"#{scan_run.pk}"
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_display(self, scan_run: ScanRun) -> str:
+        return scan_run.get_kind_display()
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, scan_run: ScanRun) -> str:
+        return timestamp_short(scan_run.started_at, seconds=True)
+
+    @admin.display(description="Duration")
+    def duration(self, scan_run: ScanRun) -> str:
+        if scan_run.finished_at is None:
+            return "running"
+        return duration_short(scan_run.finished_at - scan_run.started_at)
+
+    @admin.display(description="Errors")
+    def errors_short(self, scan_run: ScanRun) -> str:
+        if not scan_run.errors:
+            return EMPTY
+        return format_html('<span title="{}">{}</span>', scan_run.errors,
+                           Truncator(scan_run.errors).chars(60))
+
+
+@admin.register(ScanCursor)
+class ScanCursorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Where each scan resumes (the last Stripe event seen, a backfill's position)."""
+
+    list_display = ["name", "value", "updated"]
+    fields = ["name", "value", "updated_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, cursor: ScanCursor) -> str:
+        return timestamp_short(cursor.updated_at, seconds=True)
+
+
+@admin.register(ScanLock)
+class ScanLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which scan holds its lease, and until when.
+
+    Read-only, no delete: a lease left by a killed worker expires by itself (the scans'
+    ``LEASE_TTL``, 10 minutes) and the next run takes it over. Deleting a live lease would
+    let a second run of the same scan start while the first still calls Stripe (it notices
+    only at its next renewal), which is what the lease exists to prevent."""
+
+    list_display = ["name", "holder", "expires", "state"]
+    fields = ["name", "holder", "expires_at", "state"]
+    readonly_fields = fields
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires(self, lock: ScanLock) -> str:
+        return timestamp_short(lock.expires_at, seconds=True)
+
+    @admin.display(description="State")
+    def state(self, lock: ScanLock) -> str:
+        now = timezone.now()
+        if lock.expires_at > now:
+            return f"held, expires in {timesince(now, lock.expires_at, depth=1)}"
+        return f"expired {timesince(lock.expires_at, now, depth=1)} ago: the next run takes it over"
