@@ -86,6 +86,12 @@ def run(args: list[str]) -> int:
     state_file = os.environ.get("SANDBOX_STATE_FILE") or str(ROOT / "var" / "sandbox-state.json")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("STRIPE_API_BASE", f"http://127.0.0.1:{sandbox_port}")
+    site = f"http://127.0.0.1:{site_port}"
+    env.setdefault("SITE_URL", site)
+    # Demo thresholds: an abandoned bank challenge or confirmation becomes an incident
+    # within a minute or two instead of half an hour (production defaults: settings.py).
+    env.setdefault("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS", "60")
+    env.setdefault("PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS", "30")
     for name, port in (("SANDBOX_PORT", sandbox_port), ("SITE_PORT", site_port)):
         if not port_free(int(port)):
             sys.exit(f"Port {port} is in use (another copy running?); set {name} to another.")
@@ -100,7 +106,9 @@ def run(args: list[str]) -> int:
         print("Migrating the database (the first run takes a minute or two) ...", flush=True)
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                        check=True)
-        subprocess.run([*manage, "demo_setup"], cwd=ROOT, env=env, check=True)
+        # Products, the admin login, and a webhook endpoint at the sandbox for this site.
+        subprocess.run([*manage, "demo_setup", "--webhooks-to", site], cwd=ROOT, env=env,
+                       check=True)
         # The Celery worker and beat, on Redis if REDIS_URL is set, else the filesystem
         # broker in var/celery/; after migrate, as beat reads its schedules from the database.
         celery = [str(PYTHON), "-m", "celery", "-A", "paymentsite"]
@@ -110,14 +118,15 @@ def run(args: list[str]) -> int:
         children.append(start_child([*celery, "beat", "--loglevel", "INFO"], env))
         children.append(start_child(
             [*manage, "runserver", "--noreload", f"127.0.0.1:{site_port}", *args], env))
-        wait_for(f"http://127.0.0.1:{site_port}/", children)
-        site = f"http://127.0.0.1:{site_port}"
+        wait_for(f"{site}/", children)
         print(f"""
   Store:    {site}/
   Admin:    {site}/admin/   (login: admin / admin)
   Sandbox:  {env["STRIPE_API_BASE"]}/   (Stripe's test mode, offline)
   Mail:     {mail_destination(env)}
   Celery:   worker and beat, broker {broker_destination(env)}
+  Monitor:  sandbox webhooks, scans every minute; a bank challenge left for
+            {env["PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS"]} s is an incident (Admin → Incidents)
 
   Test cards (any future date, any CVC):
     4242 4242 4242 4242   pays

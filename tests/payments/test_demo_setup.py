@@ -1,0 +1,43 @@
+"""demo_setup, as the run command calls it: products, the admin login, and a webhook
+endpoint at the sandbox that delivers to the site."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management import call_command
+from djstripe.models import Event, WebhookEndpoint
+
+from payments.models import Product
+from tests.payments.conftest import shopper_with_order
+
+
+def test_demo_setup_registers_one_webhook_endpoint_that_delivers_to_the_site(
+        site_on_sandbox, sandbox, stripe_client, live_server, transactional_db, monkeypatch):
+    monkeypatch.setattr("stripe.api_base", sandbox.url)  # dj-stripe's module-level client
+    site_on_sandbox.DEBUG = True  # the demo login is made only with DEBUG on
+    call_command("demo_setup", webhooks_to=live_server.url)
+    call_command("demo_setup", webhooks_to=live_server.url)  # a rerun finds it
+    assert Product.objects.count() == 4
+    assert len(stripe_client.v1.webhook_endpoints.list().data) == 1
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_") and endpoint.url.startswith(live_server.url)
+
+    shopper = shopper_with_order(Product.objects.get(sku="desk-lamp"))
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not Event.objects.filter(
+            type="payment_intent.succeeded").exists():
+        time.sleep(0.05)
+    assert Event.objects.filter(type="payment_intent.succeeded").exists()
+
+
+def test_a_sandbox_that_forgot_the_endpoint_gets_it_again(site_on_sandbox, sandbox,
+                                                          stripe_client, db, monkeypatch):
+    monkeypatch.setattr("stripe.api_base", sandbox.url)
+    site_on_sandbox.DEBUG = True
+    call_command("demo_setup", webhooks_to="http://127.0.0.1:8000")
+    sandbox.reset()
+    call_command("demo_setup", webhooks_to="http://127.0.0.1:8000")
+    assert len(stripe_client.v1.webhook_endpoints.list().data) == 1
+    assert WebhookEndpoint.objects.count() == 1
