@@ -21,7 +21,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
@@ -123,6 +124,14 @@ def timestamp_short(value: datetime | None, *, seconds: bool = False) -> str:
                                 "j M Y H:i:s" if seconds else "j M Y H:i"))
 
 
+def timestamp_compact(value: datetime, *, seconds: bool = False) -> str:
+    """"29 Nov 15:04" this year, "29 Nov 2025 15:04" before: for narrow list columns."""
+    local = timezone.localtime(value)
+    if local.year != timezone.localtime().year:
+        return timestamp_short(value, seconds=seconds)
+    return unbroken(date_format(local, "j M H:i:s" if seconds else "j M H:i"))
+
+
 def age(value: datetime | None) -> str:
     """"3 hours" (the largest unit only): how long ago, at a glance."""
     if value is None:
@@ -135,6 +144,8 @@ def duration_short(delta: timedelta | None) -> str:
     if delta is None:
         return EMPTY
     seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 0.1:
+        return unbroken("< 0.1 s")
     if seconds < 10:
         return unbroken(f"{seconds:.1f} s")
     if seconds < 60:
@@ -160,6 +171,19 @@ def card_label(payment: Card) -> str:
     return unbroken(f"{label} ({payment.card_country})" if payment.card_country else label)
 
 
+def breakable(code: str) -> SafeString:
+    """"payment_intent_<wbr>authentication_<wbr>failure": a long code may wrap after its
+    underscores (a browser never breaks inside a word), so it does not widen a table."""
+    return mark_safe("_<wbr>".join(escape(part) for part in code.split("_")))
+
+
+def text_short(text: str, *, limit: int = 24) -> str:
+    """A long value cut to ``limit`` characters, the whole in the tooltip."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(limit))
+
+
 def stripe_id_short(stripe_id: str) -> str:
     """"pi_3MtwBw…tqPa": enough to tell intents apart; the full id is in the tooltip."""
     if len(stripe_id) <= 16:
@@ -170,8 +194,18 @@ def stripe_id_short(stripe_id: str) -> str:
 def failure_label(error_code: str, decline_code: str) -> str:
     """The decline code when there is one (the more specific), else the error code."""
     if decline_code and error_code:
-        return format_html('<span title="{}">{}</span>', error_code, decline_code)
-    return decline_code or error_code or EMPTY
+        return format_html('<span title="{}">{}</span>', error_code, breakable(decline_code))
+    if decline_code or error_code:
+        return breakable(decline_code or error_code)
+    return EMPTY
+
+
+def intent_status_label(status: str) -> str:
+    """Stripe's status as our attempts name it ("Requires payment method")."""
+    return dict(PaymentAttempt.Status.choices).get(status, status) if status else EMPTY
+
+
+SOURCE_LABELS = dict(PaymentEvent.Source.choices)
 
 
 def attempt_failure(attempt: PaymentAttempt) -> str:
@@ -182,9 +216,22 @@ def intent_short(stripe_id: str) -> str:
     return format_html('<span title="{}">{}</span>', stripe_id, stripe_id_short(stripe_id))
 
 
-def order_admin_link(order: Order) -> str:
+def order_admin_link(order: Order, *, short: bool = False) -> str:
     url = reverse("admin:payments_order_change", args=[order.pk])
+    if short:  # "ord_1VGSi…MUn_", the whole reference in the tooltip
+        return format_html('<a href="{}" title="{}">{}</a>', url, order.reference,
+                           stripe_id_short(order.reference))
     return format_html('<a href="{}">{}</a>', url, order.reference)
+
+
+def email_wrapped(email: str) -> str:
+    """"anna.schmidt@" then "example.de" when the column is narrow (a browser does not
+    break an address by itself); an absurdly long part is cut, the whole in the tooltip."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return text_short(email)
+    parts = [Truncator(local).chars(15), Truncator(domain).chars(15)]
+    return format_html('<span title="{}">{}@<wbr>{}</span>', email, *parts)
 
 
 def attempt_admin_link(attempt: PaymentAttempt) -> str:
@@ -329,8 +376,7 @@ LATE_HELP = ("Stripe stated this before a newer fact we already held (a webhook 
 
 class PaymentEventInline(ReadOnlyTabularInline):
     model = PaymentEvent
-    fields = ["at", "observed", "from_status", "to_status", "effect", "error_code",
-              "decline_code", "source", "actor"]
+    fields = ["at", "observed", "change", "effect", "error", "decline", "source", "who"]
     readonly_fields = fields
     verbose_name = "ledger entry"
     verbose_name_plural = "ledger"
@@ -341,7 +387,30 @@ class PaymentEventInline(ReadOnlyTabularInline):
 
     @admin.display(description="Stated by Stripe")
     def observed(self, event: PaymentEvent) -> str:
+        """The time only when it is the day recorded (most rows): half the width."""
+        if event.observed_at is None:
+            return EMPTY
+        observed, recorded = (timezone.localtime(event.observed_at),
+                              timezone.localtime(event.created_at))
+        if observed.date() == recorded.date():
+            return date_format(observed, "H:i:s")
         return timestamp_short(event.observed_at, seconds=True)
+
+    @admin.display(description="Status change")
+    def change(self, event: PaymentEvent) -> str:
+        return format_html("{} → {}", breakable(event.from_status), breakable(event.to_status))
+
+    @admin.display(description="Error code")
+    def error(self, event: PaymentEvent) -> str:
+        return breakable(event.error_code) if event.error_code else EMPTY
+
+    @admin.display(description="Decline code")
+    def decline(self, event: PaymentEvent) -> str:
+        return breakable(event.decline_code) if event.decline_code else EMPTY
+
+    @admin.display(description="Reported by")
+    def who(self, event: PaymentEvent) -> str:
+        return text_short(event.actor)
 
     @admin.display(description="Effect")
     def effect(self, event: PaymentEvent) -> str:
@@ -421,24 +490,64 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- monitoring ---------------------------------------------------------------------------
 
+class CurrencyFilter(admin.SimpleListFilter):
+    """The currencies present, as the amounts show them ("EUR", not "eur")."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        present = (model_admin.get_queryset(request).order_by("currency")
+                   .values_list("currency", flat=True).distinct())
+        return [(currency, currency.upper()) for currency in present]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """What found the incident, named as the ledger names it ("Monitoring scan")."""
+
+    title = "found by"
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        present = (model_admin.get_queryset(request).order_by("source")
+                   .values_list("source", flat=True).distinct())
+        return [(source, SOURCE_LABELS.get(source, source)) for source in present]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(source=self.value()) if self.value() else queryset
+
+
+class FirstSeenFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "first seen"
+
+
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Payments in trouble, as the monitoring engine found them (webhooks and scans)."""
 
-    list_display = ["customer", "amount_display", "kind_display", "status", "card", "failure",
-                    "first_seen", "order_or_outside", "intent"]
+    # Nine facts in eight columns that fit a 1280 px screen next to the filters: the
+    # intent id sits under its order (both say where the payment is), long values wrap
+    # or are cut with the whole value in the tooltip, and headers (which the admin never
+    # wraps) stay short.
+    list_display = ["customer", "amount_display", "kind_display", "status", "card_wrapped",
+                    "failure", "first_seen", "where"]
     list_display_links = ["customer"]
-    list_filter = ["kind", "status", ("first_seen_at", admin.DateFieldListFilter), "currency",
-                   "source"]
+    list_filter = ["kind", "status", ("first_seen_at", FirstSeenFilter), CurrencyFilter,
+                   SourceFilter]
     search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
     list_select_related = ["order"]
     fieldsets = [
         (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
                            "card", "intent_full", "order_or_outside", "attempt_or_none",
-                           "intent_status", "source"]}),
+                           "intent_status_display", "source_display"]}),
         ("Failure", {"fields": ["error_code", "decline_code", "error_message"]}),
-        ("Timeline", {"fields": ["intent_created_at", "first_seen_at", "last_seen_at",
-                                 "resolved_at"]}),
+        ("Timeline", {"fields": ["intent_created", "first_seen_detail", "last_seen",
+                                 "resolved"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
@@ -454,7 +563,8 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Customer", ordering="customer_email")
     def customer(self, incident: Incident) -> str:
-        return incident.customer_email or "(no email)"
+        return email_wrapped(incident.customer_email) if incident.customer_email \
+            else "(no email)"
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, incident: Incident) -> str:
@@ -468,6 +578,13 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def card(self, incident: Incident) -> str:
         return card_label(incident)
 
+    @admin.display(description="Card", ordering="card_brand")
+    def card_wrapped(self, incident: Incident) -> str:
+        """"visa •••• 3184" then "(DE)" on the next line if the column is narrow."""
+        label = card_label(incident)
+        head, country = label.rpartition(NBSP)[::2] if incident.card_country else ("", "")
+        return format_html("{} {}", head, country) if head else label
+
     @admin.display(description="Decline / error", ordering="decline_code")
     def failure(self, incident: Incident) -> str:
         return failure_label(incident.error_code, incident.decline_code)
@@ -475,7 +592,13 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="First seen", ordering="first_seen_at")
     def first_seen(self, incident: Incident) -> str:
         return format_html('{}<br><span class="quiet">{} ago</span>',
-                           timestamp_short(incident.first_seen_at), age(incident.first_seen_at))
+                           timestamp_compact(incident.first_seen_at), age(incident.first_seen_at))
+
+    @admin.display(description="Order / intent", ordering="order__reference")
+    def where(self, incident: Incident) -> str:
+        order = self.order_or_outside(incident) if incident.order is None \
+            else order_admin_link(incident.order, short=True)
+        return format_html('{}<br><span class="quiet">{}</span>', order, self.intent(incident))
 
     @admin.display(description="Order", ordering="order__reference")
     def order_or_outside(self, incident: Incident) -> str:
@@ -483,7 +606,7 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html('<span class="quiet" title="{}">{}</span>',
                                "An intent made outside this checkout (another integration "
                                "on the Stripe account): no order here.",
-                               unbroken("outside checkout"))
+                               "outside checkout")
         return order_admin_link(incident.order)
 
     @admin.display(description="PaymentIntent", ordering="stripe_id")
@@ -493,6 +616,34 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="PaymentIntent")
     def intent_full(self, incident: Incident) -> str:
         return incident.stripe_id
+
+    @admin.display(description="Intent status")
+    def intent_status_display(self, incident: Incident) -> str:
+        return format_html('{} <span class="quiet">{}</span>',
+                           intent_status_label(incident.intent_status), "(as last seen at Stripe)")
+
+    @admin.display(description="Found by")
+    def source_display(self, incident: Incident) -> str:
+        return SOURCE_LABELS.get(incident.source, incident.source)
+
+    @admin.display(description="Intent created")
+    def intent_created(self, incident: Incident) -> str:
+        return timestamp_short(incident.intent_created_at, seconds=True)
+
+    @admin.display(description="First seen")
+    def first_seen_detail(self, incident: Incident) -> str:
+        return format_html("{} ({} ago)", timestamp_short(incident.first_seen_at, seconds=True),
+                           age(incident.first_seen_at))
+
+    @admin.display(description="Last seen")
+    def last_seen(self, incident: Incident) -> str:
+        return timestamp_short(incident.last_seen_at, seconds=True)
+
+    @admin.display(description="Resolved")
+    def resolved(self, incident: Incident) -> str:
+        if incident.resolved_at is None:
+            return "not yet" if incident.status == Incident.Status.OPEN else EMPTY
+        return timestamp_short(incident.resolved_at, seconds=True)
 
     @admin.display(description="Payment attempt")
     def attempt_or_none(self, incident: Incident) -> str:
@@ -505,14 +656,12 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What each scan did: the engine at work (and where it failed)."""
 
-    list_display = ["run", "kind_display", "status", "started", "duration", "stripe_calls",
-                    "intents_seen", "incidents_opened", "incidents_resolved", "finalized",
-                    "errors_short"]
+    list_display = ["run", "kind_display", "status", "started", "duration", "calls",
+                    "intents", "opened", "resolved", "finalized", "errors_short"]
     list_display_links = ["run"]
     list_filter = ["kind", "status", ("started_at", admin.DateFieldListFilter)]
-    fields = ["kind_display", "status", "started_at", "finished_at", "duration",
-              "stripe_calls", "intents_seen", "incidents_opened", "incidents_resolved",
-              "finalized", "errors"]
+    fields = ["kind_display", "status", "started", "finished", "duration", "stripe_calls",
+              "intents_seen", "incidents_opened", "incidents_resolved", "finalized", "errors"]
     readonly_fields = fields
 
     @admin.display(description="Run", ordering="pk")
@@ -525,7 +674,28 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Started", ordering="started_at")
     def started(self, scan_run: ScanRun) -> str:
-        return timestamp_short(scan_run.started_at, seconds=True)
+        return timestamp_compact(scan_run.started_at, seconds=True)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, scan_run: ScanRun) -> str:
+        return timestamp_short(scan_run.finished_at, seconds=True)
+
+    # Short headers: eleven columns fit a 1280 px screen next to the filters.
+    @admin.display(description="Calls", ordering="stripe_calls")
+    def calls(self, scan_run: ScanRun) -> int:
+        return scan_run.stripe_calls
+
+    @admin.display(description="Intents", ordering="intents_seen")
+    def intents(self, scan_run: ScanRun) -> int:
+        return scan_run.intents_seen
+
+    @admin.display(description="Opened", ordering="incidents_opened")
+    def opened(self, scan_run: ScanRun) -> int:
+        return scan_run.incidents_opened
+
+    @admin.display(description="Resolved", ordering="incidents_resolved")
+    def resolved(self, scan_run: ScanRun) -> int:
+        return scan_run.incidents_resolved
 
     @admin.display(description="Duration")
     def duration(self, scan_run: ScanRun) -> str:
@@ -538,7 +708,7 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not scan_run.errors:
             return EMPTY
         return format_html('<span title="{}">{}</span>', scan_run.errors,
-                           Truncator(scan_run.errors).chars(60))
+                           Truncator(scan_run.errors).chars(40))
 
 
 @admin.register(ScanCursor)
