@@ -65,7 +65,10 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
     observation = Observation(attempt=attempt)
     kind = stale_kind or failure_kind(intent)
     if kind is not None:
-        observation.opened += _incident_open(intent, attempt, kind, source)
+        # A late event's copy carries no card; the attempt's card then may be a later one.
+        card_from = attempt if attempt is not None and (current or attempt.status in (
+            intent.status, Status.REQUIRES_ACTION)) else None
+        observation.opened += _incident_open(intent, attempt, kind, source, card_from)
     if current or attempt is None:  # an outside intent's events are all we hear of it
         observation.resolved += _incidents_resolve(intent, attempt, finalized=finalized)
     elif attempt.status in (Status.SUCCEEDED, Status.CANCELED):
@@ -136,7 +139,7 @@ def _attempt_for(intent: IntentData) -> PaymentAttempt | None:
 
 
 def _incident_open(intent: IntentData, attempt: PaymentAttempt | None, kind: str,
-                   source: str) -> int:
+                   source: str, card_from: PaymentAttempt | None) -> int:
     """Open the (intent, kind) incident, or refresh what it knows; 1 if newly opened."""
     now = timezone.now()
     facts = {
@@ -146,9 +149,9 @@ def _incident_open(intent: IntentData, attempt: PaymentAttempt | None, kind: str
         "error_code": intent.last_error_code or "", "decline_code": intent.last_decline_code or "",
         "error_message": intent.last_error_message or "",
     }
-    card = {"card_brand": intent.card_brand or (attempt.card_brand if attempt else ""),
-            "card_last4": intent.card_last4 or (attempt.card_last4 if attempt else ""),
-            "card_country": intent.card_country or (attempt.card_country if attempt else "")}
+    card = {"card_brand": intent.card_brand or (card_from.card_brand if card_from else ""),
+            "card_last4": intent.card_last4 or (card_from.card_last4 if card_from else ""),
+            "card_country": intent.card_country or (card_from.card_country if card_from else "")}
     facts.update({key: value for key, value in card.items() if value})
     updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
     if updated:

@@ -102,6 +102,8 @@ def test_the_same_event_twice_and_in_reverse_order_changes_nothing_more(
         [("requires_payment_method", "payment_intent_authentication_failure", failed.id)]
     assert list(Incident.objects.values_list("kind", "status")) == \
         [("authentication_failed", "recovered")]
+    # A late event carries no card; the card that paid afterwards is not the one that failed.
+    assert Incident.objects.get().card_last4 != "4242"
 
 
 def test_an_event_newer_than_what_we_hold_queues_a_fresh_read(
