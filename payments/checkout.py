@@ -178,6 +178,36 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
     return outcome.status == Status.SUCCEEDED
 
 
+def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str,
+                    source: str, actor: str) -> bool:
+    """Cancel the order's intent at Stripe and the order with it (ops). Under the order
+    lock, so it cannot cross a shopper's confirm. True when this call canceled it; False
+    when it was canceled already; a CheckoutError when it is paid or cannot be canceled."""
+    def work(order: Order) -> PayOutcome:
+        attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
+        if attempt is None:
+            raise IntentNotFound(f"{payment_intent_id} is not a payment of {order_reference}.")
+        if attempt.status == Status.SUCCEEDED or order.status == Order.Status.PAID:
+            raise OrderNotPayable("already paid")
+        if attempt.status == Status.CANCELED:
+            _order_cancel(order)
+            return PayOutcome(status="already_canceled")
+        intent = _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+            intent_id=payment_intent_id, reason=reason,
+            idempotency_key=f"{order_reference}:{payment_intent_id}:cancel"), source=source)
+        if intent.status != Status.CANCELED:
+            raise OrderNotPayable(f"Stripe left it {intent.status}")
+        _order_cancel(order)
+        return PayOutcome(status=Status.CANCELED)
+
+    return _locked(order_reference, work).status == Status.CANCELED
+
+
+def _order_cancel(order: Order) -> None:
+    Order.objects.filter(pk=order.pk, status=Order.Status.OPEN).update(
+        status=Order.Status.CANCELED)
+
+
 def _intent_owner(payment_intent_id: str, owned: Sequence[str]) -> str | None:
     return (PaymentAttempt.objects.filter(stripe_id=payment_intent_id,
                                           order__reference__in=owned)

@@ -138,9 +138,14 @@ def payment_intent_retrieve(*, intent_id: str) -> IntentData:
         intent_id, params={"expand": ["payment_method"]}))
 
 
-def payment_intent_cancel(*, intent_id: str, idempotency_key: str) -> IntentData:
+CANCELLATION_REASONS = ("abandoned", "requested_by_customer", "fraudulent", "duplicate")
+
+
+def payment_intent_cancel(*, intent_id: str, idempotency_key: str,
+                          reason: str = "abandoned") -> IntentData:
+    """``reason``: one of Stripe's ``cancellation_reason`` values (CANCELLATION_REASONS)."""
     return _call(lambda: client_get().v1.payment_intents.cancel(
-        intent_id, params={"cancellation_reason": "abandoned", "expand": ["payment_method"]},
+        intent_id, params={"cancellation_reason": reason, "expand": ["payment_method"]},
         options={"idempotency_key": idempotency_key}))
 
 

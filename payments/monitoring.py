@@ -86,6 +86,12 @@ def incidents_finalize(*, attempt: PaymentAttempt) -> int:
         status=IncidentStatus.AUTO_FINALIZED, resolved_at=timezone.now())
 
 
+def incidents_settle(*, attempt: PaymentAttempt) -> int:
+    """The attempt is paid or canceled (by the shopper, ops, or Stripe): its order's open
+    incidents end recovered, or canceled."""
+    return _incidents_settle(attempt)
+
+
 def _incidents_settle(attempt: PaymentAttempt) -> int:
     now = timezone.now()
     open_ = Incident.objects.filter(status=IncidentStatus.OPEN)

@@ -229,6 +229,20 @@ PAYMENTS_AUTO_FINALIZE = env_bool("PAYMENTS_AUTO_FINALIZE", True)
 # checkout included; 0 turns pacing off (benchmarks against the sandbox).
 PAYMENTS_SCAN_READS_PER_SECOND = int(env("PAYMENTS_SCAN_READS_PER_SECOND", "10") or 0)
 
+# --- Recovery and ops mail ---------------------------------------------------------------
+# The site's public address, for links in mail (receipts, recovery links).
+SITE_URL = (env("SITE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+# How long a recovery link mailed to a shopper stays valid (it works once).
+PAYMENTS_RECOVERY_LINK_SECONDS = int(env("PAYMENTS_RECOVERY_LINK_SECONDS", "172800") or 172800)
+# Who gets the daily digest of new incidents and the failed-authentication alert
+# (comma-separated addresses; empty sends neither).
+PAYMENTS_OPS_EMAILS = [a.strip() for a in (env("PAYMENTS_OPS_EMAILS", "") or "").split(",")
+                       if a.strip()]
+# Alert when, over the last 24 hours, failures ÷ payments that asked for authentication
+# exceed this share (with at least PAYMENTS_ALERT_MIN_PAYMENTS such payments).
+PAYMENTS_ALERT_FAILED_AUTH_RATE = float(env("PAYMENTS_ALERT_FAILED_AUTH_RATE", "0.25") or 0.25)
+PAYMENTS_ALERT_MIN_PAYMENTS = int(env("PAYMENTS_ALERT_MIN_PAYMENTS", "20") or 20)
+
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = STRIPE_LIVE_KEY
 if STRIPE_LIVE_KEY:

@@ -34,12 +34,17 @@ def need(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The suite builds tables from the models (--no-migrations); add what our migrations
-    put in the database besides tables: the ledger's append-only trigger."""
+    put in the database besides tables: the ledger's append-only trigger, the roles."""
     from django.db import connection
 
+    from django.apps import apps
+
     ledger = importlib.import_module("payments.migrations.0003_ledger_append_only_trigger")
-    with django_db_blocker.unblock(), connection.schema_editor() as editor:
-        ledger.trigger_install(None, editor)
+    roles = importlib.import_module("payments.migrations.0007_roles")
+    with django_db_blocker.unblock():
+        with connection.schema_editor() as editor:
+            ledger.trigger_install(None, editor)
+        roles.roles_create(apps, None)
 
 
 @pytest.fixture(scope="session")
