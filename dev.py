@@ -121,7 +121,7 @@ def run(args: list[str]) -> int:
         wait_for(f"{site}/", children)
         print(f"""
   Store:    {site}/
-  Admin:    {site}/admin/   (login: admin / admin)
+  Admin:    {site}/admin/   (logins: admin / admin, merchant / merchant, ops / ops)
   Sandbox:  {env["STRIPE_API_BASE"]}/   (Stripe's test mode, offline)
   Mail:     {mail_destination(env)}
   Celery:   worker and beat, broker {broker_destination(env)}

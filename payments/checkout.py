@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments import gateway
+from payments import gateway, monitoring
 from payments.gateway import IntentData
 from payments.locks import OrderLockTimeout, order_lock
 from payments.models import Order, PaymentAttempt, PaymentEvent
@@ -414,9 +414,13 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
         PaymentAttempt.objects.filter(pk=attempt.pk).update(
             confirmations=attempt.confirmations)
     if intent is not None:
+        before = attempt.status
         recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
                                          actor=actor)
         attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
+        if recorded.status == Status.SUCCEEDED and before != Status.SUCCEEDED:
+            # Paid after all (another card, a recovery link): the order's incidents end.
+            monitoring.incidents_settle(attempt=recorded)
 
 
 def _locked(reference: str, work: Callable[[Order], PayOutcome]) -> PayOutcome:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("checkout/", views.checkout_page, name="checkout"),
     path("orders/<str:reference>/", views.order, name="order"),
     path("pay", views.pay, name="pay"),
+    path("recover/<str:token>/", views.recover, name="recover"),
 ]

@@ -22,7 +22,7 @@ from django.views import csrf
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from payments import checkout
+from payments import checkout, recovery
 from payments.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.forms import CartLineForm, CheckoutForm
 from payments.models import Order, Product
@@ -132,6 +132,24 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
         "order": found, "lines": found.lines.all(),
         "can_pay": found.status == Order.Status.OPEN,
         "stripe_js_url": settings.STRIPE_JS_URL,
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
+
+
+@require_GET
+def recover(request: HttpRequest, token: str) -> HttpResponse:
+    """A recovery link from the shop's email: the bank's challenge again while the
+    payment still waits for it, else the order's own card form. No login needed; a used,
+    expired or altered link says so and reveals nothing."""
+    try:
+        opening = recovery.recovery_link_open(token=token, session=request.session)
+    except recovery.RecoveryLinkError as error:
+        return render(request, "payments/recover_failed.html", {"message": error.message},
+                      status=error.status)
+    if opening.client_secret is None:
+        return redirect("order", reference=opening.order.reference)
+    return render(request, "payments/recover.html", {
+        "order": opening.order, "lines": opening.order.lines.all(),
+        "client_secret": opening.client_secret, "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
 
 

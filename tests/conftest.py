@@ -35,9 +35,8 @@ def need(condition: bool, reason: str) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     """The suite builds tables from the models (--no-migrations); add what our migrations
     put in the database besides tables: the ledger's append-only trigger, the roles."""
-    from django.db import connection
-
     from django.apps import apps
+    from django.db import connection
 
     ledger = importlib.import_module("payments.migrations.0003_ledger_append_only_trigger")
     roles = importlib.import_module("payments.migrations.0007_roles")

@@ -19,6 +19,12 @@ def test_demo_setup_registers_one_webhook_endpoint_that_delivers_to_the_site(
     call_command("demo_setup", webhooks_to=live_server.url)
     call_command("demo_setup", webhooks_to=live_server.url)  # a rerun finds it
     assert Product.objects.count() == 4
+    from django.contrib.auth.models import User
+
+    assert {(u.username, u.is_superuser, tuple(u.groups.values_list("name", flat=True)))
+            for u in User.objects.all()} == {("admin", True, ()),
+                                              ("merchant", False, ("Merchants",)),
+                                              ("ops", False, ("Payments ops",))}
     assert len(stripe_client.v1.webhook_endpoints.list().data) == 1
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_") and endpoint.url.startswith(live_server.url)

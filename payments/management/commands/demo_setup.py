@@ -1,4 +1,5 @@
-"""Demo data for the offline store: a few products, with DEBUG on an admin login, and
+"""Demo data for the offline store: a few products, with DEBUG on the demo logins
+(admin, and one merchant and one ops person), and
 (``--webhooks-to``) a webhook endpoint at the sandbox delivering to the site."""
 
 from __future__ import annotations
@@ -8,11 +9,15 @@ from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
 from payments.models import Product
+
+# One login per role (groups from migration 0007), besides the superuser.
+DEMO_STAFF = [("merchant", "Merchants"), ("ops", "Payments ops")]
 
 # One fixed endpoint for the demo, so a rerun finds it instead of adding another.
 DEMO_WEBHOOK_UUID = uuid.UUID("6d2c5f3a-9f1e-4c3b-8a55-0d3e7b1a2c40")
@@ -53,6 +58,13 @@ class Command(BaseCommand):
         user.set_password(admin_password)
         user.save()
         self.stdout.write(f"Demo admin login: {admin_user} / {admin_password}")
+        for username, group in DEMO_STAFF:
+            staff, _ = get_user_model().objects.get_or_create(username=username)
+            staff.is_staff, staff.is_superuser = True, False
+            staff.set_password(username)
+            staff.save()
+            staff.groups.set([Group.objects.get(name=group)])
+            self.stdout.write(f"Demo {group.lower()} login: {username} / {username}")
 
     def _webhook_endpoint(self, site_url: str) -> None:
         if not settings.STRIPE_API_BASE:

@@ -1,0 +1,181 @@
+"""Ops actions and recovery links through payments.recovery, against the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+
+from payments import recovery, scans
+from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
+from tests.payments.conftest import server_calls, shopper_with_order
+
+
+@pytest.fixture
+def ops(db) -> User:
+    user = User.objects.create_user("olga", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Payments ops"))
+    return user
+
+
+@pytest.fixture(autouse=True)
+def quick_scans(site_on_sandbox):
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+
+
+def abandoned(product, sandbox, *, authenticated: bool):
+    """A shopper who went to the bank (and passed, if ``authenticated``), then left."""
+    shopper = shopper_with_order(product)
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    if authenticated:
+        sandbox.authenticate(intent_id, "complete")
+    PaymentAttempt.objects.filter(stripe_id=intent_id).update(
+        requires_action_at=timezone.now() - timedelta(hours=1))
+    scans.scan_stale()
+    return shopper, Incident.objects.get(stripe_id=intent_id)
+
+
+def execute(action: str, incidents, user, **extra):
+    return recovery.recovery_execute(
+        action=action, user=user, token=uuid.uuid4(),
+        seen={i.pk: recovery.incident_version(i) for i in incidents}, **extra)
+
+
+def test_confirm_now_pays_the_order_and_names_the_staff_user(product, sandbox, ops):
+    shopper, incident = abandoned(product, sandbox, authenticated=True)
+    assert incident.kind == "confirmation_abandoned"
+    plan = recovery.recovery_plan(action="confirm", incidents=[incident])
+    assert (plan.eligible, plan.skipped) == ([incident], [])
+    outcome = execute("confirm", [incident], ops)
+    assert outcome.message == "1 confirmed"
+    assert shopper.order_now().status == Order.Status.PAID
+    attempt = shopper.order.attempts.get()
+    assert attempt.events.get(to_status="succeeded").actor == "user:olga"
+    incident.refresh_from_db()
+    assert incident.status == "recovered"
+
+
+def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=True)
+    token, seen = uuid.uuid4(), {incident.pk: recovery.incident_version(incident)}
+    recovery.recovery_execute(action="confirm", seen=seen, token=token, user=ops)
+    with pytest.raises(recovery.AlreadySubmitted) as error:
+        recovery.recovery_execute(action="confirm", seen=seen, token=token, user=ops)
+    assert error.value.previous.summary == "1 confirmed"
+    confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
+    assert len(confirms) == 1
+
+
+def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, sandbox, ops):
+    paid_shopper, paid = abandoned(product, sandbox, authenticated=True)
+    assert paid_shopper.pay(payment_intent_id=paid.stripe_id).json()["success"] is True
+    _, waiting_at_bank = abandoned(product, sandbox, authenticated=False)
+    _, changed = abandoned(product, sandbox, authenticated=True)
+    shown = Incident.objects.filter(pk__in=[paid.pk, waiting_at_bank.pk, changed.pk])
+    seen = {i.pk: recovery.incident_version(i) for i in shown}  # as the page showed them
+    Incident.objects.filter(pk=changed.pk).update(last_seen_at=timezone.now())
+    outcome = recovery.recovery_execute(action="confirm", seen=seen, token=uuid.uuid4(),
+                                        user=ops)
+    assert outcome.done == 0
+    assert dict(outcome.skipped) == {"already recovered (paid later)": 1,
+                                     "not awaiting confirmation": 1,
+                                     "changed since you looked": 1}
+    assert "0 confirmed, 1 skipped: " in outcome.message
+
+
+def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, ops,
+                                                               stripe_client):
+    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    with pytest.raises(ValueError):
+        execute("cancel", [incident], ops, reason="bored")
+    assert execute("cancel", [incident], ops, reason="requested_by_customer").done == 1
+    intent = stripe_client.v1.payment_intents.retrieve(incident.stripe_id)
+    assert (intent.status, intent.cancellation_reason) == ("canceled", "requested_by_customer")
+    assert shopper.order_now().status == Order.Status.CANCELED
+    incident.refresh_from_db()
+    assert incident.status == "canceled"
+
+
+def test_refresh_reads_the_intent_from_stripe(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    sandbox.authenticate(incident.stripe_id, "complete")
+    assert execute("refresh", [incident], ops).message == "1 refreshed"
+    assert PaymentAttempt.objects.get(stripe_id=incident.stripe_id).status == \
+        "requires_confirmation"
+
+
+# --- recovery links ----------------------------------------------------------------------
+
+def link_for(incident: Incident, ops: User, **changes) -> tuple[RecoveryLink, str]:
+    link = RecoveryLink.objects.create(
+        order=incident.order, incident=incident, email=incident.order.email, created_by=ops,
+        expires_at=timezone.now() + timedelta(days=2), **changes)
+    return link, recovery.recovery_link_token(link=link)
+
+
+def test_a_link_runs_the_banks_challenge_again_in_a_fresh_browser(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    _, token = link_for(incident, ops)
+    stranger = Client()  # no login, another browser
+    page = stranger.get(f"/recover/{token}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-client-secret="pi_' in html and incident.order.reference in html
+    sandbox.authenticate(incident.stripe_id, "complete")  # the modal's button
+    paid = stranger.post("/pay", {"payment_intent_id": incident.stripe_id,
+                                  "order_reference": incident.order.reference},
+                         content_type="application/json")
+    assert paid.json()["success"] is True
+    incident.refresh_from_db()
+    assert incident.status == "recovered"
+    assert stranger.get(f"/recover/{token}/").status_code == 200  # a reload: paid, says so
+
+
+def test_a_link_after_a_failure_opens_the_orders_card_form(product, sandbox, ops, settings):
+    settings.PAYMENTS_HANDLE_ACTIONS = False
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_authenticationRequired").status_code == 402
+    scans.scan_events()  # anchors; the failure is found by the sweep of events next
+    incident = Incident.objects.create(
+        stripe_id=shopper.order.attempts.get().stripe_id, kind="requires_action_not_handled",
+        attempt=shopper.order.attempts.get(), order=shopper.order, amount=5198,
+        currency="eur", intent_status="requires_payment_method", source="scan")
+    _, token = link_for(incident, ops)
+    stranger = Client()
+    response = stranger.get(f"/recover/{token}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/orders/{shopper.order.reference}/"
+    page = stranger.get(response["Location"]).content.decode()
+    assert 'id="payment-form"' in page
+
+
+@pytest.mark.parametrize("case", ["altered", "expired", "used", "another_order", "paid"])
+def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
+    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    link, token = link_for(incident, ops)
+    if case == "altered":
+        token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    elif case == "expired":
+        RecoveryLink.objects.filter(pk=link.pk).update(expires_at=timezone.now())
+    elif case == "used":
+        assert Client().get(f"/recover/{token}/").status_code == 200
+    elif case == "another_order":
+        other, other_incident = abandoned(product, sandbox, authenticated=False)
+        _, other_token = link_for(other_incident, ops)
+        token = other_token.split(":")[0] + ":" + token.split(":", 1)[1]
+    elif case == "paid":
+        Order.objects.filter(pk=shopper.order.pk).update(status=Order.Status.PAID)
+    response = Client().get(f"/recover/{token}/")
+    html = response.content.decode()
+    assert response.status_code in (200, 404, 410)
+    assert shopper.order.reference not in html and "shopper@example.com" not in html
+    assert "client-secret" not in html
+    expected = {"altered": "not valid", "expired": "expired", "used": "already used",
+                "another_order": "not valid", "paid": "already paid"}[case]
+    assert expected in html
