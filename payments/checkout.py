@@ -418,8 +418,10 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
         recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
                                          actor=actor)
         attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
-        if recorded.status == Status.SUCCEEDED and before != Status.SUCCEEDED:
-            # Paid after all (another card, a recovery link): the order's incidents end.
+        if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
+                and before != Status.SUCCEEDED:
+            # The shopper paid after all (another card, a recovery link): the order's
+            # incidents end recovered. Scans and ops settle theirs as they report them.
             monitoring.incidents_settle(attempt=recorded)
 
 

@@ -106,12 +106,18 @@ def celery_worker(transactional_db):
 
     from paymentsite.celery import app
 
+    def routes_set(routes) -> None:
+        # Celery builds its router once and keeps it: rebuild it from the new routes.
+        app.conf.task_routes = routes
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)
+
     queue = f"test-{uuid.uuid4().hex[:10]}"
     routes = app.conf.task_routes
-    app.conf.task_routes = {"payments.tasks.*": {"queue": queue}}
+    routes_set({"payments.tasks.*": {"queue": queue}})
     try:
         with start_worker(app, perform_ping_check=False, queues=[queue], pool="solo",
                           shutdown_timeout=30):
             yield app
     finally:
-        app.conf.task_routes = routes
+        routes_set(routes)
