@@ -351,5 +351,8 @@ LOGGING = {
         # Replaces Django's own handlers (console with DEBUG, mail_admins without): its
         # records, django.request's 500s among them, go to the root handler above.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # stripe-python logs two INFO lines per request: noise at the default level
+        # (a backfill makes thousands); its warnings and errors still come through.
+        "stripe": {"level": "WARNING"},
     },
 }

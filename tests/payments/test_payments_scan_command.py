@@ -114,9 +114,10 @@ def test_verbosity_0_shows_no_progress_and_still_the_summary(sandbox, db):
 @pytest.mark.parametrize(("verbosity", "shown"), [("1", False), ("2", True)])
 def test_stripe_request_logs_only_from_verbosity_2(sandbox, db, caplog, verbosity, shown):
     caplog.set_level("INFO")
+    before = logging.getLogger("stripe").level
     scan("--kind", "events", "-v", verbosity)
     assert any(r.name == "stripe" for r in caplog.records) is shown
-    assert logging.getLogger("stripe").level == logging.NOTSET  # put back
+    assert logging.getLogger("stripe").level == before  # put back
 
 
 def test_progress_on_a_terminal_is_one_line_rewritten_then_erased(sandbox, db):

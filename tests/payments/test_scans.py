@@ -201,7 +201,7 @@ def test_a_backfill_interrupted_by_stripe_resumes_without_duplicates(sandbox, db
          "spread_seconds": 3600}])
     broken = []
 
-    def break_after_first_page(done: int, total: int | None) -> None:
+    def break_after_first_page(done: int, total: int | None, *_calls: int) -> None:
         if done >= 50 and not broken:
             broken.append(True)
             sandbox.add_fault(method="GET", path="/v1/payment_intents", count=3,

@@ -157,11 +157,11 @@ class Command(BaseCommand):
 @contextmanager
 def stripe_request_logs(*, shown: bool) -> Iterator[None]:
     """stripe-python logs two INFO lines per request: thousands in a backfill, breaking the
-    progress line. They are kept from ``-v 2``; below it only its warnings and errors pass."""
+    progress line. They are shown from ``-v 2``; below it only its warnings and errors pass
+    (settings.LOGGING keeps them at WARNING everywhere else)."""
     logger = logging.getLogger("stripe")
     level = logger.level
-    if not shown and logger.getEffectiveLevel() < logging.WARNING:
-        logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.INFO if shown else max(logging.WARNING, logger.getEffectiveLevel()))
     try:
         yield
     finally:
