@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import gateway, scans
+from payments import gateway, notifications, scans
 from payments.models import PaymentEvent, ScanRun
 
 STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
@@ -44,3 +44,18 @@ def intent_refresh_task(intent_id: str, event_id: str) -> str:
     observation = scans.intent_refresh(intent_id=intent_id, source=PaymentEvent.Source.WEBHOOK,
                                        actor=event_id)
     return observation.attempt.status if observation.attempt else "outside"
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=60,
+             retry_backoff_max=900, max_retries=5)
+def ops_digest_task() -> int:
+    """Beat, daily: the digest of new incidents to ops (once per day however often it
+    runs); a mail server that refuses (OSError, smtplib's errors) is tried again later."""
+    return notifications.ops_digest_send()
+
+
+@shared_task(acks_late=True)
+def ops_alert_task() -> bool:
+    """Beat, every 15 minutes: alert ops if too many authentications failed (at most
+    once per 24 hours); a failed send is tried at the next check."""
+    return notifications.ops_alert_check()
