@@ -1,0 +1,327 @@
+"""The failed payments dashboard: a page of the Django admin, for merchants and ops.
+
+``dashboard_register(admin.site)`` prepends ``payments/dashboard/`` to the site's URLs
+(wrapping ``AdminSite.get_urls``) and puts the page's address in every admin page's
+context for users who may see it (wrapping ``each_context``), which the index template
+(``templates/admin/index.html``) shows at the top. The view is thin: it reads the period
+and currency from the address (junk falls back to the defaults), calls
+``payments.selectors.dashboard_summary`` and shapes the result for the template: rows
+with the link to the incident list behind each number, and the geometry of the SVG
+charts (drawn by the template; the CSP allows no inline script or style).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from payments import selectors
+from payments.models import Incident
+
+PERMISSION = "payments.view_dashboard"
+PERIODS = (7, 30, 90)
+DEFAULT_DAYS = 7
+CURRENCY = re.compile(r"[a-z]{3}")
+
+KIND_LABELS = dict(Incident.Kind.choices)
+STATUS_LABELS = dict(Incident.Status.choices)
+BRAND_LABELS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
+                "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
+                "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires",
+                "eftpos_au": "eftpos Australia", "interac": "Interac", "link": "Link"}
+BREAKDOWN_TITLES = {"kind": ("By kind", "Kind"),
+                    "decline_code": ("By decline code", "Decline code"),
+                    "card_brand": ("By card brand", "Brand"),
+                    "card_country": ("By card country", "Country")}
+BREAKDOWN_EMPTY = {"kind": "", "decline_code": "no decline code",
+                   "card_brand": "card not known", "card_country": "country not known"}
+BREAKDOWN_ROWS = 8  # the rest is summed up in one "other" row
+BAR_WIDTH = 140  # px of the longest bar in a breakdown
+
+
+def dashboard_register(site: AdminSite) -> None:
+    """Add the dashboard to ``site``; safe to call more than once."""
+    if getattr(site.get_urls, "payments_dashboard", False):
+        return
+    get_urls, each_context = site.get_urls, site.each_context
+
+    def get_urls_with_dashboard():
+        return [path("payments/dashboard/", site.admin_view(dashboard_view_for(site)),
+                     name="payments_dashboard"), *get_urls()]
+
+    def each_context_with_dashboard(request: HttpRequest) -> dict:
+        context = each_context(request)
+        if request.user.is_active and request.user.has_perm(PERMISSION):
+            context["payments_dashboard_url"] = reverse(f"{site.name}:payments_dashboard")
+        return context
+
+    get_urls_with_dashboard.payments_dashboard = True
+    site.get_urls = get_urls_with_dashboard
+    site.each_context = each_context_with_dashboard
+
+
+# --- reading the address -------------------------------------------------------------------
+
+def period_days(value: str | None) -> int:
+    """7, 30 or 90 from ``?days=``; anything else is the default week."""
+    try:
+        days = int(value or "")
+    except ValueError:
+        return DEFAULT_DAYS
+    return days if days in PERIODS else DEFAULT_DAYS
+
+
+def currency_param(value: str | None) -> str | None:
+    value = (value or "").strip().lower()
+    return value if CURRENCY.fullmatch(value) else None
+
+
+def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
+    """Today and the ``days - 1`` days before it, midnight to midnight, local time."""
+    today = timezone.localtime(now).date()
+    tz = timezone.get_current_timezone()
+    since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=tz)
+    until = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
+    return since, until
+
+
+# --- links to the incident list ------------------------------------------------------------
+
+class IncidentLinks:
+    """Addresses of the incident list filtered to what a number counts, with the filter
+    names the incident admin uses (Django's ``kind__exact``/``status__exact`` and the
+    date filter's ``first_seen_at__gte``/``__lt``, so its sidebar shows them selected)."""
+
+    def __init__(self, *, since: datetime, until: datetime, currency: str | None,
+                 site_name: str = "admin") -> None:
+        self.base = reverse(f"{site_name}:payments_incident_changelist")
+        self.since, self.until, self.currency = since, until, currency
+
+    def url(self, *, period: bool = True, currency: str | None = None, **params: str) -> str:
+        query: dict[str, str] = {}
+        if period:
+            query["first_seen_at__gte"] = str(self.since)
+            query["first_seen_at__lt"] = str(self.until)
+        query.update(params)
+        if currency or self.currency:
+            query["currency"] = currency or self.currency or ""
+        return f"{self.base}?{urlencode(query)}"
+
+    def open(self, **params: str) -> str:
+        return self.url(period=False, status__exact=Incident.Status.OPEN, **params)
+
+    def breakdown(self, by: str, value: str, currency: str | None = None) -> str:
+        if by == "kind":
+            return self.url(kind__exact=value, currency=currency)
+        # Django's plain field lookups (the filters being added use the same names); an
+        # empty value needs __exact, which every admin filter leaves alone.
+        return self.url(currency=currency, **{by if value else f"{by}__exact": value})
+
+    def recovered_on(self, day_start: datetime) -> str:
+        return self.url(period=False, status__exact=Incident.Status.RECOVERED,
+                        resolved_at__gte=str(day_start),
+                        resolved_at__lt=str(day_start + timedelta(days=1)))
+
+    def seen_on(self, day_start: datetime) -> str:
+        return self.url(period=False, first_seen_at__gte=str(day_start),
+                        first_seen_at__lt=str(day_start + timedelta(days=1)))
+
+
+# --- shaping for the template --------------------------------------------------------------
+
+@dataclass
+class Row:
+    label: str
+    count: int
+    url: str
+    money: list[tuple[int, str, str]]  # (minor units, currency, link)
+    bar: int = 0  # px
+    code: str = ""  # the raw value, when the label is a translation of it
+
+
+def money_links(totals: selectors.Totals, link) -> list[tuple[int, str, str]]:
+    return [(total.amount, total.currency, link(total.currency)) for total in totals.by_currency]
+
+
+def breakdown_label(by: str, value: str) -> str:
+    if not value:
+        return BREAKDOWN_EMPTY[by]
+    if by == "kind":
+        return KIND_LABELS.get(value, value)
+    if by == "card_brand":
+        return BRAND_LABELS.get(value, value.replace("_", " ").title())
+    if by == "card_country":
+        return value.upper()
+    return value
+
+
+def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: IncidentLinks
+                   ) -> list[Row]:
+    shown, rest = groups[:BREAKDOWN_ROWS], groups[BREAKDOWN_ROWS:]
+    largest = max((group.count for group in groups), default=0)
+    rows = [Row(label=breakdown_label(by, group.value), count=group.count,
+                url=links.breakdown(by, group.value),
+                money=money_links(group.totals,
+                                  lambda c, v=group.value: links.breakdown(by, v, c)),
+                bar=bar_px(group.count, largest),
+                code=group.value if by in ("kind", "decline_code") else "")
+            for group in shown]
+    if rest:
+        other = selectors.Totals()
+        for group in rest:
+            for total in group.totals.by_currency:
+                other.add(currency=total.currency, count=total.count, amount=total.amount)
+        rows.append(Row(label=f"{len(rest)} others", count=other.count, url=links.url(),
+                        money=money_links(other, lambda c: links.url(currency=c)),
+                        bar=bar_px(other.count, largest)))
+    return rows
+
+
+def bar_px(count: int, largest: int) -> int:
+    if not largest or not count:
+        return 0
+    return max(2, round(BAR_WIDTH * count / largest))
+
+
+@dataclass
+class DailyChart:
+    width: int
+    height: int
+    plot_top: int
+    plot_bottom: int
+    plot_left: int
+    ticks: list[dict]  # y gridlines: value, y
+    days: list[dict]  # per day: bars, links, label
+    peak: int
+
+
+def daily_chart(daily: list[selectors.DayCount], links: IncidentLinks) -> DailyChart:
+    """Geometry of the daily series: per day two bars (first seen, recovered) in a
+    viewBox the template scales to the page's width."""
+    width, height, left, top, bottom = 1160, 220, 44, 12, 190
+    peak = max([1, *(d.incidents for d in daily), *(d.recovered for d in daily)])
+    step = nice_step(peak)
+    ceiling = step * -(-peak // step)
+    scale = (bottom - top) / ceiling
+    slot = (width - left - 8) / max(len(daily), 1)
+    bar = max(1.0, min(14.0, slot * 0.4))
+    label_every = 1 if len(daily) <= 10 else 7 if len(daily) <= 31 else 14
+    tz = timezone.get_current_timezone()
+    days = []
+    for i, day in enumerate(daily):
+        x = left + i * slot + (slot - 2 * bar) / 2
+        start = datetime.combine(day.day, time.min, tzinfo=tz)
+        seen_h, recovered_h = day.incidents * scale, day.recovered * scale
+        days.append({
+            "day": day.day, "incidents": day.incidents, "recovered": day.recovered,
+            "slot_x": round(left + i * slot, 1), "slot_w": round(slot, 1),
+            "x1": round(x, 1), "x2": round(x + bar, 1), "w": round(bar, 1),
+            "y1": round(bottom - seen_h, 1), "h1": round(seen_h, 1),
+            "y2": round(bottom - recovered_h, 1), "h2": round(recovered_h, 1),
+            "label_x": round(left + i * slot + slot / 2, 1),
+            "label": (len(daily) - 1 - i) % label_every == 0,
+            "seen_url": links.seen_on(start), "recovered_url": links.recovered_on(start),
+        })
+    ticks = [{"value": value, "y": round(bottom - value * scale, 1)}
+             for value in range(0, ceiling + 1, step)]
+    return DailyChart(width=width, height=height, plot_top=top, plot_bottom=bottom,
+                      plot_left=left, ticks=ticks, days=days, peak=peak)
+
+
+def nice_step(peak: int) -> int:
+    """A gridline step giving 2 to 5 lines: 1, 2, 5, 10, 20, 50, ..."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if peak / (step * factor) <= 5:
+                return step * factor
+        step *= 10
+
+
+def outcome_rows(outcomes: dict[str, selectors.Totals], links: IncidentLinks) -> list[Row]:
+    order = [Incident.Status.LOST, Incident.Status.CANCELED, Incident.Status.RECOVERED,
+             Incident.Status.AUTO_FINALIZED, Incident.Status.OPEN]
+    return [Row(label=STATUS_LABELS[status], count=outcomes[status].count,
+                url=links.url(status__exact=status),
+                money=money_links(outcomes[status],
+                                  lambda c, s=status: links.url(status__exact=s, currency=c)),
+                code=status)
+            for status in order]
+
+
+def dashboard_view_for(site: AdminSite):
+    def dashboard_view(request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        days = period_days(request.GET.get("days"))
+        currency = currency_param(request.GET.get("currency"))
+        now = timezone.now()
+        since, until = period_bounds(days=days, now=now)
+        summary = selectors.dashboard_summary(since=since, until=until, currency=currency,
+                                              now=now)
+        links = IncidentLinks(since=since, until=until, currency=currency,
+                              site_name=site.name)
+        lost = selectors.Totals()
+        for status in (Incident.Status.LOST, Incident.Status.CANCELED):
+            for total in summary.outcomes[status].by_currency:
+                lost.add(currency=total.currency, count=total.count, amount=total.amount)
+        lost_url = links.url(status__in="lost,canceled")
+        open_rows = [Row(label=KIND_LABELS.get(group.value, group.value), count=group.count,
+                         url=links.open(kind__exact=group.value),
+                         money=money_links(group.totals, lambda c, k=group.value: links.url(
+                             period=False, status__exact="open", kind__exact=k, currency=c)),
+                         code=group.value)
+                     for group in summary.open_by_kind]
+        auth = summary.authentication
+        outcomes = outcome_rows(summary.outcomes, links)
+        outcomes_by_status = {row.code: row for row in outcomes}
+        context = {
+            **site.each_context(request),
+            "title": "Failed payments dashboard",
+            "summary": summary,
+            "days": days,
+            "periods": [(d, _self_url(d, currency)) for d in PERIODS],
+            "currency": currency,
+            "currency_choices": [(None, "All currencies", _self_url(days, None))] + [
+                (c, c.upper(), _self_url(days, c)) for c in summary.currencies],
+            "since": since, "until_inclusive": until - timedelta(days=1),
+            "open_rows": open_rows,
+            "open_total": summary.open_total,
+            "open_total_links": money_links(summary.open_total, lambda c: links.url(
+                period=False, status__exact="open", currency=c)),
+            "open_url": links.open(),
+            "expiring": summary.expiring,
+            "auth": auth,
+            "auth_percent": None if auth.rate is None else round(100 * auth.rate, 1),
+            "auth_failed_url": links.url(kind__in=",".join(
+                selectors.AUTHENTICATION_FAILURE_KINDS)),
+            "lost": lost, "lost_url": lost_url,
+            "lost_links": money_links(lost, lambda c: links.url(status__in="lost,canceled",
+                                                                currency=c)),
+            "outcome_rows": outcomes,
+            "recovered": outcomes_by_status[Incident.Status.RECOVERED],
+            "auto_finalized": outcomes_by_status[Incident.Status.AUTO_FINALIZED],
+            "breakdowns": [{"title": BREAKDOWN_TITLES[by][0], "column": BREAKDOWN_TITLES[by][1],
+                            "by": by, "rows": breakdown_rows(by, groups, links)}
+                           for by, groups in summary.breakdowns.items()],
+            "chart": daily_chart(summary.daily, links),
+            "period_url": links.url(),
+            "confirmation_window_minutes": int(
+                selectors.CONFIRMATION_WINDOW.total_seconds() // 60),
+        }
+        return TemplateResponse(request, "admin/payments/dashboard.html", context)
+    return dashboard_view
+
+
+def _self_url(days: int, currency: str | None) -> str:
+    query = {"days": days, **({"currency": currency} if currency else {})}
+    return f"?{urlencode(query)}"
