@@ -45,7 +45,7 @@ BREAKDOWN_TITLES = {"kind": ("By kind", "Kind"),
 BREAKDOWN_EMPTY = {"kind": "", "decline_code": "no decline code",
                    "card_brand": "card not known", "card_country": "country not known"}
 BREAKDOWN_ROWS = 8  # the rest is summed up in one "other" row
-BAR_WIDTH = 140  # px of the longest bar in a breakdown
+BAR_WIDTH = 100  # px of the longest bar in a breakdown
 
 
 def dashboard_register(site: AdminSite) -> None:
@@ -161,7 +161,7 @@ def breakdown_label(by: str, value: str) -> str:
         return BRAND_LABELS.get(value, value.replace("_", " ").title())
     if by == "card_country":
         return value.upper()
-    return value
+    return value.replace("_", " ").capitalize()  # "insufficient_funds": "Insufficient funds"
 
 
 def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: IncidentLinks
@@ -173,7 +173,7 @@ def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: Incident
                 money=money_links(group.totals,
                                   lambda c, v=group.value: links.breakdown(by, v, c)),
                 bar=bar_px(group.count, largest),
-                code=group.value if by in ("kind", "decline_code") else "")
+                code=group.value if by in ("kind", "decline_code") and group.value else "")
             for group in shown]
     if rest:
         other = selectors.Totals()
@@ -207,12 +207,12 @@ class DailyChart:
 def daily_chart(daily: list[selectors.DayCount], links: IncidentLinks) -> DailyChart:
     """Geometry of the daily series: per day two bars (first seen, recovered) in a
     viewBox the template scales to the page's width."""
-    width, height, left, top, bottom = 1160, 220, 44, 12, 190
+    width, height, left, top, bottom, right = 1160, 220, 44, 12, 190, 24
     peak = max([1, *(d.incidents for d in daily), *(d.recovered for d in daily)])
     step = nice_step(peak)
     ceiling = step * -(-peak // step)
     scale = (bottom - top) / ceiling
-    slot = (width - left - 8) / max(len(daily), 1)
+    slot = (width - left - right) / max(len(daily), 1)
     bar = max(1.0, min(14.0, slot * 0.4))
     label_every = 1 if len(daily) <= 10 else 7 if len(daily) <= 31 else 14
     tz = timezone.get_current_timezone()
