@@ -192,6 +192,8 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
         return "Stripe did not answer; try again"
+    except OSError:  # smtplib's errors: the link exists, the mail did not go
+        return "the mail server did not answer; try again"
     monitoring.incidents_settle(attempt=PaymentAttempt.objects.get(pk=attempt.pk))
     return None
 

@@ -14,8 +14,8 @@ ROLES = {"Merchants": VIEW, "Payments ops": VIEW + OPS}
 def roles_create(apps, schema_editor):
     # Permissions are made after migrations run; make ours now so the groups can hold them.
     for app_config in apps.get_app_configs():
-        original = app_config.models_module
-        app_config.models_module = original or True  # historical apps have none
+        original = getattr(app_config, "models_module", None)  # historical apps: none
+        app_config.models_module = original or True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = original
     group_model = apps.get_model("auth", "Group")
