@@ -160,8 +160,10 @@ def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
 def payment_intent_page(*, created_gte: int | None = None, created_lt: int | None = None,
                         starting_after: str | None = None, limit: int | None = None) -> Page:
     """Intents newest first (Stripe's list order); ``cursor`` is the last id, to pass as
-    ``starting_after`` for the next, older page."""
-    params: dict[str, Any] = {"limit": limit or PAGE_SIZE, "expand": ["data.payment_method"]}
+    ``starting_after`` for the next, older page. Not expanded: building each nested
+    payment method halves stripe-python's listing rate, and a failed intent carries its
+    card in ``last_payment_error.payment_method`` anyway."""
+    params: dict[str, Any] = {"limit": limit or PAGE_SIZE}
     created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
                if value is not None}
     if created:
@@ -275,6 +277,9 @@ def _intent_data(intent: Any, method: Any = None) -> IntentData:
     expanded = intent.get("payment_method")
     if expanded is not None and not isinstance(expanded, str):
         method = expanded
+    failed_with = (intent.get("last_payment_error") or {}).get("payment_method")
+    if method is None and failed_with is not None and not isinstance(failed_with, str):
+        method = failed_with  # Stripe embeds the failed card in the error
     # payment_method is expanded to an object, or still an id (or absent).
     card = None if method is None or isinstance(method, str) else method.get("card")
     last_error = intent.get("last_payment_error") or {}
