@@ -42,7 +42,7 @@ import stripe
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stripe_sandbox import DEFAULT_SECRET_KEY  # noqa: E402
+from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY  # noqa: E402
 from stripe_sandbox.controls import SandboxControls  # noqa: E402
 
 CARDS = ["pm_card_visa"] * 7 + ["pm_card_authenticationRequired"] * 2 + \
@@ -223,6 +223,9 @@ def main() -> int:
            "STRIPE_MAX_NETWORK_RETRIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
            "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0",
            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+           # What production settings require with DEBUG off.
+           "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
+           "DEFAULT_FROM_EMAIL": "bench@example.com", "DJANGO_SECURE_SSL_REDIRECT": "0",
            # The limits are on, so their cost is measured, but too high to stop the run.
            "PAYMENTS_PAY_RATE_PER_SESSION": "1000/m", "PAYMENTS_PAY_RATE_PER_IP": "1000000/m",
            "REDIS_URL": args.redis_url}
@@ -241,7 +244,9 @@ def main() -> int:
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "paymentsite.wsgi", "--bind",
              f"127.0.0.1:{site_port}", "--worker-class", "gthread", "--workers",
-             str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+             str(args.workers), "--threads", str(args.threads), "--log-level", "warning",
+             # gunicorn.conf.py recycles workers after max_requests: not mid-measurement.
+             "--max-requests", "0"],
             cwd=ROOT, env=env, stdout=log, stderr=log))
         wait_for(site + "/")
         sandbox = SandboxControls(sandbox_url)
