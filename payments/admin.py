@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import csv
 import re
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
+from django import forms
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
@@ -23,23 +27,28 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from django.utils.timesince import timesince
 
+from payments import recovery
 from payments.models import (
     Incident,
+    OpsAction,
     Order,
     OrderLine,
     PaymentAttempt,
     PaymentEvent,
     Product,
+    RecoveryLink,
     ScanCursor,
     ScanLock,
     ScanRun,
@@ -88,8 +97,9 @@ def payments_first(get_app_list):
 
 # Our models in the order a merchant looks for them (Django sorts them by name, which puts
 # "Scan cursors" before "Scan runs" and "Products" among the payments).
-PAYMENTS_MODEL_ORDER = ["incident", "order", "paymentattempt", "scanrun", "scancursor",
-                        "scanlock", "product"]
+# Ops actions and recovery links sit under the incidents they act on.
+PAYMENTS_MODEL_ORDER = ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
+                        "scanrun", "scancursor", "scanlock", "product"]
 
 
 def payments_model_rank(model: dict) -> tuple[int, str]:
@@ -820,8 +830,252 @@ def incidents_csv(incidents) -> Iterator[str]:
         yield writer.writerow([csv_cell(cell(incident)) for _, cell in INCIDENT_CSV])
 
 
+# --- ops actions -------------------------------------------------------------------------
+
+Action = OpsAction.Kind
+# A confirmation page lists every payment; a selection of the whole list (200,000 rows)
+# would make one nobody reads. Bulk work past this goes in batches.
+OPS_MAX_SELECTED = 500
+
+
+@dataclass(frozen=True)
+class OpsVerb:
+    permission: str  # the codename on Incident
+    button: str  # on the incident page, and the bulk action's name
+    question: str  # "Confirm {n}?"
+    nothing: str  # when every selected payment would be skipped
+    does: str  # what happens, in a sentence
+    submit: str
+
+
+OPS_VERBS = {
+    Action.CONFIRM: OpsVerb(
+        "confirm_payment", "Confirm now", "Confirm {n}?", "No payment here can be confirmed",
+        "The server confirms each payment at Stripe now: the shopper already passed the "
+        "bank's check, the card is charged and the order becomes paid.",
+        "Yes, confirm"),
+    Action.SEND_LINK: OpsVerb(
+        "send_recovery_link", "Send authentication link",
+        "Send an authentication link for {n}?", "No payment here can get a link",
+        "Each shopper gets an email with a signed link that expires in {hours}: it runs "
+        "the bank's check again, or takes another card for the same order.",
+        "Yes, send the emails"),
+    Action.CANCEL: OpsVerb(
+        "cancel_payment", "Cancel payment", "Cancel {n}?", "No payment here can be canceled",
+        "Each payment is canceled at Stripe and its order marked canceled: the shopper "
+        "can no longer pay it. This cannot be undone.",
+        "Yes, cancel"),
+    Action.REFRESH: OpsVerb(
+        "refresh_payment", "Refresh from Stripe", "Refresh {n} from Stripe?",
+        "No payment here can be refreshed",
+        "Reads each payment from Stripe and records what changed. Nothing is charged.",
+        "Yes, refresh"),
+}
+
+
+def payments_count(n: int) -> str:
+    return f"{n} payment" if n == 1 else f"{n} payments"
+
+
+def skipped_summary(skipped: list[tuple[Incident, str]]) -> str:
+    """"1 will be skipped: already paid", or "3 will be skipped: 2 already paid, 1 not
+    awaiting confirmation"."""
+    reasons = Counter(reason for _, reason in skipped)
+    total = sum(reasons.values())
+    if len(reasons) == 1:
+        return f"{total} will be skipped: {next(iter(reasons))}"
+    return f"{total} will be skipped: " + ", ".join(f"{count} {reason}"
+                                                   for reason, count in reasons.items())
+
+
+class OpsActionForm(forms.Form):
+    """The confirmation page's form: its one-time token (a second submit acts once), and
+    for a cancellation the reason Stripe records."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    reason = forms.ChoiceField(label="Reason", required=True,
+                               choices=[("", "Choose a reason"), *recovery.CANCEL_REASONS.items()])
+
+    def __init__(self, *args, action: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if action != Action.CANCEL:
+            del self.fields["reason"]
+
+
+class OpsActionsMixin:
+    """Ops actions on incidents, one permission each: bulk (changelist actions) and single
+    (buttons on the incident page), both through one confirmation page, as Django's
+    delete confirmation: what will happen to how many payments, which are skipped and
+    why. Its POST calls ``recovery_execute`` with what the page showed (each incident's
+    version) and a one-time token, then says what happened."""
+
+    actions = ["confirm_selected", "send_link_selected", "cancel_selected",
+               "refresh_selected"]
+
+    def has_ops_permission(self, request: HttpRequest, action: str) -> bool:
+        return request.user.has_perm(f"payments.{OPS_VERBS[action].permission}")
+
+    def has_confirm_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.CONFIRM)
+
+    def has_send_recovery_link_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.SEND_LINK)
+
+    def has_cancel_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.CANCEL)
+
+    def has_refresh_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.REFRESH)
+
+    @admin.action(description="Confirm now", permissions=["confirm_payment"])
+    def confirm_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.CONFIRM, queryset)
+
+    @admin.action(description="Send authentication link", permissions=["send_recovery_link"])
+    def send_link_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.SEND_LINK, queryset)
+
+    @admin.action(description="Cancel payment", permissions=["cancel_payment"])
+    def cancel_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.CANCEL, queryset)
+
+    @admin.action(description="Refresh from Stripe", permissions=["refresh_payment"])
+    def refresh_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.REFRESH, queryset)
+
+    def ops_selected(self, request: HttpRequest, action: str, queryset):
+        if queryset.count() > OPS_MAX_SELECTED:
+            messages.warning(request, f"Select at most {OPS_MAX_SELECTED} payments for one "
+                                      "action (filter the list first).")
+            return None
+        return self.ops_confirmation(request, action, queryset,
+                                     back=request.get_full_path())
+
+    def ops_view(self, request: HttpRequest, action: str):
+        """GET ``?ids=1,2&next=…``: the confirmation page; POST: do it."""
+        if action not in OPS_VERBS:
+            raise Http404
+        if not self.has_ops_permission(request, action):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self.ops_execute(request, action)
+        ids = [part for value in request.GET.getlist("ids") for part in value.split(",")]
+        ids = [int(part) for part in ids if part.isascii() and part.isdigit()
+               and len(part) < 12][:OPS_MAX_SELECTED]
+        incidents = self.get_queryset(request).filter(pk__in=ids)
+        back = self.ops_back(request, request.GET.get("next", ""))
+        if not incidents.exists():
+            messages.warning(request, "No such payment: nothing was done.")
+            return HttpResponseRedirect(back)
+        return self.ops_confirmation(request, action, incidents, back=back)
+
+    def ops_back(self, request: HttpRequest, url: str) -> str:
+        """Where the result is shown: the page the action came from, if it is ours."""
+        if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+            return url
+        return reverse("admin:payments_incident_changelist")
+
+    def ops_confirmation(self, request: HttpRequest, action: str, incidents, *, back: str,
+                         form: OpsActionForm | None = None) -> TemplateResponse:
+        incidents = list(incidents.select_related("order", "attempt")
+                         .order_by("-first_seen_at", "-pk"))
+        plan = recovery.recovery_plan(action=action, incidents=incidents)
+        verb = OPS_VERBS[action]
+        form = form or OpsActionForm(initial={"token": uuid.uuid4()}, action=action)
+        hours = timesince(timezone.now(), timezone.now() + timedelta(
+            seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS), depth=2)
+        title = verb.question.format(n=payments_count(len(plan.eligible))) if plan.eligible \
+            else verb.nothing
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "subtitle": skipped_summary(plan.skipped) if plan.skipped else "",
+            "action": action,
+            "verb": verb,
+            "does": verb.does.format(hours=hours),
+            "eligible": [self.ops_row(incident) for incident in plan.eligible],
+            "skipped": [{**self.ops_row(incident), "reason": reason}
+                        for incident, reason in plan.skipped],
+            "seen": [f"{incident.pk}:{recovery.incident_version(incident)}"
+                     for incident in incidents],
+            "form": form,
+            "back": back,
+            "action_url": reverse("admin:payments_incident_ops", args=[action]),
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/payments/incident/ops_confirmation.html",
+                                context)
+
+    def ops_row(self, incident: Incident) -> dict:
+        return {
+            "incident": incident,
+            "url": reverse("admin:payments_incident_change", args=[incident.pk]),
+            "customer": incident.customer_email or "(no email)",
+            "amount": money_unbroken(incident.amount, incident.currency),
+            "kind": incident.get_kind_display(),
+            "status": incident.get_status_display(),
+            "payment": intent_status_label(incident.attempt.status if incident.attempt
+                                           else incident.intent_status),
+            "order": incident.order.reference if incident.order else "outside checkout",
+        }
+
+    def ops_execute(self, request: HttpRequest, action: str):
+        back = self.ops_back(request, request.POST.get("next", ""))
+        seen: dict[int, str] = {}
+        for value in request.POST.getlist("seen")[:OPS_MAX_SELECTED]:
+            pk, _, version = value.partition(":")
+            if pk.isascii() and pk.isdigit() and len(pk) < 12:
+                seen[int(pk)] = version
+        if not seen:
+            messages.warning(request, "No payments were selected: nothing was done.")
+            return HttpResponseRedirect(back)
+        form = OpsActionForm(request.POST, action=action)
+        if not form.is_valid():
+            return self.ops_confirmation(
+                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
+                back=back, form=form)
+        try:
+            outcome = recovery.recovery_execute(
+                action=action, seen=seen, token=form.cleaned_data["token"], user=request.user,
+                reason=form.cleaned_data.get("reason", ""))
+        except recovery.AlreadySubmitted as error:
+            messages.warning(request, "This form was already submitted: "
+                                      f"{error.previous.summary or 'still at work'}.")
+        except ValueError as error:
+            form.add_error("reason" if "reason" in form.fields else None, str(error))
+            return self.ops_confirmation(
+                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
+                back=back, form=form)
+        else:
+            level = messages.SUCCESS if outcome.done and not outcome.skipped \
+                else messages.WARNING
+            messages.add_message(request, level, f"{capfirst(outcome.message)}.")
+        return HttpResponseRedirect(back)
+
+    def ops_buttons(self, request: HttpRequest, incident: Incident) -> list[dict]:
+        """The actions this user may take on this incident: a link to the confirmation
+        page for each that applies, the reason for each that does not."""
+        buttons = []
+        here = request.get_full_path()
+        for action, verb in OPS_VERBS.items():
+            if not self.has_ops_permission(request, action):
+                continue
+            plan = recovery.recovery_plan(action=action, incidents=[incident])
+            button = {"label": verb.button, "action": action}
+            if plan.eligible:
+                button["url"] = reverse("admin:payments_incident_ops", args=[action]) + \
+                    "?" + urlencode({"ids": incident.pk, "next": here})
+            else:
+                button["reason"] = plan.skipped[0][1]
+            buttons.append(button)
+        return buttons
+
+
 @admin.register(Incident)
-class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The failed payments list: payments in trouble, as the monitoring engine found them
     (webhooks and scans), with a CSV export of what the filters show."""
 
@@ -856,6 +1110,8 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("export/", self.admin_site.admin_view(self.export_view),
                  name=f"{info[0]}_{info[1]}_export"),
+            path("ops/<str:action>/", self.admin_site.admin_view(self.ops_view),
+                 name=f"{info[0]}_{info[1]}_ops"),
             *super().get_urls(),
         ]
 
@@ -910,6 +1166,8 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 context["ledger"] = ledger_table(obj.attempt.events.all())
             context["stripe_events"] = stripe_events(obj.stripe_id)
             context["stripe_dashboard_url"] = stripe_dashboard_url(obj.stripe_id)
+            context["ops_buttons"] = self.ops_buttons(request, obj)
+            context["recovery_links"] = obj.recovery_links.select_related("created_by")
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 
@@ -1164,3 +1422,80 @@ class ScanLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if lock.expires_at > now:
             return f"held, expires in {timesince(now, lock.expires_at, depth=1)}"
         return f"expired {timesince(lock.expires_at, now, depth=1)} ago: the next run takes it over"
+
+
+# --- who did what ------------------------------------------------------------------------
+
+@admin.register(OpsAction)
+class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every ops action as submitted: who, what, to how many payments, and the result."""
+
+    list_display = ["when", "user", "kind_display", "reason_display", "requested", "done",
+                    "skipped", "summary"]
+    list_display_links = ["when"]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user__username", "summary"]
+    list_select_related = ["user"]
+    fields = ["kind_display", "user", "reason_display", "requested", "done", "skipped",
+              "summary", "created", "id"]
+    readonly_fields = fields
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, action: OpsAction) -> str:
+        return timestamp_compact(action.created_at, seconds=True)
+
+    @admin.display(description="At")
+    def created(self, action: OpsAction) -> str:
+        return timestamp_short(action.created_at, seconds=True)
+
+    @admin.display(description="Action", ordering="kind")
+    def kind_display(self, action: OpsAction) -> str:
+        return action.get_kind_display()
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_display(self, action: OpsAction) -> str:
+        return recovery.CANCEL_REASONS.get(action.reason, action.reason) or EMPTY
+
+
+@admin.register(RecoveryLink)
+class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The links mailed to shoppers: to whom, by whom, until when, and whether used."""
+
+    list_display = ["order_link", "email_display", "created_by", "created", "expires",
+                    "state"]
+    list_display_links = None
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["order__reference", "email", "created_by__username"]
+    list_select_related = ["order", "created_by"]
+    fields = ["order_link", "incident_link", "email", "created_by", "created", "expires",
+              "state"]
+    readonly_fields = fields
+
+    @admin.display(description="Order", ordering="order__reference")
+    def order_link(self, link: RecoveryLink) -> str:
+        return order_admin_link(link.order, short=True)
+
+    @admin.display(description="Incident")
+    def incident_link(self, link: RecoveryLink) -> str:
+        if link.incident_id is None:
+            return EMPTY
+        url = reverse("admin:payments_incident_change", args=[link.incident_id])
+        return format_html('<a href="{}">{}</a>', url, f"#{link.incident_id}")
+
+    @admin.display(description="Email", ordering="email")
+    def email_display(self, link: RecoveryLink) -> str:
+        return email_wrapped(link.email)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, link: RecoveryLink) -> str:
+        return timestamp_compact(link.created_at)
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires(self, link: RecoveryLink) -> str:
+        return timestamp_compact(link.expires_at)
+
+    @admin.display(description="Used")
+    def state(self, link: RecoveryLink) -> str:
+        if link.used_at is not None:
+            return f"used {timestamp_compact(link.used_at)}"
+        return "expired unused" if link.expires_at <= timezone.now() else "not yet"

@@ -354,8 +354,8 @@ def test_incidents_lead_the_payments_section_of_the_index(merchant):
     assert apps[0] == "payments"
     section = html.split('class="app-payments module')[1].split("</table>")[0]
     models = re.findall(r'class="model-(\w+)', section)
-    assert models == ["incident", "order", "paymentattempt", "scanrun", "scancursor",
-                      "scanlock", "product"]
+    assert models == ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
+                      "scanrun", "scancursor", "scanlock", "product"]
     app_page = merchant.get("/admin/payments/").content.decode()
     assert re.findall(r'class="model-(\w+)', app_page)[0] == "incident"
 
