@@ -80,7 +80,7 @@ SEED_SQL = """
 INSERT INTO payments_order (reference, email, amount, currency, status, session_hash, created_at)
 SELECT 'ord_bench' || lpad(i::text, 10, '0'), 'shopper' || (i %% 50000) || '@example.com',
        amt, cur, CASE WHEN i %% 10 < 8 THEN 'paid' ELSE 'open' END, '', ts
-FROM (SELECT i, 500 + (i * 7919) %% 20000 AS amt,
+FROM (SELECT i, 500 + (i::bigint * 7919) %% 20000 AS amt,
              (ARRAY['eur','eur','eur','usd','gbp'])[1 + i %% 5] AS cur,
              now() - make_interval(secs => (i * 10.37)::int %% (120 * 86400)) AS ts
       FROM generate_series(1, %(attempts)s) AS i) s;
