@@ -97,9 +97,11 @@ def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
 # --- links to the incident list ------------------------------------------------------------
 
 class IncidentLinks:
-    """Addresses of the incident list filtered to what a number counts, with the filter
-    names the incident admin uses (Django's ``kind__exact``/``status__exact`` and the
-    date filter's ``first_seen_at__gte``/``__lt``, so its sidebar shows them selected)."""
+    """Addresses of the incident list filtered to what a number counts, under the names
+    the incident admin's filters use (``kind``, ``status``, ``currency``, ``card_brand``,
+    ``card_country``, ``decline_code``, and the date filter's ``first_seen_at__gte`` and
+    ``__lt``); each is also a plain field lookup, so the list filters right even where a
+    filter is missing. Several statuses or kinds use ``status__in``/``kind__in``."""
 
     def __init__(self, *, since: datetime, until: datetime, currency: str | None,
                  site_name: str = "admin") -> None:
@@ -117,17 +119,17 @@ class IncidentLinks:
         return f"{self.base}?{urlencode(query)}"
 
     def open(self, **params: str) -> str:
-        return self.url(period=False, status__exact=Incident.Status.OPEN, **params)
+        return self.url(period=False, status=Incident.Status.OPEN, **params)
 
     def breakdown(self, by: str, value: str, currency: str | None = None) -> str:
         if by == "kind":
-            return self.url(kind__exact=value, currency=currency)
+            return self.url(kind=value, currency=currency)
         # Django's plain field lookups (the filters being added use the same names); an
         # empty value needs __exact, which every admin filter leaves alone.
         return self.url(currency=currency, **{by if value else f"{by}__exact": value})
 
     def recovered_on(self, day_start: datetime) -> str:
-        return self.url(period=False, status__exact=Incident.Status.RECOVERED,
+        return self.url(period=False, status=Incident.Status.RECOVERED,
                         resolved_at__gte=str(day_start),
                         resolved_at__lt=str(day_start + timedelta(days=1)))
 
@@ -251,9 +253,9 @@ def outcome_rows(outcomes: dict[str, selectors.Totals], links: IncidentLinks) ->
     order = [Incident.Status.LOST, Incident.Status.CANCELED, Incident.Status.RECOVERED,
              Incident.Status.AUTO_FINALIZED, Incident.Status.OPEN]
     return [Row(label=STATUS_LABELS[status], count=outcomes[status].count,
-                url=links.url(status__exact=status),
+                url=links.url(status=status),
                 money=money_links(outcomes[status],
-                                  lambda c, s=status: links.url(status__exact=s, currency=c)),
+                                  lambda c, s=status: links.url(status=s, currency=c)),
                 code=status)
             for status in order]
 
@@ -276,9 +278,9 @@ def dashboard_view_for(site: AdminSite):
                 lost.add(currency=total.currency, count=total.count, amount=total.amount)
         lost_url = links.url(status__in="lost,canceled")
         open_rows = [Row(label=KIND_LABELS.get(group.value, group.value), count=group.count,
-                         url=links.open(kind__exact=group.value),
+                         url=links.open(kind=group.value),
                          money=money_links(group.totals, lambda c, k=group.value: links.url(
-                             period=False, status__exact="open", kind__exact=k, currency=c)),
+                             period=False, status="open", kind=k, currency=c)),
                          code=group.value)
                      for group in summary.open_by_kind]
         auth = summary.authentication
@@ -297,7 +299,7 @@ def dashboard_view_for(site: AdminSite):
             "open_rows": open_rows,
             "open_total": summary.open_total,
             "open_total_links": money_links(summary.open_total, lambda c: links.url(
-                period=False, status__exact="open", currency=c)),
+                period=False, status="open", currency=c)),
             "open_url": links.open(),
             "expiring": summary.expiring,
             "auth": auth,
