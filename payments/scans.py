@@ -309,8 +309,12 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
     held = {row["stripe_id"]: row for row in PaymentAttempt.objects.filter(
         stripe_id__in=ids).values("stripe_id", "status", "last_error_code",
                                   "last_decline_code")}
-    troubled = set(Incident.objects.filter(stripe_id__in=ids, status=Incident.Status.OPEN)
-                   .values_list("stripe_id", flat=True))
+    # Open incidents, by intent, with the state each last saw: unchanged, nothing to do.
+    troubled: dict[str, set[tuple[str, str, str]]] = {}
+    for stripe_id, kind, status, code in Incident.objects.filter(
+            stripe_id__in=ids, status=Incident.Status.OPEN).values_list(
+            "stripe_id", "kind", "intent_status", "error_code"):
+        troubled.setdefault(stripe_id, set()).add((kind, status, code))
     for intent in intents:
         scan.run.intents_seen += 1
         created = datetime.fromtimestamp(intent.created, tz=UTC)
@@ -325,8 +329,12 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         else:
             quiet = (mine["status"], mine["last_error_code"], mine["last_decline_code"]) == \
                 (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
-        if quiet and stale_kind is None and intent.id not in troubled \
-                and monitoring.failure_kind(intent) is None:
+        wanted = {kind for kind in (stale_kind, monitoring.failure_kind(intent)) if kind}
+        seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
+        open_as = troubled.get(intent.id, set())
+        if quiet and seen_as <= open_as and all(
+                (status, code) == (intent.status, intent.last_error_code or "")
+                for _, status, code in open_as):
             continue
         observation = monitoring.intent_observe(intent=intent, source=SCAN,
                                                 actor=f"scan:{scan.run.pk}",
