@@ -137,6 +137,9 @@ class PaymentAttempt(models.Model):
             models.Index(fields=["status", "final_at"]),
             models.Index(fields=["last_error_code", "updated_at"]),
             models.Index(fields=["last_decline_code", "updated_at"]),
+            # The dashboard counts payments that asked for authentication in a period.
+            models.Index(fields=["requires_action_at"], name="attempt_asked_auth_at",
+                         condition=models.Q(requires_action_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -245,6 +248,7 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["status", "kind", "first_seen_at"]),
             models.Index(fields=["first_seen_at"]),
+            models.Index(fields=["kind", "first_seen_at"]),  # the dashboard's period counts
         ]
         # Per action, so a merchant can see everything and an ops person can also act.
         permissions = [

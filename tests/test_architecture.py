@@ -29,8 +29,8 @@ APP_PACKAGES = ("payments", "paymentsite")
 BASE = ("payments.models", "payments.gateway", "payments.payment_status")
 ENTRY_POINTS = (
     "payments.views", "payments.tasks", "payments.receivers", "payments.admin",
-    "payments.webhooks", "payments.urls", "payments.apps", "payments.forms",
-    "payments.templatetags", "payments.management",
+    "payments.admin_dashboard", "payments.webhooks", "payments.urls", "payments.apps",
+    "payments.forms", "payments.templatetags", "payments.management",
     "paymentsite",  # settings, urls, the Celery app, wsgi: the project wires the app
 )
 # Everything else in payments/ is a service, except what takes no part in the layers:
