@@ -179,13 +179,14 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
     assert page.status_code == 200
     html = page.content.decode()
     headers = re.findall(r'<th scope="col" class="[^"]*column-([\w]+)', html)
-    assert headers == ["customer", "amount_display", "kind_display", "status", "last_error",
-                       "first_seen", "expires", "where"]  # the intent under its order
+    assert headers == ["customer", "amount_display", "kind_and_status", "last_error",
+                       "seen_ago", "expires", "where"]  # the intent under its order
     row_cells = cells(html)
     assert f"51.98{NBSP}EUR" in row_cells and f"12.50{NBSP}USD" in row_cells
     assert not {"5198", "1250", "eur", "usd"} & set(row_cells)
-    assert "Authentication failed" in row_cells and "3-D Secure not handled" in row_cells
-    assert {"Open", "Recovered (paid later)"} <= set(row_cells)
+    # The status under the kind.
+    assert '3-D Secure not handled<br><span class="quiet">Open</span>' in html
+    assert 'Authentication failed<br><span class="quiet">Recovered (paid later)</span>' in html
     # The last error in words, the codes on hover; the card under the customer.
     assert "Failed the bank's check" in row_cells
     assert "Bank asked for 3-D Secure; checkout could not ask" in row_cells
@@ -199,7 +200,8 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
         f'{short}</a>' in html
     intent = monitored["open"].stripe_id
     assert f'title="{intent}">{intent[:9]}\u2060…\u2060{intent[-4:]}<' in html
-    assert re.search(r"ago</span>", html) and "shopper@example.com" in html
+    assert re.search(r'<span title="first seen [^"]+">\d+\u00a0minutes?</span>', html)
+    assert "shopper@example.com" in html
     assert "Incident object" not in html
     assert "Export CSV" in html
 
@@ -449,6 +451,11 @@ def test_card_brand_country_and_decline_code_filters(varied, merchant):
     assert "By card brand" in html and "By card country" in html
     assert "Insufficient funds" in html  # the decline code filter speaks words
     assert listed(merchant, {"q": "3184"}) == {"pi_small", "pi_ten", "pi_big", "pi_yen"}
+    # Kind and status in the address under their own names (as the dashboard links them),
+    # and the sidebar shows the choice made.
+    html = merchant.get("/admin/payments/incident/", {"status": "open"}).content.decode()
+    assert re.search(r'class="selected">\s*<a href="\?status=open">Open</a>', html)
+    assert listed(merchant, {"kind": "expired"}) == set()
 
 
 def test_expires_in_for_an_open_payment_waiting_for_its_confirm(paid_order, merchant):
@@ -540,3 +547,39 @@ def test_the_csv_export_needs_its_permission(varied, db, client):
     viewer.user_permissions.add(Permission.objects.get(codename="export_incident"))
     response = client.get("/admin/payments/incident/export/")
     assert response.status_code == 200 and len(csv_rows(response)) == 5
+
+
+def test_the_incident_page_shows_the_stripe_events_behind_it(varied, merchant):
+    from djstripe.models import Event
+
+    def event(event_id: str, intent_id: str, event_type: str, **intent) -> None:
+        Event.objects.create(id=event_id, type=event_type, livemode=False,
+                             created=timezone.now(), api_version="2026-08-26.dahlia",
+                             data={"object": {"id": intent_id, "object": "payment_intent",
+                                              **intent}})
+
+    event("evt_mine1", "pi_big", "payment_intent.requires_action", status="requires_action")
+    event("evt_mine2", "pi_big", "payment_intent.payment_failed",
+          status="requires_payment_method",
+          last_payment_error={"code": "card_declined", "decline_code": "insufficient_funds"})
+    event("evt_other", "pi_small", "payment_intent.succeeded", status="succeeded")
+    html = merchant.get(f"/admin/payments/incident/{varied['big'].pk}/change/").content.decode()
+    assert "Stripe events about this payment" in html
+    assert "evt_mine1" in html and "evt_mine2" in html and "evt_other" not in html
+    assert html.index("evt_mine1") < html.index("evt_mine2")  # oldest first
+    assert "payment_intent.payment_failed" in html and "Insufficient funds" in html
+
+
+@pytest.mark.parametrize(("api_base", "key", "link"), [
+    ("http://127.0.0.1:12111", "sk_test_x", None),
+    ("", "sk_test_x", "https://dashboard.stripe.com/test/payments/pi_big"),
+    ("", "sk_live_x", "https://dashboard.stripe.com/payments/pi_big"),
+])
+def test_a_link_to_stripes_dashboard_only_with_real_keys(varied, merchant, settings,
+                                                         api_base, key, link):
+    settings.STRIPE_API_BASE, settings.STRIPE_SECRET_KEY = api_base, key
+    html = merchant.get(f"/admin/payments/incident/{varied['big'].pk}/change/").content.decode()
+    if link is None:
+        assert "dashboard.stripe.com" not in html
+    else:
+        assert f'href="{link}"' in html

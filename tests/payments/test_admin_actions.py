@@ -116,6 +116,9 @@ def test_ops_confirms_one_payment_from_its_page(product, sandbox, ops):
     record = OpsAction.objects.get()
     assert (record.kind, record.user.username, record.done, record.summary) == \
         ("confirm", "olga", 1, "1 confirmed")
+    after = ops.get(detail_url).content.decode()
+    assert "Succeeded <span class=\"quiet\">(our ledger)</span>" in after
+    assert "user:olga" in after and 'class="ops-confirm"' not in after
 
 
 def test_ops_confirms_in_bulk_and_paid_ones_are_skipped_with_the_reason(product, sandbox,
