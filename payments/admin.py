@@ -1,8 +1,9 @@
 """A read-only view of orders, payments and monitoring for merchants; products are editable.
 
 Payment rows change only through ``payment_status_record`` and incidents only through
-``payments.monitoring``, so the admin never edits them. Ops actions (retry, cancel,
-recovery links) and the monitoring dashboard are later issues.
+``payments.monitoring``, so the admin never edits them; ops actions (confirm, send a
+recovery link, cancel, refresh) go through ``payments.recovery``. The dashboard lives in
+``payments.admin_dashboard`` and is registered at the end of this module.
 
 Amounts are stored in minor units; every amount shown here goes through the ``money``
 filter so the admin reads like the shop ("145.00 EUR"), never "14500" / "eur".
@@ -40,6 +41,7 @@ from django.utils.text import Truncator, capfirst
 from django.utils.timesince import timesince
 
 from payments import recovery
+from payments.admin_dashboard import dashboard_register
 from payments.models import (
     Incident,
     OpsAction,
@@ -1116,6 +1118,8 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
     search_help_text = "Email, order, PaymentIntent id or the card's last 4 digits."
     list_select_related = ["order", "attempt"]
+    # No second COUNT(*) over every incident per page (bench/admin.py: 200,000 rows).
+    show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
                            "card", "intent_full", "order_or_outside", "attempt_or_none",
@@ -1535,3 +1539,6 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if link.used_at is not None:
             return f"used {timestamp_compact(link.used_at)}"
         return "expired unused" if link.expires_at <= timezone.now() else "not yet"
+
+
+dashboard_register(admin.site)

@@ -81,6 +81,7 @@ def incidents_finalize(*, attempt: PaymentAttempt) -> int:
     """Our scan confirmed the attempt: its order's open incidents end auto-finalized."""
     if attempt.status != Status.SUCCEEDED:
         return 0
+    Incident.objects.filter(stripe_id=attempt.stripe_id).update(intent_status=attempt.status)
     return Incident.objects.filter(Q(stripe_id=attempt.stripe_id) | Q(order_id=attempt.order_id),
                                    status=IncidentStatus.OPEN).update(
         status=IncidentStatus.AUTO_FINALIZED, resolved_at=timezone.now())
@@ -95,6 +96,8 @@ def incidents_settle(*, attempt: PaymentAttempt) -> int:
 def _incidents_settle(attempt: PaymentAttempt) -> int:
     now = timezone.now()
     open_ = Incident.objects.filter(status=IncidentStatus.OPEN)
+    # The intent's own incidents also learn its final status (the list and CSV show it).
+    Incident.objects.filter(stripe_id=attempt.stripe_id).update(intent_status=attempt.status)
     if attempt.status == Status.SUCCEEDED:
         return open_.filter(Q(stripe_id=attempt.stripe_id) | Q(order_id=attempt.order_id)
                             ).update(status=IncidentStatus.RECOVERED, resolved_at=now)
@@ -180,6 +183,8 @@ def _incidents_resolve(intent: IntentData, attempt: PaymentAttempt | None, *,
     now = timezone.now()
     open_ = Incident.objects.filter(status=IncidentStatus.OPEN)
     same_intent = open_.filter(stripe_id=intent.id)
+    if intent.status in (Status.SUCCEEDED, Status.CANCELED):
+        Incident.objects.filter(stripe_id=intent.id).update(intent_status=intent.status)
     if intent.status == Status.SUCCEEDED:
         # Paid: this intent's incidents, and those of the order's earlier intents.
         scope = Q(stripe_id=intent.id)
