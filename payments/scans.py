@@ -280,7 +280,7 @@ def _backfill(scan: Scan, days: int) -> None:
     cursor, _ = ScanCursor.objects.get_or_create(name="backfill")
     state = json.loads(cursor.value) if cursor.value else {}
     if state.get("days") != days or state.get("done"):
-        until = int(timezone.now().timestamp())
+        until = int(timezone.now().timestamp()) + 1  # created[lt]: this second too
         state = {"days": days, "since": until - days * 86400, "until": until, "after": None}
     action_before = timezone.now() - timedelta(
         seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS)

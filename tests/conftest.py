@@ -121,3 +121,12 @@ def celery_worker(transactional_db):
             yield app
     finally:
         routes_set(routes)
+
+
+@pytest.fixture
+def staff_roles(db):
+    """The Merchants and Payments ops groups (migration 0007); a transactional test's flush
+    empties them, so tests that need them ask for this."""
+    from django.apps import apps
+
+    importlib.import_module("payments.migrations.0007_roles").roles_create(apps, None)
