@@ -40,8 +40,8 @@ ADMIN = PaymentEvent.Source.ADMIN
 
 CANCEL_REASONS = {"abandoned": "Abandoned", "requested_by_customer": "Requested by customer",
                   "fraudulent": "Fraudulent"}
-PAST_TENSE = {Action.CONFIRM: "confirmed", Action.SEND_LINK: "sent a link",
-              Action.CANCEL: "canceled", Action.REFRESH: "refreshed"}
+DONE = {Action.CONFIRM: "{n} confirmed", Action.SEND_LINK: "{n} link{s} sent",
+        Action.CANCEL: "{n} canceled", Action.REFRESH: "{n} refreshed"}
 # Kinds a shopper can fix by authenticating again, or by paying with another card.
 LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
             Incident.Kind.REQUIRES_ACTION_NOT_HANDLED, Incident.Kind.EXPIRED}
@@ -64,7 +64,7 @@ class Outcome:
     @property
     def message(self) -> str:
         """"3 confirmed, 1 skipped: already paid"."""
-        parts = [f"{self.done} {PAST_TENSE[self.action]}"]
+        parts = [DONE[self.action].format(n=self.done, s="" if self.done == 1 else "s")]
         parts += [f"{count} skipped: {reason}" for reason, count in self.skipped.items()]
         return ", ".join(parts)
 

@@ -135,7 +135,7 @@ def send_link_as_ops(browser, shop: str, incident: Incident) -> None:
     page.goto(f"{shop}/admin/payments/incident/{incident.pk}/change/")
     page.get_by_role("link", name="Send authentication link").click()
     page.get_by_role("button", name=re.compile("Yes, send")).click()
-    expect(page.locator(".messagelist")).to_contain_text("1 sent a link")
+    expect(page.locator(".messagelist")).to_contain_text("1 link sent")
     context.close()
 
 

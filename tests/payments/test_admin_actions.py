@@ -235,7 +235,7 @@ def test_send_link_mails_the_shopper(product, sandbox, ops):
     page = ops.get(ops_url("send_link"), {"ids": incident.pk})
     assert "<h1>Send an authentication link for 1 payment?</h1>" in page.content.decode()
     response = ops.post(ops_url("send_link"), form_of(page), follow=True)
-    assert followed_messages(response) == ["1 sent a link."]
+    assert followed_messages(response) == ["1 link sent."]
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["shopper@example.com"]
     link = RecoveryLink.objects.get()
     assert (link.order_id, link.created_by.username) == (incident.order_id, "olga")

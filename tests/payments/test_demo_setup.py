@@ -13,7 +13,8 @@ from tests.payments.conftest import shopper_with_order
 
 
 def test_demo_setup_registers_one_webhook_endpoint_that_delivers_to_the_site(
-        site_on_sandbox, sandbox, stripe_client, live_server, transactional_db, monkeypatch):
+        site_on_sandbox, sandbox, stripe_client, live_server, transactional_db, staff_roles,
+        monkeypatch):
     monkeypatch.setattr("stripe.api_base", sandbox.url)  # dj-stripe's module-level client
     site_on_sandbox.DEBUG = True  # the demo login is made only with DEBUG on
     call_command("demo_setup", webhooks_to=live_server.url)
@@ -36,6 +37,11 @@ def test_demo_setup_registers_one_webhook_endpoint_that_delivers_to_the_site(
             type="payment_intent.succeeded").exists():
         time.sleep(0.05)
     assert Event.objects.filter(type="payment_intent.succeeded").exists()
+    # Let every delivery land before the live server and its database go away.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(d["delivered"] for d in sandbox.deliveries()):
+        time.sleep(0.05)
+    assert all(d["delivered"] for d in sandbox.deliveries())
 
 
 def test_a_sandbox_that_forgot_the_endpoint_gets_it_again(site_on_sandbox, sandbox,
