@@ -71,6 +71,9 @@ def test_a_failed_challenge_then_another_card_through_webhooks_and_a_real_worker
     wait_until(lambda: Incident.objects.get(pk=incident.pk).status == "recovered", 20,
                "the success webhook to resolve the incident")
     assert [e.to_status for e in attempt.events.filter(applied=True)][-1] == "succeeded"
+    # Let every delivery land before the live server and its database go away.
+    wait_until(lambda: all(d["delivered"] for d in sandbox.deliveries()), 10,
+               "the sandbox's deliveries to land")
 
 
 def event_from(stripe_client, intent_id: str, type_: str) -> SimpleNamespace:
