@@ -71,7 +71,7 @@ def django_setup(url: str) -> None:
     settings.MIGRATION_MODULES = NoMigrations()
     from django.contrib import admin
 
-    from payments.admin_dashboard import dashboard_register
+    from payments.admin.dashboard import dashboard_register
 
     dashboard_register(admin.site)  # a no-op once payments.admin calls it
 

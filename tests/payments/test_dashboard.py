@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, clear_url_caches, reverse
 
-from payments.admin_dashboard import dashboard_register, period_days
+from payments.admin.dashboard import dashboard_register, period_days
 from tests.payments.test_selectors import bulk_incidents, known_data
 
 URL = "/admin/payments/dashboard/"

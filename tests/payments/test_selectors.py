@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments import selectors
-from payments.admin_dashboard import period_bounds
+from payments.admin.dashboard import period_bounds
 from payments.models import Incident, Order, PaymentAttempt
 
 K, S = Incident.Kind, Incident.Status

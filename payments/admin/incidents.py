@@ -1,0 +1,661 @@
+"""The failed payments list (``Incident``): its filters (kind, status, first seen,
+amount typed in major units, the values present), Stripe's codes in words, the confirm
+deadline, the CSV export of what the filters show, and the incident page with its ledger,
+Stripe's events and the ops buttons.
+
+Incidents change only through ``payments.monitoring``, so the list is read-only; the ops
+actions on it come from ``payments.admin.ops``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from payments.admin.common import (
+    EMPTY,
+    SOURCE_LABELS,
+    ReadOnlyAdminMixin,
+    age,
+    attempt_admin_link,
+    card_label,
+    email_wrapped,
+    intent_short,
+    intent_status_label,
+    money_unbroken,
+    order_admin_link,
+    timestamp_short,
+    unbroken,
+)
+from payments.admin.ops import OpsActionsMixin
+from payments.admin.orders import ledger_table
+from payments.models import (
+    Incident,
+    PaymentAttempt,
+)
+from payments.templatetags.money import ZERO_DECIMAL
+
+
+def filter_warning(request: HttpRequest, text: str) -> None:
+    """A message about a filter value, once per request (the ChangeList builds its filters
+    again for every queryset it makes, and the CSV export makes two)."""
+    shown = request.__dict__.setdefault("_payments_filter_warnings", set())
+    if text not in shown:
+        shown.add(text)
+        messages.warning(request, text)
+
+
+def hidden_params(changelist, *, leaving: set[str]) -> list[tuple[str, str]]:
+    """The list's other parameters (search, ordering, other filters), as hidden fields of
+    a filter's own form, so applying a range keeps them."""
+    return [(key, value) for key, values in changelist.filter_params.items()
+            if key not in leaving for value in values]
+
+
+def day_or_moment(value: str) -> date | datetime | None:
+    """A day ("2026-11-29", from a date field) or a moment ("2026-11-29 00:00:00+00:00",
+    from Django's quick ranges); None for anything else."""
+    try:
+        # A day first: Python reads "2026-11-29" as a datetime too (midnight).
+        return parse_date(value) or parse_datetime(value)
+    except ValueError:  # well formed, not a date: "2026-13-45"
+        return None
+
+
+def day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class FirstSeenFilter(admin.DateFieldListFilter):
+    """Django's quick ranges (today, past 7 days, this month, this year) and a from/to pair
+    of days typed by hand, both days included: ``first_seen_at__gte`` / ``__lte``. A value
+    that is not a date is left out, with a message."""
+
+    template = "admin/payments/filter_range.html"
+
+    def __init__(self, field, request, params, model, model_admin, field_path) -> None:
+        self.lookup_kwarg_upto = f"{field_path}__lte"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "first seen"
+        self.bounds: dict[str, date | datetime] = {}
+        for key, values in list(self.used_parameters.items()):
+            value = day_or_moment(values[-1])
+            if value is None or value.year >= 9999:
+                del self.used_parameters[key]
+                filter_warning(request, f"The first seen date “{values[-1]}” was not valid "
+                                        "(a day is written 2026-11-29), so the list ignores it.")
+            else:
+                self.bounds[key] = value
+
+    def expected_parameters(self) -> list[str]:
+        return [*super().expected_parameters(), self.lookup_kwarg_upto]
+
+    def queryset(self, request: HttpRequest, queryset):
+        for key, value in self.bounds.items():
+            if not isinstance(value, datetime):  # a whole day: up to its end
+                if key == self.lookup_kwarg_upto:
+                    key, value = f"{self.field_path}__lt", value + timedelta(days=1)
+                value = day_start(value)
+            elif timezone.is_naive(value):
+                value = timezone.make_aware(value)
+            queryset = queryset.filter(**{key: value})
+        return queryset
+
+    def choices(self, changelist):
+        def shown(key: str) -> str:
+            value = self.bounds.get(key)
+            if isinstance(value, datetime):
+                value = timezone.localtime(value).date() if timezone.is_aware(value) \
+                    else value.date()
+            return value.isoformat() if value else ""
+
+        self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
+        self.form_fields = [(self.lookup_kwarg_since, "From", shown(self.lookup_kwarg_since)),
+                            (self.lookup_kwarg_upto, "To", shown(self.lookup_kwarg_upto))]
+        self.form_type = "date"
+        yield from super().choices(changelist)
+
+
+AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,2}))?\s*$")
+
+
+def minor_units(typed: str, currency: str) -> int | None:
+    """"10" → 1000, "10.5" or "10,50" → 1050 (a zero-decimal currency: "500" → 500);
+    None for what is not an amount ("ten", "-5", "1,000.00", "1e9")."""
+    match = AMOUNT_TYPED.match(typed)
+    if match is None:
+        return None
+    whole, fraction = match.groups()
+    if currency.lower() in ZERO_DECIMAL:
+        return None if fraction and int(fraction) else int(whole)
+    return int(whole) * 100 + int((fraction or "0").ljust(2, "0"))
+
+
+def major_units(amount: int, currency: str) -> str:
+    """1000 → "10.00" ("500" for a zero-decimal currency): a number a spreadsheet reads."""
+    if currency.lower() in ZERO_DECIMAL:
+        return str(amount)
+    return f"{amount // 100}.{amount % 100:02d}"
+
+
+class AmountFilter(admin.FieldListFilter):
+    """A from/to pair in the address in minor units, as every amount is stored
+    (``amount__gte=1000``); the merchant types major units ("10"), and
+    ``IncidentAdmin.changelist_view`` turns ``amount_from`` / ``amount_to`` into them."""
+
+    template = "admin/payments/filter_range.html"
+    typed = {"amount_from": "amount__gte", "amount_to": "amount__lte"}
+
+    def __init__(self, field, request, params, model, model_admin, field_path) -> None:
+        self.lookup_gte, self.lookup_lte = f"{field_path}__gte", f"{field_path}__lte"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "amount"
+        self.currency = request.GET.get("currency", "")
+        self.bounds: dict[str, int] = {}
+        for key, values in list(self.used_parameters.items()):
+            if re.fullmatch(r"[0-9]{1,12}", values[-1]):
+                self.bounds[key] = int(values[-1])
+            else:
+                del self.used_parameters[key]
+                filter_warning(request, f"The amount “{values[-1]}” was not valid, so the "
+                                        "list ignores it.")
+
+    def expected_parameters(self) -> list[str]:
+        return [self.lookup_gte, self.lookup_lte]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(**self.bounds) if self.bounds else queryset
+
+    def choices(self, changelist):
+        def shown(key: str) -> str:
+            value = self.bounds.get(key)
+            return "" if value is None else major_units(value, self.currency or "eur")
+
+        self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
+        self.form_fields = [("amount_from", "From", shown(self.lookup_gte)),
+                            ("amount_to", "To", shown(self.lookup_lte))]
+        self.form_type = "text"
+        yield {"selected": not self.bounds, "display": "Any amount",
+               "query_string": changelist.get_query_string(
+                   remove=self.expected_parameters())}
+
+
+class PresentValuesFilter(admin.SimpleListFilter):
+    """The values the incidents hold (a merchant picks, rather than types), in the
+    address under the field's own name (``card_brand=visa``)."""
+
+    field_name = ""
+
+    def label(self, value: str) -> str:
+        return value
+
+    def lookups(self, request: HttpRequest, model_admin):
+        present = (model_admin.get_queryset(request).exclude(**{self.field_name: ""})
+                   .order_by(self.field_name).values_list(self.field_name, flat=True)
+                   .distinct()[:100])
+        return [(value, self.label(value)) for value in present]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(**{self.field_name: self.value()}) if self.value() else queryset
+
+
+class ChoiceFilter(admin.SimpleListFilter):
+    """A field's choices under the field's own name in the address (``status=open``, as
+    the dashboard links), not Django's ``status__exact``, so the sidebar shows the choice
+    a link made."""
+
+    field_name = ""
+
+    def lookups(self, request: HttpRequest, model_admin):
+        return Incident._meta.get_field(self.field_name).choices
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(**{self.field_name: self.value()}) if self.value() else queryset
+
+
+class KindFilter(ChoiceFilter):
+    title = "kind"
+    parameter_name = field_name = "kind"
+
+
+class StatusFilter(ChoiceFilter):
+    title = "status"
+    parameter_name = field_name = "status"
+
+
+class CurrencyFilter(PresentValuesFilter):
+    """The currencies present, as the amounts show them ("EUR", not "eur")."""
+
+    title = "currency"
+    parameter_name = field_name = "currency"
+
+    def label(self, value: str) -> str:
+        return value.upper()
+
+
+class CardBrandFilter(PresentValuesFilter):
+    title = "card brand"
+    parameter_name = field_name = "card_brand"
+
+
+class CardCountryFilter(PresentValuesFilter):
+    title = "card country"
+    parameter_name = field_name = "card_country"
+
+
+class DeclineCodeFilter(PresentValuesFilter):
+    """Decline codes in words ("Insufficient funds"), the code in the address."""
+
+    title = "decline code"
+    parameter_name = field_name = "decline_code"
+
+    def label(self, value: str) -> str:
+        return ERROR_WORDS.get(value, value)
+
+
+class SourceFilter(PresentValuesFilter):
+    """What found the incident, named as the ledger names it ("Monitoring scan")."""
+
+    title = "found by"
+    parameter_name = field_name = "source"
+
+    def label(self, value: str) -> str:
+        return SOURCE_LABELS.get(value, value)
+
+
+# Stripe's codes as a merchant would say them (docs.stripe.com/declines/codes and
+# /error-codes); anything else shows Stripe's own message.
+ERROR_WORDS = {
+    "authentication_not_handled": "Bank asked for 3-D Secure; checkout could not ask",
+    "authentication_required": "Bank asked for 3-D Secure; checkout could not ask",
+    "payment_intent_authentication_failure": "Failed the bank's check",
+    "payment_intent_payment_attempt_expired": "Not confirmed within the hour",
+    "insufficient_funds": "Insufficient funds",
+    "generic_decline": "Declined by the bank",
+    "do_not_honor": "Declined by the bank",
+    "card_declined": "Declined by the bank",
+    "expired_card": "Card expired",
+    "incorrect_cvc": "Wrong security code",
+    "invalid_cvc": "Wrong security code",
+    "incorrect_number": "Wrong card number",
+    "lost_card": "Card reported lost",
+    "stolen_card": "Card reported stolen",
+    "fraudulent": "Declined as suspected fraud",
+    "card_velocity_exceeded": "Card limit reached",
+    "withdrawal_count_limit_exceeded": "Card limit reached",
+    "processing_error": "Processing error at the bank; worth a retry",
+    "try_again_later": "Bank busy; worth a retry",
+    "card_not_supported": "Card does not support this purchase",
+    "currency_not_supported": "Card does not support this currency",
+}
+
+
+def error_in_words(error_code: str, decline_code: str, message: str) -> str:
+    """The decline code in words (the more specific), else the error code's, else
+    Stripe's message, else the bare code; "" when the payment never failed."""
+    for code in (decline_code, error_code):
+        if code in ERROR_WORDS:
+            return ERROR_WORDS[code]
+    return message or decline_code or error_code
+
+
+# Stripe's guide: an intent not confirmed again within an hour of the bank's challenge
+# falls back to requires_payment_method, and the sale is lost.
+CONFIRMATION_WINDOW = timedelta(hours=1)
+URGENT = timedelta(minutes=15)
+
+
+def expires_at(incident: Incident) -> datetime | None:
+    """When Stripe fails an open payment waiting for its second confirm; None otherwise."""
+    attempt = incident.attempt
+    if incident.status != Incident.Status.OPEN or attempt is None or \
+            attempt.status != PaymentAttempt.Status.REQUIRES_CONFIRMATION or \
+            attempt.requires_confirmation_at is None:
+        return None
+    return attempt.requires_confirmation_at + CONFIRMATION_WINDOW
+
+
+def expires_in(incident: Incident) -> str:
+    """"in 42 min" (bold under a quarter of an hour), "hour passed", or "—"."""
+    deadline = expires_at(incident)
+    if deadline is None:
+        return EMPTY
+    left = deadline - timezone.now()
+    if left <= timedelta(0):
+        return format_html('<strong title="{}">{}</strong>', "Stripe fails it at its next "
+                           "read; the next scan records it.", unbroken("hour passed"))
+    minutes = max(1, -(-int(left.total_seconds()) // 60))
+    text = unbroken(f"in {minutes} min")
+    return format_html("<strong>{}</strong>", text) if left < URGENT else text
+
+
+# OWASP "CSV Injection": a cell a spreadsheet would run as a formula gets a leading quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value).replace("\0", "")
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+class CsvBuffer:
+    """csv.writer's file: hands each row back instead of keeping it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_time(value: datetime | None) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+INCIDENT_CSV = [
+    ("First seen", lambda i: csv_time(i.first_seen_at)),
+    ("Kind", lambda i: i.get_kind_display()),
+    ("Status", lambda i: i.get_status_display()),
+    ("Customer email", lambda i: i.customer_email),
+    ("Amount", lambda i: major_units(i.amount, i.currency)),
+    ("Currency", lambda i: i.currency.upper()),
+    ("Last error", lambda i: error_in_words(i.error_code, i.decline_code, i.error_message)),
+    ("Error code", lambda i: i.error_code),
+    ("Decline code", lambda i: i.decline_code),
+    ("Stripe's message", lambda i: i.error_message),
+    ("Card brand", lambda i: i.card_brand),
+    ("Card last4", lambda i: i.card_last4),
+    ("Card country", lambda i: i.card_country),
+    ("Order", lambda i: i.order.reference if i.order else ""),
+    ("PaymentIntent", lambda i: i.stripe_id),
+    ("Intent status", lambda i: i.intent_status),
+    ("Expires", lambda i: csv_time(expires_at(i))),
+    ("Resolved", lambda i: csv_time(i.resolved_at)),
+    ("Found by", lambda i: SOURCE_LABELS.get(i.source, i.source)),
+]
+
+
+def incidents_csv(incidents) -> Iterator[str]:
+    """The rows one at a time (a BOM first, so spreadsheet programs read UTF-8)."""
+    writer = csv.writer(CsvBuffer())
+    yield "\ufeff" + writer.writerow([label for label, _ in INCIDENT_CSV])
+    for incident in incidents.iterator(chunk_size=2000):
+        yield writer.writerow([csv_cell(cell(incident)) for _, cell in INCIDENT_CSV])
+
+
+@admin.register(Incident)
+class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The failed payments list: payments in trouble, as the monitoring engine found them
+    (webhooks and scans), with a CSV export of what the filters show."""
+
+    # Seven columns (and the action checkboxes) that fit a 1280 px screen next to the
+    # filters: the card sits under the customer, the status under the kind and the intent
+    # id under its order; the age is one word with the time on hover; long values wrap or
+    # are cut with the whole value in the tooltip; headers (never wrapped) stay short.
+    list_display = ["customer", "amount_display", "kind_and_status", "last_error", "seen_ago",
+                    "expires", "where"]
+    list_display_links = ["customer"]
+    list_filter = [KindFilter, StatusFilter, ("first_seen_at", FirstSeenFilter),
+                   ("amount", AmountFilter), CurrencyFilter, CardBrandFilter,
+                   CardCountryFilter, DeclineCodeFilter, SourceFilter]
+    search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
+    search_help_text = "Email, order, PaymentIntent id or the card's last 4 digits."
+    list_select_related = ["order", "attempt"]
+    # No second COUNT(*) over every incident per page (bench/admin.py: 200,000 rows).
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
+                           "card", "intent_full", "order_or_outside", "attempt_or_none",
+                           "intent_status_display", "expires_detail", "source_display"]}),
+        ("Failure", {"fields": ["last_error_detail", "error_code", "decline_code",
+                                "error_message"]}),
+        ("Timeline", {"fields": ["intent_created", "first_seen_detail", "last_seen",
+                                 "resolved"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("order", "attempt")
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("export/", self.admin_site.admin_view(self.export_view),
+                 name=f"{info[0]}_{info[1]}_export"),
+            path("ops/<str:action>/", self.admin_site.admin_view(self.ops_view),
+                 name=f"{info[0]}_{info[1]}_ops"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if set(AmountFilter.typed) & set(request.GET):
+            return self.amounts_typed(request)
+        extra_context = {**(extra_context or {}),
+                         "can_export": request.user.has_perm("payments.export_incident")}
+        return super().changelist_view(request, extra_context)
+
+    def amounts_typed(self, request: HttpRequest) -> HttpResponseRedirect:
+        """The amount filter's form sent major units: the same list, in minor units."""
+        query = request.GET.copy()
+        for typed, lookup in AmountFilter.typed.items():
+            value = query.pop(typed, [""])[-1]
+            query.pop(lookup, None)
+            if not value.strip():
+                continue
+            minor = minor_units(value, query.get("currency", ""))
+            if minor is None:
+                filter_warning(request, f"The amount “{value}” was not valid (write 10 or "
+                                        "10.50), so the list ignores it.")
+            else:
+                query[lookup] = str(minor)
+        query.pop("p", None)
+        return HttpResponseRedirect(f"{request.path}?{query.urlencode()}" if query
+                                    else request.path)
+
+    def export_view(self, request: HttpRequest):
+        """What the list shows with these filters and this search, every page of it, as
+        CSV: streamed, so 200,000 rows never sit in memory."""
+        if not request.user.has_perm("payments.export_incident"):
+            raise PermissionDenied
+        changelist_url = reverse("admin:payments_incident_changelist")
+        if any("\x00" in key or "\x00" in value
+               for key, values in request.GET.lists() for value in values):
+            return self.changelist_unfiltered(request, path=changelist_url)
+        try:
+            incidents = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return self.changelist_unfiltered(request, path=changelist_url)
+        response = StreamingHttpResponse(incidents_csv(incidents),
+                                         content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="failed-payments-{stamp}.csv"'
+        return response
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False,
+                           form_url="", obj: Incident | None = None):
+        if obj is not None:
+            if obj.attempt_id is not None:
+                context["ledger"] = ledger_table(obj.attempt.events.all())
+            context["stripe_events"] = stripe_events(obj.stripe_id)
+            context["stripe_dashboard_url"] = stripe_dashboard_url(obj.stripe_id)
+            context["ops_buttons"] = self.ops_buttons(request, obj)
+            context["recovery_links"] = obj.recovery_links.select_related("created_by")
+        return super().render_change_form(request, context, add=add, change=change,
+                                          form_url=form_url, obj=obj)
+
+    @admin.display(description="Customer", ordering="customer_email")
+    def customer(self, incident: Incident) -> str:
+        """The address, and the card under it ("visa •••• 3184 (DE)")."""
+        who = email_wrapped(incident.customer_email) if incident.customer_email \
+            else "(no email)"
+        card = card_label(incident)
+        if card == EMPTY:
+            return who
+        return format_html('{}<br><span class="quiet">{}</span>', who, card)
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, incident: Incident) -> str:
+        return money_unbroken(incident.amount, incident.currency)
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_display(self, incident: Incident) -> str:
+        return incident.get_kind_display()
+
+    @admin.display(description="Card", ordering="card_brand")
+    def card(self, incident: Incident) -> str:
+        return card_label(incident)
+
+    @admin.display(description="Last error", ordering="decline_code")
+    def last_error(self, incident: Incident) -> str:
+        """In words; the codes (and Stripe's message) in the tooltip."""
+        words = error_in_words(incident.error_code, incident.decline_code,
+                               incident.error_message)
+        if not words:
+            return EMPTY
+        codes = " / ".join(code for code in (incident.error_code, incident.decline_code)
+                           if code)
+        hover = "\n".join(part for part in (codes, incident.error_message) if part)
+        return format_html('<span title="{}">{}</span>', hover,
+                           Truncator(words).chars(60) if words == incident.error_message
+                           else words)
+
+    @admin.display(description="Last error")
+    def last_error_detail(self, incident: Incident) -> str:
+        return error_in_words(incident.error_code, incident.decline_code,
+                              incident.error_message) or EMPTY
+
+    @admin.display(description="Kind / status", ordering="kind")
+    def kind_and_status(self, incident: Incident) -> str:
+        return format_html('{}<br><span class="quiet">{}</span>', incident.get_kind_display(),
+                           incident.get_status_display())
+
+    @admin.display(description="Age", ordering="-first_seen_at")
+    def seen_ago(self, incident: Incident) -> str:
+        """"2 days" since first seen; the time itself on hover."""
+        return format_html('<span title="first seen {}">{}</span>',
+                           timestamp_short(incident.first_seen_at), age(incident.first_seen_at))
+
+    @admin.display(description="Expires")
+    def expires(self, incident: Incident) -> str:
+        return expires_in(incident)
+
+    @admin.display(description="Expires")
+    def expires_detail(self, incident: Incident) -> str:
+        deadline = expires_at(incident)
+        if deadline is None:
+            return format_html('{} <span class="quiet">{}</span>', EMPTY,
+                               "(only a payment waiting for its confirm expires)")
+        return format_html("{} ({})", timestamp_short(deadline, seconds=True),
+                           expires_in(incident))
+
+    @admin.display(description="Order / intent", ordering="order__reference")
+    def where(self, incident: Incident) -> str:
+        order = self.order_or_outside(incident) if incident.order is None \
+            else order_admin_link(incident.order, short=True)
+        return format_html('{}<br><span class="quiet">{}</span>', order, self.intent(incident))
+
+    @admin.display(description="Order", ordering="order__reference")
+    def order_or_outside(self, incident: Incident) -> str:
+        if incident.order is None:
+            return format_html('<span class="quiet" title="{}">{}</span>',
+                               "An intent made outside this checkout (another integration "
+                               "on the Stripe account): no order here.",
+                               "outside checkout")
+        return order_admin_link(incident.order)
+
+    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    def intent(self, incident: Incident) -> str:
+        return intent_short(incident.stripe_id)
+
+    @admin.display(description="PaymentIntent")
+    def intent_full(self, incident: Incident) -> str:
+        url = stripe_dashboard_url(incident.stripe_id)
+        if url is None:
+            return incident.stripe_id
+        return format_html('{} <a href="{}" target="_blank" rel="noopener">{}</a>',
+                           incident.stripe_id, url, "open in Stripe's Dashboard")
+
+    @admin.display(description="Intent status")
+    def intent_status_display(self, incident: Incident) -> str:
+        """Our ledger's status when the payment is ours (an ops confirm moves it at once);
+        the incident's last sight of Stripe for an intent made outside the checkout."""
+        if incident.attempt is not None:
+            return format_html('{} <span class="quiet">{}</span>',
+                               intent_status_label(incident.attempt.status), "(our ledger)")
+        return format_html('{} <span class="quiet">{}</span>',
+                           intent_status_label(incident.intent_status), "(as last seen at Stripe)")
+
+    @admin.display(description="Found by")
+    def source_display(self, incident: Incident) -> str:
+        return SOURCE_LABELS.get(incident.source, incident.source)
+
+    @admin.display(description="Intent created")
+    def intent_created(self, incident: Incident) -> str:
+        return timestamp_short(incident.intent_created_at, seconds=True)
+
+    @admin.display(description="First seen")
+    def first_seen_detail(self, incident: Incident) -> str:
+        return format_html("{} ({} ago)", timestamp_short(incident.first_seen_at, seconds=True),
+                           age(incident.first_seen_at))
+
+    @admin.display(description="Last seen")
+    def last_seen(self, incident: Incident) -> str:
+        return timestamp_short(incident.last_seen_at, seconds=True)
+
+    @admin.display(description="Resolved")
+    def resolved(self, incident: Incident) -> str:
+        if incident.resolved_at is None:
+            return "not yet" if incident.status == Incident.Status.OPEN else EMPTY
+        return timestamp_short(incident.resolved_at, seconds=True)
+
+    @admin.display(description="Payment attempt")
+    def attempt_or_none(self, incident: Incident) -> str:
+        if incident.attempt is None:
+            return "none (outside checkout)"
+        return attempt_admin_link(incident.attempt)
+
+
+def stripe_dashboard_url(intent_id: str) -> str | None:
+    """The intent in Stripe's Dashboard, only when the keys are Stripe's own (a sandbox's
+    intents exist nowhere else): under /test/ for test keys."""
+    if settings.STRIPE_API_BASE or not intent_id.startswith("pi_"):
+        return None
+    live = settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+    return f"https://dashboard.stripe.com/{'' if live else 'test/'}payments/{intent_id}"
+
+
+def stripe_events(intent_id: str, *, limit: int = 50) -> list[dict]:
+    """The dj-stripe events about the intent (``data.object.id``, a JSON lookup that
+    PostgreSQL and SQLite both take), oldest first, as rows for the incident page."""
+    if not apps.is_installed("djstripe"):
+        return []
+    from djstripe.models import Event
+
+    events = (Event.objects.filter(data__object__id=intent_id)
+              .order_by("-created", "-djstripe_id")[:limit])
+    rows = []
+    for event in reversed(list(events)):
+        intent = (event.data or {}).get("object") or {}
+        error = intent.get("last_payment_error") or {}
+        rows.append({
+            "created": timestamp_short(event.created, seconds=True),
+            "type": event.type,
+            "status": intent_status_label(intent.get("status") or ""),
+            "error": error_in_words(error.get("code") or "", error.get("decline_code") or "",
+                                    error.get("message") or "") or EMPTY,
+            "id": event.id,
+            "url": reverse("admin:djstripe_event_change", args=[event.pk])
+            if admin.site.is_registered(Event) else "",
+        })
+    return rows

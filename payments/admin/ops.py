@@ -1,0 +1,275 @@
+"""Ops actions on incidents (confirm now, send an authentication link, cancel, refresh
+from Stripe): the verbs, the confirmation page's form and ``OpsActionsMixin``, which
+``IncidentAdmin`` uses for its bulk actions, its buttons and the one confirmation page.
+The work itself goes through ``payments.recovery``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.text import capfirst
+from django.utils.timesince import timesince
+
+from payments import recovery
+from payments.admin.common import (
+    intent_status_label,
+    money_unbroken,
+)
+from payments.models import (
+    Incident,
+    OpsAction,
+)
+
+Action = OpsAction.Kind
+# A confirmation page lists every payment; a selection of the whole list (200,000 rows)
+# would make one nobody reads. Bulk work past this goes in batches.
+OPS_MAX_SELECTED = 500
+
+
+@dataclass(frozen=True)
+class OpsVerb:
+    permission: str  # the codename on Incident
+    button: str  # on the incident page, and the bulk action's name
+    question: str  # "Confirm {n}?"
+    nothing: str  # when every selected payment would be skipped
+    does: str  # what happens, in a sentence
+    submit: str
+
+
+OPS_VERBS = {
+    Action.CONFIRM: OpsVerb(
+        "confirm_payment", "Confirm now", "Confirm {n}?", "No payment here can be confirmed",
+        "The server confirms each payment at Stripe now: the shopper already passed the "
+        "bank's check, the card is charged and the order becomes paid.",
+        "Yes, confirm"),
+    Action.SEND_LINK: OpsVerb(
+        "send_recovery_link", "Send authentication link",
+        "Send an authentication link for {n}?", "No payment here can get a link",
+        "Each shopper gets an email with a signed link that expires in {hours}: it runs "
+        "the bank's check again, or takes another card for the same order.",
+        "Yes, send the emails"),
+    Action.CANCEL: OpsVerb(
+        "cancel_payment", "Cancel payment", "Cancel {n}?", "No payment here can be canceled",
+        "Each payment is canceled at Stripe and its order marked canceled: the shopper "
+        "can no longer pay it. This cannot be undone.",
+        "Yes, cancel"),
+    Action.REFRESH: OpsVerb(
+        "refresh_payment", "Refresh from Stripe", "Refresh {n} from Stripe?",
+        "No payment here can be refreshed",
+        "Reads each payment from Stripe and records what changed. Nothing is charged.",
+        "Yes, refresh"),
+}
+
+
+def payments_count(n: int) -> str:
+    return f"{n} payment" if n == 1 else f"{n} payments"
+
+
+def skipped_summary(skipped: list[tuple[Incident, str]]) -> str:
+    """"1 will be skipped: already paid", or "3 will be skipped: 2 already paid, 1 not
+    awaiting confirmation"."""
+    reasons = Counter(reason for _, reason in skipped)
+    total = sum(reasons.values())
+    if len(reasons) == 1:
+        return f"{total} will be skipped: {next(iter(reasons))}"
+    return f"{total} will be skipped: " + ", ".join(f"{count} {reason}"
+                                                   for reason, count in reasons.items())
+
+
+class OpsActionForm(forms.Form):
+    """The confirmation page's form: its one-time token (a second submit acts once), and
+    for a cancellation the reason Stripe records."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    reason = forms.ChoiceField(label="Reason", required=True,
+                               choices=[("", "Choose a reason"), *recovery.CANCEL_REASONS.items()])
+
+    def __init__(self, *args, action: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if action != Action.CANCEL:
+            del self.fields["reason"]
+
+
+class OpsActionsMixin:
+    """Ops actions on incidents, one permission each: bulk (changelist actions) and single
+    (buttons on the incident page), both through one confirmation page, as Django's
+    delete confirmation: what will happen to how many payments, which are skipped and
+    why. Its POST calls ``recovery_execute`` with what the page showed (each incident's
+    version) and a one-time token, then says what happened."""
+
+    actions = ["confirm_selected", "send_link_selected", "cancel_selected",
+               "refresh_selected"]
+
+    def has_ops_permission(self, request: HttpRequest, action: str) -> bool:
+        return request.user.has_perm(f"payments.{OPS_VERBS[action].permission}")
+
+    def has_confirm_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.CONFIRM)
+
+    def has_send_recovery_link_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.SEND_LINK)
+
+    def has_cancel_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.CANCEL)
+
+    def has_refresh_payment_permission(self, request: HttpRequest) -> bool:
+        return self.has_ops_permission(request, Action.REFRESH)
+
+    @admin.action(description="Confirm now", permissions=["confirm_payment"])
+    def confirm_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.CONFIRM, queryset)
+
+    @admin.action(description="Send authentication link", permissions=["send_recovery_link"])
+    def send_link_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.SEND_LINK, queryset)
+
+    @admin.action(description="Cancel payment", permissions=["cancel_payment"])
+    def cancel_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.CANCEL, queryset)
+
+    @admin.action(description="Refresh from Stripe", permissions=["refresh_payment"])
+    def refresh_selected(self, request: HttpRequest, queryset):
+        return self.ops_selected(request, Action.REFRESH, queryset)
+
+    def ops_selected(self, request: HttpRequest, action: str, queryset):
+        if queryset.count() > OPS_MAX_SELECTED:
+            messages.warning(request, f"Select at most {OPS_MAX_SELECTED} payments for one "
+                                      "action (filter the list first).")
+            return None
+        return self.ops_confirmation(request, action, queryset,
+                                     back=request.get_full_path())
+
+    def ops_view(self, request: HttpRequest, action: str):
+        """GET ``?ids=1,2&next=…``: the confirmation page; POST: do it."""
+        if action not in OPS_VERBS:
+            raise Http404
+        if not self.has_ops_permission(request, action):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self.ops_execute(request, action)
+        ids = [part for value in request.GET.getlist("ids") for part in value.split(",")]
+        ids = [int(part) for part in ids if part.isascii() and part.isdigit()
+               and len(part) < 12][:OPS_MAX_SELECTED]
+        incidents = self.get_queryset(request).filter(pk__in=ids)
+        back = self.ops_back(request, request.GET.get("next", ""))
+        if not incidents.exists():
+            messages.warning(request, "No such payment: nothing was done.")
+            return HttpResponseRedirect(back)
+        return self.ops_confirmation(request, action, incidents, back=back)
+
+    def ops_back(self, request: HttpRequest, url: str) -> str:
+        """Where the result is shown: the page the action came from, if it is ours."""
+        if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+            return url
+        return reverse("admin:payments_incident_changelist")
+
+    def ops_confirmation(self, request: HttpRequest, action: str, incidents, *, back: str,
+                         form: OpsActionForm | None = None) -> TemplateResponse:
+        incidents = list(incidents.select_related("order", "attempt")
+                         .order_by("-first_seen_at", "-pk"))
+        plan = recovery.recovery_plan(action=action, incidents=incidents)
+        verb = OPS_VERBS[action]
+        form = form or OpsActionForm(initial={"token": uuid.uuid4()}, action=action)
+        hours = timesince(timezone.now(), timezone.now() + timedelta(
+            seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS), depth=2)
+        title = verb.question.format(n=payments_count(len(plan.eligible))) if plan.eligible \
+            else verb.nothing
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "subtitle": skipped_summary(plan.skipped) if plan.skipped else "",
+            "action": action,
+            "verb": verb,
+            "does": verb.does.format(hours=hours),
+            "eligible": [self.ops_row(incident) for incident in plan.eligible],
+            "skipped": [{**self.ops_row(incident), "reason": reason}
+                        for incident, reason in plan.skipped],
+            "seen": [f"{incident.pk}:{recovery.incident_version(incident)}"
+                     for incident in incidents],
+            "form": form,
+            "back": back,
+            "action_url": reverse("admin:payments_incident_ops", args=[action]),
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/payments/incident/ops_confirmation.html",
+                                context)
+
+    def ops_row(self, incident: Incident) -> dict:
+        return {
+            "incident": incident,
+            "url": reverse("admin:payments_incident_change", args=[incident.pk]),
+            "customer": incident.customer_email or "(no email)",
+            "amount": money_unbroken(incident.amount, incident.currency),
+            "kind": incident.get_kind_display(),
+            "status": incident.get_status_display(),
+            "payment": intent_status_label(incident.attempt.status if incident.attempt
+                                           else incident.intent_status),
+            "order": incident.order.reference if incident.order else "outside checkout",
+        }
+
+    def ops_execute(self, request: HttpRequest, action: str):
+        back = self.ops_back(request, request.POST.get("next", ""))
+        seen: dict[int, str] = {}
+        for value in request.POST.getlist("seen")[:OPS_MAX_SELECTED]:
+            pk, _, version = value.partition(":")
+            if pk.isascii() and pk.isdigit() and len(pk) < 12:
+                seen[int(pk)] = version
+        if not seen:
+            messages.warning(request, "No payments were selected: nothing was done.")
+            return HttpResponseRedirect(back)
+        form = OpsActionForm(request.POST, action=action)
+        if not form.is_valid():
+            return self.ops_confirmation(
+                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
+                back=back, form=form)
+        try:
+            outcome = recovery.recovery_execute(
+                action=action, seen=seen, token=form.cleaned_data["token"], user=request.user,
+                reason=form.cleaned_data.get("reason", ""))
+        except recovery.AlreadySubmitted as error:
+            messages.warning(request, "This form was already submitted: "
+                                      f"{error.previous.summary or 'still at work'}.")
+        except ValueError as error:
+            form.add_error("reason" if "reason" in form.fields else None, str(error))
+            return self.ops_confirmation(
+                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
+                back=back, form=form)
+        else:
+            level = messages.SUCCESS if outcome.done and not outcome.skipped \
+                else messages.WARNING
+            messages.add_message(request, level, f"{capfirst(outcome.message)}.")
+        return HttpResponseRedirect(back)
+
+    def ops_buttons(self, request: HttpRequest, incident: Incident) -> list[dict]:
+        """The actions this user may take on this incident: a link to the confirmation
+        page for each that applies, the reason for each that does not."""
+        buttons = []
+        here = request.get_full_path()
+        for action, verb in OPS_VERBS.items():
+            if not self.has_ops_permission(request, action):
+                continue
+            plan = recovery.recovery_plan(action=action, incidents=[incident])
+            button = {"label": verb.button, "action": action}
+            if plan.eligible:
+                button["url"] = reverse("admin:payments_incident_ops", args=[action]) + \
+                    "?" + urlencode({"ids": incident.pk, "next": here})
+            else:
+                button["reason"] = plan.skipped[0][1]
+            buttons.append(button)
+        return buttons
