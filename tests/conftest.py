@@ -130,3 +130,16 @@ def staff_roles(db):
     from django.apps import apps
 
     importlib.import_module("payments.migrations.0007_roles").roles_create(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def admin_filter_values_fresh():
+    """The incident list keeps its filters' values a minute in the cache; each test sees
+    its own incidents."""
+    yield
+    from django.core.cache import cache
+
+    from payments.admin.incidents import present_values_cache_key
+
+    cache.delete_many([present_values_cache_key(field) for field in
+                       ("currency", "card_brand", "card_country", "decline_code", "source")])
