@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from playwright.sync_api import expect
 from payments import tasks
 from payments.models import Incident, Order, PaymentAttempt, Product
 from tests.browser.test_checkout import enter_card, to_payment
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +33,6 @@ def shop(site_on_sandbox, live_server, transactional_db, celery_worker, staff_ro
         user.groups.add(Group.objects.get(name=group))
     return live_server.url
 
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def log_in(browser, shop: str, username: str):
@@ -89,7 +81,7 @@ def sweep() -> Incident:
     """Beat's stale sweep, run by the worker once the threshold has passed."""
     PaymentAttempt.objects.update(requires_action_at=timezone.now() - timedelta(hours=1))
     tasks.scan_stale_task.delay()
-    wait_until(Incident.objects.exists, 20, "the worker's sweep to open an incident")
+    wait_until(Incident.objects.exists, timeout=20, what="the worker's sweep to open an incident")
     return Incident.objects.get()
 
 
@@ -169,7 +161,8 @@ def test_a_mailed_link_after_a_not_handled_failure_takes_a_new_card(shop, browse
     context.close()
     site_on_sandbox.PAYMENTS_HANDLE_ACTIONS = True
     tasks.scan_backfill_task.delay(1)  # the worker finds the day's failures
-    wait_until(Incident.objects.exists, 20, "the worker's backfill to open an incident")
+    wait_until(Incident.objects.exists, timeout=20,
+               what="the worker's backfill to open an incident")
     incident = Incident.objects.get()
     assert incident.kind == "requires_action_not_handled"
     send_link_as_ops(browser, shop, incident)

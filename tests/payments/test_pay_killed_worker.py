@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from django.db import connection
 
 from payments.models import Order, OrderLine, PaymentAttempt
 from tests.conftest import need
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,14 +34,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ def gunicorn(transactional_db, sandbox):
             return False
 
     try:
-        wait_until(answers, 30, "gunicorn to answer")
+        wait_until(answers, timeout=30, what="gunicorn to answer")
         yield server, url
     finally:
         server.terminate()
@@ -112,19 +104,20 @@ def test_a_worker_killed_mid_create_then_another_card_charges_once(gunicorn, san
     shopper = threading.Thread(target=first_try)
     shopper.start()
     # The attempt is on disk before the create call; then the worker dies mid-call.
-    wait_until(lambda: PaymentAttempt.objects.filter(order=order).exists(), 10,
-               "the attempt to be committed")
+    wait_until(lambda: PaymentAttempt.objects.filter(order=order).exists(), timeout=10,
+               what="the attempt to be committed")
     [worker] = worker_pids(server.pid)
     os.kill(worker, signal.SIGKILL)
     shopper.join(timeout=30)
     assert "error" in outcome or outcome["response"].status_code >= 500, outcome
     # Stripe finishes the create (and charges the card) after the worker is gone.
-    wait_until(lambda: len(stripe_client.v1.payment_intents.list().data) == 1, 10,
-               "the sandbox to finish the delayed create")
+    wait_until(lambda: len(stripe_client.v1.payment_intents.list().data) == 1, timeout=10,
+               what="the sandbox to finish the delayed create")
     attempt = PaymentAttempt.objects.get(order=order)
     assert (attempt.status, attempt.stripe_id) == ("creating", None)
 
-    wait_until(lambda: len(worker_pids(server.pid)) == 1, 30, "gunicorn to replace its worker")
+    wait_until(lambda: len(worker_pids(server.pid)) == 1, timeout=30,
+               what="gunicorn to replace its worker")
     retried = pay("pm_card_mastercard")  # Stripe.js makes a new PaymentMethod per submit
     assert retried.status_code == 200, retried.text
     assert retried.json()["success"] is True

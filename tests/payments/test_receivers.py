@@ -4,7 +4,6 @@ broker otherwise) reads the intent fresh from the sandbox and records it."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from types import SimpleNamespace
 from urllib.parse import urljoin
@@ -16,15 +15,7 @@ from djstripe.models import WebhookEndpoint
 from payments import receivers
 from payments.models import Incident, PaymentAttempt, PaymentEvent
 from tests.payments.conftest import shopper_with_order
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ def test_a_failed_challenge_then_another_card_through_webhooks_and_a_real_worker
     attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
     # The webhook recorded the failure as history; the worker read the intent and moved us.
     wait_until(lambda: PaymentAttempt.objects.get(pk=attempt.pk).status ==
-               "requires_payment_method", 20, "the worker to refresh the attempt")
+               "requires_payment_method", timeout=20, what="the worker to refresh the attempt")
     refreshed = attempt.events.get(to_status="requires_payment_method", applied=True)
     assert (refreshed.source, refreshed.error_code) == \
         ("webhook", "payment_intent_authentication_failure")
@@ -68,12 +59,12 @@ def test_a_failed_challenge_then_another_card_through_webhooks_and_a_real_worker
         ("authentication_failed", "open", "webhook")
 
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
-    wait_until(lambda: Incident.objects.get(pk=incident.pk).status == "recovered", 20,
-               "the success webhook to resolve the incident")
+    wait_until(lambda: Incident.objects.get(pk=incident.pk).status == "recovered",
+               timeout=20, what="the success webhook to resolve the incident")
     assert [e.to_status for e in attempt.events.filter(applied=True)][-1] == "succeeded"
     # Let every delivery land before the live server and its database go away.
-    wait_until(lambda: all(d["delivered"] for d in sandbox.deliveries()), 10,
-               "the sandbox's deliveries to land")
+    wait_until(lambda: all(d["delivered"] for d in sandbox.deliveries()), timeout=10,
+               what="the sandbox's deliveries to land")
 
 
 def event_from(stripe_client, intent_id: str, type_: str) -> SimpleNamespace:

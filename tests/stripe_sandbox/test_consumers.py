@@ -13,8 +13,7 @@ from django.urls import reverse
 from djstripe import models as djstripe_models
 
 from stripe_sandbox import DEFAULT_SECRET_KEY
-
-from .waiting import wait_until
+from tests.waiting import wait_until
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import stripe
 
 from stripe_sandbox import DEFAULT_SECRET_KEY, SandboxServer
 from stripe_sandbox.idempotency import KEY_LIFETIME_SECONDS, IdempotencyStore, StoredAnswer
+from tests.waiting import wait_until
 
 from .test_webhooks_and_controls import Receiver
-from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE = {"amount": 1000, "currency": "usd"}

@@ -12,8 +12,7 @@ import pytest
 import stripe
 
 from stripe_sandbox import DEFAULT_SECRET_KEY
-
-from .waiting import wait_until
+from tests.waiting import wait_until
 
 
 class Receiver:
