@@ -35,6 +35,10 @@ class SandboxControls:
     def add_fault(self, **fault: Any) -> dict[str, Any]:
         return self._call("POST", "faults", fault)
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, each with how many matching requests it still waits for."""
+        return self._call("GET", "faults")["data"]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 

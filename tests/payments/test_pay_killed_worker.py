@@ -103,9 +103,12 @@ def test_a_worker_killed_mid_create_then_another_card_charges_once(gunicorn, san
 
     shopper = threading.Thread(target=first_try)
     shopper.start()
-    # The attempt is on disk before the create call; then the worker dies mid-call.
+    # The attempt is on disk before the create call; then the worker dies mid-call, once
+    # the sandbox has the create (its delay fault is taken) and before it answers.
     wait_until(lambda: PaymentAttempt.objects.filter(order=order).exists(), timeout=10,
                what="the attempt to be committed")
+    wait_until(lambda: sandbox.faults()[0]["remaining"] == 0, timeout=10,
+               what="the create to reach the sandbox")
     [worker] = worker_pids(server.pid)
     os.kill(worker, signal.SIGKILL)
     shopper.join(timeout=30)
