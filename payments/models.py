@@ -12,6 +12,7 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.dispatch import Signal
 from django.utils import timezone
 
 
@@ -28,6 +29,11 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Sent (after the commit) when an order becomes paid, with ``order_id``: the receipt and
+# anything else that must not slow the payment down hang off it (payments/receivers.py).
+order_paid = Signal()
 
 
 def order_reference_new() -> str:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments.gateway import IntentData
-from payments.models import Order, PaymentAttempt, PaymentEvent
+from payments.models import Order, PaymentAttempt, PaymentEvent, order_paid
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +134,9 @@ def _order_mark_paid(*, attempt: PaymentAttempt, intent: IntentData) -> None:
     updated = same_amount.exclude(status=Order.Status.PAID).update(
         status=Order.Status.PAID, paid_at=timezone.now())
     if updated:
-        transaction.on_commit(lambda: _receipt_send(order_id=attempt.order_id))
+        transaction.on_commit(lambda: order_paid.send(sender=Order, order_id=attempt.order_id))
     elif not same_amount.exists():
         # Never the case for intents we created; refuse to call a wrong amount paid.
         log.error("intent %s paid %s %s, which is not the amount of order %s", intent.id,
                   intent.amount, intent.currency, attempt.order_id)
 
-
-def _receipt_send(*, order_id: int) -> None:
-    from payments.emails import order_receipt_send
-
-    try:
-        order_receipt_send(order_id=order_id)
-    except Exception:  # the payment stands; a mail server's failure is logged, not raised
-        log.exception("receipt for order %s not sent", order_id)

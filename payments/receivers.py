@@ -1,4 +1,5 @@
-"""dj-stripe webhook receivers: a few lines each.
+"""Signal receivers, a few lines each: dj-stripe's webhook events, and our own
+``order_paid`` (the receipt, mailed by a worker rather than in the shopper's request).
 
 dj-stripe has verified, stored and (for payment_intent.*) synced the event inside the
 webhook's transaction; we record what the event says and, when it tells us something we
@@ -8,11 +9,16 @@ makes no Stripe call of ours.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from django.dispatch import receiver
 from djstripe.event_handlers import djstripe_receiver
 
 from payments import gateway, monitoring, tasks
-from payments.models import PaymentEvent
+from payments.models import PaymentEvent, order_paid
+
+log = logging.getLogger(__name__)
 
 INTENT_EVENTS = ["payment_intent.created", "payment_intent.requires_action",
                  "payment_intent.payment_failed", "payment_intent.succeeded",
@@ -30,3 +36,12 @@ def payment_intent_event_received(sender, event, **kwargs) -> None:
     if monitoring.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK).refresh:
         transaction.on_commit(
             lambda: tasks.intent_refresh_task.delay(data.intent.id, data.id))
+
+
+@receiver(order_paid)
+def order_paid_received(sender, order_id: int, **kwargs) -> None:
+    try:
+        # No publish retries: a broker that is down must not hold the shopper's answer.
+        tasks.order_receipt_task.apply_async((order_id,), retry=False)
+    except Exception:  # the payment stands; the receipt waits for the next sweep
+        log.exception("receipt of order %s not queued", order_id)

@@ -27,10 +27,17 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from payments import checkout, gateway, monitoring
+from payments import checkout, emails, gateway, monitoring
 from payments.gateway import IntentData
 from payments.leases import Lease, lease_hold
-from payments.models import Incident, PaymentAttempt, PaymentEvent, ScanCursor, ScanRun
+from payments.models import (
+    Incident,
+    Order,
+    PaymentAttempt,
+    PaymentEvent,
+    ScanCursor,
+    ScanRun,
+)
 from payments.pacing import stripe_read_pace
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,8 @@ LEASE_TTL = timedelta(minutes=10)
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
 # A create whose answer was lost is looked up once Stripe's search has surely caught up.
 CREATE_LOST_AFTER = timedelta(minutes=5)
+# A receipt not sent by then was never queued (see payments/receivers.py).
+RECEIPT_LATE_AFTER = timedelta(minutes=10)
 
 Progress = Callable[[int, int | None, int], None]  # (done, total if known, Stripe calls)
 
@@ -212,6 +221,7 @@ def _stale(scan: Scan) -> None:
         _stale_decide(scan, intent)
     _lost_creates(scan, now - CREATE_LOST_AFTER)
     _stale_outside(scan, action_before, confirmation_before)
+    _receipts_unsent(now - RECEIPT_LATE_AFTER)
 
 
 def _stale_decide(scan: Scan, intent: IntentData) -> None:
@@ -248,6 +258,18 @@ def _lost_creates(scan: Scan, before) -> None:
         if intent is not None:
             scan.observed(monitoring.intent_observe(intent=intent, source=SCAN,
                                                     actor=f"scan:{scan.run.pk}"))
+
+
+def _receipts_unsent(before) -> None:
+    """Paid orders whose receipt was never queued (the broker was down when they were
+    paid): mailed here, at most a page per sweep."""
+    late = Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True,
+                                paid_at__lt=before).values_list("pk", flat=True)[:100]
+    for order_id in late:
+        try:
+            emails.order_receipt_send(order_id=order_id)
+        except OSError:  # the mail server: the next sweep tries again
+            log.warning("receipt of order %s not sent", order_id, exc_info=True)
 
 
 def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import gateway, notifications, scans
+from payments import emails, gateway, notifications, scans
 from payments.models import PaymentEvent, ScanRun
 
 STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
@@ -59,3 +59,11 @@ def ops_alert_task() -> bool:
     """Beat, every 15 minutes: alert ops if too many authentications failed (at most
     once per 24 hours); a failed send is tried at the next check."""
     return notifications.ops_alert_check()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=10, retry_backoff_max=600,
+             max_retries=6)
+def order_receipt_task(order_id: int) -> None:
+    """Mail the receipt of a paid order (once: order_receipt_send claims it first); a mail
+    server that does not answer is retried, never in the shopper's /pay."""
+    emails.order_receipt_send(order_id=order_id)

@@ -257,3 +257,18 @@ def test_ledger_rows_of_a_scan_name_it(shopper, sandbox):
     run = scans.scan_stale()
     actors = set(PaymentEvent.objects.filter(source="scan").values_list("actor", flat=True))
     assert actors == {f"scan:{run.pk}"}
+
+
+def test_the_sweep_mails_a_receipt_that_was_never_queued(sandbox, db, mailoutbox):
+    from payments.models import Order
+
+    order = Order.objects.create(email="late@example.com", amount=1200, currency="eur",
+                                 status=Order.Status.PAID,
+                                 paid_at=timezone.now() - timedelta(minutes=30))
+    Order.objects.create(email="fresh@example.com", amount=1200, currency="eur",
+                         status=Order.Status.PAID, paid_at=timezone.now())
+    scans.scan_stale()
+    scans.scan_stale()
+    assert [message.to for message in mailoutbox] == [["late@example.com"]]
+    order.refresh_from_db()
+    assert order.receipt_sent_at is not None
