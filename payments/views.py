@@ -32,6 +32,7 @@ from payments.sessions import session_fingerprint
 PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
            "payment_intent_id": re.compile(r"pi_[A-Za-z0-9]{1,200}")}
 ORDER_REFERENCE = re.compile(r"ord_[A-Za-z0-9_-]{1,40}")
+PAY_MAX_BRACKETS = 32  # a /pay body is one flat object; see pay()
 
 # Looked up along the error's class hierarchy, so a new subclass answers as its parent
 # does; CheckoutError itself is the fallback.
@@ -161,10 +162,17 @@ def pay(request: HttpRequest) -> JsonResponse:
     if _pay_rate_limited(request):
         return _pay_error("Too many payment attempts. Please wait a minute and try again.", 429)
     try:
-        body = json.loads(request.body)
+        raw = request.body
     except RequestDataTooBig:
         return _pay_error("The request is too large.", 413)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…"
+    # The guide's body is one flat object. Refuse deep nesting before parsing it: json's
+    # C decoder would hit the recursion limit, and a RecursionError there leaves CPython
+    # 3.11's recursion accounting off for the rest of the thread.
+    if raw.count(b"[") + raw.count(b"{") > PAY_MAX_BRACKETS:
+        return _pay_error("The request body must be JSON.", 400)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _pay_error("The request body must be JSON.", 400)
     parsed = _pay_request_parse(body)
     if isinstance(parsed, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -53,12 +54,22 @@ def sandbox_server() -> Iterator[SandboxServer]:
         yield server
 
 
+WEBHOOK_ATTEMPTS = 4  # the first try and the three retries sandbox_server allows
+
+
 @pytest.fixture
 def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxControls]:
-    """The sandbox, reset to empty for each test."""
+    """The sandbox, reset to empty for each test. Afterwards it waits (briefly) for its
+    webhook deliveries to land or give up, so none reaches the session's live server
+    during the next test (on SQLite that server shares the test's connection)."""
     controls = SandboxControls(sandbox_server.url)
     controls.reset()
     yield controls
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(
+            not d["delivered"] and len(d["attempts"]) < WEBHOOK_ATTEMPTS
+            for d in controls.deliveries()):
+        time.sleep(0.05)
     controls.close()
 
 

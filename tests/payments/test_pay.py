@@ -243,3 +243,13 @@ def test_a_new_checkout_error_answers_as_its_parent():
 
     assert pay_error_status(PaymentDeclinedByRisk("no")) == 402
     assert pay_error_status(checkout.CheckoutError("?")) == 400
+
+
+def test_nesting_a_flat_body_never_reaches_the_json_decoder(shopper, sandbox):
+    """A RecursionError in json's C decoder would leave the worker thread's recursion
+    accounting off in CPython 3.11; such bodies are refused before decoding."""
+    for body in ('{"a":' * 40 + "1" + "}" * 40, "[" * 33 + "]" * 33):
+        response = shopper.pay_raw(body)
+        assert response.status_code == 400
+        assert response.json() == {"error": "The request body must be JSON."}
+    assert server_calls(sandbox) == []
