@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments.gateway import EventData, IntentData
-from payments.models import Incident, Order, PaymentAttempt
+from payments.models import Incident, PaymentAttempt
 from payments.payment_status import payment_status_history_record, payment_status_record
 
 Kind, IncidentStatus = Incident.Kind, Incident.Status
@@ -45,13 +45,12 @@ class Observation:
 
 def intent_observe(*, intent: IntentData, source: str, actor: str,
                    observed_at: datetime | None = None, current: bool = True,
-                   stale_kind: str | None = None, finalized: bool = False) -> Observation:
+                   stale_kind: str | None = None) -> Observation:
     """Record what Stripe said about ``intent``.
 
     ``current``: a fresh read (our call's answer) that may move the attempt; False for an
     event's copy, which may be older than what we hold and is kept as history only.
     ``stale_kind``: the sweep found the intent waiting past its threshold.
-    ``finalized``: our scan confirmed it (its success ends incidents as auto-finalized).
     """
     attempt = _attempt_for(intent)
     if attempt is not None:
@@ -70,10 +69,10 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
             intent.status, Status.REQUIRES_ACTION)) else None
         observation.opened += _incident_open(intent, attempt, kind, source, card_from)
     if current or attempt is None:  # an outside intent's events are all we hear of it
-        observation.resolved += _incidents_resolve(intent, attempt, finalized=finalized)
-    elif attempt.status in (Status.SUCCEEDED, Status.CANCELED):
-        # An old event about an attempt we already hold as finished (paid at /pay, say).
-        observation.resolved += _incidents_settle(attempt)
+        observation.resolved += _incidents_resolve(intent, attempt)
+    else:
+        # An old event about an attempt we may already hold as finished (paid at /pay).
+        observation.resolved += incidents_settle(attempt=attempt)
     return observation
 
 
@@ -81,28 +80,31 @@ def incidents_finalize(*, attempt: PaymentAttempt) -> int:
     """Our scan confirmed the attempt: its order's open incidents end auto-finalized."""
     if attempt.status != Status.SUCCEEDED:
         return 0
-    Incident.objects.filter(stripe_id=attempt.stripe_id).update(intent_status=attempt.status)
-    return Incident.objects.filter(Q(stripe_id=attempt.stripe_id) | Q(order_id=attempt.order_id),
-                                   status=IncidentStatus.OPEN).update(
-        status=IncidentStatus.AUTO_FINALIZED, resolved_at=timezone.now())
+    return _incidents_end(stripe_id=attempt.stripe_id, order_id=attempt.order_id,
+                          intent_status=attempt.status, paid_as=IncidentStatus.AUTO_FINALIZED)
 
 
 def incidents_settle(*, attempt: PaymentAttempt) -> int:
     """The attempt is paid or canceled (by the shopper, ops, or Stripe): its order's open
-    incidents end recovered, or canceled."""
-    return _incidents_settle(attempt)
+    incidents end recovered, or canceled. Any other status settles nothing."""
+    if attempt.status not in (Status.SUCCEEDED, Status.CANCELED):
+        return 0
+    return _incidents_end(stripe_id=attempt.stripe_id, order_id=attempt.order_id,
+                          intent_status=attempt.status)
 
 
-def _incidents_settle(attempt: PaymentAttempt) -> int:
-    now = timezone.now()
-    open_ = Incident.objects.filter(status=IncidentStatus.OPEN)
-    # The intent's own incidents also learn its final status (the list and CSV show it).
-    Incident.objects.filter(stripe_id=attempt.stripe_id).update(intent_status=attempt.status)
-    if attempt.status == Status.SUCCEEDED:
-        return open_.filter(Q(stripe_id=attempt.stripe_id) | Q(order_id=attempt.order_id)
-                            ).update(status=IncidentStatus.RECOVERED, resolved_at=now)
-    return open_.filter(stripe_id=attempt.stripe_id).update(status=IncidentStatus.CANCELED,
-                                                            resolved_at=now)
+def _incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
+                   paid_as: str = IncidentStatus.RECOVERED) -> int:
+    """An intent is paid or canceled: its incidents learn its final status (the list and
+    the CSV show it) and the open ones end. Paid also ends those of the order's earlier
+    intents; canceled only the intent's own."""
+    Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
+    scope = Q(stripe_id=stripe_id)
+    if intent_status == Status.SUCCEEDED and order_id is not None:
+        scope |= Q(order_id=order_id)
+    ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
+    return Incident.objects.filter(scope, status=IncidentStatus.OPEN).update(
+        status=ended_as, resolved_at=timezone.now())
 
 
 def intent_event_record(*, event: EventData, source: str) -> Observation:
@@ -177,38 +179,19 @@ def _incident_open(intent: IntentData, attempt: PaymentAttempt | None, kind: str
     return 1
 
 
-def _incidents_resolve(intent: IntentData, attempt: PaymentAttempt | None, *,
-                       finalized: bool) -> int:
+def _incidents_resolve(intent: IntentData, attempt: PaymentAttempt | None) -> int:
     """Close the open incidents this fresh state settles."""
-    now = timezone.now()
-    open_ = Incident.objects.filter(status=IncidentStatus.OPEN)
-    same_intent = open_.filter(stripe_id=intent.id)
     if intent.status in (Status.SUCCEEDED, Status.CANCELED):
-        Incident.objects.filter(stripe_id=intent.id).update(intent_status=intent.status)
-    if intent.status == Status.SUCCEEDED:
-        # Paid: this intent's incidents, and those of the order's earlier intents.
-        scope = Q(stripe_id=intent.id)
-        if attempt is not None:
-            scope |= Q(order_id=attempt.order_id)
-        status = IncidentStatus.AUTO_FINALIZED if finalized else IncidentStatus.RECOVERED
-        return open_.filter(scope).update(status=status, resolved_at=now)
-    if intent.status == Status.CANCELED:
-        return same_intent.update(status=IncidentStatus.CANCELED, resolved_at=now,
-                                  intent_status=intent.status)
+        return _incidents_end(stripe_id=intent.id, intent_status=intent.status,
+                              order_id=attempt.order_id if attempt else None)
     if failure_kind(intent) == Kind.EXPIRED:
         # Stripe's hour ran out: the abandoned wait is over and that sale is lost (the
         # expired incident stays open: the shopper may still be asked to pay again).
-        return same_intent.filter(kind__in=ABANDONED).update(
-            status=IncidentStatus.LOST, resolved_at=now, intent_status=intent.status)
+        return Incident.objects.filter(
+            stripe_id=intent.id, kind__in=ABANDONED, status=IncidentStatus.OPEN).update(
+            status=IncidentStatus.LOST, resolved_at=timezone.now(),
+            intent_status=intent.status)
     return 0
-
-
-def incidents_close_for_order(*, order: Order) -> int:
-    """An order paid by other means, or canceled: its open incidents end with it."""
-    status = IncidentStatus.RECOVERED if order.status == Order.Status.PAID \
-        else IncidentStatus.CANCELED
-    return Incident.objects.filter(order=order, status=IncidentStatus.OPEN).update(
-        status=status, resolved_at=timezone.now())
 
 
 def _stripe_time(timestamp: int) -> datetime:
