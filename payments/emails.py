@@ -1,8 +1,10 @@
-"""Emails to shoppers. The receipt is sent once per paid order, however often it is asked.
+"""Emails to shoppers, and the builder every email of the site uses (text and HTML from
+``templates/emails/<name>.txt|.html`` and a one-line subject).
 
-``payment_status_record`` asks for it on commit when an order becomes paid; a webhook, a
-scan or a retry may report the same payment again, so sending is guarded by a
-conditional UPDATE of ``Order.receipt_sent_at`` rather than by the callers.
+The receipt is sent once per paid order, however often it is asked: a worker sends it
+after ``order_paid`` (payments/receivers.py), and the stale sweep sends any never queued,
+so sending is guarded by a conditional UPDATE of ``Order.receipt_sent_at`` rather than by
+the callers.
 """
 
 from __future__ import annotations
@@ -21,17 +23,22 @@ def site_url(path: str) -> str:
     return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
 
 
+def email_message(*, template: str, context: dict[str, object], to: str
+                  ) -> EmailMultiAlternatives:
+    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL."""
+    subject = render_to_string(f"emails/{template}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),  # one line: a newline would break the header
+        body=render_to_string(f"emails/{template}.txt", context), to=[to])
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context),
+                               "text/html")
+    return message
+
+
 def order_receipt_message(*, order: Order) -> EmailMultiAlternatives:
     context = {"order": order, "lines": list(order.lines.all()),
                "order_url": site_url(reverse("order", args=[order.reference]))}
-    subject = render_to_string("emails/order_receipt_subject.txt", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),  # one line: a newline would break the header
-        body=render_to_string("emails/order_receipt.txt", context),
-        to=[order.email])
-    message.attach_alternative(render_to_string("emails/order_receipt.html", context),
-                               "text/html")
-    return message
+    return email_message(template="order_receipt", context=context, to=order.email)
 
 
 def order_receipt_send(*, order_id: int) -> None:

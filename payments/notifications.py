@@ -23,11 +23,10 @@ from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Count, DateTimeField, ExpressionWrapper, Q, Sum
 from django.db.models.functions import Coalesce
-from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-from payments.emails import site_url
+from payments.emails import email_message, site_url
 from payments.models import Incident, PaymentAttempt, PaymentEvent, RecoveryLink
 from payments.monitoring import NOT_HANDLED_CODES, NOT_HANDLED_DECLINES
 
@@ -54,13 +53,8 @@ ALERT_SECONDS = 86400
 # --- the shopper's recovery link -------------------------------------------------------
 
 def recovery_url(*, token: str) -> str:
-    """The link's absolute address. The ``recover`` view may not be routed yet in every
-    checkout of the code; its path is fixed (``/recover/<token>/``), so fall back to it."""
-    try:
-        path = reverse("recover", args=[token])
-    except NoReverseMatch:
-        path = f"/recover/{token}/"
-    return site_url(path)
+    """The link's absolute address."""
+    return site_url(reverse("recover", args=[token]))
 
 
 def recovery_link_message(*, link: RecoveryLink, token: str) -> EmailMultiAlternatives:
@@ -71,7 +65,7 @@ def recovery_link_message(*, link: RecoveryLink, token: str) -> EmailMultiAltern
                "kind": link.incident.kind if link.incident else None,
                "url": recovery_url(token=token), "expires_at": link.expires_at,
                "expires_in": in_words(link.expires_at - timezone.now())}
-    return _message(template="recovery_link", context=context, to=link.email)
+    return email_message(template="recovery_link", context=context, to=link.email)
 
 
 def recovery_link_mail(*, link: RecoveryLink, token: str) -> None:
@@ -178,7 +172,7 @@ def ops_digest_send(*, now: datetime | None = None) -> int:
     claim = DIGEST_CLAIM.format(day=timezone.localdate(now).isoformat())
     if not cache.add(claim, now.isoformat(), timeout=ALERT_SECONDS):
         return 0
-    return _send_claimed(claim, [_message(template="ops_digest", context=context, to=address)
+    return _send_claimed(claim, [email_message(template="ops_digest", context=context, to=address)
                                  for address in recipients])
 
 
@@ -250,7 +244,7 @@ def ops_alert_check(*, now: datetime | None = None) -> bool:
                "rate_percent": f"{measured.rate:.0%}", "threshold_percent": f"{threshold:.0%}",
                "min_payments": settings.PAYMENTS_ALERT_MIN_PAYMENTS,
                "admin_url": incidents_admin_url(since=now - DAY, until=now)}
-    return _send_claimed(ALERT_CLAIM, [_message(template="ops_alert", context=context, to=a)
+    return _send_claimed(ALERT_CLAIM, [email_message(template="ops_alert", context=context, to=a)
                                        for a in recipients]) > 0
 
 
@@ -266,17 +260,6 @@ def in_words(delta: timedelta) -> str:
     if hours < 48:
         return f"{hours} hours"
     return f"{round(hours / 24)} days"
-
-
-def _message(*, template: str, context: dict[str, object], to: str) -> EmailMultiAlternatives:
-    subject = render_to_string(f"emails/{template}_subject.txt", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),  # one line: a newline would break the header
-        body=render_to_string(f"emails/{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context),
-                               "text/html")
-    return message
 
 
 def _send_claimed(claim: str, messages: list[EmailMultiAlternatives]) -> int:
