@@ -162,9 +162,7 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
     racing charge once. True when this call confirmed it; False when it was paid
     already; a CheckoutError when it is not awaiting confirmation."""
     def work(order: Order) -> PayOutcome:
-        attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
-        if attempt is None:
-            raise IntentNotFound(f"{payment_intent_id} is not a payment of {order_reference}.")
+        attempt = _attempt_of(order, payment_intent_id)
         if attempt.status == Status.SUCCEEDED:
             return PayOutcome(status="already_paid")
         if attempt.status != Status.REQUIRES_CONFIRMATION or order.status != Order.Status.OPEN:
@@ -184,9 +182,7 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
     lock, so it cannot cross a shopper's confirm. True when this call canceled it; False
     when it was canceled already; a CheckoutError when it is paid or cannot be canceled."""
     def work(order: Order) -> PayOutcome:
-        attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
-        if attempt is None:
-            raise IntentNotFound(f"{payment_intent_id} is not a payment of {order_reference}.")
+        attempt = _attempt_of(order, payment_intent_id)
         if attempt.status == Status.SUCCEEDED or order.status == Order.Status.PAID:
             raise OrderNotPayable("already paid")
         if attempt.status == Status.CANCELED:
@@ -201,6 +197,14 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
         return PayOutcome(status=Status.CANCELED)
 
     return _locked(order_reference, work).status == Status.CANCELED
+
+
+def _attempt_of(order: Order, payment_intent_id: str) -> PaymentAttempt:
+    """The order's attempt for an intent ops or a scan name (IntentNotFound otherwise)."""
+    attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
+    if attempt is None:
+        raise IntentNotFound(f"{payment_intent_id} is not a payment of {order.reference}.")
+    return attempt
 
 
 def _order_cancel(order: Order) -> None:
