@@ -4,14 +4,12 @@ worker, confirms the payment and the order page says it is paid."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from playwright.sync_api import expect
 
 from payments import tasks
 from payments.models import Incident, Order, PaymentAttempt, Product
-from tests.browser.test_checkout import enter_card, to_payment
+from tests.browser.shoppers import shopper_leaves
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -28,30 +26,7 @@ def store(site_on_sandbox, live_server, transactional_db):
 def test_a_tab_closed_after_the_bank_modal_is_finalized_by_the_next_scan(
         store, browser, celery_worker, settings):
     context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    to_payment(page, store)
-    order_url = page.url
-    second_confirms: list[str] = []
-
-    def drop_the_second_confirm(route) -> None:
-        body = json.loads(route.request.post_data or "{}")
-        if "payment_intent_id" in body:  # the tab "closes" before this reaches us
-            second_confirms.append(body["payment_intent_id"])
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/pay", drop_the_second_confirm)
-    enter_card(page, "4000 0025 0000 3155")
-    page.get_by_role("button", name="Pay 89.00 EUR").click()
-    page.get_by_role("button", name="Complete authentication").click()
-    for _ in range(100):  # Playwright handles the route only while we wait through it
-        if second_confirms:
-            break
-        page.wait_for_timeout(100)
-    assert second_confirms, "the browser never sent the second confirm"
-    page.close()
+    order_url = shopper_leaves(context, store, complete_the_modal=True)
     attempt = PaymentAttempt.objects.get()
     assert attempt.status == "requires_action"  # all we know: the shopper went to the bank
     assert Order.objects.get().status == Order.Status.OPEN

@@ -4,7 +4,6 @@ payment; ops mail a recovery link that a shopper opens in a fresh browser to fin
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from playwright.sync_api import expect
 
 from payments import tasks
 from payments.models import Incident, Order, PaymentAttempt, Product
+from tests.browser.shoppers import shopper_leaves
 from tests.browser.test_checkout import enter_card, to_payment
 from tests.waiting import wait_until
 
@@ -46,33 +46,10 @@ def log_in(browser, shop: str, username: str):
     return context, page
 
 
-def shopper_leaves(browser, shop: str, *, complete_the_modal: bool) -> str:
-    """A shopper pays 3155 and leaves: at the bank's modal, or after passing it but before
-    the page's second confirm. Returns the order page's address."""
+def leave(browser, shop: str, *, complete_the_modal: bool) -> str:
+    """A shopper in a browser of their own who leaves mid-3-D Secure (shoppers.py)."""
     context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    to_payment(page, shop)
-    order_url = page.url
-    dropped: list[str] = []
-
-    def drop_second_confirm(route) -> None:
-        if "payment_intent_id" in json.loads(route.request.post_data or "{}"):
-            dropped.append("x")
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/pay", drop_second_confirm)
-    enter_card(page, "4000 0025 0000 3155")
-    page.get_by_role("button", name="Pay 89.00 EUR").click()
-    page.get_by_role("button", name="Complete authentication").wait_for()
-    if complete_the_modal:
-        page.get_by_role("button", name="Complete authentication").click()
-        for _ in range(100):
-            if dropped:
-                break
-            page.wait_for_timeout(100)
+    order_url = shopper_leaves(context, shop, complete_the_modal=complete_the_modal)
     context.close()
     return order_url
 
@@ -86,7 +63,7 @@ def sweep() -> Incident:
 
 
 def test_a_merchant_sees_the_dashboard_and_the_list_and_cannot_act(shop, browser):
-    shopper_leaves(browser, shop, complete_the_modal=True)
+    leave(browser, shop, complete_the_modal=True)
     incident = sweep()
     context, page = log_in(browser, shop, "mia")
     page.get_by_role("link", name=re.compile("Failed payments dashboard")).first.click()
@@ -102,7 +79,7 @@ def test_a_merchant_sees_the_dashboard_and_the_list_and_cannot_act(shop, browser
 
 
 def test_ops_confirm_an_abandoned_payment_and_the_order_is_paid(shop, browser):
-    order_url = shopper_leaves(browser, shop, complete_the_modal=True)
+    order_url = leave(browser, shop, complete_the_modal=True)
     incident = sweep()
     assert incident.kind == "confirmation_abandoned"
     context, page = log_in(browser, shop, "olga")
@@ -132,7 +109,7 @@ def send_link_as_ops(browser, shop: str, incident: Incident) -> None:
 
 
 def test_a_mailed_link_lets_the_shopper_pass_the_banks_challenge(shop, browser):
-    shopper_leaves(browser, shop, complete_the_modal=False)
+    leave(browser, shop, complete_the_modal=False)
     incident = sweep()
     assert incident.kind == "action_abandoned"
     send_link_as_ops(browser, shop, incident)
