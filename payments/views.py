@@ -20,13 +20,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import csrf
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import is_ratelimited
 
 from payments import checkout, recovery
 from payments.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.forms import CartLineForm, CheckoutForm
 from payments.models import Order, Product
 from payments.orders import order_get_for_session, order_place, order_references
+from payments.ratelimit import Limit, address_block, limits_hit
 from payments.sessions import session_fingerprint
 
 PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
@@ -230,17 +230,13 @@ def _pay_error(message: str, status: int) -> JsonResponse:
     return response
 
 
-def _session_or_ip(_group: str, request: HttpRequest) -> str:
-    return request.session.session_key or request.META.get("REMOTE_ADDR", "")
-
-
 def _pay_rate_limited(request: HttpRequest) -> bool:
     """Card-testing throttle: every /pay counts against its session and its address."""
-    limits = [("pay-ip", "ip", settings.PAYMENTS_PAY_RATE_PER_IP),
-              ("pay-session", _session_or_ip, settings.PAYMENTS_PAY_RATE_PER_SESSION)]
-    hits = [is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
-            for group, key, rate in limits if rate]
-    return any(hits)
+    address = address_block(request=request)
+    return limits_hit(limits=[
+        Limit(group="pay-ip", value=address, rate=settings.PAYMENTS_PAY_RATE_PER_IP),
+        Limit(group="pay-session", value=request.session.session_key or address,
+              rate=settings.PAYMENTS_PAY_RATE_PER_SESSION)])
 
 
 def _actor(request: HttpRequest) -> str:

@@ -207,10 +207,14 @@ CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_UR
 # On: Stripe's two-step flow (manual confirmation, the bank modal). Off: the legacy
 # error_on_requires_action flow, where 3-D Secure cards fail with authentication_not_handled.
 PAYMENTS_HANDLE_ACTIONS = env_bool("PAYMENTS_HANDLE_ACTIONS", True)
-# /pay rate limits against card testing, in django-ratelimit's "count/period" form
-# (e.g. "10/m"); empty turns a limit off.
+# /pay rate limits against card testing (payments/ratelimit.py), "count/period" as in
+# django-ratelimit (e.g. "10/m"); empty turns a limit off.
 PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or ""
 PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
+# Where the per-address limit reads the client's address: behind a proxy, the header it
+# sets (e.g. HTTP_X_REAL_IP), else every shopper counts as the proxy.
+PAYMENTS_CLIENT_ADDRESS_META = env("PAYMENTS_CLIENT_ADDRESS_META", "REMOTE_ADDR") or \
+    "REMOTE_ADDR"
 
 # --- Monitoring (payments/scans.py, run by Celery beat) -----------------------------------
 # An intent waiting this long in requires_action (the bank's challenge) or

@@ -48,7 +48,7 @@ def test_pay_is_rate_limited_per_session(site_on_sandbox, product, sandbox):
 
 
 def random_address() -> str:
-    """A documentation IPv6 address in its own /64 (the block django-ratelimit counts), so
+    """A documentation IPv6 address in its own /64 (the block the throttle counts), so
     counters left in a shared Redis by an earlier run cannot interfere."""
     return f"2001:db8:{secrets.randbits(16):x}:{secrets.randbits(16):x}::1"
 
