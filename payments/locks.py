@@ -30,6 +30,23 @@ def order_lock(*, order_reference: str, timeout_seconds: float) -> Iterator[None
         yield
         return
     key = f"payments.order:{order_reference}"
+    with connection.cursor() as cursor:
+        # Nearly always free: one statement. Only a contended lock pays for the timed wait.
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        acquired = cursor.fetchone()[0]
+    if not acquired:
+        _wait_for(key, order_reference=order_reference, timeout_seconds=timeout_seconds)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+        except Exception:  # a broken connection has released it already
+            connection.close()
+
+
+def _wait_for(key: str, *, order_reference: str, timeout_seconds: float) -> None:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             # SET LOCAL ends with this short transaction; the lock itself is session-level
@@ -39,11 +56,3 @@ def order_lock(*, order_reference: str, timeout_seconds: float) -> Iterator[None
             cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
     except OperationalError as error:  # lock_timeout: 55P03 lock_not_available
         raise OrderLockTimeout(order_reference) from error
-    try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
-        except Exception:  # a broken connection has released it already
-            connection.close()
