@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Where one /pay spends its time, ours against the minimal server, in-process (issue 10).
+
+    .venv/bin/python bench/pay_profile.py [--requests 100] [--warmup 20] [--queries]
+        [--cprofile] [--database-url postgres://postgres@127.0.0.1:5432/bench_pay_profile]
+        [--redis-url redis://127.0.0.1:6379/8]
+
+Starts the sandbox (latency 0), makes the database afresh (migrate, demo_setup; dropped at
+the end) and loads the site with the bench's settings (DEBUG off, Redis for cache, sessions,
+rate limits and Celery, rate limits on but high, locmem mail, logs to
+var/bench-pay-profile.log). Each checkout is a session of its own through Django's real
+WSGIHandler (GET /, POST /cart/, POST /checkout/, the order page, /pay with the CSRF
+cookie and X-CSRFToken); ``bench/minimal_server.py`` is called the same way. After
+``--warmup`` checkouts, ``--requests`` /pay of each step, serially, ours and minimal
+interleaved: 4242 paid at once, a 3-D Secure card's create, its confirm once the sandbox's
+bank said "complete" (untimed). Prints the medians of both, their difference and the CPU
+time of this process per request (sandbox, PostgreSQL and Redis are other processes).
+``--queries``: one request of each step, its SQL and Redis round trips (one per
+``send_packed_command``; a pipeline's commands joined by "+"). ``--cprofile``:
+``--requests`` more checkouts of ours under cProfile, the top 40 functions by cumulative
+time and the inclusive time per request of each part of /pay (functions looked up by name,
+so renamed code shows "–": no function of that name ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import logging
+import os
+import pstats
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+from wsgiref.util import setup_testing_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.checkout import database_drop, database_url, free_port, wait_for  # noqa: E402
+from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY  # noqa: E402
+from stripe_sandbox.controls import SandboxControls  # noqa: E402
+
+VISA, THREE_DS = "pm_card_visa", "pm_card_authenticationRequired"
+STEPS = {"create": "create + confirm (4242)", "create_3ds": "create, bank asks (3-D Secure)",
+         "confirm": "confirm after 3-D Secure"}
+NOTHING = contextlib.nullcontext()
+PUBLISHED: list[tuple[str, str]] = []  # (queue, task id) of the receipts queued
+SESSIONS: list[str] = []  # session keys made, taken out of Redis at the end
+
+
+def wsgi(app, method: str, path: str, cookies: dict, form: dict | None = None,
+         pay: dict | None = None, around=NOTHING):
+    """One request through a WSGI callable with a session's cookies (updated from the
+    answer; the CSRF token also as X-CSRFToken): status, headers, body, wall ms, CPU ms."""
+    body = (json.dumps(pay) if pay is not None else urlencode(form or {})).encode()
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "REMOTE_ADDR": "127.0.0.1",
+               "CONTENT_TYPE": "application/json" if pay is not None
+               else "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body), "HTTP_X_CSRFTOKEN": cookies.get("csrftoken", ""),
+               "HTTP_COOKIE": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    setup_testing_defaults(environ)  # host 127.0.0.1, http, the wsgi.* keys
+    answer = {}
+    with around:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = app(environ, lambda status, h, exc_info=None: answer.update(status=status, h=h))
+        try:
+            data = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()  # Django's request_finished (old DB connections closed)
+        ms, cpu_ms = (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
+    for morsel in (m for name, value in answer["h"] if name.lower() == "set-cookie"
+                   for m in SimpleCookie(value).values()):
+        if morsel["max-age"] == "0":
+            cookies.pop(morsel.key, None)
+        else:
+            cookies[morsel.key] = morsel.coded_value
+    return int(answer["status"].split()[0]), dict(answer["h"]), data, ms, cpu_ms
+
+
+def pay_json(app, cookies: dict, body: dict, around=NOTHING):
+    status, _, data, ms, cpu = wsgi(app, "POST", "/pay", cookies, pay=body, around=around)
+    return status, json.loads(data), ms, cpu
+
+
+def checkout_ours(app, index: int):
+    """A new session that placed one order (not timed); its /pay, naming the order."""
+    cookies: dict[str, str] = {}
+    wsgi(app, "GET", "/", cookies)
+    wsgi(app, "POST", "/cart/", cookies, {"action": "add", "sku": "field-notebook",
+                                          "quantity": "1"})
+    status, headers, *_ = wsgi(app, "POST", "/checkout/", cookies,
+                               {"email": f"p{index}@example.com"})
+    found = re.fullmatch(r"/orders/([^/]+)/", headers.get("Location", ""))
+    if status != 302 or not found:
+        raise SystemExit(f"POST /checkout/ answered {status} {headers}")
+    wsgi(app, "GET", found.group(0), cookies)  # the page the shopper pays from
+    SESSIONS.append(cookies.get("sessionid", ""))
+    return lambda body, around=NOTHING: pay_json(
+        app, cookies, {**body, "order_reference": found.group(1)}, around)
+
+
+def pay_card(pay, card: str, sandbox: SandboxControls, out: dict, around=lambda step: NOTHING):
+    """The guide's client: the card; if the bank asks, its answer (untimed), the confirm.
+    Appends (wall ms, CPU ms) to out[step]."""
+    step = "create" if card == VISA else "create_3ds"
+    status, answer, ms, cpu = pay({"payment_method_id": card}, around(step))
+    out.setdefault(step, []).append((ms, cpu))
+    if card == THREE_DS and status == 200 and answer.get("requiresAction"):
+        intent_id = answer["clientSecret"].split("_secret_")[0]
+        sandbox.authenticate(intent_id, "complete")  # the bank modal's button
+        status, answer, ms, cpu = pay({"payment_intent_id": intent_id}, around("confirm"))
+        out.setdefault("confirm", []).append((ms, cpu))
+    if status != 200 or not answer.get("success"):
+        raise SystemExit(f"/pay with {card} answered {status}: {answer}")
+
+
+def median(pairs: list, index: int) -> float:
+    return statistics.median(p[index] for p in pairs) if pairs else float("nan")
+
+
+def redis_names(command) -> str:
+    """The command names in one packed RESP write (several for a pipeline)."""
+    data = command if isinstance(command, (bytes, str)) else b"".join(map(bytes, command))
+    data, names, pos = data.encode() if isinstance(data, str) else data, [], 0
+    while data[pos:pos + 1] == b"*":
+        end = data.index(b"\r\n", pos)
+        count, pos = int(data[pos + 1:end]), end + 2
+        for i in range(count):
+            end = data.index(b"\r\n", pos)
+            size = int(data[pos + 1:end])
+            if i == 0:
+                names.append(data[end + 2:end + 2 + size].decode(errors="replace").upper())
+            pos = end + 4 + size
+    return "+".join(names) or "?"
+
+
+@contextlib.contextmanager
+def captured(step: str, into: dict):
+    """SQL and Redis round trips of one request, into into[step]."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from redis.connection import AbstractConnection
+    original, trips = AbstractConnection.send_packed_command, []
+
+    def send_packed_command(self, command, check_health=True):
+        trips.append(redis_names(command))
+        return original(self, command, check_health)
+    AbstractConnection.send_packed_command = send_packed_command
+    try:
+        with CaptureQueriesContext(connection) as sql:
+            yield
+    finally:
+        AbstractConnection.send_packed_command = original
+        into[step] = [q["sql"] for q in sql.captured_queries], trips
+
+
+def queries_print(app, sandbox: SandboxControls) -> None:
+    into: dict = {}
+    for card in (VISA, THREE_DS):
+        pay_card(checkout_ours(app, len(SESSIONS)), card, sandbox, {},
+                 lambda step: captured(step, into))
+    for step, label in STEPS.items():
+        sql, trips = into[step]
+        print(f"\n**{label}: {len(sql)} SQL statements, {len(trips)} Redis round trips**\n")
+        for number, statement in enumerate(sql, 1):
+            text = " ".join(statement.split())
+            print(f"{number:3}. {text[:117] + '...' if len(text) > 120 else text}")
+        print(f"Redis: {', '.join(trips) or 'none'}")
+
+
+PARTS = [  # row, [(path fragment, name regex[, the caller's path fragment])]
+    ("whole request (WSGIHandler + close)", [("django/core/handlers/wsgi.py", "__call__"),
+                                             ("django/http/response.py", "close")]),
+    ("the view (payments.views.pay)", [("payments/views.py", "pay")]),
+    ("Django around the view", None),  # the first row minus the second
+    ("session load", [("django/contrib/sessions/backends/", "load")]),
+    ("rate limiter", [("payments/views.py", "_pay_rate_limited")]),
+    ("which order", [("payments/checkout.py", "checkout_order_reference")]),
+    ("order lock (enter + exit)", [("payments/locks.py", "order_lock")]),
+    ("Stripe call (payments.gateway)", [("payments/gateway.py", ".*")]),
+    ("· stripe-python request building", [("stripe/_api_requestor.py", "_args_for_request.*")]),
+    ("· HTTP to the sandbox and back", [("stripe/_http_client.py", "request_with_retries")]),
+    ("· response parsing (stripe objects)", [
+        ("stripe/_api_requestor.py", "_interpret_response"),
+        ("stripe/_util.py", "_?convert_to_stripe_object", "stripe/_api_requestor.py")]),
+    ("· our IntentData", [("payments/gateway.py", "_intent_data")]),
+    ("status record", [("payments/payment_status.py", "payment_status_record")]),
+    ("incidents settle", [("payments/monitoring.py", "incidents_settle")]),
+    ("receipt queueing", [("payments/receivers.py", "order_paid_received")]),
+    ("psycopg execute + commit", [("psycopg/cursor.py", "execute"),
+                                  ("psycopg/connection.py", "commit|rollback")]),
+    ("Redis (redis-py commands, pipelines)", [("redis/client.py", "execute_command|execute")]),
+    ("JSON (body loads, response dumps)", [("json/__init__.py", "loads", "payments/views.py"),
+                                           ("json/__init__.py", "dumps", "django/http/")]),
+]
+
+
+def entered(stats: dict, parts: list) -> tuple[float, int] | None:
+    """Seconds and calls inside the matching functions, counted where one is entered from
+    outside the set (nesting is not counted twice); None when none of them ran."""
+    def part_of(func):
+        path = func[0].replace("\\", "/")
+        return next((p for p in parts if p[0] in path and re.fullmatch(p[1], func[2])), None)
+    inside = {func: part for func in stats if (part := part_of(func))}
+    if not inside:
+        return None
+    seconds, calls = 0.0, 0
+    for func, part in inside.items():
+        _, nc, _, ct, callers = stats[func]
+        if not callers and len(part) < 3:  # called where the profiler was switched on
+            seconds, calls = seconds + ct, calls + nc
+        for caller, edge in callers.items():
+            if caller not in inside and (len(part) < 3 or part[2] in caller[0]):
+                seconds, calls = seconds + edge[3], calls + edge[0]
+    return seconds, calls
+
+
+def profile_print(profilers: dict, counts: dict) -> None:
+    combined = pstats.Stats(profilers["create"]).add(profilers["confirm"]).stats
+    n = counts["create"] + counts["confirm"]
+    print(f"\n### Top 40 by cumulative time, per request over the {n} create (4242) and "
+          "confirm requests, profiled (built-ins left out)\n")
+    print("| cumulative ms | own ms | calls | function |\n| --- | --- | --- | --- |")
+    rows = [(v[3], v[2], v[1], f) for f, v in combined.items() if f[0] != "~"
+            and not f[0].startswith("<") and not f[0].endswith("pay_profile.py")]
+    for ct, tt, nc, (path, line, name) in sorted(rows, key=lambda r: -r[0])[:40]:
+        path = path.replace("\\", "/")
+        where = path.split("site-packages/")[-1].removeprefix(ROOT.as_posix() + "/")
+        print(f"| {ct * 1000 / n:.2f} | {tt * 1000 / n:.2f} | {nc / n:.1f} | "
+              f"`{where}:{line}({name})` |")
+
+    per_step = {step: pstats.Stats(p).stats for step, p in profilers.items()}
+    print("\n### Inclusive time per request, profiled: ms (calls)\n")
+    print("| part | " + " | ".join(STEPS.values()) + " |\n" + "| --- " * 4 + "|")
+    for label, parts in PARTS:
+        cells = []
+        for step, stats in per_step.items():
+            if parts is None:
+                whole, view = entered(stats, PARTS[0][1]), entered(stats, PARTS[1][1])
+                got = (whole[0] - view[0], 0) if whole and view else None
+            else:
+                got = entered(stats, parts)
+            cells.append("–" if got is None else f"{got[0] * 1000 / counts[step]:.2f}"
+                         + (f" ({got[1] / counts[step]:.1f})" if parts else ""))
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100, help="timed /pay per step")
+    parser.add_argument("--warmup", type=int, default=20, help="checkouts before timing")
+    parser.add_argument("--database-url",
+                        default="postgres://postgres@127.0.0.1:5432/bench_pay_profile")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--queries", action="store_true")
+    args = parser.parse_args()
+
+    sandbox_url = f"http://127.0.0.1:{free_port()}"
+    db_url, db_server = database_url(args.database_url)
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": db_url,
+        "STRIPE_API_BASE": sandbox_url, "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY, "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 40, "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DEFAULT_FROM_EMAIL": "bench@example.com",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "PAYMENTS_PAY_RATE_PER_SESSION": "1000/m", "PAYMENTS_PAY_RATE_PER_IP": "1000000/m",
+        "REDIS_URL": args.redis_url})
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "bench-pay-profile.log", "w")  # noqa: SIM115 - for the run
+    sandbox_process = subprocess.Popen(
+        [sys.executable, "-m", "stripe_sandbox", "--port", sandbox_url.rsplit(":", 1)[1]],
+        cwd=ROOT, stdout=log, stderr=log)
+    try:
+        wait_for(sandbox_url + "/healthz")
+        print(f"database: {db_url.split(':')[0]}; migrating ...", flush=True)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                       cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "manage.py", "demo_setup"], cwd=ROOT, check=True,
+                       env={**os.environ, "DJANGO_DEBUG": "1"},  # its demo login wants DEBUG
+                       stdout=subprocess.DEVNULL)
+        from celery.signals import after_task_publish
+
+        from bench.minimal_server import application as minimal_app
+        from paymentsite.wsgi import application as ours
+
+        for handler in logging.getLogger().handlers:  # stderr, as gunicorn's, to the file
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.setStream(log)
+        warnings, counter = Counter(), logging.Handler(logging.WARNING)
+        counter.emit = lambda record: warnings.update([record.levelname])
+        logging.getLogger().addHandler(counter)
+        after_task_publish.connect(lambda headers=None, routing_key="", **kw: PUBLISHED.append(
+            (routing_key, (headers or {}).get("id"))), weak=False)
+        sandbox = SandboxControls(sandbox_url)
+        sandbox.reset()
+        sandbox.set_latency(0)
+        checkouts = lambda count: [checkout_ours(ours, len(SESSIONS)) for _ in range(count)]
+        pairs = lambda: zip(checkouts(args.requests), checkouts(args.requests), strict=True)
+        minimal = lambda body, around=NOTHING: pay_json(minimal_app, {}, body, around)
+
+        for index, pay in enumerate(checkouts(args.warmup)):
+            pay_card(pay, (VISA, THREE_DS)[index % 2], sandbox, {})
+            pay_card(minimal, (VISA, THREE_DS)[index % 2], sandbox, {})
+        ours_ms, minimal_ms = {}, {}
+        for visa, three_ds in pairs():
+            pay_card(visa, VISA, sandbox, ours_ms)  # interleaved: drift hits both alike
+            pay_card(minimal, VISA, sandbox, minimal_ms)
+            pay_card(three_ds, THREE_DS, sandbox, ours_ms)
+            pay_card(minimal, THREE_DS, sandbox, minimal_ms)
+        print(f"\n{args.requests} /pay per step and server, serial, in-process, sandbox at "
+              f"0 ms, after {args.warmup} warm-up checkouts; {os.cpu_count()} CPUs\n")
+        print("| step | ours median | minimal median | ours − minimal | ours CPU/request "
+              "| minimal CPU/request |\n" + "| --- " * 6 + "|")
+        for step, label in STEPS.items():
+            a, b = ours_ms.get(step, []), minimal_ms.get(step, [])
+            print(f"| {label} | {median(a, 0):.1f} ms | {median(b, 0):.1f} ms | "
+                  f"{median(a, 0) - median(b, 0):.1f} ms | {median(a, 1):.1f} ms | "
+                  f"{median(b, 1):.1f} ms |")
+
+        if args.queries:
+            queries_print(ours, sandbox)
+        if args.cprofile:
+            profilers, profiled = {step: cProfile.Profile() for step in STEPS}, {}
+            for visa, three_ds in pairs():
+                pay_card(visa, VISA, sandbox, profiled, profilers.get)
+                pay_card(three_ds, THREE_DS, sandbox, profiled, profilers.get)
+            print("\nUnder cProfile, medians: " + ", ".join(
+                f"{STEPS[s]} {median(v, 0):.1f} ms" for s, v in profiled.items()))
+            profile_print(profilers, {step: len(v) for step, v in profiled.items()})
+        print(f"\nLog records at WARNING or above: {dict(warnings) or 'none'} "
+              "(var/bench-pay-profile.log)")
+        return 0
+    finally:
+        sandbox_process.terminate()
+        for cleanup in (lambda: redis_cleanup(args.redis_url), connections_close,
+                        lambda: sandbox_process.wait(timeout=10),
+                        lambda: database_drop(db_url, db_server)):
+            try:
+                cleanup()
+            except Exception as error:  # noqa: BLE001 - say so, and go on cleaning up
+                print(f"cleanup: {error!r}", file=sys.stderr)
+        if sandbox_process.poll() is None:
+            sandbox_process.kill()
+        log.close()
+
+
+def connections_close() -> None:
+    from django.db import connections
+    connections.close_all()
+
+
+def redis_cleanup(url: str) -> None:
+    """Take out what the run left in Redis: its sessions and the receipts it queued."""
+    import redis
+
+    if SESSIONS:
+        from django.conf import settings
+        from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+        from django.core.cache import caches
+        caches[settings.SESSION_CACHE_ALIAS].delete_many([KEY_PREFIX + s for s in SESSIONS if s])
+    ids, client = {task_id for _, task_id in PUBLISHED}, redis.Redis.from_url(url)
+    for queue in {queue for queue, _ in PUBLISHED}:
+        for raw in client.lrange(queue, 0, -1):
+            if json.loads(raw).get("headers", {}).get("id") in ids:
+                client.lrem(queue, 1, raw)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
