@@ -16,11 +16,12 @@ looked up by its metadata after that; a paid order answers without calling Strip
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from payments import gateway, monitoring
@@ -144,14 +145,16 @@ def checkout_order_reference(*, owned: Sequence[str], order_reference: str | Non
 
 def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
     """Step 1: pay the order with a PaymentMethod created by Stripe.js."""
-    return _locked(order_reference, lambda order: _pay(order, payment_method_id, actor))
+    return _locked(order_reference,
+                   lambda order, attempt: _pay(order, attempt, payment_method_id, actor))
 
 
 def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
                      ) -> PayOutcome:
     """Step 2: confirm the order's intent again once the bank modal is done."""
     return _locked(order_reference,
-                   lambda order: _confirm_after_action(order, payment_intent_id, actor))
+                   lambda order, attempt: _confirm_after_action(order, attempt, actor),
+                   payment_intent_id=payment_intent_id)
 
 
 def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,
@@ -161,8 +164,8 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
     The same order lock and idempotency keys as the shopper's own confirm, so the two
     racing charge once. True when this call confirmed it; False when it was paid
     already; a CheckoutError when it is not awaiting confirmation."""
-    def work(order: Order) -> PayOutcome:
-        attempt = _attempt_of(order, payment_intent_id)
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        attempt = _attempt_of(order, attempt, payment_intent_id)
         if attempt.status == Status.SUCCEEDED:
             return PayOutcome(status="already_paid")
         if attempt.status != Status.REQUIRES_CONFIRMATION or order.status != Order.Status.OPEN:
@@ -170,7 +173,7 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
                                   "confirmation.")
         return _confirm(order, attempt, actor, None, source=source)
 
-    outcome = _locked(order_reference, work)
+    outcome = _locked(order_reference, work, payment_intent_id=payment_intent_id)
     if outcome.status == Status.REQUIRES_ACTION:
         raise PaymentNeedsCard("The bank asked to authenticate again.")
     return outcome.status == Status.SUCCEEDED
@@ -181,8 +184,8 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
     """Cancel the order's intent at Stripe and the order with it (ops). Under the order
     lock, so it cannot cross a shopper's confirm. True when this call canceled it; False
     when it was canceled already; a CheckoutError when it is paid or cannot be canceled."""
-    def work(order: Order) -> PayOutcome:
-        attempt = _attempt_of(order, payment_intent_id)
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        attempt = _attempt_of(order, attempt, payment_intent_id)
         if attempt.status == Status.SUCCEEDED or order.status == Order.Status.PAID:
             raise OrderNotPayable("already paid")
         if attempt.status == Status.CANCELED:
@@ -196,12 +199,13 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
         _order_cancel(order)
         return PayOutcome(status=Status.CANCELED)
 
-    return _locked(order_reference, work).status == Status.CANCELED
+    return _locked(order_reference, work,
+                   payment_intent_id=payment_intent_id).status == Status.CANCELED
 
 
-def _attempt_of(order: Order, payment_intent_id: str) -> PaymentAttempt:
+def _attempt_of(order: Order, attempt: PaymentAttempt | None, payment_intent_id: str
+                ) -> PaymentAttempt:
     """The order's attempt for an intent ops or a scan name (IntentNotFound otherwise)."""
-    attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
     if attempt is None:
         raise IntentNotFound(f"{payment_intent_id} is not a payment of {order.reference}.")
     return attempt
@@ -218,12 +222,13 @@ def _intent_owner(payment_intent_id: str, owned: Sequence[str]) -> str | None:
             .values_list("order__reference", flat=True).first())
 
 
-def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
+def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, actor: str
+         ) -> PayOutcome:
+    """``attempt``: the order's latest, if any."""
     if order.status == Order.Status.PAID:
         return PayOutcome(status=Status.SUCCEEDED)
     if order.status == Order.Status.CANCELED:
         raise OrderNotPayable("This order was canceled and cannot be paid.")
-    attempt = order.attempts.order_by("-number").first()
     fresh = attempt is None or attempt.status in (Status.CANCELED, Status.MISSING)
     if fresh:
         attempt = _attempt_start(order, attempt, payment_method_id)
@@ -238,7 +243,7 @@ def _pay(order: Order, payment_method_id: str, actor: str) -> PayOutcome:
         return _confirm(order, attempt, actor, payment_method_id)
     except PaymentIntentMissing:
         # The old attempt is closed in the ledger; the shopper's card pays a new one.
-        return _pay(order, payment_method_id, actor)
+        return _pay(order, attempt, payment_method_id, actor)
 
 
 def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, *,
@@ -271,8 +276,8 @@ def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, 
     return None
 
 
-def _confirm_after_action(order: Order, payment_intent_id: str, actor: str) -> PayOutcome:
-    attempt = order.attempts.filter(stripe_id=payment_intent_id).first()
+def _confirm_after_action(order: Order, attempt: PaymentAttempt | None, actor: str
+                          ) -> PayOutcome:
     if attempt is None:
         raise IntentNotFound("No such payment for your order.")
     if attempt.status == Status.SUCCEEDED:
@@ -346,8 +351,11 @@ def _attempt_start(order: Order, previous: PaymentAttempt | None,
     """Commit the attempt before its create call, so a process killed during the call
     leaves the key a retry (or a scan) replays."""
     handle_actions = settings.PAYMENTS_HANDLE_ACTIONS
+    # One INSERT commits by itself; a savepoint only inside a caller's transaction, so a
+    # unique-key clash there does not break it.
+    atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with atomic:
             return PaymentAttempt.objects.create(
                 order=order, number=previous.number + 1 if previous else 1,
                 create_payment_method=payment_method_id, amount=order.amount,
@@ -429,19 +437,33 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
             monitoring.incidents_settle(attempt=recorded)
 
 
-def _locked(reference: str, work: Callable[[Order], PayOutcome]) -> PayOutcome:
-    """Run ``work`` on the order while holding its lock. Nothing here is one long
-    transaction: each write commits at once, before the Stripe call that follows it."""
+def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOutcome], *,
+            payment_intent_id: str | None = None) -> PayOutcome:
+    """Run ``work`` on the order and its attempt for ``payment_intent_id`` (without one:
+    its latest attempt; None when there is none) while holding the order's lock. Nothing
+    here is one long transaction: each write commits at once, before the Stripe call that
+    follows it."""
     try:
         with order_lock(order_reference=reference, timeout_seconds=_lock_wait_seconds()):
-            order = Order.objects.filter(reference=reference).first()
+            order, attempt = _order_read(reference, payment_intent_id)
             if order is None:
                 raise OrderNotFound("There is no order to pay in this session. Please check "
                                     "out again.")
-            return work(order)
+            return work(order, attempt)
     except OrderLockTimeout as error:
         raise PaymentInProgress("Your payment is already being processed. Please wait a "
                                 "moment and reload the page.") from error
+
+
+def _order_read(reference: str, payment_intent_id: str | None
+                ) -> tuple[Order | None, PaymentAttempt | None]:
+    """The order and its attempt, in one query when the attempt exists."""
+    attempts = PaymentAttempt.objects.select_related("order").filter(order__reference=reference)
+    attempt = attempts.filter(stripe_id=payment_intent_id).first() if payment_intent_id \
+        else attempts.order_by("-number").first()
+    if attempt is not None:
+        return attempt.order, attempt
+    return Order.objects.filter(reference=reference).first(), None
 
 
 def _lock_wait_seconds() -> float:
