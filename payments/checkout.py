@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from payments import gateway, monitoring
@@ -457,13 +458,22 @@ def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOu
 
 def _order_read(reference: str, payment_intent_id: str | None
                 ) -> tuple[Order | None, PaymentAttempt | None]:
-    """The order and its attempt, in one query when the attempt exists."""
-    attempts = PaymentAttempt.objects.select_related("order").filter(order__reference=reference)
-    attempt = attempts.filter(stripe_id=payment_intent_id).first() if payment_intent_id \
-        else attempts.order_by("-number").first()
-    if attempt is not None:
-        return attempt.order, attempt
-    return Order.objects.filter(reference=reference).first(), None
+    """The order and its attempt: one query for a confirm (the attempt, its order joined)
+    and for a first payment (the order, which names no latest attempt)."""
+    if payment_intent_id:
+        attempt = (PaymentAttempt.objects.select_related("order")
+                   .filter(order__reference=reference, stripe_id=payment_intent_id).first())
+        if attempt is not None:
+            return attempt.order, attempt
+        return Order.objects.filter(reference=reference).first(), None
+    latest = PaymentAttempt.objects.filter(order=OuterRef("pk")).order_by("-number")
+    order = (Order.objects.filter(reference=reference)
+             .annotate(latest_attempt_id=Subquery(latest.values("pk")[:1])).first())
+    if order is None or order.latest_attempt_id is None:
+        return order, None
+    attempt = PaymentAttempt.objects.get(pk=order.latest_attempt_id)
+    attempt.order = order
+    return order, attempt
 
 
 def _lock_wait_seconds() -> float:
