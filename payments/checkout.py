@@ -422,20 +422,22 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
 
 def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
             confirming: bool, source: str) -> None:
-    if confirming:  # answered, so the next confirm needs a fresh idempotency key
-        attempt.confirmations += 1
-        PaymentAttempt.objects.filter(pk=attempt.pk).update(
-            confirmations=attempt.confirmations)
-    if intent is not None:
-        before = attempt.status
-        recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
-                                         actor=actor)
-        attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
-        if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
-                and before != Status.SUCCEEDED:
-            # The shopper paid after all (another card, a recovery link): the order's
-            # incidents end recovered. Scans and ops settle theirs as they report them.
-            monitoring.incidents_settle(attempt=recorded)
+    if intent is None:
+        if confirming:  # answered, so the next confirm needs a fresh idempotency key
+            attempt.confirmations += 1
+            PaymentAttempt.objects.filter(pk=attempt.pk).update(
+                confirmations=attempt.confirmations)
+        return
+    before = attempt.status
+    recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
+                                     actor=actor, confirmed=confirming)
+    attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
+    attempt.confirmations = recorded.confirmations
+    if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
+            and before != Status.SUCCEEDED:
+        # The shopper paid after all (another card, a recovery link): the order's
+        # incidents end recovered. Scans and ops settle theirs as they report them.
+        monitoring.incidents_settle(attempt=recorded)
 
 
 def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOutcome], *,

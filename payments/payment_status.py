@@ -21,44 +21,40 @@ log = logging.getLogger(__name__)
 
 Status = PaymentAttempt.Status
 
+# What payment_status_record may change on an attempt.
+RECORDED_FIELDS = ("stripe_id", "status", "amount", "currency", "confirmation_method",
+                   "confirmations", "last_error_code", "last_decline_code",
+                   "last_error_message", "card_brand", "card_last4", "card_country",
+                   "latest_charge", "requires_action_at", "requires_confirmation_at",
+                   "final_at", "status_observed_at")
+
 # A webhook's fact and our own record of it carry clocks a little apart.
 HISTORY_SAME_FACT = timedelta(minutes=2)
 
 
 def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source: str,
-                          actor: str, observed_at: datetime | None = None) -> PaymentAttempt:
+                          actor: str, observed_at: datetime | None = None,
+                          confirmed: bool = False) -> PaymentAttempt:
     """Bring ``attempt`` and its order up to ``intent``, which Stripe stated at
     ``observed_at`` (default: now, for the answer of a call just made); returns the attempt
-    as stored. A fact older than the one the attempt holds changes nothing."""
+    as stored. A fact older than the one the attempt holds changes nothing.
+    ``confirmed``: ``intent`` is the answer to a confirm call, which is counted whatever
+    the answer says (the next confirm needs a new idempotency key)."""
     observed_at = observed_at or timezone.now()
     # savepoint=False: inside a caller's transaction a failure here fails it as a whole.
     with transaction.atomic(savepoint=False):
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.stripe_id not in (None, intent.id):
             raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
-        if attempt.status in PaymentAttempt.FINAL and intent.status != attempt.status:
-            log.info("ignoring %s for %s: already %s", intent.status, intent.id, attempt.status)
-            return attempt
-        if attempt.status_observed_at and observed_at < attempt.status_observed_at:
-            log.info("ignoring %s for %s: older than what we hold", intent.status, intent.id)
-            return attempt
-        attempt.status_observed_at = observed_at
-        error = (intent.last_error_code or "", intent.last_decline_code or "")
-        changed = (attempt.status, attempt.last_error_code, attempt.last_decline_code) != \
-            (intent.status, *error)
+        stored = {name: getattr(attempt, name) for name in RECORDED_FIELDS}
+        if confirmed:
+            attempt.confirmations += 1
         previous = attempt.status
-        _copy_intent(attempt, intent)
-        if changed:
-            now = timezone.now()
-            if intent.status == Status.REQUIRES_ACTION:
-                attempt.requires_action_at = now
-            elif intent.status == Status.REQUIRES_CONFIRMATION:
-                attempt.requires_confirmation_at = now
-            elif intent.status in PaymentAttempt.FINAL:
-                attempt.final_at = now
-        attempt.save()
+        changed = _apply(attempt, intent, observed_at)
+        _save_changes(attempt, stored)
         if not changed:
             return attempt
+        error = (intent.last_error_code or "", intent.last_decline_code or "")
         PaymentEvent.objects.create(
             attempt=attempt, from_status=previous, to_status=intent.status,
             error_code=error[0], decline_code=error[1], source=source, actor=actor,
@@ -66,6 +62,37 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         if intent.status == Status.SUCCEEDED:
             _order_mark_paid(attempt=attempt, intent=intent)
         return attempt
+
+
+def _apply(attempt: PaymentAttempt, intent: IntentData, observed_at: datetime) -> bool:
+    """Copy ``intent`` onto ``attempt`` unless the attempt holds a finished or newer fact;
+    True when its status or error changed (a ledger row is due)."""
+    if attempt.status in PaymentAttempt.FINAL and intent.status != attempt.status:
+        log.info("ignoring %s for %s: already %s", intent.status, intent.id, attempt.status)
+        return False
+    if attempt.status_observed_at and observed_at < attempt.status_observed_at:
+        log.info("ignoring %s for %s: older than what we hold", intent.status, intent.id)
+        return False
+    attempt.status_observed_at = observed_at
+    changed = (attempt.status, attempt.last_error_code, attempt.last_decline_code) != \
+        (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
+    _copy_intent(attempt, intent)
+    if changed:
+        now = timezone.now()
+        if intent.status == Status.REQUIRES_ACTION:
+            attempt.requires_action_at = now
+        elif intent.status == Status.REQUIRES_CONFIRMATION:
+            attempt.requires_confirmation_at = now
+        elif intent.status in PaymentAttempt.FINAL:
+            attempt.final_at = now
+    return changed
+
+
+def _save_changes(attempt: PaymentAttempt, stored: dict[str, object]) -> None:
+    # Only the columns that changed: /pay writes this row on every call.
+    changed = [name for name, value in stored.items() if getattr(attempt, name) != value]
+    if changed:
+        attempt.save(update_fields=[*changed, "updated_at"])
 
 
 def payment_status_history_record(*, attempt: PaymentAttempt, intent: IntentData,
