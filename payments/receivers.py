@@ -1,5 +1,5 @@
 """Signal receivers, a few lines each: dj-stripe's webhook events, and our own
-``order_paid`` (the receipt, mailed by a worker rather than in the shopper's request).
+``order_paid`` (the receipt, mailed by a worker, queued after the shopper's answer).
 
 dj-stripe has verified, stored and (for payment_intent.*) synced the event inside the
 webhook's transaction; we record what the event says and, when it tells us something we
@@ -16,6 +16,7 @@ from django.dispatch import receiver
 from djstripe.event_handlers import djstripe_receiver
 
 from payments import gateway, monitoring, tasks
+from payments.after_response import after_response
 from payments.models import PaymentEvent, order_paid
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def payment_intent_event_received(sender, event, **kwargs) -> None:
 
 @receiver(order_paid)
 def order_paid_received(sender, order_id: int, **kwargs) -> None:
+    # Queued once the shopper has the answer: publishing costs about a millisecond.
+    after_response(lambda: _receipt_queue(order_id))
+
+
+def _receipt_queue(order_id: int) -> None:
     try:
         # No publish retries: a broker that is down must not hold the shopper's answer.
         tasks.order_receipt_task.apply_async((order_id,), retry=False)
