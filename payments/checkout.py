@@ -122,11 +122,7 @@ def checkout_order_reference(*, owned: Sequence[str], order_reference: str | Non
     if order_reference is not None:
         if order_reference not in owned:
             raise OrderNotFound("This order is not in your session. Please check out again.")
-        owner = _intent_owner(payment_intent_id, owned) if payment_intent_id else None
-        if owner is not None and owner != order_reference:
-            raise OrderMismatch("This payment belongs to another of your orders. Please "
-                                "reload this page and try again.")
-        return order_reference
+        return order_reference  # checkout_confirm checks the intent is this order's
     if payment_intent_id is not None:
         owner = _intent_owner(payment_intent_id, owned)
         if owner is None:
@@ -150,12 +146,19 @@ def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) ->
                    lambda order, attempt: _pay(order, attempt, payment_method_id, actor))
 
 
-def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
-                     ) -> PayOutcome:
-    """Step 2: confirm the order's intent again once the bank modal is done."""
-    return _locked(order_reference,
-                   lambda order, attempt: _confirm_after_action(order, attempt, actor),
-                   payment_intent_id=payment_intent_id)
+def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str,
+                     owned: Sequence[str] = ()) -> PayOutcome:
+    """Step 2: confirm the order's intent again once the bank modal is done. An intent
+    of another of the session's orders (``owned``) is refused as a mismatch."""
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        if attempt is None:
+            owner = _intent_owner(payment_intent_id, owned)
+            if owner is not None and owner != order_reference:
+                raise OrderMismatch("This payment belongs to another of your orders. Please "
+                                    "reload this page and try again.")
+        return _confirm_after_action(order, attempt, actor)
+
+    return _locked(order_reference, work, payment_intent_id=payment_intent_id)
 
 
 def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,

@@ -178,16 +178,18 @@ def pay(request: HttpRequest) -> JsonResponse:
     if isinstance(parsed, str):
         return _pay_error(parsed, 400)
     actor = _actor(request)
+    owned = order_references(session=request.session)
     try:
         reference = checkout.checkout_order_reference(
-            owned=order_references(session=request.session),
-            order_reference=parsed.order_reference, payment_intent_id=parsed.payment_intent_id)
+            owned=owned, order_reference=parsed.order_reference,
+            payment_intent_id=parsed.payment_intent_id)
         if parsed.payment_method_id:
             outcome = checkout.checkout_pay(order_reference=reference, actor=actor,
                                             payment_method_id=parsed.payment_method_id)
         else:
             outcome = checkout.checkout_confirm(order_reference=reference, actor=actor,
-                                                payment_intent_id=parsed.payment_intent_id)
+                                                payment_intent_id=parsed.payment_intent_id,
+                                                owned=owned)
     except checkout.CheckoutError as error:
         return _pay_error(error.message, pay_error_status(error))
     if outcome.status == "requires_action":
