@@ -436,8 +436,11 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
                                      actor=actor, confirmed=confirming)
     attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
     attempt.confirmations = recorded.confirmations
+    # An order's first intent paid at its first answer has had no incident: nothing saw
+    # it fail or wait, and the order had no earlier intent (most payments; one read less).
+    first_answer_paid = before == Status.CREATING and attempt.number == 1
     if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
-            and before != Status.SUCCEEDED:
+            and before != Status.SUCCEEDED and not first_answer_paid:
         # The shopper paid after all (another card, a recovery link): the order's
         # incidents end recovered. Scans and ops settle theirs as they report them.
         monitoring.incidents_settle(attempt=recorded)
