@@ -103,3 +103,33 @@ def test_the_database_refuses_to_rewrite_the_ledger_on_postgresql(attempt):
                 connection.cursor() as cursor:
             cursor.execute(statement)
     assert PaymentEvent.objects.get().to_status == "requires_action"
+
+
+def test_every_field_the_record_copies_is_written(attempt):
+    """The record saves only the columns it changed: a field copied from the intent but
+    missing from RECORDED_FIELDS would be lost without an error."""
+    record(attempt, status="requires_payment_method", last_error_code="card_declined",
+           last_decline_code="do_not_honor", last_error_message="Declined.",
+           card_brand="mastercard", card_last4="4444", card_country="FR",
+           latest_charge="ch_9", amount=5000, currency="eur", confirmation_method="manual")
+    in_memory = payment_status_record(
+        attempt=attempt, intent=dataclasses.replace(
+            INTENT, status="succeeded", latest_charge="ch_10", card_brand=None,
+            card_last4=None, card_country=None),  # card details stay once known
+        source="pay", actor="test", confirmed=True)
+    stored = PaymentAttempt.objects.get(pk=attempt.pk)
+    columns = [field.attname for field in PaymentAttempt._meta.concrete_fields]
+    assert {name: getattr(stored, name) for name in columns if name != "updated_at"} == \
+        {name: getattr(in_memory, name) for name in columns if name != "updated_at"}
+    assert (stored.status, stored.latest_charge, stored.card_last4, stored.confirmations) == \
+        ("succeeded", "ch_10", "4444", 1)
+
+
+def test_a_confirm_is_counted_even_when_its_answer_is_ignored(attempt):
+    record(attempt, status="succeeded")
+    recorded = payment_status_record(attempt=attempt, intent=INTENT, source="pay",
+                                     actor="test", confirmed=True)  # stale: already final
+    attempt.refresh_from_db()
+    assert (recorded.confirmations, attempt.confirmations, attempt.status) == \
+        (1, 1, "succeeded")
+    assert PaymentEvent.objects.count() == 1
