@@ -113,12 +113,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
         **DATABASES["default"].get("OPTIONS", {}),
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Parameters sent apart from the SQL, so psycopg prepares a statement the connection
-    # runs often (after 5 runs): PostgreSQL stops parsing and planning /pay's few
-    # statements on every request.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True,
-                                       **DATABASES["default"].get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
