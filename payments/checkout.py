@@ -29,11 +29,7 @@ from payments import gateway, monitoring
 from payments.gateway import IntentData
 from payments.locks import OrderLockTimeout, order_lock
 from payments.models import Order, PaymentAttempt, PaymentEvent
-from payments.payment_status import (
-    RECORDED_FIELDS,
-    payment_status_record,
-    payment_status_record_missing,
-)
+from payments.payment_status import payment_status_record, payment_status_record_missing
 
 Status = PaymentAttempt.Status
 
@@ -438,8 +434,8 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
     before = attempt.status
     recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
                                      actor=actor, confirmed=confirming)
-    for name in RECORDED_FIELDS:  # our copy stays what is stored (the next record's guard)
-        setattr(attempt, name, getattr(recorded, name))
+    attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
+    attempt.confirmations = recorded.confirmations
     # An order's first intent paid at its first answer has had no incident: nothing saw
     # it fail or wait, and the order had no earlier intent (most payments; one read less).
     first_answer_paid = before == Status.CREATING and attempt.number == 1

@@ -8,7 +8,6 @@ finished attempt (succeeded or canceled) never moves back.
 
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import datetime, timedelta
 
@@ -44,56 +43,25 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
     observed_at = observed_at or timezone.now()
     # savepoint=False: inside a caller's transaction a failure here fails it as a whole.
     with transaction.atomic(savepoint=False):
-        # Nearly always nobody has written the attempt since the caller read it: one
-        # UPDATE guarded by the caller's copy then both checks that and writes (and locks
-        # the row until the commit). Otherwise, or with nothing to write, as before: the
-        # attempt read afresh under a row lock.
-        outcome = _record_on(copy.copy(attempt), intent, observed_at, confirmed, guarded=True)
-        if outcome is None:
-            fresh = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
-            outcome = _record_on(fresh, intent, observed_at, confirmed, guarded=False)
-        recorded, previous, changed = outcome
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.stripe_id not in (None, intent.id):
+            raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
+        stored = {name: getattr(attempt, name) for name in RECORDED_FIELDS}
+        if confirmed:
+            attempt.confirmations += 1
+        previous = attempt.status
+        changed = _apply(attempt, intent, observed_at)
+        _save_changes(attempt, stored)
         if not changed:
-            return recorded
+            return attempt
         error = (intent.last_error_code or "", intent.last_decline_code or "")
         PaymentEvent.objects.create(
-            attempt=recorded, from_status=previous, to_status=intent.status,
+            attempt=attempt, from_status=previous, to_status=intent.status,
             error_code=error[0], decline_code=error[1], source=source, actor=actor,
             observed_at=observed_at)
         if intent.status == Status.SUCCEEDED:
-            _order_mark_paid(attempt=recorded, intent=intent)
-        return recorded
-
-
-def _record_on(attempt: PaymentAttempt, intent: IntentData, observed_at: datetime,
-               confirmed: bool, *, guarded: bool
-               ) -> tuple[PaymentAttempt, str, bool] | None:
-    """Apply ``intent`` to ``attempt`` and write the columns that changed: (the attempt,
-    its previous status, whether a ledger row is due). ``guarded``: ``attempt`` is the
-    caller's copy, written only if the row still holds exactly it; None when it does not,
-    or when there is nothing to write (the caller's copy may be why)."""
-    if attempt.stripe_id not in (None, intent.id):
-        if guarded:
-            return None
-        raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
-    stored = {name: getattr(attempt, name) for name in RECORDED_FIELDS}
-    if confirmed:
-        attempt.confirmations += 1
-    previous = attempt.status
-    changed = _apply(attempt, intent, observed_at)
-    fields = [name for name, value in stored.items() if getattr(attempt, name) != value]
-    if guarded:
-        if not fields:
-            return None
-        attempt.updated_at = timezone.now()
-        written = PaymentAttempt.objects.filter(pk=attempt.pk, **stored).update(
-            updated_at=attempt.updated_at, **{name: getattr(attempt, name) for name in fields})
-        if not written:
-            return None
-    elif fields:
-        # Only the columns that changed: /pay writes this row on every call.
-        attempt.save(update_fields=[*fields, "updated_at"])
-    return attempt, previous, changed
+            _order_mark_paid(attempt=attempt, intent=intent)
+        return attempt
 
 
 def _apply(attempt: PaymentAttempt, intent: IntentData, observed_at: datetime) -> bool:
@@ -118,6 +86,13 @@ def _apply(attempt: PaymentAttempt, intent: IntentData, observed_at: datetime) -
         elif intent.status in PaymentAttempt.FINAL:
             attempt.final_at = now
     return changed
+
+
+def _save_changes(attempt: PaymentAttempt, stored: dict[str, object]) -> None:
+    # Only the columns that changed: /pay writes this row on every call.
+    changed = [name for name, value in stored.items() if getattr(attempt, name) != value]
+    if changed:
+        attempt.save(update_fields=[*changed, "updated_at"])
 
 
 def payment_status_history_record(*, attempt: PaymentAttempt, intent: IntentData,
