@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from payments import tasks
 from payments.after_response import after_response
 from payments.models import Order, order_paid
+
+
+@pytest.fixture
+def request_signals():
+    """The request signals without Django's connection housekeeping, as Django's own test
+    client sends them (it would touch a database these tests do not open)."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 def test_outside_a_request_the_work_runs_at_once():
@@ -17,7 +30,7 @@ def test_outside_a_request_the_work_runs_at_once():
     assert done == [1]
 
 
-def test_inside_a_request_it_waits_for_the_response_and_runs_once():
+def test_inside_a_request_it_waits_for_the_response_and_runs_once(request_signals):
     done = []
     request_started.send(sender=None)
     after_response(lambda: done.append("a"))
@@ -29,7 +42,7 @@ def test_inside_a_request_it_waits_for_the_response_and_runs_once():
     assert done == ["a", "b"]
 
 
-def test_a_failing_call_is_logged_and_the_next_still_runs(caplog):
+def test_a_failing_call_is_logged_and_the_next_still_runs(request_signals, caplog):
     done = []
     request_started.send(sender=None)
     after_response(lambda: 1 / 0)
@@ -40,7 +53,7 @@ def test_a_failing_call_is_logged_and_the_next_still_runs(caplog):
     assert "work after the response failed" in caplog.text and "ZeroDivisionError" in caplog.text
 
 
-def test_a_paid_order_s_receipt_is_queued_after_the_response(monkeypatch):
+def test_a_paid_order_s_receipt_is_queued_after_the_response(request_signals, monkeypatch):
     queued = []
     monkeypatch.setattr(tasks.order_receipt_task, "apply_async",
                         lambda args, **options: queued.extend(args))
