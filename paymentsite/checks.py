@@ -66,3 +66,25 @@ def check_web_worker_timeout(app_configs=None, **kwargs) -> list[checks.CheckMes
         hint="Unset WEB_WORKER_TIMEOUT_SECONDS (its default follows the Stripe settings), "
              "raise it, or lower STRIPE_TIMEOUT_SECONDS or STRIPE_MAX_NETWORK_RETRIES.",
         id="paymentsite.E001")]
+
+
+@checks.register("paymentsite")
+def check_pay_rates(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A /pay rate limit that does not parse would fail every payment at request time."""
+    from django.conf import settings
+
+    from payments.ratelimit import rate_parse
+
+    errors = []
+    for name in ("PAYMENTS_PAY_RATE_PER_SESSION", "PAYMENTS_PAY_RATE_PER_IP"):
+        rate = getattr(settings, name)
+        try:
+            if rate:
+                rate_parse(rate=rate)
+        except ValueError:
+            errors.append(checks.Error(
+                f"{name}={rate!r} is not a rate limit.",
+                hint="count/period, the period s, m, h or d with an optional multiplier "
+                     "(10/m, 100/5m); empty turns the limit off.",
+                id="paymentsite.E002"))
+    return errors
