@@ -40,10 +40,12 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
     as stored. A fact older than the one the attempt holds changes nothing.
     ``confirmed``: ``intent`` is the answer to a confirm call, which is counted whatever
     the answer says (the next confirm needs a new idempotency key)."""
-    observed_at = observed_at or timezone.now()
     # savepoint=False: inside a caller's transaction a failure here fails it as a whole.
     with transaction.atomic(savepoint=False):
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        # A call's answer (no time given) counts as stated now, once we hold the row: a
+        # scan's report written while we waited must not make our answer look older.
+        observed_at = observed_at or timezone.now()
         if attempt.stripe_id not in (None, intent.id):
             raise ValueError(f"{intent.id} is not the intent of attempt {attempt.pk}")
         stored = {name: getattr(attempt, name) for name in RECORDED_FIELDS}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from payments.gateway import IntentData
 from payments.models import Order, PaymentAttempt, PaymentEvent
@@ -133,3 +135,36 @@ def test_a_confirm_is_counted_even_when_its_answer_is_ignored(attempt):
     assert (recorded.confirmations, attempt.confirmations, attempt.status) == \
         (1, 1, "succeeded")
     assert PaymentEvent.objects.count() == 1
+
+
+def test_an_answer_waiting_for_the_row_is_not_taken_for_older_than_what_was_written_meanwhile(
+        transactional_db):
+    """A scan records a stale read (same status, a newer observed time) while /pay's
+    record of its confirm waits for the row: the confirm's success must still apply."""
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    order = Order.objects.create(email="a@example.com", amount=5000, currency="eur")
+    attempt = PaymentAttempt.objects.create(
+        order=order, number=1, create_payment_method="pm_x", amount=5000, currency="eur",
+        confirmation_method="manual", stripe_id="pi_test1", status="requires_confirmation")
+    locked, release = threading.Event(), threading.Event()
+
+    def scan_records_while_holding_the_row() -> None:
+        with transaction.atomic():
+            PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+            locked.set()
+            release.wait(5)
+            PaymentAttempt.objects.filter(pk=attempt.pk).update(
+                status_observed_at=timezone.now())
+        connection.close()
+
+    scan = threading.Thread(target=scan_records_while_holding_the_row)
+    scan.start()
+    assert locked.wait(5)
+    threading.Timer(0.3, release.set).start()  # the scan writes after /pay began to wait
+    payment_status_record(attempt=attempt, intent=dataclasses.replace(
+        INTENT, status="succeeded", latest_charge="ch_1"), source="pay", actor="test")
+    scan.join()
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded"
+    assert Order.objects.get().status == Order.Status.PAID
