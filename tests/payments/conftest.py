@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from payments.models import Order, Product
+from payments import scans
+from payments.models import Incident, Order, PaymentAttempt, Product
 
 
 @pytest.fixture
@@ -52,3 +55,18 @@ def shopper(site_on_sandbox, product) -> Shopper:
 def server_calls(sandbox, path: str = "/v1/payment_intents") -> list[dict]:
     """The calls our server made to Stripe (secret key), not Stripe.js's."""
     return [entry for entry in sandbox.requests(path) if not entry["publishable"]]
+
+
+def shopper_abandoned(product: Product, sandbox, *, authenticated: bool
+                      ) -> tuple[Shopper, Incident]:
+    """A shopper who went to the bank (and passed, if ``authenticated``), then left an hour
+    ago; the stale sweep has opened the incident."""
+    shopper = shopper_with_order(product)
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    if authenticated:
+        sandbox.authenticate(intent_id, "complete")
+    PaymentAttempt.objects.filter(stripe_id=intent_id).update(
+        requires_action_at=timezone.now() - timedelta(hours=1))
+    scans.scan_stale()
+    return shopper, Incident.objects.get(stripe_id=intent_id)

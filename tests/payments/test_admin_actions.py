@@ -20,9 +20,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from payments import scans
 from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
-from tests.payments.conftest import server_calls, shopper_with_order
+from tests.payments.conftest import server_calls, shopper_abandoned
 
 LIST = "/admin/payments/incident/"
 
@@ -58,15 +57,7 @@ def merchant(db) -> Client:
 def abandoned(product, sandbox, *, authenticated: bool = True):
     """A shopper who went to the bank (and passed, if ``authenticated``), then left; the
     stale sweep opens the incident."""
-    shopper = shopper_with_order(product)
-    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
-        "clientSecret"].split("_secret_")[0]
-    if authenticated:
-        sandbox.authenticate(intent_id, "complete")
-    PaymentAttempt.objects.filter(stripe_id=intent_id).update(
-        requires_action_at=timezone.now() - timedelta(hours=1))
-    scans.scan_stale()
-    incident = Incident.objects.get(stripe_id=intent_id)
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=authenticated)
     assert incident.kind == ("confirmation_abandoned" if authenticated else "action_abandoned")
     return shopper, incident
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments import recovery, scans
 from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
-from tests.payments.conftest import server_calls, shopper_with_order
+from tests.payments.conftest import server_calls, shopper_abandoned, shopper_with_order
 
 
 @pytest.fixture
@@ -28,19 +28,6 @@ def quick_scans(site_on_sandbox):
     site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
 
 
-def abandoned(product, sandbox, *, authenticated: bool):
-    """A shopper who went to the bank (and passed, if ``authenticated``), then left."""
-    shopper = shopper_with_order(product)
-    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
-        "clientSecret"].split("_secret_")[0]
-    if authenticated:
-        sandbox.authenticate(intent_id, "complete")
-    PaymentAttempt.objects.filter(stripe_id=intent_id).update(
-        requires_action_at=timezone.now() - timedelta(hours=1))
-    scans.scan_stale()
-    return shopper, Incident.objects.get(stripe_id=intent_id)
-
-
 def execute(action: str, incidents, user, **extra):
     return recovery.recovery_execute(
         action=action, user=user, token=uuid.uuid4(),
@@ -48,7 +35,7 @@ def execute(action: str, incidents, user, **extra):
 
 
 def test_confirm_now_pays_the_order_and_names_the_staff_user(product, sandbox, ops):
-    shopper, incident = abandoned(product, sandbox, authenticated=True)
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=True)
     assert incident.kind == "confirmation_abandoned"
     plan = recovery.recovery_plan(action="confirm", incidents=[incident])
     assert (plan.eligible, plan.skipped) == ([incident], [])
@@ -62,7 +49,7 @@ def test_confirm_now_pays_the_order_and_names_the_staff_user(product, sandbox, o
 
 
 def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
-    _, incident = abandoned(product, sandbox, authenticated=True)
+    _, incident = shopper_abandoned(product, sandbox, authenticated=True)
     token, seen = uuid.uuid4(), {incident.pk: recovery.incident_version(incident)}
     recovery.recovery_execute(action="confirm", seen=seen, token=token, user=ops)
     with pytest.raises(recovery.AlreadySubmitted) as error:
@@ -73,10 +60,10 @@ def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
 
 
 def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, sandbox, ops):
-    paid_shopper, paid = abandoned(product, sandbox, authenticated=True)
+    paid_shopper, paid = shopper_abandoned(product, sandbox, authenticated=True)
     assert paid_shopper.pay(payment_intent_id=paid.stripe_id).json()["success"] is True
-    _, waiting_at_bank = abandoned(product, sandbox, authenticated=False)
-    _, changed = abandoned(product, sandbox, authenticated=True)
+    _, waiting_at_bank = shopper_abandoned(product, sandbox, authenticated=False)
+    _, changed = shopper_abandoned(product, sandbox, authenticated=True)
     shown = Incident.objects.filter(pk__in=[paid.pk, waiting_at_bank.pk, changed.pk])
     seen = {i.pk: recovery.incident_version(i) for i in shown}  # as the page showed them
     Incident.objects.filter(pk=changed.pk).update(last_seen_at=timezone.now())
@@ -91,7 +78,7 @@ def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, s
 
 def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, ops,
                                                                stripe_client):
-    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=False)
     with pytest.raises(ValueError):
         execute("cancel", [incident], ops, reason="bored")
     assert execute("cancel", [incident], ops, reason="requested_by_customer").done == 1
@@ -103,7 +90,7 @@ def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, 
 
 
 def test_refresh_reads_the_intent_from_stripe(product, sandbox, ops):
-    _, incident = abandoned(product, sandbox, authenticated=False)
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
     sandbox.authenticate(incident.stripe_id, "complete")
     assert execute("refresh", [incident], ops).message == "1 refreshed"
     assert PaymentAttempt.objects.get(stripe_id=incident.stripe_id).status == \
@@ -120,7 +107,7 @@ def link_for(incident: Incident, ops: User, **changes) -> tuple[RecoveryLink, st
 
 
 def test_a_link_runs_the_banks_challenge_again_in_a_fresh_browser(product, sandbox, ops):
-    _, incident = abandoned(product, sandbox, authenticated=False)
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
     _, token = link_for(incident, ops)
     stranger = Client()  # no login, another browser
     page = stranger.get(f"/recover/{token}/")
@@ -157,7 +144,7 @@ def test_a_link_after_a_failure_opens_the_orders_card_form(product, sandbox, ops
 
 @pytest.mark.parametrize("case", ["altered", "expired", "used", "another_order", "paid"])
 def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
-    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=False)
     link, token = link_for(incident, ops)
     if case == "altered":
         token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
@@ -166,7 +153,7 @@ def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
     elif case == "used":
         assert Client().get(f"/recover/{token}/").status_code == 200
     elif case == "another_order":
-        other, other_incident = abandoned(product, sandbox, authenticated=False)
+        other, other_incident = shopper_abandoned(product, sandbox, authenticated=False)
         _, other_token = link_for(other_incident, ops)
         token = other_token.split(":")[0] + ":" + token.split(":", 1)[1]
     elif case == "paid":
