@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.django_models import django_setup_without_migrations  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_admin"
 
 
@@ -49,26 +51,13 @@ def database_recreate(url: str, *, drop_only: bool = False) -> None:
 def django_setup(url: str) -> None:
     from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 
-    os.environ.update({
+    django_setup_without_migrations(env={
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
         "DEFAULT_FROM_EMAIL": "Bench <bench@localhost>", "STRIPE_API_BASE": "http://127.0.0.1:9",
         "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": url,
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "testserver", "DJANGO_LOG_LEVEL": "WARNING", "REDIS_URL": "",
     })
-    import django
-    from django.conf import settings
-
-    django.setup()
-
-    class NoMigrations:
-        def __contains__(self, item: str) -> bool:
-            return True
-
-        def __getitem__(self, item: str) -> None:
-            return None
-
-    settings.MIGRATION_MODULES = NoMigrations()
     from django.contrib import admin
 
     from payments.admin.dashboard import dashboard_register

@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import pstats
 import subprocess
 import sys
@@ -51,6 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxServer  # noqa: E402,I001
 from stripe_sandbox.controls import SandboxControls  # noqa: E402
+
+from bench.django_models import django_setup_without_migrations  # noqa: E402
 
 DAY = 86400
 # A plausible month of card payments on a 3-D Secure-ready checkout, in percent.
@@ -93,7 +94,7 @@ def database_url(given: str | None, sqlite_path: Path) -> str:
 def django_setup(*, sandbox_url: str, db_url: str) -> None:
     """Django on ``db_url``, pointed at the sandbox, DEBUG off (no query log), pacing off,
     tables created from the models (migrations off, as ``pytest --no-migrations``)."""
-    os.environ.update({
+    django_setup_without_migrations(env={
         "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": db_url,
         "STRIPE_API_BASE": sandbox_url, "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
@@ -103,19 +104,6 @@ def django_setup(*, sandbox_url: str, db_url: str) -> None:
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING",
         "PAYMENTS_SCAN_READS_PER_SECOND": "0", "REDIS_URL": "",
     })
-    import django
-    from django.conf import settings
-
-    django.setup()
-
-    class NoMigrations:
-        def __contains__(self, item: str) -> bool:
-            return True
-
-        def __getitem__(self, item: str) -> None:
-            return None
-
-    settings.MIGRATION_MODULES = NoMigrations()
     from django.core.management import call_command
 
     call_command("migrate", run_syncdb=True, verbosity=0)
