@@ -237,6 +237,34 @@ def gunicorn(app: str, port: int, args: argparse.Namespace, env: dict, log) -> s
         cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
+GOAL_SERIAL_MS, GOAL_CPU_MS, GOAL_RATIO = 3.0, 3.0, 0.8
+
+
+def goals_report(rows: list[tuple[int, int, Measure, Measure]]) -> list[str]:
+    """Each goal of issue 10 against the rows measured: met, or by how much it is missed."""
+    def verdict(worst: float, goal: float, *, at_most: bool, unit: str = "") -> str:
+        if (worst <= goal) if at_most else (worst >= goal):
+            return "met"
+        return f"not met, {abs(worst - goal):.2f}{unit} {'over' if at_most else 'under'}"
+
+    lines = []
+    serial = [percentile(a.ms[step], 50) - percentile(b.ms[step], 50)
+              for _, conc, a, b in rows if conc == 1 for step in STEPS if a.ms[step]]
+    if serial:
+        worst = max(serial)
+        lines.append(f"ours − minimal serially ≤ {GOAL_SERIAL_MS:g} ms: worst {worst:.1f} ms, "
+                     f"{verdict(worst, GOAL_SERIAL_MS, at_most=True, unit=' ms')}")
+    cpu = [a.cpu_ms for *_, a, _ in rows]
+    lines.append(f"CPU per /pay ≤ {GOAL_CPU_MS:g} ms: worst {max(cpu):.1f} ms, "
+                 f"{verdict(max(cpu), GOAL_CPU_MS, at_most=True, unit=' ms')}")
+    for latency, conc, a, b in rows:
+        if conc in (8, 32):
+            ratio = a.per_second / b.per_second
+            lines.append(f"checkouts/s ratio ≥ {GOAL_RATIO:g} at concurrency {conc}, "
+                         f"{latency} ms: {ratio:.2f}, {verdict(ratio, GOAL_RATIO, at_most=False)}")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkouts", type=int, default=1000)
@@ -292,6 +320,7 @@ def main() -> int:
               "| minimal p99 | checkouts/s ours | minimal | ratio | CPU per /pay ours "
               "| minimal | Stripe calls/checkout ours, minimal |")
         print("| --- " * 14 + "|")
+        rows: list[tuple[int, int, Measure, Measure]] = []
         for latency in [int(x) for x in args.latency.split(",")]:
             for concurrency in [int(x) for x in args.concurrency.split(",")]:
                 sandbox.reset()
@@ -301,6 +330,7 @@ def main() -> int:
                 b = measure(minimal, theirs.pid, [Checkout(index=c.index) for c in checkouts],
                             concurrency, sandbox)
                 sandbox.set_latency(0)
+                rows.append((latency, concurrency, a, b))
                 for step, label in STEPS.items():
                     a50, b50 = percentile(a.ms[step], 50), percentile(b.ms[step], 50)
                     a99, b99 = percentile(a.ms[step], 99), percentile(b.ms[step], 99)
@@ -316,6 +346,9 @@ def main() -> int:
               "≤ 3 ms serially for both steps. CPU per /pay: CPU time of each gunicorn "
               "(master and workers) per /pay request, goal ≤ 3 ms.\nStripe calls per "
               "checkout: the floor is 1 without authentication, 2 with it → 1.2 for this mix.")
+        print("\nGoals (issue 10):")
+        for line in goals_report(rows):
+            print(f"- {line}")
         return 0
     finally:
         for process in processes:
