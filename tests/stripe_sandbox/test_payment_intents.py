@@ -3,6 +3,8 @@ confirmation, error_on_requires_action, 3-D Secure, expiry, idempotency."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import stripe
 
@@ -106,8 +108,15 @@ def test_automatic_confirmation_charges_as_soon_as_the_challenge_passes(stripe_c
     assert sandbox.authenticate(intent.id, "complete")["status"] == "succeeded"
 
 
+def at_the_start_of_a_second() -> None:
+    """The sandbox's clock counts whole wall-clock seconds: a check one second before a
+    deadline must not straddle a second boundary between its calls."""
+    time.sleep(1.02 - time.time() % 1)
+
+
 def test_unconfirmed_manual_intent_expires_after_one_hour(stripe_client, sandbox):
     intent = manual_intent(stripe_client, card_method(stripe_client, "4000002500003155"))
+    at_the_start_of_a_second()
     sandbox.authenticate(intent.id, "complete")
     sandbox.advance_clock(3599)
     assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "requires_confirmation"
