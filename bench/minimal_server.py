@@ -8,7 +8,7 @@ run. It speaks the JSON of Stripe's migration guide and keeps nothing: no databa
 session, no CSRF, no rate limit, no log of its own.
 
 ``POST /pay {"payment_method_id": "pm_…"}`` creates and confirms an intent exactly as
-``payments/gateway.py`` does (amount, currency, ``payment_method_types=["card"]``,
+``payments/stripe/gateway.py`` does (amount, currency, ``payment_method_types=["card"]``,
 ``confirm``, ``confirmation_method="manual"``, ``expand=["payment_method"]``, metadata,
 an idempotency key); ``{"payment_intent_id": "pi_…"}`` confirms it again with
 ``expand=["payment_method"]``. It answers ``{requiresAction, clientSecret}``,

@@ -182,27 +182,28 @@ def queries_print(app, sandbox: SandboxControls) -> None:
 PARTS = [  # row, [(path fragment, name regex[, the caller's path fragment])]
     ("whole request (WSGIHandler + close)", [("django/core/handlers/wsgi.py", "__call__"),
                                              ("django/http/response.py", "close")]),
-    ("the view (payments.views.pay)", [("payments/views.py", "pay")]),
+    ("the view (payments.checkout.views.pay)", [("payments/checkout/views.py", "pay")]),
     ("Django around the view", None),  # the first row minus the second
     ("session load", [("django/contrib/sessions/backends/", "load")]),
-    ("rate limiter", [("payments/views.py", "_pay_rate_limited")]),
-    ("which order", [("payments/checkout.py", "checkout_order_reference")]),
-    ("order lock (enter + exit)", [("payments/locks.py", "order_lock")]),
-    ("Stripe call (payments.gateway)", [("payments/gateway.py", ".*")]),
+    ("rate limiter", [("payments/checkout/views.py", "_pay_rate_limited")]),
+    ("which order", [("payments/checkout/services.py", "checkout_order_reference")]),
+    ("order lock (enter + exit)", [("payments/checkout/locks.py", "order_lock")]),
+    ("Stripe call (payments.stripe.gateway)", [("payments/stripe/gateway.py", ".*")]),
     ("· stripe-python request building", [("stripe/_api_requestor.py", "_args_for_request.*")]),
     ("· HTTP to the sandbox and back", [("stripe/_http_client.py", "request_with_retries")]),
     ("· response parsing (stripe objects)", [
         ("stripe/_api_requestor.py", "_interpret_response"),
         ("stripe/_util.py", "_?convert_to_stripe_object", "stripe/_api_requestor.py")]),
-    ("· our IntentData", [("payments/gateway.py", "_intent_data")]),
-    ("status record", [("payments/payment_status.py", "payment_status_record")]),
-    ("incidents settle", [("payments/monitoring.py", "incidents_settle")]),
-    ("receipt queueing", [("payments/receivers.py", "order_paid_received")]),
+    ("· our IntentData", [("payments/stripe/gateway.py", "_intent_data")]),
+    ("status record", [("payments/checkout/status.py", "payment_status_record")]),
+    ("incidents settle", [("payments/monitoring/observe.py", "incidents_settle")]),
+    ("receipt queueing", [("payments/mail/receivers.py", "order_paid_received")]),
     ("psycopg execute + commit", [("psycopg/cursor.py", "execute"),
                                   ("psycopg/connection.py", "commit|rollback")]),
     ("Redis (redis-py commands, pipelines)", [("redis/client.py", "execute_command|execute")]),
-    ("JSON (body loads, response dumps)", [("json/__init__.py", "loads", "payments/views.py"),
-                                           ("json/__init__.py", "dumps", "django/http/")]),
+    ("JSON (body loads, response dumps)", [
+        ("json/__init__.py", "loads", "payments/checkout/views.py"),
+        ("json/__init__.py", "dumps", "django/http/")]),
 ]
 
 

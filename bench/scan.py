@@ -137,7 +137,7 @@ def bare_list(sandbox_url: str, since: int, until: int, *, expand: bool) -> tupl
 
 
 def backfill(days: int = 31, profile: int = 0):
-    from payments import scans
+    from payments.monitoring import scans
 
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
@@ -168,7 +168,7 @@ def events_scans(controls: SandboxControls, sandbox_url: str) -> tuple[int, int,
     Stripe requests the sandbox saw for the nothing-new scan)."""
     import stripe
 
-    from payments import scans
+    from payments.monitoring import scans
 
     first = scans.scan_events()
     controls.clear_requests()

@@ -9,7 +9,10 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from payments import gateway
+        from payments.stripe import gateway
 
         setting_changed.connect(gateway.client_reset_on_setting_change)
-        from payments import receivers  # noqa: F401  (connects dj-stripe's signals)
+        # Each room's signal receivers and Celery tasks (Celery's autodiscovery looks
+        # only at payments.tasks, which no longer exists).
+        from payments.mail import receivers, tasks  # noqa: F401
+        from payments.monitoring import receivers, tasks  # noqa: F401, F811

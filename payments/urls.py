@@ -1,12 +1,16 @@
+"""The shopper's addresses, each served by its room's views."""
+
 from django.urls import path
 
-from payments import views
+from payments.checkout import views as checkout_views
+from payments.recovery import views as recovery_views
+from payments.shop import views as shop_views
 
 urlpatterns = [
-    path("", views.store, name="store"),
-    path("cart/", views.cart, name="cart"),
-    path("checkout/", views.checkout_page, name="checkout"),
-    path("orders/<str:reference>/", views.order, name="order"),
-    path("pay", views.pay, name="pay"),
-    path("recover/<str:token>/", views.recover, name="recover"),
+    path("", shop_views.store, name="store"),
+    path("cart/", shop_views.cart, name="cart"),
+    path("checkout/", shop_views.checkout_page, name="checkout"),
+    path("orders/<str:reference>/", shop_views.order, name="order"),
+    path("pay", checkout_views.pay, name="pay"),
+    path("recover/<str:token>/", recovery_views.recover, name="recover"),
 ]

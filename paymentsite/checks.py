@@ -73,7 +73,7 @@ def check_pay_rates(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """A /pay rate limit that does not parse would fail every payment at request time."""
     from django.conf import settings
 
-    from payments.ratelimit import rate_parse
+    from payments.checkout.throttle import rate_parse
 
     errors = []
     for name in ("PAYMENTS_PAY_RATE_PER_SESSION", "PAYMENTS_PAY_RATE_PER_IP"):

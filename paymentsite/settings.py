@@ -163,7 +163,7 @@ def proxy_ssl_header(value: str) -> tuple[str, str] | None:
 # Only behind a proxy that always sets (and never passes on) this header: otherwise a
 # client could claim HTTPS. Without it, SSL redirect behind a TLS proxy loops.
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env("DJANGO_SECURE_PROXY_SSL_HEADER", "") or "")
-CSRF_FAILURE_VIEW = "payments.views.csrf_failure"  # JSON for /pay, Django's page elsewhere
+CSRF_FAILURE_VIEW = "payments.checkout.views.csrf_failure"  # JSON for /pay, Django's page elsewhere
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from payments.webhooks import webhook_receive
+from payments.stripe.webhooks import webhook_receive
 
 # dj-stripe's webhook route (djstripe.urls: "webhook/<uuid:uuid>", "/" added under
 # APPEND_SLASH), mounted first so every delivery passes our checks before dj-stripe stores

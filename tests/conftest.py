@@ -125,7 +125,7 @@ def celery_worker(transactional_db):
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
     routes = app.conf.task_routes
-    routes_set({"payments.tasks.*": {"queue": queue}})
+    routes_set({"payments.*": {"queue": queue}})
     try:
         with start_worker(app, perform_ping_check=False, queues=[queue], pool="solo",
                           shutdown_timeout=30):

@@ -26,12 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_PACKAGES = ("payments", "paymentsite")
 
 # Layers of the app, by module name (a name also covers its submodules).
-BASE = ("payments.models", "payments.gateway", "payments.payment_status")
+BASE = ("payments.models", "payments.shop.models", "payments.checkout.models",
+        "payments.monitoring.models", "payments.recovery.models", "payments.stripe.gateway",
+        "payments.checkout.status")
 ENTRY_POINTS = (
-    "payments.views", "payments.tasks", "payments.receivers",
+    "payments.shop.views", "payments.checkout.views", "payments.recovery.views",
+    "payments.monitoring.tasks", "payments.mail.tasks",
+    "payments.monitoring.receivers", "payments.mail.receivers",
     "payments.admin",  # the package: orders, incidents, ops, monitoring, dashboard, ...
-    "payments.webhooks", "payments.urls", "payments.apps",
-    "payments.forms", "payments.templatetags", "payments.management",
+    "payments.stripe.webhooks", "payments.urls", "payments.apps",
+    "payments.shop.forms", "payments.templatetags", "payments.management",
     "paymentsite",  # settings, urls, the Celery app, wsgi: the project wires the app
 )
 # Everything else in payments/ is a service, except what takes no part in the layers:
@@ -40,7 +44,7 @@ OUTSIDE_LAYERS = ("payments.migrations",)
 # What the base must not import. The brief's list (views, tasks, receivers, admin, scans,
 # monitoring, checkout) and the rest of the entry points and services.
 BASE_MAY_IMPORT: set[tuple[str, str]] = set()  # none: the receipt hangs off a signal
-STRIPE_ONLY_IN = "payments.gateway"
+STRIPE_ONLY_IN = "payments.stripe.gateway"
 SANDBOX_FORBIDDEN = ("django", "djstripe", "payments", "paymentsite", "celery", "tests")
 
 
@@ -201,12 +205,15 @@ def test_the_modules_the_rules_name_exist(app_imports):
     """The layers above are defined by name: fail if a module they rely on moved away,
     rather than let a rule pass for want of modules."""
     modules = {i.module for i in app_imports}
-    for name in ("payments.models", "payments.gateway", "payments.payment_status",
-                 "payments.views", "payments.tasks", "payments.receivers", "payments.admin",
-                 "payments.checkout", "payments.monitoring", "payments.scans"):
+    for name in ("payments.models", "payments.stripe.gateway", "payments.checkout.status",
+                 "payments.checkout.views", "payments.monitoring.tasks",
+                 "payments.monitoring.receivers", "payments.admin",
+                 "payments.checkout.services", "payments.monitoring.observe",
+                 "payments.monitoring.scans"):
         assert name in modules, f"{name} is gone: update the layers in tests/test_architecture.py"
-    for service in ("payments.checkout", "payments.monitoring", "payments.scans",
-                    "payments.orders", "payments.cart", "payments.emails"):
+    for service in ("payments.checkout.services", "payments.monitoring.observe",
+                    "payments.monitoring.scans", "payments.shop.orders", "payments.shop.cart",
+                    "payments.mail.receipts"):
         assert layer(service) == "service", service
     assert layer("payments.management.commands.payments_scan") == "entry point"
     # The admin is a package, some of its modules named like services
@@ -285,14 +292,15 @@ def test_a_violation_names_the_file_line_and_import():
     ("paymentsite.settings", "from stripe import StripeClient", stripe_violations),
     ("payments.models", "from payments.views import pay", base_violations),
     ("payments.models", "from payments import scans", base_violations),
-    ("payments.gateway", "from payments.monitoring import intent_observe", base_violations),
-    ("payments.payment_status", "def f():\n    from payments import tasks", base_violations),
-    ("payments.payment_status", "from .checkout import checkout_finalize", base_violations),
-    ("payments.gateway", "from paymentsite.settings import X", base_violations),
-    ("payments.monitoring", "from payments.tasks import intent_refresh_task",
+    ("payments.stripe.gateway", "from payments.monitoring import observe", base_violations),
+    ("payments.checkout.status", "def f():\n    from payments.monitoring import tasks",
+     base_violations),
+    ("payments.checkout.status", "from .services import checkout_finalize", base_violations),
+    ("payments.stripe.gateway", "from paymentsite.settings import X", base_violations),
+    ("payments.monitoring.observe", "from payments.monitoring.tasks import intent_refresh_task",
      service_violations),
-    ("payments.recovery", "from payments import admin", service_violations),
-    ("payments.scans", "from payments.management.commands import payments_scan",
+    ("payments.recovery.actions", "from payments import admin", service_violations),
+    ("payments.monitoring.scans", "from payments.management.commands import payments_scan",
      service_violations),
     ("stripe_sandbox.state", "from django.conf import settings", sandbox_violations),
     ("stripe_sandbox.app", "import payments.models", sandbox_violations),
@@ -303,11 +311,11 @@ def test_each_rule_catches_its_violation(module, source, rule):
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("payments.gateway", "import stripe"),
-    ("payments.scans", "from payments import checkout, gateway, monitoring"),
-    ("payments.views", "from payments import checkout, scans"),
-    ("payments.tasks", "from payments import scans"),
-    ("payments.monitoring", "from payments.payment_status import payment_status_record"),
+    ("payments.stripe.gateway", "import stripe"),
+    ("payments.monitoring.scans", "from payments.checkout import services"),
+    ("payments.checkout.views", "from payments.checkout import services"),
+    ("payments.monitoring.tasks", "from payments.monitoring import scans"),
+    ("payments.monitoring.observe", "from payments.checkout.status import payment_status_record"),
     ("stripe_sandbox.server", "import uvicorn"),
 ])
 def test_the_rules_allow_what_the_design_allows(module, source):

@@ -21,11 +21,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
-from payments.models import (
-    Order,
-    PaymentAttempt,
-    PaymentEvent,
-)
+from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.shop.models import Order
 from payments.templatetags.money import money
 
 # Non-breaking spaces keep "145.00 EUR" or "visa •••• 4242 (US)" on one line in narrow

@@ -5,7 +5,7 @@
 context for users who may see it (wrapping ``each_context``), which the index template
 (``templates/admin/index.html``) shows at the top. The view is thin: it reads the period
 and currency from the address (junk falls back to the defaults), calls
-``payments.selectors.dashboard_summary`` and shapes the result for the template: rows
+``payments.monitoring.selectors.dashboard_summary`` and shapes the result for the template: rows
 with the link to the incident list behind each number, and the geometry of the SVG
 charts (drawn by the template; the CSP allows no inline script or style).
 """
@@ -24,8 +24,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from payments import selectors
-from payments.models import Incident
+from payments.monitoring import selectors
+from payments.monitoring.models import Incident
 
 PERMISSION = "payments.view_dashboard"
 PERIODS = (7, 30, 90)

@@ -44,10 +44,8 @@ from payments.admin.common import (
 )
 from payments.admin.ops import OpsActionsMixin
 from payments.admin.orders import ledger_table
-from payments.models import (
-    Incident,
-    PaymentAttempt,
-)
+from payments.checkout.models import PaymentAttempt
+from payments.monitoring.models import Incident
 from payments.templatetags.money import ZERO_DECIMAL
 
 

@@ -12,7 +12,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
-from payments import recovery
 from payments.admin.common import (
     EMPTY,
     ReadOnlyAdminMixin,
@@ -22,13 +21,9 @@ from payments.admin.common import (
     timestamp_compact,
     timestamp_short,
 )
-from payments.models import (
-    OpsAction,
-    RecoveryLink,
-    ScanCursor,
-    ScanLock,
-    ScanRun,
-)
+from payments.monitoring.models import ScanCursor, ScanLock, ScanRun
+from payments.recovery import actions as ops_actions
+from payments.recovery.models import OpsAction, RecoveryLink
 
 
 @admin.register(ScanRun)
@@ -158,7 +153,7 @@ class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Reason", ordering="reason")
     def reason_display(self, action: OpsAction) -> str:
-        return recovery.CANCEL_REASONS.get(action.reason, action.reason) or EMPTY
+        return ops_actions.CANCEL_REASONS.get(action.reason, action.reason) or EMPTY
 
 
 @admin.register(RecoveryLink)

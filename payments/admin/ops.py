@@ -23,15 +23,13 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import capfirst
 from django.utils.timesince import timesince
 
-from payments import recovery
 from payments.admin.common import (
     intent_status_label,
     money_unbroken,
 )
-from payments.models import (
-    Incident,
-    OpsAction,
-)
+from payments.monitoring.models import Incident
+from payments.recovery import actions as ops_actions
+from payments.recovery.models import OpsAction
 
 Action = OpsAction.Kind
 # A confirmation page lists every payment; a selection of the whole list (200,000 rows)
@@ -94,8 +92,9 @@ class OpsActionForm(forms.Form):
     for a cancellation the reason Stripe records."""
 
     token = forms.UUIDField(widget=forms.HiddenInput)
-    reason = forms.ChoiceField(label="Reason", required=True,
-                               choices=[("", "Choose a reason"), *recovery.CANCEL_REASONS.items()])
+    reason = forms.ChoiceField(
+        label="Reason", required=True,
+        choices=[("", "Choose a reason"), *ops_actions.CANCEL_REASONS.items()])
 
     def __init__(self, *args, action: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -181,7 +180,7 @@ class OpsActionsMixin:
                          form: OpsActionForm | None = None) -> TemplateResponse:
         incidents = list(incidents.select_related("order", "attempt")
                          .order_by("-first_seen_at", "-pk"))
-        plan = recovery.recovery_plan(action=action, incidents=incidents)
+        plan = ops_actions.recovery_plan(action=action, incidents=incidents)
         verb = OPS_VERBS[action]
         form = form or OpsActionForm(initial={"token": uuid.uuid4()}, action=action)
         hours = timesince(timezone.now(), timezone.now() + timedelta(
@@ -199,7 +198,7 @@ class OpsActionsMixin:
             "eligible": [self.ops_row(incident) for incident in plan.eligible],
             "skipped": [{**self.ops_row(incident), "reason": reason}
                         for incident, reason in plan.skipped],
-            "seen": [f"{incident.pk}:{recovery.incident_version(incident)}"
+            "seen": [f"{incident.pk}:{ops_actions.incident_version(incident)}"
                      for incident in incidents],
             "form": form,
             "back": back,
@@ -239,10 +238,10 @@ class OpsActionsMixin:
                 request, action, self.get_queryset(request).filter(pk__in=list(seen)),
                 back=back, form=form)
         try:
-            outcome = recovery.recovery_execute(
+            outcome = ops_actions.recovery_execute(
                 action=action, seen=seen, token=form.cleaned_data["token"], user=request.user,
                 reason=form.cleaned_data.get("reason", ""))
-        except recovery.AlreadySubmitted as error:
+        except ops_actions.AlreadySubmitted as error:
             messages.warning(request, "This form was already submitted: "
                                       f"{error.previous.summary or 'still at work'}.")
         except ValueError as error:
@@ -264,7 +263,7 @@ class OpsActionsMixin:
         for action, verb in OPS_VERBS.items():
             if not self.has_ops_permission(request, action):
                 continue
-            plan = recovery.recovery_plan(action=action, incidents=[incident])
+            plan = ops_actions.recovery_plan(action=action, incidents=[incident])
             button = {"label": verb.button, "action": action}
             if plan.eligible:
                 button["url"] = reverse("admin:payments_incident_ops", args=[action]) + \

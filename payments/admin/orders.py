@@ -32,13 +32,8 @@ from payments.admin.common import (
     timestamp_short,
     unbroken,
 )
-from payments.models import (
-    Order,
-    OrderLine,
-    PaymentAttempt,
-    PaymentEvent,
-    Product,
-)
+from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.shop.models import Order, OrderLine, Product
 
 
 @admin.register(Product)

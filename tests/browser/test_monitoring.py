@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from payments import tasks
 from payments.models import Incident, Order, PaymentAttempt, Product
+from payments.monitoring import tasks
 from tests.browser.shoppers import shopper_leaves
 from tests.conftest import need
 from tests.waiting import wait_until

@@ -13,8 +13,8 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from payments import tasks
 from payments.models import Incident, Order, PaymentAttempt, Product
+from payments.monitoring import tasks
 from tests.browser.shoppers import shopper_leaves
 from tests.browser.test_checkout import enter_card, to_payment
 from tests.waiting import wait_until

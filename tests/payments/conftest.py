@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from payments import scans
 from payments.models import Incident, Order, PaymentAttempt, Product
+from payments.monitoring import scans
+from tests.payments.factories import OPS, SITE
 
 
 @pytest.fixture
@@ -70,3 +72,23 @@ def shopper_abandoned(product: Product, sandbox, *, authenticated: bool
         requires_action_at=timezone.now() - timedelta(hours=1))
     scans.scan_stale()
     return shopper, Incident.objects.get(stripe_id=intent_id)
+
+
+# --- mail ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def mailbox(db, settings, mailoutbox):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SITE_URL = SITE + "/"
+    settings.DEFAULT_FROM_EMAIL = "Shop <shop@example.com>"
+    settings.PAYMENTS_OPS_EMAILS = list(OPS)
+    settings.PAYMENTS_ALERT_FAILED_AUTH_RATE = 0.25
+    settings.PAYMENTS_ALERT_MIN_PAYMENTS = 4
+    cache.clear()
+    yield mailoutbox
+    cache.clear()
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("ops-person")

@@ -1,11 +1,13 @@
-"""The beat schedules migration 0005 creates, run against the test database (the suite
+"""The beat schedules the migrations create, run against the test database (the suite
 builds tables without migrations), and each schedule naming a task Celery knows."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from django.apps import apps as django_apps
+from django.db import migrations
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from paymentsite.celery import app
@@ -24,3 +26,29 @@ def test_the_migration_schedules_both_scans_every_minute_and_tells_beat(db):
     assert PeriodicTasks.last_change() is not None
     app.loader.import_default_modules()
     assert all(task.task in app.tasks for task in tasks)
+
+
+def schedule_migrations() -> list[migrations.Migration]:
+    """Our migrations that write django-celery-beat's tables."""
+    package = importlib.import_module("payments.migrations")
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        migration = importlib.import_module(f"payments.migrations.{info.name}").Migration
+        if any(app_label == "django_celery_beat" for app_label, _ in migration.dependencies):
+            found.append(migration)
+    return found
+
+
+def test_every_scheduled_task_name_resolves_to_a_registered_task(db):
+    """Beat finds a task by the name stored in its row: a task moved to another module
+    must keep its name, or beat sends messages no worker knows."""
+    for migration in schedule_migrations():
+        for operation in migration.operations:
+            if isinstance(operation, migrations.RunPython):
+                operation.code(django_apps, None)
+    names = set(PeriodicTask.objects.values_list("task", flat=True))
+    assert names >= {"payments.tasks.scan_events_task", "payments.tasks.scan_stale_task",
+                     "payments.tasks.ops_digest_task", "payments.tasks.ops_alert_task",
+                     "payments.mail.receipts_late_task"}
+    app.loader.import_default_modules()
+    assert names - set(app.tasks) == set()

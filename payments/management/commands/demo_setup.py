@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
-from payments.models import Product
+from payments.shop.models import Product
 
 # One login per role (groups from migration 0007), besides the superuser.
 DEMO_STAFF = [("merchant", "Merchants"), ("ops", "Payments ops")]

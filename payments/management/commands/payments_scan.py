@@ -16,8 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments import scans
-from payments.models import ScanRun
+from payments.monitoring import scans
+from payments.monitoring.models import ScanRun
 
 KINDS = ("events", "stale", "backfill", "all")
 BACKFILL_DAYS_DEFAULT = 7  # as the beat task's default

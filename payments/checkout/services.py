@@ -1,0 +1,444 @@
+"""The two steps of Stripe's "Migrate your basic card integration" flow, as services.
+
+``checkout_pay`` takes a PaymentMethod from the browser: it creates and confirms the
+order's PaymentIntent, or, after a decline, confirms the same intent with the new card.
+``checkout_confirm`` confirms again after the bank modal. Both answer with a
+``PayOutcome`` or raise a ``CheckoutError`` whose message is fit for the shopper.
+
+Nothing is charged twice: an order has one live intent; its lock is held while a call is
+in flight (PostgreSQL); the attempt is committed *before* its create call, so whatever
+Stripe may have done is on disk even if this process dies mid-call; every write carries
+an idempotency key derived from the order, the attempt and the card; a create whose
+answer was lost is replayed with its key while Stripe still remembers it (24 hours) and
+looked up by its metadata after that; a paid order answers without calling Stripe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from payments.checkout.errors import (
+    IntentNotFound,
+    OrderAmbiguous,
+    OrderMismatch,
+    OrderNotFound,
+    OrderNotPayable,
+    PaymentDeclined,
+    PaymentInProgress,
+    PaymentIntentMissing,
+    PaymentInvalid,
+    PaymentNeedsCard,
+    PaymentRateLimited,
+    PaymentUnavailable,
+)
+from payments.checkout.locks import OrderLockTimeout, order_lock
+from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.checkout.status import payment_status_record, payment_status_record_missing
+from payments.monitoring import observe as monitoring
+from payments.shop.models import Order
+from payments.stripe import gateway
+from payments.stripe.gateway import IntentData
+
+Status = PaymentAttempt.Status
+
+# Stripe prunes idempotency keys once they are 24 hours old; replaying an older create
+# would create (and charge) a second intent, so past this age we search by metadata.
+CREATE_REPLAY_MAX_AGE = timedelta(hours=23)
+
+# Stripe's own message for this case speaks to developers (error_on_requires_action).
+AUTHENTICATION_NOT_HANDLED = ("Your card requires authentication by your bank, which this "
+                              "checkout could not ask for. Please try another card.")
+
+
+@dataclass(frozen=True)
+class PayOutcome:
+    status: str  # "succeeded" or "requires_action"
+    client_secret: str | None = None
+
+
+def checkout_order_reference(*, owned: Sequence[str], order_reference: str | None,
+                             payment_intent_id: str | None) -> str:
+    """Which of the session's orders (``owned``) a /pay call pays.
+
+    The order page names its order, so the amount charged is the one the shopper saw. The
+    guide's unmodified client names none: its intent then names the order, and a first
+    payment goes to the session's one order awaiting payment, or is refused when there
+    are several (two tabs), never guessed."""
+    if order_reference is not None:
+        if order_reference not in owned:
+            raise OrderNotFound("This order is not in your session. Please check out again.")
+        return order_reference  # checkout_confirm checks the intent is this order's
+    if payment_intent_id is not None:
+        owner = _intent_owner(payment_intent_id, owned)
+        if owner is None:
+            raise IntentNotFound("No such payment for your order.")
+        return owner
+    awaiting = list(Order.objects.filter(reference__in=owned, status=Order.Status.OPEN)
+                    .values_list("reference", flat=True)[:2])
+    if len(awaiting) > 1:
+        raise OrderAmbiguous("You have more than one order awaiting payment. Please pay "
+                             "from the page of the order you want to pay.")
+    if awaiting:
+        return awaiting[0]
+    if owned:  # paid or canceled: checkout_pay answers for it without calling Stripe
+        return owned[-1]
+    raise OrderNotFound("There is no order to pay in this session. Please check out again.")
+
+
+def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
+    """Step 1: pay the order with a PaymentMethod created by Stripe.js."""
+    return _locked(order_reference,
+                   lambda order, attempt: _pay(order, attempt, payment_method_id, actor))
+
+
+def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str,
+                     owned: Sequence[str] = ()) -> PayOutcome:
+    """Step 2: confirm the order's intent again once the bank modal is done. An intent
+    of another of the session's orders (``owned``) is refused as a mismatch."""
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        if attempt is None:
+            owner = _intent_owner(payment_intent_id, owned)
+            if owner is not None and owner != order_reference:
+                raise OrderMismatch("This payment belongs to another of your orders. Please "
+                                    "reload this page and try again.")
+        return _confirm_after_action(order, attempt, actor)
+
+    return _locked(order_reference, work, payment_intent_id=payment_intent_id)
+
+
+def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,
+                      actor: str) -> bool:
+    """Confirm an intent the shopper authenticated but never confirmed (a scan, or ops).
+
+    The same order lock and idempotency keys as the shopper's own confirm, so the two
+    racing charge once. True when this call confirmed it; False when it was paid
+    already; a CheckoutError when it is not awaiting confirmation."""
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        attempt = _attempt_of(order, attempt, payment_intent_id)
+        if attempt.status == Status.SUCCEEDED:
+            return PayOutcome(status="already_paid")
+        if attempt.status != Status.REQUIRES_CONFIRMATION or order.status != Order.Status.OPEN:
+            raise OrderNotPayable(f"{payment_intent_id} is {attempt.status}, not awaiting "
+                                  "confirmation.")
+        return _confirm(order, attempt, actor, None, source=source)
+
+    outcome = _locked(order_reference, work, payment_intent_id=payment_intent_id)
+    if outcome.status == Status.REQUIRES_ACTION:
+        raise PaymentNeedsCard("The bank asked to authenticate again.")
+    return outcome.status == Status.SUCCEEDED
+
+
+def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str,
+                    source: str, actor: str) -> bool:
+    """Cancel the order's intent at Stripe and the order with it (ops). Under the order
+    lock, so it cannot cross a shopper's confirm. True when this call canceled it; False
+    when it was canceled already; a CheckoutError when it is paid or cannot be canceled."""
+    def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        attempt = _attempt_of(order, attempt, payment_intent_id)
+        if attempt.status == Status.SUCCEEDED or order.status == Order.Status.PAID:
+            raise OrderNotPayable("already paid")
+        if attempt.status == Status.CANCELED:
+            _order_cancel(order)
+            return PayOutcome(status="already_canceled")
+        intent = _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+            intent_id=payment_intent_id, reason=reason,
+            idempotency_key=f"{order_reference}:{payment_intent_id}:cancel"), source=source)
+        if intent.status != Status.CANCELED:
+            raise OrderNotPayable(f"Stripe left it {intent.status}")
+        _order_cancel(order)
+        return PayOutcome(status=Status.CANCELED)
+
+    return _locked(order_reference, work,
+                   payment_intent_id=payment_intent_id).status == Status.CANCELED
+
+
+def _attempt_of(order: Order, attempt: PaymentAttempt | None, payment_intent_id: str
+                ) -> PaymentAttempt:
+    """The order's attempt for an intent ops or a scan name (IntentNotFound otherwise)."""
+    if attempt is None:
+        raise IntentNotFound(f"{payment_intent_id} is not a payment of {order.reference}.")
+    return attempt
+
+
+def _order_cancel(order: Order) -> None:
+    Order.objects.filter(pk=order.pk, status=Order.Status.OPEN).update(
+        status=Order.Status.CANCELED)
+
+
+def _intent_owner(payment_intent_id: str, owned: Sequence[str]) -> str | None:
+    return (PaymentAttempt.objects.filter(stripe_id=payment_intent_id,
+                                          order__reference__in=owned)
+            .values_list("order__reference", flat=True).first())
+
+
+def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, actor: str
+         ) -> PayOutcome:
+    """``attempt``: the order's latest, if any."""
+    if order.status == Order.Status.PAID:
+        return PayOutcome(status=Status.SUCCEEDED)
+    if order.status == Order.Status.CANCELED:
+        raise OrderNotPayable("This order was canceled and cannot be paid.")
+    fresh = attempt is None or attempt.status in (Status.CANCELED, Status.MISSING)
+    if fresh:
+        attempt = _attempt_start(order, attempt, payment_method_id)
+    if attempt.stripe_id is None:
+        outcome = _create_resume(attempt, payment_method_id, actor, fresh=fresh)
+        if outcome is not None:
+            return outcome
+    if attempt.status == Status.SUCCEEDED:
+        return PayOutcome(status=Status.SUCCEEDED)
+    # A retry after a decline, a failed challenge or an expiry: the same intent, new card.
+    try:
+        return _confirm(order, attempt, actor, payment_method_id)
+    except PaymentIntentMissing:
+        # The old attempt is closed in the ledger; the shopper's card pays a new one.
+        return _pay(order, attempt, payment_method_id, actor)
+
+
+def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, *,
+                   fresh: bool) -> PayOutcome | None:
+    """Create the attempt's intent, or find the one an earlier, lost create made.
+
+    Returns the outcome when the step is over, or None when the intent now exists and
+    should be confirmed with the shopper's (new) card."""
+    if timezone.now() - attempt.create_requested_at > CREATE_REPLAY_MAX_AGE:
+        intent = _call(attempt, actor, lambda: gateway.payment_intent_find(
+            metadata={"order": attempt.order.reference, "attempt": str(attempt.number)}))
+        if intent is None:  # Stripe never made it: create afresh, with this card
+            _attempt_recreate(attempt, payment_method_id)
+    if attempt.stripe_id is None:
+        try:
+            intent = _call(attempt, actor, lambda: _create(attempt))
+        except (PaymentInvalid, PaymentRateLimited):
+            if fresh and attempt.stripe_id is None:
+                attempt.delete()  # refused outright: no intent exists, nothing to replay
+            raise
+        except PaymentUnavailable:
+            _attempt_mark_outcome_lost(attempt)
+            raise
+        except PaymentDeclined:  # _call has bound the declined intent to the attempt
+            if attempt.create_payment_method == payment_method_id or attempt.stripe_id is None:
+                raise
+            return None
+    if attempt.create_payment_method == payment_method_id or intent.status == Status.SUCCEEDED:
+        return _outcome(intent)
+    return None
+
+
+def _confirm_after_action(order: Order, attempt: PaymentAttempt | None, actor: str
+                          ) -> PayOutcome:
+    if attempt is None:
+        raise IntentNotFound("No such payment for your order.")
+    if attempt.status == Status.SUCCEEDED:
+        return PayOutcome(status=Status.SUCCEEDED)
+    if attempt.status == Status.MISSING:
+        raise PaymentIntentMissing(INTENT_MISSING)
+    if attempt.status == Status.CANCELED:
+        raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
+    if order.status != Order.Status.OPEN:
+        raise OrderNotPayable("This order cannot be paid any more.")
+    return _confirm(order, attempt, actor, None)
+
+
+INTENT_MISSING = ("We could not find this payment at our payment provider. Please enter "
+                  "your card again to pay the order.")
+
+
+def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
+             payment_method_id: str | None, source: str = PaymentEvent.Source.PAY
+             ) -> PayOutcome:
+    key = (f"{order.reference}:{attempt.stripe_id}:confirm-{attempt.confirmations + 1}:"
+           f"{payment_method_id or 'attached'}")
+    try:
+        intent = _call(attempt, actor, lambda: gateway.payment_intent_confirm(
+            intent_id=attempt.stripe_id, idempotency_key=key, payment_method=payment_method_id),
+            confirming=True, source=source)
+    except PaymentInvalid as error:
+        _raise_if_intent_missing(attempt, actor, error, source)
+        if error.code != "payment_intent_unexpected_state":
+            raise
+        # Stripe refuses to confirm an intent in the wrong state: it succeeded on a call
+        # whose answer we lost, was canceled, or expired back to requires_payment_method.
+        try:
+            intent = _call(attempt, actor, lambda: gateway.payment_intent_retrieve(
+                intent_id=attempt.stripe_id), source=source)
+        except PaymentInvalid as retrieve_error:
+            _raise_if_intent_missing(attempt, actor, retrieve_error, source)
+            raise
+        if intent.status in (Status.REQUIRES_CONFIRMATION, Status.REQUIRES_ACTION):
+            raise
+    return _outcome(intent)
+
+
+def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str, error: PaymentInvalid,
+                             source: str = PaymentEvent.Source.PAY) -> None:
+    if error.code == "resource_missing" and error.param != "payment_method":
+        recorded = payment_status_record_missing(attempt=attempt, source=source, actor=actor)
+        attempt.status = recorded.status
+        raise PaymentIntentMissing(INTENT_MISSING) from error
+
+
+def _outcome(intent: IntentData) -> PayOutcome:
+    if intent.status == Status.SUCCEEDED:
+        return PayOutcome(status=Status.SUCCEEDED)
+    if intent.status == Status.REQUIRES_ACTION:
+        return PayOutcome(status=Status.REQUIRES_ACTION, client_secret=intent.client_secret)
+    if intent.status == Status.REQUIRES_PAYMENT_METHOD:
+        if intent.last_error_code == "payment_intent_payment_attempt_expired":
+            raise PaymentNeedsCard("This payment expired before it was completed. Please "
+                                   "enter your card again.")
+        raise PaymentNeedsCard(intent.last_error_message or "Your card could not be charged. "
+                               "Please try another card.")
+    if intent.status == Status.CANCELED:
+        raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
+    raise OrderNotPayable("Your payment is still being processed. Please check your order "
+                          "page again in a moment.")
+
+
+def _attempt_start(order: Order, previous: PaymentAttempt | None,
+                   payment_method_id: str) -> PaymentAttempt:
+    """Commit the attempt before its create call, so a process killed during the call
+    leaves the key a retry (or a scan) replays."""
+    handle_actions = settings.PAYMENTS_HANDLE_ACTIONS
+    # One INSERT commits by itself; a savepoint only inside a caller's transaction, so a
+    # unique-key clash there does not break it.
+    atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    try:
+        with atomic:
+            return PaymentAttempt.objects.create(
+                order=order, number=previous.number + 1 if previous else 1,
+                create_payment_method=payment_method_id, amount=order.amount,
+                currency=order.currency,
+                confirmation_method="manual" if handle_actions else "automatic")
+    except IntegrityError as error:  # only without the order lock (SQLite)
+        raise PaymentInProgress("Your payment is already being processed. Please wait a "
+                                "moment.") from error
+
+
+def _attempt_recreate(attempt: PaymentAttempt, payment_method_id: str) -> None:
+    attempt.create_payment_method = payment_method_id
+    attempt.create_requested_at = timezone.now()
+    attempt.outcome_lost_at = None
+    attempt.save(update_fields=["create_payment_method", "create_requested_at",
+                                "outcome_lost_at", "updated_at"])
+
+
+def _attempt_mark_outcome_lost(attempt: PaymentAttempt) -> None:
+    if attempt.stripe_id is None:  # Stripe may hold an intent we have not seen
+        attempt.outcome_lost_at = timezone.now()
+        PaymentAttempt.objects.filter(pk=attempt.pk, stripe_id__isnull=True).update(
+            outcome_lost_at=attempt.outcome_lost_at)
+
+
+def _create(attempt: PaymentAttempt) -> IntentData:
+    order = attempt.order
+    return gateway.payment_intent_create(
+        amount=attempt.amount, currency=attempt.currency,
+        payment_method=attempt.create_payment_method,
+        idempotency_key=f"{order.reference}:attempt-{attempt.number}:create:"
+                        f"{attempt.create_payment_method}",
+        # What a scan needs to find this intent if its answer never reaches us.
+        metadata={"order": order.reference, "attempt": str(attempt.number)},
+        handle_actions=attempt.confirmation_method == "manual")
+
+
+def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | None],
+          confirming: bool = False, source: str = PaymentEvent.Source.PAY
+          ) -> IntentData | None:
+    """Make one Stripe call, record whatever intent it reports, map its errors."""
+    try:
+        intent = call()
+    except gateway.AuthenticationRequired as error:  # the legacy flow met 3-D Secure
+        _record(attempt, error.intent, actor, confirming, source)
+        raise PaymentDeclined(AUTHENTICATION_NOT_HANDLED, decline_code=error.decline_code) \
+            from error
+    except gateway.CardDeclined as error:
+        _record(attempt, error.intent, actor, confirming, source)
+        raise PaymentDeclined(error.message, decline_code=error.decline_code) from error
+    except gateway.InvalidRequest as error:
+        _record(attempt, error.intent, actor, confirming, source)
+        message = "That card could not be used. Please enter it again." \
+            if error.param == "payment_method" else error.message
+        raise PaymentInvalid(message, code=error.code, param=error.param) from error
+    except gateway.RateLimited as error:
+        raise PaymentRateLimited(error.message) from error
+    except gateway.StripeUnavailable as error:
+        raise PaymentUnavailable(error.message) from error
+    _record(attempt, intent, actor, confirming, source)
+    return intent
+
+
+def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
+            confirming: bool, source: str) -> None:
+    if intent is None:
+        if confirming:  # answered, so the next confirm needs a fresh idempotency key
+            attempt.confirmations += 1
+            PaymentAttempt.objects.filter(pk=attempt.pk).update(
+                confirmations=attempt.confirmations)
+        return
+    before = attempt.status
+    recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
+                                     actor=actor, confirmed=confirming)
+    attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
+    attempt.confirmations = recorded.confirmations
+    # An order's first intent paid at its first answer has had no incident: nothing saw
+    # it fail or wait, and the order had no earlier intent (most payments; one read less).
+    first_answer_paid = before == Status.CREATING and attempt.number == 1
+    if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
+            and before != Status.SUCCEEDED and not first_answer_paid:
+        # The shopper paid after all (another card, a recovery link): the order's
+        # incidents end recovered. Scans and ops settle theirs as they report them.
+        monitoring.incidents_settle(attempt=recorded)
+
+
+def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOutcome], *,
+            payment_intent_id: str | None = None) -> PayOutcome:
+    """Run ``work`` on the order and its attempt for ``payment_intent_id`` (without one:
+    its latest attempt; None when there is none) while holding the order's lock. Nothing
+    here is one long transaction: each write commits at once, before the Stripe call that
+    follows it."""
+    try:
+        with order_lock(order_reference=reference, timeout_seconds=_lock_wait_seconds()):
+            order, attempt = _order_read(reference, payment_intent_id)
+            if order is None:
+                raise OrderNotFound("There is no order to pay in this session. Please check "
+                                    "out again.")
+            return work(order, attempt)
+    except OrderLockTimeout as error:
+        raise PaymentInProgress("Your payment is already being processed. Please wait a "
+                                "moment and reload the page.") from error
+
+
+def _order_read(reference: str, payment_intent_id: str | None
+                ) -> tuple[Order | None, PaymentAttempt | None]:
+    """The order and its attempt: one query for a confirm (the attempt, its order joined)
+    and for a first payment (the order, which names no latest attempt)."""
+    if payment_intent_id:
+        attempt = (PaymentAttempt.objects.select_related("order")
+                   .filter(order__reference=reference, stripe_id=payment_intent_id).first())
+        if attempt is not None:
+            return attempt.order, attempt
+        return Order.objects.filter(reference=reference).first(), None
+    latest = PaymentAttempt.objects.filter(order=OuterRef("pk")).order_by("-number")
+    order = (Order.objects.filter(reference=reference)
+             .annotate(latest_attempt_id=Subquery(latest.values("pk")[:1])).first())
+    if order is None or order.latest_attempt_id is None:
+        return order, None
+    attempt = PaymentAttempt.objects.get(pk=order.latest_attempt_id)
+    attempt.order = order
+    return order, attempt
+
+
+def _lock_wait_seconds() -> float:
+    """As long as the request holding the lock can spend on Stripe, plus a little: a
+    double click waits for the first click's answer rather than failing."""
+    tries = settings.STRIPE_MAX_NETWORK_RETRIES + 1
+    return settings.STRIPE_TIMEOUT_SECONDS * tries + 5.0 * (tries - 1) + 5.0

@@ -1,0 +1,152 @@
+"""``/pay``: the JSON endpoint of Stripe's migration guide, thin.
+
+It takes ``{payment_method_id}`` or ``{payment_intent_id}`` (and, from our own page, the
+``order_reference`` it shows) and answers ``{requiresAction, clientSecret}``,
+``{success}`` or ``{error}`` with a status code that says what happened. Every answer is
+JSON; none is a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views import csrf
+
+from payments.checkout import errors, services
+from payments.checkout.throttle import Limit, address_block, limits_hit
+from payments.shop.orders import order_references
+from payments.shop.sessions import session_fingerprint
+
+PAY_IDS = {"payment_method_id": re.compile(r"pm_[A-Za-z0-9_]{1,200}"),
+           "payment_intent_id": re.compile(r"pi_[A-Za-z0-9]{1,200}")}
+ORDER_REFERENCE = re.compile(r"ord_[A-Za-z0-9_-]{1,40}")
+PAY_MAX_BRACKETS = 32  # a /pay body is one flat object; see pay()
+
+# Looked up along the error's class hierarchy, so a new subclass answers as its parent
+# does; CheckoutError itself is the fallback.
+PAY_ERROR_STATUS: dict[type[errors.CheckoutError], int] = {
+    errors.CheckoutError: 400,
+    errors.OrderNotFound: 404,
+    errors.IntentNotFound: 404,
+    errors.OrderNotPayable: 409,
+    errors.OrderMismatch: 409,
+    errors.OrderAmbiguous: 409,
+    errors.PaymentInProgress: 409,
+    errors.PaymentDeclined: 402,
+    errors.PaymentNeedsCard: 402,
+    errors.PaymentInvalid: 400,
+    errors.PaymentRateLimited: 429,
+    errors.PaymentUnavailable: 503,
+}
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    payment_method_id: str | None
+    payment_intent_id: str | None
+    order_reference: str | None
+
+
+def pay(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        response = _pay_error("Use POST with a JSON body.", 405)
+        response["Allow"] = "POST"
+        return response
+    if _pay_rate_limited(request):
+        return _pay_error("Too many payment attempts. Please wait a minute and try again.", 429)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _pay_error("The request is too large.", 413)
+    # The guide's body is one flat object. Refuse deep nesting before parsing it: json's
+    # C decoder would hit the recursion limit, and a RecursionError there leaves CPython
+    # 3.11's recursion accounting off for the rest of the thread.
+    if raw.count(b"[") + raw.count(b"{") > PAY_MAX_BRACKETS:
+        return _pay_error("The request body must be JSON.", 400)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _pay_error("The request body must be JSON.", 400)
+    parsed = _pay_request_parse(body)
+    if isinstance(parsed, str):
+        return _pay_error(parsed, 400)
+    actor = _actor(request)
+    owned = order_references(session=request.session)
+    try:
+        reference = services.checkout_order_reference(
+            owned=owned, order_reference=parsed.order_reference,
+            payment_intent_id=parsed.payment_intent_id)
+        if parsed.payment_method_id:
+            outcome = services.checkout_pay(order_reference=reference, actor=actor,
+                                            payment_method_id=parsed.payment_method_id)
+        else:
+            outcome = services.checkout_confirm(order_reference=reference, actor=actor,
+                                                payment_intent_id=parsed.payment_intent_id,
+                                                owned=owned)
+    except errors.CheckoutError as error:
+        return _pay_error(error.message, pay_error_status(error))
+    if outcome.status == "requires_action":
+        return JsonResponse({"requiresAction": True, "clientSecret": outcome.client_secret})
+    return JsonResponse({"success": True, "orderUrl": reverse("order", args=[reference])})
+
+
+def pay_error_status(error: errors.CheckoutError) -> int:
+    for kind in type(error).__mro__:
+        if kind in PAY_ERROR_STATUS:
+            return PAY_ERROR_STATUS[kind]
+    return 400  # unreachable: every CheckoutError has CheckoutError in its MRO
+
+
+def _pay_request_parse(body: object) -> PayRequest | str:
+    """The one id the guide's client sends (and the order our page names), or a message
+    saying what is wrong."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    given = [name for name in PAY_IDS if name in body]
+    if len(given) != 1:
+        return "Send exactly one of payment_method_id and payment_intent_id."
+    name = given[0]
+    value = body[name]
+    if not isinstance(value, str) or not PAY_IDS[name].fullmatch(value):
+        return f"{name} is not a valid Stripe id."
+    reference = body.get("order_reference")
+    if reference is not None and (not isinstance(reference, str)
+                                  or not ORDER_REFERENCE.fullmatch(reference)):
+        return "order_reference is not a valid order reference."
+    return PayRequest(payment_method_id=value if name == "payment_method_id" else None,
+                      payment_intent_id=value if name == "payment_intent_id" else None,
+                      order_reference=reference)
+
+
+def _pay_error(message: str, status: int) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status in (429, 503):
+        response["Retry-After"] = "5" if status == 503 else "60"
+    return response
+
+
+def _pay_rate_limited(request: HttpRequest) -> bool:
+    """Card-testing throttle: every /pay counts against its session and its address."""
+    address = address_block(request=request)
+    return limits_hit(limits=[
+        Limit(group="pay-ip", value=address, rate=settings.PAYMENTS_PAY_RATE_PER_IP),
+        Limit(group="pay-session", value=request.session.session_key or address,
+              rate=settings.PAYMENTS_PAY_RATE_PER_SESSION)])
+
+
+def _actor(request: HttpRequest) -> str:
+    """The shopper's session, as a keyed hash: the ledger must not hold a usable key."""
+    return "session:" + session_fingerprint(session=request.session)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if request.path == reverse("pay"):
+        return _pay_error("Your session's security token is missing or wrong. Please reload "
+                          "the page and try again.", 403)
+    return csrf.csrf_failure(request, reason=reason)

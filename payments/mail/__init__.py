@@ -1,0 +1,1 @@
+"""How the site sends mail (``messages``), and the shopper's receipt."""

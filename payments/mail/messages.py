@@ -1,0 +1,41 @@
+"""How the site writes mail: every message has a text and an HTML body
+(``templates/emails/<name>.txt|.html``) and a one-line subject, comes from
+``DEFAULT_FROM_EMAIL``, and links with absolute addresses from ``SITE_URL``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+
+def site_url(path: str) -> str:
+    """An absolute address on this site: emails have no request to build one from."""
+    return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
+
+
+def email_message(*, template: str, context: dict[str, object], to: str
+                  ) -> EmailMultiAlternatives:
+    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL."""
+    subject = render_to_string(f"emails/{template}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),  # one line: a newline would break the header
+        body=render_to_string(f"emails/{template}.txt", context), to=[to])
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context),
+                               "text/html")
+    return message
+
+
+def in_words(delta: timedelta) -> str:
+    """A time to come, rounded as a person says it: "20 minutes", "5 hours", "2 days"
+    (not Django's "1 day, 23 hours" for a link made a second before 48 hours)."""
+    minutes = max(round(delta.total_seconds() / 60), 0)
+    if minutes < 120:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    hours = round(minutes / 60)
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{round(hours / 24)} days"

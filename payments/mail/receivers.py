@@ -1,0 +1,27 @@
+"""``order_paid`` → the receipt, mailed by a worker, queued after the shopper's answer."""
+
+from __future__ import annotations
+
+import logging
+
+from django.dispatch import receiver
+
+from payments.mail import tasks
+from payments.mail.after_response import after_response
+from payments.shop.models import order_paid
+
+log = logging.getLogger(__name__)
+
+
+@receiver(order_paid)
+def order_paid_received(sender, order_id: int, **kwargs) -> None:
+    # Queued once the shopper has the answer: publishing costs about a millisecond.
+    after_response(lambda: _receipt_queue(order_id))
+
+
+def _receipt_queue(order_id: int) -> None:
+    try:
+        # No publish retries: a broker that is down must not hold the shopper's answer.
+        tasks.order_receipt_task.apply_async((order_id,), retry=False)
+    except Exception:  # the payment stands; the receipt waits for the late-receipt sweep
+        log.exception("receipt of order %s not queued", order_id)

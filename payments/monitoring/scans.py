@@ -1,0 +1,351 @@
+"""The monitoring scans: what Celery beat runs, and ``manage.py payments_scan``.
+
+- ``scan_events``: Stripe's events for payment intents since a stored cursor (one or two
+  calls when nothing is new); repairs whatever a missed webhook left behind.
+- ``scan_stale``: intents waiting in ``requires_action`` / ``requires_confirmation`` past
+  their thresholds (ours from our table, others from Stripe's search), each refreshed
+  from Stripe before anything is decided; ours in ``requires_confirmation`` are confirmed
+  (auto-finalize) before Stripe's hour runs out; lost creates are found by metadata.
+- ``scan_backfill``: every intent created in the last N days, resumable.
+
+Each holds a lease (no two runs of one kind at once), paces its reads with the shared
+limiter, backs off and retries on 429/5xx, keeps at most one page of intents in memory,
+and writes a ``ScanRun``. Incidents are opened and resolved by ``payments.monitoring``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.checkout.errors import CheckoutError
+from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.checkout.services import checkout_finalize
+from payments.monitoring import observe as monitoring
+from payments.monitoring.leases import Lease, lease_hold
+from payments.monitoring.models import Incident, ScanCursor, ScanRun
+from payments.monitoring.pacing import stripe_read_pace
+from payments.stripe import gateway
+from payments.stripe.gateway import IntentData
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Status = PaymentAttempt.Status
+SCAN = PaymentEvent.Source.SCAN
+
+INTENT_EVENTS = "payment_intent.*"  # Stripe's wildcard for the `type` filter
+FROM_THE_START = "start"  # the events cursor before any event existed
+LEASE_TTL = timedelta(minutes=10)
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
+# A create whose answer was lost is looked up once Stripe's search has surely caught up.
+CREATE_LOST_AFTER = timedelta(minutes=5)
+
+Progress = Callable[[int, int | None, int], None]  # (done, total if known, Stripe calls)
+
+
+class ScanAborted(Exception):
+    """Stripe kept failing past the retries; the run stops and the next one resumes."""
+
+
+@dataclass
+class Scan:
+    """One run's bookkeeping: the lease, the read pace, the counters."""
+
+    run: ScanRun
+    lease: Lease
+    progress: Progress | None = None
+    _renewed_at: float = 0.0
+
+    def read(self, call: Callable[[], T]) -> T:
+        """One Stripe read: paced, counted, retried with backoff on 429 and 5xx."""
+        for delay in (*RETRY_DELAYS, None):
+            stripe_read_pace()
+            self.run.stripe_calls += 1
+            try:
+                return call()
+            except (gateway.RateLimited, gateway.StripeUnavailable) as error:
+                if delay is None:
+                    raise ScanAborted(f"Stripe kept failing: {error.message}") from error
+                log.warning("scan %s: %s; retrying in %.0f s", self.run.kind, error.message,
+                            delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def observed(self, observation: monitoring.Observation) -> None:
+        self.run.intents_seen += 1
+        self.run.incidents_opened += observation.opened
+        self.run.incidents_resolved += observation.resolved
+        self.tick()
+
+    def tick(self) -> None:
+        if self.progress:
+            self.progress(self.run.intents_seen, None, self.run.stripe_calls)
+        now = time.monotonic()
+        if now - self._renewed_at > 30:  # keep the lease while the work goes on
+            self._renewed_at = now
+            if not self.lease.renew():
+                raise ScanAborted("the scan's lease expired and was taken over")
+            self.run.save()
+
+
+def scan_events(*, progress: Progress | None = None) -> ScanRun:
+    return _run(ScanRun.Kind.EVENTS, _events, progress)
+
+
+def scan_stale(*, progress: Progress | None = None) -> ScanRun:
+    return _run(ScanRun.Kind.STALE, _stale, progress)
+
+
+def scan_backfill(*, days: int, progress: Progress | None = None) -> ScanRun:
+    if not 1 <= days <= 365:
+        raise ValueError("days must be between 1 and 365")
+    return _run(ScanRun.Kind.BACKFILL, lambda scan: _backfill(scan, days), progress)
+
+
+def _run(kind: str, body: Callable[[Scan], None], progress: Progress | None) -> ScanRun:
+    with lease_hold(name=f"scan:{kind}", ttl=LEASE_TTL) as lease:
+        if lease is None:
+            return ScanRun.objects.create(kind=kind, status=ScanRun.Status.SKIPPED,
+                                          finished_at=timezone.now())
+        scan = Scan(run=ScanRun.objects.create(kind=kind), lease=lease, progress=progress)
+        try:
+            body(scan)
+            scan.run.status = ScanRun.Status.DONE
+        except (ScanAborted, gateway.PaymentError) as error:
+            scan.run.status = ScanRun.Status.FAILED
+            scan.run.errors = str(error)
+        except BaseException as error:  # a crash, a Ctrl-C, a time limit: recorded, raised
+            scan.run.status, scan.run.errors = ScanRun.Status.FAILED, repr(error) or "stopped"
+            raise
+        finally:
+            scan.run.finished_at = timezone.now()
+            scan.run.save()
+        return scan.run
+
+
+# --- incremental -------------------------------------------------------------------------
+
+def _events(scan: Scan) -> None:
+    cursor, _ = ScanCursor.objects.get_or_create(name="events")
+    if not cursor.value:
+        # First run: start from now (the past is a backfill's job); with no event yet,
+        # every event to come is new.
+        newest = scan.read(lambda: gateway.event_newest(type_pattern=INTENT_EVENTS))
+        cursor.value = newest.id if newest else FROM_THE_START
+        cursor.save()
+        return
+    if cursor.value == FROM_THE_START:
+        _events_all(scan, cursor)
+        return
+    while True:  # Stripe's catch-up recipe: the pages before the last event seen
+        page = scan.read(lambda: gateway.event_page_after(event_id=cursor.value,
+                                                          type_pattern=INTENT_EVENTS))
+        _events_record(scan, page.items)
+        if page.items:
+            cursor.value = page.items[-1].id
+            cursor.save()  # per page: an interrupted scan resumes after the last page done
+        if page.cursor is None:
+            return
+
+
+def _events_all(scan: Scan, cursor: ScanCursor) -> None:
+    """Every event Stripe keeps, newest first; the cursor moves to the newest only once
+    all are recorded (recording is idempotent and order-proof, so a rerun is harmless)."""
+    newest, after = None, None
+    while True:
+        page = scan.read(lambda a=after: gateway.event_page_newest_first(
+            type_pattern=INTENT_EVENTS, starting_after=a))
+        newest = newest or (page.items[0].id if page.items else None)
+        _events_record(scan, page.items)
+        after = page.cursor
+        if after is None:
+            break
+    if newest:
+        cursor.value = newest
+        cursor.save()
+
+
+def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
+    stale: set[str] = set()
+    for event in events:
+        observation = monitoring.intent_event_record(event=event, source=SCAN)
+        if observation.refresh:
+            stale.add(event.intent.id)
+        scan.run.intents_seen += 1
+        scan.run.incidents_opened += observation.opened
+        scan.run.incidents_resolved += observation.resolved
+    for intent_id in sorted(stale):  # what events say and we do not hold: read it fresh
+        intent = scan.read(lambda i=intent_id: gateway.payment_intent_retrieve(intent_id=i))
+        observation = monitoring.intent_observe(intent=intent, source=SCAN,
+                                                actor=f"scan:{scan.run.pk}")
+        scan.run.incidents_opened += observation.opened
+        scan.run.incidents_resolved += observation.resolved
+    scan.tick()
+
+
+# --- stale sweep -------------------------------------------------------------------------
+
+def _stale(scan: Scan) -> None:
+    now = timezone.now()
+    action_before = now - timedelta(seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS)
+    confirmation_before = now - timedelta(
+        seconds=settings.PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS)
+    waiting = PaymentAttempt.objects.filter(
+        Q(status=Status.REQUIRES_ACTION, requires_action_at__lt=action_before)
+        | Q(status=Status.REQUIRES_CONFIRMATION,
+            requires_confirmation_at__lt=confirmation_before)).select_related("order")
+    for attempt in _chunked(waiting):
+        intent = scan.read(lambda a=attempt: gateway.payment_intent_retrieve(
+            intent_id=a.stripe_id))
+        _stale_decide(scan, intent)
+    _lost_creates(scan, now - CREATE_LOST_AFTER)
+    _stale_outside(scan, action_before, confirmation_before)
+
+
+def _stale_decide(scan: Scan, intent: IntentData) -> None:
+    kind = {Status.REQUIRES_ACTION: Incident.Kind.ACTION_ABANDONED,
+            Status.REQUIRES_CONFIRMATION: Incident.Kind.CONFIRMATION_ABANDONED}.get(intent.status)
+    actor = f"scan:{scan.run.pk}"
+    observation = monitoring.intent_observe(intent=intent, source=SCAN, actor=actor,
+                                            stale_kind=kind)
+    scan.observed(observation)
+    attempt = observation.attempt
+    if kind != Incident.Kind.CONFIRMATION_ABANDONED or attempt is None \
+            or not settings.PAYMENTS_AUTO_FINALIZE:
+        return
+    try:
+        confirmed = checkout_finalize(
+            order_reference=attempt.order.reference, payment_intent_id=intent.id,
+            source=SCAN, actor=actor)
+    except CheckoutError as error:  # declined, or the shopper got there first
+        log.info("auto-finalize of %s: %s", intent.id, error.message)
+        return
+    if confirmed:
+        scan.run.finalized += 1
+        fresh = PaymentAttempt.objects.get(pk=attempt.pk)
+        scan.run.incidents_resolved += monitoring.incidents_finalize(attempt=fresh)
+
+
+def _lost_creates(scan: Scan, before) -> None:
+    """Attempts whose create answer never came back: find the intent by its metadata."""
+    lost = PaymentAttempt.objects.filter(status=Status.CREATING, stripe_id__isnull=True,
+                                         create_requested_at__lt=before).select_related("order")
+    for attempt in _chunked(lost):
+        intent = scan.read(lambda a=attempt: gateway.payment_intent_find(
+            metadata={"order": a.order.reference, "attempt": str(a.number)}))
+        if intent is not None:
+            scan.observed(monitoring.intent_observe(intent=intent, source=SCAN,
+                                                    actor=f"scan:{scan.run.pk}"))
+
+
+def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
+    """Intents created outside this checkout (an older integration on the same account):
+    only Stripe's search finds them."""
+    for status, before in ((Status.REQUIRES_ACTION, action_before),
+                           (Status.REQUIRES_CONFIRMATION, confirmation_before)):
+        query = f'status:"{status}" AND created<{int(before.timestamp())}'
+        for intent in _search(scan, query):
+            if PaymentAttempt.objects.filter(stripe_id=intent.id).exists():
+                continue  # ours: the sweep above read it fresh
+            _stale_decide(scan, intent)
+
+
+def _search(scan: Scan, query: str) -> Iterator[IntentData]:
+    token: str | None = None
+    while True:
+        page = scan.read(lambda t=token: gateway.payment_intent_search_page(query=query, page=t))
+        yield from page.items
+        token = page.cursor
+        if token is None:
+            return
+
+
+# --- backfill ----------------------------------------------------------------------------
+
+def _backfill(scan: Scan, days: int) -> None:
+    """List intents created in the window, newest first, page by page; the position is
+    saved after each page, so an interrupted backfill of the same window resumes."""
+    cursor, _ = ScanCursor.objects.get_or_create(name="backfill")
+    state = json.loads(cursor.value) if cursor.value else {}
+    if state.get("days") != days or state.get("done"):
+        until = int(timezone.now().timestamp()) + 1  # created[lt]: this second too
+        state = {"days": days, "since": until - days * 86400, "until": until, "after": None}
+    action_before = timezone.now() - timedelta(
+        seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS)
+    confirmation_before = timezone.now() - timedelta(
+        seconds=settings.PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS)
+    while True:
+        page = scan.read(lambda: gateway.payment_intent_page(
+            created_gte=state["since"], created_lt=state["until"],
+            starting_after=state["after"]))
+        _backfill_page(scan, page.items, action_before, confirmation_before)
+        state["after"] = page.cursor
+        state["done"] = page.cursor is None
+        cursor.value = json.dumps(state)
+        cursor.save()
+        scan.tick()
+        if page.cursor is None:
+            return
+
+
+def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirmation_before
+                   ) -> None:
+    """Observe only what matters on one page, with two queries for the rest: an intent is
+    skipped when it reports no trouble, has no open incident, and is either not ours (nor
+    a lost create of ours, named by its metadata) or held by us in the same state."""
+    ids = [intent.id for intent in intents]
+    held = {row["stripe_id"]: row for row in PaymentAttempt.objects.filter(
+        stripe_id__in=ids).values("stripe_id", "status", "last_error_code",
+                                  "last_decline_code")}
+    # Open incidents, by intent, with the state each last saw: unchanged, nothing to do.
+    troubled: dict[str, set[tuple[str, str, str]]] = {}
+    for stripe_id, kind, status, code in Incident.objects.filter(
+            stripe_id__in=ids, status=Incident.Status.OPEN).values_list(
+            "stripe_id", "kind", "intent_status", "error_code"):
+        troubled.setdefault(stripe_id, set()).add((kind, status, code))
+    for intent in intents:
+        scan.run.intents_seen += 1
+        created = datetime.fromtimestamp(intent.created, tz=UTC)
+        stale_kind = None
+        if intent.status == Status.REQUIRES_ACTION and created < action_before:
+            stale_kind = Incident.Kind.ACTION_ABANDONED
+        elif intent.status == Status.REQUIRES_CONFIRMATION and created < confirmation_before:
+            stale_kind = Incident.Kind.CONFIRMATION_ABANDONED
+        mine = held.get(intent.id)
+        if mine is None:
+            quiet = "order" not in intent.metadata
+        else:
+            quiet = (mine["status"], mine["last_error_code"], mine["last_decline_code"]) == \
+                (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
+        wanted = {kind for kind in (stale_kind, monitoring.failure_kind(intent)) if kind}
+        seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
+        open_as = troubled.get(intent.id, set())
+        if quiet and seen_as <= open_as and all(
+                (status, code) == (intent.status, intent.last_error_code or "")
+                for _, status, code in open_as):
+            continue
+        observation = monitoring.intent_observe(intent=intent, source=SCAN,
+                                                actor=f"scan:{scan.run.pk}",
+                                                stale_kind=stale_kind)
+        scan.run.incidents_opened += observation.opened
+        scan.run.incidents_resolved += observation.resolved
+
+
+def _chunked(queryset: Any, size: int = 100) -> Iterator[Any]:
+    """Rows in primary-key order, a page at a time (never the whole table in memory)."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
+        yield from rows
+        if len(rows) < size:
+            return
+        last = rows[-1].pk

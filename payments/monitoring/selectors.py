@@ -1,0 +1,294 @@
+"""Reads shared by the admin (the dashboard) and, later, the scans and digests.
+
+Keyword-only, type-hinted functions named ``<thing>_<action>``; each returns plain
+dataclasses, never querysets, and costs a fixed number of queries whatever the number of
+rows (every total is one ``GROUP BY`` in the database, never a Python loop over rows).
+
+Money is summed per currency and never across currencies: every total is a list of
+``CurrencyTotal`` (count and minor units for one currency).
+
+Definitions (the dashboard's help text says the same):
+
+- *Asked for authentication*: a payment whose bank asked for 3-D Secure in the period:
+  our attempts that entered ``requires_action`` in the period (``requires_action_at``),
+  plus the intents of the period's authentication failures that are not among them
+  (legacy-mode ``requires_action_not_handled`` failures never reach ``requires_action``;
+  intents made outside this checkout have no attempt here).
+- *Authentication failure*: an intent with an incident of kind
+  ``requires_action_not_handled``, ``authentication_failed``, ``action_abandoned`` or
+  ``expired`` first seen in the period, counted once per intent. An intent that passed
+  the challenge and was then left unconfirmed (``confirmation_abandoned``) authenticated
+  fine and is not a failure here, unless Stripe let it expire.
+- *Outcomes* (lost, canceled, recovered, auto-finalized, still open): incidents first
+  seen in the period by their status, each payment counted once per status (an intent
+  left at the challenge, then paid, has two recovered incidents: one payment), so each
+  number matches the incident list behind it. A payment whose incidents ended
+  differently counts under each (left at the challenge: lost when Stripe expired it; the
+  "expired" incident that followed: open until the shopper pays again).
+- *Expiring*: attempts in ``requires_confirmation`` whose hour is not over. Stripe fails
+  a manually confirmed intent that is not confirmed again within one hour of the bank's
+  challenge (DESIGN.md, section 3); we take ``requires_confirmation_at`` (when we saw the
+  intent pass the challenge) as the start of that hour.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from payments.checkout.models import PaymentAttempt
+from payments.monitoring.models import Incident
+
+# Stripe's hour for an unconfirmed manual intent (DESIGN.md, section 3).
+CONFIRMATION_WINDOW = timedelta(hours=1)
+
+AUTHENTICATION_FAILURE_KINDS = (
+    Incident.Kind.REQUIRES_ACTION_NOT_HANDLED,
+    Incident.Kind.AUTHENTICATION_FAILED,
+    Incident.Kind.ACTION_ABANDONED,
+    Incident.Kind.EXPIRED,
+)
+
+BreakdownField = Literal["kind", "decline_code", "card_brand", "card_country"]
+BREAKDOWN_FIELDS: tuple[BreakdownField, ...] = ("kind", "decline_code", "card_brand",
+                                                "card_country")
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    currency: str
+    count: int
+    amount: int  # minor units of ``currency``
+
+
+@dataclass
+class Totals:
+    """A count with its money, per currency (currencies are never added together)."""
+
+    count: int = 0
+    by_currency: list[CurrencyTotal] = field(default_factory=list)
+
+    def add(self, *, currency: str, count: int, amount: int) -> None:
+        self.count += count
+        for i, total in enumerate(self.by_currency):
+            if total.currency == currency:
+                self.by_currency[i] = CurrencyTotal(currency, total.count + count,
+                                                    total.amount + amount)
+                return
+        self.by_currency.append(CurrencyTotal(currency, count, amount))
+        self.by_currency.sort(key=lambda total: (-total.amount, total.currency))
+
+
+@dataclass
+class GroupTotals:
+    """One value of a breakdown (a kind, a decline code, a brand, a country)."""
+
+    value: str
+    totals: Totals = field(default_factory=Totals)
+
+    @property
+    def count(self) -> int:
+        return self.totals.count
+
+
+@dataclass(frozen=True)
+class ExpiringAttempt:
+    attempt_id: int
+    stripe_id: str
+    order_id: int
+    order_reference: str
+    email: str
+    amount: int
+    currency: str
+    requires_confirmation_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuthenticationRate:
+    asked: int  # payments whose bank asked for authentication in the period
+    failed: int  # of those, intents with an authentication failure
+    challenged: int  # attempts that entered requires_action (part of ``asked``)
+
+    @property
+    def rate(self) -> float | None:
+        return self.failed / self.asked if self.asked else None
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    incidents: int
+    recovered: int
+
+
+@dataclass
+class DashboardSummary:
+    since: datetime
+    until: datetime
+    currency: str | None
+    now: datetime
+    open_by_kind: list[GroupTotals]
+    open_total: Totals  # each open payment once
+    expiring: list[ExpiringAttempt]
+    authentication: AuthenticationRate
+    outcomes: dict[str, Totals]  # Incident.Status value -> totals, each payment once
+    breakdowns: dict[str, list[GroupTotals]]
+    daily: list[DayCount]
+    currencies: list[str]  # those seen on the page, for the currency switch
+
+
+def _incidents(*, currency: str | None) -> QuerySet[Incident]:
+    incidents = Incident.objects.order_by()
+    return incidents.filter(currency=currency) if currency else incidents
+
+
+def _latest_of_intent(*, same_status: bool = False) -> Q:
+    """Rows that are their intent's latest incident (of the same status, if asked): a
+    payment counted once."""
+    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id"))
+    if same_status:
+        newer = newer.filter(status=OuterRef("status"))
+    newer = newer.filter(
+        Q(first_seen_at__gt=OuterRef("first_seen_at"))
+        | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
+    return ~Q(Exists(newer))
+
+
+def _grouped(rows, key: str) -> dict[str, Totals]:
+    grouped: dict[str, Totals] = defaultdict(Totals)
+    for row in rows:
+        grouped[row[key]].add(currency=row["currency"], count=row["n"], amount=row["total"] or 0)
+    return grouped
+
+
+def _group_list(grouped: dict[str, Totals]) -> list[GroupTotals]:
+    groups = [GroupTotals(value, totals) for value, totals in grouped.items()]
+    return sorted(groups, key=lambda group: (-group.count, group.value))
+
+
+def incident_open_totals(*, currency: str | None = None
+                         ) -> tuple[list[GroupTotals], Totals]:
+    """Open incidents by kind with the money at risk, and the open total with each payment
+    once (an intent may have two open incidents of different kinds). Two queries."""
+    open_ = _incidents(currency=currency).filter(status=Incident.Status.OPEN)
+    by_kind = _grouped(open_.values("kind", "currency").annotate(
+        n=Count("pk"), total=Sum("amount")), "kind")
+    total = Totals()
+    for row in open_.filter(_latest_of_intent()).values("currency").annotate(
+            n=Count("pk"), total=Sum("amount")):
+        total.add(currency=row["currency"], count=row["n"], amount=row["total"] or 0)
+    return _group_list(by_kind), total
+
+
+def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: int = 50
+                          ) -> list[ExpiringAttempt]:
+    """Attempts in ``requires_confirmation`` that Stripe will fail within the hour, most
+    urgent first (see the module's docstring for the hour). One query."""
+    attempts = PaymentAttempt.objects.filter(
+        status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
+        requires_confirmation_at__gt=now - CONFIRMATION_WINDOW,
+        requires_confirmation_at__lte=now,
+    )
+    if currency:
+        attempts = attempts.filter(currency=currency)
+    rows = (attempts.order_by("requires_confirmation_at", "pk")
+            .values("pk", "stripe_id", "order_id", "order__reference", "order__email",
+                    "amount", "currency", "requires_confirmation_at")[:limit])
+    return [ExpiringAttempt(
+        attempt_id=row["pk"], stripe_id=row["stripe_id"] or "", order_id=row["order_id"],
+        order_reference=row["order__reference"], email=row["order__email"],
+        amount=row["amount"], currency=row["currency"],
+        requires_confirmation_at=row["requires_confirmation_at"],
+        expires_at=row["requires_confirmation_at"] + CONFIRMATION_WINDOW,
+    ) for row in rows]
+
+
+def authentication_failure_rate(*, since: datetime, until: datetime,
+                                currency: str | None = None) -> AuthenticationRate:
+    """Failures ÷ payments that asked for authentication in [since, until). Two queries."""
+    attempts = PaymentAttempt.objects.order_by().filter(requires_action_at__gte=since,
+                                                        requires_action_at__lt=until)
+    if currency:
+        attempts = attempts.filter(currency=currency)
+    challenged = attempts.count()
+    challenged_in_period = Q(attempt__requires_action_at__gte=since,
+                             attempt__requires_action_at__lt=until)
+    failures = _incidents(currency=currency).filter(
+        kind__in=AUTHENTICATION_FAILURE_KINDS, first_seen_at__gte=since, first_seen_at__lt=until)
+    counts = failures.aggregate(
+        failed=Count("stripe_id", distinct=True),
+        not_challenged=Count("stripe_id", distinct=True, filter=~challenged_in_period))
+    return AuthenticationRate(asked=challenged + counts["not_challenged"],
+                              failed=counts["failed"], challenged=challenged)
+
+
+def incident_outcome_totals(*, since: datetime, until: datetime, currency: str | None = None
+                            ) -> dict[str, Totals]:
+    """Incidents first seen in [since, until) by status, each payment once per status. One
+    query."""
+    rows = (_incidents(currency=currency)
+            .filter(first_seen_at__gte=since, first_seen_at__lt=until)
+            .filter(_latest_of_intent(same_status=True))
+            .values("status", "currency").annotate(n=Count("pk"), total=Sum("amount")))
+    grouped = _grouped(rows, "status")
+    return {status: grouped.get(status, Totals()) for status in Incident.Status.values}
+
+
+def incident_breakdown(*, by: BreakdownField, since: datetime, until: datetime,
+                       currency: str | None = None) -> list[GroupTotals]:
+    """Incidents first seen in [since, until) by ``by``, largest count first. One query."""
+    if by not in BREAKDOWN_FIELDS:
+        raise ValueError(f"cannot break incidents down by {by!r}")
+    rows = (_incidents(currency=currency)
+            .filter(first_seen_at__gte=since, first_seen_at__lt=until)
+            .values(by, "currency").annotate(n=Count("pk"), total=Sum("amount")))
+    return _group_list(_grouped(rows, by))
+
+
+def incident_daily_series(*, since: datetime, until: datetime, currency: str | None = None
+                          ) -> list[DayCount]:
+    """Per day of the current time zone: incidents first seen, and incidents recovered
+    (``resolved_at``), every day of [since, until) present. Two queries."""
+    tz = timezone.get_current_timezone()
+    incidents = _incidents(currency=currency)
+    seen = dict(incidents.filter(first_seen_at__gte=since, first_seen_at__lt=until)
+                .annotate(day=TruncDate("first_seen_at", tzinfo=tz))
+                .values("day").annotate(n=Count("pk")).values_list("day", "n"))
+    recovered = dict(incidents.filter(status=Incident.Status.RECOVERED,
+                                      resolved_at__gte=since, resolved_at__lt=until)
+                     .annotate(day=TruncDate("resolved_at", tzinfo=tz))
+                     .values("day").annotate(n=Count("pk")).values_list("day", "n"))
+    first = timezone.localtime(since, tz).date()
+    last = timezone.localtime(until - timedelta(microseconds=1), tz).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [DayCount(day, seen.get(day, 0), recovered.get(day, 0)) for day in days]
+
+
+def dashboard_summary(*, since: datetime, until: datetime, currency: str | None = None,
+                      now: datetime | None = None) -> DashboardSummary:
+    """Everything the dashboard shows, in a fixed number of queries (12)."""
+    now = now or timezone.now()
+    open_by_kind, open_total = incident_open_totals(currency=currency)
+    outcomes = incident_outcome_totals(since=since, until=until, currency=currency)
+    breakdowns = {by: incident_breakdown(by=by, since=since, until=until, currency=currency)
+                  for by in BREAKDOWN_FIELDS}
+    expiring = attempt_expiring_list(now=now, currency=currency)
+    currencies = {total.currency for totals in [open_total, *outcomes.values()]
+                  for total in totals.by_currency}
+    currencies |= {attempt.currency for attempt in expiring}
+    return DashboardSummary(
+        since=since, until=until, currency=currency, now=now,
+        open_by_kind=open_by_kind, open_total=open_total, expiring=expiring,
+        authentication=authentication_failure_rate(since=since, until=until,
+                                                   currency=currency),
+        outcomes=outcomes, breakdowns=breakdowns,
+        daily=incident_daily_series(since=since, until=until, currency=currency),
+        currencies=sorted(currencies | ({currency} if currency else set())),
+    )

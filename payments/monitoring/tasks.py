@@ -1,0 +1,67 @@
+"""Celery tasks of monitoring: thin, each calls one service. Beat runs the scans and the
+ops mail (schedules live in the database, django-celery-beat); webhook receivers queue
+``intent_refresh_task``.
+
+Names are pinned (``name=``) to where the tasks were first defined: beat's rows in the
+database, and any message in a queue, refer to them by name, so moving code must not
+rename them. Every task may run twice (acks_late, a worker lost mid-task) or on several
+workers at once: the services are idempotent and the scans hold a lease.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from payments.checkout.models import PaymentEvent
+from payments.monitoring import ops_mail, refresh, scans
+from payments.monitoring.models import ScanRun
+from payments.stripe import gateway
+
+STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
+
+
+def _summary(run: ScanRun) -> dict[str, object]:
+    return {"run": run.pk, "kind": run.kind, "status": run.status,
+            "stripe_calls": run.stripe_calls, "intents_seen": run.intents_seen,
+            "incidents_opened": run.incidents_opened,
+            "incidents_resolved": run.incidents_resolved, "finalized": run.finalized}
+
+
+@shared_task(name="payments.tasks.scan_events_task", acks_late=True)
+def scan_events_task() -> dict[str, object]:
+    return _summary(scans.scan_events())
+
+
+@shared_task(name="payments.tasks.scan_stale_task", acks_late=True)
+def scan_stale_task() -> dict[str, object]:
+    return _summary(scans.scan_stale())
+
+
+@shared_task(name="payments.tasks.scan_backfill_task", acks_late=True)
+def scan_backfill_task(days: int = 7) -> dict[str, object]:
+    return _summary(scans.scan_backfill(days=days))
+
+
+@shared_task(name="payments.tasks.intent_refresh_task", acks_late=True,
+             autoretry_for=STRIPE_TROUBLE, retry_backoff=2, retry_backoff_max=300,
+             max_retries=8)
+def intent_refresh_task(intent_id: str, event_id: str) -> str:
+    """A webhook said the intent changed: read it from Stripe and record it."""
+    observation = refresh.intent_refresh(intent_id=intent_id, source=PaymentEvent.Source.WEBHOOK,
+                                       actor=event_id)
+    return observation.attempt.status if observation.attempt else "outside"
+
+
+@shared_task(name="payments.tasks.ops_digest_task", acks_late=True,
+             autoretry_for=(OSError,), retry_backoff=60, retry_backoff_max=900, max_retries=5)
+def ops_digest_task() -> int:
+    """Beat, daily: the digest of new incidents to ops (once per day however often it
+    runs); a mail server that refuses (OSError, smtplib's errors) is tried again later."""
+    return ops_mail.ops_digest_send()
+
+
+@shared_task(name="payments.tasks.ops_alert_task", acks_late=True)
+def ops_alert_task() -> bool:
+    """Beat, every 15 minutes: alert ops if too many authentications failed (at most
+    once per 24 hours); a failed send is tried at the next check."""
+    return ops_mail.ops_alert_check()

@@ -1,0 +1,79 @@
+"""The shopper's cart, kept in the session as {sku: quantity}; prices come from the
+database at every read, never from the browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.sessions.backends.base import SessionBase
+
+from payments.shop.models import Product
+
+SESSION_KEY = "cart"
+MAX_QUANTITY = 99
+
+
+class CartError(ValueError):
+    """Bad cart input; ``message`` is shown to the shopper."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+
+    @property
+    def amount(self) -> int:
+        return self.product.price * self.quantity
+
+
+def cart_add(*, session: SessionBase, sku: str, quantity: int) -> None:
+    product = _product_get(sku)
+    cart = session.get(SESSION_KEY, {})
+    total = cart.get(product.sku, 0) + quantity
+    cart_quantity_check(quantity=total)
+    cart[product.sku] = total
+    session[SESSION_KEY] = cart
+
+
+def cart_set_quantity(*, session: SessionBase, sku: str, quantity: int) -> None:
+    cart = session.get(SESSION_KEY, {})
+    if sku not in cart:
+        raise CartError("That product is not in your cart.")
+    cart_quantity_check(quantity=quantity)
+    cart[sku] = quantity
+    session[SESSION_KEY] = cart
+
+
+def cart_remove(*, session: SessionBase, sku: str) -> None:
+    cart = session.get(SESSION_KEY, {})
+    cart.pop(sku, None)
+    session[SESSION_KEY] = cart
+
+
+def cart_clear(*, session: SessionBase) -> None:
+    session.pop(SESSION_KEY, None)
+
+
+def cart_lines(*, session: SessionBase) -> list[CartLine]:
+    """The cart's lines with current prices; products withdrawn since are left out."""
+    cart = session.get(SESSION_KEY, {})
+    products = Product.objects.filter(sku__in=cart, active=True)
+    return [CartLine(product=p, quantity=cart[p.sku]) for p in products]
+
+
+def cart_quantity_check(*, quantity: int) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or \
+            not 1 <= quantity <= MAX_QUANTITY:
+        raise CartError(f"Quantity must be a whole number from 1 to {MAX_QUANTITY}.")
+
+
+def _product_get(sku: str) -> Product:
+    product = Product.objects.filter(sku=sku, active=True).first()
+    if product is None:
+        raise CartError("That product does not exist.")
+    return product

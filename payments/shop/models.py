@@ -1,0 +1,77 @@
+"""The shop's products and orders.
+
+Money is integer minor units with a lowercase ISO currency everywhere (Stripe's way:
+``payments.stripe.facts``). An order's status changes to paid only through the checkout's
+status record (``payments.checkout.status``), which also sends ``order_paid``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.dispatch import Signal
+
+
+class Product(models.Model):
+    sku = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.PositiveIntegerField(help_text="In minor units (cents).")
+    currency = models.CharField(max_length=3, default="eur")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Sent (after the commit) when an order becomes paid, with ``order_id``: the receipt and
+# anything else that must not slow the payment down hang off it (payments/receivers.py).
+
+order_paid = Signal()
+
+def order_reference_new() -> str:
+    return "ord_" + secrets.token_urlsafe(12)
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Awaiting payment"
+        PAID = "paid", "Paid"
+        CANCELED = "canceled", "Canceled"
+
+    reference = models.CharField(max_length=24, unique=True, default=order_reference_new,
+                                 editable=False)
+    email = models.EmailField()
+    amount = models.PositiveIntegerField(help_text="In minor units, computed from the lines.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # A keyed hash of the placing session, so support can correlate an order with the
+    # ledger's actor; never the key itself, which would let staff take over the session.
+    # Access is checked against the order references kept in the session.
+    session_hash = models.CharField(max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200, help_text="The product's name when ordered.")
+    unit_price = models.PositiveIntegerField(help_text="In minor units, when ordered.")
+    quantity = models.PositiveIntegerField()
+
+    @property
+    def amount(self) -> int:
+        return self.unit_price * self.quantity

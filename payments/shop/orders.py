@@ -1,0 +1,48 @@
+"""Orders: placed from the cart with server-side prices, and found only by the session
+that placed them (or staff)."""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
+
+from payments.shop.cart import CartError, cart_clear, cart_lines
+from payments.shop.models import Order, OrderLine
+from payments.shop.sessions import session_fingerprint
+
+SESSION_ORDERS = "orders"  # references of every order this session placed
+
+
+def order_place(*, session: SessionBase, email: str) -> Order:
+    """Turn the cart into an open order owned by this session."""
+    lines = cart_lines(session=session)
+    if not lines:
+        raise CartError("Your cart is empty.")
+    currencies = {line.product.currency for line in lines}
+    if len(currencies) != 1:
+        raise CartError("Products in different currencies cannot be paid together.")
+    if not session.session_key:
+        session.save()
+    with transaction.atomic():
+        order = Order.objects.create(
+            email=email, amount=sum(line.amount for line in lines), currency=currencies.pop(),
+            session_hash=session_fingerprint(session=session))
+        OrderLine.objects.bulk_create(
+            OrderLine(order=order, product=line.product, name=line.product.name,
+                      unit_price=line.product.price, quantity=line.quantity)
+            for line in lines)
+    session[SESSION_ORDERS] = [*session.get(SESSION_ORDERS, []), order.reference][-50:]
+    cart_clear(session=session)
+    return order
+
+
+def order_get_for_session(*, session: SessionBase, reference: str) -> Order | None:
+    if reference not in session.get(SESSION_ORDERS, []):
+        return None
+    return Order.objects.filter(reference=reference).first()
+
+
+def order_references(*, session: SessionBase) -> list[str]:
+    """The orders this session placed, oldest first (no query: the session is the proof
+    of ownership)."""
+    return list(session.get(SESSION_ORDERS, []))

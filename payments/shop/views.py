@@ -1,0 +1,94 @@
+"""The shopper's pages: the store, the cart, the checkout form that places an order, and
+the order's own page (which mounts the card field; paying is ``/pay``, in
+``payments.checkout.views``). Thin: parse the input, call one service, render.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from payments.shop.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
+from payments.shop.forms import CartLineForm, CheckoutForm
+from payments.shop.models import Order, Product
+from payments.shop.orders import order_get_for_session, order_place
+
+
+@require_GET
+def store(request: HttpRequest) -> HttpResponse:
+    return render(request, "payments/store.html", {
+        "products": Product.objects.filter(active=True), "form": CartLineForm()})
+
+
+@require_http_methods(["GET", "POST"])
+def cart(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        _cart_change(request)
+        return redirect("cart")
+    lines = cart_lines(session=request.session)
+    return render(request, "payments/cart.html", {
+        "lines": lines, "total": sum(line.amount for line in lines),
+        "currency": lines[0].product.currency if lines else ""})
+
+
+def _cart_change(request: HttpRequest) -> None:
+    action = request.POST.get("action", "add")
+    if action not in ("add", "update", "remove"):
+        messages.error(request, "Unknown cart action.")
+        return
+    if action == "remove":
+        cart_remove(session=request.session, sku=request.POST.get("sku", ""))
+        return
+    form = CartLineForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return
+    try:
+        change = cart_set_quantity if action == "update" else cart_add
+        change(session=request.session, **form.cleaned_data)
+    except CartError as error:
+        messages.error(request, error.message)
+    else:
+        if action == "add":
+            messages.success(request, "Added to your cart.")
+
+
+@require_http_methods(["GET", "POST"])
+def checkout_page(request: HttpRequest) -> HttpResponse:
+    lines = cart_lines(session=request.session)
+    form = CheckoutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = order_place(session=request.session, email=form.cleaned_data["email"])
+        except CartError as error:
+            messages.error(request, error.message)
+            return redirect("cart")
+        return redirect("order", reference=order.reference)
+    if not lines:
+        messages.error(request, "Your cart is empty.")
+        return redirect("cart")
+    return render(request, "payments/checkout.html", {
+        "lines": lines, "total": sum(line.amount for line in lines),
+        "currency": lines[0].product.currency, "form": form})
+
+
+@require_GET
+def order(request: HttpRequest, reference: str) -> HttpResponse:
+    """The order's own page, for the session that placed it. Staff who may view orders
+    are sent to the admin's page of it; nobody else learns that it exists."""
+    found = order_get_for_session(session=request.session, reference=reference)
+    if found is None:
+        if request.user.has_perm("payments.view_order"):
+            staff_view = Order.objects.filter(reference=reference).values_list("pk", flat=True)
+            if staff_view:
+                return redirect("admin:payments_order_change", staff_view[0])
+        raise Http404("No such order.")
+    return render(request, "payments/order.html", {
+        "order": found, "lines": found.lines.all(),
+        "can_pay": found.status == Order.Status.OPEN,
+        "stripe_js_url": settings.STRIPE_JS_URL,
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})

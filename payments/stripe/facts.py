@@ -1,0 +1,176 @@
+"""What Stripe does that this product relies on, each fact once.
+
+Every other module takes these from here: the hour a manually confirmed intent waits
+for its second confirm, how long Stripe keeps idempotency keys, which error codes mean
+which kind of failed authentication, Stripe's codes in words, the currencies without
+minor units and the card brands' names. Where each fact comes from is written beside
+it (Stripe's documentation, or stripe-python 15's source).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from django.db import models
+
+# --- time ------------------------------------------------------------------------------
+
+# "Migrate your basic card integration": a manually confirmed intent that is not
+# confirmed again within one hour of passing the bank's challenge falls back to
+# requires_payment_method, and the sale is lost. Stripe sends no event when it happens.
+CONFIRMATION_WINDOW = timedelta(hours=1)
+
+# docs.stripe.com/api/idempotent_requests: keys are removed once at least 24 hours old.
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
+
+
+def confirmation_expires_at(*, passed_challenge_at: datetime | None) -> datetime | None:
+    """When Stripe fails a payment that passed the bank's challenge at
+    ``passed_challenge_at`` and was not confirmed again: the one expiry rule, used by the
+    dashboard, the incident list and page, the CSV and the ops mail."""
+    if passed_challenge_at is None:
+        return None
+    return passed_challenge_at + CONFIRMATION_WINDOW
+
+
+# --- failed authentication -------------------------------------------------------------
+
+class FailureKind(models.TextChoices):
+    """How a payment whose bank asked for 3-D Secure went wrong: the first three as
+    Stripe reports them (``last_payment_error``), the other two as our monitoring sees
+    an intent wait past its threshold."""
+
+    REQUIRES_ACTION_NOT_HANDLED = "requires_action_not_handled", "3-D Secure not handled"
+    AUTHENTICATION_FAILED = "authentication_failed", "Authentication failed"
+    ACTION_ABANDONED = "action_abandoned", "Left at the bank's challenge"
+    CONFIRMATION_ABANDONED = "confirmation_abandoned", "Authenticated, never confirmed"
+    EXPIRED = "expired", "Expired unconfirmed"
+
+
+# last_payment_error of a payment the old guide's flow refused (``error_on_requires_action``):
+# code authentication_required with decline_code authentication_not_handled; the Dashboard
+# and Stripe's migration guide call these "requires_action_not_handled", which Stripe may
+# also send as the code itself.
+NOT_HANDLED_CODES = frozenset({"requires_action_not_handled"})
+NOT_HANDLED_DECLINES = frozenset({"authentication_not_handled"})
+# The shopper failed (or canceled) the bank's challenge.
+AUTHENTICATION_FAILED_CODES = frozenset({"payment_intent_authentication_failure"})
+# The hour ran out (test cards and the sandbox report it so).
+EXPIRED_CODES = frozenset({"payment_intent_payment_attempt_expired"})
+
+# A failure is what Stripe or the bank refused, or what a shopper abandoned at the
+# challenge, out of the payments that asked for authentication. A payment that passed
+# the challenge and then waits for our confirm authenticated fine: it counts only once
+# Stripe lets it expire.
+AUTHENTICATION_FAILURES = (FailureKind.REQUIRES_ACTION_NOT_HANDLED,
+                           FailureKind.AUTHENTICATION_FAILED, FailureKind.ACTION_ABANDONED,
+                           FailureKind.EXPIRED)
+
+
+def failure_kind(*, error_code: str | None, decline_code: str | None, status: str
+                 ) -> FailureKind | None:
+    """The kind of failed authentication an intent's ``last_payment_error`` (and its
+    ``status``) stands for; None for any other failure, or none."""
+    if error_code in NOT_HANDLED_CODES or decline_code in NOT_HANDLED_DECLINES:
+        return FailureKind.REQUIRES_ACTION_NOT_HANDLED
+    if error_code in AUTHENTICATION_FAILED_CODES:
+        return FailureKind.AUTHENTICATION_FAILED
+    if error_code in EXPIRED_CODES and status == "requires_payment_method":
+        return FailureKind.EXPIRED
+    return None
+
+
+# --- Stripe's codes in words -----------------------------------------------------------
+
+# For merchants and ops (docs.stripe.com/declines/codes and /error-codes); anything else
+# shows Stripe's own message.
+ERROR_WORDS = {
+    "authentication_not_handled": "Bank asked for 3-D Secure; checkout could not ask",
+    "authentication_required": "Bank asked for 3-D Secure; checkout could not ask",
+    "payment_intent_authentication_failure": "Failed the bank's check",
+    "payment_intent_payment_attempt_expired": "Not confirmed within the hour",
+    "insufficient_funds": "Insufficient funds",
+    "generic_decline": "Declined by the bank",
+    "do_not_honor": "Declined by the bank",
+    "card_declined": "Declined by the bank",
+    "expired_card": "Card expired",
+    "incorrect_cvc": "Wrong security code",
+    "invalid_cvc": "Wrong security code",
+    "incorrect_number": "Wrong card number",
+    "lost_card": "Card reported lost",
+    "stolen_card": "Card reported stolen",
+    "fraudulent": "Declined as suspected fraud",
+    "card_velocity_exceeded": "Card limit reached",
+    "withdrawal_count_limit_exceeded": "Card limit reached",
+    "processing_error": "Processing error at the bank; worth a retry",
+    "try_again_later": "Bank busy; worth a retry",
+    "card_not_supported": "Card does not support this purchase",
+    "currency_not_supported": "Card does not support this currency",
+}
+
+# For shoppers, where Stripe's own message speaks to developers: the old guide's flow
+# meeting 3-D Secure says "...requires authentication; use confirmCardPayment...".
+SHOPPER_AUTHENTICATION_NOT_HANDLED = (
+    "Your card requires authentication by your bank, which this checkout could not ask "
+    "for. Please try another card.")
+
+
+def error_in_words(*, error_code: str, decline_code: str, message: str) -> str:
+    """The decline code in words (the more specific), else the error code's, else
+    Stripe's message, else the bare code; "" when the payment never failed."""
+    for code in (decline_code, error_code):
+        if code in ERROR_WORDS:
+            return ERROR_WORDS[code]
+    return message or decline_code or error_code
+
+
+# docs.stripe.com/api/payment_intents/cancel: the reasons Stripe accepts.
+CANCELLATION_REASONS = {"abandoned": "Abandoned", "requested_by_customer": "Requested by customer",
+                        "fraudulent": "Fraudulent", "duplicate": "Duplicate"}
+
+# docs.stripe.com/api/cards/object#card_object-brand (and PaymentMethod.card.brand).
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
+               "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
+               "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires",
+               "eftpos_au": "eftpos Australia", "interac": "Interac", "link": "Link"}
+
+
+def card_brand_label(*, brand: str) -> str:
+    return CARD_BRANDS.get(brand, brand.replace("_", " ").title())
+
+
+# --- money -----------------------------------------------------------------------------
+
+# Stripe's amounts are integers in the currency's smallest unit; these currencies have
+# none (docs.stripe.com/currencies#zero-decimal).
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
+                          "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+
+_AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,2}))?\s*$")
+
+
+def money_format(*, amount: int, currency: str) -> str:
+    """Minor units as a price: (2599, "eur") → "25.99 EUR"; (500, "jpy") → "500 JPY"."""
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount:,} {currency.upper()}"
+    return f"{amount // 100:,}.{amount % 100:02d} {currency.upper()}"
+
+
+def major_units(*, amount: int, currency: str) -> str:
+    """1000 → "10.00" ("500" for a zero-decimal currency): a number a spreadsheet reads."""
+    if currency.lower() in ZERO_DECIMAL:
+        return str(amount)
+    return f"{amount // 100}.{amount % 100:02d}"
+
+
+def minor_units(*, typed: str, currency: str) -> int | None:
+    """"10" → 1000, "10.5" or "10,50" → 1050 (a zero-decimal currency: "500" → 500);
+    None for what is not an amount ("ten", "-5", "1,000.00", "1e9")."""
+    match = _AMOUNT_TYPED.match(typed)
+    if match is None:
+        return None
+    whole, fraction = match.groups()
+    if currency.lower() in ZERO_DECIMAL:
+        return None if fraction and int(fraction) else int(whole)
+    return int(whole) * 100 + int((fraction or "0").ljust(2, "0"))

@@ -1,0 +1,306 @@
+"""The only module that imports ``stripe``.
+
+It builds one ``stripe.StripeClient`` from settings (key, base address for the
+sandbox, timeout, network retries), maps Stripe's errors onto the few
+exceptions below, and returns plain ``IntentData`` the services understand.
+Nothing else in the project knows Stripe's classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+
+class PaymentError(Exception):
+    """A Stripe call failed; ``message`` is fit to show a shopper."""
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.intent = intent
+
+
+class CardDeclined(PaymentError):
+    def __init__(self, message: str, *, code: str | None = None, decline_code: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message, code=code, intent=intent)
+        self.decline_code = decline_code
+
+
+class AuthenticationRequired(CardDeclined):
+    """The bank asked for 3-D Secure and the request did not allow handling it."""
+
+
+class InvalidRequest(PaymentError):
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 intent: IntentData | None = None) -> None:
+        super().__init__(message, code=code, intent=intent)
+        self.param = param
+
+
+class RateLimited(PaymentError):
+    pass
+
+
+class StripeUnavailable(PaymentError):
+    """Stripe could not be reached or failed; the outcome of a write is unknown."""
+
+
+@dataclass(frozen=True)
+class IntentData:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str | None
+    confirmation_method: str
+    next_action_type: str | None
+    last_error_code: str | None
+    last_decline_code: str | None
+    last_error_message: str | None
+    card_brand: str | None
+    card_last4: str | None
+    card_country: str | None
+    latest_charge: str | None
+    created: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    receipt_email: str | None = None
+
+
+@dataclass(frozen=True)
+class EventData:
+    """A Stripe event about a PaymentIntent, with the intent as the event carried it."""
+
+    id: str
+    type: str
+    created: int
+    intent: IntentData
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a Stripe list or search; ``cursor`` continues it (None: the end)."""
+
+    items: list[Any]
+    cursor: str | None
+
+
+PAGE_SIZE = 100  # Stripe's maximum
+
+
+@cache
+def client_get() -> stripe.StripeClient:
+    base = settings.STRIPE_API_BASE
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": base} if base else {},
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def payment_intent_create(*, amount: int, currency: str, payment_method: str,
+                          idempotency_key: str, metadata: dict[str, str],
+                          handle_actions: bool) -> IntentData:
+    """Create and confirm at once: manual confirmation, or the legacy
+    ``error_on_requires_action`` flow when ``handle_actions`` is off."""
+    params: dict[str, Any] = {
+        "amount": amount, "currency": currency, "payment_method_types": ["card"],
+        "payment_method": payment_method, "confirm": True, "metadata": metadata,
+        "expand": ["payment_method"],
+    }
+    if handle_actions:
+        params["confirmation_method"] = "manual"
+    else:
+        params["error_on_requires_action"] = True
+    return _call(lambda: client_get().v1.payment_intents.create(
+        params=params, options={"idempotency_key": idempotency_key}))
+
+
+def payment_intent_confirm(*, intent_id: str, idempotency_key: str,
+                           payment_method: str | None = None) -> IntentData:
+    params: dict[str, Any] = {"expand": ["payment_method"]}
+    if payment_method:
+        params["payment_method"] = payment_method
+    return _call(lambda: client_get().v1.payment_intents.confirm(
+        intent_id, params=params, options={"idempotency_key": idempotency_key}))
+
+
+def payment_intent_retrieve(*, intent_id: str) -> IntentData:
+    return _call(lambda: client_get().v1.payment_intents.retrieve(
+        intent_id, params={"expand": ["payment_method"]}))
+
+
+def payment_intent_cancel(*, intent_id: str, idempotency_key: str,
+                          reason: str = "abandoned") -> IntentData:
+    """``reason``: one of Stripe's ``cancellation_reason`` values
+    (``facts.CANCELLATION_REASONS``)."""
+    return _call(lambda: client_get().v1.payment_intents.cancel(
+        intent_id, params={"cancellation_reason": reason, "expand": ["payment_method"]},
+        options={"idempotency_key": idempotency_key}))
+
+
+def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
+    """The newest intent whose metadata holds all of ``metadata`` (Stripe's search, which is
+    eventually consistent: an intent created within the last minute may be missing)."""
+    query = " AND ".join(f'metadata["{key}"]:"{value}"' for key, value in metadata.items())
+    return _call(lambda: _first(client_get().v1.payment_intents.search(
+        params={"query": query, "limit": 1, "expand": ["data.payment_method"]})))
+
+
+def payment_intent_page(*, created_gte: int | None = None, created_lt: int | None = None,
+                        starting_after: str | None = None, limit: int | None = None) -> Page:
+    """Intents newest first (Stripe's list order); ``cursor`` is the last id, to pass as
+    ``starting_after`` for the next, older page. Not expanded: building each nested
+    payment method halves stripe-python's listing rate, and a failed intent carries its
+    card in ``last_payment_error.payment_method`` anyway."""
+    params: dict[str, Any] = {"limit": limit or PAGE_SIZE}
+    created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
+               if value is not None}
+    if created:
+        params["created"] = created
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call_raw(lambda: client_get().v1.payment_intents.list(params=params))
+    items = [_intent_data(intent) for intent in page.data]
+    return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+
+
+def payment_intent_search_page(*, query: str, page: str | None = None,
+                               limit: int | None = None) -> Page:
+    """One page of Stripe's search (eventually consistent, usually under a minute)."""
+    params: dict[str, Any] = {"query": query, "limit": limit or PAGE_SIZE,
+                              "expand": ["data.payment_method"]}
+    if page:
+        params["page"] = page
+    result = _call_raw(lambda: client_get().v1.payment_intents.search(params=params))
+    return Page(items=[_intent_data(intent) for intent in result.data],
+                cursor=result.get("next_page") if result.get("has_more") else None)
+
+
+def event_page_after(*, event_id: str, type_pattern: str, limit: int | None = None) -> Page:
+    """Events newer than ``event_id``, OLDEST first (Stripe's catch-up recipe: the page
+    ``ending_before`` the last event seen). ``cursor`` is the newest id in the page while
+    more follow."""
+    page = _call_raw(lambda: client_get().v1.events.list(
+        params={"ending_before": event_id, "type": type_pattern, "limit": limit or PAGE_SIZE}))
+    events = [_event_data(event) for event in reversed(page.data)]
+    return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
+
+
+def event_page_newest_first(*, type_pattern: str, starting_after: str | None = None,
+                            limit: int | None = None) -> Page:
+    """Events newest first (Stripe's list order), from the newest or after a cursor."""
+    params: dict[str, Any] = {"type": type_pattern, "limit": limit or PAGE_SIZE}
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call_raw(lambda: client_get().v1.events.list(params=params))
+    events = [_event_data(event) for event in page.data]
+    return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
+
+
+def event_newest(*, type_pattern: str) -> EventData | None:
+    """``type_pattern``: an event type, or a group with Stripe's ``*`` wildcard."""
+    page = _call_raw(lambda: client_get().v1.events.list(
+        params={"type": type_pattern, "limit": 1}))
+    return _event_data(page.data[0]) if page.data else None
+
+
+def event_data_from_payload(payload: dict[str, Any]) -> EventData | None:
+    """An event as dj-stripe stored it (a webhook), or None when it is not about an intent."""
+    intent = (payload.get("data") or {}).get("object") or {}
+    if intent.get("object") != "payment_intent":
+        return None
+    return EventData(id=payload["id"], type=payload["type"], created=payload["created"],
+                     intent=_intent_data(intent))
+
+
+def _event_data(event: Any) -> EventData:
+    return EventData(id=event["id"], type=event["type"], created=event["created"],
+                     intent=_intent_data(event["data"]["object"]))
+
+
+def _first(page: Any) -> Any:
+    return page.data[0] if page.data else None
+
+
+def _call(request: Any) -> Any:
+    """A call answering with an intent (or None), as IntentData."""
+    result = _call_raw(request)
+    return None if result is None else _intent_data(result)
+
+
+def _call_raw(request: Any) -> Any:
+    """Make a call, with Stripe's errors mapped onto ours; the caller shapes the result."""
+    try:
+        return request()
+    except stripe.CardError as error:
+        kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
+        raise kind(error.user_message or "Your card was declined.", code=error.code,
+                   decline_code=getattr(error.error, "decline_code", None),
+                   intent=_embedded_intent(error)) from error
+    except stripe.RateLimitError as error:
+        raise RateLimited("Too many payment attempts right now. Please wait a moment and try "
+                          "again.", code="rate_limit") from error
+    except stripe.IdempotencyError as error:
+        raise InvalidRequest("This payment request conflicts with an earlier one.",
+                             code="idempotency_error") from error
+    except stripe.InvalidRequestError as error:
+        raise InvalidRequest(error.user_message or "The payment request was not valid.",
+                             code=error.code, param=error.param,
+                             intent=_embedded_intent(error)) from error
+    except (stripe.APIConnectionError, stripe.APIError, stripe.AuthenticationError,
+            stripe.PermissionError) as error:
+        raise StripeUnavailable("We could not reach our payment provider. Nothing was "
+                                "charged twice; please try again in a moment.") from error
+
+
+def _embedded_intent(error: stripe.StripeError) -> IntentData | None:
+    intent = getattr(error.error, "payment_intent", None) if error.error else None
+    if not intent:
+        return None
+    # A decline embeds the intent with its payment_method as an id, and the method itself
+    # beside it: take the card's brand, last4 and country from there.
+    return _intent_data(intent, method=getattr(error.error, "payment_method", None))
+
+
+def _intent_data(intent: Any, method: Any = None) -> IntentData:
+    expanded = intent.get("payment_method")
+    if expanded is not None and not isinstance(expanded, str):
+        method = expanded
+    failed_with = (intent.get("last_payment_error") or {}).get("payment_method")
+    if method is None and failed_with is not None and not isinstance(failed_with, str):
+        method = failed_with  # Stripe embeds the failed card in the error
+    # payment_method is expanded to an object, or still an id (or absent).
+    card = None if method is None or isinstance(method, str) else method.get("card")
+    last_error = intent.get("last_payment_error") or {}
+    next_action = intent.get("next_action") or {}
+    return IntentData(
+        id=intent["id"], status=intent["status"], amount=intent["amount"],
+        currency=intent["currency"], client_secret=intent.get("client_secret"),
+        confirmation_method=intent["confirmation_method"],
+        next_action_type=next_action.get("type"), last_error_code=last_error.get("code"),
+        last_decline_code=last_error.get("decline_code"),
+        last_error_message=last_error.get("message"),
+        card_brand=card.get("brand") if card else None,
+        card_last4=card.get("last4") if card else None,
+        card_country=card.get("country") if card else None,
+        latest_charge=intent.get("latest_charge") if isinstance(
+            intent.get("latest_charge"), str) else None,
+        created=intent["created"],
+        metadata={str(key): str(value) for key, value in (intent.get("metadata") or {}).items()},
+        receipt_email=intent.get("receipt_email"),
+    )
+
+
+def client_reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    """Rebuild the client when a Stripe setting changes (override_settings in tests)."""
+    if setting.startswith("STRIPE_"):
+        client_get.cache_clear()

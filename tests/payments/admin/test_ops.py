@@ -1,0 +1,317 @@
+"""Ops actions in the admin, against the sandbox over HTTP: confirm (single and bulk),
+cancel with a reason, refresh, send a link; the confirmation page (what will happen to how
+many payments, what is skipped and why); a form submitted twice acts once; a merchant sees
+no action and gets a 403 posting one; and the read-only records of who did what.
+
+Incidents are made as in production: a 3155 payment authenticated at the bank and never
+confirmed, found by the stale sweep (auto-finalize off), so it waits in
+requires_confirmation as a confirmation_abandoned incident."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
+from tests.payments.conftest import server_calls, shopper_abandoned
+
+LIST = "/admin/payments/incident/"
+
+
+def ops_url(action: str) -> str:
+    return f"{LIST}ops/{action}/"
+
+
+@pytest.fixture(autouse=True)
+def quick_scans(site_on_sandbox):
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+
+
+def staff_client(name: str, group: str) -> Client:
+    user = User.objects.create_user(name, password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def ops(db) -> Client:
+    return staff_client("olga", "Payments ops")
+
+
+@pytest.fixture
+def merchant(db) -> Client:
+    return staff_client("mia", "Merchants")
+
+
+def abandoned(product, sandbox, *, authenticated: bool = True):
+    """A shopper who went to the bank (and passed, if ``authenticated``), then left; the
+    stale sweep opens the incident."""
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=authenticated)
+    assert incident.kind == ("confirmation_abandoned" if authenticated else "action_abandoned")
+    return shopper, incident
+
+
+def form_of(page) -> dict:
+    """What the confirmation page's form would POST."""
+    assert page.status_code == 200, page.content[:500]
+    form = page.context["form"]
+    return {"token": str(form["token"].value()), "seen": list(page.context["seen"]),
+            "next": page.context["back"]}
+
+
+def followed_messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def confirms_at_stripe(sandbox) -> int:
+    return len([c for c in server_calls(sandbox) if c["path"].endswith("/confirm")])
+
+
+# --- confirm ---------------------------------------------------------------------------
+
+def test_ops_confirms_one_payment_from_its_page(product, sandbox, ops):
+    shopper, incident = abandoned(product, sandbox)
+    detail_url = f"{LIST}{incident.pk}/change/"
+    detail = ops.get(detail_url).content.decode()
+    button = re.search(r'<a href="([^"]+)" class="ops-confirm">Confirm now</a>', detail)
+    assert button, "no Confirm now button"
+    assert "Refresh from Stripe" in detail and "Cancel payment" in detail
+    # A payment waiting for its confirm cannot get a link: said, not offered.
+    assert "Send authentication link: not available (nothing for the shopper to do)" in detail
+    page = ops.get(button.group(1).replace("&amp;", "&"))
+    html = page.content.decode()
+    assert "<h1>Confirm 1 payment?</h1>" in html
+    assert "51.98\u00a0EUR" in html and "shopper@example.com" in html
+    assert "Authenticated, never confirmed" in html and "Requires confirmation" in html
+    data = form_of(page)
+    assert data["seen"] == [f"{incident.pk}:{incident.status}:{incident.intent_status}:"
+                            f"{incident.last_seen_at.isoformat()}"]
+    uuid.UUID(data["token"])
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert response.redirect_chain == [(detail_url, 302)]
+    assert followed_messages(response) == ["1 confirmed."]
+    assert shopper.order_now().status == Order.Status.PAID
+    succeeded = shopper.order.attempts.get().events.get(to_status="succeeded")
+    assert (succeeded.source, succeeded.actor) == ("admin", "user:olga")
+    record = OpsAction.objects.get()
+    assert (record.kind, record.user.username, record.done, record.summary) == \
+        ("confirm", "olga", 1, "1 confirmed")
+    after = ops.get(detail_url).content.decode()
+    assert "Succeeded <span class=\"quiet\">(our ledger)</span>" in after
+    assert "user:olga" in after and 'class="ops-confirm"' not in after
+
+
+def test_ops_confirms_in_bulk_and_paid_ones_are_skipped_with_the_reason(product, sandbox,
+                                                                         ops):
+    first, one = abandoned(product, sandbox)
+    second, two = abandoned(product, sandbox)
+    paid_shopper, paid = abandoned(product, sandbox)
+    assert paid_shopper.pay(payment_intent_id=paid.stripe_id).json()["success"] is True
+    paid.refresh_from_db()
+    filtered = f"{LIST}?kind=confirmation_abandoned"
+    page = ops.post(filtered, {"action": "confirm_selected",
+                               "_selected_action": [one.pk, two.pk, paid.pk]})
+    html = page.content.decode()
+    assert "<h1>Confirm 2 payments?</h1>" in html
+    reason = f"already {paid.get_status_display().lower()}"
+    assert f"1 will be skipped: {reason}" in html
+    assert "Will be skipped (1)" in html and reason.capitalize() in html
+    data = form_of(page)
+    assert len(data["seen"]) == 3 and data["next"] == filtered
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert response.redirect_chain == [(filtered, 302)]
+    assert followed_messages(response) == [f"2 confirmed, 1 skipped: {reason}."]
+    assert {first.order_now().status, second.order_now().status} == {Order.Status.PAID}
+
+
+def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
+    shopper, incident = abandoned(product, sandbox)
+    data = form_of(ops.get(ops_url("confirm"), {"ids": incident.pk}))
+    assert followed_messages(ops.post(ops_url("confirm"), data, follow=True)) == \
+        ["1 confirmed."]
+    calls = confirms_at_stripe(sandbox)
+    again = ops.post(ops_url("confirm"), data, follow=True)
+    assert followed_messages(again) == ["This form was already submitted: 1 confirmed."]
+    assert confirms_at_stripe(sandbox) == calls
+    assert OpsAction.objects.count() == 1
+    assert shopper.order.attempts.get().events.filter(to_status="succeeded").count() == 1
+
+
+def test_a_payment_changed_since_the_page_was_shown_is_skipped(product, sandbox, ops):
+    shopper, incident = abandoned(product, sandbox)
+    data = form_of(ops.get(ops_url("confirm"), {"ids": incident.pk}))
+    Incident.objects.filter(pk=incident.pk).update(last_seen_at=timezone.now())  # a scan
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert followed_messages(response) == ["0 confirmed, 1 skipped: changed since you looked."]
+    assert shopper.order_now().status == Order.Status.OPEN
+    assert confirms_at_stripe(sandbox) == 0
+
+
+def test_nothing_to_do_shows_why_and_offers_no_submit(product, sandbox, ops):
+    _, waiting_at_bank = abandoned(product, sandbox, authenticated=False)
+    page = ops.get(ops_url("confirm"), {"ids": waiting_at_bank.pk})
+    html = page.content.decode()
+    assert "<h1>No payment here can be confirmed</h1>" in html
+    assert "1 will be skipped: not awaiting confirmation" in html
+    assert "Yes, confirm" not in html and "Back</a>" in html
+
+
+# --- cancel, refresh, send a link ------------------------------------------------------
+
+def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, ops,
+                                                               stripe_client):
+    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    page = ops.get(ops_url("cancel"), {"ids": incident.pk})
+    html = page.content.decode()
+    assert "<h1>Cancel 1 payment?</h1>" in html and 'name="reason"' in html
+    assert "Requested by customer" in html and "Fraudulent" in html
+    response = ops.post(ops_url("cancel"), {**form_of(page), "reason": "fraudulent"},
+                        follow=True)
+    assert followed_messages(response) == ["1 canceled."]
+    intent = stripe_client.v1.payment_intents.retrieve(incident.stripe_id)
+    assert (intent.status, intent.cancellation_reason) == ("canceled", "fraudulent")
+    assert shopper.order_now().status == Order.Status.CANCELED
+    assert OpsAction.objects.get().reason == "fraudulent"
+    # Then confirming it is skipped, with the reason.
+    again = ops.get(ops_url("confirm"), {"ids": incident.pk}).content.decode()
+    assert "1 will be skipped: already canceled" in again
+
+
+@pytest.mark.parametrize("reason", [None, "", "bored", "abandoned\x00"])
+def test_cancel_without_a_valid_reason_is_a_form_error_and_does_nothing(
+        product, sandbox, ops, stripe_client, reason):
+    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    data = form_of(ops.get(ops_url("cancel"), {"ids": incident.pk}))
+    if reason is not None:
+        data["reason"] = reason
+    page = ops.post(ops_url("cancel"), data)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'class="errorlist' in html and "<h1>Cancel 1 payment?</h1>" in html
+    assert form_of(page)["token"] == data["token"]  # the same form, corrected
+    assert shopper.order_now().status == Order.Status.OPEN
+    assert stripe_client.v1.payment_intents.retrieve(incident.stripe_id).status == \
+        "requires_action"
+    assert not OpsAction.objects.exists()
+
+
+def test_refresh_reads_the_payment_from_stripe(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    sandbox.authenticate(incident.stripe_id, "complete")  # Stripe moved; we do not know yet
+    page = ops.post(LIST, {"action": "refresh_selected", "_selected_action": [incident.pk]})
+    assert "<h1>Refresh 1 payment from Stripe?</h1>" in page.content.decode()
+    response = ops.post(ops_url("refresh"), form_of(page), follow=True)
+    assert followed_messages(response) == ["1 refreshed."]
+    attempt = PaymentAttempt.objects.get(stripe_id=incident.stripe_id)
+    assert attempt.status == "requires_confirmation"
+    assert attempt.events.filter(source="admin", actor="user:olga").exists()
+
+
+def test_send_link_mails_the_shopper(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    page = ops.get(ops_url("send_link"), {"ids": incident.pk})
+    assert "<h1>Send an authentication link for 1 payment?</h1>" in page.content.decode()
+    response = ops.post(ops_url("send_link"), form_of(page), follow=True)
+    assert followed_messages(response) == ["1 link sent."]
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["shopper@example.com"]
+    link = RecoveryLink.objects.get()
+    assert (link.order_id, link.created_by.username) == (incident.order_id, "olga")
+    assert ops.get("/admin/payments/recoverylink/").status_code == 200
+
+
+def test_the_send_link_confirmation_page(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    html = ops.get(ops_url("send_link"), {"ids": incident.pk}).content.decode()
+    assert "<h1>Send an authentication link for 1 payment?</h1>" in html
+    assert "expires in" in html
+
+
+# --- permissions -----------------------------------------------------------------------
+
+def test_a_merchant_sees_no_actions_and_gets_a_403_posting_one(product, sandbox, merchant,
+                                                               ops):
+    shopper, incident = abandoned(product, sandbox)
+    listing = merchant.get(LIST).content.decode()
+    assert 'name="action"' not in listing and "Confirm now" not in listing
+    assert "Export CSV" in listing  # merchants export
+    detail = merchant.get(f"{LIST}{incident.pk}/change/").content.decode()
+    for label in ("Confirm now", "Cancel payment", "Refresh from Stripe",
+                  "Send authentication link"):
+        assert label not in detail
+    data = form_of(ops.get(ops_url("confirm"), {"ids": incident.pk}))  # a real form
+    for action in ("confirm", "cancel", "refresh", "send_link"):
+        assert merchant.get(ops_url(action), {"ids": incident.pk}).status_code == 403
+        assert merchant.post(ops_url(action), {**data, "reason": "abandoned"}
+                             ).status_code == 403
+    # The changelist's action, posted by hand: not one of hers; nothing happens.
+    response = merchant.post(LIST, {"action": "confirm_selected",
+                                    "_selected_action": [incident.pk]}, follow=True)
+    assert response.status_code == 200
+    assert shopper.order_now().status == Order.Status.OPEN
+    assert confirms_at_stripe(sandbox) == 0 and not OpsAction.objects.exists()
+
+
+def test_each_action_needs_its_own_permission(product, sandbox, db):
+    from django.contrib.auth.models import Permission
+
+    _, incident = abandoned(product, sandbox)
+    user = User.objects.create_user("rita", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Merchants"))
+    user.user_permissions.add(Permission.objects.get(codename="refresh_payment"))
+    client = Client()
+    client.force_login(user)
+    listing = client.get(LIST).content.decode()
+    assert 'value="refresh_selected"' in listing and 'value="confirm_selected"' not in listing
+    assert client.get(ops_url("refresh"), {"ids": incident.pk}).status_code == 200
+    assert client.get(ops_url("confirm"), {"ids": incident.pk}).status_code == 403
+
+
+@pytest.mark.parametrize("data", [
+    {}, {"seen": "junk"}, {"seen": "1:x", "token": "not-a-uuid"},
+    {"seen": "99999999:x", "token": str(uuid.uuid4())},
+    {"seen": "\x00", "token": "\x00"}, {"seen": "9" * 40 + ":x", "token": str(uuid.uuid4())},
+    {"seen": "1:x", "token": str(uuid.uuid4()), "next": "https://evil.example/"},
+])
+def test_junk_posted_to_an_action_never_fails(ops, data):
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert response.status_code == 200
+    for url, _ in response.redirect_chain:
+        assert url.startswith("/admin/")
+
+
+@pytest.mark.parametrize("query", [{}, {"ids": "junk"}, {"ids": "1,2,x"}, {"ids": "\x00"},
+                                   {"ids": "9" * 40}, {"ids": "1", "next": "//evil.example"}])
+def test_junk_in_an_action_address_never_fails(ops, query):
+    response = ops.get(ops_url("confirm"), query, follow=True)
+    assert response.status_code == 200
+    assert ops.get(ops_url("nosuchaction"), query).status_code == 404
+
+
+# --- who did what ----------------------------------------------------------------------
+
+def test_ops_actions_and_links_are_listed_read_only(product, sandbox, ops, merchant):
+    _, incident = abandoned(product, sandbox)
+    ops.post(ops_url("confirm"), form_of(ops.get(ops_url("confirm"), {"ids": incident.pk})))
+    RecoveryLink.objects.create(order=incident.order, incident=incident,
+                                email="shopper@example.com",
+                                created_by=User.objects.get(username="olga"),
+                                expires_at=timezone.now() + timedelta(days=2))
+    for client in (ops, merchant):
+        actions = client.get("/admin/payments/opsaction/").content.decode()
+        assert "olga" in actions and "Confirm now" in actions and "1 confirmed" in actions
+        links = client.get("/admin/payments/recoverylink/").content.decode()
+        assert "olga" in links and "not yet" in links and "shopper@" in links
+        record = OpsAction.objects.get()
+        assert client.post(f"/admin/payments/opsaction/{record.pk}/delete/",
+                           {"post": "yes"}).status_code == 403
+        assert client.get("/admin/payments/opsaction/add/").status_code == 403

@@ -1,0 +1,260 @@
+"""The monitoring scans against the sandbox over HTTP: incremental events, the stale
+sweep with auto-finalize, lost creates, intents from outside the checkout, backfill, and
+Stripe failing half way. The sandbox clock makes Stripe's hour pass."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from payments.models import Incident, Order, PaymentAttempt, PaymentEvent, ScanRun
+from payments.monitoring import scans
+from payments.monitoring.leases import lease_hold
+from payments.stripe import gateway
+from tests.payments.conftest import server_calls
+
+Kind, IncidentStatus = Incident.Kind, Incident.Status
+
+
+@pytest.fixture(autouse=True)
+def fast_scans(site_on_sandbox, settings, monkeypatch):
+    settings.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    settings.PAYMENTS_AUTO_FINALIZE = True
+    monkeypatch.setattr(scans, "RETRY_DELAYS", (0.0, 0.0))
+
+
+def intent_of(response) -> str:
+    return response.json()["clientSecret"].split("_secret_")[0]
+
+
+def backdate(attempt: PaymentAttempt, **fields_seconds: int) -> None:
+    """Make our own clock's thresholds pass (Stripe's side moves with the sandbox clock)."""
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(**{
+        field: timezone.now() - timedelta(seconds=seconds)
+        for field, seconds in fields_seconds.items()})
+
+
+def stripe_calls_during(sandbox, work) -> list[dict]:
+    before = len(server_calls(sandbox, "/v1/"))
+    work()
+    return server_calls(sandbox, "/v1/")[before:]
+
+
+# --- incremental -------------------------------------------------------------------------
+
+def test_an_events_scan_with_nothing_new_makes_one_call(shopper, sandbox):
+    shopper.pay(payment_method_id="pm_card_visa")
+    first = scans.scan_events()
+    assert (first.status, first.stripe_calls) == ("done", 1)  # anchors at the newest event
+    calls = stripe_calls_during(sandbox, scans.scan_events)
+    assert [c["path"] for c in calls] == ["/v1/events"]
+    assert ScanRun.objects.filter(kind="events", status="done").count() == 2
+
+
+def test_a_failed_challenge_then_another_card_shows_in_the_ledger_and_recovers(
+        shopper, sandbox):
+    """The browser reports a failed challenge to nobody (as in Stripe's guide); the
+    events scan puts it in the ledger, and the incident ends recovered."""
+    scans.scan_events()  # anchor
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")  # the bank modal's Fail button
+    run = scans.scan_events()
+    attempt = shopper.order.attempts.get()
+    incident = Incident.objects.get(stripe_id=intent_id)
+    assert (incident.kind, incident.status) == (Kind.AUTHENTICATION_FAILED, "open")
+    assert (incident.order, incident.customer_email, incident.amount) == \
+        (shopper.order, "shopper@example.com", 5198)
+    assert attempt.events.filter(error_code="payment_intent_authentication_failure").exists()
+    assert run.incidents_opened == 1
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    scans.scan_events()
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.RECOVERED and incident.resolved_at
+    statuses = [(e.to_status, e.error_code, e.applied) for e in attempt.events.all()]
+    assert ("requires_payment_method", "payment_intent_authentication_failure", False) in \
+        statuses or ("requires_payment_method", "payment_intent_authentication_failure",
+                     True) in statuses
+    assert statuses[-1][0] == "succeeded"
+
+
+def test_legacy_mode_failures_are_requires_action_not_handled_incidents(
+        shopper, sandbox, settings):
+    scans.scan_events()
+    settings.PAYMENTS_HANDLE_ACTIONS = False
+    assert shopper.pay(payment_method_id="pm_card_authenticationRequired").status_code == 402
+    scans.scan_events()
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.decline_code, incident.status) == \
+        (Kind.REQUIRES_ACTION_NOT_HANDLED, "authentication_not_handled", "open")
+    scans.scan_events()
+    assert Incident.objects.count() == 1  # the same events again open nothing
+
+
+def test_events_in_any_order_and_twice_give_the_same_incidents(shopper, sandbox,
+                                                                stripe_client):
+    scans.scan_events()
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")
+    shopper.pay(payment_method_id="pm_card_visa")
+    events = [gateway.event_data_from_payload(e.to_dict()) for e in
+              stripe_client.v1.events.list(params={"type": "payment_intent.*"}).data]
+    from payments.monitoring import observe
+
+    for batch in (events, list(reversed(events)), events):
+        for event in batch:
+            observe.intent_event_record(event=event, source="webhook")
+    attempt = shopper.order.attempts.get()
+    assert attempt.status == "succeeded"
+    assert list(Incident.objects.values_list("kind", "status")) == \
+        [(Kind.AUTHENTICATION_FAILED, IncidentStatus.RECOVERED)]
+    failures = attempt.events.filter(error_code="payment_intent_authentication_failure")
+    assert failures.count() == 1
+
+
+# --- stale sweep -------------------------------------------------------------------------
+
+def test_an_authenticated_intent_never_confirmed_is_auto_finalized(shopper, sandbox):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")  # then the tab closes: no second /pay
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    run = scans.scan_stale()
+    assert (run.status, run.finalized) == ("done", 1)
+    assert shopper.order_now().status == Order.Status.PAID
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status) == (Kind.CONFIRMATION_ABANDONED,
+                                                IncidentStatus.AUTO_FINALIZED)
+    assert attempt.events.filter(to_status="succeeded", source="scan").count() == 1
+    page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
+    assert "Paid" in page
+
+
+def test_without_auto_finalize_the_hour_runs_out_and_the_sale_is_lost(
+        shopper, sandbox, settings):
+    settings.PAYMENTS_AUTO_FINALIZE = False
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    assert Incident.objects.get().kind == Kind.CONFIRMATION_ABANDONED
+    backdate(PaymentAttempt.objects.get(pk=attempt.pk), requires_confirmation_at=3600)
+    sandbox.advance_clock(3700)  # Stripe's hour
+    scans.scan_stale()
+    kinds = dict(Incident.objects.values_list("kind", "status"))
+    assert kinds == {Kind.CONFIRMATION_ABANDONED: IncidentStatus.LOST,
+                     Kind.EXPIRED: IncidentStatus.OPEN}
+    assert PaymentAttempt.objects.get(pk=attempt.pk).last_error_code == \
+        "payment_intent_payment_attempt_expired"
+    assert shopper.order_now().status == Order.Status.OPEN
+
+
+def test_an_intent_left_at_the_bank_opens_action_abandoned_once(shopper, sandbox):
+    intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=10)
+    scans.scan_stale()
+    assert not Incident.objects.exists()  # not past the threshold yet
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    scans.scan_stale()
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status, incident.card_last4) == \
+        (Kind.ACTION_ABANDONED, "open", "3184")
+
+
+def test_a_lost_create_is_found_by_its_metadata_and_the_order_paid(shopper, sandbox):
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop",
+                      when="after")
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, create_requested_at=600)
+    scans.scan_stale()
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded" and attempt.stripe_id.startswith("pi_")
+    assert shopper.order_now().status == Order.Status.PAID
+
+
+def test_intents_from_outside_the_checkout_get_incidents(sandbox, db):
+    sandbox.seed(count=3, kind="requires_action", age_seconds=7200)
+    sandbox.seed(count=2, kind="requires_action", age_seconds=60)  # not stale yet
+    sandbox.seed(count=2, kind="succeeded", age_seconds=7200)
+    scans.scan_stale()
+    scans.scan_stale()
+    incidents = Incident.objects.all()
+    assert incidents.count() == 3
+    assert {(i.kind, i.status, i.attempt_id) for i in incidents} == \
+        {(Kind.ACTION_ABANDONED, "open", None)}
+
+
+# --- backfill and faults -----------------------------------------------------------------
+
+def test_a_backfill_interrupted_by_stripe_resumes_without_duplicates(sandbox, db,
+                                                                    monkeypatch):
+    monkeypatch.setattr(gateway, "PAGE_SIZE", 50)
+    sandbox.seed(batches=[
+        {"count": 120, "kind": "succeeded", "age_seconds": 86400, "spread_seconds": 3600},
+        {"count": 40, "kind": "authentication_not_handled", "age_seconds": 86400,
+         "spread_seconds": 3600},
+        {"count": 40, "kind": "requires_action", "age_seconds": 86400,
+         "spread_seconds": 3600}])
+    broken = []
+
+    def break_after_first_page(done: int, total: int | None, *_calls: int) -> None:
+        if done >= 50 and not broken:
+            broken.append(True)
+            sandbox.add_fault(method="GET", path="/v1/payment_intents", count=3,
+                              action="status", status=500)
+
+    first = scans.scan_backfill(days=2, progress=break_after_first_page)
+    assert first.status == "failed" and "kept failing" in first.errors
+    assert 50 <= first.intents_seen < 200
+    calls = stripe_calls_during(sandbox, lambda: scans.scan_backfill(days=2))
+    assert "starting_after" in calls[0]["params"]  # resumed, not restarted
+    second = ScanRun.objects.filter(kind="backfill").latest("started_at")
+    assert second.status == "done"
+    assert first.intents_seen - 50 + second.intents_seen <= 200
+    kinds = Incident.objects.values_list("kind", flat=True)
+    assert sorted(set(kinds)) == [Kind.ACTION_ABANDONED, Kind.REQUIRES_ACTION_NOT_HANDLED]
+    assert len(kinds) == 80
+
+
+def test_a_429_or_500_mid_scan_backs_off_and_the_scan_completes(sandbox, db, monkeypatch):
+    monkeypatch.setattr(gateway, "PAGE_SIZE", 20)
+    sandbox.seed(count=50, kind="authentication_not_handled", age_seconds=3600)
+    sandbox.add_fault(method="GET", path="/v1/payment_intents", count=1, action="rate_limit")
+    run = scans.scan_backfill(days=1)
+    assert run.status == "done" and run.incidents_opened == 50
+    assert run.stripe_calls == 4  # 3 pages + the retried one
+    sandbox.add_fault(method="GET", path="/v1/payment_intents", count=1, action="drop")
+    again = scans.scan_backfill(days=1)
+    assert again.status == "done" and again.incidents_opened == 0
+    assert Incident.objects.count() == 50
+
+
+def test_a_scan_already_running_elsewhere_is_skipped(sandbox, db):
+    with lease_hold(name="scan:events", ttl=timedelta(minutes=1)) as lease:
+        assert lease is not None
+        run = scans.scan_events()
+    assert run.status == ScanRun.Status.SKIPPED and run.stripe_calls == 0
+    assert server_calls(sandbox, "/v1/") == []
+    assert scans.scan_events().status == "done"  # released
+
+
+def test_an_expired_lease_of_a_killed_worker_is_taken_over(sandbox, db):
+    from payments.models import ScanLock
+
+    ScanLock.objects.create(name="scan:stale", holder="dead-worker",
+                            expires_at=timezone.now() - timedelta(seconds=1))
+    assert scans.scan_stale().status == "done"
+
+
+def test_ledger_rows_of_a_scan_name_it(shopper, sandbox):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    run = scans.scan_stale()
+    actors = set(PaymentEvent.objects.filter(source="scan").values_list("actor", flat=True))
+    assert actors == {f"scan:{run.pk}"}

@@ -1,0 +1,87 @@
+"""payments.gateway against the sandbox over HTTP: plain data out, our own exceptions
+for every kind of Stripe failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.stripe import gateway
+
+
+@pytest.fixture
+def gw(site_on_sandbox):
+    return gateway
+
+
+def create(gw, method: str, key: str = "order-1-attempt-1", **kwargs):
+    return gw.payment_intent_create(amount=2599, currency="eur", payment_method=method,
+                                    idempotency_key=key, metadata={"order": "1"},
+                                    handle_actions=kwargs.pop("handle_actions", True), **kwargs)
+
+
+def test_success_returns_plain_intent_data_with_card_details(gw):
+    intent = create(gw, "pm_card_visa")
+    assert isinstance(intent, gateway.IntentData)
+    assert (intent.status, intent.amount, intent.currency) == ("succeeded", 2599, "eur")
+    assert (intent.card_brand, intent.card_last4, intent.confirmation_method) == \
+        ("visa", "4242", "manual")
+    assert intent.latest_charge.startswith("ch_")
+
+
+def test_three_d_secure_then_confirm(gw, sandbox):
+    intent = create(gw, "pm_card_authenticationRequired")
+    assert intent.status == "requires_action" and intent.next_action_type == "use_stripe_sdk"
+    sandbox.authenticate(intent.id, "complete")
+    confirmed = gw.payment_intent_confirm(intent_id=intent.id, idempotency_key="c1")
+    assert confirmed.status == "succeeded" and confirmed.card_country == "DE"
+
+
+def test_decline_maps_to_card_declined_with_the_intent(gw):
+    with pytest.raises(gateway.CardDeclined) as caught:
+        create(gw, "pm_card_chargeDeclinedInsufficientFunds")
+    assert caught.value.decline_code == "insufficient_funds"
+    assert caught.value.message == "Your card has insufficient funds."
+    assert caught.value.intent.status == "requires_payment_method"
+
+
+def test_legacy_mode_maps_to_authentication_required(gw):
+    with pytest.raises(gateway.AuthenticationRequired) as caught:
+        create(gw, "pm_card_authenticationRequired", handle_actions=False)
+    assert caught.value.decline_code == "authentication_not_handled"
+    assert caught.value.intent.last_error_code == "authentication_required"
+
+
+@pytest.mark.parametrize("fault,exception", [
+    ({"status": 500}, gateway.StripeUnavailable),
+    ({"action": "drop"}, gateway.StripeUnavailable),
+    ({"action": "rate_limit"}, gateway.RateLimited),
+])
+def test_outages_map_to_our_exceptions(gw, sandbox, fault, exception):
+    sandbox.add_fault(path="/v1/payment_intents", **fault)
+    with pytest.raises(exception):
+        create(gw, "pm_card_visa")
+
+
+def test_timeout_maps_to_unavailable(gw, sandbox):
+    sandbox.add_fault(path="/v1/payment_intents", action="delay", delay_ms=3000)
+    with pytest.raises(gateway.StripeUnavailable):
+        create(gw, "pm_card_visa")
+
+
+def test_invalid_request_and_unknown_intent(gw):
+    with pytest.raises(gateway.InvalidRequest) as caught:
+        gw.payment_intent_retrieve(intent_id="pi_unknown")
+    assert caught.value.code == "resource_missing"
+    create(gw, "pm_card_visa", key="k")
+    with pytest.raises(gateway.InvalidRequest) as caught:  # same key, other parameters
+        gw.payment_intent_create(amount=1, currency="eur", payment_method="pm_card_visa",
+                                 idempotency_key="k", metadata={}, handle_actions=True)
+    assert caught.value.code == "idempotency_error"
+
+
+def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
+    first = create(gw, "pm_card_visa", key="order-9-attempt-1")
+    second = create(gw, "pm_card_visa", key="order-9-attempt-1")
+    assert first.id == second.id
+    posts = [r for r in sandbox.requests("/v1/payment_intents") if r["method"] == "POST"]
+    assert len(posts) == 2 and len({p["idempotency_key"] for p in posts}) == 1

@@ -1,0 +1,308 @@
+"""The webhook guard in front of dj-stripe: a delivery signed like Stripe's reaches dj-stripe
+(stored, processed, its Event row made); anything else gets a 4xx and stores nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from django.core.handlers.asgi import ASGIRequest
+from django.test import Client, RequestFactory
+from django.urls import resolve, reverse
+from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
+
+from payments.stripe.webhooks import (
+    WebhookRejected,
+    webhook_body_read,
+    webhook_receive,
+    webhook_signature_verify,
+)
+from stripe_sandbox import DEFAULT_SECRET_KEY
+from stripe_sandbox.webhooks import signature_header
+
+
+@pytest.fixture
+def djstripe_on_sandbox(sandbox, monkeypatch):
+    # dj-stripe calls stripe-python's module-level API (a payment_intent.* event makes it
+    # retrieve the intent); point it at the sandbox. A string target: only payments/gateway.py
+    # imports stripe.
+    monkeypatch.setattr("stripe.api_base", sandbox.url)
+    return sandbox
+
+
+def webhook_url(endpoint_uuid: uuid.UUID) -> str:
+    return reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint_uuid})
+
+
+def endpoint_create(*, base_url: str) -> WebhookEndpoint:
+    """An endpoint made as dj-stripe's admin makes one (and as the README tells, for the
+    sandbox): created at Stripe with our uuid in its metadata, synced into dj-stripe, with
+    the secret Stripe shows only in the creation response."""
+    endpoint_uuid = uuid.uuid4()
+    data = WebhookEndpoint._api_create(
+        url=urljoin(base_url, webhook_url(endpoint_uuid)),
+        enabled_events=["payment_intent.succeeded"],
+        metadata={"djstripe_uuid": str(endpoint_uuid)})
+    endpoint = WebhookEndpoint.sync_from_stripe_data(data)
+    endpoint.secret = data["secret"]
+    endpoint.save()
+    assert endpoint.djstripe_uuid == endpoint_uuid
+    return endpoint
+
+
+@pytest.fixture
+def endpoint(djstripe_on_sandbox, db) -> WebhookEndpoint:
+    return endpoint_create(base_url="http://testserver")
+
+
+def event_body(event_id: str = "evt_webhooktest0001", **changes: object) -> bytes:
+    event = {"id": event_id, "object": "event", "api_version": "2026-08-26.dahlia",
+             "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
+             "request": {"id": None, "idempotency_key": None},
+             "type": "payment_intent.succeeded",
+             "data": {"object": {"id": "pi_webhooktest0001", "object": "payment_intent"}}}
+    event.update(changes)
+    return json.dumps(event).encode()
+
+
+def deliver(endpoint: WebhookEndpoint, body: bytes, *, signature: str | None = None,
+            secret: str | None = None, timestamp: int | None = None):
+    """POST ``body`` to the endpoint's URL as Stripe would, signed unless told otherwise."""
+    headers = {}
+    if signature is None:
+        signature = signature_header(secret or endpoint.secret, body, timestamp)
+    if signature:
+        headers["Stripe-Signature"] = signature
+    return Client().post(webhook_url(endpoint.djstripe_uuid), body,
+                         content_type="application/json", headers=headers)
+
+
+def assert_nothing_stored() -> None:
+    assert WebhookEventTrigger.objects.count() == 0
+    assert Event.objects.count() == 0
+
+
+class CountingStream(io.BytesIO):
+    """A request body that counts how much of it the server read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
+def test_djstripe_webhook_url_reaches_the_guard_first():
+    # The URL Stripe is given is dj-stripe's, unchanged; it now resolves to our view.
+    match = resolve(webhook_url(uuid.uuid4()))
+    assert match.func is webhook_receive
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_delivery_is_stored_and_processed_and_a_replay_is_not_stored_again(
+        djstripe_on_sandbox, stripe_client, live_server):
+    endpoint = endpoint_create(base_url=live_server.url)
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 1800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        delivered = [d for d in djstripe_on_sandbox.deliveries() if d["delivered"]]
+        if delivered:
+            break
+        time.sleep(0.05)
+    assert delivered, djstripe_on_sandbox.deliveries()
+    assert [attempt["status"] for attempt in delivered[0]["attempts"]] == [200]
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid and trigger.processed, trigger.exception
+    event = Event.objects.get()
+    assert event.type == "payment_intent.succeeded"
+    assert event.data["object"]["id"] == intent.id
+
+    # The same event again, as Stripe's raw JSON, signed afresh, twice with one header.
+    raw = httpx.get(f"{djstripe_on_sandbox.url}/v1/events/{event.id}",
+                    headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).content
+    signature = signature_header(endpoint.secret, raw)
+    for _ in range(2):
+        response = deliver(endpoint, raw, signature=signature)
+        assert response.status_code == 200, response.content
+        assert response.json() == {"received": event.id, "duplicate": True}
+    assert Event.objects.count() == 1
+    assert WebhookEventTrigger.objects.count() == 1
+
+
+def test_a_wrong_signature_is_refused(endpoint):
+    response = deliver(endpoint, event_body(), secret="whsec_notTheEndpointsSecret")
+    assert response.status_code == 400
+    assert response.json() == {"error": "The Stripe-Signature header is missing or invalid."}
+    assert_nothing_stored()
+
+
+def test_a_signature_of_another_body_is_refused(endpoint):
+    signature = signature_header(endpoint.secret, event_body("evt_webhooktest0002"))
+    assert deliver(endpoint, event_body(), signature=signature).status_code == 400
+    assert_nothing_stored()
+
+
+def test_a_missing_signature_is_refused(endpoint):
+    assert deliver(endpoint, event_body(), signature="").status_code == 400
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("signature", [
+    "garbage", "t=,v1=", "v1=00", "t=1700000000", "t=abc,v1=00",
+    "t=1700000000,t=1700000001,v1=00", "t=1700000000,v1=é"])
+def test_a_malformed_signature_header_is_refused(endpoint, signature):
+    assert deliver(endpoint, event_body(), signature=signature).status_code == 400
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("age", [6 * 60, -6 * 60])
+def test_a_signature_six_minutes_off_is_refused(endpoint, age):
+    response = deliver(endpoint, event_body(), timestamp=int(time.time()) - age)
+    assert response.status_code == 400
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"", b"[]", b'"evt_1"', b"\xff\xfe\x00",
+    event_body(object="charge"),
+    json.dumps({"id": "evt_1", "object": "event"}).encode(),
+    event_body(data={"object": "pi_1"}),
+    event_body(livemode="false"),
+    event_body(id=None),
+])
+def test_a_signed_body_that_is_not_an_event_is_refused(endpoint, body):
+    response = deliver(endpoint, body)
+    assert response.status_code == 400, response.content
+    assert_nothing_stored()
+
+
+def test_an_unknown_endpoint_is_404(endpoint):
+    response = Client().post(webhook_url(uuid.uuid4()), event_body(),
+                             content_type="application/json",
+                             headers={"Stripe-Signature": signature_header(endpoint.secret,
+                                                                           event_body())})
+    assert response.status_code == 404
+    assert_nothing_stored()
+
+
+def test_an_endpoint_without_a_secret_refuses_everything(endpoint):
+    signature = signature_header(endpoint.secret, event_body())
+    endpoint.secret = ""
+    endpoint.save()
+    assert deliver(endpoint, event_body(), signature=signature).status_code == 400
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_only_post_is_allowed(endpoint, method):
+    response = getattr(Client(), method)(webhook_url(endpoint.djstripe_uuid))
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert_nothing_stored()
+
+
+def test_a_body_over_the_cap_is_413(endpoint, settings):
+    settings.PAYMENTS_WEBHOOK_MAX_BYTES = 1024
+    body = event_body(padding="x" * 1024)
+    response = deliver(endpoint, body)
+    assert response.status_code == 413
+    assert response.json() == {"error": "The request is too large."}
+    assert_nothing_stored()
+
+
+def test_the_default_cap_is_256_kib(endpoint):
+    body = event_body(padding="x" * 256 * 1024)
+    assert deliver(endpoint, body).status_code == 413
+    assert_nothing_stored()
+
+
+def test_an_oversized_content_length_is_refused_without_reading_the_body(endpoint, settings):
+    settings.PAYMENTS_WEBHOOK_MAX_BYTES = 1024
+    stream = CountingStream(b"x" * 4096)
+    request = RequestFactory().post(webhook_url(endpoint.djstripe_uuid), b"",
+                                    content_type="application/json",
+                                    CONTENT_LENGTH="4096", **{"wsgi.input": stream})
+    response = webhook_receive(request, uuid=endpoint.djstripe_uuid)
+    assert response.status_code == 413
+    assert stream.bytes_read == 0
+    assert_nothing_stored()
+
+
+def test_a_chunked_body_over_the_cap_is_read_one_byte_past_it(endpoint, settings):
+    # On ASGI a chunked body has no Content-Length; Django hands the view a file of it.
+    settings.PAYMENTS_WEBHOOK_MAX_BYTES = 1024
+    stream = CountingStream(b"x" * 1024 * 1024)
+    body = event_body()
+    scope = {"type": "http", "method": "POST", "path": webhook_url(endpoint.djstripe_uuid),
+             "query_string": b"", "client": ("127.0.0.1", 40000),
+             "server": ("testserver", 80),
+             "headers": [(b"content-type", b"application/json"),
+                         (b"transfer-encoding", b"chunked"),
+                         (b"stripe-signature",
+                          signature_header(endpoint.secret, body).encode())]}
+    response = webhook_receive(ASGIRequest(scope, stream), uuid=endpoint.djstripe_uuid)
+    assert response.status_code == 413
+    assert stream.bytes_read == 1025
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("size", [0, 1, 1023, 1024])
+def test_a_body_within_the_cap_is_read_whole_and_kept_for_djstripe(size):
+    body = b"y" * size
+    request = RequestFactory().post("/", body, content_type="application/json")
+    assert webhook_body_read(request=request, max_bytes=1024) == body
+    assert request.body == body  # what dj-stripe reads after us
+
+
+def test_a_body_one_byte_over_the_cap_is_refused():
+    request = RequestFactory().post("/", b"y" * 1025, content_type="application/json")
+    with pytest.raises(WebhookRejected) as rejected:
+        webhook_body_read(request=request, max_bytes=1024)
+    assert rejected.value.status == 413
+
+
+def test_the_signature_scheme_matches_stripes():
+    secret, payload, now = "whsec_abc", b'{"id": "evt_1"}', 1_700_000_000
+    header = signature_header(secret, payload, now)  # the sandbox signs as Stripe does
+    verify = {"payload": payload, "secret": secret, "tolerance": 300}
+    assert webhook_signature_verify(header=header, now=now, **verify)
+    assert webhook_signature_verify(header=header, now=now + 300, **verify)
+    assert not webhook_signature_verify(header=header, now=now + 301, **verify)
+    assert not webhook_signature_verify(header=header, now=now - 301, **verify)
+    digest = header.split("v1=")[1]
+    # While a secret is rolled Stripe sends several v1 values; any one may match.
+    assert webhook_signature_verify(header=f"t={now},v1={'0' * 64},v1={digest}", now=now,
+                                    **verify)
+    assert webhook_signature_verify(header=f"t={now}, v0=zz, v1={digest}", now=now, **verify)
+    # Only v1 counts: the same digest under another scheme is no signature.
+    assert not webhook_signature_verify(header=f"t={now},v0={digest}", now=now, **verify)
+    assert not webhook_signature_verify(header=f"t={now},v1={digest.upper()}", now=now,
+                                        **verify)
+    assert not webhook_signature_verify(header=header, now=now,
+                                        **{**verify, "secret": "whsec_abd"})
+
+
+def test_djstripe_checks_the_same_secret_we_did_even_in_debug(endpoint, settings):
+    # In DEBUG dj-stripe would verify with the X-Djstripe-Webhook-Secret header's secret
+    # instead, and store an invalid trigger for a delivery we had accepted.
+    settings.DEBUG = True
+    body = event_body("evt_webhookdebug0001", type="ping",
+                      data={"object": {"id": "ping_1", "object": "ping"}})
+    response = Client().post(webhook_url(endpoint.djstripe_uuid), body,
+                             content_type="application/json",
+                             headers={"Stripe-Signature": signature_header(endpoint.secret, body),
+                                      "X-Djstripe-Webhook-Secret": "whsec_somethingElse"})
+    assert response.status_code == 200, response.content
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid and trigger.processed, trigger.exception
+    assert Event.objects.get().id == "evt_webhookdebug0001"
