@@ -1,12 +1,13 @@
-"""The project's architecture, checked (DESIGN.md, "Architecture" and "Rules of the house").
+"""The project's architecture, checked (docs/architecture.md).
 
-1. ``payments/gateway.py`` is the only app module that imports ``stripe``.
-2. Dependencies point one way: entry points (views, tasks, receivers, admin, webhooks,
-   urls, management commands, the project package) -> services (checkout, monitoring,
-   scans, orders, cart, emails, recovery, ...) -> the base (models, gateway,
-   payment_status). The base imports no entry point and no service; a service imports no
-   entry point.
-3. ``stripe_sandbox`` is a stand-alone Stripe: no Django, nothing of the site.
+1. ``payments/stripe/gateway.py`` is the only app module that imports ``stripe``.
+2. The rooms of ``payments/`` depend one way, bottom up: stripe <- shop <- checkout, mail
+   <- monitoring <- recovery (``ROOMS`` says exactly which may import which); none
+   imports ``payments.models`` (the re-export), the admin, the management commands or the
+   project, which wire the rooms together from above.
+3. Inside a room, services never import its entry points (views, tasks, receivers,
+   webhook views); models modules import only models and the Stripe facts.
+4. ``stripe_sandbox`` is a stand-alone Stripe: no Django, nothing of the site.
 
 Imports are read with ``ast`` from the source files, anywhere in a module (a lazy import
 inside a function counts), relative ones resolved; ``importlib.import_module("x")`` and
@@ -25,25 +26,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APP_PACKAGES = ("payments", "paymentsite")
 
-# Layers of the app, by module name (a name also covers its submodules).
-BASE = ("payments.models", "payments.shop.models", "payments.checkout.models",
-        "payments.monitoring.models", "payments.recovery.models", "payments.stripe.gateway",
-        "payments.checkout.status")
-ENTRY_POINTS = (
-    "payments.shop.views", "payments.checkout.views", "payments.recovery.views",
-    "payments.monitoring.tasks", "payments.mail.tasks",
-    "payments.monitoring.receivers", "payments.mail.receivers",
-    "payments.admin",  # the package: orders, incidents, ops, monitoring, dashboard, ...
-    "payments.stripe.webhooks", "payments.urls", "payments.apps",
-    "payments.shop.forms", "payments.templatetags", "payments.management",
-    "paymentsite",  # settings, urls, the Celery app, wsgi: the project wires the app
-)
-# Everything else in payments/ is a service, except what takes no part in the layers:
-# migrations (history, frozen as written) and the package itself.
-OUTSIDE_LAYERS = ("payments.migrations",)
-# What the base must not import. The brief's list (views, tasks, receivers, admin, scans,
-# monitoring, checkout) and the rest of the entry points and services.
-BASE_MAY_IMPORT: set[tuple[str, str]] = set()  # none: the receipt hangs off a signal
+# The rooms of the app, bottom up, and the rooms each may import. A room is a subpackage
+# of payments/ with one job; see docs/architecture.md.
+ROOMS: dict[str, set[str]] = {
+    "payments.stripe": set(),
+    "payments.shop": {"payments.stripe"},
+    "payments.checkout": {"payments.stripe", "payments.shop"},
+    "payments.mail": {"payments.stripe", "payments.shop"},
+    "payments.monitoring": {"payments.stripe", "payments.shop", "payments.checkout",
+                            "payments.mail"},
+    "payments.recovery": {"payments.stripe", "payments.shop", "payments.checkout",
+                          "payments.mail", "payments.monitoring"},
+}
+# What wires the rooms together, above all of them: may import any room.
+WIRING = ("payments.models", "payments.apps", "payments.urls", "payments.admin",
+          "payments.management", "payments.templatetags", "paymentsite")
+# A room's modules that requests, Celery and signals enter by; the rest of a room are its
+# services, which never import an entry point (of any room).
+ENTRY_POINT_NAMES = ("views", "tasks", "receivers", "webhooks")
+# The modules that define models (and the facts they use) import no service.
+MODELS_MAY_IMPORT = ("payments.stripe.facts",)
+OUTSIDE_RULES = ("payments.migrations",)  # history, frozen as written
 STRIPE_ONLY_IN = "payments.stripe.gateway"
 SANDBOX_FORBIDDEN = ("django", "djstripe", "payments", "paymentsite", "celery", "tests")
 
@@ -127,16 +130,19 @@ def within(name: str, prefixes: tuple[str, ...] | str) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
-def layer(name: str) -> str | None:
-    if within(name, BASE):
-        return "base"
-    if within(name, ENTRY_POINTS):
-        return "entry point"
-    if name == "payments" or within(name, OUTSIDE_LAYERS):
-        return None
-    if within(name, "payments"):
-        return "service"
-    return None  # not ours: Django, dj-stripe, the standard library...
+def room_of(name: str) -> str | None:
+    return next((room for room in ROOMS if within(name, room)), None)
+
+
+def is_entry_point(name: str) -> bool:
+    room = room_of(name)
+    return room is not None and name[len(room) + 1:].split(".")[0] in ENTRY_POINT_NAMES
+
+
+def is_models(name: str) -> bool:
+    """Whether ``name`` is a room's models module, or a name in one."""
+    room = room_of(name)
+    return room is not None and name[len(room) + 1:].split(".")[0] == "models"
 
 
 def report(violations: list[Import], rule: str) -> str:
@@ -163,15 +169,33 @@ def stripe_violations(imports: list[Import]) -> list[Import]:
     return [i for i in imports if within(i.target, "stripe") and i.module != STRIPE_ONLY_IN]
 
 
-def base_violations(imports: list[Import]) -> list[Import]:
-    return [i for i in imports
-            if layer(i.module) == "base" and layer(i.target) in ("service", "entry point")
-            and (i.module, _top_of(i.target)) not in BASE_MAY_IMPORT]
+def room_violations(imports: list[Import]) -> list[Import]:
+    """A room importing a room it may not (one above it, or beside it), or what wires
+    the rooms together (payments.models, the admin, the project...)."""
+    found = []
+    for i in imports:
+        room = room_of(i.module)
+        if room is None or within(i.target, OUTSIDE_RULES):
+            continue
+        target_room = room_of(i.target)
+        if target_room is not None and target_room != room and target_room not in ROOMS[room]:
+            found.append(i)
+        elif target_room is None and within(i.target, WIRING) or i.target == "payments":
+            found.append(i)
+    return found
 
 
-def service_violations(imports: list[Import]) -> list[Import]:
-    return [i for i in imports
-            if layer(i.module) == "service" and layer(i.target) == "entry point"]
+def entry_point_violations(imports: list[Import]) -> list[Import]:
+    """A service importing a view, task, receiver or webhook view."""
+    return [i for i in imports if room_of(i.module) and not is_entry_point(i.module)
+            and is_entry_point(i.target)]
+
+
+def models_violations(imports: list[Import]) -> list[Import]:
+    """A models module importing anything of ours but other models and the facts."""
+    return [i for i in imports if is_models(i.module) and room_of(i.target)
+            and i.target not in ROOMS  # the room's package itself, as in "from x import y"
+            and not is_models(i.target) and not within(i.target, MODELS_MAY_IMPORT)]
 
 
 def sandbox_violations(imports: list[Import]) -> list[Import]:
@@ -181,47 +205,49 @@ def sandbox_violations(imports: list[Import]) -> list[Import]:
 def test_only_the_gateway_imports_stripe(app_imports):
     assert not stripe_violations(app_imports), report(
         stripe_violations(app_imports),
-        "Only payments/gateway.py may import stripe; call the gateway instead")
+        "Only payments/stripe/gateway.py may import stripe; call the gateway instead")
     # and the check is not vacuous: the gateway is found and does import stripe
     assert any(i.module == STRIPE_ONLY_IN and i.target == "stripe" for i in app_imports)
 
 
-def test_the_base_imports_no_service_and_no_entry_point(app_imports):
-    assert not base_violations(app_imports), report(
-        base_violations(app_imports),
-        "models, gateway and payment_status are the base: they must not import services or "
-        "entry points (move the code up, or let the caller pass what is needed down)")
+def test_each_room_imports_only_the_rooms_below_it(app_imports):
+    assert not room_violations(app_imports), report(
+        room_violations(app_imports),
+        "A room may import only the rooms ROOMS lists for it (tests/test_architecture.py), "
+        "never payments.models, the admin or the project: move the code down, or let a "
+        "signal of the lower room tell the upper one (payments.checkout.signals)")
 
 
 def test_services_import_no_entry_point(app_imports):
-    assert not service_violations(app_imports), report(
-        service_violations(app_imports),
-        "Services must not import views, tasks, receivers, admin, webhooks, urls, forms, "
-        "management commands or paymentsite (if the importing module is itself an entry "
-        "point, add it to ENTRY_POINTS in tests/test_architecture.py)")
+    assert not entry_point_violations(app_imports), report(
+        entry_point_violations(app_imports),
+        "Services must not import views, tasks, receivers or webhook views: the entry "
+        "point calls the service, not the other way round")
+
+
+def test_models_import_no_service(app_imports):
+    assert not models_violations(app_imports), report(
+        models_violations(app_imports),
+        "A models module imports only other models and payments.stripe.facts")
 
 
 def test_the_modules_the_rules_name_exist(app_imports):
-    """The layers above are defined by name: fail if a module they rely on moved away,
+    """The rules are defined by name: fail if a room or module they rely on moved away,
     rather than let a rule pass for want of modules."""
     modules = {i.module for i in app_imports}
-    for name in ("payments.models", "payments.stripe.gateway", "payments.checkout.status",
-                 "payments.checkout.views", "payments.monitoring.tasks",
-                 "payments.monitoring.receivers", "payments.admin",
-                 "payments.checkout.services", "payments.monitoring.observe",
-                 "payments.monitoring.scans"):
-        assert name in modules, f"{name} is gone: update the layers in tests/test_architecture.py"
-    for service in ("payments.checkout.services", "payments.monitoring.observe",
-                    "payments.monitoring.scans", "payments.shop.orders", "payments.shop.cart",
-                    "payments.mail.receipts"):
-        assert layer(service) == "service", service
-    assert layer("payments.management.commands.payments_scan") == "entry point"
-    # The admin is a package, some of its modules named like services
-    # (payments.admin.orders, payments.admin.monitoring): each is an entry point.
-    for name in ("payments.admin.orders", "payments.admin.monitoring",
-                 "payments.admin.dashboard"):
+    for room in ROOMS:
+        assert any(within(module, room) for module in modules), f"{room} is gone"
+    for name in ("payments.models", "payments.stripe.gateway", "payments.stripe.facts",
+                 "payments.checkout.status", "payments.checkout.views",
+                 "payments.checkout.services", "payments.checkout.signals",
+                 "payments.monitoring.tasks", "payments.monitoring.receivers",
+                 "payments.monitoring.observe", "payments.monitoring.incidents",
+                 "payments.monitoring.scans", "payments.recovery.actions",
+                 "payments.mail.receipts", "payments.admin"):
         assert name in modules, f"{name} is gone: update tests/test_architecture.py"
-        assert layer(name) == "entry point", name
+    assert is_entry_point("payments.monitoring.tasks")
+    assert not is_entry_point("payments.monitoring.scans")
+    assert is_models("payments.checkout.models") and not is_models("payments.models")
 
 
 def test_the_sandbox_imports_no_django_and_nothing_of_the_site():
@@ -234,9 +260,12 @@ def test_the_sandbox_imports_no_django_and_nothing_of_the_site():
 
 
 def _top_of(target: str) -> str:
-    """The app module a target names (``payments.emails.order_receipt_send`` ->
-    ``payments.emails``; ``payments.management.commands.x`` -> ``payments.management``)."""
+    """The app module a target names (``payments.mail.receipts.order_receipt_send`` ->
+    ``payments.mail.receipts``; ``payments.management.commands.x`` ->
+    ``payments.management``)."""
     parts = target.split(".")
+    if room_of(target) is not None:
+        return ".".join(parts[:3])
     return ".".join(parts[:2]) if parts[0] in APP_PACKAGES else target
 
 
@@ -255,24 +284,29 @@ def _top_of(target: str) -> str:
     "__import__('stripe')",
 ])
 def test_the_checker_sees_every_way_of_importing_stripe(source):
-    found = imports_in_source(source, module="payments.scans", path="payments/scans.py")
+    found = imports_in_source(source, module="payments.monitoring.scans",
+                              path="payments/monitoring/scans.py")
     assert any(within(i.target, "stripe") for i in found), found
 
 
 def test_the_checker_does_not_mistake_lookalikes_for_stripe():
     source = "import stripe_sandbox\nfrom payments import stripe_ids\nstripe = 1\n"
-    found = imports_in_source(source, module="payments.scans", path="payments/scans.py")
+    found = imports_in_source(source, module="payments.monitoring.scans",
+                              path="payments/monitoring/scans.py")
     assert not any(within(i.target, "stripe") for i in found), found
 
 
 @pytest.mark.parametrize(("source", "module", "is_package", "target"), [
-    ("from . import views", "payments.scans", False, "payments.views"),
-    ("from .views import pay", "payments.scans", False, "payments.views"),
+    ("from . import views", "payments.checkout.services", False, "payments.checkout.views"),
+    ("from .views import pay", "payments.checkout.services", False, "payments.checkout.views"),
+    ("from ..monitoring import tasks", "payments.checkout.status", False,
+     "payments.monitoring.tasks"),
     ("from ... import tasks", "payments.management.commands", True, "payments.tasks"),
     ("from .. import tasks", "payments.management.commands", True,
      "payments.management.tasks"),
     ("from ...admin import x", "payments.management.commands.scan", False, "payments.admin"),
-    ("from payments import tasks", "payments.models", False, "payments.tasks"),
+    ("from payments.monitoring import tasks", "payments.shop.models", False,
+     "payments.monitoring.tasks"),
 ])
 def test_the_checker_resolves_relative_and_from_imports(source, module, is_package, target):
     found = imports_in_source(source, module=module, path="x.py", is_package=is_package)
@@ -288,20 +322,34 @@ def test_a_violation_names_the_file_line_and_import():
 
 
 @pytest.mark.parametrize(("module", "source", "rule"), [
-    ("payments.scans", "import stripe", stripe_violations),
+    ("payments.monitoring.scans", "import stripe", stripe_violations),
     ("paymentsite.settings", "from stripe import StripeClient", stripe_violations),
-    ("payments.models", "from payments.views import pay", base_violations),
-    ("payments.models", "from payments import scans", base_violations),
-    ("payments.stripe.gateway", "from payments.monitoring import observe", base_violations),
+    # a room importing upward, sideways, or the wiring
+    ("payments.stripe.gateway", "from payments.monitoring import observe", room_violations),
+    ("payments.checkout.services", "from payments.monitoring import incidents",
+     room_violations),
     ("payments.checkout.status", "def f():\n    from payments.monitoring import tasks",
-     base_violations),
-    ("payments.checkout.status", "from .services import checkout_finalize", base_violations),
-    ("payments.stripe.gateway", "from paymentsite.settings import X", base_violations),
-    ("payments.monitoring.observe", "from payments.monitoring.tasks import intent_refresh_task",
-     service_violations),
-    ("payments.recovery.actions", "from payments import admin", service_violations),
+     room_violations),
+    ("payments.checkout.services", "from ..monitoring.scans import scan_stale",
+     room_violations),
+    ("payments.mail.receipts", "from payments.checkout.models import PaymentAttempt",
+     room_violations),
+    ("payments.shop.orders", "from payments.models import Order", room_violations),
+    ("payments.recovery.actions", "from payments import admin", room_violations),
     ("payments.monitoring.scans", "from payments.management.commands import payments_scan",
-     service_violations),
+     room_violations),
+    ("payments.stripe.gateway", "from paymentsite.settings import X", room_violations),
+    # a service importing an entry point
+    ("payments.monitoring.observe", "from payments.monitoring.tasks import intent_refresh_task",
+     entry_point_violations),
+    ("payments.recovery.links", "from payments.recovery.views import recover",
+     entry_point_violations),
+    ("payments.monitoring.scans", "from payments.mail import receivers",
+     entry_point_violations),
+    # models importing a service
+    ("payments.checkout.models", "from payments.checkout.status import RECORDED_FIELDS",
+     models_violations),
+    ("payments.monitoring.models", "from payments.stripe import gateway", models_violations),
     ("stripe_sandbox.state", "from django.conf import settings", sandbox_violations),
     ("stripe_sandbox.app", "import payments.models", sandbox_violations),
 ])
@@ -312,28 +360,39 @@ def test_each_rule_catches_its_violation(module, source, rule):
 
 @pytest.mark.parametrize(("module", "source"), [
     ("payments.stripe.gateway", "import stripe"),
-    ("payments.monitoring.scans", "from payments.checkout import services"),
+    ("payments.monitoring.scans", "from payments.checkout.services import checkout_finalize"),
     ("payments.checkout.views", "from payments.checkout import services"),
     ("payments.monitoring.tasks", "from payments.monitoring import scans"),
+    ("payments.monitoring.receivers", "from payments.monitoring import tasks"),
     ("payments.monitoring.observe", "from payments.checkout.status import payment_status_record"),
+    ("payments.recovery.actions", "from payments.monitoring import refresh"),
+    ("payments.monitoring.models", "from payments.stripe.facts import FailureKind"),
+    ("payments.monitoring.models", "from payments.checkout.models import PaymentAttempt"),
+    ("payments.admin.ops", "from payments.recovery import actions"),
+    ("payments.models", "from payments.recovery.models import OpsAction"),
     ("stripe_sandbox.server", "import uvicorn"),
 ])
 def test_the_rules_allow_what_the_design_allows(module, source):
     found = imports_in_source(source, module=module, path=module.replace(".", "/") + ".py")
-    for rule in (stripe_violations, base_violations, service_violations):
+    for rule in (stripe_violations, room_violations, entry_point_violations,
+                 models_violations):
         assert not rule(found), (rule.__name__, source)
     if module.startswith("stripe_sandbox"):
         assert not sandbox_violations(found)
 
 
 def test_a_report_lists_each_imported_module_once():
-    found = imports_in_source("from payments.views import pay\nfrom payments import scans, tasks\n",
-                              module="payments.models", path="payments/models.py")
-    assert report(base_violations(found), "rule") == (
+    found = imports_in_source(
+        "from payments.monitoring.scans import scan_stale\n"
+        "from payments.monitoring import scans, tasks\n",
+        module="payments.checkout.status", path="payments/checkout/status.py")
+    assert report(room_violations(found), "rule") == (
         "rule:\n"
-        "  payments/models.py:1 (payments.models) imports payments.views: "
-        "`from payments.views import pay`\n"
-        "  payments/models.py:2 (payments.models) imports payments.scans: "
-        "`from payments import scans, tasks`\n"
-        "  payments/models.py:2 (payments.models) imports payments.tasks: "
-        "`from payments import scans, tasks`")
+        "  payments/checkout/status.py:1 (payments.checkout.status) imports "
+        "payments.monitoring.scans: `from payments.monitoring.scans import scan_stale`\n"
+        "  payments/checkout/status.py:2 (payments.checkout.status) imports "
+        "payments.monitoring: `from payments.monitoring import scans, tasks`\n"
+        "  payments/checkout/status.py:2 (payments.checkout.status) imports "
+        "payments.monitoring.scans: `from payments.monitoring import scans, tasks`\n"
+        "  payments/checkout/status.py:2 (payments.checkout.status) imports "
+        "payments.monitoring.tasks: `from payments.monitoring import scans, tasks`")

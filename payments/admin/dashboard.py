@@ -26,6 +26,11 @@ from django.utils import timezone
 
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
+from payments.stripe.facts import (
+    AUTHENTICATION_FAILURES,
+    CONFIRMATION_WINDOW,
+    card_brand_label,
+)
 
 PERMISSION = "payments.view_dashboard"
 PERIODS = (7, 30, 90)
@@ -34,10 +39,6 @@ CURRENCY = re.compile(r"[a-z]{3}")
 
 KIND_LABELS = dict(Incident.Kind.choices)
 STATUS_LABELS = dict(Incident.Status.choices)
-BRAND_LABELS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
-                "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
-                "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires",
-                "eftpos_au": "eftpos Australia", "interac": "Interac", "link": "Link"}
 BREAKDOWN_TITLES = {"kind": ("By kind", "Kind"),
                     "decline_code": ("By decline code", "Decline code"),
                     "card_brand": ("By card brand", "Brand"),
@@ -160,7 +161,7 @@ def breakdown_label(by: str, value: str) -> str:
     if by == "kind":
         return KIND_LABELS.get(value, value)
     if by == "card_brand":
-        return BRAND_LABELS.get(value, value.replace("_", " ").title())
+        return card_brand_label(brand=value)
     if by == "card_country":
         return value.upper()
     return value.replace("_", " ").capitalize()  # "insufficient_funds": "Insufficient funds"
@@ -305,7 +306,7 @@ def dashboard_view_for(site: AdminSite):
             "auth": auth,
             "auth_percent": None if auth.rate is None else round(100 * auth.rate, 1),
             "auth_failed_url": links.url(kind__in=",".join(
-                selectors.AUTHENTICATION_FAILURE_KINDS)),
+                AUTHENTICATION_FAILURES)),
             "lost": lost, "lost_url": lost_url,
             "lost_links": money_links(lost, lambda c: links.url(status__in="lost,canceled",
                                                                 currency=c)),
@@ -318,7 +319,7 @@ def dashboard_view_for(site: AdminSite):
             "chart": daily_chart(summary.daily, links),
             "period_url": links.url(),
             "confirmation_window_minutes": int(
-                selectors.CONFIRMATION_WINDOW.total_seconds() // 60),
+                CONFIRMATION_WINDOW.total_seconds() // 60),
         }
         return TemplateResponse(request, "admin/payments/dashboard.html", context)
     return dashboard_view

@@ -44,9 +44,13 @@ from payments.admin.common import (
 )
 from payments.admin.ops import OpsActionsMixin
 from payments.admin.orders import ledger_table
-from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
-from payments.templatetags.money import ZERO_DECIMAL
+from payments.stripe.facts import (
+    ERROR_WORDS,
+    error_in_words,
+    major_units,
+    minor_units,
+)
 
 
 def filter_warning(request: HttpRequest, text: str) -> None:
@@ -129,28 +133,6 @@ class FirstSeenFilter(admin.DateFieldListFilter):
         yield from super().choices(changelist)
 
 
-AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,2}))?\s*$")
-
-
-def minor_units(typed: str, currency: str) -> int | None:
-    """"10" → 1000, "10.5" or "10,50" → 1050 (a zero-decimal currency: "500" → 500);
-    None for what is not an amount ("ten", "-5", "1,000.00", "1e9")."""
-    match = AMOUNT_TYPED.match(typed)
-    if match is None:
-        return None
-    whole, fraction = match.groups()
-    if currency.lower() in ZERO_DECIMAL:
-        return None if fraction and int(fraction) else int(whole)
-    return int(whole) * 100 + int((fraction or "0").ljust(2, "0"))
-
-
-def major_units(amount: int, currency: str) -> str:
-    """1000 → "10.00" ("500" for a zero-decimal currency): a number a spreadsheet reads."""
-    if currency.lower() in ZERO_DECIMAL:
-        return str(amount)
-    return f"{amount // 100}.{amount % 100:02d}"
-
-
 class AmountFilter(admin.FieldListFilter):
     """A from/to pair in the address in minor units, as every amount is stored
     (``amount__gte=1000``); the merchant types major units ("10"), and
@@ -182,7 +164,9 @@ class AmountFilter(admin.FieldListFilter):
     def choices(self, changelist):
         def shown(key: str) -> str:
             value = self.bounds.get(key)
-            return "" if value is None else major_units(value, self.currency or "eur")
+            if value is None:
+                return ""
+            return major_units(amount=value, currency=self.currency or "eur")
 
         self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
         self.form_fields = [("amount_from", "From", shown(self.lookup_gte)),
@@ -289,56 +273,19 @@ class SourceFilter(PresentValuesFilter):
         return SOURCE_LABELS.get(value, value)
 
 
-# Stripe's codes as a merchant would say them (docs.stripe.com/declines/codes and
-# /error-codes); anything else shows Stripe's own message.
-ERROR_WORDS = {
-    "authentication_not_handled": "Bank asked for 3-D Secure; checkout could not ask",
-    "authentication_required": "Bank asked for 3-D Secure; checkout could not ask",
-    "payment_intent_authentication_failure": "Failed the bank's check",
-    "payment_intent_payment_attempt_expired": "Not confirmed within the hour",
-    "insufficient_funds": "Insufficient funds",
-    "generic_decline": "Declined by the bank",
-    "do_not_honor": "Declined by the bank",
-    "card_declined": "Declined by the bank",
-    "expired_card": "Card expired",
-    "incorrect_cvc": "Wrong security code",
-    "invalid_cvc": "Wrong security code",
-    "incorrect_number": "Wrong card number",
-    "lost_card": "Card reported lost",
-    "stolen_card": "Card reported stolen",
-    "fraudulent": "Declined as suspected fraud",
-    "card_velocity_exceeded": "Card limit reached",
-    "withdrawal_count_limit_exceeded": "Card limit reached",
-    "processing_error": "Processing error at the bank; worth a retry",
-    "try_again_later": "Bank busy; worth a retry",
-    "card_not_supported": "Card does not support this purchase",
-    "currency_not_supported": "Card does not support this currency",
-}
-
-
-def error_in_words(error_code: str, decline_code: str, message: str) -> str:
-    """The decline code in words (the more specific), else the error code's, else
-    Stripe's message, else the bare code; "" when the payment never failed."""
-    for code in (decline_code, error_code):
-        if code in ERROR_WORDS:
-            return ERROR_WORDS[code]
-    return message or decline_code or error_code
-
-
-# Stripe's guide: an intent not confirmed again within an hour of the bank's challenge
-# falls back to requires_payment_method, and the sale is lost.
-CONFIRMATION_WINDOW = timedelta(hours=1)
 URGENT = timedelta(minutes=15)
+
+
+def incident_error_in_words(incident: Incident) -> str:
+    return error_in_words(error_code=incident.error_code, decline_code=incident.decline_code,
+                          message=incident.error_message)
 
 
 def expires_at(incident: Incident) -> datetime | None:
     """When Stripe fails an open payment waiting for its second confirm; None otherwise."""
-    attempt = incident.attempt
-    if incident.status != Incident.Status.OPEN or attempt is None or \
-            attempt.status != PaymentAttempt.Status.REQUIRES_CONFIRMATION or \
-            attempt.requires_confirmation_at is None:
+    if incident.status != Incident.Status.OPEN or incident.attempt is None:
         return None
-    return attempt.requires_confirmation_at + CONFIRMATION_WINDOW
+    return incident.attempt.expires_at
 
 
 def expires_in(incident: Incident) -> str:
@@ -380,9 +327,9 @@ INCIDENT_CSV = [
     ("Kind", lambda i: i.get_kind_display()),
     ("Status", lambda i: i.get_status_display()),
     ("Customer email", lambda i: i.customer_email),
-    ("Amount", lambda i: major_units(i.amount, i.currency)),
+    ("Amount", lambda i: major_units(amount=i.amount, currency=i.currency)),
     ("Currency", lambda i: i.currency.upper()),
-    ("Last error", lambda i: error_in_words(i.error_code, i.decline_code, i.error_message)),
+    ("Last error", lambda i: incident_error_in_words(i)),
     ("Error code", lambda i: i.error_code),
     ("Decline code", lambda i: i.decline_code),
     ("Stripe's message", lambda i: i.error_message),
@@ -465,7 +412,7 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             query.pop(lookup, None)
             if not value.strip():
                 continue
-            minor = minor_units(value, query.get("currency", ""))
+            minor = minor_units(typed=value, currency=query.get("currency", ""))
             if minor is None:
                 filter_warning(request, f"The amount “{value}” was not valid (write 10 or "
                                         "10.50), so the list ignores it.")
@@ -531,8 +478,7 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Last error", ordering="decline_code")
     def last_error(self, incident: Incident) -> str:
         """In words; the codes (and Stripe's message) in the tooltip."""
-        words = error_in_words(incident.error_code, incident.decline_code,
-                               incident.error_message)
+        words = incident_error_in_words(incident)
         if not words:
             return EMPTY
         codes = " / ".join(code for code in (incident.error_code, incident.decline_code)
@@ -544,8 +490,7 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Last error")
     def last_error_detail(self, incident: Incident) -> str:
-        return error_in_words(incident.error_code, incident.decline_code,
-                              incident.error_message) or EMPTY
+        return incident_error_in_words(incident) or EMPTY
 
     @admin.display(description="Kind / status", ordering="kind")
     def kind_and_status(self, incident: Incident) -> str:
@@ -664,8 +609,9 @@ def stripe_events(intent_id: str, *, limit: int = 50) -> list[dict]:
             "created": timestamp_short(event.created, seconds=True),
             "type": event.type,
             "status": intent_status_label(intent.get("status") or ""),
-            "error": error_in_words(error.get("code") or "", error.get("decline_code") or "",
-                                    error.get("message") or "") or EMPTY,
+            "error": error_in_words(error_code=error.get("code") or "",
+                                    decline_code=error.get("decline_code") or "",
+                                    message=error.get("message") or "") or EMPTY,
             "id": event.id,
             "url": reverse("admin:djstripe_event_change", args=[event.pk])
             if admin.site.is_registered(Event) else "",

@@ -8,11 +8,14 @@ they change through ``payments.checkout.status``, which also writes the ledger.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from payments.shop.models import Order
+from payments.stripe import facts
 
 
 class PaymentAttempt(models.Model):
@@ -85,6 +88,14 @@ class PaymentAttempt(models.Model):
 
     def __str__(self) -> str:
         return self.stripe_id or f"{self.order} attempt {self.number}"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When Stripe fails this payment for want of our second confirm: an hour after
+        it passed the bank's challenge, while it waits for that confirm; None otherwise."""
+        if self.status != self.Status.REQUIRES_CONFIRMATION:
+            return None
+        return facts.confirmation_expires_at(passed_challenge_at=self.requires_confirmation_at)
 
 
 class LedgerQuerySet(models.QuerySet):

@@ -42,20 +42,15 @@ from payments.checkout.errors import (
 from payments.checkout.locks import OrderLockTimeout, order_lock
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.status import payment_status_record, payment_status_record_missing
-from payments.monitoring import observe as monitoring
 from payments.shop.models import Order
-from payments.stripe import gateway
+from payments.stripe import facts, gateway
 from payments.stripe.gateway import IntentData
 
 Status = PaymentAttempt.Status
 
 # Stripe prunes idempotency keys once they are 24 hours old; replaying an older create
 # would create (and charge) a second intent, so past this age we search by metadata.
-CREATE_REPLAY_MAX_AGE = timedelta(hours=23)
-
-# Stripe's own message for this case speaks to developers (error_on_requires_action).
-AUTHENTICATION_NOT_HANDLED = ("Your card requires authentication by your bank, which this "
-                              "checkout could not ask for. Please try another card.")
+CREATE_REPLAY_MAX_AGE = facts.IDEMPOTENCY_KEY_LIFETIME - timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -358,8 +353,8 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
         intent = call()
     except gateway.AuthenticationRequired as error:  # the legacy flow met 3-D Secure
         _record(attempt, error.intent, actor, confirming, source)
-        raise PaymentDeclined(AUTHENTICATION_NOT_HANDLED, decline_code=error.decline_code) \
-            from error
+        raise PaymentDeclined(facts.SHOPPER_AUTHENTICATION_NOT_HANDLED,
+                              decline_code=error.decline_code) from error
     except gateway.CardDeclined as error:
         _record(attempt, error.intent, actor, confirming, source)
         raise PaymentDeclined(error.message, decline_code=error.decline_code) from error
@@ -384,19 +379,10 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
             PaymentAttempt.objects.filter(pk=attempt.pk).update(
                 confirmations=attempt.confirmations)
         return
-    before = attempt.status
     recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
                                      actor=actor, confirmed=confirming)
     attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
     attempt.confirmations = recorded.confirmations
-    # An order's first intent paid at its first answer has had no incident: nothing saw
-    # it fail or wait, and the order had no earlier intent (most payments; one read less).
-    first_answer_paid = before == Status.CREATING and attempt.number == 1
-    if source == PaymentEvent.Source.PAY and recorded.status == Status.SUCCEEDED \
-            and before != Status.SUCCEEDED and not first_answer_paid:
-        # The shopper paid after all (another card, a recovery link): the order's
-        # incidents end recovered. Scans and ops settle theirs as they report them.
-        monitoring.incidents_settle(attempt=recorded)
 
 
 def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOutcome], *,

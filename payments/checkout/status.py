@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.checkout.signals import payment_settled
 from payments.shop.models import Order, order_paid
 from payments.stripe.gateway import IntentData
 
@@ -64,6 +65,9 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
             observed_at=observed_at)
         if intent.status == Status.SUCCEEDED:
             _order_mark_paid(attempt=attempt, intent=intent)
+        if intent.status in (Status.SUCCEEDED, Status.CANCELED):
+            payment_settled.send(sender=PaymentAttempt, attempt=attempt, previous=previous,
+                                 source=source, confirmed=confirmed)
         return attempt
 
 

@@ -8,19 +8,14 @@ from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
 from payments.shop.models import Order
+from payments.stripe.facts import FailureKind
 
 
 class Incident(models.Model):
     """A payment in trouble, one per PaymentIntent and kind: written only by
-    ``payments.monitoring``, from webhooks and scans."""
+    ``payments.monitoring.incidents``, from webhooks, scans and settled payments."""
 
-    class Kind(models.TextChoices):
-        REQUIRES_ACTION_NOT_HANDLED = "requires_action_not_handled", \
-            "3-D Secure not handled"
-        AUTHENTICATION_FAILED = "authentication_failed", "Authentication failed"
-        ACTION_ABANDONED = "action_abandoned", "Left at the bank's challenge"
-        CONFIRMATION_ABANDONED = "confirmation_abandoned", "Authenticated, never confirmed"
-        EXPIRED = "expired", "Expired unconfirmed"
+    Kind = FailureKind  # Stripe's failure kinds, and ours (payments.stripe.facts)
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

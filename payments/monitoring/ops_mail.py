@@ -29,7 +29,7 @@ from django.utils import timezone
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.messages import email_message, in_words, site_url
 from payments.monitoring.models import Incident
-from payments.monitoring.observe import NOT_HANDLED_CODES, NOT_HANDLED_DECLINES
+from payments.stripe.facts import NOT_HANDLED_CODES, NOT_HANDLED_DECLINES
 
 Kind = Incident.Kind
 Status = PaymentAttempt.Status

@@ -229,10 +229,8 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
     except CheckoutError as error:  # declined, or the shopper got there first
         log.info("auto-finalize of %s: %s", intent.id, error.message)
         return
-    if confirmed:
+    if confirmed:  # its incidents ended auto-finalized (payments.monitoring.receivers)
         scan.run.finalized += 1
-        fresh = PaymentAttempt.objects.get(pk=attempt.pk)
-        scan.run.incidents_resolved += monitoring.incidents_finalize(attempt=fresh)
 
 
 def _lost_creates(scan: Scan, before) -> None:

@@ -44,16 +44,7 @@ from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
-
-# Stripe's hour for an unconfirmed manual intent (DESIGN.md, section 3).
-CONFIRMATION_WINDOW = timedelta(hours=1)
-
-AUTHENTICATION_FAILURE_KINDS = (
-    Incident.Kind.REQUIRES_ACTION_NOT_HANDLED,
-    Incident.Kind.AUTHENTICATION_FAILED,
-    Incident.Kind.ACTION_ABANDONED,
-    Incident.Kind.EXPIRED,
-)
+from payments.stripe import facts
 
 BreakdownField = Literal["kind", "decline_code", "card_brand", "card_country"]
 BREAKDOWN_FIELDS: tuple[BreakdownField, ...] = ("kind", "decline_code", "card_brand",
@@ -193,7 +184,7 @@ def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: 
     urgent first (see the module's docstring for the hour). One query."""
     attempts = PaymentAttempt.objects.filter(
         status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
-        requires_confirmation_at__gt=now - CONFIRMATION_WINDOW,
+        requires_confirmation_at__gt=now - facts.CONFIRMATION_WINDOW,
         requires_confirmation_at__lte=now,
     )
     if currency:
@@ -206,7 +197,7 @@ def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: 
         order_reference=row["order__reference"], email=row["order__email"],
         amount=row["amount"], currency=row["currency"],
         requires_confirmation_at=row["requires_confirmation_at"],
-        expires_at=row["requires_confirmation_at"] + CONFIRMATION_WINDOW,
+        expires_at=row["requires_confirmation_at"] + facts.CONFIRMATION_WINDOW,
     ) for row in rows]
 
 
@@ -221,7 +212,7 @@ def authentication_failure_rate(*, since: datetime, until: datetime,
     challenged_in_period = Q(attempt__requires_action_at__gte=since,
                              attempt__requires_action_at__lt=until)
     failures = _incidents(currency=currency).filter(
-        kind__in=AUTHENTICATION_FAILURE_KINDS, first_seen_at__gte=since, first_seen_at__lt=until)
+        kind__in=facts.AUTHENTICATION_FAILURES, first_seen_at__gte=since, first_seen_at__lt=until)
     counts = failures.aggregate(
         failed=Count("stripe_id", distinct=True),
         not_challenged=Count("stripe_id", distinct=True, filter=~challenged_in_period))

@@ -21,19 +21,21 @@ from django.db import IntegrityError, transaction
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize
-from payments.monitoring import observe, refresh
+from payments.monitoring import refresh
 from payments.monitoring.models import Incident
 from payments.recovery.links import recovery_link_send
 from payments.recovery.models import OpsAction
 from payments.shop.models import Order
-from payments.stripe import gateway
+from payments.stripe import facts, gateway
 
 Action = OpsAction.Kind
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
 
-CANCEL_REASONS = {"abandoned": "Abandoned", "requested_by_customer": "Requested by customer",
-                  "fraudulent": "Fraudulent"}
+# The reasons ops may give (Stripe's "duplicate" is for payments made twice, which the
+# checkout never does).
+CANCEL_REASONS = {reason: label for reason, label in facts.CANCELLATION_REASONS.items()
+                  if reason != "duplicate"}
 DONE = {Action.CONFIRM: "{n} confirmed", Action.SEND_LINK: "{n} link{s} sent",
         Action.CANCEL: "{n} canceled", Action.REFRESH: "{n} refreshed"}
 # Kinds a shopper can fix by authenticating again, or by paying with another card.
@@ -155,29 +157,25 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
 def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
     """Do it; None when done, or why it was skipped after all (Stripe said otherwise)."""
     actor = f"user:{user.get_username()}"
-    attempt, order = incident.attempt, incident.order
+    order = incident.order
     try:
         if action == Action.CONFIRM:
             if not checkout_finalize(order_reference=order.reference, source=ADMIN,
-                                              payment_intent_id=incident.stripe_id,
-                                              actor=actor):
+                                     payment_intent_id=incident.stripe_id, actor=actor):
                 return "already paid"
         elif action == Action.CANCEL:
             if not checkout_cancel(order_reference=order.reference, reason=reason,
-                                            payment_intent_id=incident.stripe_id,
-                                            source=ADMIN, actor=actor):
+                                   payment_intent_id=incident.stripe_id, source=ADMIN,
+                                   actor=actor):
                 return "already canceled"
         elif action == Action.REFRESH:
             refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
-            return None
         elif action == Action.SEND_LINK:
             recovery_link_send(incident=incident, user=user)
-            return None
     except CheckoutError as error:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
         return "Stripe did not answer; try again"
     except OSError:  # smtplib's errors: the link exists, the mail did not go
         return "the mail server did not answer; try again"
-    observe.incidents_settle(attempt=PaymentAttempt.objects.get(pk=attempt.pk))
-    return None
+    return None  # the checkout's status record has ended the incidents (payment_settled)

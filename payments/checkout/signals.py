@@ -1,0 +1,18 @@
+"""What the checkout announces, so rooms above it can react without it knowing them.
+
+``payment_settled`` is sent inside the status record's transaction when an attempt
+becomes succeeded or canceled (once per attempt: a repeated fact changes nothing), with
+
+- ``attempt``: the attempt as stored;
+- ``previous``: its status before;
+- ``source``: who reported it (``PaymentEvent.Source``: pay, webhook, scan, admin);
+- ``confirmed``: the report is the answer to a confirm call of ours (not a read).
+
+Monitoring ends the payment's incidents on it (``payments.monitoring.receivers``).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+payment_settled = Signal()

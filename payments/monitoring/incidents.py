@@ -1,0 +1,105 @@
+"""The only writer of ``Incident`` rows: opened and refreshed by what webhooks and scans
+observe (``payments.monitoring.observe``), ended when the payment settles.
+
+One incident per PaymentIntent and kind. Reporting the same fact twice, or facts in any
+order, leaves the same incidents: an open is an UPDATE first and an INSERT only when
+there is nothing to update (the unique constraint settles a race), and an end touches
+only open rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.checkout.models import PaymentAttempt
+from payments.monitoring.models import Incident
+from payments.stripe.gateway import IntentData
+
+Kind, IncidentStatus = Incident.Kind, Incident.Status
+Status = PaymentAttempt.Status
+
+# A stale incident whose intent then failed back (expired, or was given a bad card) is lost.
+ABANDONED = (Kind.ACTION_ABANDONED, Kind.CONFIRMATION_ABANDONED)
+
+
+def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str,
+                  source: str, card_from: PaymentAttempt | None) -> int:
+    """Open the (intent, kind) incident, or refresh what it knows; 1 if newly opened.
+    ``card_from``: where to take the card when the intent's copy carries none."""
+    now = timezone.now()
+    facts = {
+        "amount": intent.amount, "currency": intent.currency,
+        "intent_status": intent.status, "last_seen_at": now,
+        "intent_created_at": stripe_time(intent.created),
+        "error_code": intent.last_error_code or "", "decline_code": intent.last_decline_code or "",
+        "error_message": intent.last_error_message or "",
+    }
+    card = {"card_brand": intent.card_brand or (card_from.card_brand if card_from else ""),
+            "card_last4": intent.card_last4 or (card_from.card_last4 if card_from else ""),
+            "card_country": intent.card_country or (card_from.card_country if card_from else "")}
+    facts.update({key: value for key, value in card.items() if value})
+    updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
+    if updated:
+        return 0
+    email = attempt.order.email if attempt else (intent.receipt_email or "")
+    try:
+        with transaction.atomic():
+            Incident.objects.create(
+                stripe_id=intent.id, kind=kind, attempt=attempt,
+                order=attempt.order if attempt else None, customer_email=email,
+                first_seen_at=now, source=source, **facts)
+    except IntegrityError:  # a webhook and a scan opened it at the same moment
+        return 0
+    return 1
+
+
+def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
+                  paid_as: str = IncidentStatus.RECOVERED) -> int:
+    """An intent is paid or canceled: its incidents learn its final status (the list and
+    the CSV show it) and the open ones end, as ``paid_as`` when paid. Paid also ends
+    those of the order's earlier intents; canceled only the intent's own."""
+    scope = Q(stripe_id=stripe_id)
+    if intent_status == Status.SUCCEEDED and order_id is not None:
+        scope |= Q(order_id=order_id)
+    # Nearly every payment has no incident: one read instead of two writes (every /pay
+    # that succeeds comes here).
+    if not Incident.objects.filter(scope).exists():
+        return 0
+    Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
+    ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
+    return Incident.objects.filter(scope, status=IncidentStatus.OPEN).update(
+        status=ended_as, resolved_at=timezone.now())
+
+
+def incidents_settle(*, attempt: PaymentAttempt) -> int:
+    """The attempt is paid or canceled (by the shopper, ops, or Stripe): its order's open
+    incidents end recovered, or canceled. Any other status settles nothing."""
+    if attempt.status not in (Status.SUCCEEDED, Status.CANCELED):
+        return 0
+    return incidents_end(stripe_id=attempt.stripe_id, order_id=attempt.order_id,
+                         intent_status=attempt.status)
+
+
+def incidents_resolve(*, intent: IntentData, attempt: PaymentAttempt | None,
+                      expired: bool) -> int:
+    """Close the open incidents a fresh state of ``intent`` settles; ``expired``: Stripe
+    let its hour run out."""
+    if intent.status in (Status.SUCCEEDED, Status.CANCELED):
+        return incidents_end(stripe_id=intent.id, intent_status=intent.status,
+                             order_id=attempt.order_id if attempt else None)
+    if expired:
+        # The abandoned wait is over and that sale is lost (the expired incident stays
+        # open: the shopper may still be asked to pay again).
+        return Incident.objects.filter(
+            stripe_id=intent.id, kind__in=ABANDONED, status=IncidentStatus.OPEN).update(
+            status=IncidentStatus.LOST, resolved_at=timezone.now(),
+            intent_status=intent.status)
+    return 0
+
+
+def stripe_time(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
