@@ -8,7 +8,8 @@ import os
 
 import uvicorn
 
-from .app import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxApp
+from .app import SandboxApp
+from .auth import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from .persistence import StateFileError
 from .server import config_for
 

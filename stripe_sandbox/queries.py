@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import invalid_request
+from .errors import SandboxError, invalid_request, resource_missing
 from .records import PaymentIntent
 
 DEFAULT_LIMIT = 10
@@ -151,3 +151,39 @@ def page_key(token: str) -> tuple[int, int]:
         pass
     raise invalid_request("Invalid page: not a cursor returned by a previous search.",
                           param="page")
+
+
+# --- list helpers shared by the resources -------------------------------------------------
+
+
+def list_object(data: list[Any], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def cursor_missing(kind: str, object_id: str) -> SandboxError:
+    return resource_missing(kind, object_id, param="starting_after", status=400)
+
+
+def position_in(positions: dict[str, int], object_id: str, kind: str) -> int:
+    """A cursor's index in a list built for one request (``{id: index}``)."""
+    if object_id not in positions:
+        raise cursor_missing(kind, object_id)
+    return positions[object_id]
+
+
+def created_slice(items: Any, created: dict[str, int] | None) -> tuple[int, int | None]:
+    """``created`` bounds as a slice of a list sorted by ``(-created, -seq)``."""
+    if not created:
+        return 0, None
+    low = created.get("gte", created.get("eq"))
+    if "gt" in created:
+        low = max(low or 0, created["gt"] + 1)
+    high = created.get("lte", created.get("eq"))
+    if "lt" in created:
+        high = min(high if high is not None else created["lt"] - 1, created["lt"] - 1)
+    start, stop = 0, None
+    if high is not None:
+        start = items.bisect_key_left((-high, float("-inf")))
+    if low is not None:
+        stop = items.bisect_key_right((-low, float("inf")))
+    return start, stop

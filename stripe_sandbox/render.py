@@ -7,7 +7,8 @@ both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from .records import (
     BalanceTransaction,
@@ -20,8 +21,21 @@ from .records import (
     balance_transaction_id,
 )
 
-if TYPE_CHECKING:
-    from .state import Sandbox
+
+class _Clock(Protocol):
+    def now(self) -> int: ...
+
+
+class Store(Protocol):
+    """What rendering reads beyond the record itself. ``state.Sandbox`` is one; a
+    Protocol rather than an import, so ``state`` (which renders events) and this
+    module do not import each other."""
+
+    @property
+    def payment_methods(self) -> Mapping[str, PaymentMethod]: ...
+
+    @property
+    def clock(self) -> _Clock: ...
 
 API_VERSION = "2026-08-26.dahlia"
 ACCOUNT_ID = "acct_1SandboxLocal0000"
@@ -103,7 +117,7 @@ def payment_method(record: PaymentMethod) -> dict[str, Any]:
     }
 
 
-def charge(record: Charge, sandbox: Sandbox) -> dict[str, Any]:
+def charge(record: Charge, sandbox: Store) -> dict[str, Any]:
     method = sandbox.payment_methods[record.payment_method]
     card = method.card
     if record.succeeded:
@@ -215,7 +229,7 @@ def card_fee(amount: int) -> int:
     return min(amount, (amount * CARD_FEE_PER_MILLE + 500) // 1000 + CARD_FEE_FIXED)
 
 
-def balance_transaction(record: BalanceTransaction, sandbox: Sandbox) -> dict[str, Any]:
+def balance_transaction(record: BalanceTransaction, sandbox: Store) -> dict[str, Any]:
     """Shaped per stripe-python 15's ``BalanceTransaction`` and Stripe's fixture."""
     charge = record.charge
     fee = card_fee(charge.amount)
@@ -233,7 +247,7 @@ def balance_transaction(record: BalanceTransaction, sandbox: Sandbox) -> dict[st
     }
 
 
-def event(record: Event, sandbox: Sandbox | None = None) -> dict[str, Any]:
+def event(record: Event, sandbox: Store | None = None) -> dict[str, Any]:
     obj = record.object
     if not isinstance(obj, dict):  # seeded history keeps a record, rendered now
         assert sandbox is not None, "rendering a seeded event needs the sandbox"
@@ -259,7 +273,7 @@ def webhook_endpoint(record: WebhookEndpoint, *, with_secret: bool = False) -> d
     return body
 
 
-def any_object(obj: Any, sandbox: Sandbox) -> Any:
+def any_object(obj: Any, sandbox: Store) -> Any:
     """Stripe JSON for any stored record; anything else (already JSON) as it is."""
     if isinstance(obj, PaymentIntent):
         return payment_intent(obj)

@@ -16,6 +16,7 @@ import hmac
 import itertools
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,8 @@ from typing import Any
 import httpx
 
 from . import render
-from .records import Event, WebhookEndpoint
+from .records import Event, WebhookEndpoint, new_id
+from .state import Sandbox
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
@@ -105,3 +107,34 @@ class WebhookDispatcher:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+# --- the --webhook-url endpoint -------------------------------------------------------------
+
+SiteWebhook = tuple[str, str]  # (url, signing secret)
+
+
+def site_webhook_parse(url: str | None, secret: str | None) -> SiteWebhook | None:
+    """``--webhook-url`` and ``--webhook-secret``: both or neither."""
+    if url is None and secret is None:
+        return None
+    if not url or not re.match(r"https?://[^\s/]+", url):
+        raise ValueError(f"--webhook-url must be an http(s) URL, not {url!r}")
+    if not secret or not secret.startswith("whsec_"):
+        raise ValueError("--webhook-secret must be given with --webhook-url and start with "
+                         "whsec_")
+    return url, secret
+
+
+def site_webhook_register(sandbox: Sandbox, site: SiteWebhook) -> None:
+    """An endpoint for every event, signed with the given secret. One endpoint per URL:
+    a restart with a state file updates it, a reset re-creates it."""
+    url, secret = site
+    endpoints = sandbox.webhook_endpoints
+    endpoint = next((e for e in endpoints.values() if e.url == url), None)
+    if endpoint is None:
+        endpoint = WebhookEndpoint(id=new_id("we_"), created=sandbox.clock.now(),
+                                   url=url, enabled_events=["*"], secret=secret,
+                                   description="--webhook-url (python -m stripe_sandbox)")
+        endpoints[endpoint.id] = endpoint
+    endpoint.enabled_events, endpoint.secret = ["*"], secret

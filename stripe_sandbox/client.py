@@ -1,0 +1,62 @@
+"""A client for the sandbox's ``/_sandbox/`` test controls (tests and benchmarks); the
+server side is ``control_routes.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SandboxControls:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._http = httpx.Client(base_url=url, timeout=30)
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self._http.request(method, "/_sandbox/" + path, json=json)
+        if response.status_code >= 400:
+            raise RuntimeError(f"sandbox control {method} {path}: {response.status_code} "
+                               f"{response.text}")
+        return response.json()
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def authenticate(self, intent_id: str, outcome: str) -> dict[str, Any]:
+        return self._call("POST", f"payment_intents/{intent_id}/authenticate",
+                          {"outcome": outcome})
+
+    def advance_clock(self, seconds: int) -> dict[str, Any]:
+        return self._call("POST", "clock/advance", {"seconds": seconds})
+
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "clock")
+
+    def add_fault(self, **fault: Any) -> dict[str, Any]:
+        return self._call("POST", "faults", fault)
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, each with how many matching requests it still waits for."""
+        return self._call("GET", "faults")["data"]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def set_latency(self, ms: int) -> None:
+        self._call("POST", "latency", {"ms": ms})
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "requests" + (f"?path={path}" if path else ""))["data"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return self._call("GET", "webhooks/deliveries")["data"]
+
+    def seed(self, **spec: Any) -> dict[str, Any]:
+        return self._call("POST", "seed", spec)
+
+    def close(self) -> None:
+        self._http.close()
