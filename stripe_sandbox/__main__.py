@@ -1,5 +1,5 @@
 """``python -m stripe_sandbox [--host 127.0.0.1] [--port 12111] [--state-file PATH]
-[--webhook-url URL --webhook-secret whsec_...]``"""
+[--webhook-url URL --webhook-secret whsec_...] [--rate-limits off|test|live]``"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uvicorn
 from .app import SandboxApp
 from .auth import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from .persistence import StateFileError
+from .rate_limits import MODES
 from .server import config_for
 
 
@@ -31,17 +32,22 @@ def main() -> None:
                         help="register a webhook endpoint at start that receives every event")
     parser.add_argument("--webhook-secret", metavar="whsec_...",
                         help="the signing secret for --webhook-url (the receiver's secret)")
+    parser.add_argument("--rate-limits", choices=MODES, default="off",
+                        help="answer 429 beyond Stripe's limits: 'test' (25 requests/s in "
+                             "all, 25/s per endpoint), 'live' (100/s in all, 25/s per "
+                             "endpoint) or 'off' (the default)")
     args = parser.parse_args()
     if (args.webhook_url is None) != (args.webhook_secret is None):
         parser.error("--webhook-url and --webhook-secret go together")
     try:
         app = SandboxApp(secret_key=args.secret_key, publishable_key=args.publishable_key,
                          state_file=args.state_file, webhook_url=args.webhook_url,
-                         webhook_secret=args.webhook_secret)
+                         webhook_secret=args.webhook_secret, rate_limits=args.rate_limits)
     except (StateFileError, ValueError) as error:
         parser.exit(2, f"python -m stripe_sandbox: {error}\n")
     extras = "".join([f"; state in {args.state_file}" if args.state_file else "",
-                      f"; every event signed to {args.webhook_url}" if args.webhook_url else ""])
+                      f"; every event signed to {args.webhook_url}" if args.webhook_url else "",
+                      f"; {args.rate_limits} rate limits" if args.rate_limits != "off" else ""])
     print(f"Stripe sandbox on http://{args.host}:{args.port}  (API /v1/, Stripe.js /v3/, "
           f"controls /_sandbox/; keys {args.secret_key} / {args.publishable_key}{extras})",
           flush=True)

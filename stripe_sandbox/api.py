@@ -2,9 +2,10 @@
 
 In order: added latency and injected faults (``faults.py``), the check that no
 reset happened while the request waited, routing, authentication (``auth.py``),
-due expiries, idempotency (``idempotency.py``), parameter validation
-(``params.py``), the handler (``resources/``), rendering with ``expand[]``
-(``expand.py``), the request log, and the answer with Stripe's headers.
+rate limits (``rate_limits.py``), due expiries, idempotency
+(``idempotency.py``), parameter validation (``params.py``), the handler
+(``resources/``), rendering with ``expand[]`` (``expand.py``), the request log,
+and the answer with Stripe's headers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .expand import expanded
 from .faults import Fault, Faults
 from .idempotency import StoredAnswer
 from .params import validate
+from .rate_limits import RateLimiter, rate_limit_error
 from .records import new_id
 from .resources import api_routes
 from .state import Sandbox
@@ -32,10 +34,11 @@ log = logging.getLogger("stripe_sandbox")
 
 
 class ApiPipeline:
-    def __init__(self, *, sandbox: Sandbox, faults: Faults, secret_key: str,
-                 publishable_key: str, on_change: Callable[[], None]) -> None:
+    def __init__(self, *, sandbox: Sandbox, faults: Faults, limiter: RateLimiter,
+                 secret_key: str, publishable_key: str, on_change: Callable[[], None]) -> None:
         self.sandbox = sandbox
         self.faults = faults
+        self.limiter = limiter
         self.secret_key = secret_key
         self.publishable_key = publishable_key
         self.on_change = on_change  # state changed: the saver should write
@@ -85,8 +88,15 @@ class ApiPipeline:
         fingerprint = ""
         try:
             route = route_for(self.routes, request)
+            request.endpoint = route.endpoint
             authenticate(request, route, secret_key=self.secret_key,
                          publishable_key=self.publishable_key)
+            # Limits are per account, so only authenticated calls count (Stripe.js's
+            # publishable-key calls too); a refused call goes no further: nothing
+            # expires, nothing is stored under its idempotency key.
+            request.rate_limited = self.limiter.take(route.endpoint)
+            if request.rate_limited:
+                raise rate_limit_error(request.rate_limited)
             if sandbox.expire_due():
                 self.on_change()
             if idempotency_key and request.method == "POST":
@@ -152,4 +162,7 @@ class ApiPipeline:
             "id": request_id, "method": request.method, "path": request.path, "params": params,
             "idempotency_key": key, "status": status, "at": time.time(),
             # Stripe.js calls (publishable key) apart from the server's (secret key).
-            "publishable": request.publishable})
+            "publishable": request.publishable,
+            # "GET /v1/payment_intents/{id}" (None when no route matched), and the
+            # limit that refused the call ("global-rate", "endpoint-rate") or None.
+            "endpoint": request.endpoint, "rate_limited": request.rate_limited})

@@ -18,6 +18,7 @@ from .control_routes import ControlRoutes
 from .errors import invalid_request
 from .faults import Faults
 from .persistence import StateSaver, load
+from .rate_limits import RateLimiter
 from .state import Sandbox
 from .transport import (
     Request,
@@ -44,7 +45,8 @@ class SandboxApp:
                  publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
                  webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
                  state_file: str | Path | None = None, save_interval: float = 1.0,
-                 webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
+                 webhook_url: str | None = None, webhook_secret: str | None = None,
+                 rate_limits: str = "off") -> None:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
         self.dispatcher = WebhookDispatcher(retry_delays=webhook_retry_delays,
@@ -57,11 +59,15 @@ class SandboxApp:
         self.site_webhook = site_webhook_parse(webhook_url, webhook_secret)
         self._register_site_webhook()
         self.faults = Faults()
-        self.api = ApiPipeline(sandbox=self.sandbox, faults=self.faults, secret_key=secret_key,
-                               publishable_key=publishable_key, on_change=self._changed)
+        # --rate-limits: the mode a reset returns to (the control changes it at run time).
+        self.rate_limits = rate_limits
+        self.limiter = RateLimiter(mode=rate_limits)
+        self.api = ApiPipeline(sandbox=self.sandbox, faults=self.faults, limiter=self.limiter,
+                               secret_key=secret_key, publishable_key=publishable_key,
+                               on_change=self._changed)
         self.controls = ControlRoutes(sandbox=self.sandbox, faults=self.faults,
-                                      dispatcher=self.dispatcher, reset=self.reset,
-                                      on_change=self._changed)
+                                      limiter=self.limiter, dispatcher=self.dispatcher,
+                                      reset=self.reset, on_change=self._changed)
         self.shim = SHIM_PATH.read_bytes()
         self.shim_css = SHIM_CSS_PATH.read_bytes()
 
@@ -83,6 +89,7 @@ class SandboxApp:
         self.dispatcher.reset()
         self.faults.clear()
         self.faults.latency_ms = 0
+        self.limiter.set_mode(self.rate_limits)
         self.sandbox.reset()
         self._register_site_webhook()
 

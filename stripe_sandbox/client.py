@@ -46,6 +46,15 @@ class SandboxControls:
     def set_latency(self, ms: int) -> None:
         self._call("POST", "latency", {"ms": ms})
 
+    def set_rate_limits(self, mode: str) -> dict[str, Any]:
+        """``off``, ``test`` or ``live``; empties the windows and the 429 counters."""
+        return self._call("POST", "rate_limits", {"mode": mode})
+
+    def rate_limits(self) -> dict[str, Any]:
+        """The mode, its limits, and ``limited``: the 429s given, ``total``,
+        ``by_endpoint`` (``"GET /v1/payment_intents/{id}"``) and ``by_reason``."""
+        return self._call("GET", "rate_limits")
+
     def requests(self, path: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "requests" + (f"?path={path}" if path else ""))["data"]
 

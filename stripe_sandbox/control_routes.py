@@ -15,6 +15,7 @@ from typing import Any
 from . import render
 from .errors import SandboxError, invalid_request
 from .faults import Faults
+from .rate_limits import MODES, RateLimiter
 from .seed import seed
 from .state import Sandbox
 from .transport import Request, Route, route_for, send_answer, to_json
@@ -28,10 +29,12 @@ _ASCII_DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 class ControlRoutes:
-    def __init__(self, *, sandbox: Sandbox, faults: Faults, dispatcher: WebhookDispatcher,
-                 reset: Callable[[], None], on_change: Callable[[], None]) -> None:
+    def __init__(self, *, sandbox: Sandbox, faults: Faults, limiter: RateLimiter,
+                 dispatcher: WebhookDispatcher, reset: Callable[[], None],
+                 on_change: Callable[[], None]) -> None:
         self.sandbox = sandbox
         self.faults = faults
+        self.limiter = limiter
         self.dispatcher = dispatcher
         self._reset = reset  # the app's: every part of the sandbox, not only the state
         self.on_change = on_change
@@ -46,6 +49,8 @@ class ControlRoutes:
             Route("DELETE", r"/_sandbox/faults", self.faults_clear),
             Route("GET", r"/_sandbox/latency", self.latency),
             Route("POST", r"/_sandbox/latency", self.latency),
+            Route("GET", r"/_sandbox/rate_limits", self.rate_limits),
+            Route("POST", r"/_sandbox/rate_limits", self.rate_limits),
             Route("GET", r"/_sandbox/requests", self.requests),
             Route("DELETE", r"/_sandbox/requests", self.requests_clear),
             Route("GET", r"/_sandbox/webhooks/deliveries", self.deliveries),
@@ -123,6 +128,17 @@ class ControlRoutes:
             self.faults.latency_ms = control_int(request.params.get("ms"), "ms", maximum=60_000,
                                                  hint="an integer from 0 to 60000")
         return {"latency_ms": self.faults.latency_ms}
+
+    def rate_limits(self, request: Request) -> Any:
+        """``GET``: the mode, its limits and the 429s given since it was set; ``POST
+        {mode}``: switch (``off``, ``test``, ``live``), starting with empty windows and
+        counters."""
+        if request.method == "POST":
+            mode = request.params.get("mode")
+            if mode not in MODES:
+                raise invalid_request(f"mode must be one of {', '.join(MODES)}", param="mode")
+            self.limiter.set_mode(mode)
+        return self.limiter.describe()
 
     def requests(self, request: Request) -> Any:
         log_ = self.sandbox.request_log

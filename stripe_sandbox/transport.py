@@ -19,11 +19,12 @@ from .params import SCHEMAS, Endpoint, decode_form
 
 # The one control a browser page may call: the bank modal's buttons (stripe.js).
 _AUTHENTICATE_PATH = re.compile(r"/_sandbox/payment_intents/[^/]+/authenticate/?$")
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 
 
 class Request:
     __slots__ = ("method", "path", "query", "body", "headers", "params", "match", "api_key",
-                 "publishable", "cors", "_raw_params")
+                 "publishable", "cors", "endpoint", "rate_limited", "_raw_params")
 
     def __init__(self, method: str, path: str, query: str, body: bytes,
                  headers: dict[str, str]) -> None:
@@ -37,6 +38,8 @@ class Request:
         self.api_key = ""
         self.publishable = False
         self.cors = cors_headers(path)
+        self.endpoint: str | None = None  # the matched route's Route.endpoint
+        self.rate_limited: str | None = None  # the limit that refused it (rate_limits.py)
         self._raw_params: dict[str, Any] | None = None
 
     def path_id(self) -> str:
@@ -78,6 +81,8 @@ class Route:
                  schema: str | None = None, *, publishable: bool = False) -> None:
         self.method = method
         self.pattern = pattern
+        # The operation as Stripe's rate limits name it: "GET /v1/payment_intents/{id}".
+        self.endpoint = method + " " + _NAMED_GROUP.sub(r"{\1}", pattern)
         self.regex = re.compile(pattern + r"/?$")
         self.handler = handler
         self.schema: Endpoint | None = SCHEMAS[schema] if schema else None
