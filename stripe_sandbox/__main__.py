@@ -1,5 +1,6 @@
 """``python -m stripe_sandbox [--host 127.0.0.1] [--port 12111] [--state-file PATH]
-[--webhook-url URL --webhook-secret whsec_...] [--rate-limits off|test|live]``"""
+[--webhook-url URL --webhook-secret whsec_...] [--webhook-retries test|live|fast]
+[--rate-limits off|test|live]``"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .auth import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY
 from .persistence import StateFileError
 from .rate_limits import MODES
 from .server import config_for
+from .webhooks import RETRY_MODES
 
 
 def main() -> None:
@@ -32,6 +34,10 @@ def main() -> None:
                         help="register a webhook endpoint at start that receives every event")
     parser.add_argument("--webhook-secret", metavar="whsec_...",
                         help="the signing secret for --webhook-url (the receiver's secret)")
+    parser.add_argument("--webhook-retries", choices=RETRY_MODES, default="test",
+                        help="retry failed webhook deliveries as Stripe does in 'test' mode "
+                             "(three times over a few hours, the default) or 'live' mode (up "
+                             "to three days), on the sandbox clock; or 'fast' (0.5 to 8 s)")
     parser.add_argument("--rate-limits", choices=MODES, default="off",
                         help="answer 429 beyond Stripe's limits: 'test' (25 requests/s in "
                              "all, 25/s per endpoint), 'live' (100/s in all, 25/s per "
@@ -42,7 +48,8 @@ def main() -> None:
     try:
         app = SandboxApp(secret_key=args.secret_key, publishable_key=args.publishable_key,
                          state_file=args.state_file, webhook_url=args.webhook_url,
-                         webhook_secret=args.webhook_secret, rate_limits=args.rate_limits)
+                         webhook_secret=args.webhook_secret,
+                         webhook_retries=args.webhook_retries, rate_limits=args.rate_limits)
     except (StateFileError, ValueError) as error:
         parser.exit(2, f"python -m stripe_sandbox: {error}\n")
     extras = "".join([f"; state in {args.state_file}" if args.state_file else "",

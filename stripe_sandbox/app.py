@@ -29,7 +29,12 @@ from .transport import (
     to_json,
     unrecognized,
 )
-from .webhooks import WebhookDispatcher, site_webhook_parse, site_webhook_register
+from .webhooks import (
+    FAST_RETRY_DELAYS,
+    WebhookDispatcher,
+    site_webhook_parse,
+    site_webhook_register,
+)
 
 __all__ = ["DEFAULT_PUBLISHABLE_KEY", "DEFAULT_SECRET_KEY", "MAX_BODY_BYTES", "SandboxApp"]
 
@@ -43,15 +48,19 @@ MAX_BODY_BYTES = 1 << 20
 class SandboxApp:
     def __init__(self, *, secret_key: str = DEFAULT_SECRET_KEY,
                  publishable_key: str = DEFAULT_PUBLISHABLE_KEY,
-                 webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
+                 webhook_retries: str = "fast",
+                 webhook_retry_delays: tuple[float, ...] = FAST_RETRY_DELAYS,
                  state_file: str | Path | None = None, save_interval: float = 1.0,
                  webhook_url: str | None = None, webhook_secret: str | None = None,
                  rate_limits: str = "off") -> None:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
-        self.dispatcher = WebhookDispatcher(retry_delays=webhook_retry_delays,
-                                            on_delivered=self._changed)
         self.sandbox = Sandbox(on_event=self._on_event)
+        # webhook_retries: "fast" (webhook_retry_delays, real seconds; the default for
+        # tests), or Stripe's "test" / "live" schedules on the sandbox clock.
+        self.dispatcher = WebhookDispatcher(clock=self.sandbox.clock, retries=webhook_retries,
+                                            retry_delays=webhook_retry_delays,
+                                            on_delivered=self._changed)
         self.saver: StateSaver | None = None
         if state_file is not None:
             load(Path(state_file), self.sandbox)

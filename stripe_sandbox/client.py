@@ -62,7 +62,40 @@ class SandboxControls:
         self._call("DELETE", "requests")
 
     def deliveries(self) -> list[dict[str, Any]]:
+        """Each delivery (one event to one endpoint) with its ``state`` and ``attempts``."""
         return self._call("GET", "webhooks/deliveries")["data"]
+
+    def webhooks(self) -> dict[str, Any]:
+        """The retry mode and delays, ``holding``, ``held`` and the delivery faults."""
+        return self._call("GET", "webhooks")
+
+    def set_webhook_retries(self, mode: str) -> dict[str, Any]:
+        """``fast``, ``test`` or ``live``, for deliveries from now on."""
+        return self._call("POST", "webhooks/retries", {"mode": mode})
+
+    def add_webhook_fault(self, action: str, count: int = 1,
+                          event_type: str | None = None) -> dict[str, Any]:
+        """``drop`` or ``duplicate`` the next ``count`` deliveries (of ``event_type``)."""
+        return self._call("POST", "webhooks/faults",
+                          {"action": action, "count": count, "event_type": event_type})
+
+    def webhook_faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "webhooks/faults")["data"]
+
+    def clear_webhook_faults(self) -> None:
+        self._call("DELETE", "webhooks/faults")
+
+    def hold_webhooks(self) -> dict[str, Any]:
+        """Keep new deliveries back until ``release_webhooks``."""
+        return self._call("POST", "webhooks/hold")
+
+    def release_webhooks(self, order: str = "created", seed: int | None = None) -> list[str]:
+        """Send the held deliveries one after another in ``order`` (``created``,
+        ``reverse``, ``shuffle``); the delivery ids in the order they are sent."""
+        body: dict[str, Any] = {"order": order}
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("POST", "webhooks/release", body)["released"]
 
     def seed(self, **spec: Any) -> dict[str, Any]:
         return self._call("POST", "seed", spec)

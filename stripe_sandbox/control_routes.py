@@ -19,7 +19,7 @@ from .rate_limits import MODES, RateLimiter
 from .seed import seed
 from .state import Sandbox
 from .transport import Request, Route, route_for, send_answer, to_json
-from .webhooks import WebhookDispatcher
+from .webhooks import MAX_FAULT_COUNT, WebhookDispatcher
 
 log = logging.getLogger("stripe_sandbox")
 
@@ -54,6 +54,13 @@ class ControlRoutes:
             Route("GET", r"/_sandbox/requests", self.requests),
             Route("DELETE", r"/_sandbox/requests", self.requests_clear),
             Route("GET", r"/_sandbox/webhooks/deliveries", self.deliveries),
+            Route("GET", r"/_sandbox/webhooks", self.webhooks),
+            Route("POST", r"/_sandbox/webhooks/retries", self.webhook_retries),
+            Route("GET", r"/_sandbox/webhooks/faults", self.webhook_faults),
+            Route("POST", r"/_sandbox/webhooks/faults", self.webhook_fault_add),
+            Route("DELETE", r"/_sandbox/webhooks/faults", self.webhook_faults_clear),
+            Route("POST", r"/_sandbox/webhooks/hold", self.webhooks_hold),
+            Route("POST", r"/_sandbox/webhooks/release", self.webhooks_release),
             Route("POST", r"/_sandbox/seed", self.seed),
         ]
 
@@ -109,6 +116,7 @@ class ControlRoutes:
                               maximum=MAX_CLOCK_ADVANCE_SECONDS,
                               hint="a non-negative integer of at most ten years")
         self.sandbox.clock.advance(seconds)
+        self.dispatcher.clock_advanced()  # webhook retries now due go at once
         expired = self.sandbox.expire_due()
         return {**self.clock(request), "expired": expired}
 
@@ -153,7 +161,45 @@ class ControlRoutes:
         return {"data": [], "count": 0}
 
     def deliveries(self, request: Request) -> Any:
-        return {"data": self.dispatcher.deliveries, "count": len(self.dispatcher.deliveries)}
+        data = [delivery.describe() for delivery in self.dispatcher.deliveries]
+        return {"data": data, "count": len(data)}
+
+    def webhooks(self, request: Request) -> Any:
+        """The retry mode and its delays, whether deliveries are held, the delivery faults."""
+        return self.dispatcher.describe()
+
+    def webhook_retries(self, request: Request) -> Any:
+        self.dispatcher.set_retries(request.params.get("mode"))
+        return self.dispatcher.describe()
+
+    def webhook_faults(self, request: Request) -> Any:
+        return {"data": [fault.describe() for fault in self.dispatcher.faults]}
+
+    def webhook_fault_add(self, request: Request) -> Any:
+        hint = f"an integer from 1 to {MAX_FAULT_COUNT}"
+        count = control_int(request.params.get("count", 1), "count", maximum=MAX_FAULT_COUNT,
+                            hint=hint)
+        if count < 1:
+            raise invalid_request(f"count must be {hint}", param="count")
+        return self.dispatcher.add_fault(action=request.params.get("action"), count=count,
+                                         event_type=request.params.get("event_type")).describe()
+
+    def webhook_faults_clear(self, request: Request) -> Any:
+        self.dispatcher.faults.clear()
+        return {"data": []}
+
+    def webhooks_hold(self, request: Request) -> Any:
+        self.dispatcher.hold()
+        return self.dispatcher.describe()
+
+    def webhooks_release(self, request: Request) -> Any:
+        seed = request.params.get("seed")
+        released = self.dispatcher.release(
+            order=request.params.get("order", "created"),
+            seed=None if seed is None else control_int(seed, "seed", maximum=2**31,
+                                                       hint="a non-negative integer"))
+        return {"released": [delivery.id for delivery in released],
+                **self.dispatcher.describe()}
 
     def seed(self, request: Request) -> Any:
         return seed(self.sandbox, request.params)
