@@ -2,8 +2,9 @@
 
 ``expand[]=customer`` replaces an id-valued field with the object it names;
 dotted paths go deeper (``latest_charge.balance_transaction``) and ``data.x``
-expands inside each item of a list. A path that names no id-valued field is
-Stripe's 400 "This property cannot be expanded".
+expands inside each item of a list. Some properties are left out of an object
+unless expanded (``INCLUDABLE``): expanding one adds it. A path that names
+neither is Stripe's 400 "This property cannot be expanded".
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ from typing import Any
 from . import render
 from .errors import invalid_request
 from .state import Sandbox
+
+# Properties Stripe includes only when expanded, per object type: since API version
+# 2020-08-27 a Customer's sources, subscriptions and tax_ids (Stripe changelog,
+# "Customer sources are no longer auto-expanded by default" and its siblings). The
+# sandbox has none of those objects, so each is an empty list.
+INCLUDABLE = {"customer": ("sources", "subscriptions", "tax_ids")}
+
+
+def _included(node: dict[str, Any], name: str) -> dict[str, Any] | None:
+    if name not in INCLUDABLE.get(node.get("object", ""), ()):
+        return None
+    return {"object": "list", "data": [], "has_more": False,
+            "url": f"/v1/{node['object']}s/{node['id']}/{name}"}
 
 
 def expanded(result: Any, paths: list[str] | None, sandbox: Sandbox) -> Any:
@@ -28,6 +42,10 @@ def _expand_path(node: Any, parts: list[str], full: str, sandbox: Sandbox) -> No
     if not parts or node is None:
         return
     head, rest = parts[0], parts[1:]
+    if isinstance(node, dict) and head not in node:
+        included = _included(node, head)
+        if included is not None:
+            node[head] = included
     if not isinstance(node, dict) or head not in node:
         raise invalid_request(f"This property cannot be expanded ({full}).", param="expand")
     value = node[head]

@@ -124,9 +124,15 @@ def _check_one(value: Any, hint: Any, path: str, strict_enums: bool) -> list[str
     if name == "ListObject" or name == "SearchResultObject":
         if not isinstance(value, dict) or not isinstance(value.get("data"), list):
             return [f"{path}: expected a list object"]
+        kind = "list" if name == "ListObject" else "search_result"
+        errors = [f"{path}.{key}: not a key of a {kind}" for key in value
+                  if key not in ("object", "data", "has_more", "url", "next_page")]
+        if (value.get("object"), type(value.get("has_more")), type(value.get("url"))) != \
+                (kind, bool, str):
+            errors.append(f"{path}: a {kind} has object {kind!r}, has_more and url")
         (item,) = typing.get_args(hint) or (Any,)
-        return [e for i, v in enumerate(value["data"])
-                for e in check_value(v, item, f"{path}.data[{i}]")]
+        return errors + [e for i, v in enumerate(value["data"])
+                         for e in check_value(v, item, f"{path}.data[{i}]")]
     if is_resource(origin or hint):
         return check_object(value, origin or hint, path, strict_enums=strict_enums)
     return [f"{path}: unsupported annotation {hint!r}"]

@@ -85,6 +85,8 @@ def responses(sandbox) -> list[tuple[str, dict]]:
     call("GET", "/v1/events?limit=100")
     call("GET", "/v1/account")
     call("GET", f"/v1/customers/{customer['id']}")
+    call("GET", f"/v1/customers/{customer['id']}?expand[]=default_source&expand[]=sources"
+                "&expand[]=subscriptions&expand[]=tax_ids")
     call("GET", f"/v1/payment_methods/{method['id']}")
     call("GET", "/v1/webhook_endpoints")
     http.close()
