@@ -18,6 +18,15 @@ from payments.shop.models import Order
 from payments.stripe import facts
 
 
+class AttemptQuerySet(models.QuerySet):
+    def expiring(self, *, now: datetime) -> AttemptQuerySet:
+        """Attempts Stripe will fail for want of our second confirm, and has not yet: the
+        database's reading of ``PaymentAttempt.expires_at``, the one expiry rule."""
+        return self.filter(status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
+                           requires_confirmation_at__gt=now - facts.CONFIRMATION_WINDOW,
+                           requires_confirmation_at__lte=now)
+
+
 class PaymentAttempt(models.Model):
     """One Stripe PaymentIntent of an order, as last seen."""
 
@@ -70,6 +79,8 @@ class PaymentAttempt(models.Model):
     # When Stripe stated the status we hold (an event's `created`, or the moment of our
     # own call): an older fact arriving late never moves the attempt back.
     status_observed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AttemptQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -21,30 +21,20 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import Count, DateTimeField, ExpressionWrapper, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.checkout.models import PaymentAttempt
 from payments.mail.messages import email_message, in_words, site_url
 from payments.monitoring.models import Incident
-from payments.stripe.facts import NOT_HANDLED_CODES, NOT_HANDLED_DECLINES
+from payments.monitoring.selectors import authentication_failure_rate
 
 Kind = Incident.Kind
 Status = PaymentAttempt.Status
 
 DAY = timedelta(hours=24)
-# Stripe's hour: a manual intent not confirmed again within it falls back to
-# requires_payment_method (DESIGN.md, "Stripe facts"), and the sale is lost.
-STRIPE_HOUR = timedelta(hours=1)
-WAITING = (Status.REQUIRES_ACTION, Status.REQUIRES_CONFIRMATION)
 URGENT_SHOWN = 10
-
-# The failed-authentication rate (ops_alert_check and its docstring).
-FAILURE_KINDS = (Kind.AUTHENTICATION_FAILED, Kind.REQUIRES_ACTION_NOT_HANDLED, Kind.EXPIRED)
-ASKED_CODES = {"authentication_required", *NOT_HANDLED_CODES}
-ASKED_DECLINES = set(NOT_HANDLED_DECLINES)
 
 DIGEST_CLAIM = "payments:ops-digest:{day}"
 ALERT_CLAIM = "payments:ops-alert"
@@ -104,21 +94,14 @@ def ops_digest_content(*, now: datetime) -> dict[str, object] | None:
 
 
 def urgent_incidents(*, now: datetime, limit: int = URGENT_SHOWN) -> list[Urgent]:
-    """Open incidents whose intent still waits (at the bank's challenge, or for our
-    confirm) and so runs out with Stripe's hour, soonest first. The hour counts from the
-    attempt's ``requires_action_at``; for an intent made outside this checkout, from its
-    creation (the best we know)."""
-    started = Coalesce("attempt__requires_action_at", "attempt__requires_confirmation_at",
-                       "intent_created_at")
-    waiting = (Q(attempt__isnull=False, attempt__status__in=WAITING)
-               | Q(attempt__isnull=True, intent_status__in=WAITING))
-    incidents = (Incident.objects.filter(waiting, status=Incident.Status.OPEN)
-                 .annotate(deadline=ExpressionWrapper(started + STRIPE_HOUR,
-                                                      output_field=DateTimeField()))
-                 .filter(deadline__gt=now).select_related("order")
-                 .order_by("deadline", "pk")[:limit])
-    return [Urgent(incident=incident, expires_at=incident.deadline,
-                   expires_in=in_words(incident.deadline - now),
+    """Open incidents whose payment runs out with Stripe's hour (the one expiry rule,
+    ``PaymentAttempt.expires_at``), soonest first."""
+    expiring = PaymentAttempt.objects.expiring(now=now)
+    incidents = (Incident.objects.filter(status=Incident.Status.OPEN, attempt__in=expiring)
+                 .select_related("order", "attempt")
+                 .order_by("attempt__requires_confirmation_at", "pk")[:limit])
+    return [Urgent(incident=incident, expires_at=incident.attempt.expires_at,
+                   expires_in=in_words(incident.attempt.expires_at - now),
                    admin_url=site_url(reverse("admin:payments_incident_change",
                                               args=[incident.pk])))
             for incident in incidents]
@@ -155,69 +138,30 @@ def ops_digest_send(*, now: datetime | None = None) -> int:
 
 # --- the failed-authentication alert ---------------------------------------------------
 
-@dataclass(frozen=True)
-class AuthenticationRate:
-    failures: int
-    asked: int
-    by_kind: list[tuple[str, int]]  # (kind label, failures)
-
-    @property
-    def rate(self) -> float:
-        return self.failures / self.asked if self.asked else 0.0
-
-
-def failed_authentication_rate(*, since: datetime, until: datetime) -> AuthenticationRate:
-    """Failures ÷ payments that asked for authentication, for [since, until).
-
-    - *Failures*: PaymentIntents with an incident of kind ``authentication_failed``,
-      ``requires_action_not_handled`` or ``expired`` first seen in the window.
-    - *Asked for authentication*: PaymentIntents that, in the window, entered
-      ``requires_action`` (a ledger row to that status), or failed for want of it (a
-      ledger row with ``authentication_required`` / ``requires_action_not_handled``, or
-      decline ``authentication_not_handled``), and every failure above: so an intent
-      made outside this checkout, which has no ledger, still counts once on both sides
-      and the rate never exceeds 1.
-
-    Each intent counts once however often it asked. The ledger is read rather than the
-    attempts' ``requires_action_at`` (the same moment, as both are written together) as
-    it keeps every entry and is indexed by time.
-    """
-    failures = Incident.objects.filter(kind__in=FAILURE_KINDS, first_seen_at__gte=since,
-                                       first_seen_at__lt=until).order_by()
-    asked_here = PaymentEvent.objects.filter(
-        Q(to_status=Status.REQUIRES_ACTION, applied=True) | Q(error_code__in=ASKED_CODES)
-        | Q(decline_code__in=ASKED_DECLINES),
-        created_at__gte=since, created_at__lt=until, attempt__stripe_id__isnull=False,
-    ).order_by().values_list("attempt__stripe_id")
-    asked = asked_here.union(failures.values_list("stripe_id")).count()
-    per_kind = dict(failures.values_list("kind").annotate(n=Count("stripe_id", distinct=True)))
-    return AuthenticationRate(
-        failures=failures.values("stripe_id").distinct().count(), asked=asked,
-        by_kind=[(Kind(kind).label, per_kind[kind]) for kind in FAILURE_KINDS
-                 if per_kind.get(kind)])
-
-
 def ops_alert_check(*, now: datetime | None = None) -> bool:
     """Email ops when the failed-authentication rate of the last 24 hours is too high;
     True when an alert was sent.
 
     Too high: over ``PAYMENTS_ALERT_FAILED_AUTH_RATE`` (strictly), with at least
-    ``PAYMENTS_ALERT_MIN_PAYMENTS`` payments that asked for authentication (see
-    ``failed_authentication_rate`` for both counts). At most one alert per 24 hours:
-    the first worker to ``cache.add`` the claim sends it; a failed send gives the claim
-    back for the next check (every 15 minutes). Nothing without ``PAYMENTS_OPS_EMAILS``.
+    ``PAYMENTS_ALERT_MIN_PAYMENTS`` payments that asked for authentication: the rate the
+    dashboard shows (``selectors.authentication_failure_rate``), over the last 24 hours.
+    At most one alert per 24 hours: the first worker to ``cache.add`` the claim sends
+    it; a failed send gives the claim back for the next check (every 15 minutes).
+    Nothing without ``PAYMENTS_OPS_EMAILS``.
     """
     recipients = list(settings.PAYMENTS_OPS_EMAILS)
     if not recipients:
         return False
     now = (now or timezone.now()).replace(microsecond=0)  # whole seconds in links
-    measured = failed_authentication_rate(since=now - DAY, until=now)
+    measured = authentication_failure_rate(since=now - DAY, until=now)
     threshold = settings.PAYMENTS_ALERT_FAILED_AUTH_RATE
-    if measured.asked < settings.PAYMENTS_ALERT_MIN_PAYMENTS or measured.rate <= threshold:
+    if measured.rate is None or measured.asked < settings.PAYMENTS_ALERT_MIN_PAYMENTS \
+            or measured.rate <= threshold:
         return False
     if not cache.add(ALERT_CLAIM, now.isoformat(), timeout=ALERT_SECONDS):
         return False
     context = {"now": now, "since": now - DAY, "measured": measured,
+               "by_kind": [(Kind(kind).label, count) for kind, count in measured.by_kind.items()],
                "rate_percent": f"{measured.rate:.0%}", "threshold_percent": f"{threshold:.0%}",
                "min_payments": settings.PAYMENTS_ALERT_MIN_PAYMENTS,
                "admin_url": incidents_admin_url(since=now - DAY, until=now)}

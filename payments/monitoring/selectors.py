@@ -1,4 +1,6 @@
-"""Reads shared by the admin (the dashboard) and, later, the scans and digests.
+"""Reads of monitoring shared by the admin (the dashboard, the lists) and the ops mail
+(digest and alert): each number defined here once, so every page and mail that shows it
+agrees.
 
 Keyword-only, type-hinted functions named ``<thing>_<action>``; each returns plain
 dataclasses, never querysets, and costs a fixed number of queries whatever the number of
@@ -25,10 +27,12 @@ Definitions (the dashboard's help text says the same):
   number matches the incident list behind it. A payment whose incidents ended
   differently counts under each (left at the challenge: lost when Stripe expired it; the
   "expired" incident that followed: open until the shopper pays again).
-- *Expiring*: attempts in ``requires_confirmation`` whose hour is not over. Stripe fails
-  a manually confirmed intent that is not confirmed again within one hour of the bank's
-  challenge (DESIGN.md, section 3); we take ``requires_confirmation_at`` (when we saw the
-  intent pass the challenge) as the start of that hour.
+- *Expiring*: attempts in ``requires_confirmation`` whose hour is not over
+  (``PaymentAttempt.expires_at`` and ``AttemptQuerySet.expiring``). Stripe fails a
+  manually confirmed intent that is not confirmed again within one hour of the bank's
+  challenge (``payments.stripe.facts.CONFIRMATION_WINDOW``); we take
+  ``requires_confirmation_at`` (when we saw the intent pass the challenge) as the start
+  of that hour. A payment still at the bank's challenge does not expire so.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class AuthenticationRate:
     asked: int  # payments whose bank asked for authentication in the period
     failed: int  # of those, intents with an authentication failure
     challenged: int  # attempts that entered requires_action (part of ``asked``)
+    by_kind: dict[str, int] = field(default_factory=dict)  # failures per kind, nonzero
 
     @property
     def rate(self) -> float | None:
@@ -182,11 +187,7 @@ def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: 
                           ) -> list[ExpiringAttempt]:
     """Attempts in ``requires_confirmation`` that Stripe will fail within the hour, most
     urgent first (see the module's docstring for the hour). One query."""
-    attempts = PaymentAttempt.objects.filter(
-        status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
-        requires_confirmation_at__gt=now - facts.CONFIRMATION_WINDOW,
-        requires_confirmation_at__lte=now,
-    )
+    attempts = PaymentAttempt.objects.expiring(now=now)
     if currency:
         attempts = attempts.filter(currency=currency)
     rows = (attempts.order_by("requires_confirmation_at", "pk")
@@ -197,7 +198,8 @@ def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: 
         order_reference=row["order__reference"], email=row["order__email"],
         amount=row["amount"], currency=row["currency"],
         requires_confirmation_at=row["requires_confirmation_at"],
-        expires_at=row["requires_confirmation_at"] + facts.CONFIRMATION_WINDOW,
+        expires_at=facts.confirmation_expires_at(
+            passed_challenge_at=row["requires_confirmation_at"]),
     ) for row in rows]
 
 
@@ -215,9 +217,14 @@ def authentication_failure_rate(*, since: datetime, until: datetime,
         kind__in=facts.AUTHENTICATION_FAILURES, first_seen_at__gte=since, first_seen_at__lt=until)
     counts = failures.aggregate(
         failed=Count("stripe_id", distinct=True),
-        not_challenged=Count("stripe_id", distinct=True, filter=~challenged_in_period))
-    return AuthenticationRate(asked=challenged + counts["not_challenged"],
-                              failed=counts["failed"], challenged=challenged)
+        not_challenged=Count("stripe_id", distinct=True, filter=~challenged_in_period),
+        **{kind.value: Count("stripe_id", distinct=True, filter=Q(kind=kind))
+           for kind in facts.AUTHENTICATION_FAILURES})
+    return AuthenticationRate(
+        asked=challenged + counts["not_challenged"], failed=counts["failed"],
+        challenged=challenged,
+        by_kind={kind.value: counts[kind.value] for kind in facts.AUTHENTICATION_FAILURES
+                 if counts[kind.value]})
 
 
 def incident_outcome_totals(*, since: datetime, until: datetime, currency: str | None = None

@@ -30,12 +30,13 @@ def order_of(*lines: tuple[str, int, int], currency: str = "eur",
 
 
 def attempt_of(order: Order, *, status: str = Status.REQUIRES_ACTION,
-               requires_action_at=None) -> PaymentAttempt:
+               requires_action_at=None, requires_confirmation_at=None) -> PaymentAttempt:
     return PaymentAttempt.objects.create(
         order=order, number=order.attempts.count() + 1, stripe_id=f"pi_test{next(ids)}",
         create_payment_method="pm_card_threeDSecure2Required", status=status,
         amount=order.amount, currency=order.currency, confirmation_method="manual",
-        card_brand="visa", card_last4="3155", requires_action_at=requires_action_at)
+        card_brand="visa", card_last4="3155", requires_action_at=requires_action_at,
+        requires_confirmation_at=requires_confirmation_at)
 
 
 def incident_of(kind: str, *, amount: int = 2599, currency: str = "eur", first_seen_at=None,
