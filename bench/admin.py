@@ -58,11 +58,6 @@ def django_setup(url: str) -> None:
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "testserver", "DJANGO_LOG_LEVEL": "WARNING", "REDIS_URL": "",
     })
-    from django.contrib import admin
-
-    from payments.admin.dashboard import dashboard_register
-
-    dashboard_register(admin.site)  # a no-op once payments.admin calls it
 
 
 SEED_SQL = """

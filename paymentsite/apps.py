@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class PaymentsiteConfig(AppConfig):
@@ -9,3 +10,11 @@ class PaymentsiteConfig(AppConfig):
 
     def ready(self) -> None:
         from paymentsite import checks  # noqa: F401 - registers the checks
+
+
+class PaymentsAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with ``admin.site`` an instance of ``paymentsite.admin``'s site;
+    installed in its place (``paymentsite.settings``)."""
+
+    default = False  # "paymentsite" in INSTALLED_APPS means PaymentsiteConfig
+    default_site = "paymentsite.admin.PaymentsAdminSite"

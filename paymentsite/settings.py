@@ -58,7 +58,7 @@ ALLOWED_HOSTS = [h for h in (env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost") 
 
 INSTALLED_APPS = [
     "paymentsite",  # its AppConfig registers our system checks (paymentsite/checks.py)
-    "django.contrib.admin",
+    "paymentsite.apps.PaymentsAdminConfig",  # Django's admin, our site (paymentsite/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -243,7 +243,7 @@ def test_the_modules_the_rules_name_exist(app_imports):
                  "payments.monitoring.tasks", "payments.monitoring.receivers",
                  "payments.monitoring.observe", "payments.monitoring.incidents",
                  "payments.monitoring.scans", "payments.recovery.actions",
-                 "payments.mail.receipts", "payments.admin"):
+                 "payments.mail.receipts", "payments.admin", "paymentsite.admin"):
         assert name in modules, f"{name} is gone: update tests/test_architecture.py"
     assert is_entry_point("payments.monitoring.tasks")
     assert not is_entry_point("payments.monitoring.scans")

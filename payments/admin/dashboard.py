@@ -1,13 +1,11 @@
 """The failed payments dashboard: a page of the Django admin, for merchants and ops.
 
-``dashboard_register(admin.site)`` prepends ``payments/dashboard/`` to the site's URLs
-(wrapping ``AdminSite.get_urls``) and puts the page's address in every admin page's
-context for users who may see it (wrapping ``each_context``), which the index template
-(``templates/admin/index.html``) shows at the top. The view is thin: it reads the period
-and currency from the address (junk falls back to the defaults), calls
-``payments.monitoring.selectors.dashboard_summary`` and shapes the result for the template: rows
-with the link to the incident list behind each number, and the geometry of the SVG
-charts (drawn by the template; the CSP allows no inline script or style).
+The admin site (``payments.admin.site``) serves it at ``payments/dashboard/``. The view
+is thin: it reads the period and currency from the address (junk falls back to the
+defaults), calls ``payments.monitoring.selectors.dashboard_summary`` and shapes the
+result for the template: rows with the link to the incident list behind each number, and
+the geometry of the SVG charts (drawn by the template; the CSP allows no inline script
+or style).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from payments.monitoring import selectors
@@ -47,27 +45,6 @@ BREAKDOWN_EMPTY = {"kind": "", "decline_code": "no decline code",
                    "card_brand": "card not known", "card_country": "country not known"}
 BREAKDOWN_ROWS = 8  # the rest is summed up in one "other" row
 BAR_WIDTH = 100  # px of the longest bar in a breakdown
-
-
-def dashboard_register(site: AdminSite) -> None:
-    """Add the dashboard to ``site``; safe to call more than once."""
-    if getattr(site.get_urls, "payments_dashboard", False):
-        return
-    get_urls, each_context = site.get_urls, site.each_context
-
-    def get_urls_with_dashboard():
-        return [path("payments/dashboard/", site.admin_view(dashboard_view_for(site)),
-                     name="payments_dashboard"), *get_urls()]
-
-    def each_context_with_dashboard(request: HttpRequest) -> dict:
-        context = each_context(request)
-        if request.user.is_active and request.user.has_perm(PERMISSION):
-            context["payments_dashboard_url"] = reverse(f"{site.name}:payments_dashboard")
-        return context
-
-    get_urls_with_dashboard.payments_dashboard = True
-    site.get_urls = get_urls_with_dashboard
-    site.each_context = each_context_with_dashboard
 
 
 # --- reading the address -------------------------------------------------------------------

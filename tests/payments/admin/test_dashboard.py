@@ -3,7 +3,6 @@ behind them, junk in the address, the CSP, and a query count independent of the 
 
 from __future__ import annotations
 
-import importlib
 import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -14,26 +13,21 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, clear_url_caches, reverse
+from django.urls import reverse
 
-from payments.admin.dashboard import dashboard_register, period_days
+from payments.admin.dashboard import period_days
+from paymentsite.admin import PaymentsAdminSite
 from tests.payments.monitoring.test_selectors import bulk_incidents, known_data
 
 URL = "/admin/payments/dashboard/"
 NBSP = "\u00a0"
 
 
-@pytest.fixture(autouse=True)
-def dashboard_urls():
-    """The dashboard on the admin site (``payments.admin`` calls ``dashboard_register``
-    once that hook is in; until then the URLconf is reloaded here with it)."""
-    dashboard_register(admin.site)
-    try:
-        reverse("admin:payments_dashboard")
-    except NoReverseMatch:
-        import paymentsite.urls
-        importlib.reload(paymentsite.urls)
-        clear_url_caches()
+def test_the_admin_site_is_ours():
+    """The dashboard and the payments-first index come with the site class that
+    ``paymentsite.apps.PaymentsAdminConfig`` installs, not with patches to Django's."""
+    assert isinstance(admin.site, PaymentsAdminSite)
+    assert reverse("admin:payments_dashboard") == URL
 
 
 def staff_client(username: str, *, group: str | None = None, perms: tuple[str, ...] = ()
