@@ -53,10 +53,10 @@ SANDBOX_FORBIDDEN = ("django", "djstripe", "payments", "paymentsite", "celery", 
 
 @dataclass(frozen=True)
 class Import:
-    module: str  # the importing module, e.g. "payments.scans"
+    module: str  # the importing module, e.g. "payments.monitoring.scans"
     path: str  # its file, relative to the repository
     line: int
-    target: str  # a module it imports (or may import), e.g. "payments.gateway"
+    target: str  # a module it imports (or may import), e.g. "payments.stripe.gateway"
     statement: str  # the source of the import, for the failure message
 
     def __str__(self) -> str:
@@ -146,8 +146,9 @@ def is_models(name: str) -> bool:
 
 
 def report(violations: list[Import], rule: str) -> str:
-    """One line per module imported: ``from payments.views import pay`` yields both
-    ``payments.views`` and ``payments.views.pay``, reported once as ``payments.views``."""
+    """One line per module imported: ``from payments.shop.views import cart`` yields both
+    ``payments.shop.views`` and ``payments.shop.views.cart``, reported once as
+    ``payments.shop.views``."""
     lines: dict[tuple[str, int, str], str] = {}
     for v in violations:
         top = _top_of(v.target)

@@ -178,7 +178,7 @@ def test_the_demo_admin_login_works(running_product, page):
 
 def test_sigterm_stops_the_sandbox_and_the_site(running_product):
     """Last in this module: it stops the product. SIGTERM to dev.py alone, as a process
-    manager or `kill` sends it, leaves no server or worker running (item 18)."""
+    manager or `kill` sends it, leaves no server or worker running behind."""
     product = running_product
     children = descendants(product.process.pid)
     # The sandbox, the site, Celery's worker (and its pool) and beat.

@@ -99,6 +99,7 @@ def test_concurrent_tabs_queue_for_the_write_lock_instead_of_failing(tmp_path):
 
 
 def test_the_same_tabs_fail_with_sqlites_default_transactions(tmp_path):
-    """The workload above is a real race: without the settings it fails as item 13 did."""
+    """The workload above is a real race: with Django's default SQLite transactions two
+    tabs fail with "database is locked", which the settings prevent."""
     result = tabs_writing(tmp_path, "django-defaults")
     assert any("database is locked" in error for error in result["errors"]), result

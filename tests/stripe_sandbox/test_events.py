@@ -37,7 +37,7 @@ def test_each_state_change_emits_stripes_event(stripe_client, sandbox):
     sandbox.authenticate(intent.id, "complete")  # requires_confirmation: no event
     assert types_of(stripe_client) == ["payment_intent.requires_action",
                                        "payment_intent.created"]
-    sandbox.advance_clock(3601)  # the one-hour expiry: no event either (DESIGN.md §3)
+    sandbox.advance_clock(3601)  # the one-hour expiry: no event either (docs/architecture.md)
     assert stripe_client.v1.payment_intents.retrieve(intent.id).status == \
         "requires_payment_method"
     assert len(types_of(stripe_client)) == 2

@@ -3,8 +3,6 @@ endpoint at the sandbox that delivers to the site."""
 
 from __future__ import annotations
 
-import time
-
 from django.core.management import call_command
 from django.db import connection
 from djstripe.models import Event, WebhookEndpoint
@@ -12,6 +10,7 @@ from djstripe.models import Event, WebhookEndpoint
 from payments.models import Product
 from tests.conftest import need
 from tests.payments.conftest import shopper_with_order
+from tests.waiting import wait_until
 
 # On SQLite the live server shares the test's one connection, and a burst of webhook
 # deliveries uses it from another thread at the same time as the test: flaky by design.
@@ -40,16 +39,11 @@ def test_demo_setup_registers_one_webhook_endpoint_that_delivers_to_the_site(
 
     shopper = shopper_with_order(Product.objects.get(sku="desk-lamp"))
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not Event.objects.filter(
-            type="payment_intent.succeeded").exists():
-        time.sleep(0.05)
-    assert Event.objects.filter(type="payment_intent.succeeded").exists()
+    wait_until(lambda: Event.objects.filter(type="payment_intent.succeeded").exists(),
+               what="the payment_intent.succeeded webhook")
     # Let every delivery land before the live server and its database go away.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(d["delivered"] for d in sandbox.deliveries()):
-        time.sleep(0.05)
-    assert all(d["delivered"] for d in sandbox.deliveries())
+    wait_until(lambda: all(d["delivered"] for d in sandbox.deliveries()),
+               what="every webhook delivery")
 
 
 def test_a_sandbox_that_forgot_the_endpoint_gets_it_again(site_on_sandbox, sandbox,

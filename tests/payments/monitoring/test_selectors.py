@@ -1,4 +1,4 @@
-"""payments.selectors on a known data set: every total per currency, each payment once
+"""payments.monitoring.selectors on a known data set: every total per currency, each payment once
 where money is summed, and a fixed number of queries whatever the rows."""
 
 from __future__ import annotations

@@ -1,29 +1,17 @@
-"""Ops actions through payments.actions.actions, against the sandbox."""
+"""Ops actions through payments.recovery.actions, against the sandbox."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from payments.models import Incident, Order, PaymentAttempt
 from payments.recovery import actions
 from tests.payments.conftest import server_calls, shopper_abandoned
 
-
-@pytest.fixture
-def ops(db) -> User:
-    user = User.objects.create_user("olga", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Payments ops"))
-    return user
-
-
-@pytest.fixture(autouse=True)
-def quick_scans(site_on_sandbox):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
-    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+pytestmark = pytest.mark.usefixtures("quick_scans")
 
 
 def execute(action: str, incidents, user, **extra):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
@@ -15,18 +15,7 @@ from payments.monitoring import scans
 from payments.recovery import links
 from tests.payments.conftest import shopper_abandoned, shopper_with_order
 
-
-@pytest.fixture
-def ops(db) -> User:
-    user = User.objects.create_user("olga", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Payments ops"))
-    return user
-
-
-@pytest.fixture(autouse=True)
-def quick_scans(site_on_sandbox):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
-    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+pytestmark = pytest.mark.usefixtures("quick_scans")
 
 
 def link_for(incident: Incident, ops: User, **changes) -> tuple[RecoveryLink, str]:

@@ -24,6 +24,7 @@ from payments.stripe.webhooks import (
 )
 from stripe_sandbox import DEFAULT_SECRET_KEY
 from stripe_sandbox.webhooks import signature_header
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -113,13 +114,9 @@ def test_a_signed_delivery_is_stored_and_processed_and_a_replay_is_not_stored_ag
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 1800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        delivered = [d for d in djstripe_on_sandbox.deliveries() if d["delivered"]]
-        if delivered:
-            break
-        time.sleep(0.05)
-    assert delivered, djstripe_on_sandbox.deliveries()
+    delivered = wait_until(
+        lambda: [d for d in djstripe_on_sandbox.deliveries() if d["delivered"]],
+        what="the webhook's delivery")
     assert [attempt["status"] for attempt in delivered[0]["attempts"]] == [200]
     trigger = WebhookEventTrigger.objects.get()
     assert trigger.valid and trigger.processed, trigger.exception

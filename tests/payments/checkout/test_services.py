@@ -1,0 +1,177 @@
+"""The checkout's services called directly, as a scan, an ops action or another view
+would call them (payments.checkout.services), against the sandbox over HTTP.
+
+/pay's tests (test_views.py and the test_pay_* files) go through the endpoint; these
+pin down what the services themselves promise: their outcomes, their errors, one intent
+per order, and what finalize and cancel do and refuse.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.checkout import errors, services
+from payments.checkout.status import payment_status_record
+from payments.models import Order, PaymentAttempt, PaymentEvent
+from payments.stripe import gateway
+from tests.payments.conftest import server_calls
+
+Status = PaymentAttempt.Status
+ACTOR = "test:services"
+
+
+@pytest.fixture
+def order(site_on_sandbox, db) -> Order:
+    return Order.objects.create(email="shopper@example.com", amount=5198, currency="eur")
+
+
+def intent_of(order: Order) -> str:
+    return order.attempts.get().stripe_id
+
+
+def read_from_stripe(order: Order) -> PaymentAttempt:
+    """What a scan does before finalizing: the intent read fresh and recorded."""
+    attempt = order.attempts.get()
+    intent = gateway.payment_intent_retrieve(intent_id=attempt.stripe_id)
+    return payment_status_record(attempt=attempt, intent=intent,
+                                 source=PaymentEvent.Source.SCAN, actor="scan:1")
+
+
+def pay(order: Order, card: str) -> services.PayOutcome:
+    return services.checkout_pay(order_reference=order.reference, payment_method_id=card,
+                                 actor=ACTOR)
+
+
+def test_pay_with_a_card_that_needs_nothing_pays_the_order(order, sandbox):
+    outcome = pay(order, "pm_card_visa")
+    assert outcome == services.PayOutcome(status=Status.SUCCEEDED)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    [attempt] = order.attempts.all()
+    assert (attempt.status, attempt.amount, attempt.currency) == (Status.SUCCEEDED, 5198, "eur")
+    assert [(e.from_status, e.to_status, e.actor) for e in attempt.events.all()] == [
+        (Status.CREATING, Status.SUCCEEDED, ACTOR)]
+    assert len(server_calls(sandbox)) == 1
+    # Paid: asking again answers from our row, without a Stripe call.
+    assert pay(order, "pm_card_visa").status == Status.SUCCEEDED
+    assert len(server_calls(sandbox)) == 1
+
+
+def test_pay_then_confirm_after_the_banks_challenge(order, sandbox):
+    outcome = pay(order, "pm_card_authenticationRequired")
+    assert outcome.status == Status.REQUIRES_ACTION
+    intent_id = intent_of(order)
+    assert outcome.client_secret.startswith(f"{intent_id}_secret_")
+    sandbox.authenticate(intent_id, "complete")
+    confirmed = services.checkout_confirm(order_reference=order.reference,
+                                          payment_intent_id=intent_id, actor=ACTOR)
+    assert confirmed.status == Status.SUCCEEDED
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_a_decline_raises_with_its_code_and_another_card_pays_the_same_intent(order, sandbox):
+    with pytest.raises(errors.PaymentDeclined) as declined:
+        pay(order, "pm_card_chargeDeclinedInsufficientFunds")
+    assert declined.value.decline_code == "insufficient_funds"
+    assert declined.value.message  # for the shopper
+    intent_id = intent_of(order)
+    assert pay(order, "pm_card_visa").status == Status.SUCCEEDED
+    assert intent_of(order) == intent_id  # one intent per order, confirmed again
+    assert [c["method"] for c in server_calls(sandbox, f"/v1/payment_intents/{intent_id}")
+            ] == ["POST"]
+
+
+def test_confirm_of_an_intent_that_is_not_the_orders_is_refused(order, sandbox):
+    other = Order.objects.create(email="other@example.com", amount=100, currency="eur")
+    pay(other, "pm_card_authenticationRequired")
+    with pytest.raises(errors.IntentNotFound):
+        services.checkout_confirm(order_reference=order.reference,
+                                  payment_intent_id=intent_of(other), actor=ACTOR)
+    with pytest.raises(errors.OrderMismatch):
+        services.checkout_confirm(order_reference=order.reference,
+                                  payment_intent_id=intent_of(other), actor=ACTOR,
+                                  owned=[order.reference, other.reference])
+
+
+def test_finalize_confirms_an_authenticated_payment_once(order, sandbox):
+    pay(order, "pm_card_authenticationRequired")
+    intent_id = intent_of(order)
+    sandbox.authenticate(intent_id, "complete")
+    assert read_from_stripe(order).status == Status.REQUIRES_CONFIRMATION
+    finalize = lambda: services.checkout_finalize(  # noqa: E731
+        order_reference=order.reference, payment_intent_id=intent_id,
+        source=PaymentEvent.Source.SCAN, actor="scan:1")
+    assert finalize() is True
+    assert finalize() is False  # paid already: no second confirm
+    confirms = [c for c in server_calls(sandbox, f"/v1/payment_intents/{intent_id}/confirm")]
+    assert len(confirms) == 1
+    attempt = order.attempts.get()
+    assert attempt.status == Status.SUCCEEDED
+    assert attempt.events.filter(source="scan", actor="scan:1",
+                                 to_status=Status.SUCCEEDED).exists()
+
+
+def test_finalize_refuses_a_payment_still_at_the_bank(order, sandbox):
+    pay(order, "pm_card_authenticationRequired")
+    with pytest.raises(errors.OrderNotPayable):
+        services.checkout_finalize(order_reference=order.reference,
+                                   payment_intent_id=intent_of(order),
+                                   source=PaymentEvent.Source.ADMIN, actor="user:olga")
+    assert server_calls(sandbox, f"/v1/payment_intents/{intent_of(order)}/confirm") == []
+
+
+def test_cancel_cancels_the_intent_and_the_order_once(order, sandbox, stripe_client):
+    pay(order, "pm_card_authenticationRequired")
+    intent_id = intent_of(order)
+    cancel = lambda: services.checkout_cancel(  # noqa: E731
+        order_reference=order.reference, payment_intent_id=intent_id,
+        reason="requested_by_customer", source=PaymentEvent.Source.ADMIN, actor="user:olga")
+    assert cancel() is True
+    assert cancel() is False  # canceled already
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELED
+    intent = stripe_client.v1.payment_intents.retrieve(intent_id)
+    assert (intent.status, intent.cancellation_reason) == ("canceled", "requested_by_customer")
+    with pytest.raises(errors.OrderNotPayable):
+        pay(order, "pm_card_visa")
+
+
+def test_cancel_refuses_a_paid_order(order, sandbox):
+    pay(order, "pm_card_visa")
+    with pytest.raises(errors.OrderNotPayable):
+        services.checkout_cancel(order_reference=order.reference,
+                                 payment_intent_id=intent_of(order), reason="abandoned",
+                                 source=PaymentEvent.Source.ADMIN, actor="user:olga")
+    assert server_calls(sandbox, f"/v1/payment_intents/{intent_of(order)}/cancel") == []
+
+
+@pytest.mark.parametrize(("owned", "given", "expected"), [
+    (["A"], "A", "A"),  # the page names its order
+    (["A", "B"], None, "B"),  # one awaiting payment (A is paid)
+    (["A"], None, "A"),  # none awaiting: the last, answered without a Stripe call
+])
+def test_which_order_a_call_pays(db, owned, given, expected):
+    orders = {name: Order.objects.create(email="s@example.com", amount=100, currency="eur")
+              for name in ("A", "B")}
+    Order.objects.filter(pk=orders["A"].pk).update(status=Order.Status.PAID)
+    reference = services.checkout_order_reference(
+        owned=[orders[name].reference for name in owned],
+        order_reference=orders[given].reference if given else None, payment_intent_id=None)
+    assert reference == orders[expected].reference
+
+
+def test_which_order_refuses_a_guess(db):
+    first, second = (Order.objects.create(email="s@example.com", amount=100, currency="eur")
+                     for _ in range(2))
+    owned = [first.reference, second.reference]
+    with pytest.raises(errors.OrderAmbiguous):
+        services.checkout_order_reference(owned=owned, order_reference=None,
+                                          payment_intent_id=None)
+    with pytest.raises(errors.OrderNotFound):
+        services.checkout_order_reference(owned=[first.reference],
+                                          order_reference=second.reference,
+                                          payment_intent_id=None)
+    with pytest.raises(errors.OrderNotFound):
+        services.checkout_order_reference(owned=[], order_reference=None,
+                                          payment_intent_id=None)

@@ -1,0 +1,80 @@
+"""The Stripe facts every room takes from payments.stripe.facts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from payments.models import Order, PaymentAttempt
+from payments.stripe import facts
+
+Kind = facts.FailureKind
+
+
+@pytest.mark.parametrize(("code", "decline", "status", "kind"), [
+    ("authentication_required", "authentication_not_handled", "requires_payment_method",
+     Kind.REQUIRES_ACTION_NOT_HANDLED),
+    ("requires_action_not_handled", None, "requires_payment_method",
+     Kind.REQUIRES_ACTION_NOT_HANDLED),
+    ("payment_intent_authentication_failure", None, "requires_payment_method",
+     Kind.AUTHENTICATION_FAILED),
+    ("payment_intent_payment_attempt_expired", None, "requires_payment_method", Kind.EXPIRED),
+    ("payment_intent_payment_attempt_expired", None, "succeeded", None),  # paid after all
+    ("card_declined", "insufficient_funds", "requires_payment_method", None),
+    (None, None, "succeeded", None),
+])
+def test_failure_kinds_from_stripes_codes(code, decline, status, kind):
+    assert facts.failure_kind(error_code=code, decline_code=decline, status=status) == kind
+
+
+def test_the_incident_kinds_are_the_failure_kinds():
+    from payments.models import Incident
+
+    assert Incident.Kind is Kind
+    assert set(facts.AUTHENTICATION_FAILURES) == set(Kind) - {Kind.CONFIRMATION_ABANDONED}
+
+
+def test_a_payment_expires_an_hour_after_it_passed_the_challenge(db):
+    passed = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    order = Order.objects.create(email="a@example.com", amount=100, currency="eur")
+    attempt = PaymentAttempt(order=order, number=1, amount=100, currency="eur",
+                             status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
+                             requires_action_at=passed - timedelta(minutes=5),
+                             requires_confirmation_at=passed)
+    assert attempt.expires_at == datetime(2026, 12, 6, 11, 0, tzinfo=UTC)
+    attempt.status = PaymentAttempt.Status.REQUIRES_ACTION  # still at the bank: no hour
+    assert attempt.expires_at is None
+    attempt.status = PaymentAttempt.Status.REQUIRES_CONFIRMATION
+    attempt.save()
+    expiring = PaymentAttempt.objects.expiring
+    assert list(expiring(now=passed + timedelta(minutes=59))) == [attempt]
+    assert list(expiring(now=passed + timedelta(minutes=60))) == []
+
+
+@pytest.mark.parametrize(("amount", "currency", "shown", "major"), [
+    (2599, "eur", "25.99 EUR", "25.99"), (123450, "usd", "1,234.50 USD", "1234.50"),
+    (500, "jpy", "500 JPY", "500"), (5, "eur", "0.05 EUR", "0.05"),
+])
+def test_money_in_minor_units(amount, currency, shown, major):
+    assert facts.money_format(amount=amount, currency=currency) == shown
+    assert facts.major_units(amount=amount, currency=currency) == major
+    assert facts.minor_units(typed=major, currency=currency) == amount
+
+
+@pytest.mark.parametrize(("typed", "currency", "minor"), [
+    ("10", "eur", 1000), ("10,5", "eur", 1050), ("500", "jpy", 500), ("5.50", "jpy", None),
+    ("ten", "eur", None), ("-5", "eur", None), ("1,000.00", "eur", None), ("1e9", "eur", None),
+])
+def test_amounts_typed_by_a_person(typed, currency, minor):
+    assert facts.minor_units(typed=typed, currency=currency) == minor
+
+
+def test_words_for_stripes_codes():
+    words = facts.error_in_words(error_code="card_declined", decline_code="insufficient_funds",
+                                 message="Your card has insufficient funds.")
+    assert words == "Insufficient funds"
+    assert facts.error_in_words(error_code="", decline_code="", message="") == ""
+    assert facts.error_in_words(error_code="new_code", decline_code="", message="") == "new_code"
+    assert facts.card_brand_label(brand="cartes_bancaires") == "Cartes Bancaires"
+    assert facts.card_brand_label(brand="new_brand") == "New Brand"
