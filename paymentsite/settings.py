@@ -216,7 +216,7 @@ PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
 PAYMENTS_CLIENT_ADDRESS_META = env("PAYMENTS_CLIENT_ADDRESS_META", "REMOTE_ADDR") or \
     "REMOTE_ADDR"
 
-# --- Monitoring (payments/scans.py, run by Celery beat) -----------------------------------
+# --- Monitoring (payments/monitoring/scans.py, run by Celery beat) -----------------------
 # An intent waiting this long in requires_action (the bank's challenge) or
 # requires_confirmation (authenticated, never confirmed) is abandoned: an incident opens.
 # Stripe fails an unconfirmed manual intent after one hour, so the confirmation threshold

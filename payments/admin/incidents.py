@@ -3,7 +3,7 @@ amount typed in major units, the values present), Stripe's codes in words, the c
 deadline, the CSV export of what the filters show, and the incident page with its ledger,
 Stripe's events and the ops buttons.
 
-Incidents change only through ``payments.monitoring``, so the list is read-only; the ops
+Incidents change only through ``payments.monitoring.incidents``, so the list is read-only; the ops
 actions on it come from ``payments.admin.ops``.
 """
 

@@ -1,7 +1,7 @@
 """Ops actions on incidents (confirm now, send an authentication link, cancel, refresh
 from Stripe): the verbs, the confirmation page's form and ``OpsActionsMixin``, which
 ``IncidentAdmin`` uses for its bulk actions, its buttons and the one confirmation page.
-The work itself goes through ``payments.recovery``.
+The work itself goes through ``payments.recovery.actions``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ PaymentIntent, and the append-only ledger of their status changes (``PaymentEven
 
 Statuses of an attempt are Stripe's PaymentIntent statuses (plus ``creating`` while the
 create call's outcome is unknown, and ``missing`` when Stripe no longer knows the intent);
-they change through ``payments.checkout.status``, which also writes the ledger.
+they change only in ``payments.checkout.status``, which also writes the ledger. The
+checkout's services write an attempt's create fields (the card, when it was sent,
+whether its answer was lost) and count confirm calls; nothing else writes attempts.
 """
 
 from __future__ import annotations

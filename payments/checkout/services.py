@@ -55,7 +55,9 @@ CREATE_REPLAY_MAX_AGE = facts.IDEMPOTENCY_KEY_LIFETIME - timedelta(hours=1)
 
 @dataclass(frozen=True)
 class PayOutcome:
-    status: str  # "succeeded" or "requires_action"
+    # "succeeded" or "requires_action" (with the client secret) for the shopper's steps;
+    # finalize also answers "already_paid", cancel "canceled" or "already_canceled".
+    status: str
     client_secret: str | None = None
 
 

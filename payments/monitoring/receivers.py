@@ -15,8 +15,7 @@ from djstripe.event_handlers import djstripe_receiver
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.signals import payment_settled
-from payments.monitoring import incidents, tasks
-from payments.monitoring import observe as monitoring
+from payments.monitoring import incidents, observe, tasks
 from payments.monitoring.models import Incident
 from payments.stripe import gateway
 
@@ -33,7 +32,7 @@ def payment_intent_event_received(sender, event, **kwargs) -> None:
         "data": event.data})
     if data is None:
         return
-    if monitoring.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK).refresh:
+    if observe.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK).refresh:
         transaction.on_commit(
             lambda: tasks.intent_refresh_task.delay(data.intent.id, data.id))
 

@@ -10,7 +10,8 @@
 
 Each holds a lease (no two runs of one kind at once), paces its reads with the shared
 limiter, backs off and retries on 429/5xx, keeps at most one page of intents in memory,
-and writes a ``ScanRun``. Incidents are opened and resolved by ``payments.monitoring``.
+and writes a ``ScanRun``. Incidents are opened and resolved by
+``payments.monitoring.observe`` (and written by ``payments.monitoring.incidents``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.utils import timezone
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_finalize
-from payments.monitoring import observe as monitoring
+from payments.monitoring import observe
 from payments.monitoring.leases import Lease, lease_hold
 from payments.monitoring.models import Incident, ScanCursor, ScanRun
 from payments.monitoring.pacing import stripe_read_pace
@@ -80,7 +81,7 @@ class Scan:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def observed(self, observation: monitoring.Observation) -> None:
+    def observed(self, observation: observe.Observation) -> None:
         self.run.intents_seen += 1
         self.run.incidents_opened += observation.opened
         self.run.incidents_resolved += observation.resolved
@@ -177,7 +178,7 @@ def _events_all(scan: Scan, cursor: ScanCursor) -> None:
 def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
     stale: set[str] = set()
     for event in events:
-        observation = monitoring.intent_event_record(event=event, source=SCAN)
+        observation = observe.intent_event_record(event=event, source=SCAN)
         if observation.refresh:
             stale.add(event.intent.id)
         scan.run.intents_seen += 1
@@ -185,7 +186,7 @@ def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
         scan.run.incidents_resolved += observation.resolved
     for intent_id in sorted(stale):  # what events say and we do not hold: read it fresh
         intent = scan.read(lambda i=intent_id: gateway.payment_intent_retrieve(intent_id=i))
-        observation = monitoring.intent_observe(intent=intent, source=SCAN,
+        observation = observe.intent_observe(intent=intent, source=SCAN,
                                                 actor=f"scan:{scan.run.pk}")
         scan.run.incidents_opened += observation.opened
         scan.run.incidents_resolved += observation.resolved
@@ -215,7 +216,7 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
     kind = {Status.REQUIRES_ACTION: Incident.Kind.ACTION_ABANDONED,
             Status.REQUIRES_CONFIRMATION: Incident.Kind.CONFIRMATION_ABANDONED}.get(intent.status)
     actor = f"scan:{scan.run.pk}"
-    observation = monitoring.intent_observe(intent=intent, source=SCAN, actor=actor,
+    observation = observe.intent_observe(intent=intent, source=SCAN, actor=actor,
                                             stale_kind=kind)
     scan.observed(observation)
     attempt = observation.attempt
@@ -241,7 +242,7 @@ def _lost_creates(scan: Scan, before) -> None:
         intent = scan.read(lambda a=attempt: gateway.payment_intent_find(
             metadata={"order": a.order.reference, "attempt": str(a.number)}))
         if intent is not None:
-            scan.observed(monitoring.intent_observe(intent=intent, source=SCAN,
+            scan.observed(observe.intent_observe(intent=intent, source=SCAN,
                                                     actor=f"scan:{scan.run.pk}"))
 
 
@@ -324,14 +325,14 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         else:
             quiet = (mine["status"], mine["last_error_code"], mine["last_decline_code"]) == \
                 (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
-        wanted = {kind for kind in (stale_kind, monitoring.failure_kind(intent)) if kind}
+        wanted = {kind for kind in (stale_kind, observe.failure_kind(intent)) if kind}
         seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
         open_as = troubled.get(intent.id, set())
         if quiet and seen_as <= open_as and all(
                 (status, code) == (intent.status, intent.last_error_code or "")
                 for _, status, code in open_as):
             continue
-        observation = monitoring.intent_observe(intent=intent, source=SCAN,
+        observation = observe.intent_observe(intent=intent, source=SCAN,
                                                 actor=f"scan:{scan.run.pk}",
                                                 stale_kind=stale_kind)
         scan.run.incidents_opened += observation.opened

@@ -29,7 +29,7 @@ class Product(models.Model):
 
 
 # Sent (after the commit) when an order becomes paid, with ``order_id``: the receipt and
-# anything else that must not slow the payment down hang off it (payments/receivers.py).
+# anything else that must not slow the payment down hang off it (payments.mail.receivers).
 
 order_paid = Signal()
 
