@@ -91,12 +91,14 @@ class ApiPipeline:
             request.endpoint = route.endpoint
             authenticate(request, route, secret_key=self.secret_key,
                          publishable_key=self.publishable_key)
-            # Limits are per account, so only authenticated calls count (Stripe.js's
-            # publishable-key calls too); a refused call goes no further: nothing
-            # expires, nothing is stored under its idempotency key.
-            request.rate_limited = self.limiter.take(route.endpoint)
-            if request.rate_limited:
-                raise rate_limit_error(request.rate_limited)
+            # Limits are per account, on the account's own (secret-key) calls; Stripe.js's
+            # calls from shoppers' browsers are not counted (README, Rate limits). A
+            # refused call goes no further: nothing expires, nothing is stored under
+            # its idempotency key.
+            if not request.publishable:
+                request.rate_limited = self.limiter.take(route.endpoint)
+                if request.rate_limited:
+                    raise rate_limit_error(request.rate_limited)
             if sandbox.expire_due():
                 self.on_change()
             if idempotency_key and request.method == "POST":
