@@ -292,6 +292,9 @@ def main() -> int:
            "DEFAULT_FROM_EMAIL": "bench@example.com", "DJANGO_SECURE_SSL_REDIRECT": "0",
            # The limits are on, so their cost is measured, but too high to stop the run.
            "PAYMENTS_PAY_RATE_PER_SESSION": "1000/m", "PAYMENTS_PAY_RATE_PER_IP": "1000000/m",
+           # The account's Stripe budget is on, so its cost is measured, but too large to
+           # make a call wait (the sandbox enforces no limits here).
+           "STRIPE_RATE_LIMIT_PER_SECOND": "1000000",
            "REDIS_URL": args.redis_url}
     if not args.redis_url:
         env.pop("REDIS_URL")

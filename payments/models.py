@@ -6,6 +6,7 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
 - ``payments.checkout.models``: PaymentAttempt, PaymentEvent (the ledger)
 - ``payments.monitoring.models``: Incident, ScanRun, ScanCursor, ScanLock
 - ``payments.recovery.models``: OpsAction, RecoveryLink
+- ``payments.stripe.models``: WebhookEvent
 
 Code inside ``payments/`` imports from the room's own module, never from here.
 """
@@ -14,7 +15,8 @@ from payments.checkout.models import LedgerQuerySet, PaymentAttempt, PaymentEven
 from payments.monitoring.models import Incident, ScanCursor, ScanLock, ScanRun
 from payments.recovery.models import OpsAction, RecoveryLink
 from payments.shop.models import Order, OrderLine, Product, order_paid, order_reference_new
+from payments.stripe.models import WebhookEvent
 
 __all__ = ["Incident", "LedgerQuerySet", "OpsAction", "Order", "OrderLine", "PaymentAttempt",
            "PaymentEvent", "Product", "RecoveryLink", "ScanCursor", "ScanLock", "ScanRun",
-           "order_paid", "order_reference_new"]
+           "WebhookEvent", "order_paid", "order_reference_new"]

@@ -20,7 +20,7 @@ from django.urls import path, reverse
 # "Scan cursors" before "Scan runs" and "Products" among the payments). Ops actions and
 # recovery links sit under the incidents they act on.
 PAYMENTS_MODEL_ORDER = ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
-                        "scanrun", "scancursor", "scanlock", "product"]
+                        "scanrun", "webhookevent", "scancursor", "scanlock", "product"]
 
 
 class PaymentsAdminSite(admin.AdminSite):

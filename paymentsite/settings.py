@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Whose Stripe calls a request makes: shoppers' first, then ops' (the Stripe budget).
+    "paymentsite.middleware.StripeCallSourceMiddleware",
 ]
 
 ROOT_URLCONF = "paymentsite.urls"
@@ -196,8 +198,22 @@ if STRIPE_LIVE_KEY and STRIPE_API_BASE:
 STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
 STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
 # The most Stripe calls one request makes in a row: /pay's create (replayed), confirm and
-# the retrieve after a refused confirm (payments/checkout.py). For the worker timeout.
+# the retrieve after a refused confirm (payments/checkout/services.py). For the worker
+# timeout.
 STRIPE_CALLS_PER_REQUEST = 3
+
+# The account's Stripe budget (payments/stripe/budget.py), shared by every process through
+# Redis: Stripe's limits per second for the account (100 live, 25 in a sandbox; 0 turns
+# the budget off) and per endpoint, the share of them this site may use (leave room for
+# other integrations on the account), what background work must always leave free for
+# shoppers and ops, and how long a shopper's call may wait for room before it is refused.
+STRIPE_RATE_LIMIT_PER_SECOND = int(env("STRIPE_RATE_LIMIT_PER_SECOND", "") or (
+    100 if STRIPE_LIVE_KEY else 25))
+STRIPE_RATE_LIMIT_PER_ENDPOINT = int(env("STRIPE_RATE_LIMIT_PER_ENDPOINT", "25") or 25)
+STRIPE_BUDGET_SHARE = float(env("STRIPE_BUDGET_SHARE", "0.9") or 0.9)
+STRIPE_BUDGET_FOREGROUND_RESERVE = int(env("STRIPE_BUDGET_FOREGROUND_RESERVE", "") or
+                                       round(STRIPE_RATE_LIMIT_PER_SECOND * 0.4))
+STRIPE_BUDGET_MAX_WAIT_SECONDS = float(env("STRIPE_BUDGET_MAX_WAIT_SECONDS", "1.5") or 1.5)
 
 STRIPE_JS_URL = env("STRIPE_JS_URL", "") or stripe_js_url_for(api_base=STRIPE_API_BASE)
 CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_URL,
@@ -228,10 +244,16 @@ PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS = int(
 # Confirm, from the scan, an intent of ours that the shopper authenticated but never
 # confirmed (the order becomes paid); off leaves it to ops.
 PAYMENTS_AUTO_FINALIZE = env_bool("PAYMENTS_AUTO_FINALIZE", True)
-# Stripe reads per second for all scans together, across every worker (shared through the
-# cache: Redis when REDIS_URL is set). Test mode allows 25 a second for the whole account,
-# checkout included; 0 turns pacing off (benchmarks against the sandbox).
-PAYMENTS_SCAN_READS_PER_SECOND = int(env("PAYMENTS_SCAN_READS_PER_SECOND", "10") or 0)
+# Stripe calls per second for all background work together (scans, webhook refreshes,
+# commands), across every worker: part of the account's budget (above), which also makes
+# them yield to shoppers. 0: no cap of their own. PAYMENTS_SCAN_READS_PER_SECOND is the
+# older name of the same setting.
+PAYMENTS_BACKGROUND_CALLS_PER_SECOND = int(
+    env("PAYMENTS_BACKGROUND_CALLS_PER_SECOND", "")
+    or env("PAYMENTS_SCAN_READS_PER_SECOND", "") or 10)
+
+# Prometheus's scrapes of /metrics carry this bearer token; unset, /metrics is off (404).
+PAYMENTS_METRICS_TOKEN = env("PAYMENTS_METRICS_TOKEN", "") or ""
 
 # --- Recovery and ops mail ---------------------------------------------------------------
 # The site's public address, for links in mail (receipts, recovery links).

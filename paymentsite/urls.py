@@ -3,14 +3,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from payments.stripe.webhooks import webhook_receive
+from paymentsite.metrics import metrics
 
 # dj-stripe's webhook route (djstripe.urls: "webhook/<uuid:uuid>", "/" added under
-# APPEND_SLASH), mounted first so every delivery passes our checks before dj-stripe stores
-# it, while the URL given to Stripe, reverse("djstripe:djstripe_webhook_by_uuid"), stays.
+# APPEND_SLASH) is served by our intake (payments/stripe/webhooks.py), mounted first, so
+# the URL given to Stripe, reverse("djstripe:djstripe_webhook_by_uuid"), stays; dj-stripe's
+# own view is never reached.
 WEBHOOK_ROUTE = "stripe/webhook/<uuid:uuid>" + ("/" if settings.APPEND_SLASH else "")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
     path(WEBHOOK_ROUTE, webhook_receive, name="payments_webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("payments.urls")),

@@ -255,12 +255,14 @@ def _parse_bool(value: str, name: str) -> bool:
 # --- endpoint schemas ----------------------------------------------------------------
 
 EXPAND = ListOf(Str())
-# The event types the sandbox emits, and "*" for all of them.
+# The event types an endpoint may ask for: those the sandbox emits, "*" for all of them,
+# and payment_intent.processing, a type of Stripe's the sandbox never emits (cards do not
+# process asynchronously) but an endpoint may subscribe to.
 EVENT_TYPES = (
     "*", "charge.failed", "charge.succeeded", "customer.created",
     "payment_intent.amount_capturable_updated", "payment_intent.canceled",
-    "payment_intent.created", "payment_intent.payment_failed", "payment_intent.requires_action",
-    "payment_intent.succeeded",
+    "payment_intent.created", "payment_intent.payment_failed", "payment_intent.processing",
+    "payment_intent.requires_action", "payment_intent.succeeded",
 )
 ADDRESS = Obj({k: Str() for k in ("city", "country", "line1", "line2", "postal_code", "state")})
 BILLING_DETAILS = Obj({"address": ADDRESS, "email": Str(), "name": Str(), "phone": Str()})

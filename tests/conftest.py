@@ -40,11 +40,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from django.db import connection
 
     ledger = importlib.import_module("payments.migrations.0003_ledger_append_only_trigger")
-    roles = importlib.import_module("payments.migrations.0007_roles")
     with django_db_blocker.unblock():
         with connection.schema_editor() as editor:
             ledger.trigger_install(None, editor)
-        roles.roles_create(apps, None)
+        roles_create(apps)
+
+
+def roles_create(apps) -> None:
+    """The staff roles as the migrations leave them (0007, then the grants after it)."""
+    importlib.import_module("payments.migrations.0007_roles").roles_create(apps, None)
+    importlib.import_module("payments.migrations.0013_webhook_events_for_ops").roles_grant(
+        apps, None)
 
 
 @pytest.fixture(scope="session")
@@ -109,11 +115,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db):
-    """A real worker in a thread, on the broker settings.py chose, consuming a queue of
-    this test's own (so a worker of a running `dev.py run` cannot take its messages)."""
-    from celery.contrib.testing.worker import start_worker
-
+def celery_queue() -> Iterator[str]:
+    """Our tasks routed to a queue of this test's own, so a worker of a running `dev.py
+    run` cannot take its messages (and this test's worker takes no one else's)."""
     from paymentsite.celery import app
 
     def routes_set(routes) -> None:
@@ -126,11 +130,22 @@ def celery_worker(transactional_db):
     routes = app.conf.task_routes
     routes_set({"payments.*": {"queue": queue}})
     try:
-        with start_worker(app, perform_ping_check=False, queues=[queue], pool="solo",
-                          shutdown_timeout=30):
-            yield app
+        yield queue
     finally:
         routes_set(routes)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_queue):
+    """A real worker in a thread, on the broker settings.py chose, consuming this test's
+    queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    from paymentsite.celery import app
+
+    with start_worker(app, perform_ping_check=False, queues=[celery_queue], pool="solo",
+                      shutdown_timeout=30):
+        yield app
 
 
 @pytest.fixture
@@ -139,7 +154,14 @@ def staff_roles(db):
     empties them, so tests that need them ask for this."""
     from django.apps import apps
 
-    importlib.import_module("payments.migrations.0007_roles").roles_create(apps, None)
+    roles_create(apps)
+
+
+@pytest.fixture(autouse=True)
+def stripe_budget_off(settings):
+    """The account's Stripe budget is off, as the sandbox enforces no rate limits: a test
+    about limits turns both on (tests/payments/stripe/test_budget.py)."""
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = 0
 
 
 @pytest.fixture(autouse=True)

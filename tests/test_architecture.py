@@ -29,14 +29,15 @@ APP_PACKAGES = ("payments", "paymentsite")
 # The rooms of the app, bottom up, and the rooms each may import. A room is a subpackage
 # of payments/ with one job; see docs/architecture.md.
 ROOMS: dict[str, set[str]] = {
-    "payments.stripe": set(),
-    "payments.shop": {"payments.stripe"},
-    "payments.checkout": {"payments.stripe", "payments.shop"},
-    "payments.mail": {"payments.stripe", "payments.shop"},
-    "payments.monitoring": {"payments.stripe", "payments.shop", "payments.checkout",
-                            "payments.mail"},
-    "payments.recovery": {"payments.stripe", "payments.shop", "payments.checkout",
-                          "payments.mail", "payments.monitoring"},
+    "payments.telemetry": set(),
+    "payments.stripe": {"payments.telemetry"},
+    "payments.shop": {"payments.telemetry", "payments.stripe"},
+    "payments.checkout": {"payments.telemetry", "payments.stripe", "payments.shop"},
+    "payments.mail": {"payments.telemetry", "payments.stripe", "payments.shop"},
+    "payments.monitoring": {"payments.telemetry", "payments.stripe", "payments.shop",
+                            "payments.checkout", "payments.mail"},
+    "payments.recovery": {"payments.telemetry", "payments.stripe", "payments.shop",
+                          "payments.checkout", "payments.mail", "payments.monitoring"},
 }
 # What wires the rooms together, above all of them: may import any room.
 WIRING = ("payments.models", "payments.apps", "payments.urls", "payments.admin",

@@ -12,6 +12,7 @@ One module per concern; importing them registers their models:
 - ``incidents``: the failed payments list, its filters, its CSV export, the incident page
 - ``ops``: ops actions on incidents and their confirmation page
 - ``monitoring``: scan runs, cursors and leases, ops actions, recovery links (read-only)
+- ``webhooks``: Stripe's webhook events as stored, and whether they were processed
 - ``dashboard``: the failed payments dashboard
 
 This module also trims dj-stripe's pages to those a payments person needs. The site
@@ -23,15 +24,15 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin
 
-from payments.admin import incidents, monitoring, orders  # noqa: F401 (registers models)
+from payments.admin import incidents, monitoring, orders, webhooks  # noqa: F401 (registers)
 
-# The dj-stripe models a payments ops person needs next to ours: webhook set-up and
-# deliveries, events, and the Stripe side of a payment (intent, charge, customer, card,
+# The dj-stripe models a payments ops person needs next to ours: webhook endpoints (their
+# secrets), API keys, and the Stripe side of a payment (intent, charge, customer, card,
 # refunds and disputes raised in the Stripe Dashboard). dj-stripe registers ~45 models;
-# the rest (billing, Connect, tax, ...) are unused here and would bury our section.
-DJSTRIPE_MODELS_KEPT = {"webhookendpoint", "webhookeventtrigger", "event", "apikey",
-                        "paymentintent", "charge", "customer", "paymentmethod", "refund",
-                        "dispute"}
+# the rest (billing, Connect, tax, ...) are unused here and would bury our section, and
+# its events and webhook triggers stay empty (our intake stores events: WebhookEvent).
+DJSTRIPE_MODELS_KEPT = {"webhookendpoint", "apikey", "paymentintent", "charge", "customer",
+                        "paymentmethod", "refund", "dispute"}
 
 
 def djstripe_admin_trim(*, site: admin.AdminSite) -> None:

@@ -10,11 +10,11 @@ actions on it come from ``payments.admin.ops``.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -51,6 +51,7 @@ from payments.stripe.facts import (
     major_units,
     minor_units,
 )
+from payments.stripe.models import WebhookEvent
 
 
 def filter_warning(request: HttpRequest, text: str) -> None:
@@ -593,17 +594,12 @@ def stripe_dashboard_url(intent_id: str) -> str | None:
 
 
 def stripe_events(intent_id: str, *, limit: int = 50) -> list[dict]:
-    """The dj-stripe events about the intent (``data.object.id``, a JSON lookup that
-    PostgreSQL and SQLite both take), oldest first, as rows for the incident page."""
-    if not apps.is_installed("djstripe"):
-        return []
-    from djstripe.models import Event
-
-    events = (Event.objects.filter(data__object__id=intent_id)
-              .order_by("-created", "-djstripe_id")[:limit])
+    """The webhook events about the intent, oldest first, as rows for the incident page."""
+    events = (WebhookEvent.objects.filter(object_id=intent_id)
+              .order_by("-created", "-received_at")[:limit])
     rows = []
     for event in reversed(list(events)):
-        intent = (event.data or {}).get("object") or {}
+        intent = (json.loads(event.body).get("data") or {}).get("object") or {}
         error = intent.get("last_payment_error") or {}
         rows.append({
             "created": timestamp_short(event.created, seconds=True),
@@ -613,7 +609,6 @@ def stripe_events(intent_id: str, *, limit: int = 50) -> list[dict]:
                                     decline_code=error.get("decline_code") or "",
                                     message=error.get("message") or "") or EMPTY,
             "id": event.id,
-            "url": reverse("admin:djstripe_event_change", args=[event.pk])
-            if admin.site.is_registered(Event) else "",
+            "url": reverse("admin:payments_webhookevent_change", args=[event.pk]),
         })
     return rows

@@ -18,6 +18,7 @@ from django.utils import timezone
 from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
 from payments.stripe.gateway import IntentData
+from payments.telemetry import counters
 
 Kind, IncidentStatus = Incident.Kind, Incident.Status
 Status = PaymentAttempt.Status
@@ -54,6 +55,7 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
                 first_seen_at=now, source=source, **facts)
     except IntegrityError:  # a webhook and a scan opened it at the same moment
         return 0
+    counters.count(name="incidents_opened", kind=kind)
     return 1
 
 

@@ -69,18 +69,37 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
 def intent_event_record(*, event: EventData, source: str) -> Observation:
     """Record a Stripe event about an intent (a webhook, or the incremental scan).
 
-    The event's copy of the intent may be older than what we hold, so it is kept as
-    history and opens incidents, but moves nothing; ``refresh`` says our attempt should be
-    read fresh from Stripe, as the event says something we do not hold yet."""
+    An event's copy of the intent is the intent as it was when Stripe made the event. When
+    that is later than the fact our attempt holds, it is the current state and recorded
+    as such (no read from Stripe needed); when earlier, it is kept as history and opens
+    incidents, but moves nothing. Stripe dates events to the second, so an event of the
+    same second as our fact cannot be placed: if it says something else, ``refresh``
+    asks for a fresh read (``event_trust``)."""
+    attempt = _attempt_for(event.intent)
+    trust = event_trust(attempt=attempt, event=event)
     observation = intent_observe(intent=event.intent, source=source, actor=event.id,
                                  observed_at=incidents.stripe_time(event.created),
-                                 current=False)
+                                 current=trust == "newer")
     attempt, intent = observation.attempt, event.intent
-    observation.refresh = attempt is not None and attempt.status not in PaymentAttempt.FINAL \
-        and (attempt.stripe_id is None
-             or (attempt.status, attempt.last_error_code, attempt.last_decline_code)
-             != (intent.status, intent.last_error_code or "", intent.last_decline_code or ""))
+    observation.refresh = trust == "unsure" and attempt is not None \
+        and attempt.status not in PaymentAttempt.FINAL \
+        and (attempt.status, attempt.last_error_code, attempt.last_decline_code) \
+        != (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
     return observation
+
+
+def event_trust(*, attempt: PaymentAttempt | None, event: EventData) -> str:
+    """Whether ``event`` is "newer" than the fact ``attempt`` holds, "older", or of the
+    same second ("unsure"). An event's ``created`` is whole seconds; our facts are dated
+    to the microsecond (``status_observed_at``)."""
+    if attempt is None or attempt.status in PaymentAttempt.FINAL:
+        return "older"  # an outside intent: history and incidents; a final one: history
+    held = attempt.status_observed_at
+    if held is None or event.created > held.timestamp():
+        return "newer"
+    if event.created + 1 <= held.timestamp():
+        return "older"
+    return "unsure"
 
 
 def failure_kind(intent: IntentData) -> facts.FailureKind | None:

@@ -1,40 +1,32 @@
-"""Signal receivers of monitoring, a few lines each: dj-stripe's webhook events, and the
-checkout's ``payment_settled`` (a payment paid or canceled ends its incidents).
-
-dj-stripe has verified, stored and (for payment_intent.*) synced the event inside the
-webhook's transaction; we record what the event says and, when it tells us something we
-do not hold, queue a fresh read from Stripe for after the commit. The webhook answer
-makes no Stripe call of ours.
-"""
+"""Signal receivers of monitoring, a few lines each: a webhook event stored (its
+processing is queued for a worker), and the checkout's ``payment_settled`` (a payment
+paid or canceled ends its incidents)."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+
 from django.dispatch import receiver
-from djstripe.event_handlers import djstripe_receiver
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.signals import payment_settled
-from payments.monitoring import incidents, observe, tasks
+from payments.monitoring import incidents, tasks
 from payments.monitoring.models import Incident
-from payments.stripe import gateway
+from payments.stripe.models import WebhookEvent
+from payments.stripe.signals import webhook_event_stored
 
-INTENT_EVENTS = ["payment_intent.created", "payment_intent.requires_action",
-                 "payment_intent.payment_failed", "payment_intent.succeeded",
-                 "payment_intent.canceled", "payment_intent.processing",
-                 "payment_intent.amount_capturable_updated"]
+log = logging.getLogger(__name__)
 
 
-@djstripe_receiver(INTENT_EVENTS)
-def payment_intent_event_received(sender, event, **kwargs) -> None:
-    data = gateway.event_data_from_payload({
-        "id": event.id, "type": event.type, "created": int(event.created.timestamp()),
-        "data": event.data})
-    if data is None:
-        return
-    if observe.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK).refresh:
-        transaction.on_commit(
-            lambda: tasks.intent_refresh_task.delay(data.intent.id, data.id))
+@receiver(webhook_event_stored, sender=WebhookEvent)
+def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
+    try:
+        # No publish retries: a broker that is down must not hold Stripe's delivery; the
+        # event waits in its table for the sweep (payments.monitoring.events).
+        tasks.webhook_event_process_task.apply_async((event_id,), retry=False)
+    except Exception:
+        log.warning("webhook event %s not queued; the sweep processes it", event_id,
+                    exc_info=True)
 
 
 @receiver(payment_settled)

@@ -4,12 +4,10 @@ when ops ask for it."""
 from __future__ import annotations
 
 from payments.monitoring import observe
-from payments.monitoring.pacing import stripe_read_pace
 from payments.stripe import gateway
 
 
 def intent_refresh(*, intent_id: str, source: str, actor: str) -> observe.Observation:
     """Read one intent from Stripe and record it (after a webhook said it changed)."""
-    stripe_read_pace()
     intent = gateway.payment_intent_retrieve(intent_id=intent_id)
     return observe.intent_observe(intent=intent, source=source, actor=actor)

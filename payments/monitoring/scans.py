@@ -34,7 +34,6 @@ from payments.checkout.services import checkout_finalize
 from payments.monitoring import observe
 from payments.monitoring.leases import Lease, lease_hold
 from payments.monitoring.models import Incident, ScanCursor, ScanRun
-from payments.monitoring.pacing import stripe_read_pace
 from payments.stripe import gateway
 from payments.stripe.gateway import IntentData
 
@@ -67,9 +66,9 @@ class Scan:
     _renewed_at: float = 0.0
 
     def read(self, call: Callable[[], T]) -> T:
-        """One Stripe read: paced, counted, retried with backoff on 429 and 5xx."""
+        """One Stripe read (paced by the account's budget, payments.stripe.budget), counted,
+        retried with backoff on 429 and 5xx."""
         for delay in (*RETRY_DELAYS, None):
-            stripe_read_pace()
             self.run.stripe_calls += 1
             try:
                 return call()

@@ -13,9 +13,10 @@ from __future__ import annotations
 from celery import shared_task
 
 from payments.checkout.models import PaymentEvent
-from payments.monitoring import ops_mail, refresh, scans
+from payments.monitoring import events, ops_mail, refresh, scans
 from payments.monitoring.models import ScanRun
 from payments.stripe import gateway
+from payments.stripe.budget import stripe_calls_for
 
 STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
 
@@ -29,27 +30,49 @@ def _summary(run: ScanRun) -> dict[str, object]:
 
 @shared_task(name="payments.tasks.scan_events_task", acks_late=True)
 def scan_events_task() -> dict[str, object]:
-    return _summary(scans.scan_events())
+    with stripe_calls_for("scan"):
+        return _summary(scans.scan_events())
 
 
 @shared_task(name="payments.tasks.scan_stale_task", acks_late=True)
 def scan_stale_task() -> dict[str, object]:
-    return _summary(scans.scan_stale())
+    with stripe_calls_for("scan"):
+        return _summary(scans.scan_stale())
 
 
 @shared_task(name="payments.tasks.scan_backfill_task", acks_late=True)
 def scan_backfill_task(days: int = 7) -> dict[str, object]:
-    return _summary(scans.scan_backfill(days=days))
+    with stripe_calls_for("scan"):
+        return _summary(scans.scan_backfill(days=days))
 
 
 @shared_task(name="payments.tasks.intent_refresh_task", acks_late=True,
              autoretry_for=STRIPE_TROUBLE, retry_backoff=2, retry_backoff_max=300,
              max_retries=8)
 def intent_refresh_task(intent_id: str, event_id: str) -> str:
-    """A webhook said the intent changed: read it from Stripe and record it."""
-    observation = refresh.intent_refresh(intent_id=intent_id, source=PaymentEvent.Source.WEBHOOK,
-                                       actor=event_id)
+    """Read an intent from Stripe and record it. Kept for messages queued before webhook
+    events were processed by ``webhook_event_process_task``."""
+    with stripe_calls_for("webhook"):
+        observation = refresh.intent_refresh(intent_id=intent_id,
+                                             source=PaymentEvent.Source.WEBHOOK, actor=event_id)
     return observation.attempt.status if observation.attempt else "outside"
+
+
+@shared_task(name="payments.monitoring.webhook_event_process_task", acks_late=True,
+             autoretry_for=STRIPE_TROUBLE, retry_backoff=2, retry_backoff_max=300,
+             max_retries=8)
+def webhook_event_process_task(event_id: str) -> bool:
+    """Process a webhook event the intake stored (queued after its commit)."""
+    with stripe_calls_for("webhook"):
+        return events.webhook_event_process(event_id=event_id)
+
+
+@shared_task(name="payments.monitoring.webhook_events_sweep_task", acks_late=True)
+def webhook_events_sweep_task() -> int:
+    """Beat, every minute: events stored but not processed (never queued, or their
+    worker died, or a retry is due)."""
+    with stripe_calls_for("webhook"):
+        return events.webhook_events_sweep()
 
 
 @shared_task(name="payments.tasks.ops_digest_task", acks_late=True,

@@ -15,6 +15,9 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from payments.stripe import budget
+from payments.telemetry import counters
+
 
 class PaymentError(Exception):
     """A Stripe call failed; ``message`` is fit to show a shopper."""
@@ -94,6 +97,15 @@ class Page:
 
 PAGE_SIZE = 100  # Stripe's maximum
 
+# The operations we call, as Stripe's rate limits name them (one limit per operation).
+CREATE = "POST /v1/payment_intents"
+CONFIRM = "POST /v1/payment_intents/{id}/confirm"
+RETRIEVE = "GET /v1/payment_intents/{id}"
+CANCEL = "POST /v1/payment_intents/{id}/cancel"
+LIST = "GET /v1/payment_intents"
+SEARCH = "GET /v1/payment_intents/search"
+EVENTS = "GET /v1/events"
+
 
 @cache
 def client_get() -> stripe.StripeClient:
@@ -120,7 +132,7 @@ def payment_intent_create(*, amount: int, currency: str, payment_method: str,
         params["confirmation_method"] = "manual"
     else:
         params["error_on_requires_action"] = True
-    return _call(lambda: client_get().v1.payment_intents.create(
+    return _call(CREATE, lambda: client_get().v1.payment_intents.create(
         params=params, options={"idempotency_key": idempotency_key}))
 
 
@@ -129,12 +141,12 @@ def payment_intent_confirm(*, intent_id: str, idempotency_key: str,
     params: dict[str, Any] = {"expand": ["payment_method"]}
     if payment_method:
         params["payment_method"] = payment_method
-    return _call(lambda: client_get().v1.payment_intents.confirm(
+    return _call(CONFIRM, lambda: client_get().v1.payment_intents.confirm(
         intent_id, params=params, options={"idempotency_key": idempotency_key}))
 
 
 def payment_intent_retrieve(*, intent_id: str) -> IntentData:
-    return _call(lambda: client_get().v1.payment_intents.retrieve(
+    return _call(RETRIEVE, lambda: client_get().v1.payment_intents.retrieve(
         intent_id, params={"expand": ["payment_method"]}))
 
 
@@ -142,7 +154,7 @@ def payment_intent_cancel(*, intent_id: str, idempotency_key: str,
                           reason: str = "abandoned") -> IntentData:
     """``reason``: one of Stripe's ``cancellation_reason`` values
     (``facts.CANCELLATION_REASONS``)."""
-    return _call(lambda: client_get().v1.payment_intents.cancel(
+    return _call(CANCEL, lambda: client_get().v1.payment_intents.cancel(
         intent_id, params={"cancellation_reason": reason, "expand": ["payment_method"]},
         options={"idempotency_key": idempotency_key}))
 
@@ -151,7 +163,7 @@ def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
     """The newest intent whose metadata holds all of ``metadata`` (Stripe's search, which is
     eventually consistent: an intent created within the last minute may be missing)."""
     query = " AND ".join(f'metadata["{key}"]:"{value}"' for key, value in metadata.items())
-    return _call(lambda: _first(client_get().v1.payment_intents.search(
+    return _call(SEARCH, lambda: _first(client_get().v1.payment_intents.search(
         params={"query": query, "limit": 1, "expand": ["data.payment_method"]})))
 
 
@@ -168,7 +180,7 @@ def payment_intent_page(*, created_gte: int | None = None, created_lt: int | Non
         params["created"] = created
     if starting_after:
         params["starting_after"] = starting_after
-    page = _call_raw(lambda: client_get().v1.payment_intents.list(params=params))
+    page = _call_raw(LIST, lambda: client_get().v1.payment_intents.list(params=params))
     items = [_intent_data(intent) for intent in page.data]
     return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
 
@@ -180,7 +192,8 @@ def payment_intent_search_page(*, query: str, page: str | None = None,
                               "expand": ["data.payment_method"]}
     if page:
         params["page"] = page
-    result = _call_raw(lambda: client_get().v1.payment_intents.search(params=params))
+    result = _call_raw(SEARCH, lambda: client_get().v1.payment_intents.search(
+        params=params))
     return Page(items=[_intent_data(intent) for intent in result.data],
                 cursor=result.get("next_page") if result.get("has_more") else None)
 
@@ -189,7 +202,7 @@ def event_page_after(*, event_id: str, type_pattern: str, limit: int | None = No
     """Events newer than ``event_id``, OLDEST first (Stripe's catch-up recipe: the page
     ``ending_before`` the last event seen). ``cursor`` is the newest id in the page while
     more follow."""
-    page = _call_raw(lambda: client_get().v1.events.list(
+    page = _call_raw(EVENTS, lambda: client_get().v1.events.list(
         params={"ending_before": event_id, "type": type_pattern, "limit": limit or PAGE_SIZE}))
     events = [_event_data(event) for event in reversed(page.data)]
     return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
@@ -201,14 +214,14 @@ def event_page_newest_first(*, type_pattern: str, starting_after: str | None = N
     params: dict[str, Any] = {"type": type_pattern, "limit": limit or PAGE_SIZE}
     if starting_after:
         params["starting_after"] = starting_after
-    page = _call_raw(lambda: client_get().v1.events.list(params=params))
+    page = _call_raw(EVENTS, lambda: client_get().v1.events.list(params=params))
     events = [_event_data(event) for event in page.data]
     return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
 
 
 def event_newest(*, type_pattern: str) -> EventData | None:
     """``type_pattern``: an event type, or a group with Stripe's ``*`` wildcard."""
-    page = _call_raw(lambda: client_get().v1.events.list(
+    page = _call_raw(EVENTS, lambda: client_get().v1.events.list(
         params={"type": type_pattern, "limit": 1}))
     return _event_data(page.data[0]) if page.data else None
 
@@ -231,35 +244,54 @@ def _first(page: Any) -> Any:
     return page.data[0] if page.data else None
 
 
-def _call(request: Any) -> Any:
+def _call(endpoint: str, request: Any) -> Any:
     """A call answering with an intent (or None), as IntentData."""
-    result = _call_raw(request)
+    result = _call_raw(endpoint, request)
     return None if result is None else _intent_data(result)
 
 
-def _call_raw(request: Any) -> Any:
-    """Make a call, with Stripe's errors mapped onto ours; the caller shapes the result."""
+def _call_raw(endpoint: str, request: Any) -> Any:
+    """Make a call within the account's budget, count it, map Stripe's errors onto ours;
+    the caller shapes the result. ``endpoint``: the operation, as Stripe's rate limits
+    name it."""
+    source = budget.current_source()
+    try:
+        waited = budget.budget_spend(endpoint=endpoint)
+    except budget.BudgetExhausted as error:
+        counters.count(name="stripe_budget_refused", source=source, endpoint=endpoint)
+        raise RateLimited("Too many payment attempts right now. Please wait a moment and try "
+                          "again.", code="budget") from error
+    if waited:
+        counters.observe(name="stripe_budget_wait_seconds", seconds=waited, source=source)
+    status = "200"
     try:
         return request()
-    except stripe.CardError as error:
+    except stripe.StripeError as error:
+        status = str(error.http_status or "connection")
+        raise _ours(error) from error
+    finally:
+        counters.count(name="stripe_calls", source=source, endpoint=endpoint, status=status)
+
+
+def _ours(error: stripe.StripeError) -> PaymentError:
+    """Stripe's error as ours."""
+    if isinstance(error, stripe.CardError):
         kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
-        raise kind(error.user_message or "Your card was declined.", code=error.code,
-                   decline_code=getattr(error.error, "decline_code", None),
-                   intent=_embedded_intent(error)) from error
-    except stripe.RateLimitError as error:
-        raise RateLimited("Too many payment attempts right now. Please wait a moment and try "
-                          "again.", code="rate_limit") from error
-    except stripe.IdempotencyError as error:
-        raise InvalidRequest("This payment request conflicts with an earlier one.",
-                             code="idempotency_error") from error
-    except stripe.InvalidRequestError as error:
-        raise InvalidRequest(error.user_message or "The payment request was not valid.",
-                             code=error.code, param=error.param,
-                             intent=_embedded_intent(error)) from error
-    except (stripe.APIConnectionError, stripe.APIError, stripe.AuthenticationError,
-            stripe.PermissionError) as error:
-        raise StripeUnavailable("We could not reach our payment provider. Nothing was "
-                                "charged twice; please try again in a moment.") from error
+        return kind(error.user_message or "Your card was declined.", code=error.code,
+                    decline_code=getattr(error.error, "decline_code", None),
+                    intent=_embedded_intent(error))
+    if isinstance(error, stripe.RateLimitError):
+        return RateLimited("Too many payment attempts right now. Please wait a moment and try "
+                           "again.", code="rate_limit")
+    if isinstance(error, stripe.IdempotencyError):
+        return InvalidRequest("This payment request conflicts with an earlier one.",
+                              code="idempotency_error")
+    if isinstance(error, stripe.InvalidRequestError):
+        return InvalidRequest(error.user_message or "The payment request was not valid.",
+                              code=error.code, param=error.param,
+                              intent=_embedded_intent(error))
+    return StripeUnavailable("We could not reach our payment provider. Nothing was charged "
+                             "twice; please try again in a moment.")
 
 
 def _embedded_intent(error: stripe.StripeError) -> IntentData | None:

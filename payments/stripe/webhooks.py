@@ -1,19 +1,25 @@
-"""Stripe webhook deliveries, checked before dj-stripe sees them.
+"""Stripe's webhook deliveries in: checked, stored once, answered at once.
 
-dj-stripe 2.11's ``ProcessWebhookView`` stores a ``WebhookEventTrigger`` row for every
-POST it gets, bad signatures included, with bodies up to Django's 2.5 MB cap. Anyone who
-learns the endpoint URL could fill that table. ``webhook_receive`` is mounted on the same
-path in front of it (``paymentsite/urls.py``) and lets through only a delivery that:
+Stripe asks endpoints to answer 2xx quickly, before any complex logic, and retries what
+fails (for up to three days in live mode); it delivers at least once and in no
+guaranteed order (docs.stripe.com/webhooks). So ``webhook_receive`` makes no Stripe
+call and runs none of our logic; it lets through only a delivery that:
 
-- is a POST (405 otherwise) to an endpoint we know (404);
+- is a POST (405 otherwise) to an endpoint we know (dj-stripe's ``WebhookEndpoint``, which
+  holds the secret; 404 otherwise);
 - is at most ``PAYMENTS_WEBHOOK_MAX_BYTES`` long (413, read no further than the cap);
 - carries a ``Stripe-Signature`` made with the endpoint's secret less than five minutes
-  ago, over an event object (400 otherwise).
+  ago (400 otherwise);
+- is a well-formed event of our account's mode (400 otherwise: no ``data.object.id``, an
+  id or ``created`` of the wrong type, a live event to a test account, or the reverse).
 
-The delivery then goes, unchanged, to dj-stripe's own view, which stores, validates again,
-processes the event and fires its signals. An event id dj-stripe already stored is
-answered here: dj-stripe would not process it again anyway (see ``Event.process``), and
-answering it here keeps a replayed delivery from adding a trigger row per replay.
+It then stores the event (``WebhookEvent``, keyed by the event's id: a redelivery, or
+twenty copies at once, add nothing) and answers 200. Events of types we do not use
+(``WEBHOOK_EVENT_TYPES``) are answered 200 and not kept, so Stripe stops sending them.
+After the commit, ``webhook_event_stored`` tells whoever processes events (a worker,
+``payments.monitoring.events``); if nobody hears (the broker is down), the event waits in
+the table for the sweep. Nothing here is dj-stripe's processing: it would read the
+event's object back from Stripe inside the request (dj-stripe issue 2127).
 """
 
 from __future__ import annotations
@@ -24,17 +30,22 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from djstripe.models import Event, WebhookEndpoint
-from djstripe.views import ProcessWebhookView
+from djstripe.models import WebhookEndpoint
+
+from payments.stripe.models import WebhookEvent
+from payments.stripe.signals import webhook_event_stored
+from payments.telemetry import counters
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +54,13 @@ WEBHOOK_MAX_BYTES_DEFAULT = 256 * 1024
 # Stripe's documented default tolerance, and stripe-python's (Webhook.DEFAULT_TOLERANCE).
 WEBHOOK_TOLERANCE_SECONDS = 300
 
+# The events the product uses (README, Webhooks): an endpoint should be subscribed to
+# these and no others.
+WEBHOOK_EVENT_TYPES = ("payment_intent.requires_action", "payment_intent.payment_failed",
+                       "payment_intent.succeeded", "payment_intent.canceled",
+                       "payment_intent.processing")
+
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_djstripe_webhook = ProcessWebhookView.as_view()
 
 
 class WebhookRejected(Exception):
@@ -76,9 +92,6 @@ def webhook_body_read(*, request: HttpRequest, max_bytes: int) -> bytes:
         raise WebhookRejected("The request body could not be read.", 400) from error
     if len(body) > max_bytes:
         raise WebhookRejected("The request is too large.", 413)
-    # The stream is spent now; dj-stripe reads ``request.body``, so hand it these bytes
-    # (also skipping Django's 2.5 MB check, which our smaller cap makes moot).
-    request._body = body
     return body
 
 
@@ -115,8 +128,9 @@ def webhook_signature_verify(*, payload: bytes, header: str | None, secret: str,
                for candidate in candidates)
 
 
-def webhook_event_parse(*, text: str) -> dict[str, Any] | None:
-    """The event object in a delivery's body, or None when it is not one."""
+def webhook_event_parse(*, text: str, livemode: bool) -> dict[str, Any] | None:
+    """The event object in a delivery's body, or None when it is not a well-formed event
+    of an account in ``livemode``."""
     try:
         event = json.loads(text)
     except (ValueError, RecursionError):
@@ -124,22 +138,34 @@ def webhook_event_parse(*, text: str) -> dict[str, Any] | None:
     if not isinstance(event, dict) or event.get("object") != "event":
         return None
     data = event.get("data")
-    well_formed = (isinstance(event.get("id"), str) and event["id"]
-                   and isinstance(event.get("type"), str)
-                   and isinstance(event.get("livemode"), bool)
-                   and isinstance(data, dict) and isinstance(data.get("object"), dict))
+    obj = data.get("object") if isinstance(data, dict) else None
+    well_formed = (isinstance(event.get("id"), str) and event["id"].startswith("evt_")
+                   and isinstance(event.get("type"), str) and event["type"]
+                   and type(event.get("created")) is int and event["created"] > 0
+                   and event.get("livemode") is livemode
+                   and isinstance(obj, dict) and isinstance(obj.get("id"), str)
+                   and obj["id"])
     return event if well_formed else None
 
 
-def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> str:
-    """Check a delivery as described above; answer its event id or raise WebhookRejected."""
+def account_livemode() -> bool:
+    """Whether our key is a live one: a live account sends only live events."""
+    return settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event: dict[str, Any]
+    text: str  # the body as signed, kept as it came
+
+
+def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
+    """Check a delivery as described above; answer it or raise WebhookRejected."""
     body = webhook_body_read(request=request, max_bytes=webhook_max_bytes())
-    endpoint = WebhookEndpoint.objects.filter(djstripe_uuid=uuid).first()
+    endpoint = WebhookEndpoint.objects.filter(djstripe_uuid=uuid).only(
+        "secret", "djstripe_tolerance").first()
     if endpoint is None:
         raise WebhookRejected("No such webhook endpoint.", 404)
-    # Verify what dj-stripe will verify: the body decoded with the request's charset and
-    # encoded again as UTF-8 (the same bytes for Stripe's UTF-8 JSON). Anything we let
-    # through then passes dj-stripe's own check too, so no invalid trigger is stored.
     try:
         text = body.decode(request.encoding or "utf-8")
     except (UnicodeDecodeError, LookupError) as error:
@@ -153,33 +179,45 @@ def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> str:
         if not endpoint.secret:
             logger.error("Webhook endpoint %s has no secret; set it from Stripe's.", uuid)
         raise WebhookRejected("The Stripe-Signature header is missing or invalid.", 400)
-    event = webhook_event_parse(text=text)
+    event = webhook_event_parse(text=text, livemode=account_livemode())
     if event is None:
-        raise WebhookRejected("The body is not a Stripe event.", 400)
-    return event["id"]
+        raise WebhookRejected("The body is not a Stripe event of this account.", 400)
+    return Delivery(event=event, text=text)
 
 
-def webhook_event_seen(*, event_id: str) -> bool:
-    return Event.objects.filter(id=event_id).exists()
+def webhook_event_store(*, delivery: Delivery, endpoint_uuid: UUID) -> bool:
+    """Keep the event once; True when this delivery stored it (False: stored already)."""
+    event = delivery.event
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.create(
+                id=event["id"], type=event["type"], object_id=event["data"]["object"]["id"],
+                created=datetime.fromtimestamp(event["created"], tz=UTC),
+                livemode=event["livemode"], body=delivery.text, endpoint_uuid=endpoint_uuid)
+    except IntegrityError:  # a redelivery, or a copy racing this one
+        return False
+    transaction.on_commit(lambda: webhook_event_stored.send(
+        sender=WebhookEvent, event_id=event["id"]))
+    return True
 
 
-# dj-stripe's view is exempt from ATOMIC_REQUESTS so its trigger row survives an error;
-# the view Django resolves is this one, so it must carry the exemption too.
 @csrf_exempt
 @login_not_required
-@transaction.non_atomic_requests
 @require_POST
 def webhook_receive(request: HttpRequest, uuid: UUID) -> HttpResponse:
     try:
-        event_id = webhook_delivery_verify(request=request, uuid=uuid)
+        delivery = webhook_delivery_verify(request=request, uuid=uuid)
     except WebhookRejected as rejected:
         logger.warning("Stripe webhook %s refused (%s): %s", uuid, rejected.status,
                        rejected.message)
+        counters.count(name="webhook_deliveries", outcome=f"refused_{rejected.status}")
         return JsonResponse({"error": rejected.message}, status=rejected.status)
-    if webhook_event_seen(event_id=event_id):
-        return JsonResponse({"received": event_id, "duplicate": True})
-    # In DEBUG, dj-stripe would take the secret from this header instead (a Stripe CLI
-    # aid); the signature was checked against the endpoint's, so dj-stripe must use it too.
-    request.META.pop("HTTP_X_DJSTRIPE_WEBHOOK_SECRET", None)
-    request.__dict__.pop("headers", None)  # HttpRequest.headers is a cached_property
-    return _djstripe_webhook(request, uuid=uuid)
+    event_id = delivery.event["id"]
+    if delivery.event["type"] not in WEBHOOK_EVENT_TYPES:
+        outcome, answer = "ignored", {"received": event_id, "ignored": True}
+    elif not webhook_event_store(delivery=delivery, endpoint_uuid=uuid):
+        outcome, answer = "duplicate", {"received": event_id, "duplicate": True}
+    else:
+        outcome, answer = "stored", {"received": event_id}
+    counters.count(name="webhook_deliveries", outcome=outcome)
+    return JsonResponse(answer)

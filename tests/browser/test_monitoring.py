@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def store(site_on_sandbox, live_server, transactional_db):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900, currency="eur")
     return live_server.url
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def shop(site_on_sandbox, live_server, transactional_db, celery_worker, staff_roles):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False  # ops do it here
     site_on_sandbox.SITE_URL = live_server.url
     Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900, currency="eur")

@@ -49,6 +49,7 @@ def test_every_scheduled_task_name_resolves_to_a_registered_task(db):
     names = set(PeriodicTask.objects.values_list("task", flat=True))
     assert names >= {"payments.tasks.scan_events_task", "payments.tasks.scan_stale_task",
                      "payments.tasks.ops_digest_task", "payments.tasks.ops_alert_task",
-                     "payments.mail.receipts_late_task"}
+                     "payments.mail.receipts_late_task",
+                     "payments.monitoring.webhook_events_sweep_task"}
     app.loader.import_default_modules()
     assert names - set(app.tasks) == set()

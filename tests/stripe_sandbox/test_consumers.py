@@ -1,7 +1,8 @@
 """Fidelity check 4: real consumers accept the sandbox. dj-stripe 2.11 syncs a
 PaymentIntent and a Charge (with its balance transaction) fetched from it, and its
 own webhook view verifies and processes an event the sandbox delivers (signature
-checked, event stored)."""
+checked, event stored; the site itself serves that URL with its own intake, so this check
+mounts dj-stripe's view alone)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_djstripe_syncs_a_payment_intent(djstripe_on_sandbox, stripe_client):
     assert stored.stripe_data["metadata"] == {"order": "17"}
 
 
+@pytest.mark.urls("tests.stripe_sandbox.urls_djstripe")
 @pytest.mark.django_db(transaction=True)
 def test_djstripe_webhook_view_accepts_a_sandbox_delivery(djstripe_on_sandbox, stripe_client,
                                                           live_server):

@@ -15,6 +15,7 @@ from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
 from payments.shop.models import Product
+from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
 
 # One login per role (groups from migration 0007), besides the superuser.
 DEMO_STAFF = [("merchant", "Merchants"), ("ops", "Payments ops")]
@@ -37,8 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--admin-user", default="admin")
         parser.add_argument("--admin-password", default="admin")
         parser.add_argument("--webhooks-to", metavar="SITE_URL",
-                            help="register a webhook endpoint at the sandbox (all events) "
-                                 "that delivers to this site, as dj-stripe's admin would")
+                            help="register a webhook endpoint at the sandbox (the events "
+                                 "the product uses) that delivers to this site, as "
+                                 "dj-stripe's admin would")
 
     def handle(self, *args, admin_user: str, admin_password: str, webhooks_to: str | None,
                **options) -> None:
@@ -73,14 +75,15 @@ class Command(BaseCommand):
         url = urljoin(site_url, reverse("djstripe:djstripe_webhook_by_uuid",
                                         kwargs={"uuid": DEMO_WEBHOOK_UUID}))
         existing = WebhookEndpoint.objects.filter(djstripe_uuid=DEMO_WEBHOOK_UUID).first()
-        if existing is not None and existing.url == url:
+        if existing is not None and existing.url == url \
+                and set(existing.enabled_events or []) == set(WEBHOOK_EVENT_TYPES):
             try:
                 existing.api_retrieve()  # the sandbox keeps it across restarts (state file)
                 self.stdout.write(f"Webhooks deliver to {url}")
                 return
             except Exception:  # dj-stripe raises Stripe's own error: the sandbox forgot it
                 pass
-        data = WebhookEndpoint._api_create(url=url, enabled_events=["*"],
+        data = WebhookEndpoint._api_create(url=url, enabled_events=list(WEBHOOK_EVENT_TYPES),
                                            metadata={"djstripe_uuid": str(DEMO_WEBHOOK_UUID)})
         WebhookEndpoint.objects.filter(djstripe_uuid=DEMO_WEBHOOK_UUID).delete()
         endpoint = WebhookEndpoint.sync_from_stripe_data(data)

@@ -5,6 +5,7 @@ scan runs can be seen (never edited), with any filter value."""
 from __future__ import annotations
 
 import html as html_module
+import json
 import re
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from payments.models import Incident, Order, ScanCursor, ScanLock, ScanRun
+from payments.models import Incident, Order, ScanCursor, ScanLock, ScanRun, WebhookEvent
 from payments.monitoring import scans
 from payments.monitoring.leases import lease_hold
 from tests.payments.conftest import shopper_with_order
@@ -134,12 +135,13 @@ def test_payments_come_first_in_the_admin_index(merchant):
 def test_only_the_stripe_models_ops_needs_stay_in_the_admin(merchant):
     from djstripe import models as djstripe_models
 
-    for kept in ("paymentintent", "charge", "event", "webhookendpoint",
-                 "webhookeventtrigger", "customer", "paymentmethod"):
+    for kept in ("paymentintent", "charge", "webhookendpoint", "customer", "paymentmethod"):
         assert merchant.get(f"/admin/djstripe/{kept}/").status_code == 200, kept
+    # dj-stripe's events and triggers stay empty: our intake stores events (WebhookEvent).
     for dropped in (djstripe_models.Subscription, djstripe_models.Invoice,
                     djstripe_models.Coupon, djstripe_models.TaxRate,
-                    djstripe_models.IdempotencyKey):
+                    djstripe_models.IdempotencyKey, djstripe_models.Event,
+                    djstripe_models.WebhookEventTrigger):
         assert not admin.site.is_registered(dropped)
     assert merchant.get("/admin/djstripe/subscription/").status_code == 404
 
@@ -155,7 +157,7 @@ def monitored(site_on_sandbox, settings, product, sandbox):
     """Made through the services, as in production: two failed bank challenges found by
     the events scan, one order then paid with another card (its failure arrives late, as
     history), a stale sweep; and an incident from outside the checkout."""
-    settings.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     scans.scan_events()  # anchors the cursor
     recovered, still_open = shopper_with_order(product), shopper_with_order(product)
     recovered_intent = intent_of(recovered.pay(payment_method_id="pm_card_authenticationRequired"))
@@ -364,7 +366,7 @@ def test_incidents_lead_the_payments_section_of_the_index(merchant):
     section = html.split('class="app-payments module')[1].split("</table>")[0]
     models = re.findall(r'class="model-(\w+)', section)
     assert models == ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
-                      "scanrun", "scancursor", "scanlock", "product"]
+                      "scanrun", "webhookevent", "scancursor", "scanlock", "product"]
     app_page = merchant.get("/admin/payments/").content.decode()
     assert re.findall(r'class="model-(\w+)', app_page)[0] == "incident"
 
@@ -557,13 +559,13 @@ def test_the_csv_export_needs_its_permission(varied, db, client):
 
 
 def test_the_incident_page_shows_the_stripe_events_behind_it(varied, merchant):
-    from djstripe.models import Event
-
     def event(event_id: str, intent_id: str, event_type: str, **intent) -> None:
-        Event.objects.create(id=event_id, type=event_type, livemode=False,
-                             created=timezone.now(), api_version="2026-08-26.dahlia",
-                             data={"object": {"id": intent_id, "object": "payment_intent",
-                                              **intent}})
+        body = {"id": event_id, "object": "event", "type": event_type, "livemode": False,
+                "created": int(timezone.now().timestamp()),
+                "data": {"object": {"id": intent_id, "object": "payment_intent", **intent}}}
+        WebhookEvent.objects.create(id=event_id, type=event_type, object_id=intent_id,
+                                    livemode=False, created=timezone.now(),
+                                    body=json.dumps(body))
 
     event("evt_mine1", "pi_big", "payment_intent.requires_action", status="requires_action")
     event("evt_mine2", "pi_big", "payment_intent.payment_failed",

@@ -31,7 +31,7 @@ def ops_url(action: str) -> str:
 
 @pytest.fixture(autouse=True)
 def quick_scans(site_on_sandbox):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
 
 

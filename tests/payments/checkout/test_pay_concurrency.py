@@ -80,7 +80,7 @@ def test_two_concurrent_confirms_confirm_once(postgres, site_on_sandbox, product
 
 def test_a_shopper_confirm_racing_the_auto_finalize_confirms_once(
         postgres, site_on_sandbox, product, sandbox):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     shopper = shopper_with_order(product)
     intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
         "clientSecret"].split("_secret_")[0]

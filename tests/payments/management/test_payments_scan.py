@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(autouse=True)
 def fast_scans(site_on_sandbox, settings, monkeypatch):
-    settings.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     monkeypatch.setattr(scans, "RETRY_DELAYS", (0.0, 0.0))
 
 

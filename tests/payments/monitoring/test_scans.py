@@ -20,7 +20,7 @@ Kind, IncidentStatus = Incident.Kind, Incident.Status
 
 @pytest.fixture(autouse=True)
 def fast_scans(site_on_sandbox, settings, monkeypatch):
-    settings.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     settings.PAYMENTS_AUTO_FINALIZE = True
     monkeypatch.setattr(scans, "RETRY_DELAYS", (0.0, 0.0))
 

@@ -16,5 +16,5 @@ def ops(db) -> User:
 @pytest.fixture
 def quick_scans(site_on_sandbox):
     """Scans unpaced, and no auto-finalize: the test decides who confirms."""
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False

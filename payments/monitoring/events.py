@@ -1,0 +1,96 @@
+"""Stripe's webhook events, processed by a worker after the delivery was stored
+(``payments.stripe.webhooks``), in whatever order they come, any number of times.
+
+A worker claims an event (``claimed_until``) so two workers do not process it at once;
+one killed mid-way lets its claim run out, and the sweep takes the event up again. A
+failure is kept on the row (``last_error``) and retried later, each time a little later.
+Recording is ``observe.intent_event_record``: no read from Stripe unless the event
+cannot be placed against what we hold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from payments.checkout.models import PaymentEvent
+from payments.monitoring import observe, refresh
+from payments.stripe import gateway
+from payments.stripe.models import WebhookEvent
+from payments.telemetry import counters
+
+log = logging.getLogger(__name__)
+
+CLAIM_TTL = timedelta(minutes=2)
+# An event not processed this long after it came was not queued (the broker was down)
+# or its worker died: the sweep takes it.
+SWEEP_AFTER = timedelta(seconds=30)
+SWEEP_PAGE = 200
+RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+                timedelta(hours=1))
+
+
+def webhook_event_process(*, event_id: str) -> bool:
+    """Process one stored event; True when this call processed it (False: processed
+    already, or another worker holds it). Raises what processing raised, after keeping
+    it on the row and setting when to try again."""
+    event = _claim(event_id)
+    if event is None:
+        return False
+    try:
+        _record(event)
+    except Exception as error:
+        delay = RETRY_DELAYS[min(event.attempts, len(RETRY_DELAYS)) - 1]
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            last_error=f"{type(error).__name__}: {error}"[:2000],
+            claimed_until=timezone.now() + delay)
+        raise
+    processed_at = timezone.now()
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        processed_at=processed_at, claimed_until=None, last_error="")
+    counters.observe(name="webhook_lag_seconds",
+                     seconds=(processed_at - event.received_at).total_seconds())
+    return True
+
+
+def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_PAGE) -> int:
+    """Process the events stored and not processed since ``SWEEP_AFTER`` (never queued, or
+    their worker died, or they failed and their retry is due), oldest first, at most
+    ``limit``; returns how many were processed. One failing event does not stop the
+    others: it is logged and tried again later."""
+    now = now or timezone.now()
+    due = (WebhookEvent.objects.filter(processed_at__isnull=True,
+                                       received_at__lt=now - SWEEP_AFTER)
+           .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+           .order_by("received_at").values_list("pk", flat=True)[:limit])
+    processed = 0
+    for event_id in list(due):
+        try:
+            processed += webhook_event_process(event_id=event_id)
+        except Exception:
+            log.warning("webhook event %s not processed; retried later", event_id,
+                        exc_info=True)
+    return processed
+
+
+def _claim(event_id: str) -> WebhookEvent | None:
+    now = timezone.now()
+    claimed = (WebhookEvent.objects
+               .filter(pk=event_id, processed_at__isnull=True)
+               .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+               .update(claimed_until=now + CLAIM_TTL, attempts=F("attempts") + 1))
+    return WebhookEvent.objects.get(pk=event_id) if claimed else None
+
+
+def _record(event: WebhookEvent) -> None:
+    data = gateway.event_data_from_payload(json.loads(event.body))
+    if data is None:  # not about a PaymentIntent: nothing of ours to record
+        return
+    observation = observe.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK)
+    if observation.refresh:
+        refresh.intent_refresh(intent_id=data.intent.id, source=PaymentEvent.Source.WEBHOOK,
+                               actor=data.id)

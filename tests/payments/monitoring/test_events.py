@@ -1,0 +1,250 @@
+"""Webhook events processed by a worker (payments.monitoring.events): in any order, any
+number of times, read from Stripe only when an event cannot be placed against what we
+hold; events never queued, or whose worker died, are found by the sweep."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from djstripe.models import WebhookEndpoint
+
+from payments.models import Incident, PaymentAttempt, PaymentEvent, WebhookEvent
+from payments.monitoring import events
+from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
+from stripe_sandbox import DEFAULT_SECRET_KEY
+from tests.conftest import need
+from tests.payments.conftest import server_calls, shopper_with_order
+from tests.waiting import wait_until
+
+
+def intent_of(response) -> str:
+    return response.json()["clientSecret"].split("_secret_")[0]
+
+
+def stored(sandbox, intent_id: str, type_: str) -> WebhookEvent:
+    """The sandbox's event about the intent, stored as the intake stores a delivery."""
+    listed = httpx.get(f"{sandbox.url}/v1/events", params={"type": type_, "limit": 100},
+                       headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).json()
+    [event] = [e for e in listed["data"] if e["data"]["object"]["id"] == intent_id]
+    raw = httpx.get(f"{sandbox.url}/v1/events/{event['id']}",
+                    headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).text
+    return WebhookEvent.objects.create(
+        id=event["id"], type=type_, object_id=intent_id, livemode=False, body=raw,
+        created=datetime.fromtimestamp(event["created"], tz=UTC))
+
+
+def intent_reads(sandbox, intent_id: str) -> list[dict]:
+    return [c for c in server_calls(sandbox, f"/v1/payment_intents/{intent_id}")
+            if c["method"] == "GET"]
+
+
+def test_the_same_events_twice_and_in_reverse_order_change_nothing_more(shopper, sandbox):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")
+    shopper.pay(payment_method_id="pm_card_visa")
+    failed = stored(sandbox, intent_id, "payment_intent.payment_failed")
+    succeeded = stored(sandbox, intent_id, "payment_intent.succeeded")
+    for event in (succeeded, failed):
+        assert events.webhook_event_process(event_id=event.pk) is True
+    for event in (failed, succeeded):  # redelivered: stored once, processed once
+        assert events.webhook_event_process(event_id=event.pk) is False
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    assert attempt.status == "succeeded"
+    history = attempt.events.filter(applied=False)
+    assert [(e.to_status, e.error_code, e.actor) for e in history] == \
+        [("requires_payment_method", "payment_intent_authentication_failure", failed.id)]
+    assert list(Incident.objects.values_list("kind", "status")) == \
+        [("authentication_failed", "recovered")]
+    # A late event carries no card; the card that paid afterwards is not the one that failed.
+    assert Incident.objects.get().card_last4 != "4242"
+    assert intent_reads(sandbox, intent_id) == []  # the attempt was final: nothing to read
+    assert WebhookEvent.objects.filter(processed_at__isnull=True).count() == 0
+
+
+def test_an_event_later_than_what_we_hold_is_recorded_without_a_read(shopper, sandbox):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.advance_clock(5)  # the shopper spends a few seconds at the bank
+    sandbox.authenticate(intent_id, "fail")
+    failed = stored(sandbox, intent_id, "payment_intent.payment_failed")
+    assert events.webhook_event_process(event_id=failed.pk) is True
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    assert (attempt.status, attempt.last_error_code) == \
+        ("requires_payment_method", "payment_intent_authentication_failure")
+    row = attempt.events.get(to_status="requires_payment_method")
+    assert (row.source, row.actor, row.applied) == ("webhook", failed.id, True)
+    assert Incident.objects.get(stripe_id=intent_id).kind == "authentication_failed"
+    assert intent_reads(sandbox, intent_id) == []
+
+
+def test_an_event_of_the_same_second_that_says_otherwise_is_read_from_stripe(shopper,
+                                                                              sandbox):
+    """Stripe dates events to the second: one made in the second of our last fact may be
+    older or newer, so the intent is read fresh (one call) before anything moves."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")
+    failed = stored(sandbox, intent_id, "payment_intent.payment_failed")
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    # Our fact and the event fall in one second (as a fast test's do).
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(
+        status_observed_at=failed.created + timedelta(milliseconds=1))
+    assert events.webhook_event_process(event_id=failed.pk) is True
+    assert len(intent_reads(sandbox, intent_id)) == 1
+    attempt.refresh_from_db()
+    assert attempt.status == "requires_payment_method"
+
+
+def test_an_event_of_the_same_second_that_agrees_costs_no_read(shopper, sandbox):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    asked = stored(sandbox, intent_id, "payment_intent.requires_action")
+    assert events.webhook_event_process(event_id=asked.pk) is True
+    assert intent_reads(sandbox, intent_id) == []
+    assert PaymentAttempt.objects.get(stripe_id=intent_id).status == "requires_action"
+
+
+def test_an_event_for_an_intent_we_do_not_know_is_kept_not_dropped(site_on_sandbox, sandbox,
+                                                                    db):
+    sandbox.seed(count=1, kind="authentication_not_handled", events=True)
+    [intent] = httpx.get(f"{sandbox.url}/v1/payment_intents", headers={
+        "Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).json()["data"]
+    event = stored(sandbox, intent["id"], "payment_intent.payment_failed")
+    assert events.webhook_event_process(event_id=event.pk) is True
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.attempt, incident.order, incident.status) == \
+        ("requires_action_not_handled", None, None, "open")
+    assert not PaymentEvent.objects.exists()
+
+
+def test_the_sweep_processes_what_no_worker_did_and_retries_what_failed(shopper, sandbox,
+                                                                         monkeypatch):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.advance_clock(5)
+    sandbox.authenticate(intent_id, "fail")
+    failed = stored(sandbox, intent_id, "payment_intent.payment_failed")
+    now = timezone.now()
+    assert events.webhook_events_sweep(now=now) == 0  # just stored: its worker may come
+    # A worker took it and died: its claim runs out, then the sweep takes it.
+    WebhookEvent.objects.filter(pk=failed.pk).update(
+        claimed_until=now + timedelta(minutes=1), attempts=1)
+    later = now + events.SWEEP_AFTER + timedelta(seconds=1)
+    assert events.webhook_events_sweep(now=later) == 0
+    WebhookEvent.objects.filter(pk=failed.pk).update(claimed_until=now)
+    # Processing fails once (a bug, a database hiccup): kept on the row, retried later.
+    broken = RuntimeError("the database went away")
+
+    def fail_once(**kwargs):
+        monkeypatch.undo()
+        raise broken
+
+    monkeypatch.setattr(events.observe, "intent_event_record", fail_once)
+    assert events.webhook_events_sweep(now=later) == 0
+    row = WebhookEvent.objects.get(pk=failed.pk)
+    assert row.processed_at is None and "the database went away" in row.last_error
+    assert row.claimed_until > timezone.now()  # not before its retry delay
+    WebhookEvent.objects.filter(pk=failed.pk).update(claimed_until=timezone.now())
+    assert events.webhook_events_sweep(now=timezone.now() + events.SWEEP_AFTER) == 1
+    row.refresh_from_db()
+    assert row.processed_at is not None and row.last_error == "" and row.attempts == 3
+    assert PaymentAttempt.objects.get(stripe_id=intent_id).status == "requires_payment_method"
+
+
+@pytest.fixture
+def webhooks_to(sandbox, monkeypatch):
+    """An endpoint at the sandbox, made through dj-stripe, delivering to ``base``."""
+    monkeypatch.setattr("stripe.api_base", sandbox.url)  # dj-stripe's module-level client
+
+    def register(base: str) -> WebhookEndpoint:
+        endpoint_uuid = uuid.uuid4()
+        path = reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": endpoint_uuid})
+        data = WebhookEndpoint._api_create(
+            url=urljoin(base, path), enabled_events=list(WEBHOOK_EVENT_TYPES),
+            metadata={"djstripe_uuid": str(endpoint_uuid)})
+        endpoint = WebhookEndpoint.sync_from_stripe_data(data)
+        endpoint.secret = data["secret"]
+        endpoint.save()
+        return endpoint
+
+    return register
+
+
+def need_postgresql() -> None:
+    need(connection.vendor == "postgresql", "PostgreSQL is not configured (set DATABASE_URL="
+         "postgres://…; .ci/run does): on SQLite the live server and the worker share the "
+         "test's one connection while webhooks arrive")
+
+
+def test_a_failed_challenge_then_another_card_through_webhooks_and_a_real_worker(
+        site_on_sandbox, product, sandbox, webhooks_to, live_server, celery_worker):
+    need_postgresql()
+    webhooks_to(live_server.url)
+    shopper = shopper_with_order(product)
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")  # the browser tells nobody; Stripe tells us
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    wait_until(lambda: PaymentAttempt.objects.get(pk=attempt.pk).status ==
+               "requires_payment_method", timeout=20, what="the worker to record the failure")
+    recorded = attempt.events.get(to_status="requires_payment_method", applied=True)
+    assert (recorded.source, recorded.error_code) == \
+        ("webhook", "payment_intent_authentication_failure")
+    assert recorded.actor.startswith("evt_")
+    incident = Incident.objects.get(stripe_id=intent_id)
+    assert (incident.kind, incident.status, incident.source) == \
+        ("authentication_failed", "open", "webhook")
+
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    wait_until(lambda: Incident.objects.get(pk=incident.pk).status == "recovered",
+               timeout=20, what="the incident to end")
+    wait_until(lambda: all(d["delivered"] for d in sandbox.deliveries()) and not
+               WebhookEvent.objects.filter(processed_at__isnull=True).exists(), timeout=20,
+               what="every delivery stored and processed")
+    assert [e.to_status for e in attempt.events.filter(applied=True)][-1] == "succeeded"
+
+
+def test_events_delivered_while_the_broker_is_down_are_processed_by_the_sweep(
+        site_on_sandbox, product, sandbox, webhooks_to, live_server, celery_worker,
+        monkeypatch):
+    """The broker refuses the intake's publish: Stripe still gets its 200, the event waits
+    in its table, and the beat's sweep (here run by the real worker) processes it."""
+    need_postgresql()
+    from payments.monitoring import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(tasks.webhook_event_process_task, "apply_async", broker_down)
+    webhooks_to(live_server.url)
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds"
+                       ).status_code == 402
+    wait_until(lambda: [a["status"] for d in sandbox.deliveries() for a in d["attempts"]],
+               what="the failure's delivery")
+    assert [a["status"] for d in sandbox.deliveries() for a in d["attempts"]] == [200]
+    assert WebhookEvent.objects.get().processed_at is None
+    monkeypatch.undo()  # the broker is back
+    WebhookEvent.objects.update(received_at=timezone.now() - events.SWEEP_AFTER * 2)
+    tasks.webhook_events_sweep_task.delay()
+    wait_until(lambda: WebhookEvent.objects.get().processed_at is not None, timeout=20,
+               what="the sweep to process the event")
+
+
+def test_events_delivered_while_no_worker_runs_wait_for_one(
+        site_on_sandbox, product, sandbox, webhooks_to, live_server, transactional_db,
+        celery_queue, request):
+    need_postgresql()
+    webhooks_to(live_server.url)
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds"
+                       ).status_code == 402
+    wait_until(lambda: WebhookEvent.objects.exists(), what="the failure's delivery")
+    assert WebhookEvent.objects.get().processed_at is None  # queued, nobody consuming
+    request.getfixturevalue("celery_worker")  # a worker starts
+    wait_until(lambda: WebhookEvent.objects.get().processed_at is not None, timeout=20,
+               what="the worker to process the queued event")
+    assert Incident.objects.count() == 0  # a card decline opens no 3-D Secure incident
+    assert PaymentAttempt.objects.get().status == "requires_payment_method"
