@@ -275,9 +275,10 @@ def flood_bad(url: str, count: int) -> None:
                 "Content-Type": "application/json"})
 
 
-def intake(url: str, secret: str, count: int) -> tuple[float, float]:
-    """Signed deliveries of new events: p50 ms serially, deliveries a second at
-    concurrency 8."""
+def intake(url: str, secret: str, count: int, web_pid: int) -> tuple[float, float, float]:
+    """Signed deliveries of new events: p50 ms serially (as the client sees it), then at
+    concurrency 8 deliveries a second and the web processes' CPU ms per delivery (which
+    bounds a process's rate whatever else the machine runs)."""
     def delivery() -> tuple[bytes, str]:
         body = json.dumps({
             "id": f"evt_bench{uuid.uuid4().hex[:20]}", "object": "event",
@@ -298,15 +299,19 @@ def intake(url: str, secret: str, count: int) -> tuple[float, float]:
             serial.append((time.perf_counter() - started) * 1000)
     prepared = [delivery() for _ in range(count)]
 
-    def send(item: tuple[bytes, str]) -> None:
-        with httpx.Client(timeout=30) as client:
-            client.post(url, content=item[0], headers={"Stripe-Signature": item[1],
-                                                       "Content-Type": "application/json"})
+    clients = threading.local()  # one client a thread: making one costs milliseconds
 
-    started = time.perf_counter()
+    def send(item: tuple[bytes, str]) -> None:
+        if not hasattr(clients, "client"):
+            clients.client = httpx.Client(timeout=30)
+        clients.client.post(url, content=item[0], headers={
+            "Stripe-Signature": item[1], "Content-Type": "application/json"})
+
+    started, cpu_before = time.perf_counter(), cpu_seconds(web_pid)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(send, prepared))
-    return statistics.median(serial), count / (time.perf_counter() - started)
+    per_second = count / (time.perf_counter() - started)
+    return statistics.median(serial), per_second, (cpu_seconds(web_pid) - cpu_before) * 1000 / count
 
 
 def main() -> int:
@@ -315,7 +320,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--flood", type=int, default=1000)
+    parser.add_argument("--flood", type=int, default=1000,
+                        help="bad-signature deliveries during a phase of 5 checkouts/s")
     parser.add_argument("--intake", type=int, default=2000, help="deliveries to time")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9",
@@ -372,18 +378,20 @@ def main() -> int:
         rows = []
         first = 0
         with ThreadPoolExecutor(256) as pool:
-            for rate in [float(r) for r in args.rates.split(",")]:
+            for rate in [float(r) for r in args.rates.split(",") if r]:
                 rows.append(phase(args, site, sandbox, db_url, pids, rate, pool, first))
                 first += rows[-1].checkouts
                 print_row(rows[-1])
             endpoint_url, secret = webhook_endpoint(db_url, site)
             print("\nWebhook intake alone (signed deliveries of new events to the site):",
                   flush=True)
-            p50, per_second = intake(endpoint_url, secret, args.intake)
-            print(f"- server time p50, serially: {p50:.1f} ms (goal ≤ 5 ms); "
-                  f"{per_second:.0f} deliveries/s at concurrency 8 on {args.workers} web "
-                  f"processes ({per_second / args.workers:.0f} per process; goal ≥ 500)")
-            calm_rate = max(5.0, min(float(r) for r in args.rates.split(",")))
+            p50, per_second, cpu_ms = intake(endpoint_url, secret, args.intake, pids["web"])
+            print(f"- p50 serially, as the client sees it: {p50:.1f} ms (goal ≤ 5 ms of "
+                  f"server time)\n- web CPU per delivery: {cpu_ms:.2f} ms, so one process "
+                  f"takes at most {1000 / cpu_ms:.0f} deliveries/s (goal ≥ 500)\n- achieved "
+                  f"here, concurrency 8, {args.workers} web processes sharing "
+                  f"{os.cpu_count()} CPUs with everything else: {per_second:.0f}/s")
+            calm_rate = 5.0
             calm = phase(args, site, sandbox, db_url, pids, calm_rate, pool, first)
             first += calm.checkouts
             flooded = phase(args, site, sandbox, db_url, pids, calm_rate, pool, first,

@@ -158,6 +158,16 @@ def staff_roles(db):
 
 
 @pytest.fixture(autouse=True)
+def webhook_drain_unflagged(settings):
+    """No drain of webhook events left queued by an earlier test (its flag in Redis would
+    keep this test's deliveries from queueing one)."""
+    if settings.REDIS_URL:
+        from payments.monitoring import events
+
+        events._drain_flag().delete(events.DRAIN_FLAG)
+
+
+@pytest.fixture(autouse=True)
 def stripe_budget_off(settings):
     """The account's Stripe budget is off, as the sandbox enforces no rate limits: a test
     about limits turns both on (tests/payments/stripe/test_budget.py)."""

@@ -342,7 +342,7 @@ def test_a_violation_names_the_file_line_and_import():
      room_violations),
     ("payments.stripe.gateway", "from paymentsite.settings import X", room_violations),
     # a service importing an entry point
-    ("payments.monitoring.observe", "from payments.monitoring.tasks import intent_refresh_task",
+    ("payments.monitoring.observe", "from payments.monitoring.tasks import scan_stale_task",
      entry_point_violations),
     ("payments.recovery.links", "from payments.recovery.views import recover",
      entry_point_violations),

@@ -1,19 +1,26 @@
 """Stripe's webhook events, processed by a worker after the delivery was stored
 (``payments.stripe.webhooks``), in whatever order they come, any number of times.
 
-A worker claims an event (``claimed_until``) so two workers do not process it at once;
-one killed mid-way lets its claim run out, and the sweep takes the event up again. A
-failure is kept on the row (``last_error``) and retried later, each time a little later.
-Recording is ``observe.intent_event_record``: no read from Stripe unless the event
-cannot be placed against what we hold.
+The intake asks for a *drain* (``webhook_events_drain_request``): with Redis, one task
+for a burst of deliveries (a flag set if absent, cleared when the drain starts), so a
+delivery costs one Redis command rather than a Celery publish; the drain then processes
+every event waiting, oldest first. A worker claims an event (``claimed_until``) so two
+workers do not process it at once; one killed mid-way lets its claim run out, and the
+sweep takes the event up again. A failure is kept on the row (``last_error``) and
+retried later, each time a little later. Recording is ``observe.intent_event_record``:
+no read from Stripe unless the event cannot be placed against what we hold.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 
+import redis
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,6 +33,8 @@ from payments.telemetry import counters
 log = logging.getLogger(__name__)
 
 CLAIM_TTL = timedelta(minutes=2)
+DRAIN_FLAG = "payments:webhook-events:drain-queued"
+DRAIN_FLAG_SECONDS = 60  # a drain lost with its broker: the next delivery asks again
 # An event not processed this long after it came was not queued (the broker was down)
 # or its worker died: the sweep takes it.
 SWEEP_AFTER = timedelta(seconds=30)
@@ -57,6 +66,44 @@ def webhook_event_process(*, event_id: str) -> bool:
     return True
 
 
+def webhook_events_drain_request(*, publish: Callable[[], object]) -> None:
+    """Have the waiting events processed: ``publish`` queues a drain, unless one is queued
+    already and has not started (with Redis; without it, every delivery queues one). A
+    publish that fails (the broker is down) leaves the events to the sweep."""
+    flagged = bool(settings.REDIS_URL)
+    if flagged and not _drain_flag().set(DRAIN_FLAG, 1, nx=True, ex=DRAIN_FLAG_SECONDS):
+        return
+    try:
+        publish()
+    except Exception:
+        if flagged:
+            _drain_flag().delete(DRAIN_FLAG)
+        log.warning("webhook events not queued; the sweep processes them", exc_info=True)
+
+
+def webhook_events_drain(*, limit: int = 10_000) -> int:
+    """Process every event waiting and not held by another worker, oldest first, until
+    none is left (or ``limit``); returns how many this drain processed. Deliveries that
+    come meanwhile ask for another drain, which finds them."""
+    if settings.REDIS_URL:
+        _drain_flag().delete(DRAIN_FLAG)
+    processed = 0
+    while processed < limit:
+        now = timezone.now()
+        due = list(WebhookEvent.objects.filter(processed_at__isnull=True)
+                   .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+                   .order_by("received_at").values_list("pk", flat=True)[:SWEEP_PAGE])
+        if not due:
+            break
+        for event_id in due:
+            try:
+                processed += webhook_event_process(event_id=event_id)
+            except Exception:  # kept on the row, retried later; the others go on
+                log.warning("webhook event %s not processed; retried later", event_id,
+                            exc_info=True)
+    return processed
+
+
 def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_PAGE) -> int:
     """Process the events stored and not processed since ``SWEEP_AFTER`` (never queued, or
     their worker died, or they failed and their retry is due), oldest first, at most
@@ -75,6 +122,15 @@ def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_PAGE
             log.warning("webhook event %s not processed; retried later", event_id,
                         exc_info=True)
     return processed
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _drain_flag() -> redis.Redis:
+    return _redis(settings.REDIS_URL)
 
 
 def _claim(event_id: str) -> WebhookEvent | None:

@@ -4,29 +4,22 @@ paid or canceled ends its incidents)."""
 
 from __future__ import annotations
 
-import logging
-
 from django.dispatch import receiver
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.signals import payment_settled
-from payments.monitoring import incidents, tasks
+from payments.monitoring import events, incidents, tasks
 from payments.monitoring.models import Incident
 from payments.stripe.models import WebhookEvent
 from payments.stripe.signals import webhook_event_stored
 
-log = logging.getLogger(__name__)
-
 
 @receiver(webhook_event_stored, sender=WebhookEvent)
 def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
-    try:
-        # No publish retries: a broker that is down must not hold Stripe's delivery; the
-        # event waits in its table for the sweep (payments.monitoring.events).
-        tasks.webhook_event_process_task.apply_async((event_id,), retry=False)
-    except Exception:
-        log.warning("webhook event %s not queued; the sweep processes it", event_id,
-                    exc_info=True)
+    # No publish retries: a broker that is down must not hold Stripe's delivery; the
+    # event waits in its table for the sweep (payments.monitoring.events).
+    events.webhook_events_drain_request(
+        publish=lambda: tasks.webhook_events_drain_task.apply_async(retry=False))
 
 
 @receiver(payment_settled)

@@ -1,6 +1,6 @@
 """Celery tasks of monitoring: thin, each calls one service. Beat runs the scans and the
-ops mail (schedules live in the database, django-celery-beat); webhook receivers queue
-``intent_refresh_task``.
+ops mail (schedules live in the database, django-celery-beat); the webhook intake queues
+``webhook_events_drain_task``.
 
 Names are pinned (``name=``) to where the tasks were first defined: beat's rows in the
 database, and any message in a queue, refer to them by name, so moving code must not
@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments.checkout.models import PaymentEvent
-from payments.monitoring import events, ops_mail, refresh, scans
+from payments.monitoring import events, ops_mail, scans
 from payments.monitoring.models import ScanRun
-from payments.stripe import gateway
 from payments.stripe.budget import stripe_calls_for
-
-STRIPE_TROUBLE = (gateway.StripeUnavailable, gateway.RateLimited)
 
 
 def _summary(run: ScanRun) -> dict[str, object]:
@@ -46,25 +42,11 @@ def scan_backfill_task(days: int = 7) -> dict[str, object]:
         return _summary(scans.scan_backfill(days=days))
 
 
-@shared_task(name="payments.tasks.intent_refresh_task", acks_late=True,
-             autoretry_for=STRIPE_TROUBLE, retry_backoff=2, retry_backoff_max=300,
-             max_retries=8)
-def intent_refresh_task(intent_id: str, event_id: str) -> str:
-    """Read an intent from Stripe and record it. Kept for messages queued before webhook
-    events were processed by ``webhook_event_process_task``."""
+@shared_task(name="payments.monitoring.webhook_events_drain_task", acks_late=True)
+def webhook_events_drain_task() -> int:
+    """Process the webhook events waiting (queued by the intake, once for a burst)."""
     with stripe_calls_for("webhook"):
-        observation = refresh.intent_refresh(intent_id=intent_id,
-                                             source=PaymentEvent.Source.WEBHOOK, actor=event_id)
-    return observation.attempt.status if observation.attempt else "outside"
-
-
-@shared_task(name="payments.monitoring.webhook_event_process_task", acks_late=True,
-             autoretry_for=STRIPE_TROUBLE, retry_backoff=2, retry_backoff_max=300,
-             max_retries=8)
-def webhook_event_process_task(event_id: str) -> bool:
-    """Process a webhook event the intake stored (queued after its commit)."""
-    with stripe_calls_for("webhook"):
-        return events.webhook_event_process(event_id=event_id)
+        return events.webhook_events_drain()
 
 
 @shared_task(name="payments.monitoring.webhook_events_sweep_task", acks_late=True)

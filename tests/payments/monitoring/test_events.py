@@ -217,7 +217,7 @@ def test_events_delivered_while_the_broker_is_down_are_processed_by_the_sweep(
     def broker_down(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to the broker. Connection refused.")
 
-    monkeypatch.setattr(tasks.webhook_event_process_task, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.webhook_events_drain_task, "apply_async", broker_down)
     webhooks_to(live_server.url)
     shopper = shopper_with_order(product)
     assert shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds"
