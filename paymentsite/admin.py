@@ -1,5 +1,6 @@
-"""The admin site of this product: Django's, with the payments first and the failed
-payments dashboard in it.
+"""The admin site of this product: Django's, with the payments first, the failed
+payments dashboard in it, and a second factor after the password for users who can move
+money (``paymentsite.signin``).
 
 ``paymentsite.settings`` installs ``paymentsite.apps.PaymentsAdminConfig`` in place of
 ``django.contrib.admin``; its ``default_site`` makes ``admin.site`` an instance of
@@ -12,9 +13,19 @@ For the same reason the dashboard's module is imported when the site first needs
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+
+from paymentsite import signin
 
 # Our models in the order a merchant looks for them (Django sorts them by name, which puts
 # "Scan cursors" before "Scan runs" and "Products" among the payments). Ops actions and
@@ -32,7 +43,66 @@ class PaymentsAdminSite(admin.AdminSite):
         from payments.admin import dashboard
 
         return [path("payments/dashboard/", self.admin_view(dashboard.dashboard_view_for(self)),
-                     name="payments_dashboard"), *super().get_urls()]
+                     name="payments_dashboard"),
+                path("second-factor/", self.second_factor_view, name="second_factor"),
+                *super().get_urls()]
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """A user who can move money is in only once the second factor is given too."""
+        return super().has_permission(request) and \
+            not signin.second_factor_pending(user=request.user)
+
+    @method_decorator(never_cache)
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Django's login; a password accepted (or a session that has only that) goes on to
+        the second factor when the user needs one."""
+        if request.method == "GET" and self._owes_second_factor(request):
+            return self._to_second_factor(request)
+        response = super().login(request, extra_context)
+        if request.method == "POST" and self._owes_second_factor(request):
+            return self._to_second_factor(request)
+        return response
+
+    @method_decorator(never_cache)
+    def second_factor_view(self, request: HttpRequest) -> HttpResponse:
+        """The code from the authenticator app; on the first sign-in, enrolling it."""
+        if not (request.user.is_active and request.user.is_staff):
+            return redirect(f"{reverse(f'{self.name}:login')}?"
+                            f"{urlencode({'next': self._next(request)})}")
+        if not signin.second_factor_pending(user=request.user):
+            return redirect(self._next(request))
+        error = None
+        if request.method == "POST":
+            error = signin.second_factor_verify(request=request,
+                                                token=request.POST.get("token", ""))
+            if error is None:
+                return redirect(self._next(request))
+        device = signin.second_factor_device(user=request.user)
+        context = {**self.each_context(request), "title": "Second factor",
+                   "enrolling": not device.confirmed, "error": error,
+                   "next": self._next(request)}
+        if not device.confirmed:
+            enrolment = signin.second_factor_enrolment(device=device)
+            context.update(key=enrolment["key"], qr_svg=mark_safe(enrolment["qr_svg"]))
+        return TemplateResponse(request, "admin/second_factor.html", context,
+                                status=400 if error else 200)
+
+    def _owes_second_factor(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff and \
+            signin.second_factor_pending(user=request.user)
+
+    def _to_second_factor(self, request: HttpRequest) -> HttpResponse:
+        return redirect(f"{reverse(f'{self.name}:second_factor')}?"
+                        f"{urlencode({'next': self._next(request)})}")
+
+    def _next(self, request: HttpRequest) -> str:
+        """Where to go after signing in: the page asked for, if it is ours."""
+        wanted = request.POST.get("next") or request.GET.get("next") or ""
+        if wanted and url_has_allowed_host_and_scheme(
+                wanted, allowed_hosts={request.get_host()},
+                require_https=request.is_secure()):
+            return wanted
+        return reverse(f"{self.name}:index")
 
     def each_context(self, request: HttpRequest) -> dict:
         """Every admin page knows the dashboard's address, for users who may see it (the

@@ -9,7 +9,7 @@ class PaymentsiteConfig(AppConfig):
     verbose_name = "Payment site"
 
     def ready(self) -> None:
-        from paymentsite import checks  # noqa: F401 - registers the checks
+        from paymentsite import checks, signin  # noqa: F401 - registers checks, receivers
 
 
 class PaymentsAdminConfig(admin_apps.AdminConfig):

@@ -88,3 +88,17 @@ def check_pay_rates(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                      "(10/m, 100/5m); empty turns the limit off.",
                 id="paymentsite.E002"))
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_second_factor(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """In production, users who can move money must give a second factor (``--deploy``)."""
+    from django.conf import settings
+
+    if settings.ADMIN_SECOND_FACTOR_REQUIRED:
+        return []
+    return [checks.Warning(
+        "DJANGO_ADMIN_SECOND_FACTOR is off: superusers and ops staff sign in to the admin "
+        "with a password alone.",
+        hint="Leave DJANGO_ADMIN_SECOND_FACTOR unset (on with DEBUG off) in production.",
+        id="paymentsite.W001")]

@@ -8,6 +8,7 @@ stop start-up with a clear message instead of falling back to a default.
 from __future__ import annotations
 
 import os
+from email.utils import formataddr
 from pathlib import Path
 
 import dj_database_url
@@ -65,6 +66,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "axes",  # locks out a user at an address after repeated failed sign-ins
+    "django_otp",  # the admin's second factor (paymentsite/second_factor.py)
+    "django_otp.plugins.otp_totp",
     "djstripe",
     "django_celery_beat",
     "payments",
@@ -80,10 +84,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Whose Stripe calls a request makes: shoppers' first, then ops' (the Stripe budget).
     "paymentsite.middleware.StripeCallSourceMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "paymentsite.urls"
@@ -97,6 +104,7 @@ TEMPLATES = [{
         "django.template.context_processors.request",
         "django.contrib.auth.context_processors.auth",
         "django.contrib.messages.context_processors.messages",
+        "paymentsite.context_processors.shop",
     ]},
 }]
 
@@ -165,7 +173,40 @@ def proxy_ssl_header(value: str) -> tuple[str, str] | None:
 # Only behind a proxy that always sets (and never passes on) this header: otherwise a
 # client could claim HTTPS. Without it, SSL redirect behind a TLS proxy loops.
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env("DJANGO_SECURE_PROXY_SSL_HEADER", "") or "")
-CSRF_FAILURE_VIEW = "payments.checkout.views.csrf_failure"  # JSON for /pay, Django's page elsewhere
+CSRF_FAILURE_VIEW = "payments.checkout.views.csrf_failure"
+
+# --- Sign-in: passwords, lockout, second factor, admin sessions --------------------------
+# Django checks none of these unless told: "1" or the username would be accepted.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out user at an address before the password is
+# even checked, and counts every failure.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# locked out for AXES_COOLOFF_TIME hours (or until an admin deletes the row under
+# Axes -> Access attempts, or `manage.py axes_reset_username NAME`). A success resets it.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = float(env("AXES_COOLOFF_HOURS", "1") or 1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address the /pay throttle uses (PAYMENTS_CLIENT_ADDRESS_META).
+AXES_CLIENT_IP_CALLABLE = "paymentsite.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "paymentsite.signin.lockout_response"
+# Users who can move money (superusers, the ops permissions) sign in to the admin with a
+# one-time code from an authenticator app (paymentsite/signin.py): on by default with
+# DEBUG off; `dev.py run` (DEBUG on) leaves it off, so the demo logins work without a phone.
+ADMIN_SECOND_FACTOR_REQUIRED = env_bool("DJANGO_ADMIN_SECOND_FACTOR", not DEBUG)
+OTP_TOTP_THROTTLE_FACTOR = 1  # each wrong code doubles the wait before the next try
+# A staff sign-in lasts a working day, not Django's two weeks (shoppers' sessions, which
+# hold their carts and orders, keep the default).
+ADMIN_SESSION_SECONDS = env_int("DJANGO_ADMIN_SESSION_SECONDS", 9 * 3600)
+  # JSON for /pay, Django's page elsewhere
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -255,11 +296,16 @@ PAYMENTS_BACKGROUND_CALLS_PER_SECOND = int(
 # Prometheus's scrapes of /metrics carry this bearer token; unset, /metrics is off (404).
 PAYMENTS_METRICS_TOKEN = env("PAYMENTS_METRICS_TOKEN", "") or ""
 
-# --- Recovery and ops mail ---------------------------------------------------------------
+# --- The shop, recovery and ops mail ----------------------------------------------------
+# The shop's name, on every page and in every mail (and the sender's name by default).
+SHOP_NAME = (env("SHOP_NAME", "") or "Sandbox Supply Co.").strip()
+OTP_TOTP_ISSUER = SHOP_NAME
 # The site's public address, for links in mail (receipts, recovery links).
 SITE_URL = (env("SITE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
-# How long a recovery link mailed to a shopper stays valid (it works once).
+# How long a recovery link mailed to a shopper stays valid (until its order is paid).
 PAYMENTS_RECOVERY_LINK_SECONDS = int(env("PAYMENTS_RECOVERY_LINK_SECONDS", "172800") or 172800)
+# How long the receipt's link to the order's page works (in any browser).
+PAYMENTS_ORDER_LINK_SECONDS = env_int("PAYMENTS_ORDER_LINK_SECONDS", 90 * 86400)
 # Who gets the daily digest of new incidents and the failed-authentication alert
 # (comma-separated addresses; empty sends neither).
 PAYMENTS_OPS_EMAILS = [a.strip() for a in (env("PAYMENTS_OPS_EMAILS", "") or "").split(",")
@@ -348,8 +394,9 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS, port 465
 if EMAIL_USE_SSL and "EMAIL_USE_TLS" not in os.environ:
     EMAIL_USE_TLS = False  # Django refuses both at once
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # a hung SMTP server must not hold a worker
-# Receipts must not come from webmaster@localhost: required with DEBUG off.
-DEFAULT_FROM_EMAIL = secret("DEFAULT_FROM_EMAIL", "Paymentsite <shop@localhost>")
+# Receipts must not come from webmaster@localhost: required with DEBUG off (in
+# development, the shop's name at shop@localhost).
+DEFAULT_FROM_EMAIL = secret("DEFAULT_FROM_EMAIL", formataddr((SHOP_NAME, "shop@localhost")))
 SERVER_EMAIL = env("SERVER_EMAIL", "") or DEFAULT_FROM_EMAIL
 
 # --- Logging -----------------------------------------------------------------------------
@@ -377,6 +424,9 @@ LOGGING = {
         # Replaces Django's own handlers (console with DEBUG, mail_admins without): its
         # records, django.request's 500s among them, go to the root handler above.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # runserver's request lines, which Django would print as they are (recovery
+        # tokens in the path): through the redacting JSON handler instead.
+        "django.server": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # stripe-python logs two INFO lines per request: noise at the default level
         # (a backfill makes thousands); its warnings and errors still come through.
         "stripe": {"level": "WARNING"},
