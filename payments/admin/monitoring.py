@@ -158,7 +158,8 @@ class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(RecoveryLink)
 class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The links mailed to shoppers: to whom, by whom, until when, and whether used."""
+    """The links mailed to shoppers: to whom, by whom, until when, and what became of them
+    (opened, used in a browser, paid through)."""
 
     list_display = ["order_link", "email_display", "created_by", "created", "expires",
                     "state"]
@@ -193,8 +194,9 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def expires(self, link: RecoveryLink) -> str:
         return timestamp_compact(link.expires_at)
 
-    @admin.display(description="Used")
+    @admin.display(description="Opened / used / paid")
     def state(self, link: RecoveryLink) -> str:
-        if link.used_at is not None:
-            return f"used {timestamp_compact(link.used_at)}"
-        return "expired unused" if link.expires_at <= timezone.now() else "not yet"
+        steps = [f"{step} {timestamp_compact(at)}" for step, at in link.progress()]
+        if steps:
+            return ", ".join(steps)
+        return "expired unopened" if link.expires_at <= timezone.now() else "not yet opened"

@@ -1,7 +1,12 @@
 """Links mailed to shoppers to finish paying an order, and what opening one does.
 
 A link's URL carries a token signed with the site's key and ``LINK_SALT``, naming its
-``RecoveryLink`` row; the row says whether and by whom it was used and when it expires.
+``RecoveryLink`` row; the link works until its order is paid or it expires. Mail
+providers' scanners open every link before the person does (a GET, often without
+cookies), so opening it changes nothing but a count and shows no secret: the page's
+script, in a browser, then uses it (a POST with the page's CSRF token), which takes the
+order into that browser's session and hands over the client secret for the bank's
+challenge. Any number of browsers may use it until the order is paid.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,6 +36,7 @@ from payments.stripe import gateway
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
 LINK_SALT = "payments.recovery-link"
+EXPIRED = "This link has expired. Please ask the shop for a new one."
 
 
 class RecoveryLinkError(Exception):
@@ -53,55 +61,88 @@ def recovery_link_token(*, link: RecoveryLink) -> str:
 
 
 @dataclass(frozen=True)
+class LinkPage:
+    """What the link's page shows before it is used: the order, and whether its payment
+    waits at the bank's challenge (from what we hold: opening calls nobody)."""
+
+    order: Order
+    waiting_at_bank: bool
+
+
+@dataclass(frozen=True)
 class LinkOpening:
     order: Order
     client_secret: str | None  # set when the bank's challenge can run again
 
 
-def recovery_link_open(*, token: str, session: SessionBase) -> LinkOpening:
-    """Check a link and hand its order to this browser session.
+def recovery_link_open(*, token: str) -> LinkPage:
+    """A GET of the link, by the shopper or a mail scanner: counted, nothing else changes.
+    An altered, expired or finished link raises RecoveryLinkError with a message that
+    reveals nothing about the order."""
+    link = _link_valid(token)
+    RecoveryLink.objects.filter(pk=link.pk).update(
+        opened_at=Coalesce(F("opened_at"), timezone.now()), open_count=F("open_count") + 1)
+    attempt = _latest_attempt(link.order)
+    return LinkPage(order=link.order, waiting_at_bank=attempt is not None
+                    and attempt.status == Status.REQUIRES_ACTION
+                    and attempt.confirmation_method == "manual")
 
-    An altered, expired or used link raises RecoveryLinkError with a message that
-    reveals nothing about the order. The session that first opened a link may open it
-    again (a reload)."""
-    try:
-        pk = signing.loads(token, salt=LINK_SALT,
-                           max_age=settings.PAYMENTS_RECOVERY_LINK_SECONDS)
-    except signing.SignatureExpired:
-        raise RecoveryLinkError("This link has expired. Please ask the shop for a new "
-                                "one.") from None
-    except signing.BadSignature:
-        raise RecoveryLinkError("This link is not valid.", status=404) from None
-    link = RecoveryLink.objects.select_related("order").filter(pk=pk).first()
-    if link is None:
-        raise RecoveryLinkError("This link is not valid.", status=404)
-    if link.expires_at <= timezone.now():
-        raise RecoveryLinkError("This link has expired. Please ask the shop for a new one.")
+
+def recovery_link_use(*, token: str, session: SessionBase) -> LinkOpening:
+    """The link's page, in a browser, uses it: the order joins this session (so it may
+    pay it) and, while its intent still waits for the bank's challenge, the client secret
+    to run it again. The link stays valid until the order is paid or it expires."""
+    link = _link_valid(token)
     if not session.session_key:
         session.save()
-    me = session_fingerprint(session=session)
-    if link.used_at is None:
-        RecoveryLink.objects.filter(pk=link.pk, used_at__isnull=True).update(
-            used_at=timezone.now(), used_by_session=me)
-        link.refresh_from_db()
-    if link.used_by_session != me:
-        raise RecoveryLinkError("This link was already used. Please ask the shop for a new "
-                                "one if you still need it.")
+    now = timezone.now()
+    RecoveryLink.objects.filter(pk=link.pk).update(
+        used_at=Coalesce(F("used_at"), now), opened_at=Coalesce(F("opened_at"), now),
+        used_by_session=session_fingerprint(session=session))
     order = link.order
-    if order.status == Order.Status.PAID:
-        raise RecoveryLinkError("This order is already paid. Thank you!", status=200)
-    if order.status == Order.Status.CANCELED:
-        raise RecoveryLinkError("This order was canceled.")
     owned = session.get(SESSION_ORDERS, [])
     if order.reference not in owned:
         session[SESSION_ORDERS] = [*owned, order.reference][-50:]
     return LinkOpening(order=order, client_secret=_challenge_again(order))
 
 
+def recovery_links_paid(*, order_id: int) -> int:
+    """The order is paid: the links used for it in a browser are marked paid through."""
+    return RecoveryLink.objects.filter(order_id=order_id, used_at__isnull=False,
+                                       paid_at__isnull=True).update(paid_at=timezone.now())
+
+
+def _link_valid(token: str) -> RecoveryLink:
+    try:
+        pk = signing.loads(token, salt=LINK_SALT,
+                           max_age=settings.PAYMENTS_RECOVERY_LINK_SECONDS)
+    except signing.SignatureExpired:
+        raise RecoveryLinkError(EXPIRED) from None
+    except signing.BadSignature:
+        raise RecoveryLinkError("This link is not valid.", status=404) from None
+    link = RecoveryLink.objects.select_related("order").filter(pk=pk).first()
+    if link is None:
+        raise RecoveryLinkError("This link is not valid.", status=404)
+    if link.order.status == Order.Status.PAID:
+        raise RecoveryLinkError("This order is already paid. Thank you!", status=200)
+    if link.expires_at <= timezone.now():
+        raise RecoveryLinkError(EXPIRED)
+    if link.order.status == Order.Status.CANCELED:
+        raise RecoveryLinkError("This order was canceled.")
+    return link
+
+
+def _latest_attempt(order: Order) -> PaymentAttempt | None:
+    return order.attempts.order_by("-number").first()
+
+
 def _challenge_again(order: Order) -> str | None:
-    """The client secret when the order's intent still waits for the bank's challenge."""
-    attempt = order.attempts.order_by("-number").first()
-    if attempt is None or attempt.status != Status.REQUIRES_ACTION:
+    """The client secret when the order's intent still waits for the bank's challenge
+    and the page can run it (manual confirmation: Stripe.js's handleCardAction refuses
+    any other)."""
+    attempt = _latest_attempt(order)
+    if attempt is None or attempt.status != Status.REQUIRES_ACTION or \
+            attempt.confirmation_method != "manual":
         return None
     try:
         intent = gateway.payment_intent_retrieve(intent_id=attempt.stripe_id)

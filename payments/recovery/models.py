@@ -38,7 +38,9 @@ class OpsAction(models.Model):
 
 class RecoveryLink(models.Model):
     """A link mailed to a shopper to finish paying an order. The URL carries a signed,
-    expiring token naming this row; the row says whether it was used."""
+    expiring token naming this row. It works until the order is paid or it expires;
+    opening it (any GET, a mail scanner's too) is only counted, and the page's script,
+    in a browser, uses it."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="recovery_links")
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, null=True, blank=True,
@@ -47,12 +49,24 @@ class RecoveryLink(models.Model):
     created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    # First opened (a GET: the shopper, or a mail provider's link scanner), and how often.
+    opened_at = models.DateTimeField(null=True, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    # First used in a browser: the page's script took the order into its session.
     used_at = models.DateTimeField(null=True, blank=True)
-    # The session that opened it may come back to the order; a keyed hash, never the key.
+    # The last session that used it; a keyed hash, never the key.
     used_by_session = models.CharField(max_length=32, blank=True)
+    # The order was paid after the link was used in a browser.
+    paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Link for {self.order} to {self.email}"
+
+    def progress(self) -> list[tuple[str, object]]:
+        """What became of it since it was sent, in order: (step, when) for opened, used in
+        a browser and paid through it; the steps not taken yet are left out."""
+        steps = [("opened", self.opened_at), ("used", self.used_at), ("paid", self.paid_at)]
+        return [(step, at) for step, at in steps if at is not None]

@@ -1,49 +1,97 @@
 /*
- * The recovery page of a link the shop mailed: the bank's challenge again for a payment
- * still waiting for it (stripe.handleCardAction on the order's own intent), then the
- * same second confirm as the checkout (POST /pay {payment_intent_id, order_reference}),
- * looping while the bank asks again. A failed challenge leaves the shopper the order's
- * card form, one link away.
+ * The recovery page of a link the shop mailed. Opening the link (a GET, perhaps a mail
+ * scanner's) showed this page and used nothing; this script uses the link: it POSTs back
+ * to the link's own address with the page's CSRF token and gets the order page's address
+ * and, while the payment still waits for the bank's challenge, the client secret.
+ *
+ * Waiting at the bank: "Confirm with my bank" runs stripe.handleCardAction on the order's
+ * own intent, then the same second confirm as the checkout (POST /pay {payment_intent_id,
+ * order_reference}), looping while the bank asks again. Otherwise (or "Pay with a card")
+ * the browser goes on to the order's card form.
  */
 (function () {
   "use strict";
 
   var form = document.getElementById("recover-form");
   if (!form) return;
-  var button = document.getElementById("authenticate-button");
   var errors = document.getElementById("card-errors");
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  var stripe = Stripe(form.dataset.publishableKey);
+  var waiting = form.dataset.waitingAtBank === "true";
+  var stripe = waiting && window.Stripe ? Stripe(form.dataset.publishableKey) : null;
+  var use = null;  // the promise of the link's use: {clientSecret, orderUrl} or {error}
+
+  function useLink() {
+    if (!use) {
+      use = fetch(window.location.pathname, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrfToken }
+      }).then(function (response) {
+        return response.json().catch(function () {
+          return { error: "The store answered unexpectedly (HTTP " + response.status + ")." };
+        });
+      }, function () {
+        use = null;  // try again on the next click
+        return { error: "We could not reach the store. Check your connection and try again." };
+      });
+    }
+    return use;
+  }
+
+  if (waiting) {
+    // Fetch the secret now, so the button runs the bank's challenge at once.
+    useLink().then(function (answer) {
+      if (answer.error) fail(answer.error);
+      else if (!answer.clientSecret) window.location.replace(answer.orderUrl);
+    });
+  } else {
+    // Nothing to confirm at the bank: straight on to the order's card form.
+    setBusy(true);
+    useLink().then(function (answer) {
+      if (answer.error) fail(answer.error);
+      else window.location.replace(answer.orderUrl);
+    });
+  }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (button.disabled) return;
+    if (form.getAttribute("aria-busy") === "true") return;
+    var wantsCard = !event.submitter || event.submitter.value === "card";
     setBusy(true);
     errors.textContent = "";
-    authenticate(form.dataset.clientSecret).catch(function () {
+    useLink().then(function (answer) {
+      if (answer.error) return fail(answer.error);
+      if (wantsCard || !answer.clientSecret || !stripe) {
+        return window.location.assign(answer.orderUrl);
+      }
+      return authenticate(answer.clientSecret, answer.orderUrl);
+    }).catch(function () {
       fail("We could not reach the store. Check your connection and try again.");
     });
   });
 
-  function authenticate(clientSecret) {
+  function authenticate(clientSecret, orderUrl) {
     return stripe.handleCardAction(clientSecret).then(function (result) {
-      if (result.error) {
-        return fail(result.error.code === "payment_intent_authentication_failure"
-          ? "Your bank could not confirm this payment. You can pay with another card instead."
-          : result.error.message);
-      }
-      return post({ payment_intent_id: result.paymentIntent.id }).then(handle);
+      if (result.error) return fail(cardActionMessage(result.error));
+      return post({ payment_intent_id: result.paymentIntent.id }).then(function (response) {
+        if (response.success) {
+          window.location.assign(response.orderUrl || orderUrl);
+        } else if (response.requiresAction) {
+          return authenticate(response.clientSecret, orderUrl);
+        } else {
+          fail(response.error || "Unexpected answer from the store. Please try again.");
+        }
+      });
     });
   }
 
-  function handle(response) {
-    if (response.success) {
-      window.location.assign(response.orderUrl || form.dataset.orderUrl);
-    } else if (response.requiresAction) {
-      return authenticate(response.clientSecret);
-    } else {
-      fail(response.error || "Unexpected answer from the store. Please try again.");
+  // Stripe.js's messages are written for developers: the shopper gets plain words, the
+  // console the rest.
+  function cardActionMessage(error) {
+    if (error.code === "payment_intent_authentication_failure") {
+      return "Your bank could not confirm this payment. You can pay with another card instead.";
     }
+    if (window.console) console.warn("Stripe.js:", error.code, error.message);
+    return "The check with your bank could not be started. Please pay with a card instead.";
   }
 
   function post(body) {
@@ -66,7 +114,9 @@
   }
 
   function setBusy(value) {
-    button.disabled = value;
-    button.setAttribute("aria-busy", value ? "true" : "false");
+    form.setAttribute("aria-busy", value ? "true" : "false");
+    Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+      button.disabled = value;
+    });
   }
 })();

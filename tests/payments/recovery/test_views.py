@@ -3,6 +3,7 @@ bank's challenge again, or the card form; bad links say so and reveal nothing.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -25,22 +26,69 @@ def link_for(incident: Incident, ops: User, **changes) -> tuple[RecoveryLink, st
     return link, links.recovery_link_token(link=link)
 
 
-def test_a_link_runs_the_banks_challenge_again_in_a_fresh_browser(product, sandbox, ops):
+def use(client: Client, token: str):
+    """What the link page's script does: POST back with the page's CSRF token."""
+    page = client.get(f"/recover/{token}/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    return client.post(f"/recover/{token}/", headers={
+        "Accept": "application/json", "X-CSRFToken": csrf.group(1)})
+
+
+def test_a_link_runs_the_banks_challenge_again_in_a_fresh_browser(
+        product, sandbox, ops, django_capture_on_commit_callbacks, monkeypatch):
+    from payments.mail import tasks
+
+    monkeypatch.setattr(tasks.order_receipt_task, "apply_async", lambda *a, **k: None)
     _, incident = shopper_abandoned(product, sandbox, authenticated=False)
     _, token = link_for(incident, ops)
-    stranger = Client()  # no login, another browser
+    stranger = Client(enforce_csrf_checks=True)  # no login, another browser
     page = stranger.get(f"/recover/{token}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'data-client-secret="pi_' in html and incident.order.reference in html
+    assert incident.order.reference in html and "with my bank" in html
+    assert "_secret_" not in html  # a GET shows no secret: the script fetches it
+    answer = use(stranger, token).json()
+    assert answer["clientSecret"].startswith(incident.stripe_id + "_secret_")
+    assert answer["orderUrl"] == f"/orders/{incident.order.reference}/"
     sandbox.authenticate(incident.stripe_id, "complete")  # the modal's button
-    paid = stranger.post("/pay", {"payment_intent_id": incident.stripe_id,
-                                  "order_reference": incident.order.reference},
-                         content_type="application/json")
+    with django_capture_on_commit_callbacks(execute=True):  # order_paid's receivers
+        paid = stranger.post("/pay", {"payment_intent_id": incident.stripe_id,
+                                      "order_reference": incident.order.reference},
+                             content_type="application/json",
+                             headers={"X-CSRFToken": stranger.cookies["csrftoken"].value})
     assert paid.json()["success"] is True
     incident.refresh_from_db()
     assert incident.status == "recovered"
-    assert stranger.get(f"/recover/{token}/").status_code == 200  # a reload: paid, says so
+    reload = stranger.get(f"/recover/{token}/")  # a reload: paid, says so
+    assert reload.status_code == 200 and "already paid" in reload.content.decode()
+    link = RecoveryLink.objects.get()
+    assert link.used_at is not None and link.paid_at is not None
+
+
+def test_opening_a_link_uses_nothing_up_until_a_browser_uses_it(product, sandbox, ops):
+    """A mail provider's scanner opens every link first: GETs without cookies."""
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    link, token = link_for(incident, ops)
+    reads_before = len(sandbox.requests("/v1/payment_intents"))
+    for _ in range(3):
+        scanner = Client()
+        page = scanner.get(f"/recover/{token}/")
+        assert page.status_code == 200
+        assert "_secret_" not in page.content.decode()
+        assert "sessionid" not in page.cookies  # no session made, no order handed over
+    assert len(sandbox.requests("/v1/payment_intents")) == reads_before  # nor Stripe asked
+    link.refresh_from_db()
+    assert (link.open_count, link.used_at, link.paid_at) == (3, None, None)
+    assert link.opened_at is not None
+    # A POST without the page's CSRF token (a scanner replaying the URL) uses nothing.
+    assert Client(enforce_csrf_checks=True).post(f"/recover/{token}/").status_code == 403
+    # The shopper's browser, then another of theirs: the link still works in both.
+    for browser in (Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)):
+        assert use(browser, token).json()["clientSecret"]
+        assert browser.get(f"/orders/{incident.order.reference}/").status_code == 200
+    link.refresh_from_db()
+    assert link.used_at is not None and [step for step, _ in link.progress()] == [
+        "opened", "used"]
 
 
 def test_a_link_after_a_failure_opens_the_orders_card_form(product, sandbox, ops, settings):
@@ -54,14 +102,16 @@ def test_a_link_after_a_failure_opens_the_orders_card_form(product, sandbox, ops
         currency="eur", intent_status="requires_payment_method", source="scan")
     _, token = link_for(incident, ops)
     stranger = Client()
-    response = stranger.get(f"/recover/{token}/")
+    page = stranger.get(f"/recover/{token}/")
+    assert page.status_code == 200 and "with a card" in page.content.decode()
+    response = stranger.post(f"/recover/{token}/")  # the form, without the script
     assert response.status_code == 302
     assert response["Location"] == f"/orders/{shopper.order.reference}/"
     page = stranger.get(response["Location"]).content.decode()
     assert 'id="payment-form"' in page
 
 
-@pytest.mark.parametrize("case", ["altered", "expired", "used", "another_order", "paid"])
+@pytest.mark.parametrize("case", ["altered", "expired", "another_order", "paid", "canceled"])
 def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
     shopper, incident = shopper_abandoned(product, sandbox, authenticated=False)
     link, token = link_for(incident, ops)
@@ -69,19 +119,21 @@ def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
         token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     elif case == "expired":
         RecoveryLink.objects.filter(pk=link.pk).update(expires_at=timezone.now())
-    elif case == "used":
-        assert Client().get(f"/recover/{token}/").status_code == 200
     elif case == "another_order":
         other, other_incident = shopper_abandoned(product, sandbox, authenticated=False)
         _, other_token = link_for(other_incident, ops)
         token = other_token.split(":")[0] + ":" + token.split(":", 1)[1]
     elif case == "paid":
         Order.objects.filter(pk=shopper.order.pk).update(status=Order.Status.PAID)
+    elif case == "canceled":
+        Order.objects.filter(pk=shopper.order.pk).update(status=Order.Status.CANCELED)
     response = Client().get(f"/recover/{token}/")
     html = response.content.decode()
     assert response.status_code in (200, 404, 410)
     assert shopper.order.reference not in html and "shopper@example.com" not in html
     assert "client-secret" not in html
-    expected = {"altered": "not valid", "expired": "expired", "used": "already used",
+    expected = {"altered": "not valid", "expired": "expired", "canceled": "canceled",
                 "another_order": "not valid", "paid": "already paid"}[case]
     assert expected in html
+    used = Client().post(f"/recover/{token}/", headers={"Accept": "application/json"})
+    assert expected in used.json()["error"] and "client" not in used.json()
