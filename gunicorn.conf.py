@@ -22,6 +22,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paymentsite.settings")
 
 from django.conf import settings  # noqa: E402 - after the settings module is named
 
+from paymentsite.logging import gunicorn_logger_class  # noqa: E402
+
 
 def _bind() -> list[str]:
     if os.environ.get("GUNICORN_BIND"):
@@ -53,6 +55,9 @@ accesslog = "-"
 errorlog = "-"
 access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" '
                      'request_id=%({x-request-id}o)s')
+# Every line scrubbed as Django's are: a recovery link's token in a request line or a
+# Referer is a key to a shopper's order.
+logger_class = gunicorn_logger_class()
 
 # The heartbeat file on memory, not a container's overlay disk (gunicorn's advice).
 if os.path.isdir("/dev/shm"):

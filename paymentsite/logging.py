@@ -5,9 +5,10 @@ record, and secrets scrubbed before anything is written.
   token (a proxy or load balancer usually sets one), or makes one; keeps it in a context
   variable for the request and returns it in the response's ``X-Request-ID``.
 - :class:`RequestIdFilter` puts it on every record as ``request_id``.
-- :class:`RedactingFilter` scrubs card numbers, PaymentIntent client secrets, session keys
-  and Stripe keys (``sk_``, ``rk_``, ``whsec_``) from the message, its arguments and the
-  traceback.
+- :class:`RedactingFilter` scrubs card numbers, PaymentIntent client secrets, session keys,
+  Stripe keys (``sk_``, ``rk_``, ``whsec_``) and the tokens of links mailed to shoppers
+  from the message, its arguments and the traceback.
+- :func:`gunicorn_logger_class` puts gunicorn's access and error logs through the same filter.
 - :class:`JsonFormatter` writes ``time``, ``level``, ``logger``, ``message``,
   ``request_id`` and ``exception`` (the traceback, newlines escaped) on one line.
 """
@@ -78,6 +79,9 @@ _SECRETS = [
     # Session keys: in a cookie header, a form, JSON, or SQL on django_session.
     (re.compile(r"(?i)\b(session_?key|sessionid)([\"'\s:=]+)[a-z0-9]{8,}"),
      rf"\1\2{REDACTED}"),
+    # The tokens of the links mailed to shoppers: a recovery link, the receipt's order link
+    # (payments/urls.py), in a path, a Referer or a full URL.
+    (re.compile(r"(/(?:recover|order-status)/)[^/\s\"'?#<>]+"), rf"\1{REDACTED}"),
 ]
 # 13 to 19 digits, optionally grouped by single spaces or dashes; redacted when the Luhn
 # checksum holds (a card number), so ids and millisecond timestamps mostly stay readable.
@@ -100,7 +104,8 @@ def _card_redact(match: re.Match) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with card numbers, client secrets, session keys and Stripe keys scrubbed."""
+    """``text`` with card numbers, client secrets, session keys, Stripe keys and link
+    tokens scrubbed."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return _CARD.sub(_card_redact, text)
@@ -148,3 +153,17 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         # Once more over the whole line: a handler without RedactingFilter stays safe too.
         return redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def gunicorn_logger_class():
+    """gunicorn's logger with every line (the access log's request line and Referer
+    included) through :class:`RedactingFilter`; for ``gunicorn.conf.py``."""
+    from gunicorn.glogging import Logger
+
+    class GunicornLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for log in (self.access_log, self.error_log):
+                log.addFilter(RedactingFilter())
+
+    return GunicornLogger

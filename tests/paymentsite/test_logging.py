@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from paymentsite.logging import JsonFormatter, RedactingFilter, RequestIdFilter, redact
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 URLS = "tests.paymentsite.urls_for_logging"
@@ -30,6 +34,11 @@ URLS = "tests.paymentsite.urls_for_logging"
     ('WHERE "django_session"."session_key" = \'k3v9x0q1w2e3r4t5\'',
      'WHERE "django_session"."session_key" = \'[redacted]\''),
     ('{"session_key": "k3v9x0q1w2e3r4t5"}', '{"session_key": "[redacted]"}'),
+    # The tokens of links mailed to shoppers: a path, a full URL in a Referer, a 410's line.
+    ("Gone: /recover/eyJhbGciOi:1tZq2x:AbC-d_E/", "Gone: /recover/[redacted]/"),
+    ('"GET /recover/Ab1:x2:Yz HTTP/1.1" 410 "https://shop.example/recover/Q:w:e/"',
+     '"GET /recover/[redacted] HTTP/1.1" 410 "https://shop.example/recover/[redacted]/"'),
+    ("/order-status/MTI:1tZq:sig/?x=1", "/order-status/[redacted]/?x=1"),
     # Not secrets: ids, amounts, millisecond timestamps failing the card checksum.
     ("order ord_123 of 4999 eur for pi_3Abc123", "order ord_123 of 4999 eur for pi_3Abc123"),
     ("at 1700000000001 ms", "at 1700000000001 ms"),
@@ -122,3 +131,63 @@ def test_a_500_with_debug_off_is_one_json_line_on_stderr_with_id_and_traceback()
     # A 4xx is logged after the middleware returned; it carries the request's id all the same.
     [declined] = [json.loads(line) for line in lines if "Payment Required" in line]
     assert declined["request_id"] == "req-43" and declined["status"] == 402
+
+
+TOKEN = "eyJzaG9wIjoxfQ:1tZq2x:SeCrEtSiGnAtUrE0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL"))}
+    # No database is touched by a badly signed link's 404.
+    env.update(DJANGO_SETTINGS_MODULE="paymentsite.settings", DJANGO_DEBUG="true",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
+    return env
+
+
+def served_log(command: list[str], tmp_path: Path) -> str:
+    """Start a server, open a recovery link (a Referer holding another), stop it; its
+    output, stdout and stderr together."""
+    port = free_port()
+    out = tmp_path / "server.log"
+    with out.open("w") as sink:
+        server = subprocess.Popen([*command, f"127.0.0.1:{port}"], cwd=ROOT,
+                                  env=server_env(tmp_path), stdout=sink,
+                                  stderr=subprocess.STDOUT)
+        try:
+            def answered() -> bool:
+                try:
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/recover/{TOKEN}/",
+                        headers={"Referer": f"http://127.0.0.1:{port}/recover/{TOKEN}x/"})
+                    urllib.request.urlopen(request, timeout=2)
+                except urllib.error.HTTPError as error:
+                    return error.code == 404
+                except OSError:
+                    return False
+                return False
+            wait_until(answered, timeout=30, what="the server to answer the link")
+            wait_until(lambda: "/recover/" in out.read_text(), timeout=10,
+                       what="the request's log line")
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    return out.read_text()
+
+
+def test_gunicorns_access_log_and_the_json_log_never_hold_a_links_token(tmp_path):
+    text = served_log([sys.executable, "-m", "gunicorn", "paymentsite.wsgi", "--workers",
+                       "1", "--bind"], tmp_path)
+    assert "/recover/[redacted]" in text, text
+    assert "SeCrEtSiGnAtUrE" not in text and TOKEN not in text
+
+
+def test_runservers_request_lines_never_hold_a_links_token(tmp_path):
+    text = served_log([sys.executable, "manage.py", "runserver", "--noreload"], tmp_path)
+    assert 'GET /recover/[redacted]/ HTTP/1.1' in text, text
+    assert "SeCrEtSiGnAtUrE" not in text
