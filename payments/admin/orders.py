@@ -172,6 +172,8 @@ class PaymentEventInline(ReadOnlyTabularInline):
 
     @admin.display(description="Effect")
     def effect(self, event: PaymentEvent) -> str:
+        if event.note:  # our decision, not Stripe's fact: why
+            return event.note
         if event.applied:
             return format_html('<span class="quiet">{}</span>', "applied")
         return format_html('<strong title="{}">{}</strong>', LATE_HELP,

@@ -144,6 +144,8 @@ class PaymentEvent(models.Model):
     # False for a fact that arrived after a newer one (a late webhook): kept as history,
     # it did not change the attempt.
     applied = models.BooleanField(default=True)
+    # Why, when the row is our decision rather than Stripe's fact (an attempt superseded).
+    note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = LedgerQuerySet.as_manager()

@@ -41,7 +41,11 @@ from payments.checkout.errors import (
 )
 from payments.checkout.locks import OrderLockTimeout, order_lock
 from payments.checkout.models import PaymentAttempt, PaymentEvent
-from payments.checkout.status import payment_status_record, payment_status_record_missing
+from payments.checkout.status import (
+    payment_attempt_superseded_record,
+    payment_status_record,
+    payment_status_record_missing,
+)
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 from payments.stripe.gateway import IntentData
@@ -184,6 +188,9 @@ def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, a
     if order.status == Order.Status.CANCELED:
         raise OrderNotPayable("This order was canceled and cannot be paid.")
     fresh = attempt is None or attempt.status in (Status.CANCELED, Status.MISSING)
+    if not fresh and _old_flow_intent(attempt):
+        _old_flow_retire(attempt, actor)
+        fresh = True
     if fresh:
         attempt = _attempt_start(order, attempt, payment_method_id)
     if attempt.stripe_id is None:
@@ -198,6 +205,32 @@ def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, a
     except PaymentIntentMissing:
         # The old attempt is closed in the ledger; the shopper's card pays a new one.
         return _pay(order, attempt, payment_method_id, actor)
+
+
+# The old guide's intents (automatic confirmation) cannot be paid again with a card that
+# asks for 3-D Secure: confirming one leaves it at requires_action, and Stripe.js's
+# handleCardAction refuses it ("…does not require manual server-side confirmation…").
+OLD_FLOW_WHY = ("the earlier intent used automatic confirmation (the old flow), which "
+                "cannot run the bank's check on this page; a new card pays a new intent.")
+
+
+def _old_flow_intent(attempt: PaymentAttempt) -> bool:
+    """An intent of the old flow, failed or left at the bank, that a new card must not
+    confirm again."""
+    return attempt.confirmation_method == "automatic" and attempt.stripe_id is not None \
+        and attempt.status in (Status.REQUIRES_PAYMENT_METHOD, Status.REQUIRES_ACTION)
+
+
+def _old_flow_retire(attempt: PaymentAttempt, actor: str) -> None:
+    """Leave the old intent behind, saying why in its ledger. One waiting at the bank is
+    canceled first: completing its challenge elsewhere would charge it beside the new one."""
+    if attempt.status == Status.REQUIRES_ACTION:
+        _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+            intent_id=attempt.stripe_id, reason="abandoned",
+            idempotency_key=f"{attempt.order.reference}:{attempt.stripe_id}:cancel"))
+    payment_attempt_superseded_record(attempt=attempt, by_number=attempt.number + 1,
+                                      source=PaymentEvent.Source.PAY, actor=actor,
+                                      why=OLD_FLOW_WHY)
 
 
 def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, *,
@@ -292,6 +325,11 @@ def _outcome(intent: IntentData) -> PayOutcome:
         if intent.last_error_code == "payment_intent_payment_attempt_expired":
             raise PaymentNeedsCard("This payment expired before it was completed. Please "
                                    "enter your card again.")
+        if intent.last_error_code in facts.AUTHENTICATION_FAILED_CODES:
+            # Stripe's message here is written for developers ("The provided
+            # PaymentMethod has failed authentication…").
+            raise PaymentNeedsCard("Your bank could not confirm this payment. Please try "
+                                   "again or use another card.")
         raise PaymentNeedsCard(intent.last_error_message or "Your card could not be charged. "
                                "Please try another card.")
     if intent.status == Status.CANCELED:

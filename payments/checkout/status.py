@@ -127,6 +127,15 @@ def payment_status_history_record(*, attempt: PaymentAttempt, intent: IntentData
         return True
 
 
+def payment_attempt_superseded_record(*, attempt: PaymentAttempt, by_number: int,
+                                      source: str, actor: str, why: str) -> None:
+    """The order pays on a new attempt (``by_number``) instead of this one, which keeps
+    Stripe's status: a ledger row says why."""
+    PaymentEvent.objects.create(
+        attempt=attempt, from_status=attempt.status, to_status=attempt.status, source=source,
+        actor=actor, note=f"Superseded by attempt {by_number}: {why}"[:255])
+
+
 def payment_status_record_missing(*, attempt: PaymentAttempt, source: str, actor: str
                                   ) -> PaymentAttempt:
     """Stripe answered that it has no such intent (keys, account or sandbox changed): the

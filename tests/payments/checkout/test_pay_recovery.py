@@ -89,3 +89,48 @@ def test_an_old_create_that_never_reached_stripe_is_made_afresh(shopper, sandbox
     attempt = shopper.order.attempts.get()
     assert (attempt.stripe_id, attempt.card_brand) == (intent.id, "mastercard")
     assert PaymentEvent.objects.filter(attempt=attempt, to_status="succeeded").count() == 1
+
+
+def legacy_failure(shopper, settings) -> PaymentAttempt:
+    """An order of the old guide's flow: 3-D Secure refused (automatic confirmation)."""
+    settings.PAYMENTS_HANDLE_ACTIONS = False
+    assert shopper.pay(payment_method_id="pm_card_authenticationRequired").status_code == 402
+    return shopper.order.attempts.get()
+
+
+def test_a_legacy_order_paid_again_with_3ds_pays_on_a_new_manual_intent(shopper, sandbox,
+                                                                        settings,
+                                                                        stripe_client):
+    """The merchant moved to the new flow; the shopper comes back (a recovery link) with a
+    3-D Secure card. Stripe.js's handleCardAction refuses the old automatic intent, so the
+    order pays on a new, manually confirmed one, and the ledger says why."""
+    old = legacy_failure(shopper, settings)
+    settings.PAYMENTS_HANDLE_ACTIONS = True
+    answer = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()
+    assert answer["requiresAction"] is True
+    new = shopper.order.attempts.get(number=2)
+    assert answer["clientSecret"].startswith(new.stripe_id + "_secret_")
+    assert stripe_client.v1.payment_intents.retrieve(new.stripe_id).confirmation_method == \
+        "manual"
+    sandbox.authenticate(new.stripe_id, "complete")
+    assert shopper.pay(payment_intent_id=new.stripe_id).json()["success"] is True
+    assert shopper.order_now().status == Order.Status.PAID
+    old.refresh_from_db()
+    assert old.status == "requires_payment_method"  # never confirmed again: nothing waits
+    why = old.events.get(note__contains="attempt 2")
+    assert "automatic confirmation" in why.note
+    assert stripe_client.v1.payment_intents.retrieve(old.stripe_id).status == \
+        "requires_payment_method"
+
+
+def test_in_legacy_mode_a_new_card_meeting_3ds_fails_cleanly_leaving_nothing_at_the_bank(
+        shopper, sandbox, settings, stripe_client):
+    legacy_failure(shopper, settings)
+    again = shopper.pay(payment_method_id="pm_card_authenticationRequired")
+    assert again.status_code == 402
+    assert "requires authentication by your bank" in again.json()["error"]
+    statuses = {i.status for i in stripe_client.v1.payment_intents.list().data}
+    assert statuses == {"requires_payment_method"}  # none left waiting at the bank
+    paid = shopper.pay(payment_method_id="pm_card_visa")
+    assert paid.json()["success"] is True
+
