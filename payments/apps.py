@@ -16,5 +16,4 @@ class PaymentsConfig(AppConfig):
         # only at payments.tasks, which no longer exists).
         from payments.mail import receivers, tasks  # noqa: F401
         from payments.monitoring import receivers, tasks  # noqa: F401, F811
-        from payments.recovery import receivers  # noqa: F401, F811
 

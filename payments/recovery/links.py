@@ -106,12 +106,6 @@ def recovery_link_use(*, token: str, session: SessionBase) -> LinkOpening:
     return LinkOpening(order=order, client_secret=_challenge_again(order))
 
 
-def recovery_links_paid(*, order_id: int) -> int:
-    """The order is paid: the links used for it in a browser are marked paid through."""
-    return RecoveryLink.objects.filter(order_id=order_id, used_at__isnull=False,
-                                       paid_at__isnull=True).update(paid_at=timezone.now())
-
-
 def _link_valid(token: str) -> RecoveryLink:
     try:
         pk = signing.loads(token, salt=LINK_SALT,

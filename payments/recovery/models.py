@@ -56,8 +56,6 @@ class RecoveryLink(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     # The last session that used it; a keyed hash, never the key.
     used_by_session = models.CharField(max_length=32, blank=True)
-    # The order was paid after the link was used in a browser.
-    paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -67,6 +65,9 @@ class RecoveryLink(models.Model):
 
     def progress(self) -> list[tuple[str, object]]:
         """What became of it since it was sent, in order: (step, when) for opened, used in
-        a browser and paid through it; the steps not taken yet are left out."""
-        steps = [("opened", self.opened_at), ("used", self.used_at), ("paid", self.paid_at)]
+        a browser and paid through it (the order paid after it was used); the steps not
+        taken yet are left out."""
+        paid = self.order.paid_at if self.used_at and self.order.paid_at and \
+            self.order.paid_at >= self.used_at else None
+        steps = [("opened", self.opened_at), ("used", self.used_at), ("paid", paid)]
         return [(step, at) for step, at in steps if at is not None]

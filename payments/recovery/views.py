@@ -51,5 +51,5 @@ def _use(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _failed(request: HttpRequest, error: links.RecoveryLinkError) -> HttpResponse:
-    return render(request, "payments/recover_failed.html", {"message": error.message},
+    return render(request, "payments/link_failed.html", {"message": error.message},
                   status=error.status)
