@@ -11,6 +11,8 @@ urlpatterns = [
     path("cart/", shop_views.cart, name="cart"),
     path("checkout/", shop_views.checkout_page, name="checkout"),
     path("orders/<str:reference>/", shop_views.order, name="order"),
+    # The receipt's link; the token is redacted in logs (paymentsite/logging.py).
+    path("order-status/<str:token>/", shop_views.order_status, name="order_status"),
     path("pay", checkout_views.pay, name="pay"),
     path("recover/<str:token>/", recovery_views.recover, name="recover"),
 ]

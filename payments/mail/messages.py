@@ -1,6 +1,7 @@
 """How the site writes mail: every message has a text and an HTML body
 (``templates/emails/<name>.txt|.html``) and a one-line subject, comes from
-``DEFAULT_FROM_EMAIL``, and links with absolute addresses from ``SITE_URL``.
+``DEFAULT_FROM_EMAIL`` (by default the shop's name, ``SHOP_NAME``), is signed with the
+shop's name, and links with absolute addresses from ``SITE_URL``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ def site_url(path: str) -> str:
 
 def email_message(*, template: str, context: dict[str, object], to: str
                   ) -> EmailMultiAlternatives:
-    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL."""
+    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL;
+    every template knows ``shop_name`` (SHOP_NAME, as the pages show it)."""
+    context = {"shop_name": settings.SHOP_NAME, **context}
     subject = render_to_string(f"emails/{template}_subject.txt", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),  # one line: a newline would break the header

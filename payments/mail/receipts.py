@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from django.utils import timezone
 
 from payments.mail.messages import email_message, site_url
 from payments.shop.models import Order
+from payments.shop.orders import order_status_token
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,10 @@ RECEIPT_LATE_AFTER = timedelta(minutes=10)
 
 def order_receipt_message(*, order: Order) -> EmailMultiAlternatives:
     context = {"order": order, "lines": list(order.lines.all()),
-               "order_url": site_url(reverse("order", args=[order.reference]))}
+               "order_url": site_url(reverse("order_status",
+                                             args=[order_status_token(order=order)])),
+               "order_url_expires_at": timezone.now() + timedelta(
+                   seconds=settings.PAYMENTS_ORDER_LINK_SECONDS)}
     return email_message(template="order_receipt", context=context, to=order.email)
 
 

@@ -1,9 +1,11 @@
 """Orders: placed from the cart with server-side prices, and found only by the session
-that placed them (or staff)."""
+that placed them (or staff), or by a signed, expiring order-status link (the receipt's)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.core import signing
 from django.db import transaction
 
 from payments.shop.cart import CartError, cart_clear, cart_lines
@@ -11,6 +13,15 @@ from payments.shop.models import Order, OrderLine
 from payments.shop.sessions import session_fingerprint
 
 SESSION_ORDERS = "orders"  # references of every order this session placed
+ORDER_LINK_SALT = "payments.order-status"
+
+
+class OrderLinkError(Exception):
+    """An order-status link that does not open; ``message`` reveals nothing of the order."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
 
 
 def order_place(*, session: SessionBase, email: str) -> Order:
@@ -46,3 +57,25 @@ def order_references(*, session: SessionBase) -> list[str]:
     """The orders this session placed, oldest first (no query: the session is the proof
     of ownership)."""
     return list(session.get(SESSION_ORDERS, []))
+
+
+def order_status_token(*, order: Order) -> str:
+    """The token of the order's status link: any browser may open it, until it expires
+    (``PAYMENTS_ORDER_LINK_SECONDS``)."""
+    return signing.dumps(order.reference, salt=ORDER_LINK_SALT)
+
+
+def order_from_status_token(*, token: str) -> Order:
+    """The order an order-status link names, or OrderLinkError."""
+    try:
+        reference = signing.loads(token, salt=ORDER_LINK_SALT,
+                                  max_age=settings.PAYMENTS_ORDER_LINK_SECONDS)
+    except signing.SignatureExpired:
+        raise OrderLinkError("This link has expired. Your receipt still lists your order.",
+                             status=410) from None
+    except signing.BadSignature:
+        raise OrderLinkError("This link is not valid.", status=404) from None
+    order = Order.objects.filter(reference=reference).first()
+    if order is None:
+        raise OrderLinkError("This link is not valid.", status=404)
+    return order

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from payments.shop.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.shop.forms import CartLineForm, CheckoutForm
 from payments.shop.models import Order, Product
-from payments.shop.orders import order_get_for_session, order_place
+from payments.shop.orders import (
+    OrderLinkError,
+    order_from_status_token,
+    order_get_for_session,
+    order_place,
+)
 
 
 @require_GET
@@ -92,3 +97,16 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
         "can_pay": found.status == Order.Status.OPEN,
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
+
+
+@require_GET
+def order_status(request: HttpRequest, token: str) -> HttpResponse:
+    """The receipt's link to the order: its status and lines, in any browser, while the
+    signed link lasts. It shows; it does not hand the order to the browser (no card form)."""
+    try:
+        found = order_from_status_token(token=token)
+    except OrderLinkError as error:
+        return render(request, "payments/link_failed.html", {
+            "title": "Order link", "message": error.message}, status=error.status)
+    return render(request, "payments/order.html", {
+        "order": found, "lines": found.lines.all(), "can_pay": False})

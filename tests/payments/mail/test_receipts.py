@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.test import Client
 from django.utils import timezone
 
 from payments.mail.receipts import order_receipt_send, receipts_late_send
@@ -39,7 +41,7 @@ def test_the_receipt_lists_the_order_in_money_with_a_link(paid_order, mailbox):
     assert message.to == ["shopper@example.com"]
     assert message.subject == f"Your receipt for order {paid_order.reference}"
     paid_on = timezone.localtime(paid_order.paid_at).strftime("%-d %B %Y, %H:%M")
-    link = f"https://shop.example.com/orders/{paid_order.reference}/"
+    link = re.search(r"https://shop\.example\.com/order-status/[^/\s\"]+/", message.body).group(0)
     [(html, mimetype)] = message.alternatives
     assert mimetype == "text/html"
     for body in (message.body, html):
@@ -113,7 +115,7 @@ def test_zero_decimal_money_and_names_are_written_as_on_the_site(db, mailbox, se
     [(html, _)] = message.alternatives
     assert "3 × Cups & <saucers>: 4,500 JPY (1,500 JPY each)" in message.body
     assert "Cups &amp; &lt;saucers&gt;" in html and "4,500 JPY" in html
-    assert f"http://127.0.0.1:8000/orders/{order.reference}/" in message.body
+    assert "http://127.0.0.1:8000/order-status/" in message.body
 
 
 def test_the_checkout_form_promises_only_the_receipt(site_on_sandbox, product, client):
@@ -152,3 +154,21 @@ def test_the_sweep_mails_a_receipt_that_was_never_queued(db, mailoutbox):
     assert [message.to for message in mailoutbox] == [["late@example.com"]]
     order.refresh_from_db()
     assert order.receipt_sent_at is not None
+
+
+def test_the_receipts_link_opens_the_order_in_any_browser_until_it_expires(paid_order,
+                                                                           mailbox, settings):
+    order_receipt_send(order_id=paid_order.pk)
+    [message] = mailbox
+    path = re.search(r"https://shop\.example\.com(/order-status/[^/\s]+/)", message.body)[1]
+    elsewhere = Client()  # the shopper's phone: not the session that ordered
+    page = elsewhere.get(path)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert paid_order.reference in html and "Paid" in html and "51.98 EUR" in html
+    assert 'id="payment-form"' not in html
+    assert elsewhere.get(path[:-3] + "xx/").status_code == 404  # altered
+    settings.PAYMENTS_ORDER_LINK_SECONDS = -1
+    gone = elsewhere.get(path)
+    assert gone.status_code == 410 and "expired" in gone.content.decode()
+    assert paid_order.reference not in gone.content.decode()

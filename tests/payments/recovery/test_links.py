@@ -17,8 +17,8 @@ from tests.payments.factories import SITE, attempt_of, html_of, incident_of, ord
 Kind, Status = Incident.Kind, PaymentAttempt.Status
 
 
-def test_the_recovery_mail_names_the_order_its_lines_and_a_link_that_works_once(mailbox,
-                                                                              staff):
+def test_the_recovery_mail_names_the_order_its_lines_and_a_link_that_works_until_paid(
+        mailbox, staff):
     order = order_of(("Espresso cups", 2599, 2), ("Saucer", 450, 1))
     attempt = attempt_of(order)
     incident = incident_of(Kind.ACTION_ABANDONED, attempt=attempt)
@@ -42,7 +42,7 @@ def test_the_recovery_mail_names_the_order_its_lines_and_a_link_that_works_once(
         assert "wasn't finished" in text or "wasn&#x27;t finished" in text
         assert url in text
         assert f"{expires} UTC (in 2 days)" in text  # 48 hours by default
-        assert "works once" in text
+        assert "works until the order is paid" in text
         # no card data, no client secret, no intent id: the link alone opens the order
         assert "3155" not in text and "secret" not in text and attempt.stripe_id not in text
     assert f'<a href="{url}"' in body

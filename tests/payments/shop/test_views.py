@@ -157,3 +157,30 @@ def test_static_files_are_served_with_debug_off(client, settings, db):
     response = client.get("/static/payments/checkout.js")
     assert response.status_code == 200
     assert b"handleServerResponse" in b"".join(response.streaming_content)
+
+
+# --- the shop's name, its own error pages -----------------------------------------------
+
+def test_every_page_and_mail_names_the_shop_from_one_setting(client, product, settings,
+                                                             mailbox):
+    from payments.mail.messages import email_message
+
+    settings.SHOP_NAME = "Acme Cups"
+    for path in ("/", "/cart/"):
+        page = client.get(path).content.decode()
+        assert "Acme Cups" in page and "Sandbox Supply" not in page
+    message = email_message(template="order_receipt", to="shopper@example.com", context={
+        "order": Order(reference="ord_x", amount=1, currency="eur"), "lines": [],
+        "order_url": "https://shop.example.com/x", "order_url_expires_at": None})
+    assert "Acme Cups" in message.body
+
+
+def test_a_missing_page_is_the_sites_own_under_the_csp(client, settings, db):
+    settings.DEBUG = False
+    response = client.get("/orders/ord_nosuchorder/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Page not found" in page and settings.SHOP_NAME in page
+    assert "payments/site.css" in page and "<script" not in page
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert client.get("/no/such/page/").content.decode().count("Page not found") >= 1
