@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -38,6 +39,15 @@ class PaymentsAdminSite(admin.AdminSite):
     # The app list in a sidebar on every page takes a quarter of a 1280 px screen, and the
     # orders and attempts lists need that width; the index and breadcrumbs remain.
     enable_nav_sidebar = False
+
+    # The shop's name (SHOP_NAME), as its pages and mail show it.
+    @property
+    def site_header(self) -> str:
+        return f"{settings.SHOP_NAME} admin"
+
+    @property
+    def site_title(self) -> str:
+        return self.site_header
 
     def get_urls(self):
         from payments.admin import dashboard

@@ -18,6 +18,7 @@
   if (!form) return;
   var button = document.getElementById("pay-button");
   var errors = document.getElementById("card-errors");
+  var status = document.getElementById("order-status");
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var stripe = Stripe(form.dataset.publishableKey);
   var card = stripe.elements().create("card");
@@ -35,7 +36,7 @@
     showError("");
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
-        if (result.error) return fail(result.error.message);
+        if (result.error) return fail(cardFieldMessage(result.error));
         return post({ payment_method_id: result.paymentMethod.id })
           .then(handleServerResponse);
       })
@@ -44,10 +45,10 @@
 
   function handleServerResponse(response) {
     if (response.error) {
-      fail(response.error);
+      notPaid(response.error);
     } else if (response.requiresAction) {
       return stripe.handleCardAction(response.clientSecret).then(function (result) {
-        if (result.error) return fail(cardActionMessage(result.error));
+        if (result.error) return notPaid(cardActionMessage(result.error));
         // The bank is satisfied; the server confirms the intent again.
         return post({ payment_intent_id: result.paymentIntent.id })
           .then(handleServerResponse);
@@ -59,12 +60,33 @@
     }
   }
 
-  // Stripe's message for a failed challenge is written for developers.
+  // Stripe.js's messages are written for developers ("handleCardAction: The
+  // PaymentIntent supplied…"): the shopper gets plain words, the console the rest.
   function cardActionMessage(error) {
     if (error.code === "payment_intent_authentication_failure") {
       return "Your bank could not confirm this payment. Please try again or use another card.";
     }
-    return error.message;
+    logForDevelopers(error);
+    return "The check with your bank could not be completed. Please try again or use " +
+           "another card.";
+  }
+
+  // The card field's own checks (validation_error) and card errors speak to shoppers.
+  function cardFieldMessage(error) {
+    if (error.type === "validation_error" || error.type === "card_error") return error.message;
+    logForDevelopers(error);
+    return "Your card could not be read. Please check it and try again.";
+  }
+
+  function logForDevelopers(error) {
+    if (window.console) console.warn("Stripe.js:", error.code || error.type, error.message);
+  }
+
+  // The payment did not go through: the line above the form says so, and what to do.
+  function notPaid(message) {
+    status.textContent = "Not paid: check the card details or use another card below.";
+    status.className = "order-status status-failed";
+    fail(message);
   }
 
   function post(body) {

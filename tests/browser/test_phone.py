@@ -1,0 +1,259 @@
+"""Shoppers on a phone (360 to 430 px wide), in headless Chromium: every page they meet,
+the card field and the bank's modal fit the screen, and paying works; a recovery link
+opened first by a mail scanner and then paid on a phone; an old-flow order recovered with
+a 3-D Secure card; Stripe.js's messages never reach the shopper."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import expect
+
+from payments.models import Incident, Order, PaymentAttempt, Product, RecoveryLink
+from payments.monitoring import scans
+from payments.recovery import links
+from tests.browser.test_checkout import enter_card, expect_paid, to_payment
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def store(site_on_sandbox, live_server, transactional_db, staff_roles):
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+    site_on_sandbox.SITE_URL = live_server.url
+    Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900,
+                           currency="eur", description="Merino, 130 × 180 cm, woven in "
+                           "Portugal.")
+    return live_server.url
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def too_wide(page) -> list[str]:
+    """What sticks out past the right edge of the screen (empty: the page fits)."""
+    return page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        const out = [];
+        if (document.documentElement.scrollWidth > width)
+            out.push(`page ${document.documentElement.scrollWidth} > ${width}`);
+        for (const el of document.querySelectorAll('body *')) {
+            const box = el.getBoundingClientRect();
+            if (box.width && (box.right > width + 0.5 || box.left < -0.5))
+                out.push(`${el.tagName.toLowerCase()}.${el.className} ${Math.round(box.left)}`
+                         + `..${Math.round(box.right)}`);
+        }
+        return out;
+    }""")
+
+
+def fits(page) -> None:
+    assert too_wide(page) == [], page.url
+
+
+@pytest.mark.parametrize("width", [360, 390, 430])
+def test_a_phone_pays_with_3155_and_every_page_fits(browser, store, sandbox, width):
+    context = browser.new_context(viewport={"width": width, "height": 800},
+                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(store + "/")
+    fits(page)
+    page.get_by_role("button", name="Add to cart").click()
+    fits(page)  # the cart
+    page.get_by_role("link", name="Checkout").click()
+    fits(page)
+    page.fill("input[name=email]", "shopper@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_selector("input[name=cardnumber]")
+    fits(page)  # the order page with the card field
+    pay = page.get_by_role("button", name="Pay 89.00 EUR")
+    box = pay.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    enter_card(page, "4000 0000 0000 9995")
+    pay.click()
+    expect(page.locator("#card-errors")).to_contain_text("insufficient funds")
+    fits(page)
+    enter_card(page, "4000 0025 0000 3155")
+    pay.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    fits(page)  # the bank's modal
+    modal = dialog.bounding_box()
+    assert modal["x"] >= 0 and modal["x"] + modal["width"] <= width
+    page.get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    fits(page)
+    page.goto(store + "/no/such/page/")
+    fits(page)
+    context.close()
+
+
+def test_after_a_decline_the_order_page_says_what_to_do(page, store, sandbox):
+    to_payment(page, store)
+    expect(page.locator("#order-status")).to_contain_text("enter your card")
+    enter_card(page, "4000 0000 0000 9995")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect(page.locator("#card-errors")).to_contain_text("insufficient funds")
+    status = page.locator("#order-status")
+    expect(status).to_contain_text("Not paid")
+    expect(status).not_to_contain_text("Awaiting payment")
+    expect(status).to_contain_text("another card")
+    enter_card(page, "4000 0025 0000 3155")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    page.get_by_role("button", name="Fail authentication").click()
+    expect(page.locator("#card-errors")).to_contain_text("Your bank could not confirm")
+    expect(status).to_contain_text("Not paid")
+
+
+def test_a_stripe_js_message_never_reaches_the_shopper(page, store, sandbox, stripe_client):
+    """Stripe.js refuses handleCardAction on an automatic-confirmation intent, in words
+    for developers; the page says what to do instead."""
+    automatic = stripe_client.v1.payment_intents.create(params={
+        "amount": 8900, "currency": "eur", "payment_method_types": ["card"],
+        "payment_method": "pm_card_authenticationRequired", "confirm": True})
+    assert automatic.status == "requires_action"
+    to_payment(page, store)
+    page.route("**/pay", lambda route: route.fulfill(json={
+        "requiresAction": True, "clientSecret": automatic.client_secret}))
+    enter_card(page, "4000 0025 0000 3155")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    errors = page.locator("#card-errors")
+    expect(errors).to_contain_text("Please try again or use another card")
+    for developer_words in ("handleCardAction", "PaymentIntent", "confirmCardPayment"):
+        expect(errors).not_to_contain_text(developer_words)
+
+
+# --- recovery links on a phone ----------------------------------------------------------
+
+def ops_person() -> User:
+    user = User.objects.create_user("olga", password="a-long-enough-passphrase",
+                                    is_staff=True)
+    user.groups.add(Group.objects.get(name="Payments ops"))
+    return user
+
+
+def link_for(incident: Incident) -> str:
+    link = RecoveryLink.objects.create(
+        order=incident.order, incident=incident, email=incident.order.email,
+        created_by=ops_person(), expires_at=incident.first_seen_at.replace(year=2100))
+    return links.recovery_url(token=links.recovery_link_token(link=link))
+
+
+def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
+        browser, store, sandbox, phone):
+    from tests.browser.shoppers import shopper_leaves
+
+    context = browser.new_context()
+    shopper_leaves(context, store, complete_the_modal=False)  # left at the bank's modal
+    context.close()
+    PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
+        year=2000))
+    scans.scan_stale()
+    url = link_for(Incident.objects.get())
+    for _ in range(2):  # the mail provider's scanner, then a curl
+        scanned = httpx.get(url, timeout=10)
+        assert scanned.status_code == 200
+        assert "_secret_" not in scanned.text and "sessionid" not in scanned.cookies
+    phone.goto(url)
+    fits(phone)
+    phone.get_by_role("button", name=re.compile("with my bank")).click()
+    phone.get_by_role("dialog").wait_for()
+    fits(phone)
+    phone.get_by_role("button", name="Complete authentication").click()
+    expect(phone.locator("#order-status")).to_have_text("Paid")
+    fits(phone)
+    link = RecoveryLink.objects.get()
+    assert link.open_count >= 3 and [s for s, _ in link.progress()] == ["opened", "used",
+                                                                         "paid"]
+    assert Incident.objects.get().status == "recovered"
+
+
+def test_an_old_flow_order_is_recovered_with_3155_on_a_new_manual_intent(
+        browser, store, sandbox, site_on_sandbox, phone):
+    site_on_sandbox.PAYMENTS_HANDLE_ACTIONS = False  # the old guide's integration
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    to_payment(page, store)
+    enter_card(page, "4000 0025 0000 3155")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect(page.locator("#card-errors")).to_contain_text("authentication")
+    context.close()
+    site_on_sandbox.PAYMENTS_HANDLE_ACTIONS = True  # the merchant moved to the new flow
+    scans.scan_backfill(days=1)
+    incident = Incident.objects.get()
+    assert incident.kind == "requires_action_not_handled"
+    seen: list[str] = []
+    phone.on("console", lambda message: seen.append(message.text))
+    phone.goto(link_for(incident))  # a failure: on to the order's card form
+    phone.wait_for_selector("input[name=cardnumber]")
+    fits(phone)
+    enter_card(phone, "4000 0025 0000 3155")
+    phone.get_by_role("button", name="Pay 89.00 EUR").click()
+    phone.get_by_role("dialog").wait_for()
+    fits(phone)
+    phone.get_by_role("button", name="Complete authentication").click()
+    expect(phone.locator("#order-status")).to_have_text("Paid")
+    old, new = PaymentAttempt.objects.order_by("number")
+    assert (old.confirmation_method, new.confirmation_method) == ("automatic", "manual")
+    assert old.events.filter(note__contains="Superseded by attempt 2").exists()
+    assert new.status == "succeeded" and old.status == "requires_payment_method"
+    assert list(Incident.objects.values_list("kind", "status")) == [
+        ("requires_action_not_handled", "recovered")]  # no second incident for the order
+    assert not any("handleCardAction" in text for text in seen)
+
+
+# --- the admin's dashboard on a phone ---------------------------------------------------
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+                or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_dashboards_boxes_never_overlap(browser, store, sandbox, width):
+    from tests.browser.shoppers import shopper_leaves
+
+    shopper = browser.new_context()
+    shopper_leaves(shopper, store, complete_the_modal=True)  # something on the dashboard
+    shopper.close()
+    old = Order.objects.get().created_at.replace(year=2000)
+    PaymentAttempt.objects.update(requires_action_at=old, requires_confirmation_at=old)
+    scans.scan_stale()
+    user = User.objects.create_user("mia", password="a-long-enough-passphrase", is_staff=True)
+    user.groups.add(Group.objects.get(name="Merchants"))
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(store + "/admin/login/?next=/admin/payments/dashboard/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "a-long-enough-passphrase")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_contain_text("Failed payments dashboard")
+    boxes = [box for box in (el.bounding_box() for el in
+                             page.locator(".dash-kpi, .dash-card").all()) if box]
+    assert len(boxes) >= 8
+    overlapping = [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes)
+                   if i < j and boxes_overlap(a, b)]
+    assert overlapping == []
+    spilling = page.evaluate("""() => [...document.querySelectorAll('.dash-kpi')]
+        .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.className)""")
+    assert spilling == []  # no tile's text runs over the next one
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, "
+                           "document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    context.close()
