@@ -192,3 +192,17 @@ def test_sqlite_waits_for_the_write_lock_and_postgresql_is_untouched(tmp_path):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"}
     got = values({"DATABASE_URL": "postgres://u@127.0.0.1:5432/x"}, "DATABASES")
     assert "transaction_mode" not in got["DATABASES"]["default"].get("OPTIONS", {})
+
+
+def test_mail_comes_from_the_shops_name_by_default():
+    """Not "Paymentsite": the name the pages show (SHOP_NAME)."""
+    assert values({"SHOP_NAME": "Acme Cups"}, "DEFAULT_FROM_EMAIL", "SHOP_NAME") == {
+        "DEFAULT_FROM_EMAIL": "Acme Cups <shop@localhost>", "SHOP_NAME": "Acme Cups"}
+    assert values({}, "DEFAULT_FROM_EMAIL")["DEFAULT_FROM_EMAIL"] == \
+        '"Sandbox Supply Co." <shop@localhost>'
+
+
+def test_production_asks_money_movers_for_a_second_factor_and_development_does_not():
+    assert values(PRODUCTION, "ADMIN_SECOND_FACTOR_REQUIRED") == {
+        "ADMIN_SECOND_FACTOR_REQUIRED": True}
+    assert values({}, "ADMIN_SECOND_FACTOR_REQUIRED") == {"ADMIN_SECOND_FACTOR_REQUIRED": False}
