@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import logout as auth_logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -25,6 +26,7 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from paymentsite import signin
 
@@ -55,6 +57,8 @@ class PaymentsAdminSite(admin.AdminSite):
         return [path("payments/dashboard/", self.admin_view(dashboard.dashboard_view_for(self)),
                      name="payments_dashboard"),
                 path("second-factor/", self.second_factor_view, name="second_factor"),
+                path("second-factor/sign-out/", self.second_factor_sign_out,
+                     name="second_factor_sign_out"),
                 *super().get_urls()]
 
     def has_permission(self, request: HttpRequest) -> bool:
@@ -96,6 +100,13 @@ class PaymentsAdminSite(admin.AdminSite):
             context.update(key=enrolment["key"], qr_svg=mark_safe(enrolment["qr_svg"]))
         return TemplateResponse(request, "admin/second_factor.html", context,
                                 status=400 if error else 200)
+
+    @method_decorator(require_POST)
+    def second_factor_sign_out(self, request: HttpRequest) -> HttpResponse:
+        """Sign out from the second-factor step (the admin's own logout is behind
+        ``has_permission``, which a user owing the code does not pass)."""
+        auth_logout(request)
+        return redirect(f"{self.name}:login")
 
     def _owes_second_factor(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and \

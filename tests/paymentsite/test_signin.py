@@ -138,6 +138,15 @@ def test_ops_enrol_an_authenticator_and_give_its_code_after_the_password(olga,
     assert later.get("/admin/").status_code == 200
 
 
+def test_one_owing_the_code_can_sign_out_from_that_step(olga, second_factor_on):
+    client = Client()
+    step = sign_in(client, "olga")["Location"]
+    assert 'action="/admin/second-factor/sign-out/"' in client.get(step).content.decode()
+    out = client.post("/admin/second-factor/sign-out/")
+    assert out.status_code == 302 and out["Location"] == "/admin/login/"
+    assert "_auth_user_id" not in client.session
+
+
 def test_merchants_who_cannot_move_money_need_no_second_factor(mia, second_factor_on):
     client = Client()
     assert sign_in(client, "mia")["Location"] == "/admin/"
