@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_receipts_late_schedule'),
+        ('payments', '0013_webhook_events_for_ops'),
     ]
 
     operations = [

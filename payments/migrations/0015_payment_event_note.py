@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0030_recovery_link_opened'),
+        ('payments', '0014_recovery_link_opened'),
     ]
 
     operations = [
