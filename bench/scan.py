@@ -234,7 +234,7 @@ def webhooks(controls: SandboxControls, sandbox_url: str, count: int
 
     from payments.models import WebhookEvent
     from payments.monitoring import events
-    from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
+    from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 
     stripe.api_base = sandbox_url  # dj-stripe uses stripe-python's module-level API
     endpoint_uuid = uuid.uuid4()

@@ -31,18 +31,22 @@ from django.utils import timezone
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_finalize
+from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import observe
 from payments.monitoring.leases import Lease, lease_hold
 from payments.monitoring.models import Incident, ScanCursor, ScanRun
 from payments.stripe import gateway
+from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 from payments.stripe.gateway import IntentData
+from payments.stripe.models import WebhookEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Status = PaymentAttempt.Status
 SCAN = PaymentEvent.Source.SCAN
 
-INTENT_EVENTS = "payment_intent.*"  # Stripe's wildcard for the `type` filter
+# The events webhooks bring (the intake's list): the scan repairs what they missed.
+INTENT_EVENTS = WEBHOOK_EVENT_TYPES
 FROM_THE_START = "start"  # the events cursor before any event existed
 LEASE_TTL = timedelta(minutes=10)
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
@@ -139,7 +143,7 @@ def _events(scan: Scan) -> None:
     if not cursor.value:
         # First run: start from now (the past is a backfill's job); with no event yet,
         # every event to come is new.
-        newest = scan.read(lambda: gateway.event_newest(type_pattern=INTENT_EVENTS))
+        newest = scan.read(lambda: gateway.event_newest(types=INTENT_EVENTS))
         cursor.value = newest.id if newest else FROM_THE_START
         cursor.save()
         return
@@ -148,7 +152,7 @@ def _events(scan: Scan) -> None:
         return
     while True:  # Stripe's catch-up recipe: the pages before the last event seen
         page = scan.read(lambda: gateway.event_page_after(event_id=cursor.value,
-                                                          type_pattern=INTENT_EVENTS))
+                                                          types=INTENT_EVENTS))
         _events_record(scan, page.items)
         if page.items:
             cursor.value = page.items[-1].id
@@ -163,7 +167,7 @@ def _events_all(scan: Scan, cursor: ScanCursor) -> None:
     newest, after = None, None
     while True:
         page = scan.read(lambda a=after: gateway.event_page_newest_first(
-            type_pattern=INTENT_EVENTS, starting_after=a))
+            types=INTENT_EVENTS, starting_after=a))
         newest = newest or (page.items[0].id if page.items else None)
         _events_record(scan, page.items)
         after = page.cursor
@@ -175,8 +179,16 @@ def _events_all(scan: Scan, cursor: ScanCursor) -> None:
 
 
 def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
+    """Record the events no webhook brought (or none processed yet); one query skips the
+    rest, which is nearly all of them while webhooks work."""
     stale: set[str] = set()
+    delivered = set(WebhookEvent.objects.filter(
+        pk__in=[event.id for event in events], processed_at__isnull=False
+    ).values_list("pk", flat=True))
     for event in events:
+        if event.id in delivered:
+            scan.run.intents_seen += 1
+            continue
         observation = observe.intent_event_record(event=event, source=SCAN)
         if observation.refresh:
             stale.add(event.intent.id)
@@ -204,8 +216,17 @@ def _stale(scan: Scan) -> None:
         | Q(status=Status.REQUIRES_CONFIRMATION,
             requires_confirmation_at__lt=confirmation_before)).select_related("order")
     for attempt in _chunked(waiting):
-        intent = scan.read(lambda a=attempt: gateway.payment_intent_retrieve(
-            intent_id=a.stripe_id))
+        try:
+            intent = scan.read(lambda a=attempt: gateway.payment_intent_retrieve(
+                intent_id=a.stripe_id))
+        except gateway.InvalidRequest as error:
+            if error.code != "resource_missing":
+                raise
+            # Stripe no longer knows it (keys, account or sandbox changed): closed as
+            # missing, and the sweep goes on with the others.
+            payment_status_record_missing(attempt=attempt, source=SCAN,
+                                          actor=f"scan:{scan.run.pk}")
+            continue
         _stale_decide(scan, intent)
     _lost_creates(scan, now - CREATE_LOST_AFTER)
     _stale_outside(scan, action_before, confirmation_before)

@@ -90,6 +90,15 @@ def failure_kind(*, error_code: str | None, decline_code: str | None, status: st
     return None
 
 
+# --- events ------------------------------------------------------------------------------
+
+# The events the product uses (README, Webhooks): webhook endpoints are subscribed to these
+# and no others, and the events scan asks for these (Stripe's ``types[]``: at most 20).
+WEBHOOK_EVENT_TYPES = ("payment_intent.requires_action", "payment_intent.payment_failed",
+                       "payment_intent.succeeded", "payment_intent.canceled",
+                       "payment_intent.processing")
+
+
 # --- Stripe's codes in words -----------------------------------------------------------
 
 # For merchants and ops (docs.stripe.com/declines/codes and /error-codes); anything else

@@ -8,6 +8,7 @@ Nothing else in the project knows Stripe's classes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -198,20 +199,22 @@ def payment_intent_search_page(*, query: str, page: str | None = None,
                 cursor=result.get("next_page") if result.get("has_more") else None)
 
 
-def event_page_after(*, event_id: str, type_pattern: str, limit: int | None = None) -> Page:
-    """Events newer than ``event_id``, OLDEST first (Stripe's catch-up recipe: the page
-    ``ending_before`` the last event seen). ``cursor`` is the newest id in the page while
-    more follow."""
-    page = _call_raw(EVENTS, lambda: client_get().v1.events.list(
-        params={"ending_before": event_id, "type": type_pattern, "limit": limit or PAGE_SIZE}))
+def event_page_after(*, event_id: str, types: Sequence[str], limit: int | None = None
+                     ) -> Page:
+    """Events of ``types`` newer than ``event_id``, OLDEST first (Stripe's catch-up recipe:
+    the page ``ending_before`` the last event seen). ``cursor`` is the newest id in the
+    page while more follow."""
+    page = _call_raw(EVENTS, lambda: client_get().v1.events.list(params={
+        "ending_before": event_id, "types": list(types), "limit": limit or PAGE_SIZE}))
     events = [_event_data(event) for event in reversed(page.data)]
     return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
 
 
-def event_page_newest_first(*, type_pattern: str, starting_after: str | None = None,
+def event_page_newest_first(*, types: Sequence[str], starting_after: str | None = None,
                             limit: int | None = None) -> Page:
-    """Events newest first (Stripe's list order), from the newest or after a cursor."""
-    params: dict[str, Any] = {"type": type_pattern, "limit": limit or PAGE_SIZE}
+    """Events of ``types`` newest first (Stripe's list order), from the newest or after a
+    cursor."""
+    params: dict[str, Any] = {"types": list(types), "limit": limit or PAGE_SIZE}
     if starting_after:
         params["starting_after"] = starting_after
     page = _call_raw(EVENTS, lambda: client_get().v1.events.list(params=params))
@@ -219,10 +222,10 @@ def event_page_newest_first(*, type_pattern: str, starting_after: str | None = N
     return Page(items=events, cursor=events[-1].id if page.has_more and events else None)
 
 
-def event_newest(*, type_pattern: str) -> EventData | None:
-    """``type_pattern``: an event type, or a group with Stripe's ``*`` wildcard."""
+def event_newest(*, types: Sequence[str]) -> EventData | None:
+    """The newest event of ``types`` (Stripe's ``types[]``: at most 20 names)."""
     page = _call_raw(EVENTS, lambda: client_get().v1.events.list(
-        params={"type": type_pattern, "limit": 1}))
+        params={"types": list(types), "limit": 1}))
     return _event_data(page.data[0]) if page.data else None
 
 

@@ -45,6 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from djstripe.models import WebhookEndpoint
 
+from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 from payments.stripe.models import WebhookEvent
 from payments.stripe.signals import webhook_event_stored
 from payments.telemetry import counters
@@ -56,11 +57,6 @@ WEBHOOK_MAX_BYTES_DEFAULT = 256 * 1024
 # Stripe's documented default tolerance, and stripe-python's (Webhook.DEFAULT_TOLERANCE).
 WEBHOOK_TOLERANCE_SECONDS = 300
 
-# The events the product uses (README, Webhooks): an endpoint should be subscribed to
-# these and no others.
-WEBHOOK_EVENT_TYPES = ("payment_intent.requires_action", "payment_intent.payment_failed",
-                       "payment_intent.succeeded", "payment_intent.canceled",
-                       "payment_intent.processing")
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 

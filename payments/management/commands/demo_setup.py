@@ -15,7 +15,7 @@ from django.urls import reverse
 from djstripe.models import WebhookEndpoint
 
 from payments.shop.models import Product
-from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
+from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 
 # One login per role (groups from migration 0007), besides the superuser.
 DEMO_STAFF = [("merchant", "Merchants"), ("ops", "Payments ops")]

@@ -8,7 +8,7 @@ from django.db import connection
 from djstripe.models import WebhookEndpoint
 
 from payments.models import Product, WebhookEvent
-from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
+from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 from tests.conftest import need
 from tests.payments.conftest import shopper_with_order
 from tests.waiting import wait_until

@@ -17,7 +17,7 @@ from djstripe.models import WebhookEndpoint
 
 from payments.models import Incident, PaymentAttempt, PaymentEvent, WebhookEvent
 from payments.monitoring import events
-from payments.stripe.webhooks import WEBHOOK_EVENT_TYPES
+from payments.stripe.facts import WEBHOOK_EVENT_TYPES
 from stripe_sandbox import DEFAULT_SECRET_KEY
 from tests.conftest import need
 from tests.payments.conftest import server_calls, shopper_with_order

@@ -53,6 +53,34 @@ def test_an_events_scan_with_nothing_new_makes_one_call(shopper, sandbox):
     assert ScanRun.objects.filter(kind="events", status="done").count() == 2
 
 
+def test_an_events_scan_skips_what_webhooks_brought_and_records_what_they_missed(
+        product, sandbox):
+    """While webhooks work, the scan finds every event already processed (one query a
+    page) and leaves it; an event no webhook brought is recorded."""
+    from payments.models import WebhookEvent
+    from tests.payments.conftest import shopper_with_order
+
+    scans.scan_events()  # anchor
+    delivered, missed = shopper_with_order(product), shopper_with_order(product)
+    ids = [intent_of(s.pay(payment_method_id="pm_card_authenticationRequired"))
+           for s in (delivered, missed)]
+    sandbox.advance_clock(5)  # both shoppers fail the bank's check a few seconds later
+    for intent_id in ids:
+        sandbox.authenticate(intent_id, "fail")
+    failed = {e.intent.id: e for e in gateway.event_page_newest_first(
+        types=["payment_intent.payment_failed"]).items}
+    # A webhook brought the first failure (and the worker processed it... as if: only the
+    # row says so, so the attempt still shows what the scan would change).
+    WebhookEvent.objects.create(id=failed[ids[0]].id, type="payment_intent.payment_failed",
+                                object_id=ids[0], created=timezone.now(), livemode=False,
+                                body="{}", processed_at=timezone.now())
+    run = scans.scan_events()
+    assert run.status == "done"
+    statuses = dict(PaymentAttempt.objects.filter(stripe_id__in=ids)
+                    .values_list("stripe_id", "status"))
+    assert statuses == {ids[0]: "requires_action", ids[1]: "requires_payment_method"}
+
+
 def test_a_failed_challenge_then_another_card_shows_in_the_ledger_and_recovers(
         shopper, sandbox):
     """The browser reports a failed challenge to nobody (as in Stripe's guide); the
@@ -163,6 +191,20 @@ def test_an_intent_left_at_the_bank_opens_action_abandoned_once(shopper, sandbox
     incident = Incident.objects.get()
     assert (incident.kind, incident.status, incident.card_last4) == \
         (Kind.ACTION_ABANDONED, "open", "3184")
+
+
+def test_an_intent_stripe_no_longer_knows_is_closed_and_the_sweep_goes_on(product, sandbox):
+    from tests.payments.conftest import shopper_with_order
+
+    gone, waiting = shopper_with_order(product), shopper_with_order(product)
+    for shopper in (gone, waiting):
+        shopper.pay(payment_method_id="pm_card_authenticationRequired")
+        backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    PaymentAttempt.objects.filter(order=gone.order).update(stripe_id="pi_forgottenByStripe")
+    run = scans.scan_stale()
+    assert run.status == "done", run.errors
+    assert gone.order.attempts.get().status == PaymentAttempt.Status.MISSING
+    assert Incident.objects.get().order_id == waiting.order.pk  # the other still seen
 
 
 def test_a_lost_create_is_found_by_its_metadata_and_the_order_paid(shopper, sandbox):
