@@ -16,4 +16,5 @@ class PaymentsConfig(AppConfig):
         # only at payments.tasks, which no longer exists).
         from payments.mail import receivers, tasks  # noqa: F401
         from payments.monitoring import receivers, tasks  # noqa: F401, F811
+        from payments.recovery import tasks  # noqa: F401, F811
 

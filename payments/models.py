@@ -5,7 +5,7 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
 - ``payments.shop.models``: Product, Order, OrderLine
 - ``payments.checkout.models``: PaymentAttempt, PaymentEvent (the ledger)
 - ``payments.monitoring.models``: Incident, ScanRun, ScanCursor, ScanLock
-- ``payments.recovery.models``: OpsAction, RecoveryLink
+- ``payments.recovery.models``: OpsAction, OpsActionItem, RecoveryLink
 - ``payments.stripe.models``: WebhookEvent
 
 Code inside ``payments/`` imports from the room's own module, never from here.
@@ -13,10 +13,10 @@ Code inside ``payments/`` imports from the room's own module, never from here.
 
 from payments.checkout.models import LedgerQuerySet, PaymentAttempt, PaymentEvent
 from payments.monitoring.models import Incident, ScanCursor, ScanLock, ScanRun
-from payments.recovery.models import OpsAction, RecoveryLink
+from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order, OrderLine, Product, order_paid, order_reference_new
 from payments.stripe.models import WebhookEvent
 
-__all__ = ["Incident", "LedgerQuerySet", "OpsAction", "Order", "OrderLine", "PaymentAttempt",
-           "PaymentEvent", "Product", "RecoveryLink", "ScanCursor", "ScanLock", "ScanRun",
-           "WebhookEvent", "order_paid", "order_reference_new"]
+__all__ = ["Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order", "OrderLine",
+           "PaymentAttempt", "PaymentEvent", "Product", "RecoveryLink", "ScanCursor", "ScanLock",
+           "ScanRun", "WebhookEvent", "order_paid", "order_reference_new"]

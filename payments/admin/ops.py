@@ -6,7 +6,6 @@ The work itself goes through ``payments.recovery.actions``.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,21 +14,26 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import capfirst
 from django.utils.timesince import timesince
 
 from payments.admin.common import (
+    EMPTY,
     intent_status_label,
     money_unbroken,
+    timestamp,
 )
 from payments.monitoring.models import Incident
 from payments.recovery import actions as ops_actions
-from payments.recovery.models import OpsAction
+from payments.recovery.models import OpsAction, OpsActionItem
+from payments.recovery.tasks import ops_action_run_task
 
 Action = OpsAction.Kind
 # A confirmation page lists every payment; a selection of the whole list (200,000 rows)
@@ -72,6 +76,14 @@ OPS_VERBS = {
 }
 
 
+def engine_internals_visible(user) -> bool:
+    """Whether this user sees what only ops need (scan cursors and leases, the keyed hash
+    of an order's session): those who may act on payments, and superusers. Merchants,
+    who watch, do not."""
+    return user.is_active and (user.is_superuser or any(
+        user.has_perm(f"payments.{verb.permission}") for verb in OPS_VERBS.values()))
+
+
 def payments_count(n: int) -> str:
     return f"{n} payment" if n == 1 else f"{n} payments"
 
@@ -88,8 +100,9 @@ def skipped_summary(skipped: list[tuple[Incident, str]]) -> str:
 
 
 class OpsActionForm(forms.Form):
-    """The confirmation page's form: its one-time token (a second submit acts once), and
-    for a cancellation the reason Stripe records."""
+    """The confirmation page's form: its one-time token (issued with the page, which the
+    site stored with the payments the page shows; a second submit acts once), and for a
+    cancellation the reason Stripe records."""
 
     token = forms.UUIDField(widget=forms.HiddenInput)
     reason = forms.ChoiceField(
@@ -106,8 +119,9 @@ class OpsActionsMixin:
     """Ops actions on incidents, one permission each: bulk (changelist actions) and single
     (buttons on the incident page), both through one confirmation page, as Django's
     delete confirmation: what will happen to how many payments, which are skipped and
-    why. Its POST calls ``recovery_execute`` with what the page showed (each incident's
-    version) and a one-time token, then says what happened."""
+    why. The page's one-time token is stored with what it shows (each payment's version);
+    its POST hands the token to ``recovery_submit``, then runs the action (one payment)
+    or queues it as a Celery job (several) and says what happened, or where to watch."""
 
     actions = ["confirm_selected", "send_link_selected", "cancel_selected",
                "refresh_selected"]
@@ -177,12 +191,18 @@ class OpsActionsMixin:
         return reverse("admin:payments_incident_changelist")
 
     def ops_confirmation(self, request: HttpRequest, action: str, incidents, *, back: str,
-                         form: OpsActionForm | None = None) -> TemplateResponse:
+                         form: OpsActionForm | None = None,
+                         record: OpsAction | None = None) -> TemplateResponse:
+        """The page; its token is issued (and stored with what the page shows) here, or
+        is ``record``'s when a form with an error is shown again."""
         incidents = list(incidents.select_related("order", "attempt")
-                         .order_by("-first_seen_at", "-pk"))
+                         .prefetch_related("recovery_links").order_by("-first_seen_at", "-pk"))
         plan = ops_actions.recovery_plan(action=action, incidents=incidents)
+        if record is None:
+            record = ops_actions.recovery_issue(action=action, incidents=incidents,
+                                                user=request.user)
         verb = OPS_VERBS[action]
-        form = form or OpsActionForm(initial={"token": uuid.uuid4()}, action=action)
+        form = form or OpsActionForm(initial={"token": record.pk}, action=action)
         hours = timesince(timezone.now(), timezone.now() + timedelta(
             seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS), depth=2)
         title = verb.question.format(n=payments_count(len(plan.eligible))) if plan.eligible \
@@ -195,11 +215,10 @@ class OpsActionsMixin:
             "action": action,
             "verb": verb,
             "does": verb.does.format(hours=hours),
+            "in_background": len(incidents) > 1,
             "eligible": [self.ops_row(incident) for incident in plan.eligible],
             "skipped": [{**self.ops_row(incident), "reason": reason}
                         for incident, reason in plan.skipped],
-            "seen": [f"{incident.pk}:{ops_actions.incident_version(incident)}"
-                     for incident in incidents],
             "form": form,
             "back": back,
             "action_url": reverse("admin:payments_incident_ops", args=[action]),
@@ -223,37 +242,60 @@ class OpsActionsMixin:
         }
 
     def ops_execute(self, request: HttpRequest, action: str):
+        """Take the page's token once; one payment is acted on here and now, several in a
+        Celery job whose progress page this answers with at once."""
         back = self.ops_back(request, request.POST.get("next", ""))
-        seen: dict[int, str] = {}
-        for value in request.POST.getlist("seen")[:OPS_MAX_SELECTED]:
-            pk, _, version = value.partition(":")
-            if pk.isascii() and pk.isdigit() and len(pk) < 12:
-                seen[int(pk)] = version
-        if not seen:
-            messages.warning(request, "No payments were selected: nothing was done.")
-            return HttpResponseRedirect(back)
         form = OpsActionForm(request.POST, action=action)
-        if not form.is_valid():
-            return self.ops_confirmation(
-                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
-                back=back, form=form)
+        if not form.is_valid() and "token" in form.errors:
+            messages.warning(request, "This form was not sent as the site made it: nothing "
+                                      "was done.")
+            return HttpResponseRedirect(back)
+        token = form.cleaned_data["token"]
         try:
-            outcome = ops_actions.recovery_execute(
-                action=action, seen=seen, token=form.cleaned_data["token"], user=request.user,
-                reason=form.cleaned_data.get("reason", ""))
+            if not form.is_valid():
+                return self.ops_page_again(request, action, token, back, form)
+            try:
+                record = ops_actions.recovery_submit(
+                    token=token, action=action, user=request.user,
+                    reason=form.cleaned_data.get("reason", ""))
+            except ValueError as error:
+                form.add_error("reason" if "reason" in form.fields else None, str(error))
+                return self.ops_page_again(request, action, token, back, form)
+        except ops_actions.TokenRefused as error:
+            messages.warning(request, f"{error} Nothing was done; open the action again.")
+            return HttpResponseRedirect(back)
         except ops_actions.AlreadySubmitted as error:
+            previous = error.previous
+            if previous.status in (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING):
+                messages.warning(request, "This form was already submitted; it is still at "
+                                          "work.")
+                return HttpResponseRedirect(self.ops_progress_url(previous, back))
             messages.warning(request, "This form was already submitted: "
-                                      f"{error.previous.summary or 'still at work'}.")
-        except ValueError as error:
-            form.add_error("reason" if "reason" in form.fields else None, str(error))
-            return self.ops_confirmation(
-                request, action, self.get_queryset(request).filter(pk__in=list(seen)),
-                back=back, form=form)
-        else:
-            level = messages.SUCCESS if outcome.done and not outcome.skipped \
-                else messages.WARNING
-            messages.add_message(request, level, f"{capfirst(outcome.message)}.")
+                                      f"{previous.summary}.")
+            return HttpResponseRedirect(back)
+        if record.requested > 1:
+            transaction.on_commit(lambda: ops_action_run_task.delay(str(record.pk)))
+            messages.info(request, f"{capfirst(record.get_kind_display())}: "
+                                   f"{payments_count(record.requested)} at work. This page "
+                                   "shows each payment's result as it comes.")
+            return HttpResponseRedirect(self.ops_progress_url(record, back))
+        outcome = ops_actions.recovery_run(action_id=record.pk)
+        level = messages.SUCCESS if outcome.done and not outcome.skipped \
+            else messages.WARNING
+        messages.add_message(request, level, f"{capfirst(outcome.message)}.")
         return HttpResponseRedirect(back)
+
+    def ops_page_again(self, request: HttpRequest, action: str, token, back: str,
+                       form: OpsActionForm) -> TemplateResponse:
+        """The same page (same token, same payments) with the form's errors."""
+        record = ops_actions.recovery_issued(token=token, action=action, user=request.user)
+        incidents = self.get_queryset(request).filter(ops_items__ops_action=record)
+        return self.ops_confirmation(request, action, incidents, back=back, form=form,
+                                     record=record)
+
+    def ops_progress_url(self, record: OpsAction, back: str) -> str:
+        return reverse("admin:payments_opsaction_change", args=[record.pk]) + "?" + \
+            urlencode({"next": back})
 
     def ops_buttons(self, request: HttpRequest, incident: Incident) -> list[dict]:
         """The actions this user may take on this incident: a link to the confirmation
@@ -272,3 +314,42 @@ class OpsActionsMixin:
                 button["reason"] = plan.skipped[0][1]
             buttons.append(button)
         return buttons
+
+
+# --- the record of ops actions, on the pages of what they touched ----------------------
+
+def ops_history_rows(*, incidents=None, order=None) -> list[dict]:
+    """What ops did to these payments: when, who, which action (with its reason), and
+    what came of it, each linking to the action's page."""
+    rows = []
+    for item in ops_actions.recovery_history(incidents=incidents, order=order)[:50]:
+        record = item.ops_action
+        action = record.get_kind_display()
+        if record.reason:
+            action += f" ({ops_actions.CANCEL_REASONS.get(record.reason, record.reason)})"
+        rows.append({
+            "at": timestamp(item.finished_at or record.submitted_at),
+            "user": record.user.get_username(),
+            "action": action,
+            "result": item.detail or item.get_result_display().lower(),
+            "url": reverse("admin:payments_opsaction_change", args=[record.pk]),
+        })
+    return rows
+
+
+def ops_ending(*, incident: Incident | None = None, order=None) -> str:
+    """"Canceled by olga on 29 Nov 2026 15:04 UTC: Fraudulent", when an ops action ended
+    this payment (or this order's); "—" otherwise."""
+    incidents = [incident] if incident is not None else None
+    item = ops_actions.recovery_history(incidents=incidents, order=order).filter(
+        result=OpsActionItem.Result.DONE,
+        ops_action__kind__in=[Action.CANCEL, Action.CONFIRM]).first()
+    if item is None:
+        return EMPTY
+    record = item.ops_action
+    text = f"{capfirst(item.detail)} by {record.user.get_username()} on " \
+           f"{timestamp(item.finished_at)}"
+    if record.kind == Action.CANCEL:
+        text += f": {ops_actions.CANCEL_REASONS.get(record.reason, record.reason)}"
+    url = reverse("admin:payments_opsaction_change", args=[record.pk])
+    return format_html('{} <a href="{}">{}</a>', text, url, "(ops action)")

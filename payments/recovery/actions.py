@@ -1,34 +1,48 @@
 """Ops actions on incidents: confirm now, send an authentication link, cancel, refresh
 from Stripe.
 
-Ops actions (confirm now, send an authentication link, cancel, refresh from Stripe) are
-planned first, so the confirmation page can say what will happen to how many payments,
-then executed with a one-time form token (``OpsAction``): a form submitted twice acts
-once. Each payment goes through the checkout's own services, under the same order lock
-and idempotency keys, so an ops confirm racing the shopper's confirm charges once; the
-ledger names the staff user.
+An action is planned first (``recovery_plan``), so the confirmation page can say what
+will happen to how many payments; ``recovery_issue`` stores the page's one-time token
+with the payments it shows (``OpsAction`` and its items, each with the version shown);
+``recovery_submit`` takes that token once; ``recovery_run`` does the work, one payment
+at a time, each with its own result (in the request for one payment, in a Celery job
+for several: ``payments.recovery.tasks``). Each payment goes through the checkout's own
+services, under the same order lock and idempotency keys, so an ops confirm racing the
+shopper's confirm charges once; the ledger and Django's admin history name the staff
+user.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize
+from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import refresh
 from payments.monitoring.models import Incident
 from payments.recovery.links import recovery_link_send
-from payments.recovery.models import OpsAction
+from payments.recovery.models import OpsAction, OpsActionItem
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 
+log = logging.getLogger(__name__)
+
 Action = OpsAction.Kind
+Result = OpsActionItem.Result
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
 
@@ -38,9 +52,18 @@ CANCEL_REASONS = {reason: label for reason, label in facts.CANCELLATION_REASONS.
                   if reason != "duplicate"}
 DONE = {Action.CONFIRM: "{n} confirmed", Action.SEND_LINK: "{n} link{s} sent",
         Action.CANCEL: "{n} canceled", Action.REFRESH: "{n} refreshed"}
+# What one payment's row says when the action did it.
+DONE_ONE = {Action.CONFIRM: "confirmed", Action.SEND_LINK: "link sent",
+            Action.CANCEL: "canceled", Action.REFRESH: "refreshed"}
 # Kinds a shopper can fix by authenticating again, or by paying with another card.
 LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
             Incident.Kind.REQUIRES_ACTION_NOT_HANDLED, Incident.Kind.EXPIRED}
+# A card decline is the shopper's bank saying no: monitoring shows it, ops have nothing
+# to act on.
+NOT_ACTIONABLE = {Incident.Kind.CARD_DECLINED}
+# A confirmation page older than this is refused: what it showed is long out of date.
+TOKEN_LIFETIME = timedelta(hours=12)
+STRIPE_UNKNOWN = "Stripe does not know this payment (keys or account changed?)"
 
 
 @dataclass
@@ -55,12 +78,15 @@ class Outcome:
     action: str
     done: int = 0
     skipped: Counter = field(default_factory=Counter)
+    unfinished: int = 0  # payments not yet acted on (a job continues)
 
     @property
     def message(self) -> str:
         """"3 confirmed, 1 skipped: already paid"."""
         parts = [DONE[self.action].format(n=self.done, s="" if self.done == 1 else "s")]
         parts += [f"{count} skipped: {reason}" for reason, count in self.skipped.items()]
+        if self.unfinished:
+            parts.append(f"{self.unfinished} still to do")
         return ", ".join(parts)
 
 
@@ -70,6 +96,10 @@ class AlreadySubmitted(Exception):
     def __init__(self, previous: OpsAction) -> None:
         super().__init__(previous.summary)
         self.previous = previous
+
+
+class TokenRefused(Exception):
+    """The form's token was not issued to this user for this action, or is too old."""
 
 
 # --- ops actions -------------------------------------------------------------------------
@@ -87,52 +117,189 @@ def recovery_plan(*, action: str, incidents: Sequence[Incident]) -> Plan:
     return plan
 
 
-def recovery_execute(*, action: str, seen: dict[int, str], token: uuid.UUID, user,
-                     reason: str = "") -> Outcome:
-    """Act on the incidents the confirmation page showed (``seen``: id → the version
-    shown, ``incident_version``). Those changed since then are skipped, not acted on."""
+def recovery_issue(*, action: str, incidents: Sequence[Incident], user) -> OpsAction:
+    """The confirmation page's one-time token, stored with the payments the page shows and
+    the version of each it shows. Pages shown and never submitted are forgotten after
+    ``TOKEN_LIFETIME``."""
+    if action not in Action.values:
+        raise ValueError(f"Unknown ops action {action!r}.")
+    now = timezone.now()
+    OpsAction.objects.filter(status=OpsAction.Status.ISSUED,
+                             created_at__lt=now - TOKEN_LIFETIME).delete()
+    with transaction.atomic():
+        record = OpsAction.objects.create(kind=action, user=user, requested=len(incidents))
+        OpsActionItem.objects.bulk_create([
+            OpsActionItem(ops_action=record, incident=incident, position=position,
+                          version=incident_version(incident))
+            for position, incident in enumerate(incidents)])
+    return record
+
+
+def recovery_issued(*, token: uuid.UUID, action: str, user) -> OpsAction:
+    """The issued, not yet submitted action of this token (to show its page again)."""
+    record = OpsAction.objects.filter(pk=token, kind=action, user=user,
+                                      status=OpsAction.Status.ISSUED).first()
+    if record is None:
+        raise TokenRefused("This confirmation page is not one this site showed you.")
+    return record
+
+
+def recovery_submit(*, token: uuid.UUID, action: str, user, reason: str = "") -> OpsAction:
+    """Take the page's token, once: the action is then queued (``recovery_run`` does it).
+
+    Raises ``TokenRefused`` for a token this site did not issue to this user for this
+    action (a made-up one, another person's, another action's) or one older than
+    ``TOKEN_LIFETIME``; ``AlreadySubmitted`` when it was taken before; ``ValueError`` for a
+    cancellation without one of ``CANCEL_REASONS``."""
+    record = OpsAction.objects.filter(pk=token, kind=action, user=user).first()
+    if record is None:
+        raise TokenRefused("This confirmation page is not one this site showed you.")
+    if record.status != OpsAction.Status.ISSUED:
+        raise AlreadySubmitted(record)
+    if record.created_at < timezone.now() - TOKEN_LIFETIME:
+        raise TokenRefused("This confirmation page is too old.")
     if action == Action.CANCEL and reason not in CANCEL_REASONS:
         raise ValueError(f"Unknown cancellation reason {reason!r}.")
+    taken = OpsAction.objects.filter(pk=token, status=OpsAction.Status.ISSUED).update(
+        status=OpsAction.Status.QUEUED, submitted_at=timezone.now(),
+        reason=reason if action == Action.CANCEL else "")
+    record.refresh_from_db()
+    if not taken:  # a second submit at the same moment
+        raise AlreadySubmitted(record)
+    return record
+
+
+def recovery_run(*, action_id: uuid.UUID, budget_seconds: float | None = None) -> Outcome:
+    """Act on the payments of a submitted action, each once, each with its result; those
+    changed since the page showed them are skipped, not acted on.
+
+    Runs until every payment has a result, or ``budget_seconds`` have passed (the job
+    then continues in a new task: ``Outcome.unfinished``). A run after a lost worker
+    picks up the payments without a result. Nothing a payment raises stops the others:
+    Stripe's refusals and errors of ours alike become that payment's result."""
+    record = OpsAction.objects.select_related("user").get(pk=action_id)
+    if record.status in (OpsAction.Status.ISSUED, OpsAction.Status.DONE,
+                         OpsAction.Status.FAILED):
+        return _outcome(record)
+    OpsAction.objects.filter(pk=record.pk).update(status=OpsAction.Status.RUNNING)
+    started = time.monotonic()
     try:
-        with transaction.atomic():
-            record = OpsAction.objects.create(id=token, kind=action, user=user, reason=reason,
-                                              requested=len(seen))
-    except IntegrityError:
-        raise AlreadySubmitted(OpsAction.objects.get(pk=token)) from None
-    outcome, acted = Outcome(action=action), set()
-    incidents = Incident.objects.filter(pk__in=list(seen)).select_related("attempt", "order")
-    for incident in sorted(incidents, key=lambda i: i.pk):
-        if incident_version(incident) != seen[incident.pk]:
-            outcome.skipped["changed since you looked"] += 1
-            continue
-        skip = _skip_reason(action, incident, acted)
-        if skip:
-            outcome.skipped[skip] += 1
-            continue
-        acted.add(incident.stripe_id)
-        result = _act(action, incident, user=user, reason=reason)
-        if result is None:
-            outcome.done += 1
-        else:
-            outcome.skipped[result] += 1
-    missing = len(seen) - len(incidents)
-    if missing > 0:
-        outcome.skipped["no longer exists"] += missing
-    record.done, record.skipped = outcome.done, sum(outcome.skipped.values())
-    record.summary = outcome.message
-    record.save(update_fields=["done", "skipped", "summary"])
+        items = (record.items.filter(result=Result.PENDING)
+                 .select_related("incident__attempt", "incident__order").order_by("position"))
+        acted = set(record.items.filter(result=Result.DONE)
+                    .values_list("incident__stripe_id", flat=True))
+        for item in items:
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                break
+            item.result, item.detail = _item_run(record, item, acted)
+            item.finished_at = timezone.now()
+            item.save(update_fields=["result", "detail", "finished_at"])
+            if item.result == Result.DONE:
+                acted.add(item.incident.stripe_id)
+                _history_write(record, item)
+            _counts_save(record)
+    except BaseException as error:  # a time limit, a lost database: said, then raised
+        log.exception("ops action %s stopped", record.pk)
+        _counts_save(record)
+        outcome = _outcome(record)
+        OpsAction.objects.filter(pk=record.pk).update(
+            status=OpsAction.Status.FAILED, finished_at=timezone.now(),
+            summary=f"{outcome.message} (stopped: {type(error).__name__})")
+        raise
+    outcome = _outcome(record)
+    if not outcome.unfinished:
+        OpsAction.objects.filter(pk=record.pk).update(
+            status=OpsAction.Status.DONE, finished_at=timezone.now(), summary=outcome.message)
     return outcome
 
 
+def recovery_progress(*, action_id: uuid.UUID) -> Outcome:
+    """What an action has done so far (for its progress page)."""
+    return _outcome(OpsAction.objects.get(pk=action_id))
+
+
+def recovery_history(*, incidents: Sequence[Incident] | None = None,
+                     order: Order | None = None) -> QuerySet[OpsActionItem]:
+    """What submitted ops actions did to these incidents (or to every payment of
+    ``order``), newest first, each row with its action and staff user."""
+    items = (OpsActionItem.objects.exclude(ops_action__status=OpsAction.Status.ISSUED)
+             .select_related("ops_action__user", "incident")
+             .order_by("-ops_action__submitted_at", "-pk"))
+    if order is not None:
+        return items.filter(incident__order=order)
+    return items.filter(incident__in=list(incidents or []))
+
+
 def incident_version(incident: Incident) -> str:
-    """What the confirmation page shows and the execution compares: any change to the
-    incident since (a webhook, a scan, another ops person) moves it."""
-    return f"{incident.status}:{incident.intent_status}:{incident.last_seen_at.isoformat()}"
+    """What the action depends on, as the confirmation page showed it: the incident's
+    status and kind, its payment's and order's status, the amount, where a link would go
+    and the links already sent. The execution compares it: a payment paid, canceled,
+    re-challenged or sent a link since is skipped. A scan that only saw the payment again
+    changes none of it (the page would otherwise be stale within a minute)."""
+    attempt, order = incident.attempt, incident.order
+    parts = [incident.status, incident.kind, incident.intent_status,
+             attempt.status if attempt else "", str(attempt.confirmations) if attempt else "",
+             order.status if order else "", order.email if order else "",
+             f"{incident.amount}{incident.currency}",
+             ",".join(sorted(str(link.pk) for link in incident.recovery_links.all()))]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _outcome(record: OpsAction) -> Outcome:
+    outcome = Outcome(action=record.kind)
+    for result, detail in record.items.order_by("position").values_list("result", "detail"):
+        if result == Result.DONE:
+            outcome.done += 1
+        elif result == Result.PENDING:
+            outcome.unfinished += 1
+        else:
+            outcome.skipped[detail] += 1
+    return outcome
+
+
+def _counts_save(record: OpsAction) -> None:
+    """The action's counts so far, for its progress page (one query, whatever its size)."""
+    counts = record.items.aggregate(
+        done=Count("pk", filter=Q(result=Result.DONE)),
+        skipped=Count("pk", filter=Q(result__in=[Result.SKIPPED, Result.FAILED])))
+    OpsAction.objects.filter(pk=record.pk).update(**counts)
+
+
+def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[str, str]:
+    """One payment: (result, what happened in words)."""
+    incident = item.incident
+    try:
+        if incident_version(incident) != item.version:
+            return Result.SKIPPED, "changed since you looked"
+        skip = _skip_reason(record.kind, incident, acted)
+        if skip:
+            return Result.SKIPPED, skip
+        skip = _act(record.kind, incident, user=record.user, reason=record.reason)
+    except Exception:  # ours, not Stripe's: logged, this payment fails, the others go on
+        log.exception("ops action %s on incident %s", record.pk, incident.pk)
+        return Result.FAILED, "failed with an error of ours (logged)"
+    if skip is not None:
+        return Result.SKIPPED, skip
+    return Result.DONE, DONE_ONE[record.kind]
+
+
+def _history_write(record: OpsAction, item: OpsActionItem) -> None:
+    """Django's admin history ("History", "Recent actions") of the incident and its order:
+    what ops did, by whom, through which action."""
+    action = record.get_kind_display()
+    if record.kind == Action.CANCEL:
+        action += f" ({CANCEL_REASONS.get(record.reason, record.reason)})"
+    message = f"{action}: {item.detail} (ops action {record.pk})"
+    objects = [item.incident] + ([item.incident.order] if item.incident.order else [])
+    LogEntry.objects.log_actions(user_id=record.user_id, queryset=objects,
+                                 action_flag=CHANGE, change_message=message)
 
 
 def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None:
     if incident.stripe_id in acted:
         return "same payment as another selected"
+    if incident.kind in NOT_ACTIONABLE:
+        return "card decline (nothing for ops to do)"
     if action == Action.REFRESH:
         return None
     if incident.status != Incident.Status.OPEN:
@@ -144,6 +311,8 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
         return "already paid"
     if order.status == Order.Status.CANCELED or attempt.status == Status.CANCELED:
         return "already canceled"
+    if attempt.status == Status.MISSING:
+        return "unknown to Stripe"
     if action == Action.CONFIRM and attempt.status != Status.REQUIRES_CONFIRMATION:
         return "not awaiting confirmation"
     if action == Action.SEND_LINK:
@@ -176,6 +345,17 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
         return "Stripe did not answer; try again"
+    except gateway.InvalidRequest as error:
+        if error.code == "resource_missing":
+            # A key or account change, or a sandbox reset: the ledger says so, and the
+            # order may be paid anew.
+            if incident.attempt is not None:
+                payment_status_record_missing(attempt=incident.attempt, source=ADMIN,
+                                              actor=actor)
+            return STRIPE_UNKNOWN
+        return f"Stripe refused: {error.message.rstrip('.')}"
+    except gateway.PaymentError as error:
+        return f"Stripe refused: {error.message.rstrip('.')}"
     except OSError:  # smtplib's errors: the link exists, the mail did not go
         return "the mail server did not answer; try again"
     return None  # the checkout's status record has ended the incidents (payment_settled)

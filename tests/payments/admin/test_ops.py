@@ -9,17 +9,22 @@ requires_confirmation as a confirmation_abandoned incident."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
+from payments.monitoring import scans
 from tests.payments.conftest import server_calls, shopper_abandoned
 
 LIST = "/admin/payments/incident/"
@@ -62,15 +67,27 @@ def abandoned(product, sandbox, *, authenticated: bool = True):
 
 
 def form_of(page) -> dict:
-    """What the confirmation page's form would POST."""
+    """What the confirmation page's form would POST: its hidden fields, as a browser sends
+    them (a field given several times, a list)."""
     assert page.status_code == 200, page.content[:500]
-    form = page.context["form"]
-    return {"token": str(form["token"].value()), "seen": list(page.context["seen"]),
-            "next": page.context["back"]}
+    form = re.search(r'<form method="post"[^>]*id="ops-form".*?</form>',
+                     page.content.decode(), re.S).group(0)
+    data: dict = {}
+    for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form):
+        if name == "csrfmiddlewaretoken":
+            continue
+        value = html.unescape(value)
+        data[name] = [*data[name], value] if isinstance(data.get(name), list) else \
+            [data[name], value] if name in data else value
+    return data
 
 
 def followed_messages(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
+
+
+def progress_url(record: OpsAction, back: str) -> str:
+    return f"/admin/payments/opsaction/{record.pk}/change/?{urlencode({'next': back})}"
 
 
 def confirms_at_stripe(sandbox) -> int:
@@ -94,9 +111,10 @@ def test_ops_confirms_one_payment_from_its_page(product, sandbox, ops):
     assert "51.98\u00a0EUR" in html and "shopper@example.com" in html
     assert "Authenticated, never confirmed" in html and "Requires confirmation" in html
     data = form_of(page)
-    assert data["seen"] == [f"{incident.pk}:{incident.status}:{incident.intent_status}:"
-                            f"{incident.last_seen_at.isoformat()}"]
-    uuid.UUID(data["token"])
+    # The token is the site's, stored with the payment the page showed (as shown).
+    issued = OpsAction.objects.get(pk=uuid.UUID(data["token"]))
+    assert issued.status == "issued" and [i.incident_id for i in issued.items.all()] == \
+        [incident.pk]
     response = ops.post(ops_url("confirm"), data, follow=True)
     assert response.redirect_chain == [(detail_url, 302)]
     assert followed_messages(response) == ["1 confirmed."]
@@ -127,10 +145,23 @@ def test_ops_confirms_in_bulk_and_paid_ones_are_skipped_with_the_reason(product,
     assert f"1 will be skipped: {reason}" in html
     assert "Will be skipped (1)" in html and reason.capitalize() in html
     data = form_of(page)
-    assert len(data["seen"]) == 3 and data["next"] == filtered
-    response = ops.post(ops_url("confirm"), data, follow=True)
-    assert response.redirect_chain == [(filtered, 302)]
-    assert followed_messages(response) == [f"2 confirmed, 1 skipped: {reason}."]
+    assert data["next"] == filtered
+    assert OpsAction.objects.get(pk=data["token"]).items.count() == 3
+    # Several payments: a Celery job (run here by hand), and the action's progress page.
+    from payments.recovery.tasks import ops_action_run_task
+    calls = confirms_at_stripe(sandbox)  # the paid shopper's own
+    response = ops.post(ops_url("confirm"), data)
+    record = OpsAction.objects.get(pk=data["token"])
+    assert response["Location"] == progress_url(record, filtered)
+    assert confirms_at_stripe(sandbox) == calls  # nothing done in the request
+    ops_action_run_task(str(record.pk))
+    record.refresh_from_db()
+    assert (record.status, record.summary) == ("done", f"2 confirmed, 1 skipped: {reason}")
+    progress = ops.get(response["Location"]).content.decode()
+    assert f"2 confirmed, 1 skipped: {reason}" in progress
+    assert progress.count('field-result_display"><p>confirmed</p>') == 2
+    assert f"<strong>Skipped</strong>: {reason}" in progress
+    assert f'href="{filtered}"' in progress  # back to where it came from
     assert {first.order_now().status, second.order_now().status} == {Order.Status.PAID}
 
 
@@ -150,7 +181,9 @@ def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
 def test_a_payment_changed_since_the_page_was_shown_is_skipped(product, sandbox, ops):
     shopper, incident = abandoned(product, sandbox)
     data = form_of(ops.get(ops_url("confirm"), {"ids": incident.pk}))
-    Incident.objects.filter(pk=incident.pk).update(last_seen_at=timezone.now())  # a scan
+    # The bank asked again (the shopper tried once more): what the action depends on.
+    PaymentAttempt.objects.filter(stripe_id=incident.stripe_id).update(
+        status="requires_action")
     response = ops.post(ops_url("confirm"), data, follow=True)
     assert followed_messages(response) == ["0 confirmed, 1 skipped: changed since you looked."]
     assert shopper.order_now().status == Order.Status.OPEN
@@ -202,7 +235,7 @@ def test_cancel_without_a_valid_reason_is_a_form_error_and_does_nothing(
     assert shopper.order_now().status == Order.Status.OPEN
     assert stripe_client.v1.payment_intents.retrieve(incident.stripe_id).status == \
         "requires_action"
-    assert not OpsAction.objects.exists()
+    assert not OpsAction.objects.exclude(status="issued").exists()  # shown, never taken
 
 
 def test_refresh_reads_the_payment_from_stripe(product, sandbox, ops):
@@ -236,6 +269,106 @@ def test_the_send_link_confirmation_page(product, sandbox, ops):
     assert "expires in" in html
 
 
+# --- issue 15: what ops met ------------------------------------------------------------
+
+def test_refreshing_a_payment_stripe_does_not_know_is_a_result_not_a_500(product, sandbox,
+                                                                        ops):
+    """After new keys, another account or a sandbox reset, Stripe answers "no such
+    payment_intent": that payment's result says so, the ledger records it, the action
+    ends (it used to stay "still at work" after a 500)."""
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    sandbox.reset()
+    data = form_of(ops.get(ops_url("refresh"), {"ids": incident.pk}))
+    response = ops.post(ops_url("refresh"), data, follow=True)
+    assert response.status_code == 200
+    assert followed_messages(response) == [
+        "0 refreshed, 1 skipped: Stripe does not know this payment (keys or account "
+        "changed?)."]
+    record = OpsAction.objects.get()
+    assert (record.status, record.done, record.skipped) == ("done", 0, 1)
+    assert PaymentAttempt.objects.get(stripe_id=incident.stripe_id).status == "missing"
+    again = ops.post(ops_url("refresh"), data, follow=True)  # the same form: said, not redone
+    assert followed_messages(again) == [
+        "This form was already submitted: 0 refreshed, 1 skipped: Stripe does not know this "
+        "payment (keys or account changed?)."]
+
+
+def test_a_page_is_not_stale_because_a_scan_saw_the_payment_again(product, sandbox, ops):
+    """The sweep rewrites when it last saw every open abandoned payment each minute; the
+    page's version covers only what the action depends on."""
+    shopper, incident = abandoned(product, sandbox)
+    data = form_of(ops.get(ops_url("confirm"), {"ids": incident.pk}))
+    # Past the confirmation threshold, the sweep sees the payment again every minute.
+    PaymentAttempt.objects.filter(stripe_id=incident.stripe_id).update(
+        requires_confirmation_at=timezone.now() - timedelta(minutes=15))
+    scans.scan_stale()
+    assert Incident.objects.get(pk=incident.pk).last_seen_at > incident.last_seen_at
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert followed_messages(response) == ["1 confirmed."]
+    assert shopper.order_now().status == Order.Status.PAID
+
+
+def test_a_token_the_site_did_not_issue_does_nothing(product, sandbox, ops):
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    data = form_of(ops.get(ops_url("send_link"), {"ids": incident.pk}))
+    made_up = {**data, "token": str(uuid.uuid4())}
+    response = ops.post(ops_url("send_link"), made_up, follow=True)
+    assert response.status_code == 200
+    assert followed_messages(response) == [
+        "This confirmation page is not one this site showed you. Nothing was done; open the "
+        "action again."]
+    assert mail.outbox == [] and not RecoveryLink.objects.exists()
+    # Another person's page is not hers either.
+    other = staff_client("otto", "Payments ops")
+    response = other.post(ops_url("send_link"), data, follow=True)
+    assert "not one this site showed you" in followed_messages(response)[0]
+    assert mail.outbox == [] and not RecoveryLink.objects.exists()
+
+
+def test_two_confirmation_pages_send_one_link(product, sandbox, ops):
+    """Two tabs (or two ops people) on the same payment: the second page's payment
+    changed when the first sent its link."""
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    first = form_of(ops.get(ops_url("send_link"), {"ids": incident.pk}))
+    second = form_of(ops.get(ops_url("send_link"), {"ids": incident.pk}))
+    assert first["token"] != second["token"]
+    assert followed_messages(ops.post(ops_url("send_link"), first, follow=True)) == \
+        ["1 link sent."]
+    assert followed_messages(ops.post(ops_url("send_link"), second, follow=True)) == \
+        ["0 links sent, 1 skipped: changed since you looked."]
+    assert len(mail.outbox) == 1 and RecoveryLink.objects.count() == 1
+
+
+def test_ops_actions_are_in_the_admin_history_and_on_the_pages_they_touched(product,
+                                                                           sandbox, ops,
+                                                                           merchant):
+    shopper, incident = abandoned(product, sandbox, authenticated=False)
+    data = form_of(ops.get(ops_url("cancel"), {"ids": incident.pk}))
+    ops.post(ops_url("cancel"), {**data, "reason": "fraudulent"})
+    olga = User.objects.get(username="olga")
+    for obj in (incident, shopper.order):
+        entry = LogEntry.objects.get(content_type=ContentType.objects.get_for_model(obj),
+                                     object_id=str(obj.pk))
+        assert (entry.user, entry.action_flag) == (olga, CHANGE)
+        assert entry.get_change_message().startswith("Cancel (Fraudulent): canceled")
+    history = ops.get(f"{LIST}{incident.pk}/history/").content.decode()
+    assert "Cancel (Fraudulent): canceled" in history and "olga" in history
+    order_history = ops.get(f"/admin/payments/order/{shopper.order.pk}/history/")
+    assert "Cancel (Fraudulent): canceled" in order_history.content.decode()
+    assert "shopper@example.com, 51.98 EUR: Left at the bank" in \
+        html.unescape(ops.get("/admin/").content.decode())  # "Recent actions", by name
+    for client in (ops, merchant):
+        listing = client.get("/admin/payments/opsaction/").content.decode()
+        # The payment it touched, by customer and amount.
+        assert 'shopper@example.com <span class="quiet">51.98\u00a0EUR</span>' in listing
+        page = html.unescape(client.get(f"{LIST}{incident.pk}/change/").content.decode())
+        assert "Canceled by olga on " in page and ": Fraudulent" in page
+        assert "Ops actions on this payment" in page and "Cancel (Fraudulent)" in page
+        order = html.unescape(client.get(
+            f"/admin/payments/order/{shopper.order.pk}/change/").content.decode())
+        assert "Canceled by olga on " in order and ": Fraudulent" in order
+
+
 # --- permissions -----------------------------------------------------------------------
 
 def test_a_merchant_sees_no_actions_and_gets_a_403_posting_one(product, sandbox, merchant,
@@ -258,7 +391,8 @@ def test_a_merchant_sees_no_actions_and_gets_a_403_posting_one(product, sandbox,
                                     "_selected_action": [incident.pk]}, follow=True)
     assert response.status_code == 200
     assert shopper.order_now().status == Order.Status.OPEN
-    assert confirms_at_stripe(sandbox) == 0 and not OpsAction.objects.exists()
+    assert confirms_at_stripe(sandbox) == 0
+    assert not OpsAction.objects.exclude(status="issued").exists()  # shown to ops, not taken
 
 
 def test_each_action_needs_its_own_permission(product, sandbox, db):

@@ -1,13 +1,16 @@
-"""Ops actions through payments.recovery.actions, against the sandbox."""
+"""Ops actions through payments.recovery.actions, against the sandbox: a page's token
+issued and stored by the site, taken once, each payment's own result; what Stripe refuses
+and what only a scan changed."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from payments.models import Incident, Order, PaymentAttempt
+from payments.models import Incident, OpsAction, Order, PaymentAttempt
 from payments.recovery import actions
 from tests.payments.conftest import server_calls, shopper_abandoned
 
@@ -15,9 +18,10 @@ pytestmark = pytest.mark.usefixtures("quick_scans")
 
 
 def execute(action: str, incidents, user, **extra):
-    return actions.recovery_execute(
-        action=action, user=user, token=uuid.uuid4(),
-        seen={i.pk: actions.incident_version(i) for i in incidents}, **extra)
+    """What the confirmation page and its submit do: issue, take the token, run."""
+    record = actions.recovery_issue(action=action, incidents=list(incidents), user=user)
+    record = actions.recovery_submit(token=record.pk, action=action, user=user, **extra)
+    return actions.recovery_run(action_id=record.pk)
 
 
 def test_confirm_now_pays_the_order_and_names_the_staff_user(product, sandbox, ops):
@@ -36,10 +40,11 @@ def test_confirm_now_pays_the_order_and_names_the_staff_user(product, sandbox, o
 
 def test_a_form_submitted_twice_acts_once(product, sandbox, ops):
     _, incident = shopper_abandoned(product, sandbox, authenticated=True)
-    token, seen = uuid.uuid4(), {incident.pk: actions.incident_version(incident)}
-    actions.recovery_execute(action="confirm", seen=seen, token=token, user=ops)
+    token = actions.recovery_issue(action="confirm", incidents=[incident], user=ops).pk
+    actions.recovery_run(action_id=actions.recovery_submit(token=token, action="confirm",
+                                                           user=ops).pk)
     with pytest.raises(actions.AlreadySubmitted) as error:
-        actions.recovery_execute(action="confirm", seen=seen, token=token, user=ops)
+        actions.recovery_submit(token=token, action="confirm", user=ops)
     assert error.value.previous.summary == "1 confirmed"
     confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
     assert len(confirms) == 1
@@ -51,10 +56,11 @@ def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, s
     _, waiting_at_bank = shopper_abandoned(product, sandbox, authenticated=False)
     _, changed = shopper_abandoned(product, sandbox, authenticated=True)
     shown = Incident.objects.filter(pk__in=[paid.pk, waiting_at_bank.pk, changed.pk])
-    seen = {i.pk: actions.incident_version(i) for i in shown}  # as the page showed them
-    Incident.objects.filter(pk=changed.pk).update(last_seen_at=timezone.now())
-    outcome = actions.recovery_execute(action="confirm", seen=seen, token=uuid.uuid4(),
-                                        user=ops)
+    issued = actions.recovery_issue(action="confirm", incidents=list(shown), user=ops)
+    # Another ops person canceled its order meanwhile.
+    Order.objects.filter(pk=changed.order_id).update(status=Order.Status.CANCELED)
+    actions.recovery_submit(token=issued.pk, action="confirm", user=ops)
+    outcome = actions.recovery_run(action_id=issued.pk)
     assert outcome.done == 0
     assert dict(outcome.skipped) == {"already recovered (paid later)": 1,
                                      "not awaiting confirmation": 1,
@@ -81,3 +87,22 @@ def test_refresh_reads_the_intent_from_stripe(product, sandbox, ops):
     assert execute("refresh", [incident], ops).message == "1 refreshed"
     assert PaymentAttempt.objects.get(stripe_id=incident.stripe_id).status == \
         "requires_confirmation"
+
+
+def test_a_token_is_taken_once_by_whom_it_was_issued_to_for_its_action(product, sandbox,
+                                                                       ops, django_user_model):
+    _, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    token = actions.recovery_issue(action="confirm", incidents=[incident], user=ops).pk
+    someone = django_user_model.objects.create_user("otto", is_staff=True)
+    for attempt in ({"token": uuid.uuid4(), "action": "confirm", "user": ops},  # made up
+                    {"token": token, "action": "confirm", "user": someone},  # not hers
+                    {"token": token, "action": "cancel", "user": ops,  # another action
+                     "reason": "abandoned"}):
+        with pytest.raises(actions.TokenRefused):
+            actions.recovery_submit(**attempt)
+    OpsAction.objects.filter(pk=token).update(
+        created_at=timezone.now() - actions.TOKEN_LIFETIME - timedelta(minutes=1))
+    with pytest.raises(actions.TokenRefused):  # a page left open overnight
+        actions.recovery_submit(token=token, action="confirm", user=ops)
+    assert OpsAction.objects.get(pk=token).status == "issued"
+    assert Order.objects.get(pk=incident.order_id).status == Order.Status.OPEN
