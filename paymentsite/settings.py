@@ -8,6 +8,7 @@ stop start-up with a clear message instead of falling back to a default.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from email.utils import formataddr
 from pathlib import Path
 
@@ -126,7 +127,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The merchant's time zone (an IANA name such as "Europe/Berlin"): the admin shows every
+# time in it, naming it; days (the dashboard's periods, "Today", "Past 7 days") are its
+# days; the CSV writes times with its offset. Stored times are UTC whatever it is.
+TIME_ZONE = env("DJANGO_TIME_ZONE", "") or "UTC"
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"DJANGO_TIME_ZONE={TIME_ZONE!r} is not a time zone name "
+                               "such as 'Europe/Berlin' or 'UTC'.") from None
 USE_I18N = True
 USE_TZ = True
 
@@ -282,6 +291,11 @@ PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = int(
     env("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS", "1800") or 1800)
 PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS = int(
     env("PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS", "600") or 600)
+# A payment left at the bank's challenge this long after it was sent there is lost (its
+# incident ends Lost; paid later after all, it ends Recovered). One authenticated and never
+# confirmed is lost when Stripe's hour passes.
+PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = env_int("PAYMENTS_ABANDONED_LOST_AFTER_SECONDS",
+                                                86400)
 # Confirm, from the scan, an intent of ours that the shopper authenticated but never
 # confirmed (the order becomes paid); off leaves it to ops.
 PAYMENTS_AUTO_FINALIZE = env_bool("PAYMENTS_AUTO_FINALIZE", True)

@@ -9,8 +9,9 @@ only open rows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -45,6 +46,7 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
     facts.update({key: value for key, value in card.items() if value})
     updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
     if updated:
+        _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
         return 0
     email = attempt.order.email if attempt else (intent.receipt_email or "")
     try:
@@ -56,7 +58,37 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
     except IntegrityError:  # a webhook and a scan opened it at the same moment
         return 0
     counters.count(name="incidents_opened", kind=kind)
+    _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
     return 1
+
+
+def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
+                      ) -> datetime | None:
+    """When a payment abandoned this way is lost: left at the bank's challenge,
+    ``PAYMENTS_ABANDONED_LOST_AFTER_SECONDS`` after it was sent there; authenticated and
+    never confirmed, when Stripe's hour passes (``PaymentAttempt.expires_at``). Intents
+    made outside this checkout are counted from when they were made."""
+    made = stripe_time(intent.created)
+    if kind == Kind.ACTION_ABANDONED:
+        sent = attempt.requires_action_at if attempt and attempt.requires_action_at else made
+        return sent + timedelta(seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)
+    if kind == Kind.CONFIRMATION_ABANDONED:
+        if attempt is not None and attempt.expires_at is not None:
+            return attempt.expires_at
+        return made + timedelta(seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)
+    return None
+
+
+def _abandoned_lost(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str,
+                    now: datetime) -> None:
+    """The sweep sees an abandoned payment again each minute while it waits: past its
+    time, its incident ends Lost ("Revenue lost" counts it); paid after all, it ends
+    Recovered (``incidents_end``)."""
+    lost_at = _abandoned_lost_at(intent=intent, attempt=attempt, kind=kind)
+    if lost_at is not None and now >= lost_at:
+        Incident.objects.filter(stripe_id=intent.id, kind=kind,
+                                status=IncidentStatus.OPEN).update(
+            status=IncidentStatus.LOST, resolved_at=now)
 
 
 def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
@@ -73,7 +105,10 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
         return 0
     Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
     ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
-    return Incident.objects.filter(scope, status=IncidentStatus.OPEN).update(
+    # Paid after all: a payment counted lost (left too long, or expired) was not.
+    ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if intent_status == Status.SUCCEEDED \
+        else [IncidentStatus.OPEN]
+    return Incident.objects.filter(scope, status__in=ending).update(
         status=ended_as, resolved_at=timezone.now())
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
 from payments.shop.models import Order
-from payments.stripe.facts import FailureKind
+from payments.stripe.facts import FailureKind, money_format
 
 
 class Incident(models.Model):
@@ -42,7 +42,10 @@ class Incident(models.Model):
     decline_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     intent_status = models.CharField(max_length=32, help_text="As last seen at Stripe.")
-    intent_created_at = models.DateTimeField(null=True, blank=True)
+    # When the payment was made (Stripe's `created`): what periods, the daily chart and
+    # ages count by; first_seen_at is when monitoring found it (a backfill finds old ones).
+    intent_created_at = models.DateTimeField(null=True, blank=True,
+                                             verbose_name="payment made")
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -55,7 +58,10 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["status", "kind", "first_seen_at"]),
             models.Index(fields=["first_seen_at"]),
-            models.Index(fields=["kind", "first_seen_at"]),  # the dashboard's period counts
+            models.Index(fields=["kind", "first_seen_at"]),
+            # The dashboard's period counts, by when the payment was made.
+            models.Index(fields=["intent_created_at"]),
+            models.Index(fields=["kind", "intent_created_at"]),
         ]
         # Per action, so a merchant can see everything and an ops person can also act.
         permissions = [
@@ -68,7 +74,16 @@ class Incident(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.stripe_id}"
+        """"anna@example.com, 51.98 EUR: Left at the bank's challenge": who, how much,
+        what (the admin's titles, history and breadcrumbs)."""
+        who = self.customer_email or "no email"
+        return f"{who}, {money_format(amount=self.amount, currency=self.currency)}: " \
+               f"{self.get_kind_display()}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.intent_created_at is None:  # not known: dated by when we found it
+            self.intent_created_at = self.first_seen_at
+        super().save(*args, **kwargs)
 
 
 class ScanRun(models.Model):

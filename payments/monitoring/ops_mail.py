@@ -21,14 +21,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
 from payments.mail.messages import email_message, in_words, site_url
+from payments.monitoring import selectors
 from payments.monitoring.models import Incident
-from payments.monitoring.selectors import authentication_failure_rate
+from payments.stripe import facts
 
 Kind = Incident.Kind
 Status = PaymentAttempt.Status
@@ -55,63 +55,84 @@ class KindSummary:
 
 @dataclass
 class Urgent:
-    incident: Incident
+    """A payment Stripe's hour will fail soon: the dashboard's "Expiring" list."""
+
+    email: str
+    amount: int
+    currency: str
+    order_reference: str
+    kind_label: str  # its open incident's kind, if it has one yet
     expires_at: datetime
     expires_in: str
     admin_url: str
 
 
 def ops_digest_content(*, now: datetime) -> dict[str, object] | None:
-    """What the digest for the 24 hours up to ``now`` says; None when no incident was
-    first seen then (an incident still waiting on Stripe's hour was first seen within
-    the hour, so a day without new incidents has no urgent ones either)."""
+    """What the digest for the 24 hours up to ``now`` says: the payments with incidents
+    first seen then, each once (its latest incident, as the dashboard counts), by kind;
+    None when there were none. The urgent ones are the dashboard's expiring payments."""
     since = now - DAY
-    window = {"first_seen_at__gte": since, "first_seen_at__lt": now}
-    rows = (Incident.objects.filter(**window).order_by()
-            .values("kind", "currency")
-            .annotate(n=Count("id"), still_open=Count("id", filter=Q(status=Incident.Status.OPEN)),
-                      total=Sum("amount")))
-    kinds: dict[str, KindSummary] = {}
-    for row in rows:
-        summary = kinds.setdefault(row["kind"], KindSummary(
-            kind=row["kind"], label=Kind(row["kind"]).label if row["kind"] in Kind.values
-            else row["kind"], admin_url=incidents_admin_url(since=since, until=now,
-                                                            kind=row["kind"])))
-        summary.count += row["n"]
-        summary.still_open += row["still_open"]
-        summary.money.append((row["total"], row["currency"]))
-    if not kinds:
+    groups = selectors.incident_new_totals(since=since, until=now)
+    if not groups:
         return None
     order = {kind: index for index, kind in enumerate(Kind.values)}
-    by_kind = sorted(kinds.values(), key=lambda s: (order.get(s.kind, len(order)), s.kind))
-    for summary in by_kind:
-        summary.money.sort(key=lambda pair: pair[1])
+    by_kind = [KindSummary(
+        kind=group.value, label=kind_label(group.value), count=group.count,
+        still_open=group.open,
+        money=sorted(((total.amount, total.currency) for total in group.totals.by_currency),
+                     key=lambda pair: pair[1]),
+        admin_url=incidents_admin_url(since=since, until=now, kind=group.value))
+        for group in sorted(groups, key=lambda g: (order.get(g.value, len(order)), g.value))]
     return {"now": now, "since": since, "by_kind": by_kind,
             "count": sum(s.count for s in by_kind),
             "still_open": sum(s.still_open for s in by_kind),
-            "urgent": urgent_incidents(now=now),
+            "urgent": urgent_payments(now=now),
+            "expiry_meaning": selectors.EXPIRY_MEANING,
             "admin_url": incidents_admin_url(since=since, until=now)}
 
 
-def urgent_incidents(*, now: datetime, limit: int = URGENT_SHOWN) -> list[Urgent]:
-    """Open incidents whose payment runs out with Stripe's hour (the one expiry rule,
-    ``PaymentAttempt.expires_at``), soonest first."""
-    expiring = PaymentAttempt.objects.expiring(now=now)
-    incidents = (Incident.objects.filter(status=Incident.Status.OPEN, attempt__in=expiring)
-                 .select_related("order", "attempt")
-                 .order_by("attempt__requires_confirmation_at", "pk")[:limit])
-    return [Urgent(incident=incident, expires_at=incident.attempt.expires_at,
-                   expires_in=in_words(incident.attempt.expires_at - now),
-                   admin_url=site_url(reverse("admin:payments_incident_change",
-                                              args=[incident.pk])))
-            for incident in incidents]
+def kind_label(kind: str) -> str:
+    return Kind(kind).label if kind in Kind.values else kind
+
+
+def urgent_payments(*, now: datetime, limit: int = URGENT_SHOWN) -> list[Urgent]:
+    """The payments Stripe's hour will fail soonest (``selectors.attempt_expiring_list``,
+    the one expiry rule, as the dashboard lists them), each linking to its open incident
+    when monitoring has opened one, else to the payment."""
+    expiring = selectors.attempt_expiring_list(now=now, limit=limit)
+    incidents = {incident.attempt_id: incident for incident in Incident.objects.filter(
+        attempt_id__in=[payment.attempt_id for payment in expiring],
+        status=Incident.Status.OPEN).order_by("first_seen_at", "pk")}
+    urgent = []
+    for payment in expiring:
+        incident = incidents.get(payment.attempt_id)
+        url = reverse("admin:payments_incident_change", args=[incident.pk]) if incident \
+            else reverse("admin:payments_paymentattempt_change", args=[payment.attempt_id])
+        urgent.append(Urgent(
+            email=payment.email, amount=payment.amount, currency=payment.currency,
+            order_reference=payment.order_reference,
+            kind_label=incident.get_kind_display() if incident else "awaiting confirmation",
+            expires_at=payment.expires_at, expires_in=in_words(payment.expires_at - now),
+            admin_url=site_url(url)))
+    return urgent
 
 
 def incidents_admin_url(*, since: datetime, until: datetime, kind: str = "") -> str:
-    """The admin's incident list filtered to incidents first seen in [since, until)."""
-    query = {"first_seen_at__gte": since.isoformat(), "first_seen_at__lt": until.isoformat()}
+    """The admin's incident list of the digest: incidents first seen in [since, until),
+    each payment once (as the digest counts them), of one kind if asked."""
+    query = {"first_seen_at__gte": since.isoformat(), "first_seen_at__lt": until.isoformat(),
+             "payment": selectors.EACH_PAYMENT_ONCE}
     if kind:
         query["kind__exact"] = kind
+    return site_url(reverse("admin:payments_incident_changelist")) + "?" + urlencode(query)
+
+
+def failures_admin_url(*, since: datetime, until: datetime) -> str:
+    """The admin's incident list of the alert: the authentication failures of payments
+    made in [since, until)."""
+    query = {"intent_created_at__gte": since.isoformat(),
+             "intent_created_at__lt": until.isoformat(),
+             "kind__in": ",".join(facts.AUTHENTICATION_FAILURES)}
     return site_url(reverse("admin:payments_incident_changelist")) + "?" + urlencode(query)
 
 
@@ -153,7 +174,7 @@ def ops_alert_check(*, now: datetime | None = None) -> bool:
     if not recipients:
         return False
     now = (now or timezone.now()).replace(microsecond=0)  # whole seconds in links
-    measured = authentication_failure_rate(since=now - DAY, until=now)
+    measured = selectors.authentication_failure_rate(since=now - DAY, until=now)
     threshold = settings.PAYMENTS_ALERT_FAILED_AUTH_RATE
     if measured.rate is None or measured.asked < settings.PAYMENTS_ALERT_MIN_PAYMENTS \
             or measured.rate <= threshold:
@@ -162,9 +183,11 @@ def ops_alert_check(*, now: datetime | None = None) -> bool:
         return False
     context = {"now": now, "since": now - DAY, "measured": measured,
                "by_kind": [(Kind(kind).label, count) for kind, count in measured.by_kind.items()],
-               "rate_percent": f"{measured.rate:.0%}", "threshold_percent": f"{threshold:.0%}",
+               "rate_percent": selectors.rate_percent(measured.rate),
+               "threshold_percent": selectors.rate_percent(threshold),
                "min_payments": settings.PAYMENTS_ALERT_MIN_PAYMENTS,
-               "admin_url": incidents_admin_url(since=now - DAY, until=now)}
+               "meaning": selectors.AUTHENTICATION_FAILURE_MEANING,
+               "admin_url": failures_admin_url(since=now - DAY, until=now)}
     return _send_claimed(ALERT_CLAIM, [email_message(template="ops_alert", context=context, to=a)
                                        for a in recipients]) > 0
 

@@ -9,8 +9,20 @@ rows (every total is one ``GROUP BY`` in the database, never a Python loop over 
 Money is summed per currency and never across currencies: every total is a list of
 ``CurrencyTotal`` (count and minor units for one currency).
 
-Definitions (the dashboard's help text says the same):
+Definitions (the dashboard's help text, the incident pages and the ops mail say the same,
+in the words of ``AUTHENTICATION_FAILURE_MEANING`` and ``EXPIRY_MEANING``):
 
+- *Each payment once*: a payment (an intent) may have several incidents (left at the
+  challenge, then expired); where payments and money are counted, each payment counts
+  once, as its latest incident says (``incident_latest_of_payment``; the incident list's
+  "Each payment once" filter shows the same rows), so rows of a table add up to its
+  total.
+- *Period*: payments made in it (``Incident.intent_created_at``, Stripe's ``created``),
+  not when monitoring found them (a backfill finds old payments today): the last N days
+  are today and the N - 1 days before (``period_bounds``).
+- *3-D Secure kinds*: every kind but card declines (``facts.THREE_D_SECURE_KINDS``): the
+  money at risk, the outcomes and the daily chart are theirs; the breakdowns show the
+  whole failure mix.
 - *Asked for authentication*: a payment whose bank asked for 3-D Secure in the period:
   our attempts that entered ``requires_action`` in the period (``requires_action_at``),
   plus the intents of the period's authentication failures that are not among them
@@ -18,15 +30,11 @@ Definitions (the dashboard's help text says the same):
   intents made outside this checkout have no attempt here).
 - *Authentication failure*: an intent with an incident of kind
   ``requires_action_not_handled``, ``authentication_failed``, ``action_abandoned`` or
-  ``expired`` first seen in the period, counted once per intent. An intent that passed
-  the challenge and was then left unconfirmed (``confirmation_abandoned``) authenticated
+  ``expired``, made in the period, counted once per intent. An intent that passed the
+  challenge and was then left unconfirmed (``confirmation_abandoned``) authenticated
   fine and is not a failure here, unless Stripe let it expire.
-- *Outcomes* (lost, canceled, recovered, auto-finalized, still open): incidents first
-  seen in the period by their status, each payment counted once per status (an intent
-  left at the challenge, then paid, has two recovered incidents: one payment), so each
-  number matches the incident list behind it. A payment whose incidents ended
-  differently counts under each (left at the challenge: lost when Stripe expired it; the
-  "expired" incident that followed: open until the shopper pays again).
+- *Outcomes* (lost, canceled, recovered, auto-finalized, still open): the period's
+  payments by their latest incident's status.
 - *Expiring*: attempts in ``requires_confirmation`` whose hour is not over
   (``PaymentAttempt.expires_at`` and ``AttemptQuerySet.expiring``). Stripe fails a
   manually confirmed intent that is not confirmed again within one hour of the bank's
@@ -39,7 +47,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
@@ -49,6 +57,19 @@ from django.utils import timezone
 from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
 from payments.stripe import facts
+
+# The two rules every page and mail that shows the rate or an expiry says, in words.
+AUTHENTICATION_FAILURE_MEANING = (
+    "A failure is what Stripe or the bank refused, or a shopper abandoned at the bank's "
+    "challenge, out of the payments the bank asked to authenticate (3-D Secure not "
+    "handled, authentication failed, left at the bank's challenge, expired unconfirmed; "
+    "each payment once). A payment that passed the challenge and awaits its confirmation "
+    "is no failure; a card decline is none either.")
+EXPIRY_MEANING = (
+    "Stripe fails a payment one hour after it passed the bank's challenge, unless it is "
+    "confirmed before; a payment still at the challenge does not expire so.")
+# The incident list's filter showing each payment once, as the counts here do.
+EACH_PAYMENT_ONCE = "latest"
 
 BreakdownField = Literal["kind", "decline_code", "card_brand", "card_country"]
 BREAKDOWN_FIELDS: tuple[BreakdownField, ...] = ("kind", "decline_code", "card_brand",
@@ -86,6 +107,7 @@ class GroupTotals:
 
     value: str
     totals: Totals = field(default_factory=Totals)
+    open: int = 0  # of ``count``, still open (where asked)
 
     @property
     def count(self) -> int:
@@ -140,21 +162,46 @@ class DashboardSummary:
     currencies: list[str]  # those seen on the page, for the currency switch
 
 
+def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
+    """The last ``days`` days: today and the ``days - 1`` days before it, midnight to
+    midnight in the site's time zone. The one meaning of "7 days" (the dashboard's period,
+    the lists' "Past 7 days")."""
+    today = timezone.localtime(now).date()
+    tz = timezone.get_current_timezone()
+    since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=tz)
+    until = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
+    return since, until
+
+
+def rate_percent(rate: float | None) -> str:
+    """"77.8 %": the one way a rate is written, on the dashboard and in the alert."""
+    return "" if rate is None else f"{100 * rate:.1f} %"
+
+
 def _incidents(*, currency: str | None) -> QuerySet[Incident]:
     incidents = Incident.objects.order_by()
     return incidents.filter(currency=currency) if currency else incidents
 
 
-def _latest_of_intent(*, same_status: bool = False) -> Q:
-    """Rows that are their intent's latest incident (of the same status, if asked): a
-    payment counted once."""
-    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id"))
-    if same_status:
-        newer = newer.filter(status=OuterRef("status"))
-    newer = newer.filter(
+def incident_latest_of_payment() -> Q:
+    """Rows that are their payment's latest incident: each payment once."""
+    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id")).filter(
         Q(first_seen_at__gt=OuterRef("first_seen_at"))
         | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
     return ~Q(Exists(newer))
+
+
+def _payments(*, currency: str | None, three_d_secure: bool = True) -> QuerySet[Incident]:
+    """Each payment once (its latest incident); only the 3-D Secure kinds unless asked."""
+    payments = _incidents(currency=currency).filter(incident_latest_of_payment())
+    if three_d_secure:
+        payments = payments.filter(kind__in=facts.THREE_D_SECURE_KINDS)
+    return payments
+
+
+def _made_in(queryset: QuerySet[Incident], since: datetime, until: datetime
+             ) -> QuerySet[Incident]:
+    return queryset.filter(intent_created_at__gte=since, intent_created_at__lt=until)
 
 
 def _grouped(rows, key: str) -> dict[str, Totals]:
@@ -171,16 +218,34 @@ def _group_list(grouped: dict[str, Totals]) -> list[GroupTotals]:
 
 def incident_open_totals(*, currency: str | None = None
                          ) -> tuple[list[GroupTotals], Totals]:
-    """Open incidents by kind with the money at risk, and the open total with each payment
-    once (an intent may have two open incidents of different kinds). Two queries."""
-    open_ = _incidents(currency=currency).filter(status=Incident.Status.OPEN)
+    """Payments whose latest incident is open (3-D Secure kinds), by that incident's kind,
+    with the money at risk; and their total: the rows add up to it. Two queries."""
+    open_ = _payments(currency=currency).filter(status=Incident.Status.OPEN)
     by_kind = _grouped(open_.values("kind", "currency").annotate(
         n=Count("pk"), total=Sum("amount")), "kind")
     total = Totals()
-    for row in open_.filter(_latest_of_intent()).values("currency").annotate(
-            n=Count("pk"), total=Sum("amount")):
+    for row in open_.values("currency").annotate(n=Count("pk"), total=Sum("amount")):
         total.add(currency=row["currency"], count=row["n"], amount=row["total"] or 0)
     return _group_list(by_kind), total
+
+
+def incident_new_totals(*, since: datetime, until: datetime) -> list[GroupTotals]:
+    """Payments whose latest incident was first seen in [since, until) (new to us,
+    whenever they were made), each once, by that incident's kind (card declines too),
+    with their money; one query. ``GroupTotals.open`` counts those still open."""
+    new = _incidents(currency=None).filter(incident_latest_of_payment(),
+                                           first_seen_at__gte=since, first_seen_at__lt=until)
+    rows = new.values("kind", "currency").annotate(
+        n=Count("pk"), total=Sum("amount"),
+        still_open=Count("pk", filter=Q(status=Incident.Status.OPEN)))
+    grouped = _grouped(rows, "kind")
+    groups = _group_list(grouped)
+    still_open: dict[str, int] = defaultdict(int)
+    for row in rows:
+        still_open[row["kind"]] += row["still_open"]
+    for group in groups:
+        group.open = still_open[group.value]
+    return groups
 
 
 def attempt_expiring_list(*, now: datetime, currency: str | None = None, limit: int = 50
@@ -213,8 +278,8 @@ def authentication_failure_rate(*, since: datetime, until: datetime,
     challenged = attempts.count()
     challenged_in_period = Q(attempt__requires_action_at__gte=since,
                              attempt__requires_action_at__lt=until)
-    failures = _incidents(currency=currency).filter(
-        kind__in=facts.AUTHENTICATION_FAILURES, first_seen_at__gte=since, first_seen_at__lt=until)
+    failures = _made_in(_incidents(currency=currency).filter(
+        kind__in=facts.AUTHENTICATION_FAILURES), since, until)
     counts = failures.aggregate(
         failed=Count("stripe_id", distinct=True),
         not_challenged=Count("stripe_id", distinct=True, filter=~challenged_in_period),
@@ -229,11 +294,9 @@ def authentication_failure_rate(*, since: datetime, until: datetime,
 
 def incident_outcome_totals(*, since: datetime, until: datetime, currency: str | None = None
                             ) -> dict[str, Totals]:
-    """Incidents first seen in [since, until) by status, each payment once per status. One
-    query."""
-    rows = (_incidents(currency=currency)
-            .filter(first_seen_at__gte=since, first_seen_at__lt=until)
-            .filter(_latest_of_intent(same_status=True))
+    """Payments made in [since, until) by their latest incident's status (3-D Secure
+    kinds): each payment once, so the statuses add up. One query."""
+    rows = (_made_in(_payments(currency=currency), since, until)
             .values("status", "currency").annotate(n=Count("pk"), total=Sum("amount")))
     grouped = _grouped(rows, "status")
     return {status: grouped.get(status, Totals()) for status in Incident.Status.values}
@@ -241,32 +304,33 @@ def incident_outcome_totals(*, since: datetime, until: datetime, currency: str |
 
 def incident_breakdown(*, by: BreakdownField, since: datetime, until: datetime,
                        currency: str | None = None) -> list[GroupTotals]:
-    """Incidents first seen in [since, until) by ``by``, largest count first. One query."""
+    """Payments made in [since, until) by ``by`` of their latest incident, every kind
+    (card declines too: the failure mix), largest count first. One query."""
     if by not in BREAKDOWN_FIELDS:
         raise ValueError(f"cannot break incidents down by {by!r}")
-    rows = (_incidents(currency=currency)
-            .filter(first_seen_at__gte=since, first_seen_at__lt=until)
+    rows = (_made_in(_payments(currency=currency, three_d_secure=False), since, until)
             .values(by, "currency").annotate(n=Count("pk"), total=Sum("amount")))
     return _group_list(_grouped(rows, by))
 
 
 def incident_daily_series(*, since: datetime, until: datetime, currency: str | None = None
                           ) -> list[DayCount]:
-    """Per day of the current time zone: incidents first seen, and incidents recovered
-    (``resolved_at``), every day of [since, until) present. Two queries."""
+    """Per day of the current time zone: payments in trouble by the day they were made,
+    and payments recovered by the day they were (``resolved_at``), each once (3-D Secure
+    kinds); every day of [since, until) present. Two queries."""
     tz = timezone.get_current_timezone()
-    incidents = _incidents(currency=currency)
-    seen = dict(incidents.filter(first_seen_at__gte=since, first_seen_at__lt=until)
-                .annotate(day=TruncDate("first_seen_at", tzinfo=tz))
+    payments = _payments(currency=currency)
+    made = dict(_made_in(payments, since, until)
+                .annotate(day=TruncDate("intent_created_at", tzinfo=tz))
                 .values("day").annotate(n=Count("pk")).values_list("day", "n"))
-    recovered = dict(incidents.filter(status=Incident.Status.RECOVERED,
-                                      resolved_at__gte=since, resolved_at__lt=until)
+    recovered = dict(payments.filter(status=Incident.Status.RECOVERED,
+                                     resolved_at__gte=since, resolved_at__lt=until)
                      .annotate(day=TruncDate("resolved_at", tzinfo=tz))
                      .values("day").annotate(n=Count("pk")).values_list("day", "n"))
     first = timezone.localtime(since, tz).date()
     last = timezone.localtime(until - timedelta(microseconds=1), tz).date()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return [DayCount(day, seen.get(day, 0), recovered.get(day, 0)) for day in days]
+    return [DayCount(day, made.get(day, 0), recovered.get(day, 0)) for day in days]
 
 
 def dashboard_summary(*, since: datetime, until: datetime, currency: str | None = None,

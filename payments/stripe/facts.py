@@ -46,15 +46,17 @@ def confirmation_expires_at(*, passed_challenge_at: datetime | None) -> datetime
 # --- failed authentication -------------------------------------------------------------
 
 class FailureKind(models.TextChoices):
-    """How a payment whose bank asked for 3-D Secure went wrong: the first three as
-    Stripe reports them (``last_payment_error``), the other two as our monitoring sees
-    an intent wait past its threshold."""
+    """How a payment went wrong. The first five are about 3-D Secure, the focus: three as
+    Stripe reports them (``last_payment_error``), two as our monitoring sees an intent
+    wait past its threshold. A card decline (the bank said no, for a reason other than
+    authentication) completes the failure mix; nothing in it is for ops to act on."""
 
     REQUIRES_ACTION_NOT_HANDLED = "requires_action_not_handled", "3-D Secure not handled"
     AUTHENTICATION_FAILED = "authentication_failed", "Authentication failed"
     ACTION_ABANDONED = "action_abandoned", "Left at the bank's challenge"
     CONFIRMATION_ABANDONED = "confirmation_abandoned", "Authenticated, never confirmed"
     EXPIRED = "expired", "Expired unconfirmed"
+    CARD_DECLINED = "card_declined", "Card declined"
 
 
 # last_payment_error of a payment the old guide's flow refused (``error_on_requires_action``):
@@ -67,26 +69,38 @@ NOT_HANDLED_DECLINES = frozenset({"authentication_not_handled"})
 AUTHENTICATION_FAILED_CODES = frozenset({"payment_intent_authentication_failure"})
 # The hour ran out (test cards and the sandbox report it so).
 EXPIRED_CODES = frozenset({"payment_intent_payment_attempt_expired"})
+# docs.stripe.com/error-codes: a card_error other than authentication: the bank declined
+# (card_declined with its decline_code, e.g. insufficient_funds), or refused the card's
+# details (expired, wrong number or security code), or failed processing it.
+DECLINE_CODES = frozenset({"card_declined", "expired_card", "incorrect_cvc", "invalid_cvc",
+                           "incorrect_number", "invalid_number", "invalid_expiry_month",
+                           "invalid_expiry_year", "incorrect_zip", "processing_error",
+                           "card_decline_rate_limit_exceeded"})
 
 # A failure is what Stripe or the bank refused, or what a shopper abandoned at the
 # challenge, out of the payments that asked for authentication. A payment that passed
 # the challenge and then waits for our confirm authenticated fine: it counts only once
-# Stripe lets it expire.
+# Stripe lets it expire. A card decline is no authentication failure.
 AUTHENTICATION_FAILURES = (FailureKind.REQUIRES_ACTION_NOT_HANDLED,
                            FailureKind.AUTHENTICATION_FAILED, FailureKind.ACTION_ABANDONED,
                            FailureKind.EXPIRED)
+# The kinds about 3-D Secure: the money at risk, the outcomes and ops actions are theirs.
+THREE_D_SECURE_KINDS = tuple(kind for kind in FailureKind
+                             if kind != FailureKind.CARD_DECLINED)
 
 
 def failure_kind(*, error_code: str | None, decline_code: str | None, status: str
                  ) -> FailureKind | None:
-    """The kind of failed authentication an intent's ``last_payment_error`` (and its
-    ``status``) stands for; None for any other failure, or none."""
+    """The kind of failure an intent's ``last_payment_error`` (and its ``status``) stands
+    for; None for none (or one we do not follow, such as an API error of ours)."""
     if error_code in NOT_HANDLED_CODES or decline_code in NOT_HANDLED_DECLINES:
         return FailureKind.REQUIRES_ACTION_NOT_HANDLED
     if error_code in AUTHENTICATION_FAILED_CODES:
         return FailureKind.AUTHENTICATION_FAILED
     if error_code in EXPIRED_CODES and status == "requires_payment_method":
         return FailureKind.EXPIRED
+    if error_code in DECLINE_CODES and status == "requires_payment_method":
+        return FailureKind.CARD_DECLINED
     return None
 
 
@@ -125,6 +139,7 @@ ERROR_WORDS = {
     "try_again_later": "Bank busy; worth a retry",
     "card_not_supported": "Card does not support this purchase",
     "currency_not_supported": "Card does not support this currency",
+    "resource_missing": "Unknown to Stripe",
 }
 
 # For shoppers, where Stripe's own message speaks to developers: the old guide's flow
@@ -132,6 +147,12 @@ ERROR_WORDS = {
 SHOPPER_AUTHENTICATION_NOT_HANDLED = (
     "Your card requires authentication by your bank, which this checkout could not ask "
     "for. Please try another card.")
+
+
+def code_label(*, code: str) -> str:
+    """One of Stripe's codes as every page and mail names it: its words, else the code
+    made readable ("try_again_later" reads "Try again later")."""
+    return ERROR_WORDS.get(code) or code.replace("_", " ").capitalize()
 
 
 def error_in_words(*, error_code: str, decline_code: str, message: str) -> str:

@@ -13,6 +13,7 @@ from payments.models import Incident, Order, PaymentAttempt, PaymentEvent, ScanR
 from payments.monitoring import scans
 from payments.monitoring.leases import lease_hold
 from payments.stripe import gateway
+from payments.stripe.facts import AUTHENTICATION_FAILURES
 from tests.payments.conftest import server_calls
 
 Kind, IncidentStatus = Incident.Kind, Incident.Status
@@ -300,3 +301,58 @@ def test_ledger_rows_of_a_scan_name_it(shopper, sandbox):
     run = scans.scan_stale()
     actors = set(PaymentEvent.objects.filter(source="scan").values_list("actor", flat=True))
     assert actors == {f"scan:{run.pk}"}
+
+
+# --- issue 15: abandoned payments end lost; card declines are part of the mix ----------
+
+def test_a_payment_left_at_the_bank_past_the_setting_is_lost_and_recovered_if_paid(
+        shopper, sandbox):
+    """"Revenue lost" used to never move for a payment left at the bank: the sweep saw it
+    every minute and left its incident open for ever."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    assert Incident.objects.get().status == IncidentStatus.OPEN  # an hour: still open
+    backdate(attempt, requires_action_at=25 * 3600)  # the default: 24 hours
+    scans.scan_stale()
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status) == (Kind.ACTION_ABANDONED, IncidentStatus.LOST)
+    assert incident.resolved_at is not None
+    # The shopper finishes after all (a recovery link, say): not lost after all.
+    sandbox.authenticate(intent_id, "complete")
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+    assert Incident.objects.get().status == IncidentStatus.RECOVERED
+
+
+def test_an_authenticated_payment_is_lost_when_stripes_hour_passes(shopper, sandbox,
+                                                                   settings):
+    settings.PAYMENTS_AUTO_FINALIZE = False  # ops' to do, and nobody did
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    assert Incident.objects.get().status == IncidentStatus.OPEN
+    # Past its hour by our clock (PaymentAttempt.expires_at), before Stripe's read says so.
+    backdate(PaymentAttempt.objects.get(pk=attempt.pk), requires_confirmation_at=3660)
+    scans.scan_stale()
+    assert dict(Incident.objects.values_list("kind", "status")) == \
+        {Kind.CONFIRMATION_ABANDONED: IncidentStatus.LOST}
+
+
+def test_a_card_decline_is_an_incident_of_its_own_kind(shopper, sandbox):
+    """The failure mix: a decline for insufficient funds is found (here by the backfill;
+    a webhook finds it too) as a "Card declined" incident, not as a 3-D Secure one."""
+    declined = shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
+    assert declined.status_code == 402
+    scans.scan_backfill(days=1)
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.get_kind_display(), incident.status) == \
+        ("card_declined", "Card declined", IncidentStatus.OPEN)
+    assert (incident.error_code, incident.decline_code) == ("card_declined",
+                                                            "insufficient_funds")
+    assert incident.kind not in AUTHENTICATION_FAILURES  # not in the rate
+    # Another card pays the order: the decline ends recovered, as any incident.
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    assert Incident.objects.get().status == IncidentStatus.RECOVERED

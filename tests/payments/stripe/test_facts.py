@@ -21,7 +21,10 @@ Kind = facts.FailureKind
      Kind.AUTHENTICATION_FAILED),
     ("payment_intent_payment_attempt_expired", None, "requires_payment_method", Kind.EXPIRED),
     ("payment_intent_payment_attempt_expired", None, "succeeded", None),  # paid after all
-    ("card_declined", "insufficient_funds", "requires_payment_method", None),
+    # A card decline is a kind of its own (issue 15: the failure mix), not 3-D Secure's.
+    ("card_declined", "insufficient_funds", "requires_payment_method", Kind.CARD_DECLINED),
+    ("expired_card", None, "requires_payment_method", Kind.CARD_DECLINED),
+    ("card_declined", "insufficient_funds", "succeeded", None),  # another card paid
     (None, None, "succeeded", None),
 ])
 def test_failure_kinds_from_stripes_codes(code, decline, status, kind):
@@ -32,7 +35,9 @@ def test_the_incident_kinds_are_the_failure_kinds():
     from payments.models import Incident
 
     assert Incident.Kind is Kind
-    assert set(facts.AUTHENTICATION_FAILURES) == set(Kind) - {Kind.CONFIRMATION_ABANDONED}
+    assert set(facts.AUTHENTICATION_FAILURES) == \
+        set(Kind) - {Kind.CONFIRMATION_ABANDONED, Kind.CARD_DECLINED}
+    assert set(facts.THREE_D_SECURE_KINDS) == set(Kind) - {Kind.CARD_DECLINED}
 
 
 def test_a_payment_expires_an_hour_after_it_passed_the_challenge(db):
