@@ -1,20 +1,25 @@
 """What the payments admin's pages share: amounts, times, cards and Stripe's codes
-formatted for narrow columns, links between the admin's pages, and the read-only mixins.
+formatted for narrow columns, links between the admin's pages, the date filter and the
+read-only mixins.
 
 Amounts are stored in minor units; every amount shown in the admin goes through the
 ``money`` filter so the admin reads like the shop ("145.00 EUR"), never "14500" / "eur".
+Every time is shown one way, in the site's time zone (``TIME_ZONE``) and naming it:
+``timestamp`` ("29 Nov 2026 15:04 CET"). Every code is shown in the words of
+``payments.stripe.facts``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ERROR_FLAG
-from django.http import HttpRequest, HttpResponseRedirect
+from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR
+from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -22,7 +27,9 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.monitoring.selectors import period_bounds
 from payments.shop.models import Order
+from payments.stripe.facts import card_brand_label, code_label
 from payments.templatetags.money import money
 
 # Non-breaking spaces keep "145.00 EUR" or "visa •••• 4242 (US)" on one line in narrow
@@ -40,21 +47,13 @@ def money_unbroken(amount: int, currency: str) -> str:
     return unbroken(money(amount, currency))
 
 
-def timestamp_short(value: datetime | None, *, seconds: bool = False) -> str:
-    """"29 Nov 2026 15:04" in the site's time zone: half the width of Django's default,
-    and without hyphens, where a browser may break a line."""
+def timestamp(value: datetime | None, *, seconds: bool = False) -> str:
+    """"29 Nov 2026 15:04 CET": the one way the admin shows a time, in the site's time zone
+    and naming it; without hyphens, where a browser may break a line."""
     if value is None:
         return EMPTY
     return unbroken(date_format(timezone.localtime(value),
-                                "j M Y H:i:s" if seconds else "j M Y H:i"))
-
-
-def timestamp_compact(value: datetime, *, seconds: bool = False) -> str:
-    """"29 Nov 15:04" this year, "29 Nov 2025 15:04" before: for narrow list columns."""
-    local = timezone.localtime(value)
-    if local.year != timezone.localtime().year:
-        return timestamp_short(value, seconds=seconds)
-    return unbroken(date_format(local, "j M H:i:s" if seconds else "j M H:i"))
+                                "j M Y H:i:s T" if seconds else "j M Y H:i T"))
 
 
 def age(value: datetime | None) -> str:
@@ -89,10 +88,11 @@ class Card(Protocol):  # a PaymentAttempt or an Incident
 
 
 def card_label(payment: Card) -> str:
-    """"visa •••• 4242 (US)", as the Stripe Dashboard shows a card."""
+    """"Visa •••• 4242 (US)", as the Stripe Dashboard shows a card."""
     if not (payment.card_brand or payment.card_last4):
         return EMPTY
-    label = f"{payment.card_brand} •••• {payment.card_last4}".strip()
+    brand = card_brand_label(brand=payment.card_brand) if payment.card_brand else ""
+    label = f"{brand} •••• {payment.card_last4}".strip()
     return unbroken(f"{label} ({payment.card_country})" if payment.card_country else label)
 
 
@@ -117,12 +117,20 @@ def stripe_id_short(stripe_id: str) -> str:
 
 
 def failure_label(error_code: str, decline_code: str) -> str:
-    """The decline code when there is one (the more specific), else the error code."""
-    if decline_code and error_code:
-        return format_html('<span title="{}">{}</span>', error_code, breakable(decline_code))
-    if decline_code or error_code:
-        return breakable(decline_code or error_code)
-    return EMPTY
+    """The decline code (the more specific), else the error code, in words
+    (``facts.code_label``); the codes themselves in the tooltip."""
+    code = decline_code or error_code
+    if not code:
+        return EMPTY
+    codes = " / ".join(part for part in (error_code, decline_code) if part)
+    return format_html('<span title="{}">{}</span>', codes, code_label(code=code))
+
+
+def code_short(code: str) -> str:
+    """One of Stripe's codes in words, the code itself in the tooltip; "—" for none."""
+    if not code:
+        return EMPTY
+    return format_html('<span title="{}">{}</span>', code, code_label(code=code))
 
 
 def intent_status_label(status: str) -> str:
@@ -164,10 +172,36 @@ def attempt_admin_link(attempt: PaymentAttempt) -> str:
     return format_html('<a href="{}">{}</a>', url, str(attempt))
 
 
+def query_moments_in_utc(query: QueryDict) -> QueryDict:
+    """The address's moments (``first_seen_at__gte=2026-12-06T10:00:00-23:59``) in UTC:
+    Python takes any offset under a day, PostgreSQL none beyond ±15:59, and a moment is
+    the same moment in UTC. The search box is left as typed."""
+    moments = query.copy()
+    for key, values in query.lists():
+        if key == SEARCH_VAR:
+            continue
+        moments.setlist(key, [_moment_in_utc(value) for value in values])
+    return moments
+
+
+def _moment_in_utc(value: str) -> str:
+    try:
+        moment = parse_datetime(value)
+    except ValueError:  # well formed, not a date: "2026-13-45T10:00"
+        return value
+    if moment is None or moment.tzinfo is None:
+        return value
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:  # "9999-12-31T23:00-05:00" is past year 9999 in UTC
+        return "not a date"  # the list says so, as for any invalid date
+
+
 class FriendlyFiltersMixin:
     """A filter or search the database cannot take (a date that is not a date, a page
-    past the end, a NUL character, which PostgreSQL refuses in text) shows the whole list
-    with a message, instead of Django's "Database error" page or a 500."""
+    past the end, a NUL character, which PostgreSQL refuses in text, a time zone offset
+    it refuses) shows the whole list with a message, or is read in UTC, instead of
+    Django's "Database error" page or a 500."""
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         if any("\x00" in key or "\x00" in value
@@ -179,11 +213,120 @@ class FriendlyFiltersMixin:
             return self.changelist_unfiltered(request)
         return response
 
+    def get_changelist_instance(self, request: HttpRequest):
+        request.GET = query_moments_in_utc(request.GET)
+        return super().get_changelist_instance(request)
+
     def changelist_unfiltered(self, request: HttpRequest, *, path: str = ""
                               ) -> HttpResponseRedirect:
         messages.warning(request, "A filter or search in the address was not valid (a date "
                                   "that is not a date, say), so the list shows everything.")
         return HttpResponseRedirect(path or request.path)
+
+
+# --- the date filter -------------------------------------------------------------------
+
+def filter_warning(request: HttpRequest, text: str) -> None:
+    """A message about a filter value, once per request (the ChangeList builds its filters
+    again for every queryset it makes, and the CSV export makes two)."""
+    shown = request.__dict__.setdefault("_payments_filter_warnings", set())
+    if text not in shown:
+        shown.add(text)
+        messages.warning(request, text)
+
+
+def hidden_params(changelist, *, leaving: set[str]) -> list[tuple[str, str]]:
+    """The list's other parameters (search, ordering, other filters), as hidden fields of
+    a filter's own form, so applying a range keeps them."""
+    return [(key, value) for key, values in changelist.filter_params.items()
+            if key not in leaving for value in values]
+
+
+def day_or_moment(value: str) -> date | datetime | None:
+    """A day ("2026-11-29", from a date field) or a moment ("2026-11-29 00:00:00+00:00",
+    from a quick range or a dashboard link); None for anything else."""
+    try:
+        # A day first: Python reads "2026-11-29" as a datetime too (midnight).
+        return parse_date(value) or parse_datetime(value)
+    except ValueError:  # well formed, not a date: "2026-13-45"
+        return None
+
+
+def day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class DateRangeFilter(admin.DateFieldListFilter):
+    """The admin's date filter, one meaning for every list and the dashboard: quick ranges
+    (today; the past 7 days, today and the 6 before, as the dashboard's week; this month;
+    this year) and a from/to pair of days typed by hand, both days included
+    (``<field>__gte`` / ``__lte``). A value that is not a date is left out, with a
+    message; a moment is read in UTC, whatever offset it names."""
+
+    template = "admin/payments/filter_range.html"
+    title_text = ""  # the field's name unless a subclass says
+
+    def __init__(self, field, request, params, model, model_admin, field_path) -> None:
+        self.lookup_kwarg_upto = f"{field_path}__lte"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        since_week, until = period_bounds(days=7, now=timezone.now())
+        today = until - timedelta(days=1)
+        next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        self.links = (
+            ("Any date", {}),
+            ("Today", {self.lookup_kwarg_since: today, self.lookup_kwarg_until: until}),
+            ("Past 7 days", {self.lookup_kwarg_since: since_week,
+                             self.lookup_kwarg_until: until}),
+            ("This month", {self.lookup_kwarg_since: today.replace(day=1),
+                            self.lookup_kwarg_until: next_month}),
+            ("This year", {self.lookup_kwarg_since: today.replace(month=1, day=1),
+                           self.lookup_kwarg_until: today.replace(year=today.year + 1,
+                                                                  month=1, day=1)}),
+        )
+        self.title = self.title_text or str(field.verbose_name)
+        self.bounds: dict[str, date | datetime] = {}
+        for key, values in list(self.used_parameters.items()):
+            if key.endswith("__isnull"):
+                continue
+            value = day_or_moment(values[-1])
+            if value is None or value.year >= 9999 or value.year < 2:
+                del self.used_parameters[key]
+                filter_warning(request, f"The {self.title} date “{values[-1]}” was not valid "
+                                        "(a day is written 2026-11-29), so the list ignores it.")
+            else:
+                self.bounds[key] = value
+
+    def expected_parameters(self) -> list[str]:
+        return [*super().expected_parameters(), self.lookup_kwarg_upto]
+
+    def queryset(self, request: HttpRequest, queryset):
+        for key, value in self.bounds.items():
+            if not isinstance(value, datetime):  # a whole day: up to its end
+                if key == self.lookup_kwarg_upto:
+                    key, value = f"{self.field_path}__lt", value + timedelta(days=1)
+                value = day_start(value)
+            elif timezone.is_naive(value):
+                value = timezone.make_aware(value)
+            queryset = queryset.filter(**{key: value.astimezone(UTC)})
+        if self.field.null and self.lookup_kwarg_isnull in self.used_parameters:
+            queryset = queryset.filter(**{self.lookup_kwarg_isnull:
+                                          self.used_parameters[self.lookup_kwarg_isnull][-1]
+                                          in ("True", "true", "1")})
+        return queryset
+
+    def choices(self, changelist):
+        def shown(key: str) -> str:
+            value = self.bounds.get(key)
+            if isinstance(value, datetime):
+                value = timezone.localtime(value).date() if timezone.is_aware(value) \
+                    else value.date()
+            return value.isoformat() if value else ""
+
+        self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
+        self.form_fields = [(self.lookup_kwarg_since, "From", shown(self.lookup_kwarg_since)),
+                            (self.lookup_kwarg_upto, "To", shown(self.lookup_kwarg_upto))]
+        self.form_type = "date"
+        yield from super().choices(changelist)
 
 
 class ReadOnlyAdminMixin(FriendlyFiltersMixin):

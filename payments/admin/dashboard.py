@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -22,12 +23,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from payments.mail.messages import in_words
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
+from payments.monitoring.selectors import period_bounds
 from payments.stripe.facts import (
     AUTHENTICATION_FAILURES,
-    CONFIRMATION_WINDOW,
+    THREE_D_SECURE_KINDS,
     card_brand_label,
+    code_label,
 )
 
 PERMISSION = "payments.view_dashboard"
@@ -63,35 +67,33 @@ def currency_param(value: str | None) -> str | None:
     return value if CURRENCY.fullmatch(value) else None
 
 
-def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
-    """Today and the ``days - 1`` days before it, midnight to midnight, local time."""
-    today = timezone.localtime(now).date()
-    tz = timezone.get_current_timezone()
-    since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=tz)
-    until = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
-    return since, until
-
-
 # --- links to the incident list ------------------------------------------------------------
 
 class IncidentLinks:
-    """Addresses of the incident list filtered to what a number counts, under the names
-    the incident admin's filters use (``kind``, ``status``, ``currency``, ``card_brand``,
-    ``card_country``, ``decline_code``, and the date filter's ``first_seen_at__gte`` and
-    ``__lt``); each is also a plain field lookup, so the list filters right even where a
-    filter is missing. Several statuses or kinds use ``status__in``/``kind__in``."""
+    """Addresses of the incident list filtered to exactly what a number counts, under the
+    names the incident admin's filters use (``kind``, ``status``, ``currency``,
+    ``card_brand``, ``card_country``, ``decline_code``, the payment-made filter's
+    ``intent_created_at__gte`` and ``__lt``, and ``payment=latest``: each payment once, as
+    the selectors count); each is also a plain field lookup, so the list filters right
+    even where a filter is missing. Several statuses or kinds use ``status__in`` /
+    ``kind__in``; the 3-D Secure sections name their kinds (card declines are left out)."""
 
     def __init__(self, *, since: datetime, until: datetime, currency: str | None,
                  site_name: str = "admin") -> None:
         self.base = reverse(f"{site_name}:payments_incident_changelist")
         self.since, self.until, self.currency = since, until, currency
 
-    def url(self, *, period: bool = True, currency: str | None = None, **params: str) -> str:
+    def url(self, *, period: bool = True, currency: str | None = None,
+            each_payment: bool = True, three_d_secure: bool = True, **params: str) -> str:
         query: dict[str, str] = {}
         if period:
-            query["first_seen_at__gte"] = str(self.since)
-            query["first_seen_at__lt"] = str(self.until)
+            query["intent_created_at__gte"] = str(self.since)
+            query["intent_created_at__lt"] = str(self.until)
+        if three_d_secure and "kind" not in params and "kind__in" not in params:
+            query["kind__in"] = ",".join(THREE_D_SECURE_KINDS)
         query.update(params)
+        if each_payment:
+            query["payment"] = selectors.EACH_PAYMENT_ONCE
         if currency or self.currency:
             query["currency"] = currency or self.currency or ""
         return f"{self.base}?{urlencode(query)}"
@@ -101,19 +103,25 @@ class IncidentLinks:
 
     def breakdown(self, by: str, value: str, currency: str | None = None) -> str:
         if by == "kind":
-            return self.url(kind=value, currency=currency)
+            return self.url(kind=value, currency=currency, three_d_secure=False)
         # Django's plain field lookups (the filters being added use the same names); an
         # empty value needs __exact, which every admin filter leaves alone.
-        return self.url(currency=currency, **{by if value else f"{by}__exact": value})
+        return self.url(currency=currency, three_d_secure=False,
+                        **{by if value else f"{by}__exact": value})
+
+    def failures(self) -> str:
+        """The rate's failures: every failure incident of the period's payments (the
+        rate counts each payment once, whatever its later incidents)."""
+        return self.url(each_payment=False, kind__in=",".join(AUTHENTICATION_FAILURES))
 
     def recovered_on(self, day_start: datetime) -> str:
         return self.url(period=False, status=Incident.Status.RECOVERED,
                         resolved_at__gte=str(day_start),
                         resolved_at__lt=str(day_start + timedelta(days=1)))
 
-    def seen_on(self, day_start: datetime) -> str:
-        return self.url(period=False, first_seen_at__gte=str(day_start),
-                        first_seen_at__lt=str(day_start + timedelta(days=1)))
+    def made_on(self, day_start: datetime) -> str:
+        return self.url(period=False, intent_created_at__gte=str(day_start),
+                        intent_created_at__lt=str(day_start + timedelta(days=1)))
 
 
 # --- shaping for the template --------------------------------------------------------------
@@ -141,7 +149,7 @@ def breakdown_label(by: str, value: str) -> str:
         return card_brand_label(brand=value)
     if by == "card_country":
         return value.upper()
-    return value.replace("_", " ").capitalize()  # "insufficient_funds": "Insufficient funds"
+    return code_label(code=value)
 
 
 def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: IncidentLinks
@@ -160,8 +168,10 @@ def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: Incident
         for group in rest:
             for total in group.totals.by_currency:
                 other.add(currency=total.currency, count=total.count, amount=total.amount)
-        rows.append(Row(label=f"{len(rest)} others", count=other.count, url=links.url(),
-                        money=money_links(other, lambda c: links.url(currency=c)),
+        rows.append(Row(label=f"{len(rest)} others", count=other.count,
+                        url=links.url(three_d_secure=False),
+                        money=money_links(other, lambda c: links.url(currency=c,
+                                                                     three_d_secure=False)),
                         bar=bar_px(other.count, largest)))
     return rows
 
@@ -209,7 +219,7 @@ def daily_chart(daily: list[selectors.DayCount], links: IncidentLinks) -> DailyC
             "y2": round(bottom - recovered_h, 1), "h2": round(recovered_h, 1),
             "label_x": round(left + i * slot + slot / 2, 1),
             "label": (len(daily) - 1 - i) % label_every == 0,
-            "seen_url": links.seen_on(start), "recovered_url": links.recovered_on(start),
+            "made_url": links.made_on(start), "recovered_url": links.recovered_on(start),
         })
     ticks = [{"value": value, "y": round(bottom - value * scale, 1)}
              for value in range(0, ceiling + 1, step)]
@@ -257,8 +267,8 @@ def dashboard_view_for(site: AdminSite):
         lost_url = links.url(status__in="lost,canceled")
         open_rows = [Row(label=KIND_LABELS.get(group.value, group.value), count=group.count,
                          url=links.open(kind=group.value),
-                         money=money_links(group.totals, lambda c, k=group.value: links.url(
-                             period=False, status="open", kind=k, currency=c)),
+                         money=money_links(group.totals, lambda c, k=group.value: links.open(
+                             kind=k, currency=c)),
                          code=group.value)
                      for group in summary.open_by_kind]
         auth = summary.authentication
@@ -276,14 +286,15 @@ def dashboard_view_for(site: AdminSite):
             "since": since, "until_inclusive": until - timedelta(days=1),
             "open_rows": open_rows,
             "open_total": summary.open_total,
-            "open_total_links": money_links(summary.open_total, lambda c: links.url(
-                period=False, status="open", currency=c)),
+            "open_total_links": money_links(summary.open_total,
+                                            lambda c: links.open(currency=c)),
             "open_url": links.open(),
             "expiring": summary.expiring,
             "auth": auth,
-            "auth_percent": None if auth.rate is None else round(100 * auth.rate, 1),
-            "auth_failed_url": links.url(kind__in=",".join(
-                AUTHENTICATION_FAILURES)),
+            "auth_percent": selectors.rate_percent(auth.rate),
+            "auth_failed_url": links.failures(),
+            "auth_meaning": selectors.AUTHENTICATION_FAILURE_MEANING,
+            "expiry_meaning": selectors.EXPIRY_MEANING,
             "lost": lost, "lost_url": lost_url,
             "lost_links": money_links(lost, lambda c: links.url(status__in="lost,canceled",
                                                                 currency=c)),
@@ -294,9 +305,9 @@ def dashboard_view_for(site: AdminSite):
                             "by": by, "rows": breakdown_rows(by, groups, links)}
                            for by, groups in summary.breakdowns.items()],
             "chart": daily_chart(summary.daily, links),
-            "period_url": links.url(),
-            "confirmation_window_minutes": int(
-                CONFIRMATION_WINDOW.total_seconds() // 60),
+            "period_url": links.url(each_payment=False, three_d_secure=False),
+            "lost_after": in_words(timedelta(
+                seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)),
         }
         return TemplateResponse(request, "admin/payments/dashboard.html", context)
     return dashboard_view

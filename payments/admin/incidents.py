@@ -1,7 +1,8 @@
-"""The failed payments list (``Incident``): its filters (kind, status, first seen,
-amount typed in major units, the values present), Stripe's codes in words, the confirm
-deadline, the CSV export of what the filters show, and the incident page with its ledger,
-Stripe's events and the ops buttons.
+"""The failed payments list (``Incident``): its filters (kind, status, when the payment
+was made and when we first saw it, amount typed in major units, the values present, each
+payment once), Stripe's codes in words, the confirm deadline, the CSV export of what the
+filters show, and the incident page with its ledger, Stripe's events, the ops actions
+taken and the ops buttons.
 
 Incidents change only through ``payments.monitoring.incidents``, so the list is read-only; the ops
 actions on it come from ``payments.admin.ops``.
@@ -13,40 +14,44 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from payments.admin.common import (
     EMPTY,
     SOURCE_LABELS,
+    DateRangeFilter,
     ReadOnlyAdminMixin,
     age,
     attempt_admin_link,
     card_label,
     email_wrapped,
+    filter_warning,
+    hidden_params,
     intent_short,
     intent_status_label,
     money_unbroken,
     order_admin_link,
-    timestamp_short,
+    timestamp,
     unbroken,
 )
-from payments.admin.ops import OpsActionsMixin
+from payments.admin.ops import OpsActionsMixin, ops_ending, ops_history_rows
 from payments.admin.orders import ledger_table
+from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe.facts import (
-    ERROR_WORDS,
+    card_brand_label,
+    code_label,
     error_in_words,
     major_units,
     minor_units,
@@ -54,84 +59,40 @@ from payments.stripe.facts import (
 from payments.stripe.models import WebhookEvent
 
 
-def filter_warning(request: HttpRequest, text: str) -> None:
-    """A message about a filter value, once per request (the ChangeList builds its filters
-    again for every queryset it makes, and the CSV export makes two)."""
-    shown = request.__dict__.setdefault("_payments_filter_warnings", set())
-    if text not in shown:
-        shown.add(text)
-        messages.warning(request, text)
+class PaymentMadeFilter(DateRangeFilter):
+    """When the payment was made (``intent_created_at``): the dashboard's periods and
+    daily chart count by it, so its links land here."""
+
+    title_text = "payment made"
 
 
-def hidden_params(changelist, *, leaving: set[str]) -> list[tuple[str, str]]:
-    """The list's other parameters (search, ordering, other filters), as hidden fields of
-    a filter's own form, so applying a range keeps them."""
-    return [(key, value) for key, values in changelist.filter_params.items()
-            if key not in leaving for value in values]
+class FirstSeenFilter(DateRangeFilter):
+    """When monitoring first found the incident (a backfill finds old payments today):
+    the ops digest's "new" incidents."""
+
+    title_text = "first seen"
 
 
-def day_or_moment(value: str) -> date | datetime | None:
-    """A day ("2026-11-29", from a date field) or a moment ("2026-11-29 00:00:00+00:00",
-    from Django's quick ranges); None for anything else."""
-    try:
-        # A day first: Python reads "2026-11-29" as a datetime too (midnight).
-        return parse_date(value) or parse_datetime(value)
-    except ValueError:  # well formed, not a date: "2026-13-45"
-        return None
+class EachPaymentFilter(admin.SimpleListFilter):
+    """Every incident, or each payment once (its latest incident): how the dashboard
+    counts payments and money, so each of its numbers opens the rows it counted."""
 
+    title = "payments"
+    parameter_name = "payment"
 
-def day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-class FirstSeenFilter(admin.DateFieldListFilter):
-    """Django's quick ranges (today, past 7 days, this month, this year) and a from/to pair
-    of days typed by hand, both days included: ``first_seen_at__gte`` / ``__lte``. A value
-    that is not a date is left out, with a message."""
-
-    template = "admin/payments/filter_range.html"
-
-    def __init__(self, field, request, params, model, model_admin, field_path) -> None:
-        self.lookup_kwarg_upto = f"{field_path}__lte"
-        super().__init__(field, request, params, model, model_admin, field_path)
-        self.title = "first seen"
-        self.bounds: dict[str, date | datetime] = {}
-        for key, values in list(self.used_parameters.items()):
-            value = day_or_moment(values[-1])
-            if value is None or value.year >= 9999:
-                del self.used_parameters[key]
-                filter_warning(request, f"The first seen date “{values[-1]}” was not valid "
-                                        "(a day is written 2026-11-29), so the list ignores it.")
-            else:
-                self.bounds[key] = value
-
-    def expected_parameters(self) -> list[str]:
-        return [*super().expected_parameters(), self.lookup_kwarg_upto]
-
-    def queryset(self, request: HttpRequest, queryset):
-        for key, value in self.bounds.items():
-            if not isinstance(value, datetime):  # a whole day: up to its end
-                if key == self.lookup_kwarg_upto:
-                    key, value = f"{self.field_path}__lt", value + timedelta(days=1)
-                value = day_start(value)
-            elif timezone.is_naive(value):
-                value = timezone.make_aware(value)
-            queryset = queryset.filter(**{key: value})
-        return queryset
+    def lookups(self, request: HttpRequest, model_admin):
+        return [(selectors.EACH_PAYMENT_ONCE, "Each payment once (its latest incident)")]
 
     def choices(self, changelist):
-        def shown(key: str) -> str:
-            value = self.bounds.get(key)
-            if isinstance(value, datetime):
-                value = timezone.localtime(value).date() if timezone.is_aware(value) \
-                    else value.date()
-            return value.isoformat() if value else ""
+        for choice in super().choices(changelist):
+            if choice["display"] == "All":
+                choice["display"] = "Every incident"
+            yield choice
 
-        self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
-        self.form_fields = [(self.lookup_kwarg_since, "From", shown(self.lookup_kwarg_since)),
-                            (self.lookup_kwarg_upto, "To", shown(self.lookup_kwarg_upto))]
-        self.form_type = "date"
-        yield from super().choices(changelist)
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() == selectors.EACH_PAYMENT_ONCE:
+            return queryset.filter(selectors.incident_latest_of_payment())
+        return queryset
 
 
 class AmountFilter(admin.FieldListFilter):
@@ -245,8 +206,13 @@ class CurrencyFilter(PresentValuesFilter):
 
 
 class CardBrandFilter(PresentValuesFilter):
+    """The brands present, as Stripe's Dashboard names them ("Visa", not "visa")."""
+
     title = "card brand"
     parameter_name = field_name = "card_brand"
+
+    def label(self, value: str) -> str:
+        return card_brand_label(brand=value)
 
 
 class CardCountryFilter(PresentValuesFilter):
@@ -261,7 +227,7 @@ class DeclineCodeFilter(PresentValuesFilter):
     parameter_name = field_name = "decline_code"
 
     def label(self, value: str) -> str:
-        return ERROR_WORDS.get(value, value)
+        return code_label(code=value)
 
 
 class SourceFilter(PresentValuesFilter):
@@ -290,7 +256,8 @@ def expires_at(incident: Incident) -> datetime | None:
 
 
 def expires_in(incident: Incident) -> str:
-    """"in 42 min" (bold under a quarter of an hour), "hour passed", or "—"."""
+    """"in 42 min" (bold under a quarter of an hour), "hour passed", or "—"; the rule in
+    the tooltip."""
     deadline = expires_at(incident)
     if deadline is None:
         return EMPTY
@@ -300,7 +267,10 @@ def expires_in(incident: Incident) -> str:
                            "read; the next scan records it.", unbroken("hour passed"))
     minutes = max(1, -(-int(left.total_seconds()) // 60))
     text = unbroken(f"in {minutes} min")
-    return format_html("<strong>{}</strong>", text) if left < URGENT else text
+    if left < URGENT:
+        text = format_html("<strong>{}</strong>", text)
+    return format_html('<span title="at {}. {}">{}</span>', timestamp(deadline, seconds=True),
+                       selectors.EXPIRY_MEANING, text)
 
 
 # OWASP "CSV Injection": a cell a spreadsheet would run as a formula gets a leading quote.
@@ -320,7 +290,9 @@ class CsvBuffer:
 
 
 def csv_time(value: datetime | None) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    """ISO 8601 with the offset ("2026-11-29T15:04:05+01:00"): a spreadsheet or a script
+    reads the moment, whatever zone it runs in."""
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
 
 
 INCIDENT_CSV = [
@@ -334,12 +306,14 @@ INCIDENT_CSV = [
     ("Error code", lambda i: i.error_code),
     ("Decline code", lambda i: i.decline_code),
     ("Stripe's message", lambda i: i.error_message),
-    ("Card brand", lambda i: i.card_brand),
+    ("Card brand", lambda i: card_brand_label(brand=i.card_brand) if i.card_brand else ""),
     ("Card last4", lambda i: i.card_last4),
     ("Card country", lambda i: i.card_country),
     ("Order", lambda i: i.order.reference if i.order else ""),
     ("PaymentIntent", lambda i: i.stripe_id),
-    ("Intent status", lambda i: i.intent_status),
+    ("Intent status", lambda i: intent_status_label(i.intent_status) if i.intent_status
+     else ""),
+    ("Payment made", lambda i: csv_time(i.intent_created_at)),
     ("Expires", lambda i: csv_time(expires_at(i))),
     ("Resolved", lambda i: csv_time(i.resolved_at)),
     ("Found by", lambda i: SOURCE_LABELS.get(i.source, i.source)),
@@ -366,9 +340,10 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["customer", "amount_display", "kind_and_status", "last_error", "seen_ago",
                     "expires", "where"]
     list_display_links = ["customer"]
-    list_filter = [KindFilter, StatusFilter, ("first_seen_at", FirstSeenFilter),
+    list_filter = [KindFilter, StatusFilter, ("intent_created_at", PaymentMadeFilter),
                    ("amount", AmountFilter), CurrencyFilter, CardBrandFilter,
-                   CardCountryFilter, DeclineCodeFilter, SourceFilter]
+                   CardCountryFilter, DeclineCodeFilter, SourceFilter,
+                   ("first_seen_at", FirstSeenFilter), EachPaymentFilter]
     search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
     search_help_text = "Email, order, PaymentIntent id or the card's last 4 digits."
     list_select_related = ["order", "attempt"]
@@ -381,7 +356,7 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Failure", {"fields": ["last_error_detail", "error_code", "decline_code",
                                 "error_message"]}),
         ("Timeline", {"fields": ["intent_created", "first_seen_detail", "last_seen",
-                                 "resolved"]}),
+                                 "resolved", "ended_by"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
@@ -402,7 +377,9 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if set(AmountFilter.typed) & set(request.GET):
             return self.amounts_typed(request)
         extra_context = {**(extra_context or {}),
-                         "can_export": request.user.has_perm("payments.export_incident")}
+                         "can_export": request.user.has_perm("payments.export_incident"),
+                         "expiry_meaning": selectors.EXPIRY_MEANING,
+                         "time_zone": timezone.get_current_timezone_name()}
         return super().changelist_view(request, extra_context)
 
     def amounts_typed(self, request: HttpRequest) -> HttpResponseRedirect:
@@ -450,7 +427,12 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             context["stripe_events"] = stripe_events(obj.stripe_id)
             context["stripe_dashboard_url"] = stripe_dashboard_url(obj.stripe_id)
             context["ops_buttons"] = self.ops_buttons(request, obj)
-            context["recovery_links"] = obj.recovery_links.select_related("created_by")
+            context["recovery_links"] = [
+                {"sent": timestamp(link.created_at), "email": link.email,
+                 "by": link.created_by, "expires": timestamp(link.expires_at),
+                 "used": timestamp(link.used_at) if link.used_at else "not yet"}
+                for link in obj.recovery_links.select_related("created_by")]
+            context["ops_history"] = ops_history_rows(incidents=[obj])
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 
@@ -498,11 +480,17 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('{}<br><span class="quiet">{}</span>', incident.get_kind_display(),
                            incident.get_status_display())
 
-    @admin.display(description="Age", ordering="-first_seen_at")
+    @admin.display(description="Age", ordering="-intent_created_at")
     def seen_ago(self, incident: Incident) -> str:
-        """"2 days" since first seen; the time itself on hover."""
-        return format_html('<span title="first seen {}">{}</span>',
-                           timestamp_short(incident.first_seen_at), age(incident.first_seen_at))
+        """"6 days" since the payment was made; under it when we first saw it, if that
+        reads otherwise (a backfill finds old payments); both times on hover."""
+        made = incident.intent_created_at or incident.first_seen_at
+        hover = f"payment made {timestamp(made)}, first seen {timestamp(incident.first_seen_at)}"
+        made_ago, seen_ago = age(made), age(incident.first_seen_at)
+        if made_ago == seen_ago:
+            return format_html('<span title="{}">{}</span>', hover, made_ago)
+        return format_html('<span title="{}">{}<br><span class="quiet">seen {} ago</span>'
+                           '</span>', hover, made_ago, seen_ago)
 
     @admin.display(description="Expires")
     def expires(self, incident: Incident) -> str:
@@ -512,10 +500,11 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def expires_detail(self, incident: Incident) -> str:
         deadline = expires_at(incident)
         if deadline is None:
-            return format_html('{} <span class="quiet">{}</span>', EMPTY,
-                               "(only a payment waiting for its confirm expires)")
-        return format_html("{} ({})", timestamp_short(deadline, seconds=True),
-                           expires_in(incident))
+            return format_html('{} <span class="quiet">({})</span>', EMPTY,
+                               selectors.EXPIRY_MEANING)
+        return format_html('{} ({}) <span class="quiet">{}</span>',
+                           timestamp(deadline, seconds=True), expires_in(incident),
+                           selectors.EXPIRY_MEANING)
 
     @admin.display(description="Order / intent", ordering="order__reference")
     def where(self, incident: Incident) -> str:
@@ -558,24 +547,30 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def source_display(self, incident: Incident) -> str:
         return SOURCE_LABELS.get(incident.source, incident.source)
 
-    @admin.display(description="Intent created")
+    @admin.display(description="Payment made")
     def intent_created(self, incident: Incident) -> str:
-        return timestamp_short(incident.intent_created_at, seconds=True)
+        made = incident.intent_created_at or incident.first_seen_at
+        return format_html("{} ({} ago)", timestamp(made, seconds=True), age(made))
 
     @admin.display(description="First seen")
     def first_seen_detail(self, incident: Incident) -> str:
-        return format_html("{} ({} ago)", timestamp_short(incident.first_seen_at, seconds=True),
+        return format_html("{} ({} ago)", timestamp(incident.first_seen_at, seconds=True),
                            age(incident.first_seen_at))
 
     @admin.display(description="Last seen")
     def last_seen(self, incident: Incident) -> str:
-        return timestamp_short(incident.last_seen_at, seconds=True)
+        return timestamp(incident.last_seen_at, seconds=True)
 
     @admin.display(description="Resolved")
     def resolved(self, incident: Incident) -> str:
         if incident.resolved_at is None:
             return "not yet" if incident.status == Incident.Status.OPEN else EMPTY
-        return timestamp_short(incident.resolved_at, seconds=True)
+        return timestamp(incident.resolved_at, seconds=True)
+
+    @admin.display(description="Ended by")
+    def ended_by(self, incident: Incident) -> str:
+        """Who canceled it and why, or confirmed it, when ops did (their action's record)."""
+        return ops_ending(incident=incident)
 
     @admin.display(description="Payment attempt")
     def attempt_or_none(self, incident: Incident) -> str:
@@ -602,7 +597,7 @@ def stripe_events(intent_id: str, *, limit: int = 50) -> list[dict]:
         intent = (json.loads(event.body).get("data") or {}).get("object") or {}
         error = intent.get("last_payment_error") or {}
         rows.append({
-            "created": timestamp_short(event.created, seconds=True),
+            "created": timestamp(event.created, seconds=True),
             "type": event.type,
             "status": intent_status_label(intent.get("status") or ""),
             "error": error_in_words(error_code=error.get("code") or "",

@@ -6,24 +6,31 @@ links mailed to shoppers.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Prefetch
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from payments.admin.common import (
     EMPTY,
+    DateRangeFilter,
     ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
     duration_short,
     email_wrapped,
+    money_unbroken,
     order_admin_link,
-    timestamp_compact,
-    timestamp_short,
+    timestamp,
 )
+from payments.admin.ops import engine_internals_visible
 from payments.monitoring.models import ScanCursor, ScanLock, ScanRun
 from payments.recovery import actions as ops_actions
-from payments.recovery.models import OpsAction, RecoveryLink
+from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 
 
 @admin.register(ScanRun)
@@ -33,7 +40,7 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["run", "kind_display", "status", "started", "duration", "calls",
                     "intents", "opened", "resolved", "finalized", "errors_short"]
     list_display_links = ["run"]
-    list_filter = ["kind", "status", ("started_at", admin.DateFieldListFilter)]
+    list_filter = ["kind", "status", ("started_at", DateRangeFilter)]
     fields = ["kind_display", "status", "started", "finished", "duration", "stripe_calls",
               "intents_seen", "incidents_opened", "incidents_resolved", "finalized", "errors"]
     readonly_fields = fields
@@ -48,11 +55,11 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Started", ordering="started_at")
     def started(self, scan_run: ScanRun) -> str:
-        return timestamp_compact(scan_run.started_at, seconds=True)
+        return timestamp(scan_run.started_at, seconds=True)
 
     @admin.display(description="Finished", ordering="finished_at")
     def finished(self, scan_run: ScanRun) -> str:
-        return timestamp_short(scan_run.finished_at, seconds=True)
+        return timestamp(scan_run.finished_at, seconds=True)
 
     # Short headers: eleven columns fit a 1280 px screen next to the filters.
     @admin.display(description="Calls", ordering="stripe_calls")
@@ -85,8 +92,20 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                            Truncator(scan_run.errors).chars(40))
 
 
+class EngineInternalsMixin:
+    """The engine's own state, for ops and superusers only (not merchants)."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return engine_internals_visible(request.user) and \
+            super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return engine_internals_visible(request.user) and \
+            super().has_module_permission(request)
+
+
 @admin.register(ScanCursor)
-class ScanCursorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ScanCursorAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where each scan resumes (the last Stripe event seen, a backfill's position)."""
 
     list_display = ["name", "value", "updated"]
@@ -95,11 +114,11 @@ class ScanCursorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Updated", ordering="updated_at")
     def updated(self, cursor: ScanCursor) -> str:
-        return timestamp_short(cursor.updated_at, seconds=True)
+        return timestamp(cursor.updated_at, seconds=True)
 
 
 @admin.register(ScanLock)
-class ScanLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ScanLockAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Which scan holds its lease, and until when.
 
     Read-only, no delete: a lease left by a killed worker expires by itself (the scans'
@@ -113,7 +132,7 @@ class ScanLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Expires", ordering="expires_at")
     def expires(self, lock: ScanLock) -> str:
-        return timestamp_short(lock.expires_at, seconds=True)
+        return timestamp(lock.expires_at, seconds=True)
 
     @admin.display(description="State")
     def state(self, lock: ScanLock) -> str:
@@ -125,35 +144,169 @@ class ScanLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- who did what ------------------------------------------------------------------------
 
+class OpsActionItemInline(ReadOnlyTabularInline):
+    """The payments of an ops action, each with its result: the action's progress page
+    while it runs, its record after."""
+
+    model = OpsActionItem
+    fields = ["payment", "amount", "kind", "order", "result_display", "finished"]
+    readonly_fields = fields
+    verbose_name = "payment"
+    verbose_name_plural = "payments"
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related(
+            "incident__order").order_by("position")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Part of the action's record: whoever may see the action sees its payments.
+        return request.user.has_perm("payments.view_opsaction")
+
+    @admin.display(description="Payment")
+    def payment(self, item: OpsActionItem) -> str:
+        url = reverse("admin:payments_incident_change", args=[item.incident_id])
+        return format_html('<a href="{}">{}</a>', url,
+                           item.incident.customer_email or "(no email)")
+
+    @admin.display(description="Amount")
+    def amount(self, item: OpsActionItem) -> str:
+        return money_unbroken(item.incident.amount, item.incident.currency)
+
+    @admin.display(description="Kind")
+    def kind(self, item: OpsActionItem) -> str:
+        return item.incident.get_kind_display()
+
+    @admin.display(description="Order")
+    def order(self, item: OpsActionItem) -> str:
+        if item.incident.order is None:
+            return "outside checkout"
+        return order_admin_link(item.incident.order, short=True)
+
+    @admin.display(description="Result")
+    def result_display(self, item: OpsActionItem) -> str:
+        if item.result == OpsActionItem.Result.PENDING:
+            return format_html('<span class="quiet">{}</span>', "waiting")
+        if item.result == OpsActionItem.Result.DONE:
+            return item.detail
+        return format_html("<strong>{}</strong>: {}", item.get_result_display(), item.detail)
+
+    @admin.display(description="At")
+    def finished(self, item: OpsActionItem) -> str:
+        return timestamp(item.finished_at, seconds=True) if item.finished_at else EMPTY
+
+
+PAYMENTS_NAMED = 3  # in the list; the action's page shows them all
+
+
+class OpsActionStatusFilter(admin.SimpleListFilter):
+    """The statuses of submitted actions (a page shown and never submitted is no action)."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        return [(value, label) for value, label in OpsAction.Status.choices
+                if value != OpsAction.Status.ISSUED]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class SubmittedFilter(DateRangeFilter):
+    title_text = "submitted"
+
+
 @admin.register(OpsAction)
 class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every ops action as submitted: who, what, to how many payments, and the result."""
+    """Every ops action submitted: who, what, to which payments, and the result of each.
+    Its page is also the progress page of an action at work (it reloads itself)."""
 
-    list_display = ["when", "user", "kind_display", "reason_display", "requested", "done",
-                    "skipped", "summary"]
+    list_display = ["when", "user", "kind_display", "payments", "progress", "summary"]
     list_display_links = ["when"]
-    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["user__username", "summary"]
+    list_filter = ["kind", OpsActionStatusFilter, ("submitted_at", SubmittedFilter)]
+    search_fields = ["user__username", "summary", "items__incident__customer_email",
+                     "items__incident__stripe_id", "items__incident__order__reference"]
+    search_help_text = "Staff user, result, or a payment's email, order or PaymentIntent id."
     list_select_related = ["user"]
-    fields = ["kind_display", "user", "reason_display", "requested", "done", "skipped",
-              "summary", "created", "id"]
+    fields = ["kind_display", "user", "reason_display", "progress", "summary", "created",
+              "submitted", "finished", "id"]
     readonly_fields = fields
+    inlines = [OpsActionItemInline]
+    change_form_template = "admin/payments/opsaction/change_form.html"
+
+    def get_queryset(self, request: HttpRequest):
+        # A confirmation page shown and never submitted did nothing.
+        return super().get_queryset(request).exclude(status=OpsAction.Status.ISSUED)
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        first = OpsActionItem.objects.select_related("incident").order_by("position")
+        changelist.result_list = changelist.result_list.prefetch_related(
+            Prefetch("items", queryset=first[:PAYMENTS_NAMED], to_attr="first_items"))
+        return changelist
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, object_id)
+        context = {**(extra_context or {})}
+        if record is not None:
+            back = request.GET.get("next", "")
+            if back and url_has_allowed_host_and_scheme(
+                    back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+                context["back"] = back
+            context["at_work"] = record.status in (OpsAction.Status.QUEUED,
+                                                   OpsAction.Status.RUNNING)
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="When", ordering="created_at")
     def when(self, action: OpsAction) -> str:
-        return timestamp_compact(action.created_at, seconds=True)
+        return timestamp(action.submitted_at or action.created_at)
 
-    @admin.display(description="At")
+    @admin.display(description="Shown")
     def created(self, action: OpsAction) -> str:
-        return timestamp_short(action.created_at, seconds=True)
+        return timestamp(action.created_at, seconds=True)
+
+    @admin.display(description="Submitted")
+    def submitted(self, action: OpsAction) -> str:
+        return timestamp(action.submitted_at, seconds=True)
+
+    @admin.display(description="Finished")
+    def finished(self, action: OpsAction) -> str:
+        return timestamp(action.finished_at, seconds=True)
 
     @admin.display(description="Action", ordering="kind")
     def kind_display(self, action: OpsAction) -> str:
+        if action.reason:
+            return format_html('{}<br><span class="quiet">{}</span>',
+                               action.get_kind_display(), self.reason_display(action))
         return action.get_kind_display()
 
     @admin.display(description="Reason", ordering="reason")
     def reason_display(self, action: OpsAction) -> str:
         return ops_actions.CANCEL_REASONS.get(action.reason, action.reason) or EMPTY
+
+    @admin.display(description="Payments")
+    def payments(self, action: OpsAction) -> str:
+        """The first few payments by customer and amount, and how many more."""
+        items = getattr(action, "first_items", None)
+        if items is None:
+            items = list(action.items.select_related("incident")[:PAYMENTS_NAMED])
+        lines = [format_html('{} <span class="quiet">{}</span>',
+                             item.incident.customer_email or "(no email)",
+                             money_unbroken(item.incident.amount, item.incident.currency))
+                 for item in items]
+        if action.requested > len(items):
+            lines.append(format_html('<span class="quiet">and {} more</span>',
+                                     action.requested - len(items)))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) \
+            if lines else EMPTY
+
+    @admin.display(description="Status")
+    def progress(self, action: OpsAction) -> str:
+        """"At work: 3 of 10", "Done", "Stopped by an error"."""
+        if action.status in (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING):
+            finished = action.done + action.skipped
+            return f"{action.get_status_display()}: {finished} of {action.requested} done"
+        return action.get_status_display()
 
 
 @admin.register(RecoveryLink)
@@ -164,7 +317,7 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_link", "email_display", "created_by", "created", "expires",
                     "state"]
     list_display_links = None
-    list_filter = [("created_at", admin.DateFieldListFilter)]
+    list_filter = [("created_at", DateRangeFilter)]
     search_fields = ["order__reference", "email", "created_by__username"]
     list_select_related = ["order", "created_by"]
     fields = ["order_link", "incident_link", "email", "created_by", "created", "expires",
@@ -188,15 +341,15 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, link: RecoveryLink) -> str:
-        return timestamp_compact(link.created_at)
+        return timestamp(link.created_at)
 
     @admin.display(description="Expires", ordering="expires_at")
     def expires(self, link: RecoveryLink) -> str:
-        return timestamp_compact(link.expires_at)
+        return timestamp(link.expires_at)
 
     @admin.display(description="Opened / used / paid")
     def state(self, link: RecoveryLink) -> str:
-        steps = [f"{step} {timestamp_compact(at)}" for step, at in link.progress()]
+        steps = [f"{step} {timestamp(at)}" for step, at in link.progress()]
         if steps:
             return ", ".join(steps)
         return "expired unopened" if link.expires_at <= timezone.now() else "not yet opened"

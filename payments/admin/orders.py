@@ -13,27 +13,30 @@ from django.contrib import admin
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from payments.admin.common import (
     EMPTY,
+    DateRangeFilter,
     FriendlyFiltersMixin,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
     attempt_failure,
-    breakable,
     card_label,
+    code_short,
     intent_short,
+    intent_status_label,
     money_unbroken,
     order_admin_link,
     text_short,
-    timestamp_short,
+    timestamp,
     unbroken,
 )
+from payments.admin.ops import engine_internals_visible, ops_ending, ops_history_rows
 from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.monitoring.selectors import EXPIRY_MEANING
 from payments.shop.models import Order, OrderLine, Product
+from payments.stripe.facts import card_brand_label, code_label
 
 
 @admin.register(Product)
@@ -95,25 +98,62 @@ class PaymentAttemptInline(ReadOnlyTabularInline):
 
     @admin.display(description="Updated")
     def updated(self, attempt: PaymentAttempt) -> str:
-        return timestamp_short(attempt.updated_at)
+        return timestamp(attempt.updated_at)
+
+
+class OrderCurrencyFilter(admin.SimpleListFilter):
+    """The shop's currencies as its prices show them ("EUR", not "eur")."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        present = (Order.objects.order_by("currency").values_list("currency", flat=True)
+                   .distinct()[:50])
+        return [(value, value.upper()) for value in present]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
 
 
 # Never the session key (it would let a reader take over the shopper's session); the
-# keyed hash that replaces it is safe to show for support look-ups.
-ORDER_OPTIONAL_FIELDS = [name for name in ("session_hash", "receipt_sent_at")
-                         if name in {field.name for field in Order._meta.get_fields()}]
+# keyed hash that replaces it is for ops' support look-ups, not for merchants.
+SUPPORT_FIELDS = ["session_hash"]
 
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["reference", "email", "total", "status", "created", "paid"]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", OrderCurrencyFilter, ("created_at", DateRangeFilter)]
     search_fields = ["reference", "email"]
-    date_hierarchy = "created_at"
-    fields = ["reference", "email", "total", "status", "created_at", "paid_at",
-              *ORDER_OPTIONAL_FIELDS]
+    fields = ["reference", "email", "total", "status", "created", "paid", "ended_by",
+              "receipt_sent", *SUPPORT_FIELDS]
     readonly_fields = fields
     inlines = [OrderLineInline, PaymentAttemptInline]
+    change_form_template = "admin/payments/order/change_form.html"
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        fields = super().get_fields(request, obj)
+        if engine_internals_visible(request.user):
+            return fields
+        return [field for field in fields if field not in SUPPORT_FIELDS]
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False,
+                           form_url="", obj: Order | None = None):
+        if obj is not None:
+            context["ops_history"] = ops_history_rows(order=obj)
+            context["ops_history_title"] = "Ops actions on this order's payments"
+        return super().render_change_form(request, context, add=add, change=change,
+                                          form_url=form_url, obj=obj)
+
+    @admin.display(description="Ended by")
+    def ended_by(self, order: Order) -> str:
+        """Who canceled it and why (or confirmed its payment), when ops did."""
+        return ops_ending(order=order)
+
+    @admin.display(description="Receipt sent")
+    def receipt_sent(self, order: Order) -> str:
+        return timestamp(order.receipt_sent_at)
 
     @admin.display(description="Total", ordering="amount")
     def total(self, order: Order) -> str:
@@ -121,11 +161,48 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, order: Order) -> str:
-        return timestamp_short(order.created_at)
+        return timestamp(order.created_at)
 
     @admin.display(description="Paid", ordering="paid_at")
     def paid(self, order: Order) -> str:
-        return timestamp_short(order.paid_at)
+        return timestamp(order.paid_at)
+
+
+class CodeFilter(admin.SimpleListFilter):
+    """One of Stripe's codes present on attempts, in words (``facts.code_label``)."""
+
+    field_name = ""
+
+    def lookups(self, request: HttpRequest, model_admin):
+        present = (PaymentAttempt.objects.exclude(**{self.field_name: ""})
+                   .order_by(self.field_name).values_list(self.field_name, flat=True)
+                   .distinct()[:50])
+        return [(value, self.label(value)) for value in present]
+
+    def label(self, value: str) -> str:
+        return code_label(code=value)
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(**{self.field_name: self.value()}) if self.value() \
+            else queryset
+
+
+class LastDeclineFilter(CodeFilter):
+    title = "last decline"
+    parameter_name = field_name = "last_decline_code"
+
+
+class LastErrorFilter(CodeFilter):
+    title = "last error"
+    parameter_name = field_name = "last_error_code"
+
+
+class AttemptBrandFilter(CodeFilter):
+    title = "card brand"
+    parameter_name = field_name = "card_brand"
+
+    def label(self, value: str) -> str:
+        return card_brand_label(brand=value)
 
 
 LATE_HELP = ("Stripe stated this before a newer fact we already held (a webhook arriving "
@@ -141,30 +218,24 @@ class PaymentEventInline(ReadOnlyTabularInline):
 
     @admin.display(description="Recorded")
     def at(self, event: PaymentEvent) -> str:
-        return timestamp_short(event.created_at, seconds=True)  # several a minute
+        return timestamp(event.created_at, seconds=True)  # several a minute
 
     @admin.display(description="Stated by Stripe")
     def observed(self, event: PaymentEvent) -> str:
-        """The time only when it is the day recorded (most rows): half the width."""
-        if event.observed_at is None:
-            return EMPTY
-        observed, recorded = (timezone.localtime(event.observed_at),
-                              timezone.localtime(event.created_at))
-        if observed.date() == recorded.date():
-            return date_format(observed, "H:i:s")
-        return timestamp_short(event.observed_at, seconds=True)
+        return timestamp(event.observed_at, seconds=True)
 
     @admin.display(description="Status change")
     def change(self, event: PaymentEvent) -> str:
-        return format_html("{} → {}", breakable(event.from_status), breakable(event.to_status))
+        return format_html("{} → {}", intent_status_label(event.from_status),
+                           intent_status_label(event.to_status))
 
-    @admin.display(description="Error code")
+    @admin.display(description="Error")
     def error(self, event: PaymentEvent) -> str:
-        return breakable(event.error_code) if event.error_code else EMPTY
+        return code_short(event.error_code)
 
-    @admin.display(description="Decline code")
+    @admin.display(description="Decline")
     def decline(self, event: PaymentEvent) -> str:
-        return breakable(event.decline_code) if event.decline_code else EMPTY
+        return code_short(event.decline_code)
 
     @admin.display(description="Reported by")
     def who(self, event: PaymentEvent) -> str:
@@ -202,18 +273,17 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["intent", "order_link", "status", "amount_display", "card", "failure",
                     "updated"]
     list_display_links = ["intent"]
-    list_filter = ["status", "last_decline_code", "last_error_code", "confirmation_method",
-                   "card_brand"]
+    list_filter = ["status", LastDeclineFilter, LastErrorFilter, "confirmation_method",
+                   AttemptBrandFilter, ("created_at", DateRangeFilter)]
     search_fields = ["stripe_id", "order__reference", "order__email"]
     list_select_related = ["order"]
-    date_hierarchy = "created_at"
     fieldsets = [
         (None, {"fields": ["order_link", "number", "stripe_id", "status", "amount_display",
                            "card", "confirmation_method"]}),
-        ("Last failure", {"fields": ["last_error_code", "last_decline_code",
+        ("Last failure", {"fields": ["failure", "last_error_code", "last_decline_code",
                                      "last_error_message"]}),
-        ("Timeline", {"fields": ["created_at", "requires_action_at",
-                                 "requires_confirmation_at", "final_at", "updated_at"]}),
+        ("Timeline", {"fields": ["created", "asked_at", "passed_at", "expires",
+                                 "final", "updated"]}),
         ("Stripe details", {"classes": ["collapse"],
                             "fields": ["latest_charge", "create_payment_method",
                                        "confirmations"]}),
@@ -245,4 +315,28 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Updated", ordering="updated_at")
     def updated(self, attempt: PaymentAttempt) -> str:
-        return timestamp_short(attempt.updated_at)
+        return timestamp(attempt.updated_at, seconds=True)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, attempt: PaymentAttempt) -> str:
+        return timestamp(attempt.created_at, seconds=True)
+
+    @admin.display(description="Sent to the bank's challenge")
+    def asked_at(self, attempt: PaymentAttempt) -> str:
+        return timestamp(attempt.requires_action_at, seconds=True)
+
+    @admin.display(description="Passed the challenge")
+    def passed_at(self, attempt: PaymentAttempt) -> str:
+        return timestamp(attempt.requires_confirmation_at, seconds=True)
+
+    @admin.display(description="Expires")
+    def expires(self, attempt: PaymentAttempt) -> str:
+        """The one expiry rule (``PaymentAttempt.expires_at``), and what it means."""
+        deadline = attempt.expires_at
+        return format_html('{} <span class="quiet">({})</span>',
+                           timestamp(deadline, seconds=True) if deadline else EMPTY,
+                           EXPIRY_MEANING)
+
+    @admin.display(description="Final")
+    def final(self, attempt: PaymentAttempt) -> str:
+        return timestamp(attempt.final_at, seconds=True)

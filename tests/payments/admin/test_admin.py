@@ -109,7 +109,7 @@ def test_the_attempts_list_has_few_compact_columns(paid_order, merchant):
     row = cells(html)[len(headers):]
     assert row[0] == f"{attempt.stripe_id[:9]}\u2060…\u2060{attempt.stripe_id[-4:]}"
     assert row[1] == paid_order.reference and row[2] == "Succeeded"
-    assert row[4] == NBSP.join(["visa", "••••", "4242", "(US)"])
+    assert row[4] == NBSP.join(["Visa", "••••", "4242", "(US)"])  # the brand as Stripe names it
     assert f'href="/admin/payments/order/{paid_order.pk}/change/"' in html
     assert f'title="{attempt.stripe_id}"' in html  # the full id, on hover
 
@@ -117,7 +117,8 @@ def test_the_attempts_list_has_few_compact_columns(paid_order, merchant):
 def test_a_decline_shows_its_code_in_the_list(site_on_sandbox, product, merchant):
     shopper_with_order(product).pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
     html = merchant.get("/admin/payments/paymentattempt/").content.decode()
-    assert "insufficient_funds" in cells(html)
+    assert "Insufficient funds" in cells(html)  # in the words every page uses
+    assert 'title="card_declined / insufficient_funds"' in html  # the codes on hover
 
 
 def test_the_order_page_shows_the_session_hash_never_the_key(paid_order, merchant):
@@ -194,7 +195,7 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
     assert "Bank asked for 3-D Secure; checkout could not ask" in row_cells
     assert 'title="payment_intent_authentication_failure' in html
     assert 'title="authentication_required / authentication_not_handled' in html
-    assert NBSP.join(["visa", "••••", "3184", "(DE)"]) in html
+    assert NBSP.join(["Visa", "••••", "3184", "(DE)"]) in html
     assert "outside checkout" in html
     order = monitored["open"].order
     short = f"{order.reference[:9]}\u2060…\u2060{order.reference[-4:]}"
@@ -202,7 +203,8 @@ def test_the_incident_list_reads_at_a_glance(monitored, merchant):
         f'{short}</a>' in html
     intent = monitored["open"].stripe_id
     assert f'title="{intent}">{intent[:9]}\u2060…\u2060{intent[-4:]}<' in html
-    assert re.search(r'<span title="first seen [^"]+">\d+\u00a0minutes?</span>', html)
+    assert re.search(r'<span title="payment made [^"]+, first seen [^"]+">\d+\u00a0minutes?'
+                     r'</span>', html)
     assert "shopper@example.com" in html
     assert "Incident object" not in html
     assert "Export CSV" in html

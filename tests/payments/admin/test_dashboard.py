@@ -137,9 +137,9 @@ def test_numbers_read_as_money_and_per_currency(merchant, known):
     assert "25.00 USD" in html and "41.00" not in html
     # The failed-authentication rate: 5 of 11.
     assert "45.5 %" in html and "5 failed" in html and "of 11 payments" in html
-    # Lost: pi_12 (8.00 EUR), pi_2 (25.00 USD, expired) and the canceled outside intent
-    # (7.00 GBP), side by side.
-    assert "3 payments" in html and "8.00 EUR" in html and "7.00 GBP" in html
+    # Lost: pi_12 (8.00 EUR) and the canceled outside intent (7.00 GBP), side by side;
+    # not pi_2, whose latest incident (expired) is still open.
+    assert "2 payments" in html and "8.00 EUR" in html and "7.00 GBP" in html
     # Labels, not codes or "Object (6)".
     assert "Authentication failed" in html and "Left at the bank&#x27;s challenge" in html
     assert "object (" not in html.lower()
@@ -155,9 +155,11 @@ def test_every_number_links_to_the_filtered_incident_list(merchant, known):
     expired = [q for href, text in parsed(html).links if "kind=expired" in href
                and "status=open" in href for q in [parse_qs(urlsplit(href).query)]]
     assert expired and "first_seen_at__gte" not in expired[0]  # open now, any age
-    lost = link_to(html, "3 payments")
+    lost = link_to(html, "2 payments")
     assert lost["status__in"] == ["lost,canceled"]
-    assert "first_seen_at__gte" in lost and "first_seen_at__lt" in lost
+    # The period is when the payments were made; each payment once, as counted.
+    assert "intent_created_at__gte" in lost and "intent_created_at__lt" in lost
+    assert lost["payment"] == ["latest"]
     per_currency = link_to(html, "7.00 GBP")
     assert per_currency["currency"] == ["gbp"] and per_currency["status__in"] == ["lost,canceled"]
     hrefs = [href for href, _ in parsed(html).links]
@@ -170,7 +172,7 @@ def test_every_number_links_to_the_filtered_incident_list(merchant, known):
 
 def test_the_links_show_the_incidents_counted(merchant, known):
     html = page_html(merchant)
-    for text, expected in [("3 payments", {"pi_12", "pi_2", "pi_outside"}),
+    for text, expected in [("2 payments", {"pi_12", "pi_outside"}),
                            ("5 failed", {"pi_1", "pi_2", "pi_outside", "pi_7", "pi_12"})]:
         query = link_to(html, text)
         response = merchant.get("/admin/payments/incident/", query)
