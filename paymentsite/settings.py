@@ -138,6 +138,8 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                                "such as 'Europe/Berlin' or 'UTC'.") from None
 USE_I18N = True
 USE_TZ = True
+# One way to write a time everywhere, Django's own admin pages included, naming the zone.
+FORMAT_MODULE_PATH = ["paymentsite.formats"]
 
 # Redis when REDIS_URL is set (shared by every server process, as the /pay rate limit
 # needs); otherwise a per-process memory cache for the zero-setup default.

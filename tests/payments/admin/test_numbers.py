@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -229,10 +230,14 @@ def in_berlin(settings):
 def test_admin_times_name_their_zone_and_the_csv_is_iso_8601(in_berlin, db, merchant, ops):
     incident = incident_of(Kind.AUTHENTICATION_FAILED, email="berlin@example.com")
     ScanRun.objects.create(kind="stale", finished_at=timezone.now())
+    LogEntry.objects.log_actions(user_id=User.objects.get(username="olga").pk,
+                                 queryset=[incident], action_flag=CHANGE,
+                                 change_message="Refresh from Stripe: refreshed")
     zone = timezone.localtime().strftime("%Z")  # CET or CEST
     moment = r"\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d(?::\d\d)?"
     for url in (f"{LIST}{incident.pk}/change/", "/admin/payments/scanrun/",
-                f"/admin/payments/scanrun/{ScanRun.objects.get().pk}/change/"):
+                f"/admin/payments/scanrun/{ScanRun.objects.get().pk}/change/",
+                f"{LIST}{incident.pk}/history/"):  # Django's own page too
         page = text_of(merchant.get(url))
         times = re.findall(rf"({moment})( {zone})?", page.split('id="content-main"')[1])
         assert times, url
