@@ -8,7 +8,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from payments.admin.common import EMPTY, ReadOnlyAdminMixin, text_short, timestamp_compact
+from payments.admin.common import EMPTY, ReadOnlyAdminMixin, text_short, timestamp
 from payments.stripe.models import WebhookEvent
 
 
@@ -43,11 +43,11 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Made by Stripe", ordering="created")
     def created_display(self, event: WebhookEvent) -> str:
-        return timestamp_compact(event.created, seconds=True)
+        return timestamp(event.created, seconds=True)
 
     @admin.display(description="Received", ordering="received_at")
     def received(self, event: WebhookEvent) -> str:
-        return timestamp_compact(event.received_at, seconds=True)
+        return timestamp(event.received_at, seconds=True)
 
     @admin.display(description="State")
     def state(self, event: WebhookEvent) -> str:

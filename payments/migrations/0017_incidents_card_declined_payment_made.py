@@ -14,7 +14,7 @@ def payment_made_known(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0020_ops_action_jobs_and_items'),
+        ('payments', '0016_ops_action_jobs_and_items'),
     ]
 
     operations = [

@@ -21,7 +21,7 @@ def actions_recorded_done(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_receipts_late_schedule'),
+        ('payments', '0015_payment_event_note'),
     ]
 
     operations = [
