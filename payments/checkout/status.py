@@ -57,6 +57,11 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         changed = _apply(attempt, intent, observed_at)
         _save_changes(attempt, stored)
         if not changed:
+            if confirmed and previous == intent.status == Status.SUCCEEDED:
+                # Our confirm paid it, though a read (a webhook's, a scan's) recorded the
+                # payment a moment before its answer came: who paid is news all the same.
+                payment_settled.send(sender=PaymentAttempt, attempt=attempt,
+                                     previous=previous, source=source, confirmed=True)
             return attempt
         error = (intent.last_error_code or "", intent.last_decline_code or "")
         PaymentEvent.objects.create(

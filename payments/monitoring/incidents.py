@@ -105,9 +105,13 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
         return 0
     Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
     ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
-    # Paid after all: a payment counted lost (left too long, or expired) was not.
+    # Paid after all: a payment counted lost (left too long, or expired) was not. Our own
+    # scan's confirm that paid it also takes the label from a read that recorded the
+    # payment first (a webhook won the race for the row, not the payment).
     ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if intent_status == Status.SUCCEEDED \
         else [IncidentStatus.OPEN]
+    if ended_as == IncidentStatus.AUTO_FINALIZED:
+        ending.append(IncidentStatus.RECOVERED)
     return Incident.objects.filter(scope, status__in=ending).update(
         status=ended_as, resolved_at=timezone.now())
 

@@ -83,3 +83,18 @@ def test_a_first_payment_paid_at_once_asks_for_no_incident(db):
         record(attempt, status="succeeded", source="pay", confirmed=False)
     assert not [q for q in queries if "payments_incident" in q["sql"]]
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+def test_our_scans_confirm_keeps_its_label_when_a_webhook_recorded_the_payment_first(
+        waiting):
+    """The race the chaos run met: the scan's confirm paid the payment, but the webhook
+    about it was recorded a moment before the confirm's answer. The incident ends
+    auto-finalized all the same (the dashboard counts auto-finalized revenue by it)."""
+    record(waiting, status="requires_confirmation", source="webhook")
+    record(waiting, status="succeeded", source="webhook")  # the event, first
+    assert incident().status == IncidentStatus.RECOVERED
+    record(waiting, status="succeeded", source="scan", confirmed=True)  # our answer
+    assert incident().status == IncidentStatus.AUTO_FINALIZED
+    # A shopper's own confirm answered the same way changes nothing of it.
+    record(waiting, status="succeeded", source="pay", confirmed=True)
+    assert incident().status == IncidentStatus.AUTO_FINALIZED
