@@ -36,8 +36,9 @@ COUNTERS = {
                      "Stripe API calls by who made them, endpoint and HTTP status (429: "
                      "Stripe's rate limit; connection: no answer)."),
     "stripe_budget_refused": ("payments_stripe_budget_refused",
-                              "Foreground Stripe calls refused because the account's "
-                              "budget stayed spent (nothing reached Stripe)."),
+                              "Stripe calls refused because the account's budget stayed "
+                              "spent (nothing reached Stripe): a shopper or ops person "
+                              "turned away, or a webhook's read put off."),
     "webhook_deliveries": ("payments_webhook_deliveries",
                            "Webhook deliveries by outcome: stored, duplicate, ignored "
                            "(a type we do not use), refused_<status>."),

@@ -7,7 +7,9 @@ delivery costs one Redis command rather than a Celery publish; the drain then pr
 every event waiting, oldest first. A worker claims an event (``claimed_until``) so two
 workers do not process it at once; one killed mid-way lets its claim run out, and the
 sweep takes the event up again. A failure is kept on the row (``last_error``) and
-retried later, each time a little later. Recording is ``observe.intent_event_record``:
+retried later, each time a little later. An event that needs a read from Stripe while the
+account's budget is spent on shoppers is put off for a few seconds, not waited for: the
+events behind it go on. Recording is ``observe.intent_event_record``:
 no read from Stripe unless the event cannot be placed against what we hold.
 """
 
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from payments.checkout.models import PaymentEvent
 from payments.monitoring import observe, refresh
-from payments.stripe import gateway
+from payments.stripe import budget, gateway
 from payments.stripe.models import WebhookEvent
 from payments.telemetry import counters
 
@@ -39,6 +41,9 @@ DRAIN_FLAG_SECONDS = 60  # a drain lost with its broker: the next delivery asks 
 # or its worker died: the sweep takes it.
 SWEEP_AFTER = timedelta(seconds=30)
 SWEEP_PAGE = 200
+# A read that cannot have the budget within this long is put off by BUDGET_RETRY.
+REFRESH_PATIENCE_SECONDS = 0.5
+BUDGET_RETRY = timedelta(seconds=5)
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
                 timedelta(hours=1))
 
@@ -52,6 +57,10 @@ def webhook_event_process(*, event_id: str) -> bool:
         return False
     try:
         _record(event)
+    except gateway.RateLimited as error:  # the budget is the shoppers': try again soon
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            last_error=f"put off: {error.code}", claimed_until=timezone.now() + BUDGET_RETRY)
+        return False
     except Exception as error:
         delay = RETRY_DELAYS[min(event.attempts, len(RETRY_DELAYS)) - 1]
         WebhookEvent.objects.filter(pk=event.pk).update(
@@ -148,5 +157,6 @@ def _record(event: WebhookEvent) -> None:
         return
     observation = observe.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK)
     if observation.refresh:
-        refresh.intent_refresh(intent_id=data.intent.id, source=PaymentEvent.Source.WEBHOOK,
-                               actor=data.id)
+        with budget.background_patience(seconds=REFRESH_PATIENCE_SECONDS):
+            refresh.intent_refresh(intent_id=data.intent.id, source=PaymentEvent.Source.WEBHOOK,
+                                   actor=data.id)

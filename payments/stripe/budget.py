@@ -11,7 +11,9 @@ so the product stays under the account's limits whoever is busy:
   (``BudgetExhausted``: the shopper is asked to try again; nothing reached Stripe);
 - *background* calls (scans, webhook refreshes, commands) are paced to
   ``PAYMENTS_BACKGROUND_CALLS_PER_SECOND`` and yield whenever the account's calls come
-  within ``STRIPE_BUDGET_FOREGROUND_RESERVE`` of the budget; they wait, never fail.
+  within ``STRIPE_BUDGET_FOREGROUND_RESERVE`` of the budget; they wait and do not fail,
+  unless the caller has other work to do meanwhile (``background_patience``: a webhook
+  drain must not stop every event behind one that needs a read).
 
 Who is calling is set by the entry point (``stripe_calls_for("shopper")``), not passed
 down: the gateway reads it. Counting is an exact sliding one-second window (the times of
@@ -46,6 +48,8 @@ SOURCES = ("shopper", "ops", "scan", "webhook", "command", "other")
 POLL_SECONDS = 0.02
 
 _source: ContextVar[str] = ContextVar("stripe_call_source", default="other")
+_background_patience: ContextVar[float | None] = ContextVar("stripe_background_patience",
+                                                            default=None)
 
 
 class BudgetExhausted(Exception):
@@ -66,6 +70,17 @@ def stripe_calls_for(source: str) -> Iterator[None]:
 
 def current_source() -> str:
     return _source.get()
+
+
+@contextmanager
+def background_patience(*, seconds: float) -> Iterator[None]:
+    """Background calls made inside wait for the budget at most ``seconds``, then are
+    refused (``BudgetExhausted``) so the caller can put the work off and go on."""
+    token = _background_patience.set(seconds)
+    try:
+        yield
+    finally:
+        _background_patience.reset(token)
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,8 @@ def limits_get() -> Limits:
 def budget_spend(*, endpoint: str) -> float:
     """Take one call to ``endpoint`` (``"GET /v1/payment_intents/{id}"``) from the budget,
     waiting as the caller's source may; returns the seconds waited. Raises
-    ``BudgetExhausted`` for a foreground call that waited its longest."""
+    ``BudgetExhausted`` for a foreground call that waited its longest, and for a
+    background call that waited its ``background_patience``."""
     limits = limits_get()
     if limits.total <= 0:
         return 0.0
@@ -98,10 +114,12 @@ def budget_spend(*, endpoint: str) -> float:
     if endpoint in facts.ENDPOINT_RATE_LIMITS:  # an endpoint with a limit of its own
         endpoint_limit = int(facts.ENDPOINT_RATE_LIMITS[endpoint] * settings.STRIPE_BUDGET_SHARE)
     started = time.monotonic()
-    deadline = started + settings.STRIPE_BUDGET_MAX_WAIT_SECONDS
+    patience = settings.STRIPE_BUDGET_MAX_WAIT_SECONDS if foreground \
+        else _background_patience.get()
+    deadline = None if patience is None else started + patience
     while not _take(endpoint=endpoint, endpoint_limit=endpoint_limit, limits=limits,
                     foreground=foreground):
-        if foreground and time.monotonic() >= deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             raise BudgetExhausted(f"{endpoint}: the account's Stripe budget is spent")
         time.sleep(POLL_SECONDS)
     return time.monotonic() - started

@@ -100,6 +100,39 @@ def test_an_event_of_the_same_second_that_says_otherwise_is_read_from_stripe(sho
     assert attempt.status == "requires_payment_method"
 
 
+def test_an_event_whose_read_finds_the_budget_spent_is_put_off_and_the_rest_go_on(
+        shopper, sandbox, settings):
+    """While shoppers spend the account's budget, a webhook's read does not wait for it
+    (it would hold up every event behind it): its event is put off a few seconds, the
+    next events are processed, and the read happens once the budget frees."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")
+    failed = stored(sandbox, intent_id, "payment_intent.payment_failed")
+    asked = stored(sandbox, intent_id, "payment_intent.requires_action")
+    WebhookEvent.objects.filter(pk=asked.pk).update(
+        received_at=failed.received_at + timedelta(seconds=1))  # behind the one put off
+    attempt = PaymentAttempt.objects.get(stripe_id=intent_id)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(  # the failure is "unsure"
+        status_observed_at=failed.created + timedelta(milliseconds=1))
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = 10
+    settings.STRIPE_BUDGET_SHARE = 1.0
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 10  # all of it the shoppers': none for us
+
+    assert events.webhook_events_drain() == 1
+    put_off, done = (WebhookEvent.objects.get(pk=pk) for pk in (failed.pk, asked.pk))
+    assert done.processed_at is not None
+    assert put_off.processed_at is None and put_off.last_error == "put off: budget"
+    assert put_off.claimed_until > timezone.now() + events.BUDGET_RETRY - timedelta(seconds=2)
+    assert intent_reads(sandbox, intent_id) == []  # nothing reached Stripe
+
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 0  # the shoppers are gone
+    WebhookEvent.objects.filter(pk=failed.pk).update(claimed_until=timezone.now())
+    assert events.webhook_events_drain() == 1
+    assert len(intent_reads(sandbox, intent_id)) == 1
+    assert WebhookEvent.objects.get(pk=failed.pk).last_error == ""
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == "requires_payment_method"
+
+
 def test_an_event_of_the_same_second_that_agrees_costs_no_read(shopper, sandbox):
     intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
     asked = stored(sandbox, intent_id, "payment_intent.requires_action")
