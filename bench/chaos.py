@@ -123,10 +123,14 @@ class Browser:
         for attempt in range(tries):
             try:
                 response = self.http.post("/pay", content=json.dumps(body), headers=headers)
-                status = response.status_code
-                answer = response.json()
-            except (httpx.HTTPError, ValueError):
+            except httpx.HTTPError:
                 status, answer = 599, {}
+            else:
+                status = response.status_code  # a 500's HTML page is still a 500
+                try:
+                    answer = response.json()
+                except ValueError:
+                    answer = {}
             self.shopper.pay_statuses.append(status)
             if status in RETRYABLE:
                 time.sleep(min(float(answer and 2 or 1 + attempt), 3.0))
