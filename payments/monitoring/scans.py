@@ -77,6 +77,9 @@ class Scan:
             try:
                 return call()
             except (gateway.RateLimited, gateway.StripeUnavailable) as error:
+                if error.code == "budget":  # shoppers have it: yield now, not after retries
+                    raise ScanAborted("the account's Stripe budget was spent on shoppers; "
+                                      "the next run goes on") from error
                 if delay is None:
                     raise ScanAborted(f"Stripe kept failing: {error.message}") from error
                 log.warning("scan %s: %s; retrying in %.0f s", self.run.kind, error.message,

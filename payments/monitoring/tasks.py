@@ -6,6 +6,11 @@ Names are pinned (``name=``) to where the tasks were first defined: beat's rows 
 database, and any message in a queue, refer to them by name, so moving code must not
 rename them. Every task may run twice (acks_late, a worker lost mid-task) or on several
 workers at once: the services are idempotent and the scans hold a lease.
+
+Beat's scans wait for the account's Stripe budget at most ``SCAN_BUDGET_PATIENCE_SECONDS``
+a read: while shoppers spend it all, a scan that waited without end would hold a worker
+process, and the webhook events queued behind it would wait with it. It stops instead,
+and the next run (a minute later) goes on from where the scans always start.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from celery import shared_task
 
 from payments.monitoring import events, ops_mail, scans
 from payments.monitoring.models import ScanRun
-from payments.stripe.budget import stripe_calls_for
+from payments.stripe.budget import background_patience, stripe_calls_for
+
+SCAN_BUDGET_PATIENCE_SECONDS = 5.0
 
 
 def _summary(run: ScanRun) -> dict[str, object]:
@@ -26,13 +33,13 @@ def _summary(run: ScanRun) -> dict[str, object]:
 
 @shared_task(name="payments.tasks.scan_events_task", acks_late=True)
 def scan_events_task() -> dict[str, object]:
-    with stripe_calls_for("scan"):
+    with stripe_calls_for("scan"), background_patience(seconds=SCAN_BUDGET_PATIENCE_SECONDS):
         return _summary(scans.scan_events())
 
 
 @shared_task(name="payments.tasks.scan_stale_task", acks_late=True)
 def scan_stale_task() -> dict[str, object]:
-    with stripe_calls_for("scan"):
+    with stripe_calls_for("scan"), background_patience(seconds=SCAN_BUDGET_PATIENCE_SECONDS):
         return _summary(scans.scan_stale())
 
 

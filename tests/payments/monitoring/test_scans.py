@@ -356,3 +356,29 @@ def test_a_card_decline_is_an_incident_of_its_own_kind(shopper, sandbox):
     # Another card pays the order: the decline ends recovered, as any incident.
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
     assert Incident.objects.get().status == IncidentStatus.RECOVERED
+
+
+def test_a_beat_scan_yields_the_budget_to_shoppers_instead_of_holding_its_worker(
+        shopper, sandbox, settings, monkeypatch):
+    """While shoppers spend the whole budget, a beat scan waits a few seconds for it and
+    then stops (the next run goes on): waiting without end would hold a worker process,
+    and the webhook events queued behind it with it."""
+    from payments.monitoring import tasks
+
+    intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = 10
+    settings.STRIPE_BUDGET_SHARE = 1.0
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 10  # all of it the shoppers'
+    monkeypatch.setattr(tasks, "SCAN_BUDGET_PATIENCE_SECONDS", 0.2)
+    before = len(server_calls(sandbox, "/v1/"))
+
+    summary = tasks.scan_stale_task()
+
+    run = ScanRun.objects.get(pk=summary["run"])
+    assert run.status == "failed" and "budget was spent on shoppers" in run.errors
+    assert len(server_calls(sandbox, "/v1/")) == before  # nothing reached Stripe
+    assert not Incident.objects.exists()
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 0  # the shoppers are gone: it goes on
+    assert tasks.scan_stale_task()["status"] == "done"
+    assert Incident.objects.get().kind == Kind.ACTION_ABANDONED
