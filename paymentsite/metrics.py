@@ -43,6 +43,9 @@ COUNTERS = {
                            "Webhook deliveries by outcome: stored, duplicate, ignored "
                            "(a type we do not use), refused_<status>."),
     "incidents_opened": ("payments_incidents_opened", "Incidents opened, by kind."),
+    "redis_unavailable": ("payments_redis_unavailable",
+                          "Operations that found Redis unreachable and went on without it, "
+                          "by component (throttle, stripe_budget, cache, webhook_drain)."),
 }
 HISTOGRAMS = {
     "stripe_budget_wait_seconds": ("payments_stripe_budget_wait_seconds",
@@ -55,8 +58,15 @@ HISTOGRAMS = {
 class PaymentsCollector:
     def collect(self) -> Iterator:
         counted = counters.counters_read()
-        yield from _counters(counted)
-        yield from _histograms(counted)
+        # Counters kept in Redis are unknown while it is down: left out rather than
+        # reported as zero, which Prometheus would take for a reset (a false jump after).
+        if counted is not None:
+            yield from _counters(counted)
+            yield from _histograms(counted)
+        if settings.REDIS_URL:
+            yield GaugeMetricFamily("payments_redis_up",
+                                    "1 when this scrape could read the counters in Redis.",
+                                    value=int(counted is not None))
         yield from _gauges()
 
     def describe(self) -> list:

@@ -142,14 +142,43 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["paymentsite.formats"]
 
 # Redis when REDIS_URL is set (shared by every server process, as the /pay rate limit
-# needs); otherwise a per-process memory cache for the zero-setup default.
+# needs); otherwise a per-process memory cache for the zero-setup default. Redis is a
+# helper, never a dependency: while it does not answer, every page and /pay go on without
+# it (README, "When Redis is down"). REDIS_TIMEOUT_SECONDS bounds each of our calls to it.
 REDIS_URL = env("REDIS_URL", "") or ""
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": REDIS_URL} if REDIS_URL else
-          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_TIMEOUT_SECONDS = float(env("REDIS_TIMEOUT_SECONDS", "1") or 1)
 
-# Sessions read from Redis when there is one (written through to the database).
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
+
+def caches_for(redis_url: str, timeout: float) -> dict:
+    """Django's cache: Redis that reads as a miss while it is down (paymentsite/cache.py),
+    or this process's memory without Redis."""
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {"default": {"BACKEND": "paymentsite.cache.TolerantRedisCache",
+                        "LOCATION": redis_url,
+                        "OPTIONS": {"socket_timeout": timeout,
+                                    "socket_connect_timeout": timeout}}}
+
+
+CACHES = caches_for(REDIS_URL, REDIS_TIMEOUT_SECONDS)
+
+
+def redis_broker_options(timeout: float) -> dict:
+    """kombu's Redis transport options. A publish from a request (a receipt, a webhook
+    drain, an ops action) must fail fast while the broker is down: what it queues is found
+    again by a sweep. One quick reconnection (a pooled connection that died with a
+    restart), then give up; a broker that hangs answers within the socket timeout. The
+    worker reconnects on its own terms (broker_connection_retry), which these leave alone.
+    """
+    return {"socket_timeout": max(2.0, timeout),  # above kombu's 1 s BRPOP
+            "socket_connect_timeout": timeout,
+            "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+# Sessions (the shopper's cart and orders) live in the database only. cached_db would keep
+# a second copy in Redis, and a Redis that comes back from an outage with its data (a
+# pause, a partition, a snapshot) would serve the cart as it was before the outage; one
+# read by primary key per request costs less than that risk.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Cookies only over HTTPS in production; DJANGO_SECURE_COOKIES=0 for a plain-HTTP benchmark.
@@ -363,6 +392,8 @@ if not REDIS_URL:
         "data_folder_out": str(celery_folder / "queue"),
         "control_folder": str(celery_folder / "control"),
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = redis_broker_options(REDIS_TIMEOUT_SECONDS)
 # Tasks record what they did in the database; nobody waits on a result.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

@@ -18,6 +18,7 @@ import stripe
 
 from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxServer
 from stripe_sandbox.controls import SandboxControls
+from tests.redis_server import RedisServer
 from tests.waiting import wait_until
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -99,6 +100,37 @@ def site_on_sandbox(sandbox: SandboxControls, settings):
     settings.STRIPE_TIMEOUT_SECONDS = 2
     settings.PAYMENTS_PAY_RATE_PER_SESSION = settings.PAYMENTS_PAY_RATE_PER_IP = ""
     return settings
+
+
+@pytest.fixture
+def own_redis(settings) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (tests/redis_server.py), which the test may kill
+    and start again, made the site's Redis as production uses it: cache, /pay throttle,
+    Stripe budget, counters, drain flag and Celery's broker."""
+    from payments.telemetry import outages
+    from paymentsite.celery import app
+    from paymentsite.settings import caches_for, redis_broker_options
+
+    need(bool(shutil.which("redis-server")), "redis-server is not installed "
+                                             "(apt-get install redis-server)")
+    server = RedisServer()
+    server.start()
+    settings.REDIS_URL = server.url
+    settings.CACHES = caches_for(server.url, settings.REDIS_TIMEOUT_SECONDS)
+    outages.outages_forget()
+    before = app.conf.broker_url, app.conf.broker_transport_options
+
+    def broker_set(url, options) -> None:
+        app.conf.broker_url, app.conf.broker_transport_options = url, options
+        app._pool = None  # Celery keeps its producers' connections: made afresh
+        app.amqp._producer_pool = None
+
+    broker_set(server.url, redis_broker_options(settings.REDIS_TIMEOUT_SECONDS))
+    try:
+        yield server
+    finally:
+        broker_set(*before)
+        server.close()
 
 
 @pytest.fixture

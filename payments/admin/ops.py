@@ -6,6 +6,7 @@ The work itself goes through ``payments.recovery.actions``.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,8 @@ from payments.monitoring.models import Incident
 from payments.recovery import actions as ops_actions
 from payments.recovery.models import OpsAction, OpsActionItem
 from payments.recovery.tasks import ops_action_run_task
+
+log = logging.getLogger(__name__)
 
 Action = OpsAction.Kind
 # A confirmation page lists every payment; a selection of the whole list (200,000 rows)
@@ -274,7 +277,7 @@ class OpsActionsMixin:
                                       f"{previous.summary}.")
             return HttpResponseRedirect(back)
         if record.requested > 1:
-            transaction.on_commit(lambda: ops_action_run_task.delay(str(record.pk)))
+            transaction.on_commit(lambda: self.ops_action_queue(request, record))
             messages.info(request, f"{capfirst(record.get_kind_display())}: "
                                    f"{payments_count(record.requested)} at work. This page "
                                    "shows each payment's result as it comes.")
@@ -284,6 +287,17 @@ class OpsActionsMixin:
             else messages.WARNING
         messages.add_message(request, level, f"{capfirst(outcome.message)}.")
         return HttpResponseRedirect(back)
+
+    def ops_action_queue(self, request: HttpRequest, record: OpsAction) -> None:
+        """Hand the action to a worker; a broker that is down gets a message, not a 500
+        (the publish fails fast: settings.CELERY_BROKER_TRANSPORT_OPTIONS)."""
+        try:
+            ops_action_run_task.apply_async((str(record.pk),), retry=False)
+        except Exception:
+            log.warning("ops action %s not queued: the broker did not answer", record.pk,
+                        exc_info=True)
+            messages.error(request, "The task queue did not answer: this action is saved, "
+                                    "but no worker has it yet.")
 
     def ops_page_again(self, request: HttpRequest, action: str, token, back: str,
                        form: OpsActionForm) -> TemplateResponse:

@@ -6,6 +6,11 @@ address) on every call, so this module sends one pipeline of ``INCR`` + ``EXPIRE
 counter instead. The rates keep django-ratelimit's form ("10/m", "100/5m") and an address
 counts as its block, as django-ratelimit counts it (IPv4 /32, IPv6 /64). Without Redis
 the counters live in Django's cache (per process), as before.
+
+When Redis does not answer, the throttle lets the request through (fails open): a
+cache outage must not stop the checkout, and card testing is still bounded by Stripe's
+own rate limits and the Stripe budget. The outage is logged once a minute and counted
+(``payments.telemetry.outages``); counting starts again with Redis's next answer.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.http import HttpRequest
+
+from payments.telemetry import counters, outages
 
 RATE = re.compile(r"(\d+)/(\d*)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,8 +69,14 @@ def limits_hit(*, limits: list[Limit]) -> bool:
             counted.append((_key(limit, window), allowed, window))
     if not counted:
         return False
-    counts = _redis_count(counted, url=settings.REDIS_URL) if settings.REDIS_URL \
-        else _cache_count(counted)
+    if not settings.REDIS_URL:
+        counts = _cache_count(counted)
+    else:
+        try:
+            counts = _redis_count(counted, url=settings.REDIS_URL)
+        except redis.RedisError:
+            outages.redis_unavailable(component="throttle", doing="/pay let through uncounted")
+            return False
     return any(count > allowed for count, (_, allowed, _) in zip(counts, counted, strict=True))
 
 
@@ -96,4 +109,4 @@ def _cache_count(counted: list[tuple[str, int, int]]) -> list[int]:
 
 @cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5)
+    return counters.redis_client(url=url)

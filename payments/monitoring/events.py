@@ -30,7 +30,7 @@ from payments.checkout.models import PaymentEvent
 from payments.monitoring import observe, refresh
 from payments.stripe import budget, gateway
 from payments.stripe.models import WebhookEvent
-from payments.telemetry import counters
+from payments.telemetry import counters, outages
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,27 @@ def webhook_event_process(*, event_id: str) -> bool:
 def webhook_events_drain_request(*, publish: Callable[[], object]) -> None:
     """Have the waiting events processed: ``publish`` queues a drain, unless one is queued
     already and has not started (with Redis; without it, every delivery queues one). A
-    publish that fails (the broker is down) leaves the events to the sweep."""
+    publish that fails (the broker is down) leaves the events to the sweep; so does a
+    Redis that does not answer (it is the broker too): the delivery is stored and answered
+    all the same."""
     flagged = bool(settings.REDIS_URL)
-    if flagged and not _drain_flag().set(DRAIN_FLAG, 1, nx=True, ex=DRAIN_FLAG_SECONDS):
+    try:
+        if flagged and not _drain_flag().set(DRAIN_FLAG, 1, nx=True, ex=DRAIN_FLAG_SECONDS):
+            return
+    except redis.RedisError:
+        outages.redis_unavailable(component="webhook_drain",
+                                  doing="webhook events left to the sweep")
         return
     try:
         publish()
     except Exception:
-        if flagged:
-            _drain_flag().delete(DRAIN_FLAG)
         log.warning("webhook events not queued; the sweep processes them", exc_info=True)
+        if flagged:
+            try:
+                _drain_flag().delete(DRAIN_FLAG)
+            except redis.RedisError:  # it expires by itself (DRAIN_FLAG_SECONDS)
+                outages.redis_unavailable(component="webhook_drain",
+                                          doing="webhook events left to the sweep")
 
 
 def webhook_events_drain(*, limit: int = 10_000) -> int:
@@ -95,7 +106,11 @@ def webhook_events_drain(*, limit: int = 10_000) -> int:
     none is left (or ``limit``); returns how many this drain processed. Deliveries that
     come meanwhile ask for another drain, which finds them."""
     if settings.REDIS_URL:
-        _drain_flag().delete(DRAIN_FLAG)
+        try:
+            _drain_flag().delete(DRAIN_FLAG)
+        except redis.RedisError:  # the flag expires by itself; the drain goes on
+            outages.redis_unavailable(component="webhook_drain",
+                                      doing="drain flag left to expire")
     processed = 0
     while processed < limit:
         now = timezone.now()
@@ -135,7 +150,7 @@ def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_PAGE
 
 @cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return counters.redis_client(url=url)
 
 
 def _drain_flag() -> redis.Redis:

@@ -20,8 +20,10 @@ down: the gateway reads it. Counting is an exact sliding one-second window (the 
 the calls let through in the last second), so no second, however it is cut, holds more
 than the budget: in Redis (a sorted set per limit, one script per call, dated by Redis's
 own clock, so every process on every machine counts alike) or, without Redis, in this
-process. If Redis does not answer, calls go ahead uncounted (logged): an outage of the
-cache must not stop payments.
+process. If Redis does not answer, each process counts its own calls against the whole
+budget until Redis answers again (logged once a minute, counted at /metrics as
+``redis_unavailable``): a shopper's call still goes out at once, background calls keep
+their pace within the process, and an outage of the cache never stops payments.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import redis
 from django.conf import settings
 
 from payments.stripe import facts
+from payments.telemetry import counters, outages
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +138,10 @@ def _take(*, endpoint: str, endpoint_limit: int, limits: Limits, foreground: boo
         return _redis_take(endpoint=endpoint, total=total_ceiling, endpoint_limit=endpoint_limit,
                            background=background)
     except redis.RedisError:
-        log.warning("Stripe budget not counted: Redis did not answer", exc_info=True)
-        return True
+        outages.redis_unavailable(component="stripe_budget",
+                                  doing="Stripe calls counted in this process only")
+    return _local.take(endpoint=endpoint, total=total_ceiling, endpoint_limit=endpoint_limit,
+                       background=background)
 
 
 # --- in Redis: every process on every machine --------------------------------------------
@@ -163,7 +168,7 @@ return 1
 
 @cache
 def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return counters.redis_client(url=url)
 
 
 @cache

@@ -4,8 +4,9 @@ Redis. Prometheus scrapes them through ``paymentsite.metrics``.
 
 A counter is a name and labels (``count(name="stripe_calls", source="shopper", ...)``);
 ``observe`` adds a duration to a histogram (its buckets, sum and count are counters
-too). Counting must never break what it counts: if Redis does not answer, the number is
-lost and logged, once a minute at most.
+too). Counting must never break what it counts: if Redis does not answer, this process
+keeps the numbers and adds them with its next count that reaches Redis (a process that
+dies meanwhile loses them), and says so in the log once a minute at most.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,9 @@ HASH = "payments:metrics"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 _local: Counter[str] = Counter()
+# Counted while Redis did not answer: sent with the next count that reaches it.
+_pending: Counter[str] = Counter()
+PENDING_FIELDS_MAX = 10_000  # a long outage keeps the counters it has, adds no new ones
 _lock = threading.Lock()
 _last_warning = 0.0
 
@@ -49,8 +55,8 @@ def observe(*, name: str, seconds: float, **labels: str) -> None:
     _add(adds)
 
 
-def counters_read() -> dict[str, float]:
-    """Every counter, by field. Empty when Redis does not answer."""
+def counters_read() -> dict[str, float] | None:
+    """Every counter, by field; None when Redis does not answer (unknown, not zero)."""
     if not settings.REDIS_URL:
         with _lock:
             return dict(_local)
@@ -58,7 +64,7 @@ def counters_read() -> dict[str, float]:
         raw = _client(settings.REDIS_URL).hgetall(HASH)
     except redis.RedisError:
         _warn()
-        return {}
+        return None
     return {key.decode(): float(value) for key, value in raw.items()}
 
 
@@ -66,6 +72,7 @@ def counters_clear() -> None:
     """For tests and benches: start from zero."""
     with _lock:
         _local.clear()
+        _pending.clear()
     if settings.REDIS_URL:
         _client(settings.REDIS_URL).delete(HASH)
 
@@ -75,15 +82,23 @@ def _add(adds: dict[str, float]) -> None:
         with _lock:
             _local.update(adds)
         return
+    with _lock:
+        merged = Counter(_pending)
+        _pending.clear()
+    merged.update(adds)
     try:
         pipeline = _client(settings.REDIS_URL).pipeline(transaction=False)
-        for key, amount in adds.items():
+        for key, amount in merged.items():
             if float(amount).is_integer():
                 pipeline.hincrby(HASH, key, int(amount))
             else:
                 pipeline.hincrbyfloat(HASH, key, amount)
         pipeline.execute()
     except redis.RedisError:
+        with _lock:
+            for key, amount in merged.items():
+                if key in _pending or len(_pending) < PENDING_FIELDS_MAX:
+                    _pending[key] += amount
         _warn()
 
 
@@ -91,9 +106,18 @@ def _warn() -> None:
     global _last_warning
     if time.monotonic() - _last_warning > 60:
         _last_warning = time.monotonic()
-        log.warning("metrics not counted: Redis did not answer", exc_info=True)
+        log.warning("metrics kept in this process until Redis answers again", exc_info=True)
 
 
 @cache
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    return redis_client(url=url)
+
+
+def redis_client(*, url: str) -> redis.Redis:
+    """A client for Redis used as a helper (counters, the /pay throttle, the Stripe
+    budget, the drain flag): it answers within ``REDIS_TIMEOUT_SECONDS`` or raises, and
+    never retries, since every caller goes on without Redis."""
+    timeout = settings.REDIS_TIMEOUT_SECONDS
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 0))

@@ -128,3 +128,23 @@ def test_every_stripe_call_is_counted_by_source_endpoint_and_status(site_on_sand
         "endpoint": gateway.CREATE, "source": "ops", "status": "402"})] == 1
     assert counted[counters.field("stripe_calls", {
         "endpoint": gateway.RETRIEVE, "source": "scan", "status": "404"})] == 1
+
+
+def test_with_redis_down_shoppers_go_at_once_and_background_keeps_its_pace(own_redis,
+                                                                           settings,
+                                                                           monkeypatch):
+    """Each process counts its own calls while Redis is away: a shopper's call is never
+    held, and background calls are not let loose on the account."""
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = 25
+    settings.STRIPE_BUDGET_SHARE = 1.0
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 10
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 3
+    endpoint = "GET /v1/payment_intents/{id}"
+    own_redis.kill()
+    monkeypatch.setattr(budget, "_local", budget._LocalWindows())  # empty windows
+    with stripe_calls_for("shopper"):
+        assert budget.budget_spend(endpoint=endpoint) < 0.5
+    limits = budget.limits_get()
+    taken = [budget._take(endpoint=endpoint, endpoint_limit=limits.endpoint, limits=limits,
+                          foreground=False) for _ in range(5)]
+    assert taken == [True, True, True, False, False]
