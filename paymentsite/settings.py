@@ -338,6 +338,13 @@ PAYMENTS_BACKGROUND_CALLS_PER_SECOND = int(
     env("PAYMENTS_BACKGROUND_CALLS_PER_SECOND", "")
     or env("PAYMENTS_SCAN_READS_PER_SECOND", "") or 10)
 
+# A scan holds a lease on its kind while it runs, renewed every third of this; a worker
+# killed mid-scan leaves it to expire within this many seconds, then the next run goes.
+PAYMENTS_SCAN_LEASE_SECONDS = env_int("PAYMENTS_SCAN_LEASE_SECONDS", 60)
+if PAYMENTS_SCAN_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured("PAYMENTS_SCAN_LEASE_SECONDS must be at least 3 (it is "
+                               "renewed every third of it).")
+
 # Prometheus's scrapes of /metrics carry this bearer token; unset, /metrics is off (404).
 PAYMENTS_METRICS_TOKEN = env("PAYMENTS_METRICS_TOKEN", "") or ""
 

@@ -121,8 +121,9 @@ class ScanCursorAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 class ScanLockAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Which scan holds its lease, and until when.
 
-    Read-only, no delete: a lease left by a killed worker expires by itself (the scans'
-    ``LEASE_TTL``, 10 minutes) and the next run takes it over. Deleting a live lease would
+    Read-only, no delete: a lease left by a killed worker expires by itself
+    (``PAYMENTS_SCAN_LEASE_SECONDS``, a minute by default; a live scan renews it every
+    third of that) and the next run takes it over. Deleting a live lease would
     let a second run of the same scan start while the first still calls Stripe (it notices
     only at its next renewal), which is what the lease exists to prevent."""
 

@@ -48,7 +48,6 @@ SCAN = PaymentEvent.Source.SCAN
 # The events webhooks bring (the intake's list): the scan repairs what they missed.
 INTENT_EVENTS = WEBHOOK_EVENT_TYPES
 FROM_THE_START = "start"  # the events cursor before any event existed
-LEASE_TTL = timedelta(minutes=10)
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
 # A create whose answer was lost is looked up once Stripe's search has surely caught up.
 CREATE_LOST_AFTER = timedelta(minutes=5)
@@ -96,8 +95,12 @@ class Scan:
     def tick(self) -> None:
         if self.progress:
             self.progress(self.run.intents_seen, None, self.run.stripe_calls)
+        if self.lease.lost.is_set():  # the heartbeat found it taken over
+            raise ScanAborted("the scan's lease expired and was taken over")
         now = time.monotonic()
-        if now - self._renewed_at > 30:  # keep the lease while the work goes on
+        # The heartbeat keeps the lease; this renews it too (inside a transaction there
+        # is no heartbeat) and saves the run's counters for the admin to see.
+        if now - self._renewed_at > self.lease.ttl.total_seconds() / 3:
             self._renewed_at = now
             if not self.lease.renew():
                 raise ScanAborted("the scan's lease expired and was taken over")
@@ -118,8 +121,14 @@ def scan_backfill(*, days: int, progress: Progress | None = None) -> ScanRun:
     return _run(ScanRun.Kind.BACKFILL, lambda scan: _backfill(scan, days), progress)
 
 
+def lease_ttl() -> timedelta:
+    """How long a scan's lease outlives its last renewal: how long a killed worker keeps
+    its kind of scan from running (PAYMENTS_SCAN_LEASE_SECONDS)."""
+    return timedelta(seconds=settings.PAYMENTS_SCAN_LEASE_SECONDS)
+
+
 def _run(kind: str, body: Callable[[Scan], None], progress: Progress | None) -> ScanRun:
-    with lease_hold(name=f"scan:{kind}", ttl=LEASE_TTL) as lease:
+    with lease_hold(name=f"scan:{kind}", ttl=lease_ttl()) as lease:
         if lease is None:
             return ScanRun.objects.create(kind=kind, status=ScanRun.Status.SKIPPED,
                                           finished_at=timezone.now())

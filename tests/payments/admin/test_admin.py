@@ -306,7 +306,7 @@ def test_scan_runs_cursors_and_leases_are_visible(monitored, merchant):
     cursor = ScanCursor.objects.get(name="events")
     html = merchant.get("/admin/payments/scancursor/").content.decode()
     assert cursor.value in cells(html)
-    with lease_hold(name="scan:stale", ttl=scans.LEASE_TTL):
+    with lease_hold(name="scan:stale", ttl=scans.lease_ttl()):
         html = merchant.get("/admin/payments/scanlock/").content.decode()
     assert "scan:stale" in cells(html) and "held, expires in" in html
 
