@@ -147,6 +147,9 @@ FORMAT_MODULE_PATH = ["paymentsite.formats"]
 # it (README, "When Redis is down"). REDIS_TIMEOUT_SECONDS bounds each of our calls to it.
 REDIS_URL = env("REDIS_URL", "") or ""
 REDIS_TIMEOUT_SECONDS = float(env("REDIS_TIMEOUT_SECONDS", "1") or 1)
+# After a call to Redis failed, each process leaves it alone this long (a hung Redis then
+# costs one timeout per period, not one per use; a /pay uses it several times).
+REDIS_RETRY_AFTER_SECONDS = float(env("REDIS_RETRY_AFTER_SECONDS", "5") or 5)
 
 
 def caches_for(redis_url: str, timeout: float) -> dict:

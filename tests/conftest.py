@@ -107,7 +107,7 @@ def own_redis(settings) -> Iterator[RedisServer]:
     """A redis-server of this test's own (tests/redis_server.py), which the test may kill
     and start again, made the site's Redis as production uses it: cache, /pay throttle,
     Stripe budget, counters, drain flag and Celery's broker."""
-    from payments.telemetry import outages
+    from payments.telemetry import counters, outages
     from paymentsite.celery import app
     from paymentsite.settings import caches_for, redis_broker_options
 
@@ -117,7 +117,9 @@ def own_redis(settings) -> Iterator[RedisServer]:
     server.start()
     settings.REDIS_URL = server.url
     settings.CACHES = caches_for(server.url, settings.REDIS_TIMEOUT_SECONDS)
+    settings.REDIS_RETRY_AFTER_SECONDS = 0  # a test sees Redis back at once
     outages.outages_forget()
+    counters.redis_rest_end()
     before = app.conf.broker_url, app.conf.broker_transport_options
 
     def broker_set(url, options) -> None:
@@ -131,6 +133,7 @@ def own_redis(settings) -> Iterator[RedisServer]:
     finally:
         broker_set(*before)
         server.close()
+        counters.redis_rest_end()
 
 
 @pytest.fixture

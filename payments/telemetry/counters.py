@@ -114,10 +114,66 @@ def _client(url: str) -> redis.Redis:
     return redis_client(url=url)
 
 
+# --- Redis as a helper: bounded, never retried, left alone a moment after a failure -----
+
+class RedisResting(redis.ConnectionError):
+    """Redis was not called: it failed a moment ago (``REDIS_RETRY_AFTER_SECONDS``)."""
+
+
+_resting_until = 0.0
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+
+
+def redis_resting() -> bool:
+    """Whether this process leaves Redis alone for now: it failed within
+    ``REDIS_RETRY_AFTER_SECONDS``. A hung Redis then costs one timeout per that period,
+    not one per call (a /pay touches Redis several times)."""
+    return time.monotonic() < _resting_until
+
+
+def redis_rest() -> None:
+    global _resting_until
+    _resting_until = time.monotonic() + settings.REDIS_RETRY_AFTER_SECONDS
+
+
+def redis_rest_end() -> None:
+    """For tests: call Redis again at once."""
+    global _resting_until
+    _resting_until = 0.0
+
+
+class _HelperRedis(redis.Redis):
+    def execute_command(self, *args, **options):
+        if redis_resting():
+            raise RedisResting("Redis failed a moment ago: not called")
+        try:
+            return super().execute_command(*args, **options)
+        except _UNREACHABLE:
+            redis_rest()
+            raise
+
+    def pipeline(self, transaction: bool = True, shard_hint=None) -> redis.client.Pipeline:
+        return _HelperPipeline(self.connection_pool, self.response_callbacks, transaction,
+                               shard_hint)
+
+
+class _HelperPipeline(redis.client.Pipeline):
+    def execute(self, raise_on_error: bool = True):
+        if redis_resting():
+            self.reset()
+            raise RedisResting("Redis failed a moment ago: not called")
+        try:
+            return super().execute(raise_on_error)
+        except _UNREACHABLE:
+            redis_rest()
+            raise
+
+
 def redis_client(*, url: str) -> redis.Redis:
     """A client for Redis used as a helper (counters, the /pay throttle, the Stripe
-    budget, the drain flag): it answers within ``REDIS_TIMEOUT_SECONDS`` or raises, and
-    never retries, since every caller goes on without Redis."""
+    budget, the drain flag): it answers within ``REDIS_TIMEOUT_SECONDS`` or raises, never
+    retries, and after a failure raises at once for ``REDIS_RETRY_AFTER_SECONDS``, since
+    every caller goes on without Redis."""
     timeout = settings.REDIS_TIMEOUT_SECONDS
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0))
+    return _HelperRedis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                 retry=Retry(NoBackoff(), 0))
