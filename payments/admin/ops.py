@@ -296,8 +296,9 @@ class OpsActionsMixin:
         except Exception:
             log.warning("ops action %s not queued: the broker did not answer", record.pk,
                         exc_info=True)
-            messages.error(request, "The task queue did not answer: this action is saved, "
-                                    "but no worker has it yet.")
+            messages.warning(request, "The task queue did not answer: this action is saved "
+                                      "and starts within a few minutes, once a worker is "
+                                      "back.")
 
     def ops_page_again(self, request: HttpRequest, action: str, token, back: str,
                        form: OpsActionForm) -> TemplateResponse:

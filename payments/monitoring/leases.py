@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
@@ -63,6 +64,12 @@ class _Heartbeat(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join()
+
+
+def lease_ttl() -> timedelta:
+    """How long a lease outlives its last renewal: how long a killed worker keeps its
+    scan kind (or ops action) from running (PAYMENTS_SCAN_LEASE_SECONDS)."""
+    return timedelta(seconds=settings.PAYMENTS_SCAN_LEASE_SECONDS)
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_finalize
 from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import observe
-from payments.monitoring.leases import Lease, lease_hold
+from payments.monitoring.leases import Lease, lease_hold, lease_ttl
 from payments.monitoring.models import Incident, ScanCursor, ScanRun
 from payments.stripe import gateway
 from payments.stripe.facts import WEBHOOK_EVENT_TYPES
@@ -119,12 +119,6 @@ def scan_backfill(*, days: int, progress: Progress | None = None) -> ScanRun:
     if not 1 <= days <= 365:
         raise ValueError("days must be between 1 and 365")
     return _run(ScanRun.Kind.BACKFILL, lambda scan: _backfill(scan, days), progress)
-
-
-def lease_ttl() -> timedelta:
-    """How long a scan's lease outlives its last renewal: how long a killed worker keeps
-    its kind of scan from running (PAYMENTS_SCAN_LEASE_SECONDS)."""
-    return timedelta(seconds=settings.PAYMENTS_SCAN_LEASE_SECONDS)
 
 
 def _run(kind: str, body: Callable[[Scan], None], progress: Progress | None) -> ScanRun:

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
@@ -33,7 +33,8 @@ from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize
 from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import refresh
-from payments.monitoring.models import Incident
+from payments.monitoring.leases import lease_hold, lease_ttl
+from payments.monitoring.models import Incident, ScanLock
 from payments.recovery.links import recovery_link_send
 from payments.recovery.models import OpsAction, OpsActionItem
 from payments.shop.models import Order
@@ -45,6 +46,12 @@ Action = OpsAction.Kind
 Result = OpsActionItem.Result
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
+FINISHED = (OpsAction.Status.ISSUED, OpsAction.Status.DONE, OpsAction.Status.FAILED)
+LEASE_PREFIX = "ops-action:"
+# A submitted action still queued this long was never handed to a worker (the broker was
+# down when it was submitted): the resume runs it.
+RESUME_AFTER = timedelta(minutes=2)
+RESUME_PAGE = 20
 
 # The reasons ops may give (Stripe's "duplicate" is for payments made twice, which the
 # checkout never does).
@@ -178,9 +185,45 @@ def recovery_run(*, action_id: uuid.UUID, budget_seconds: float | None = None) -
     picks up the payments without a result. Nothing a payment raises stops the others:
     Stripe's refusals and errors of ours alike become that payment's result."""
     record = OpsAction.objects.select_related("user").get(pk=action_id)
-    if record.status in (OpsAction.Status.ISSUED, OpsAction.Status.DONE,
-                         OpsAction.Status.FAILED):
+    if record.status in FINISHED:
         return _outcome(record)
+    # One run at a time (a redelivered message, the resume, a continuation): the lease
+    # also tells the resume which running actions still have a live worker.
+    with lease_hold(name=f"{LEASE_PREFIX}{record.pk}", ttl=lease_ttl()) as lease:
+        record.refresh_from_db(fields=["status"])
+        if lease is None or record.status in FINISHED:
+            return _outcome(record)
+        return _run_held(record, budget_seconds)
+
+
+def recovery_stalled_resume(*, budget_seconds: float, now: datetime | None = None) -> int:
+    """Run the submitted actions no worker has (beat, every minute): queued for longer
+    than ``RESUME_AFTER`` (their publish failed: the broker was down) or running with no
+    live lease (their worker died). Stops starting new ones after ``budget_seconds``;
+    returns how many it ran."""
+    now = now or timezone.now()
+    held = set(ScanLock.objects.filter(name__startswith=LEASE_PREFIX, expires_at__gte=now)
+               .values_list("name", flat=True))
+    stalled = (OpsAction.objects
+               .filter(Q(status=OpsAction.Status.QUEUED, submitted_at__lt=now - RESUME_AFTER)
+                       | Q(status=OpsAction.Status.RUNNING))
+               .order_by("submitted_at").values_list("pk", flat=True)[:RESUME_PAGE])
+    started, ran = time.monotonic(), 0
+    for action_id in stalled:
+        remaining = budget_seconds - (time.monotonic() - started)
+        if remaining <= 0:
+            break
+        if f"{LEASE_PREFIX}{action_id}" in held:
+            continue
+        try:
+            recovery_run(action_id=action_id, budget_seconds=remaining)
+        except Exception:  # recorded on the action (FAILED); the others go on
+            log.warning("ops action %s not resumed", action_id, exc_info=True)
+        ran += 1
+    return ran
+
+
+def _run_held(record: OpsAction, budget_seconds: float | None) -> Outcome:
     OpsAction.objects.filter(pk=record.pk).update(status=OpsAction.Status.RUNNING)
     started = time.monotonic()
     try:

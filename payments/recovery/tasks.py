@@ -29,3 +29,11 @@ def ops_action_run_task(action_id: str) -> str:
     if outcome.unfinished:
         ops_action_run_task.delay(action_id)
     return outcome.message
+
+
+@shared_task(name="payments.recovery.tasks.ops_actions_resume_task", acks_late=True)
+def ops_actions_resume_task() -> int:
+    """Beat, every minute: run the submitted actions no worker has (never queued while
+    the broker was down, or their worker died)."""
+    with stripe_calls_for("ops"):
+        return actions.recovery_stalled_resume(budget_seconds=RUN_BUDGET_SECONDS)

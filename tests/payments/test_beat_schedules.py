@@ -50,6 +50,7 @@ def test_every_scheduled_task_name_resolves_to_a_registered_task(db):
     assert names >= {"payments.tasks.scan_events_task", "payments.tasks.scan_stale_task",
                      "payments.tasks.ops_digest_task", "payments.tasks.ops_alert_task",
                      "payments.mail.receipts_late_task",
-                     "payments.monitoring.webhook_events_sweep_task"}
+                     "payments.monitoring.webhook_events_sweep_task",
+                     "payments.recovery.tasks.ops_actions_resume_task"}
     app.loader.import_default_modules()
     assert names - set(app.tasks) == set()

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
 from payments.monitoring import scans
+from payments.recovery.actions import RESUME_AFTER, recovery_stalled_resume
 from tests.payments.conftest import server_calls, shopper_abandoned
 
 LIST = "/admin/payments/incident/"
@@ -163,6 +164,29 @@ def test_ops_confirms_in_bulk_and_paid_ones_are_skipped_with_the_reason(product,
     assert f"<strong>Skipped</strong>: {reason}" in progress
     assert f'href="{filtered}"' in progress  # back to where it came from
     assert {first.order_now().status, second.order_now().status} == {Order.Status.PAID}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_action_submitted_while_the_broker_is_down_says_so_and_stays_queued(
+        product, sandbox, staff_roles, own_redis):
+    ops = staff_client("olga", "Payments ops")
+    _, one = abandoned(product, sandbox)
+    _, two = abandoned(product, sandbox)
+    data = form_of(ops.post(f"{LIST}?kind=confirmation_abandoned", {
+        "action": "confirm_selected", "_selected_action": [one.pk, two.pk]}))
+    own_redis.kill()
+    response = ops.post(ops_url("confirm"), data, follow=True)
+    assert response.status_code == 200
+    assert "The task queue did not answer: this action is saved and starts within a few " \
+           "minutes, once a worker is back." in followed_messages(response)
+    record = OpsAction.objects.get(pk=data["token"])
+    assert record.status == OpsAction.Status.QUEUED
+    # The beat's resume runs it once it has waited RESUME_AFTER (no worker had it).
+    assert recovery_stalled_resume(budget_seconds=60) == 0  # too early to tell
+    assert recovery_stalled_resume(budget_seconds=60,
+                                   now=timezone.now() + RESUME_AFTER + timedelta(seconds=1)) == 1
+    record.refresh_from_db()
+    assert (record.status, record.summary) == ("done", "2 confirmed")
 
 
 def test_a_form_submitted_twice_acts_once(product, sandbox, ops):

@@ -106,3 +106,29 @@ def test_a_token_is_taken_once_by_whom_it_was_issued_to_for_its_action(product, 
         actions.recovery_submit(token=token, action="confirm", user=ops)
     assert OpsAction.objects.get(pk=token).status == "issued"
     assert Order.objects.get(pk=incident.order_id).status == Order.Status.OPEN
+
+
+def submitted(product, sandbox, ops) -> OpsAction:
+    _, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    token = actions.recovery_issue(action="confirm", incidents=[incident], user=ops).pk
+    return actions.recovery_submit(token=token, action="confirm", user=ops)
+
+
+def test_a_running_action_whose_worker_died_is_resumed_and_a_live_one_is_not(product,
+                                                                            sandbox, ops):
+    from payments.monitoring.leases import lease_hold, lease_ttl
+
+    dead = submitted(product, sandbox, ops)
+    live = submitted(product, sandbox, ops)
+    # Both were taken by a worker; the live one's worker still holds its lease.
+    OpsAction.objects.filter(pk__in=[dead.pk, live.pk]).update(status="running")
+    with lease_hold(name=f"{actions.LEASE_PREFIX}{live.pk}", ttl=lease_ttl(),
+                    heartbeat=False):
+        assert actions.recovery_stalled_resume(budget_seconds=60) == 1
+        dead.refresh_from_db()
+        live.refresh_from_db()
+        assert (dead.status, dead.summary) == ("done", "1 confirmed")
+        assert live.status == "running"  # left to its worker
+        # And a run of the live one elsewhere (a redelivered message) does nothing.
+        assert actions.recovery_run(action_id=live.pk).unfinished
+        assert live.items.get().result == "pending"
