@@ -45,7 +45,8 @@ COUNTERS = {
     "incidents_opened": ("payments_incidents_opened", "Incidents opened, by kind."),
     "redis_unavailable": ("payments_redis_unavailable",
                           "Operations that found Redis unreachable and went on without it, "
-                          "by component (throttle, stripe_budget, cache, webhook_drain)."),
+                          "by component (throttle, stripe_budget, cache, webhook_drain, "
+                          "celery_publish)."),
 }
 HISTOGRAMS = {
     "stripe_budget_wait_seconds": ("payments_stripe_budget_wait_seconds",

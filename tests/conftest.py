@@ -102,6 +102,15 @@ def site_on_sandbox(sandbox: SandboxControls, settings):
     return settings
 
 
+@pytest.fixture(autouse=True)
+def redis_not_resting():
+    """Each test starts with Redis called at once: a failure an earlier test provoked
+    would otherwise leave it alone for REDIS_RETRY_AFTER_SECONDS (counters.redis_rest)."""
+    from payments.telemetry import counters
+
+    counters.redis_rest_end()
+
+
 @pytest.fixture
 def own_redis(settings) -> Iterator[RedisServer]:
     """A redis-server of this test's own (tests/redis_server.py), which the test may kill

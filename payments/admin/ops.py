@@ -6,7 +6,6 @@ The work itself goes through ``payments.recovery.actions``.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,8 +34,7 @@ from payments.monitoring.models import Incident
 from payments.recovery import actions as ops_actions
 from payments.recovery.models import OpsAction, OpsActionItem
 from payments.recovery.tasks import ops_action_run_task
-
-log = logging.getLogger(__name__)
+from payments.telemetry import counters, outages
 
 Action = OpsAction.Kind
 # A confirmation page lists every payment; a selection of the whole list (200,000 rows)
@@ -292,10 +290,12 @@ class OpsActionsMixin:
         """Hand the action to a worker; a broker that is down gets a message, not a 500
         (the publish fails fast: settings.CELERY_BROKER_TRANSPORT_OPTIONS)."""
         try:
-            ops_action_run_task.apply_async((str(record.pk),), retry=False)
+            counters.redis_guard(lambda: ops_action_run_task.apply_async((str(record.pk),),
+                                                                         retry=False))
         except Exception:
-            log.warning("ops action %s not queued: the broker did not answer", record.pk,
-                        exc_info=True)
+            outages.redis_unavailable(component="celery_publish",
+                                      doing=f"ops action {record.pk} not queued; the resume "
+                                            "runs it")
             messages.warning(request, "The task queue did not answer: this action is saved "
                                       "and starts within a few minutes, once a worker is "
                                       "back.")

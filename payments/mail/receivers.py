@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.dispatch import receiver
 
 from payments.mail import tasks
 from payments.mail.after_response import after_response
 from payments.shop.models import order_paid
-
-log = logging.getLogger(__name__)
+from payments.telemetry import counters, outages
 
 
 @receiver(order_paid)
@@ -21,7 +18,11 @@ def order_paid_received(sender, order_id: int, **kwargs) -> None:
 
 def _receipt_queue(order_id: int) -> None:
     try:
-        # No publish retries: a broker that is down must not hold the shopper's answer.
-        tasks.order_receipt_task.apply_async((order_id,), retry=False)
+        # No publish retries: a broker that is down must not hold the shopper's answer
+        # (nor, once it failed, the next ones: counters.redis_guard).
+        counters.redis_guard(lambda: tasks.order_receipt_task.apply_async((order_id,),
+                                                                          retry=False))
     except Exception:  # the payment stands; the receipt waits for the late-receipt sweep
-        log.exception("receipt of order %s not queued", order_id)
+        outages.redis_unavailable(component="celery_publish",
+                                  doing=f"receipt of order {order_id} not queued; the "
+                                        "late-receipt sweep sends it")

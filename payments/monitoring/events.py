@@ -92,7 +92,8 @@ def webhook_events_drain_request(*, publish: Callable[[], object]) -> None:
     try:
         publish()
     except Exception:
-        log.warning("webhook events not queued; the sweep processes them", exc_info=True)
+        outages.redis_unavailable(component="celery_publish",
+                                  doing="webhook events not queued; the sweep processes them")
         if flagged:
             try:
                 _drain_flag().delete(DRAIN_FLAG)

@@ -12,6 +12,7 @@ from payments.monitoring import events, incidents, tasks
 from payments.monitoring.models import Incident
 from payments.stripe.models import WebhookEvent
 from payments.stripe.signals import webhook_event_stored
+from payments.telemetry import counters
 
 
 @receiver(webhook_event_stored, sender=WebhookEvent)
@@ -19,7 +20,8 @@ def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
     # No publish retries: a broker that is down must not hold Stripe's delivery; the
     # event waits in its table for the sweep (payments.monitoring.events).
     events.webhook_events_drain_request(
-        publish=lambda: tasks.webhook_events_drain_task.apply_async(retry=False))
+        publish=lambda: counters.redis_guard(
+            lambda: tasks.webhook_events_drain_task.apply_async(retry=False)))
 
 
 @receiver(payment_settled)

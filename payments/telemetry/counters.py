@@ -15,14 +15,19 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
+from typing import TypeVar
 
 import redis
 from django.conf import settings
+from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 HASH = "payments:metrics"
 # Seconds: a webhook's lag, a wait for the Stripe budget.
@@ -140,6 +145,19 @@ def redis_rest_end() -> None:
     """For tests: call Redis again at once."""
     global _resting_until
     _resting_until = 0.0
+
+
+def redis_guard(call: Callable[[], T]) -> T:
+    """``call()``, which reaches Redis by a client of its own (Celery's publish), under
+    the same rest as ours: raises ``RedisResting`` without calling while Redis rests, and
+    a failure to reach it (redis-py's or kombu's, or the socket's) starts a rest."""
+    if redis_resting():
+        raise RedisResting("Redis failed a moment ago: not called")
+    try:
+        return call()
+    except (*_UNREACHABLE, OperationalError, OSError):
+        redis_rest()
+        raise
 
 
 class _HelperRedis(redis.Redis):
