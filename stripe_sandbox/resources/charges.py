@@ -23,7 +23,11 @@ def list_(sandbox: Sandbox, request: Request) -> Any:
         ids = sandbox.charges_by_intent.get(params["payment_intent"], [])
     else:
         ids = list(sandbox.charges)
-    charges = [sandbox.charges[i] for i in reversed(ids)]
+    # Newest first by creation, as Stripe lists them; a seeded charge, stored after newer
+    # ones but dated in the past, takes its place by date (sort is stable: ties stay
+    # newest-stored first).
+    charges = sorted((sandbox.charges[i] for i in reversed(ids)),
+                     key=lambda charge: charge.created, reverse=True)
     created = created_filter(params)
     customer = params.get("customer")
 

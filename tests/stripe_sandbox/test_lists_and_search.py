@@ -104,3 +104,22 @@ def test_charges_list_by_intent_and_events_by_type(stripe_client):
     assert {e.type for e in both.data} == {"charge.succeeded", "payment_intent.created"}
     one = stripe_client.v1.events.retrieve(events.data[0].id)
     assert one.data.object.id == intent.id and one["request"]["id"].startswith("req_")
+
+
+def test_charges_list_by_created_window_with_limit_and_cursor(stripe_client, sandbox):
+    """What the reconciliation pages through: ``created[gte]``/``created[lt]``, ``limit``,
+    ``starting_after``, newest first."""
+    made = [stripe_client.v1.payment_intents.create(params={
+        "amount": 1000 + n, "currency": "usd", "payment_method": "pm_card_visa",
+        "confirm": True}).latest_charge for n in range(3)]
+    sandbox.seed(count=2, kind="succeeded", age_seconds=3 * 86400)  # stored last, dated before
+    now = int(sandbox.clock()["now"])
+    window = {"gte": now - 86400, "lt": now + 1}
+    first = stripe_client.v1.charges.list(params={"created": window, "limit": 2})
+    assert [c.id for c in first.data] == made[::-1][:2] and first.has_more
+    rest = stripe_client.v1.charges.list(params={"created": window, "limit": 2,
+                                                 "starting_after": first.data[-1].id})
+    assert [c.id for c in rest.data] == [made[0]] and not rest.has_more
+    every = stripe_client.v1.charges.list(params={"limit": 100}).data
+    assert [c.id for c in every][:3] == made[::-1] and len(every) == 5  # by date, not storage
+    assert [c.created for c in every] == sorted((c.created for c in every), reverse=True)
