@@ -79,6 +79,28 @@ class IntentData:
 
 
 @dataclass(frozen=True)
+class ChargeData:
+    """A charge as the reconciliation compares it: what money it took, for which intent."""
+
+    id: str
+    payment_intent: str | None
+    status: str  # succeeded, pending or failed
+    captured: bool
+    amount: int
+    amount_refunded: int
+    currency: str
+    created: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def money_taken(self) -> int:
+        """What the charge holds of the shopper's money now: captured and not refunded."""
+        if self.status != "succeeded" or not self.captured:
+            return 0
+        return max(self.amount - self.amount_refunded, 0)
+
+
+@dataclass(frozen=True)
 class EventData:
     """A Stripe event about a PaymentIntent, with the intent as the event carried it."""
 
@@ -106,6 +128,7 @@ CANCEL = "POST /v1/payment_intents/{id}/cancel"
 LIST = "GET /v1/payment_intents"
 SEARCH = "GET /v1/payment_intents/search"
 EVENTS = "GET /v1/events"
+CHARGES = "GET /v1/charges"
 
 
 @cache
@@ -184,6 +207,34 @@ def payment_intent_page(*, created_gte: int | None = None, created_lt: int | Non
     page = _call_raw(LIST, lambda: client_get().v1.payment_intents.list(params=params))
     items = [_intent_data(intent) for intent in page.data]
     return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+
+
+def charge_page(*, created_gte: int | None = None, created_lt: int | None = None,
+                starting_after: str | None = None, limit: int | None = None) -> Page:
+    """Charges newest first (Stripe's list order, filters as for intents); ``cursor``
+    continues with the next, older page."""
+    params: dict[str, Any] = {"limit": limit or PAGE_SIZE}
+    created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
+               if value is not None}
+    if created:
+        params["created"] = created
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call_raw(CHARGES, lambda: client_get().v1.charges.list(params=params))
+    items = [_charge_data(charge) for charge in page.data]
+    return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+
+
+def _charge_data(charge: Any) -> ChargeData:
+    intent = charge.get("payment_intent")
+    if intent is not None and not isinstance(intent, str):
+        intent = intent.get("id")
+    return ChargeData(
+        id=charge["id"], payment_intent=intent, status=charge["status"],
+        captured=bool(charge.get("captured")), amount=charge["amount"],
+        amount_refunded=charge.get("amount_refunded") or 0, currency=charge["currency"],
+        created=charge["created"],
+        metadata={str(key): str(value) for key, value in (charge.get("metadata") or {}).items()})
 
 
 def payment_intent_search_page(*, query: str, page: str | None = None,

@@ -85,3 +85,34 @@ def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
     assert first.id == second.id
     posts = [r for r in sandbox.requests("/v1/payment_intents") if r["method"] == "POST"]
     assert len(posts) == 2 and len({p["idempotency_key"] for p in posts}) == 1
+
+
+def test_charge_pages_are_plain_data_newest_first_within_the_window(gw, sandbox):
+    paid = [create(gw, "pm_card_visa", key=f"charge-{n}") for n in range(3)]
+    with pytest.raises(gateway.CardDeclined):
+        create(gw, "pm_card_chargeDeclinedInsufficientFunds", key="declined")
+    sandbox.seed(count=2, kind="succeeded", age_seconds=3 * 86400)  # before the window
+    now = int(sandbox.clock()["now"])
+    first = gw.charge_page(created_gte=now - 86400, created_lt=now + 1, limit=3)
+    assert len(first.items) == 3 and first.cursor == first.items[-1].id
+    rest = gw.charge_page(created_gte=now - 86400, created_lt=now + 1, limit=3,
+                          starting_after=first.cursor)
+    assert len(rest.items) == 1 and rest.cursor is None
+    charges = first.items + rest.items
+    assert all(isinstance(charge, gateway.ChargeData) for charge in charges)
+    declined, succeeded = charges[0], charges[:0:-1]  # newest first: the decline was last
+    assert [c.id for c in succeeded] == [intent.latest_charge for intent in paid]
+    assert [c.payment_intent for c in succeeded] == [intent.id for intent in paid]
+    assert {(c.status, c.captured, c.amount, c.money_taken) for c in succeeded} == \
+        {("succeeded", True, 2599, 2599)}
+    assert (declined.status, declined.money_taken) == ("failed", 0)
+
+
+def test_money_taken_counts_captured_money_not_refunded():
+    charge = gateway.ChargeData(id="ch_1", payment_intent="pi_1", status="succeeded",
+                                captured=True, amount=1000, amount_refunded=400,
+                                currency="eur", created=0)
+    assert charge.money_taken == 600
+    assert gateway.ChargeData(**{**charge.__dict__, "amount_refunded": 1000}).money_taken == 0
+    assert gateway.ChargeData(**{**charge.__dict__, "captured": False}).money_taken == 0
+    assert gateway.ChargeData(**{**charge.__dict__, "status": "pending"}).money_taken == 0
