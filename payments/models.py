@@ -4,7 +4,8 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
 
 - ``payments.shop.models``: Product, Order, OrderLine
 - ``payments.checkout.models``: PaymentAttempt, PaymentEvent (the ledger)
-- ``payments.monitoring.models``: Incident, ScanRun, ScanCursor, ScanLock
+- ``payments.monitoring.models``: Incident, ScanRun, ScanCursor, ScanLock,
+  ReconciliationRun, ReconciliationMismatch
 - ``payments.recovery.models``: OpsAction, OpsActionItem, RecoveryLink
 - ``payments.stripe.models``: WebhookEvent
 
@@ -12,11 +13,19 @@ Code inside ``payments/`` imports from the room's own module, never from here.
 """
 
 from payments.checkout.models import LedgerQuerySet, PaymentAttempt, PaymentEvent
-from payments.monitoring.models import Incident, ScanCursor, ScanLock, ScanRun
+from payments.monitoring.models import (
+    Incident,
+    ReconciliationMismatch,
+    ReconciliationRun,
+    ScanCursor,
+    ScanLock,
+    ScanRun,
+)
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order, OrderLine, Product, order_paid, order_reference_new
 from payments.stripe.models import WebhookEvent
 
 __all__ = ["Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order", "OrderLine",
-           "PaymentAttempt", "PaymentEvent", "Product", "RecoveryLink", "ScanCursor", "ScanLock",
+           "PaymentAttempt", "PaymentEvent", "Product", "ReconciliationMismatch",
+           "ReconciliationRun", "RecoveryLink", "ScanCursor", "ScanLock",
            "ScanRun", "WebhookEvent", "order_paid", "order_reference_new"]

@@ -34,6 +34,7 @@ from paymentsite import signin
 # "Scan cursors" before "Scan runs" and "Products" among the payments). Ops actions and
 # recovery links sit under the incidents they act on.
 PAYMENTS_MODEL_ORDER = ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
+                        "reconciliationmismatch", "reconciliationrun",
                         "scanrun", "webhookevent", "scancursor", "scanlock", "product"]
 
 

@@ -52,6 +52,8 @@ def roles_create(apps) -> None:
     importlib.import_module("payments.migrations.0007_roles").roles_create(apps, None)
     importlib.import_module("payments.migrations.0013_webhook_events_for_ops").roles_grant(
         apps, None)
+    importlib.import_module("payments.migrations.0036_reconciliation_roles").roles_grant(
+        apps, None)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ One module per concern; importing them registers their models:
 - ``ops``: ops actions on incidents and their confirmation page
 - ``monitoring``: scan runs, cursors and leases, ops actions, recovery links (read-only)
 - ``webhooks``: Stripe's webhook events as stored, and whether they were processed
+- ``reconciliation``: reconciliation runs and the mismatches they found (read-only)
 - ``dashboard``: the failed payments dashboard
 
 This module also trims dj-stripe's pages to those a payments person needs. The site
@@ -24,7 +25,13 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin
 
-from payments.admin import incidents, monitoring, orders, webhooks  # noqa: F401 (registers)
+from payments.admin import (  # noqa: F401 (registers)
+    incidents,
+    monitoring,
+    orders,
+    reconciliation,
+    webhooks,
+)
 
 # The dj-stripe models a payments ops person needs next to ours: webhook endpoints (their
 # secrets), API keys, and the Stripe side of a payment (intent, charge, customer, card,

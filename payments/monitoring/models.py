@@ -140,3 +140,102 @@ class ScanLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of Stripe's intents and charges of a window with our orders and
+    attempts (``payments.monitoring.reconcile``): what was compared and what was found."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (Stripe kept failing; nothing resolved)"
+        SKIPPED = "skipped", "Skipped (another run was under way)"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=16, help_text="command or beat")
+    days = models.PositiveSmallIntegerField()
+    window_start = models.DateTimeField(help_text="Intents and charges created from here…")
+    window_end = models.DateTimeField(help_text="…to here (excluded).")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stripe_calls = models.PositiveIntegerField(default=0)
+    intents_compared = models.PositiveIntegerField(default=0)
+    intents_outside = models.PositiveIntegerField(
+        default=0, help_text="Intents of the window made outside this checkout (no order).")
+    charges_compared = models.PositiveIntegerField(default=0)
+    attempts_compared = models.PositiveIntegerField(default=0)
+    orders_paid = models.PositiveIntegerField(default=0,
+                                              help_text="Orders of the window paid here.")
+    mismatches_found = models.PositiveIntegerField(default=0)
+    mismatches_new = models.PositiveIntegerField(default=0)
+    mismatches_resolved = models.PositiveIntegerField(default=0)
+    mailed = models.PositiveIntegerField(default=0, help_text="Ops mails sent.")
+    errors = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation #{self.pk} of {self.days} day{'s' if self.days != 1 else ''}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class ReconciliationMismatch(models.Model):
+    """A difference between Stripe and us, one per finding (kind and subject): a later
+    run that finds it again updates it; one whose window covers it and does not find it
+    marks it resolved."""
+
+    class Kind(models.TextChoices):
+        CHARGED_TWICE = "charged_twice", "Charged twice"
+        PAID_AT_STRIPE_ONLY = "paid_at_stripe_only", "Paid at Stripe, not here"
+        PAID_HERE_ONLY = "paid_here_only", "Paid here, not at Stripe"
+        AMOUNT_DIFFERS = "amount_differs", "Amount differs"
+        STATUS_DIFFERS = "status_differs", "Status differs"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # What the finding is about: the order (charged twice; paid here without an intent)
+    # or the PaymentIntent; with kind, it names the finding once.
+    subject = models.CharField(max_length=255)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="mismatches")
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="mismatches")
+    stripe_id = models.CharField(max_length=255, blank=True, verbose_name="PaymentIntent")
+    charge_ids = models.JSONField(default=list, blank=True,
+                                  help_text="The charges that took the shopper's money.")
+    amount_here = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="The order's, in minor units.")
+    amount_at_stripe = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Taken at Stripe, in minor units.")
+    currency = models.CharField(max_length=3, blank=True)
+    status_here = models.CharField(max_length=32, blank=True)
+    status_at_stripe = models.CharField(max_length=32, blank=True)
+    # When the payment was made (the intent's or the order's creation): a run whose
+    # window holds this moment and does not find the mismatch resolves it.
+    occurred_at = models.DateTimeField()
+    first_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,
+                                  related_name="mismatches_first_found")
+    last_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,
+                                 related_name="mismatches_last_found")
+    first_found_at = models.DateTimeField(default=timezone.now)
+    last_found_at = models.DateTimeField(default=timezone.now)
+    resolved = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When ops were mailed about it.")
+
+    class Meta:
+        ordering = ["resolved", "-first_found_at"]
+        verbose_name_plural = "reconciliation mismatches"
+        constraints = [models.UniqueConstraint(fields=["kind", "subject"],
+                                               name="mismatch_one_per_finding")]
+        indexes = [models.Index(fields=["resolved", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"

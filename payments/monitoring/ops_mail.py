@@ -1,5 +1,5 @@
-"""Mail to ops about payments in trouble: a daily digest of new incidents and an alert
-when too many authentications fail.
+"""Mail to ops about payments in trouble: a daily digest of new incidents, an alert
+when too many authentications fail, and one when a reconciliation finds a mismatch.
 
 Each message is built as every mail of the site (``payments.mail.messages``), money
 written as on the site (the ``money`` filter, one sum per currency, never across
@@ -27,7 +27,7 @@ from django.utils import timezone
 from payments.checkout.models import PaymentAttempt
 from payments.mail.messages import email_message, in_words, site_url
 from payments.monitoring import selectors
-from payments.monitoring.models import Incident
+from payments.monitoring.models import Incident, ReconciliationMismatch, ReconciliationRun
 from payments.stripe import facts
 
 Kind = Incident.Kind
@@ -190,6 +190,47 @@ def ops_alert_check(*, now: datetime | None = None) -> bool:
                "admin_url": failures_admin_url(since=now - DAY, until=now)}
     return _send_claimed(ALERT_CLAIM, [email_message(template="ops_alert", context=context, to=a)
                                        for a in recipients]) > 0
+
+
+# --- the reconciliation alert -----------------------------------------------------------
+
+MISMATCHES_SHOWN = 20
+
+
+def ops_reconciliation_alert_send(*, run: ReconciliationRun) -> int:
+    """Mail ops about the open mismatches no mail has named yet (each finding is mailed
+    once: ``mailed_at``; one found again after it was resolved is news again); returns how
+    many emails went. Nothing without ``PAYMENTS_OPS_EMAILS`` or without news. The caller
+    holds the reconciliation's lease, so two runs never mail one finding."""
+    recipients = list(settings.PAYMENTS_OPS_EMAILS)
+    if not recipients:
+        return 0
+    news = list(ReconciliationMismatch.objects.filter(resolved=False, mailed_at__isnull=True)
+                .select_related("order").order_by("kind", "occurred_at", "pk"))
+    if not news:
+        return 0
+    open_by_kind = dict.fromkeys(ReconciliationMismatch.Kind.values, 0)
+    for kind in ReconciliationMismatch.objects.filter(resolved=False).values_list(
+            "kind", flat=True):
+        open_by_kind[kind] += 1
+    changelist = reverse("admin:payments_reconciliationmismatch_changelist")
+    context = {
+        "run": run, "count": len(news), "news": news[:MISMATCHES_SHOWN],
+        "more": max(len(news) - MISMATCHES_SHOWN, 0),
+        "open_by_kind": [(ReconciliationMismatch.Kind(kind).label, count)
+                         for kind, count in open_by_kind.items() if count],
+        "open_count": sum(open_by_kind.values()),
+        "admin_url": site_url(changelist) + "?" + urlencode({"resolved__exact": "0"}),
+        "run_url": site_url(reverse("admin:payments_reconciliationrun_change",
+                                    args=[run.pk])),
+    }
+    with get_connection() as connection:
+        sent = connection.send_messages([
+            email_message(template="ops_reconciliation", context=context, to=address)
+            for address in recipients]) or 0
+    ReconciliationMismatch.objects.filter(pk__in=[m.pk for m in news]).update(
+        mailed_at=timezone.now())
+    return sent
 
 
 # --- shared ----------------------------------------------------------------------------

@@ -24,6 +24,12 @@ def test_ops_also_hold_one_permission_per_action(db):
     assert perms("Payments ops") == perms("Merchants") | ACTIONS | {"view_webhookevent"}
 
 
+def test_both_roles_read_the_reconciliation(db):
+    """Migration 0036: runs and mismatches, view only."""
+    reconciliation = {"view_reconciliationrun", "view_reconciliationmismatch"}
+    assert reconciliation <= perms("Merchants") and reconciliation <= perms("Payments ops")
+
+
 def test_the_migration_runs_on_historical_models(db, settings):
     """As `migrate` runs it (the suite builds tables without migrations): on the apps of
     the project state at 0007, whose app configs are stubs."""

@@ -1,0 +1,183 @@
+"""Reconciliation in the admin, read-only for merchants and ops alike: the runs (what
+each compared, in numbers) and the mismatches they found (open first). Only a run writes
+them (``payments.monitoring.reconcile``; ``manage.py payments_reconcile`` or beat)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from payments.admin.common import (
+    EMPTY,
+    DateRangeFilter,
+    ReadOnlyAdminMixin,
+    duration_short,
+    intent_status_label,
+    money_unbroken,
+    order_admin_link,
+    stripe_id_short,
+    timestamp,
+)
+from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
+from payments.shop.models import Order
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each comparison of Stripe with the shop: its window, what it compared, what it
+    found. A merchant reads here, in numbers, that nothing was lost."""
+
+    list_display = ["run", "status", "started", "window", "duration", "calls", "intents",
+                    "charges", "attempts", "found", "new", "resolved_count"]
+    list_display_links = ["run"]
+    list_filter = ["status", "trigger", ("started_at", DateRangeFilter)]
+    fields = ["status", "trigger", "window", "started", "finished", "duration",
+              "stripe_calls", "intents_compared", "intents_outside", "charges_compared",
+              "attempts_compared", "orders_paid", "mismatches_found", "mismatches_new",
+              "mismatches_resolved", "mailed", "mismatches_link", "errors"]
+    readonly_fields = fields
+
+    @admin.display(description="Run", ordering="pk")
+    def run(self, run: ReconciliationRun) -> str:
+        return f"#{run.pk}"
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, run: ReconciliationRun) -> str:
+        return timestamp(run.started_at, seconds=True)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, run: ReconciliationRun) -> str:
+        return timestamp(run.finished_at, seconds=True)
+
+    @admin.display(description="Window", ordering="days")
+    def window(self, run: ReconciliationRun) -> str:
+        return format_html('<span title="{} to {}">{} day{}</span>',
+                           timestamp(run.window_start), timestamp(run.window_end), run.days,
+                           "" if run.days == 1 else "s")
+
+    @admin.display(description="Duration")
+    def duration(self, run: ReconciliationRun) -> str:
+        if run.finished_at is None:
+            return "running"
+        return duration_short(run.finished_at - run.started_at)
+
+    # Short headers: the columns fit a 1280 px screen next to the filters.
+    @admin.display(description="Calls", ordering="stripe_calls")
+    def calls(self, run: ReconciliationRun) -> int:
+        return run.stripe_calls
+
+    @admin.display(description="Intents", ordering="intents_compared")
+    def intents(self, run: ReconciliationRun) -> int:
+        return run.intents_compared
+
+    @admin.display(description="Charges", ordering="charges_compared")
+    def charges(self, run: ReconciliationRun) -> int:
+        return run.charges_compared
+
+    @admin.display(description="Attempts", ordering="attempts_compared")
+    def attempts(self, run: ReconciliationRun) -> int:
+        return run.attempts_compared
+
+    @admin.display(description="Found", ordering="mismatches_found")
+    def found(self, run: ReconciliationRun) -> str:
+        if not run.mismatches_found:
+            return "0"
+        return format_html("<strong>{}</strong>", run.mismatches_found)
+
+    @admin.display(description="New", ordering="mismatches_new")
+    def new(self, run: ReconciliationRun) -> int:
+        return run.mismatches_new
+
+    @admin.display(description="Resolved", ordering="mismatches_resolved")
+    def resolved_count(self, run: ReconciliationRun) -> int:
+        return run.mismatches_resolved
+
+    @admin.display(description="Mismatches")
+    def mismatches_link(self, run: ReconciliationRun) -> str:
+        url = reverse("admin:payments_reconciliationmismatch_changelist")
+        return format_html('<a href="{}?last_run__id__exact={}">the mismatches this run '
+                           'found</a>', url, run.pk)
+
+
+@admin.register(ReconciliationMismatch)
+class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every difference between Stripe and the shop, open ones first; resolved when a later
+    run no longer finds it."""
+
+    list_display = ["kind_display", "order_link", "intent", "here", "at_stripe",
+                    "occurred", "found", "resolved"]
+    list_display_links = ["kind_display"]
+    list_filter = ["resolved", "kind", ("occurred_at", DateRangeFilter)]
+    search_fields = ["subject", "stripe_id", "order__reference", "order__email"]
+    fields = ["kind_display", "order_link", "stripe_id", "charges", "here", "at_stripe",
+              "occurred", "found", "last_found", "first_run_link", "last_run_link",
+              "resolved", "resolved_at", "mailed_at"]
+    readonly_fields = fields
+    list_select_related = ["order"]
+
+    @admin.display(description="Mismatch", ordering="kind")
+    def kind_display(self, mismatch: ReconciliationMismatch) -> str:
+        return mismatch.get_kind_display()
+
+    @admin.display(description="Order", ordering="order__reference")
+    def order_link(self, mismatch: ReconciliationMismatch) -> str:
+        if mismatch.order is None:
+            return format_html('<span title="{}">unknown here</span>', mismatch.subject)
+        return order_admin_link(mismatch.order, short=True)
+
+    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    def intent(self, mismatch: ReconciliationMismatch) -> str:
+        if not mismatch.stripe_id:
+            return EMPTY
+        return format_html('<span title="{}">{}</span>', mismatch.stripe_id,
+                           stripe_id_short(mismatch.stripe_id))
+
+    @admin.display(description="Charges")
+    def charges(self, mismatch: ReconciliationMismatch) -> str:
+        if not mismatch.charge_ids:
+            return EMPTY
+        return format_html_join(", ", "{}", ((charge,) for charge in mismatch.charge_ids))
+
+    @admin.display(description="Here")
+    def here(self, mismatch: ReconciliationMismatch) -> str:
+        return _side(mismatch.status_here, mismatch.amount_here, mismatch.currency)
+
+    @admin.display(description="At Stripe")
+    def at_stripe(self, mismatch: ReconciliationMismatch) -> str:
+        return _side(mismatch.status_at_stripe, mismatch.amount_at_stripe, mismatch.currency)
+
+    @admin.display(description="Payment made", ordering="occurred_at")
+    def occurred(self, mismatch: ReconciliationMismatch) -> str:
+        return timestamp(mismatch.occurred_at)
+
+    @admin.display(description="First found", ordering="first_found_at")
+    def found(self, mismatch: ReconciliationMismatch) -> str:
+        return timestamp(mismatch.first_found_at)
+
+    @admin.display(description="Last found", ordering="last_found_at")
+    def last_found(self, mismatch: ReconciliationMismatch) -> str:
+        return timestamp(mismatch.last_found_at, seconds=True)
+
+    @admin.display(description="First found by")
+    def first_run_link(self, mismatch: ReconciliationMismatch) -> str:
+        return _run_link(mismatch.first_run)
+
+    @admin.display(description="Last found by")
+    def last_run_link(self, mismatch: ReconciliationMismatch) -> str:
+        return _run_link(mismatch.last_run)
+
+
+def _side(status: str, amount: int | None, currency: str) -> str:
+    """"Succeeded, 51.98 EUR": a status in words (an attempt's, or the order's) and money."""
+    words = intent_status_label(status) if status else EMPTY
+    if status in Order.Status.values:
+        words = f"order {Order.Status(status).label.lower()}"
+    if amount is None or not currency:
+        return format_html("{}", words)
+    return format_html("{}<br>{}", words, money_unbroken(amount, currency))
+
+
+def _run_link(run: ReconciliationRun) -> str:
+    url = reverse("admin:payments_reconciliationrun_change", args=[run.pk])
+    return format_html('<a href="{}">run #{}</a>', url, run.pk)

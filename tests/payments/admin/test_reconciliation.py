@@ -1,0 +1,69 @@
+"""Reconciliation in the admin: merchants and ops read the runs and the mismatches (made
+by a real run against the sandbox), nobody changes them, and the index lists them."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from payments.models import Order, ReconciliationMismatch, ReconciliationRun
+from payments.monitoring import reconcile
+from tests.payments.admin.test_dashboard import staff_client
+from tests.payments.conftest import shopper_with_order
+
+RUNS = reverse("admin:payments_reconciliationrun_changelist")
+MISMATCHES = reverse("admin:payments_reconciliationmismatch_changelist")
+
+
+@pytest.fixture
+def found(site_on_sandbox, settings, sandbox, product) -> ReconciliationRun:
+    """A run that found one order paid here and not at Stripe, and one clean payment."""
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
+    assert shopper_with_order(product).pay(payment_method_id="pm_card_visa").json()["success"]
+    order = shopper_with_order(product).order
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)
+    return reconcile.reconciliation_run(days=1)
+
+
+@pytest.mark.parametrize("group", ["Merchants", "Payments ops"])
+def test_both_roles_read_runs_and_mismatches_and_change_nothing(found, group):
+    client = staff_client("someone", group=group)
+    mismatch = ReconciliationMismatch.objects.get()
+    runs = client.get(RUNS)
+    assert runs.status_code == 200
+    html = runs.content.decode()
+    assert f"#{found.pk}" in html and "<strong>1</strong>" in html
+    mismatches = client.get(MISMATCHES + "?resolved__exact=0")
+    assert mismatches.status_code == 200
+    assert "Paid here, not at Stripe" in mismatches.content.decode()
+    page = client.get(reverse("admin:payments_reconciliationmismatch_change",
+                              args=[mismatch.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert mismatch.order.reference in body and "no succeeded payment" in body
+    run_page = client.get(reverse("admin:payments_reconciliationrun_change", args=[found.pk]))
+    assert run_page.status_code == 200
+    assert f"?last_run__id__exact={found.pk}" in run_page.content.decode()
+    # read-only: no add, no save, no delete
+    assert client.get(reverse("admin:payments_reconciliationrun_add")).status_code == 403
+    assert client.post(reverse("admin:payments_reconciliationmismatch_delete",
+                               args=[mismatch.pk]), {"post": "yes"}).status_code == 403
+    assert client.post(reverse("admin:payments_reconciliationmismatch_change",
+                               args=[mismatch.pk]), {"resolved": "on"}).status_code == 403
+    assert not ReconciliationMismatch.objects.get().resolved
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Reconciliation mismatches" in index and "Reconciliation runs" in index
+
+
+def test_staff_without_the_roles_see_neither(found):
+    client = staff_client("nobody")
+    assert client.get(RUNS).status_code == 403
+    assert client.get(MISMATCHES).status_code == 403
+
+
+def test_the_mismatch_list_filters_by_kind_and_state(found):
+    client = staff_client("someone", group="Merchants")
+    assert client.get(MISMATCHES + "?kind__exact=charged_twice").content.decode().count(
+        "Paid here, not at Stripe") <= 1  # the filter's own label at most
+    resolved = client.get(MISMATCHES + "?resolved__exact=1").content.decode()
+    assert "0 reconciliation mismatches" in resolved
