@@ -1,0 +1,105 @@
+"""Compare Stripe with the shop now: ``manage.py payments_reconcile [--days N]``.
+
+The same run Celery beat makes daily (``payments.monitoring.reconcile``), for a merchant
+after an incident, or for cron without Celery. Thin: it parses the arguments, runs the
+reconciliation and prints what was compared and found, per kind.
+
+Exit status, so a script or CI can act on it: 0 when Stripe and the shop agree, 1 when
+the run found mismatches (listed in the admin), 2 for bad arguments (as argparse), 3
+when the run failed (Stripe kept failing) or another run was under way.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+from payments.management.commands.payments_scan import stripe_request_logs
+from payments.monitoring import reconcile
+from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
+from payments.stripe.budget import stripe_calls_for
+
+EXIT_MISMATCHES = 1
+EXIT_NOT_DONE = 3
+
+
+def days_argument(value: str) -> int:
+    """``--days N``: a whole number of days from 1 to ``reconcile.DAYS_MAX``."""
+    try:
+        days = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"N must be a whole number of days, not {value!r}") from None
+    try:
+        return reconcile.days_valid(days)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("days must", "N must")) from None
+
+
+class Command(BaseCommand):
+    help = ("Compare Stripe's payment intents and charges of the last N days with the "
+            "shop's orders and payments, and list every mismatch (charged twice, paid at "
+            "Stripe but not here, paid here but not at Stripe, amount or status differs) "
+            "in the admin; ops are mailed about new ones. Exit status: 0 all agree, 1 "
+            "mismatches found, 2 bad arguments, 3 the run failed or another was running.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--days", type=days_argument, default=reconcile.DAYS_DEFAULT, metavar="N",
+            help=f"how far back (1 to {reconcile.DAYS_MAX}; default "
+                 f"{reconcile.DAYS_DEFAULT}): intents and charges created in the last N days")
+
+    def handle(self, *args: Any, days: int, **options: Any) -> None:
+        with stripe_request_logs(shown=options.get("verbosity", 1) >= 2), \
+                stripe_calls_for("command"):
+            run = reconcile.reconciliation_run(days=days, trigger="command")
+        self.stdout.write(report(run))
+        if run.status == ReconciliationRun.Status.SKIPPED:
+            raise CommandError("another reconciliation is running; try again when it ends.",
+                               returncode=EXIT_NOT_DONE)
+        if run.status != ReconciliationRun.Status.DONE:
+            raise CommandError(f"the reconciliation failed: {run.errors}; nothing was "
+                               "resolved. Run it again later.", returncode=EXIT_NOT_DONE)
+        if run.mismatches_found:
+            raise CommandError(f"{run.mismatches_found} mismatch"
+                               f"{'es' if run.mismatches_found != 1 else ''} between Stripe "
+                               "and the shop (see above).", returncode=EXIT_MISMATCHES)
+
+
+def report(run: ReconciliationRun) -> str:
+    """What the run compared and found, in a few lines."""
+    local = timezone.localtime
+    window = (f"{local(run.window_start):%Y-%m-%d %H:%M} to "
+              f"{local(run.window_end):%Y-%m-%d %H:%M %Z}")
+    head = f"Reconciliation #{run.pk}, last {run.days} day{'s' if run.days != 1 else ''} " \
+           f"({window}): {run.status}"
+    if run.status == ReconciliationRun.Status.SKIPPED:
+        return f"{head}; another run is under way, nothing done."
+    lines = [f"{head} in {run.duration_seconds or 0:.1f} s, {run.stripe_calls:,} Stripe "
+             "calls."]
+    lines.append(f"Compared at Stripe: {run.intents_compared:,} payment intents of this shop "
+                 f"({run.intents_outside:,} others on the account not compared), "
+                 f"{run.charges_compared:,} charges.")
+    lines.append(f"Compared here: {run.attempts_compared:,} payment attempts, "
+                 f"{run.orders_paid:,} paid orders.")
+    if run.status != ReconciliationRun.Status.DONE:
+        lines.append(f"Error: {run.errors}")
+        return "\n".join(lines)
+    lines.append(f"Mismatches: {run.mismatches_found:,} ({run.mismatches_new:,} new, "
+                 f"{run.mismatches_resolved:,} earlier ones resolved).")
+    found = reconcile.run_found_counts(run)
+    width = max(len(label) for label in ReconciliationMismatch.Kind.labels)
+    for kind, label in ReconciliationMismatch.Kind.choices:
+        lines.append(f"  {label:<{width}}  {found[kind]:>6,}")
+    if run.mismatches_found:
+        lines.append("In the admin: " + reverse(
+            "admin:payments_reconciliationmismatch_changelist") + "?resolved__exact=0")
+    else:
+        lines.append("Nothing lost: every payment of the window agrees with Stripe.")
+    if run.errors:
+        lines.append(f"Note: {run.errors}")
+    return "\n".join(lines)

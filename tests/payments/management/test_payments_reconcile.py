@@ -1,0 +1,113 @@
+"""``manage.py payments_reconcile`` against the sandbox over HTTP: the report, the exit
+status for each outcome, and a clear error (never a traceback, nothing written) for bad
+arguments."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from payments.models import Order, ReconciliationMismatch, ReconciliationRun
+from payments.monitoring import reconcile
+from payments.monitoring.leases import lease_hold
+from tests.payments.conftest import shopper_with_order
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def fast(site_on_sandbox, settings, monkeypatch):
+    settings.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
+    monkeypatch.setattr(reconcile, "RETRY_DELAYS", (0.0, 0.0))
+
+
+def reconcile_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("payments_reconcile", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_a_clean_shop_exits_zero_and_says_nothing_was_lost(sandbox, product, db):
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"]
+    out = reconcile_command()
+    run = ReconciliationRun.objects.get()
+    assert run.days == reconcile.DAYS_DEFAULT == 2 and run.trigger == "command"
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Reconciliation #{run.pk}, last 2 days (")
+    assert ": done in " in lines[0] and "2 Stripe calls." in lines[0]
+    assert lines[1] == "Compared at Stripe: 1 payment intents of this shop (0 others on " \
+                       "the account not compared), 1 charges."
+    assert lines[2] == "Compared here: 1 payment attempts, 1 paid orders."
+    assert lines[3] == "Mismatches: 0 (0 new, 0 earlier ones resolved)."
+    assert [line.split()[-1] for line in lines[4:9]] == ["0"] * 5
+    assert lines[-1] == "Nothing lost: every payment of the window agrees with Stripe."
+
+
+def test_mismatches_are_counted_per_kind_and_exit_one(sandbox, product, db):
+    order = shopper_with_order(product).order
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as found:
+        call_command("payments_reconcile", "--days", "7", stdout=out, stderr=io.StringIO())
+    assert found.value.returncode == 1
+    assert str(found.value) == "1 mismatch between Stripe and the shop (see above)."
+    report = out.getvalue()
+    assert "Mismatches: 1 (1 new, 0 earlier ones resolved)." in report
+    counts = {line[:26].strip(): int(line.split()[-1]) for line in report.splitlines()
+              if line.startswith("  ")}
+    assert counts == {"Charged twice": 0, "Paid at Stripe, not here": 0,
+                      "Paid here, not at Stripe": 1, "Amount differs": 0,
+                      "Status differs": 0}
+    assert "/admin/payments/reconciliationmismatch/?resolved__exact=0" in report
+    assert ReconciliationRun.objects.get().days == 7
+
+
+def test_a_failed_run_exits_three_and_says_so(sandbox, db):
+    sandbox.add_fault(method="GET", path="/v1/payment_intents", count=10, action="status",
+                      status=503)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("payments_reconcile", stdout=out, stderr=io.StringIO())
+    assert failed.value.returncode == 3
+    assert "the reconciliation failed: Stripe kept failing" in str(failed.value)
+    assert "Error: Stripe kept failing" in out.getvalue()
+
+
+def test_another_run_under_way_exits_three(sandbox, db):
+    with lease_hold(name=reconcile.LEASE_NAME, ttl=reconcile.LEASE_TTL):
+        with pytest.raises(CommandError) as skipped:
+            reconcile_command()
+    assert skipped.value.returncode == 3 and "another reconciliation is running" in str(
+        skipped.value)
+
+
+@pytest.mark.parametrize(("days", "message"), [
+    ("0", "N must be from 1 to 365, not 0"),
+    ("-3", "N must be from 1 to 365, not -3"),
+    ("366", "N must be from 1 to 365, not 366"),
+    ("99999999999999999999", "N must be from 1 to 365"),
+    ("two", "N must be a whole number of days, not 'two'"),
+    ("1.5", "N must be a whole number of days, not '1.5'"),
+])
+def test_bad_days_are_refused_before_anything_runs(sandbox, db, days, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("payments_reconcile", "--days", days, stdout=io.StringIO())
+    assert not ReconciliationRun.objects.exists() and not sandbox.requests()
+    assert not ReconciliationMismatch.objects.exists()
+
+
+def test_bad_days_on_the_command_line_exit_two_without_a_traceback(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "STRIPE_API_BASE": "http://127.0.0.1:9"}  # nothing may be called anyway
+    result = subprocess.run([sys.executable, "manage.py", "payments_reconcile", "--days", "0"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "argument --days: N must be from 1 to 365, not 0" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
