@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments.monitoring import events, ops_mail, scans
+from payments.monitoring import events, ops_mail, reconcile, scans
 from payments.monitoring.models import ScanRun
 from payments.stripe.budget import background_patience, stripe_calls_for
 
@@ -47,6 +47,16 @@ def scan_stale_task() -> dict[str, object]:
 def scan_backfill_task(days: int = 7) -> dict[str, object]:
     with stripe_calls_for("scan"):
         return _summary(scans.scan_backfill(days=days))
+
+
+@shared_task(name="payments.monitoring.reconcile_task", acks_late=True)
+def reconcile_task(days: int = reconcile.DAYS_DEFAULT) -> dict[str, object]:
+    """Beat, daily: compare Stripe with the shop (background priority in the budget)."""
+    with stripe_calls_for("scan"):
+        run = reconcile.reconciliation_run(days=days, trigger="beat")
+    return {"run": run.pk, "status": run.status, "stripe_calls": run.stripe_calls,
+            "mismatches_found": run.mismatches_found, "mismatches_new": run.mismatches_new,
+            "mailed": run.mailed}
 
 
 @shared_task(name="payments.monitoring.webhook_events_drain_task", acks_late=True)

@@ -51,6 +51,18 @@ def test_every_scheduled_task_name_resolves_to_a_registered_task(db):
                      "payments.tasks.ops_digest_task", "payments.tasks.ops_alert_task",
                      "payments.mail.receipts_late_task",
                      "payments.monitoring.webhook_events_sweep_task",
-                     "payments.recovery.tasks.ops_actions_resume_task"}
+                     "payments.recovery.tasks.ops_actions_resume_task",
+                     "payments.monitoring.reconcile_task"}
     app.loader.import_default_modules()
     assert names - set(app.tasks) == set()
+
+
+def test_the_reconciliation_runs_daily_over_two_days_before_the_digest(db):
+    reconciliation = importlib.import_module(
+        "payments.migrations.0037_reconciliation_schedule")
+    reconciliation.schedule_create(django_apps, None)
+    reconciliation.schedule_create(django_apps, None)  # idempotent
+    task = PeriodicTask.objects.get(task="payments.monitoring.reconcile_task")
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "7", "*")
+    assert task.kwargs == '{"days": 2}' and task.enabled and task.interval is None
+    assert PeriodicTasks.last_change() is not None

@@ -21,6 +21,7 @@ from payments.monitoring import reconcile
 from payments.monitoring.leases import lease_hold
 from stripe_sandbox import DEFAULT_SECRET_KEY
 from tests.payments.conftest import Shopper, shopper_with_order
+from tests.waiting import wait_until
 
 Kind = ReconciliationMismatch.Kind
 
@@ -335,3 +336,30 @@ def test_bad_days_are_refused_and_nothing_is_written(sandbox, db, days):
     assert not ReconciliationRun.objects.exists()
     assert not sandbox.requests()
 
+
+# --- the beat task ---------------------------------------------------------------------------
+
+def test_the_task_runs_on_a_real_worker_as_beat(sandbox, celery_worker):
+    from django.db import connection
+
+    from payments.models import Product
+    from payments.monitoring.tasks import reconcile_task
+    from tests.conftest import need
+
+    need(connection.vendor == "postgresql", "PostgreSQL is not configured (set DATABASE_URL="
+         "postgres://…; .ci/run does): the worker needs its own connection")
+    # Not the `product` fixture: its `db` would hold the test in a transaction the
+    # worker's connection cannot see.
+    product = Product.objects.create(sku="cups", name="Cups", price=2599, currency="eur")
+    Order.objects.filter(pk=shopper_with_order(product).order.pk).update(
+        status=Order.Status.PAID)
+    reconcile_task.delay(days=1)  # no result backend: the run's row is the answer
+    wait_until(lambda: ReconciliationRun.objects.filter(
+        status=ReconciliationRun.Status.DONE).exists(), timeout=60,
+        what="the worker's reconciliation run")
+    run = ReconciliationRun.objects.get()
+    assert (run.trigger, run.days, run.mismatches_found, run.mismatches_new) == \
+        ("beat", 1, 1, 1)
+    again = reconcile_task(days=1)  # called in this process: what beat's log shows
+    assert again == {"run": again["run"], "status": "done", "stripe_calls": 2,
+                     "mismatches_found": 1, "mismatches_new": 0, "mailed": 0}
