@@ -32,7 +32,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "charges", "attempts", "found", "new", "resolved_count"]
     list_display_links = ["run"]
     list_filter = ["status", "trigger", ("started_at", DateRangeFilter)]
-    fields = ["status", "trigger", "window", "started", "finished", "duration",
+    fields = ["status", "trigger", "window_range", "started", "finished", "duration",
               "stripe_calls", "intents_compared", "intents_outside", "charges_compared",
               "attempts_compared", "orders_paid", "mismatches_found", "mismatches_new",
               "mismatches_resolved", "mailed", "mismatches_link", "errors"]
@@ -55,6 +55,13 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<span title="{} to {}">{} day{}</span>',
                            timestamp(run.window_start), timestamp(run.window_end), run.days,
                            "" if run.days == 1 else "s")
+
+    @admin.display(description="Window")
+    def window_range(self, run: ReconciliationRun) -> str:
+        """Both ends: intents and charges created from the first, up to the second."""
+        return format_html("{} day{}: {} to {}", run.days, "" if run.days == 1 else "s",
+                           timestamp(run.window_start, seconds=True),
+                           timestamp(run.window_end, seconds=True))
 
     @admin.display(description="Duration")
     def duration(self, run: ReconciliationRun) -> str:
@@ -97,7 +104,41 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def mismatches_link(self, run: ReconciliationRun) -> str:
         url = reverse("admin:payments_reconciliationmismatch_changelist")
         return format_html('<a href="{}?last_run__id__exact={}">the mismatches this run '
-                           'found</a>', url, run.pk)
+                           'found last</a>', url, run.pk)
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Open (the default question: what is wrong now) or resolved."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "resolved"):
+            return queryset.filter(resolved=self.value() == "resolved")
+        return queryset
+
+
+# What ops can do about each kind; the next run resolves the mismatch once it is gone.
+NEXT_STEP = {
+    ReconciliationMismatch.Kind.CHARGED_TWICE:
+        "Refund the extra charge in Stripe's Dashboard; the next run then resolves this.",
+    ReconciliationMismatch.Kind.PAID_AT_STRIPE_ONLY:
+        "The shopper paid: Refresh from Stripe on the payment (or let the next scan) mark "
+        "the order paid; an unknown order means the intent was made outside this shop.",
+    ReconciliationMismatch.Kind.PAID_HERE_ONLY:
+        "No money arrived for this order: do not ship it before the shopper pays; check "
+        "who marked it paid.",
+    ReconciliationMismatch.Kind.AMOUNT_DIFFERS:
+        "Stripe took another amount than the order's: refund the difference or ask the "
+        "shopper for it.",
+    ReconciliationMismatch.Kind.STATUS_DIFFERS:
+        "Refresh from Stripe on the payment; a change made in Stripe's Dashboard (a cancel) "
+        "shows here until then.",
+}
 
 
 @admin.register(ReconciliationMismatch)
@@ -106,13 +147,13 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     run no longer finds it."""
 
     list_display = ["kind_display", "order_link", "intent", "here", "at_stripe",
-                    "occurred", "found", "resolved"]
+                    "occurred", "found", "state"]
     list_display_links = ["kind_display"]
-    list_filter = ["resolved", "kind", ("occurred_at", DateRangeFilter)]
+    list_filter = [StateFilter, "kind", ("occurred_at", DateRangeFilter)]
     search_fields = ["subject", "stripe_id", "order__reference", "order__email"]
-    fields = ["kind_display", "order_link", "stripe_id", "charges", "here", "at_stripe",
-              "occurred", "found", "last_found", "first_run_link", "last_run_link",
-              "resolved", "resolved_at", "mailed_at"]
+    fields = ["kind_display", "state", "next_step", "order_link", "stripe_id", "charges",
+              "here", "at_stripe", "occurred", "found", "last_found", "first_run_link",
+              "last_run_link", "mailed"]
     readonly_fields = fields
     list_select_related = ["order"]
 
@@ -158,6 +199,21 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Last found", ordering="last_found_at")
     def last_found(self, mismatch: ReconciliationMismatch) -> str:
         return timestamp(mismatch.last_found_at, seconds=True)
+
+    @admin.display(description="State", ordering="resolved")
+    def state(self, mismatch: ReconciliationMismatch) -> str:
+        if mismatch.resolved:
+            return format_html('<span class="quiet">Resolved {}</span>',
+                               timestamp(mismatch.resolved_at))
+        return format_html("<strong>{}</strong>", "Open")
+
+    @admin.display(description="What to do")
+    def next_step(self, mismatch: ReconciliationMismatch) -> str:
+        return NEXT_STEP.get(mismatch.kind, EMPTY)
+
+    @admin.display(description="Ops mailed")
+    def mailed(self, mismatch: ReconciliationMismatch) -> str:
+        return timestamp(mismatch.mailed_at, seconds=True) if mismatch.mailed_at else "not yet"
 
     @admin.display(description="First found by")
     def first_run_link(self, mismatch: ReconciliationMismatch) -> str:

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed (Stripe kept failing; nothing resolved)'), ('skipped', 'Skipped (another run was under way)')], default='running', max_length=16)),
-                ('trigger', models.CharField(help_text='command or beat', max_length=16)),
+                ('trigger', models.CharField(choices=[('command', 'By hand (manage.py)'), ('beat', 'Daily (beat)')], max_length=16)),
                 ('days', models.PositiveSmallIntegerField()),
                 ('window_start', models.DateTimeField(help_text='Intents and charges created from here…')),
                 ('window_end', models.DateTimeField(help_text='…to here (excluded).')),
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(blank=True, max_length=3)),
                 ('status_here', models.CharField(blank=True, max_length=32)),
                 ('status_at_stripe', models.CharField(blank=True, max_length=32)),
-                ('occurred_at', models.DateTimeField()),
+                ('occurred_at', models.DateTimeField(verbose_name='payment made')),
                 ('first_found_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('last_found_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('resolved', models.BooleanField(default=False)),

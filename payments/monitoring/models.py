@@ -152,8 +152,12 @@ class ReconciliationRun(models.Model):
         FAILED = "failed", "Failed (Stripe kept failing; nothing resolved)"
         SKIPPED = "skipped", "Skipped (another run was under way)"
 
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "By hand (manage.py)"
+        BEAT = "beat", "Daily (beat)"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    trigger = models.CharField(max_length=16, help_text="command or beat")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
     days = models.PositiveSmallIntegerField()
     window_start = models.DateTimeField(help_text="Intents and charges created from here…")
     window_end = models.DateTimeField(help_text="…to here (excluded).")
@@ -218,7 +222,7 @@ class ReconciliationMismatch(models.Model):
     status_at_stripe = models.CharField(max_length=32, blank=True)
     # When the payment was made (the intent's or the order's creation): a run whose
     # window holds this moment and does not find the mismatch resolves it.
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(verbose_name="payment made")
     first_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,
                                   related_name="mismatches_first_found")
     last_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,

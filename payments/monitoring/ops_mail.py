@@ -220,7 +220,7 @@ def ops_reconciliation_alert_send(*, run: ReconciliationRun) -> int:
         "open_by_kind": [(ReconciliationMismatch.Kind(kind).label, count)
                          for kind, count in open_by_kind.items() if count],
         "open_count": sum(open_by_kind.values()),
-        "admin_url": site_url(changelist) + "?" + urlencode({"resolved__exact": "0"}),
+        "admin_url": site_url(changelist) + "?" + urlencode({"state": "open"}),
         "run_url": site_url(reverse("admin:payments_reconciliationrun_change",
                                     args=[run.pk])),
     }

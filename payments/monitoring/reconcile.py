@@ -56,7 +56,7 @@ DAYS_MAX = 365
 LEASE_NAME = "reconcile"
 LEASE_TTL = timedelta(minutes=10)
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
-TRIGGERS = ("command", "beat")
+TRIGGERS = tuple(ReconciliationRun.Trigger.values)
 # Statuses Stripe never reports: ours alone, not a difference.
 OURS_ONLY = {Status.MISSING}
 

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
+from payments.mail.messages import site_url
 from payments.management.commands.payments_scan import stripe_request_logs
 from payments.monitoring import reconcile
 from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
@@ -96,8 +97,8 @@ def report(run: ReconciliationRun) -> str:
     for kind, label in ReconciliationMismatch.Kind.choices:
         lines.append(f"  {label:<{width}}  {found[kind]:>6,}")
     if run.mismatches_found:
-        lines.append("In the admin: " + reverse(
-            "admin:payments_reconciliationmismatch_changelist") + "?resolved__exact=0")
+        lines.append("In the admin: " + site_url(reverse(
+            "admin:payments_reconciliationmismatch_changelist")) + "?state=open")
     else:
         lines.append("Nothing lost: every payment of the window agrees with Stripe.")
     if run.errors:

@@ -65,7 +65,7 @@ def test_mismatches_are_counted_per_kind_and_exit_one(sandbox, product, db):
     assert counts == {"Charged twice": 0, "Paid at Stripe, not here": 0,
                       "Paid here, not at Stripe": 1, "Amount differs": 0,
                       "Status differs": 0}
-    assert "/admin/payments/reconciliationmismatch/?resolved__exact=0" in report
+    assert "/admin/payments/reconciliationmismatch/?state=open" in report
     assert ReconciliationRun.objects.get().days == 7
 
 

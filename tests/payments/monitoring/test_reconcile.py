@@ -272,7 +272,7 @@ def test_running_twice_keeps_one_row_per_finding_and_mails_ops_once(sandbox, pro
     assert message.subject == "Payments reconciliation: 1 new mismatch between Stripe and " \
                               "the shop"
     assert "Paid here, not at Stripe: order " + shopper.order.reference in message.body
-    assert "/admin/payments/reconciliationmismatch/?resolved__exact=0" in message.body
+    assert "/admin/payments/reconciliationmismatch/?state=open" in message.body
 
 
 def test_a_fixed_mismatch_is_resolved_and_news_again_if_it_comes_back(sandbox, product, db,
