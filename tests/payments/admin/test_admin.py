@@ -368,7 +368,8 @@ def test_incidents_lead_the_payments_section_of_the_index(merchant):
     section = html.split('class="app-payments module')[1].split("</table>")[0]
     models = re.findall(r'class="model-(\w+)', section)
     assert models == ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
-                      "scanrun", "webhookevent", "scancursor", "scanlock", "product"]
+                      "reconciliationmismatch", "reconciliationrun", "scanrun",
+                      "webhookevent", "scancursor", "scanlock", "product"]
     app_page = merchant.get("/admin/payments/").content.decode()
     assert re.findall(r'class="model-(\w+)', app_page)[0] == "incident"
 

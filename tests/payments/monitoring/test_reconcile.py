@@ -355,8 +355,9 @@ def test_the_task_runs_on_a_real_worker_as_beat(sandbox, celery_worker):
         status=Order.Status.PAID)
     reconcile_task.delay(days=1)  # no result backend: the run's row is the answer
     wait_until(lambda: ReconciliationRun.objects.filter(
-        status=ReconciliationRun.Status.DONE).exists(), timeout=60,
-        what="the worker's reconciliation run")
+        status=ReconciliationRun.Status.DONE).exists() and not ScanLock.objects.filter(
+        name=reconcile.LEASE_NAME).exists(), timeout=60,
+        what="the worker's reconciliation run to finish and give its lease back")
     run = ReconciliationRun.objects.get()
     assert (run.trigger, run.days, run.mismatches_found, run.mismatches_new) == \
         ("beat", 1, 1, 1)
