@@ -103,33 +103,6 @@ def test_a_second_charge_for_one_order_made_at_stripe_is_charged_twice(
     assert (run.mismatches_found, run.mismatches_new) == (1, 1)
 
 
-def test_a_refund_of_the_second_charge_resolves_charged_twice(sandbox, product, db,
-                                                               stripe_direct, monkeypatch):
-    """Money refunded is money not taken: ``ChargeData.money_taken`` (the sandbox keeps no
-    refunds, so the charge's refund is read as Stripe would send it)."""
-    from payments.stripe import gateway
-
-    order = paid(product).order_now()
-    twice = stripe_direct.v1.payment_intents.create(params={
-        "amount": order.amount, "currency": order.currency, "payment_method": "pm_card_visa",
-        "confirm": True, "metadata": {"order": order.reference}})
-    reconcile.reconciliation_run(days=1)
-    assert found() == {(Kind.CHARGED_TWICE, order.reference)}
-
-    real = gateway._charge_data
-
-    def refunded(charge):
-        data = real(charge)
-        if data.id == twice.latest_charge:
-            return gateway.ChargeData(**{**data.__dict__, "amount_refunded": data.amount})
-        return data
-
-    monkeypatch.setattr(gateway, "_charge_data", refunded)
-    run = reconcile.reconciliation_run(days=1)
-    assert run.mismatches_found == 0 and run.mismatches_resolved == 1
-    assert ReconciliationMismatch.objects.get().resolved
-
-
 def test_a_payment_confirmed_at_stripe_but_not_here_is_paid_at_stripe_only(
         sandbox, product, db, stripe_direct):
     shopper, intent_id = at_the_bank(product)
