@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0017_incidents_card_declined_payment_made'),
+        ('payments', '0030_ops_actions_resume_schedule'),
     ]
 
     operations = [
