@@ -72,7 +72,7 @@ def django_setup(url: str) -> None:
 SEED_SQL = """
 INSERT INTO payments_order (reference, email, amount, currency, status, session_hash, created_at,
     paid_at)
-SELECT 'ord_bench' || lpad(i::text, 10, '0'), 'shopper' || (i %% 50000) || '@example.com',
+SELECT 'ord_' || substr(md5('ord' || i), 1, 16), 'shopper' || (i %% 50000) || '@example.com',
        amt, cur, CASE WHEN i %% 10 < 8 THEN 'paid' ELSE 'open' END, '', ts,
        CASE WHEN i %% 10 < 8 THEN ts + interval '1 minute' END
 FROM (SELECT i, 500 + (i::bigint * 7919) %% 20000 AS amt,
@@ -86,7 +86,7 @@ INSERT INTO payments_paymentattempt (order_id, number, stripe_id, create_payment
     last_error_code, last_decline_code, last_error_message, card_brand, card_last4,
     card_country, latest_charge, created_at, updated_at, requires_action_at,
     requires_confirmation_at, final_at)
-SELECT o.id, 1, 'pi_bench' || lpad(o.id::text, 10, '0'), 'pm_card', o.created_at,
+SELECT o.id, 1, 'pi_' || substr(md5('pi' || o.id), 1, 24), 'pm_card', o.created_at,
        CASE WHEN o.id %% 1000 = 0 THEN 'requires_confirmation'
             WHEN o.id %% 10 < 8 THEN 'succeeded' ELSE 'requires_payment_method' END,
        o.amount, o.currency, 'manual', 1,
@@ -221,7 +221,7 @@ def schema_bring_up_to_date() -> list[str]:
 
 
 # What migrations make on PostgreSQL only, outside the models (module, function).
-POSTGRES_EXTRAS: list[tuple[str, str]] = []
+POSTGRES_EXTRAS = [("0050_admin_search_trigram", "trigram_indexes_create")]
 
 
 def postgres_extras() -> list[str]:
@@ -241,9 +241,9 @@ def postgres_extras() -> list[str]:
 
 
 def deep_page(rows: int) -> tuple[str, str]:
-    """The 1000th page (Django counts pages from 0 in the address), or the last one."""
-    page = max(0, min(999, rows // 100 - 1))
-    return f"page {page + 1}", f"?p={page}"
+    """The 1000th page of 100 rows, or the last one."""
+    page = max(1, min(1000, rows // 100))
+    return f"page {page}", f"?p={page}"
 
 
 def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str, str, str]]:
@@ -256,11 +256,9 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     week = {"first_seen_at__gte": str(today - timezone.timedelta(days=7)),
             "first_seen_at__lt": str(today + timezone.timedelta(days=1))}
-    step = attempts // incidents
-    some = (attempts // 2) // step * step  # an attempt with an incident, mid-table
     inc, att, ords, ops = ("/admin/payments/incident/", "/admin/payments/paymentattempt/",
                            "/admin/payments/order/", "/admin/payments/opsaction/")
-    ref, intent = f"ord_bench{some:010d}", f"pi_bench{some:010d}"
+    ref, intent = "{reference}", "{intent}"  # of an attempt with an incident, mid-table
     email = "shopper4242%40example.com"
     return [
         ("list", "incidents", inc),
@@ -349,13 +347,17 @@ def measure_export(client, url: str) -> dict:
             "peak_kb": rss_kb("VmHWM") - before}
 
 
-def objects_for_pages(*, attempts: int, incidents: int) -> dict[str, int]:
+def objects_for_pages(*, attempts: int, incidents: int) -> dict[str, object]:
+    """An attempt with an incident, mid-table: its ids, order reference and intent id
+    (references and intent ids are random, as Stripe's and ours are: a trigram index
+    works on what real ids look like, not on a sequence)."""
     from payments.models import Incident, PaymentAttempt
 
     step = attempts // incidents
-    some = (attempts // 2) // step * step
-    attempt = PaymentAttempt.objects.get(stripe_id=f"pi_bench{some:010d}")
-    return {"attempt": attempt.pk, "order": attempt.order_id,
+    attempt = PaymentAttempt.objects.select_related("order").get(
+        pk=(attempts // 2) // step * step)
+    return {"attempt": attempt.pk, "order": attempt.order_id, "intent": attempt.stripe_id,
+            "reference": attempt.order.reference,
             "incident": Incident.objects.filter(attempt=attempt).values_list(
                 "pk", flat=True).first()}
 

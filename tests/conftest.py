@@ -222,12 +222,17 @@ def stripe_budget_off(settings):
 
 @pytest.fixture(autouse=True)
 def admin_filter_values_fresh():
-    """The incident list keeps its filters' values a minute in the cache; each test sees
-    its own incidents."""
+    """The admin's lists keep their filters' values a minute in the cache; each test sees
+    its own rows."""
     yield
     from django.core.cache import cache
 
-    from payments.admin.incidents import present_values_cache_key
+    from payments.admin.common import values_present_cache_key
 
-    cache.delete_many([present_values_cache_key(field) for field in
-                       ("currency", "card_brand", "card_country", "decline_code", "source")])
+    cache.delete_many([values_present_cache_key(table, field) for table, fields in (
+        ("payments_incident", ("currency", "card_brand", "card_country", "decline_code",
+                               "source")),
+        ("payments_order", ("currency",)),
+        ("payments_paymentattempt", ("last_decline_code", "last_error_code", "card_brand",
+                                     "confirmation_method")),
+    ) for field in fields])

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +24,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
+from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.timesince import timesince
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
@@ -327,6 +328,63 @@ class DateRangeFilter(admin.DateFieldListFilter):
                             (self.lookup_kwarg_upto, "To", shown(self.lookup_kwarg_upto))]
         self.form_type = "date"
         yield from super().choices(changelist)
+
+
+# --- the values a filter offers ------------------------------------------------------
+
+PRESENT_VALUES_SECONDS = 60
+
+
+def values_present_cache_key(table: str, field_name: str) -> str:
+    return f"payments:admin:present:{table}:{field_name}"
+
+
+def values_present(queryset, field_name: str, *, limit: int = 100) -> list[str]:
+    """The non-empty values of ``field_name`` in ``queryset``'s rows, for a filter's
+    choices (a merchant picks rather than types). A ``DISTINCT`` over every row costs
+    ~100 ms per 200,000 rows and seconds at 10,000,000 (bench/admin.py), on every page
+    and for each such filter: the values are kept a minute in the shared cache."""
+    key = values_present_cache_key(queryset.model._meta.db_table, field_name)
+    present = cache.get(key)
+    if present is None:
+        present = list(queryset.exclude(**{field_name: ""}).order_by(field_name)
+                       .values_list(field_name, flat=True).distinct()[:limit])
+        cache.set(key, present, PRESENT_VALUES_SECONDS)
+    return present
+
+
+# --- search --------------------------------------------------------------------------
+
+def search_lookup(field: str) -> str:
+    """Django's prefixes: ``=`` exact, ``^`` starts with; otherwise contains (any case)."""
+    if field.startswith("="):
+        return f"{field[1:]}__iexact"
+    if field.startswith("^"):
+        return f"{field[1:]}__istartswith"
+    return f"{field}__icontains"
+
+
+class IndexedSearchMixin:
+    """Django's search, with the same matches, that an index can serve. Django writes one
+    ``WHERE`` with every search field ORed, across the joined tables (an incident's email
+    OR its order's reference): no index serves an OR across tables, so every search read
+    every row (1.6 s at 400,000 incidents, bench/admin.py). Here each field is its own
+    ``SELECT`` of the matching ids, which its own index serves (pg_trgm on PostgreSQL,
+    migration 0050), and the list keeps the ids of any of them; the words of a search
+    must all match, as in Django. Never a duplicate row, so never a ``DISTINCT``."""
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        search_fields = self.get_search_fields(request)
+        if not (search_fields and search_term):
+            return queryset, False
+        rows = queryset.model._base_manager.order_by()
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            first, *rest = [rows.filter(**{search_lookup(str(field)): word}).values("pk")
+                            for field in search_fields]
+            queryset = queryset.filter(pk__in=first.union(*rest) if rest else first)
+        return queryset, False
 
 
 class ReadOnlyAdminMixin(FriendlyFiltersMixin):

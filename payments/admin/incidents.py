@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
@@ -31,6 +30,7 @@ from payments.admin.common import (
     EMPTY,
     SOURCE_LABELS,
     DateRangeFilter,
+    IndexedSearchMixin,
     ReadOnlyAdminMixin,
     age,
     attempt_admin_link,
@@ -44,9 +44,12 @@ from payments.admin.common import (
     order_admin_link,
     timestamp,
     unbroken,
+    values_present,
+    values_present_cache_key,
 )
 from payments.admin.ops import OpsActionsMixin, ops_ending, ops_history_rows
 from payments.admin.orders import ledger_table
+from payments.admin.pagination import LargeTablePaginator
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe.facts import (
@@ -139,11 +142,8 @@ class AmountFilter(admin.FieldListFilter):
                    remove=self.expected_parameters())}
 
 
-PRESENT_VALUES_SECONDS = 60
-
-
 def present_values_cache_key(field_name: str) -> str:
-    return f"payments:admin:present:{field_name}"
+    return values_present_cache_key(Incident._meta.db_table, field_name)
 
 
 class PresentValuesFilter(admin.SimpleListFilter):
@@ -156,15 +156,7 @@ class PresentValuesFilter(admin.SimpleListFilter):
         return value
 
     def lookups(self, request: HttpRequest, model_admin):
-        # A DISTINCT over every incident costs ~100 ms at 200,000 rows (bench/admin.py), on
-        # every page and for five filters: the values are kept a minute in the shared cache.
-        key = present_values_cache_key(self.field_name)
-        present = cache.get(key)
-        if present is None:
-            present = list(model_admin.get_queryset(request).exclude(**{self.field_name: ""})
-                           .order_by(self.field_name).values_list(self.field_name, flat=True)
-                           .distinct()[:100])
-            cache.set(key, present, PRESENT_VALUES_SECONDS)
+        present = values_present(Incident.objects.all(), self.field_name)
         return [(value, self.label(value)) for value in present]
 
     def queryset(self, request: HttpRequest, queryset):
@@ -329,7 +321,7 @@ def incidents_csv(incidents) -> Iterator[str]:
 
 
 @admin.register(Incident)
-class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The failed payments list: payments in trouble, as the monitoring engine found them
     (webhooks and scans), with a CSV export of what the filters show."""
 
@@ -349,6 +341,7 @@ class IncidentAdmin(OpsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["order", "attempt"]
     # No second COUNT(*) over every incident per page (bench/admin.py: 200,000 rows).
     show_full_result_count = False
+    paginator = LargeTablePaginator
     fieldsets = [
         (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
                            "card", "intent_full", "order_or_outside", "attempt_or_none",

@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from payments.admin.common import (
     EMPTY,
     DateRangeFilter,
+    IndexedSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
     duration_short,
@@ -28,6 +29,7 @@ from payments.admin.common import (
     timestamp,
 )
 from payments.admin.ops import engine_internals_visible
+from payments.admin.pagination import LargeTablePaginator
 from payments.monitoring.models import ScanCursor, ScanLock, ScanRun
 from payments.recovery import actions as ops_actions
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
@@ -218,7 +220,7 @@ class SubmittedFilter(DateRangeFilter):
 
 
 @admin.register(OpsAction)
-class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every ops action submitted: who, what, to which payments, and the result of each.
     Its page is also the progress page of an action at work (it reloads itself)."""
 
@@ -229,6 +231,8 @@ class OpsActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                      "items__incident__stripe_id", "items__incident__order__reference"]
     search_help_text = "Staff user, result, or a payment's email, order or PaymentIntent id."
     list_select_related = ["user"]
+    show_full_result_count = False
+    paginator = LargeTablePaginator
     fields = ["kind_display", "user", "reason_display", "progress", "summary", "created",
               "submitted", "finished", "id"]
     readonly_fields = fields

@@ -97,6 +97,8 @@ class PaymentAttempt(models.Model):
             # The dashboard counts payments that asked for authentication in a period.
             models.Index(fields=["requires_action_at"], name="attempt_asked_auth_at",
                          condition=models.Q(requires_action_at__isnull=False)),
+            # The admin's list order (-created_at, then -id; bench/admin.py).
+            models.Index(fields=["created_at", "id"], name="attempt_list_order"),
         ]
 
     def __str__(self) -> str:

@@ -57,7 +57,8 @@ class Incident(models.Model):
                                                name="incident_one_per_intent_and_kind")]
         indexes = [
             models.Index(fields=["status", "kind", "first_seen_at"]),
-            models.Index(fields=["first_seen_at"]),
+            # The list's order (-first_seen_at, then -id), and every first-seen range.
+            models.Index(fields=["first_seen_at", "id"], name="incident_list_order"),
             models.Index(fields=["kind", "first_seen_at"]),
             # The dashboard's period counts, by when the payment was made.
             models.Index(fields=["intent_created_at"]),
