@@ -3,7 +3,7 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
 ``from payments.models import Order`` keeps working.
 
 - ``payments.shop.models``: Product, Order, OrderLine
-- ``payments.checkout.models``: PaymentAttempt, PaymentEvent (the ledger)
+- ``payments.checkout.models``: PaymentAttempt, PaymentEvent (the ledger), DailyTotal
 - ``payments.monitoring.models``: Incident, ScanRun, ScanCursor, ScanLock,
   ReconciliationRun, ReconciliationMismatch
 - ``payments.recovery.models``: OpsAction, OpsActionItem, RecoveryLink
@@ -12,7 +12,7 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
 Code inside ``payments/`` imports from the room's own module, never from here.
 """
 
-from payments.checkout.models import LedgerQuerySet, PaymentAttempt, PaymentEvent
+from payments.checkout.models import DailyTotal, LedgerQuerySet, PaymentAttempt, PaymentEvent
 from payments.monitoring.models import (
     Incident,
     ReconciliationMismatch,
@@ -25,7 +25,7 @@ from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order, OrderLine, Product, order_paid, order_reference_new
 from payments.stripe.models import WebhookEvent
 
-__all__ = ["Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order", "OrderLine",
-           "PaymentAttempt", "PaymentEvent", "Product", "ReconciliationMismatch",
-           "ReconciliationRun", "RecoveryLink", "ScanCursor", "ScanLock",
-           "ScanRun", "WebhookEvent", "order_paid", "order_reference_new"]
+__all__ = ["DailyTotal", "Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order",
+           "OrderLine", "PaymentAttempt", "PaymentEvent", "Product", "ReconciliationMismatch",
+           "ReconciliationRun", "RecoveryLink", "ScanCursor", "ScanLock", "ScanRun",
+           "WebhookEvent", "order_paid", "order_reference_new"]

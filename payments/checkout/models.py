@@ -165,3 +165,28 @@ class PaymentEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("The payment ledger is append-only.")
+
+
+class DailyTotal(models.Model):
+    """The dashboard's numbers per day, kept by the writers in their own transactions:
+    the status record (attempts sent to the bank's challenge, ``payments.checkout.totals``)
+    and the incidents' writer (``payments.monitoring.totals``), so a page sums a few
+    thousand of these rows instead of counting millions of incidents and attempts.
+    ``day`` is a day of the site's time zone (the dashboard's periods are whole days of
+    it); what ``measure``, ``value`` and ``status`` hold is said where they are written."""
+
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    measure = models.CharField(max_length=16)
+    value = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, blank=True)
+    count = models.IntegerField(default=0)
+    amount = models.BigIntegerField(default=0, help_text="In minor units of ``currency``.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["measure", "day", "currency", "value", "status"], name="daily_total_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.currency} {self.measure}={self.value} {self.status}: " \
+               f"{self.count}"

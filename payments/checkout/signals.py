@@ -9,6 +9,11 @@ becomes succeeded or canceled (once per attempt: a repeated fact changes nothing
 - ``confirmed``: the report is the answer to a confirm call of ours (not a read).
 
 Monitoring ends the payment's incidents on it (``payments.monitoring.receivers``).
+
+``payment_challenged`` is sent inside the status record's transaction when an attempt's
+``requires_action_at`` moves (it entered ``requires_action``), with ``attempt`` (as
+stored) and ``before`` (the previous value, or None). Monitoring's daily failure totals,
+which say whether a failed payment was challenged, follow it.
 """
 
 from __future__ import annotations
@@ -16,3 +21,4 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 payment_settled = Signal()
+payment_challenged = Signal()

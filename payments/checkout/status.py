@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
-from payments.checkout.signals import payment_settled
+from payments.checkout.signals import payment_challenged, payment_settled
+from payments.checkout.totals import attempt_challenged_deltas, daily_totals_add
 from payments.shop.models import Order, order_paid
 from payments.stripe.gateway import IntentData
 
@@ -56,6 +57,8 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         previous = attempt.status
         changed = _apply(attempt, intent, observed_at)
         _save_changes(attempt, stored)
+        if attempt.requires_action_at != stored["requires_action_at"]:
+            _challenge_moved(attempt=attempt, before=stored["requires_action_at"])
         if not changed:
             if confirmed and previous == intent.status == Status.SUCCEEDED:
                 # Our confirm paid it, though a read (a webhook's, a scan's) recorded the
@@ -98,6 +101,13 @@ def _apply(attempt: PaymentAttempt, intent: IntentData, observed_at: datetime) -
         elif intent.status in PaymentAttempt.FINAL:
             attempt.final_at = now
     return changed
+
+
+def _challenge_moved(*, attempt: PaymentAttempt, before) -> None:
+    """The attempt was sent to the bank's challenge (again): the dashboard's daily total
+    of challenged attempts follows, and monitoring's failure totals (``payment_challenged``)."""
+    daily_totals_add(deltas=attempt_challenged_deltas(attempt=attempt, before=before))
+    payment_challenged.send(sender=PaymentAttempt, attempt=attempt, before=before)
 
 
 def _save_changes(attempt: PaymentAttempt, stored: dict[str, object]) -> None:

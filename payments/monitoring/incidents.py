@@ -1,6 +1,9 @@
 """The only writer of ``Incident`` rows: opened and refreshed by what webhooks and scans
 observe (``payments.monitoring.observe``), ended when the payment settles.
 
+Every change here keeps the dashboard's daily totals in the same transaction
+(``payments.monitoring.totals.incident_totals_kept``).
+
 One incident per PaymentIntent and kind. Reporting the same fact twice, or facts in any
 order, leaves the same incidents: an open is an UPDATE first and an INSERT only when
 there is nothing to update (the unique constraint settles a race), and an end touches
@@ -18,6 +21,7 @@ from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
+from payments.monitoring.totals import incident_totals_kept
 from payments.stripe.gateway import IntentData
 from payments.telemetry import counters
 
@@ -44,22 +48,23 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
             "card_last4": intent.card_last4 or (card_from.card_last4 if card_from else ""),
             "card_country": intent.card_country or (card_from.card_country if card_from else "")}
     facts.update({key: value for key, value in card.items() if value})
-    updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
-    if updated:
+    with incident_totals_kept(stripe_ids=[intent.id]):
+        updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
+        if updated:
+            _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
+            return 0
+        email = attempt.order.email if attempt else (intent.receipt_email or "")
+        try:
+            with transaction.atomic():
+                Incident.objects.create(
+                    stripe_id=intent.id, kind=kind, attempt=attempt,
+                    order=attempt.order if attempt else None, customer_email=email,
+                    first_seen_at=now, source=source, **facts)
+        except IntegrityError:  # a webhook and a scan opened it at the same moment
+            return 0
+        counters.count(name="incidents_opened", kind=kind)
         _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
-        return 0
-    email = attempt.order.email if attempt else (intent.receipt_email or "")
-    try:
-        with transaction.atomic():
-            Incident.objects.create(
-                stripe_id=intent.id, kind=kind, attempt=attempt,
-                order=attempt.order if attempt else None, customer_email=email,
-                first_seen_at=now, source=source, **facts)
-    except IntegrityError:  # a webhook and a scan opened it at the same moment
-        return 0
-    counters.count(name="incidents_opened", kind=kind)
-    _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
-    return 1
+        return 1
 
 
 def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
@@ -103,7 +108,6 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
     # that succeeds comes here).
     if not Incident.objects.filter(scope).exists():
         return 0
-    Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
     ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
     # Paid after all: a payment counted lost (left too long, or expired) was not. Our own
     # scan's confirm that paid it also takes the label from a read that recorded the
@@ -112,8 +116,11 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
         else [IncidentStatus.OPEN]
     if ended_as == IncidentStatus.AUTO_FINALIZED:
         ending.append(IncidentStatus.RECOVERED)
-    return Incident.objects.filter(scope, status__in=ending).update(
-        status=ended_as, resolved_at=timezone.now())
+    with incident_totals_kept(stripe_ids=[stripe_id],
+                              order_id=order_id if intent_status == Status.SUCCEEDED else None):
+        Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
+        return Incident.objects.filter(scope, status__in=ending).update(
+            status=ended_as, resolved_at=timezone.now())
 
 
 def incidents_settle(*, attempt: PaymentAttempt) -> int:
@@ -135,10 +142,11 @@ def incidents_resolve(*, intent: IntentData, attempt: PaymentAttempt | None,
     if expired:
         # The abandoned wait is over and that sale is lost (the expired incident stays
         # open: the shopper may still be asked to pay again).
-        return Incident.objects.filter(
-            stripe_id=intent.id, kind__in=ABANDONED, status=IncidentStatus.OPEN).update(
-            status=IncidentStatus.LOST, resolved_at=timezone.now(),
-            intent_status=intent.status)
+        with incident_totals_kept(stripe_ids=[intent.id]):
+            return Incident.objects.filter(
+                stripe_id=intent.id, kind__in=ABANDONED, status=IncidentStatus.OPEN).update(
+                status=IncidentStatus.LOST, resolved_at=timezone.now(),
+                intent_status=intent.status)
     return 0
 
 

@@ -1,14 +1,14 @@
 """Signal receivers of monitoring, a few lines each: a webhook event stored (its
 processing is queued for a worker), and the checkout's ``payment_settled`` (a payment
-paid or canceled ends its incidents)."""
+paid or canceled ends its incidents) and ``payment_challenged`` (the daily totals)."""
 
 from __future__ import annotations
 
 from django.dispatch import receiver
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
-from payments.checkout.signals import payment_settled
-from payments.monitoring import events, incidents, tasks
+from payments.checkout.signals import payment_challenged, payment_settled
+from payments.monitoring import events, incidents, tasks, totals
 from payments.monitoring.models import Incident
 from payments.stripe.models import WebhookEvent
 from payments.stripe.signals import webhook_event_stored
@@ -37,3 +37,9 @@ def payment_settled_received(sender, attempt: PaymentAttempt, previous: str, sou
     incidents.incidents_end(
         stripe_id=attempt.stripe_id, order_id=attempt.order_id, intent_status=attempt.status,
         paid_as=Incident.Status.AUTO_FINALIZED if auto else Incident.Status.RECOVERED)
+
+
+@receiver(payment_challenged)
+def payment_challenged_received(sender, attempt: PaymentAttempt, before, **kwargs) -> None:
+    """The dashboard's failure totals say whether a failed payment was challenged."""
+    totals.attempt_challenge_moved(attempt=attempt, before=before)

@@ -1,6 +1,7 @@
 """Rows made directly in the database, for tests of what reads them (mail, selectors):
 orders with lines, attempts, incidents. Tests of paying go through /pay instead
-(``tests/payments/conftest.py``)."""
+(``tests/payments/conftest.py``). Rows made so bypass the writers that keep the
+dashboard's daily totals, so each helper counts them afresh, as after a bulk load."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import itertools
 from django.utils import timezone
 
 from payments.models import Incident, Order, OrderLine, PaymentAttempt, PaymentEvent, Product
+from payments.monitoring.totals import dashboard_totals_rebuild
 
 Status = PaymentAttempt.Status
 SITE = "https://shop.example.com"
@@ -31,18 +33,19 @@ def order_of(*lines: tuple[str, int, int], currency: str = "eur",
 
 def attempt_of(order: Order, *, status: str = Status.REQUIRES_ACTION,
                requires_action_at=None, requires_confirmation_at=None) -> PaymentAttempt:
-    return PaymentAttempt.objects.create(
+    attempt = PaymentAttempt.objects.create(
         order=order, number=order.attempts.count() + 1, stripe_id=f"pi_test{next(ids)}",
         create_payment_method="pm_card_threeDSecure2Required", status=status,
         amount=order.amount, currency=order.currency, confirmation_method="manual",
         card_brand="visa", card_last4="3155", requires_action_at=requires_action_at,
         requires_confirmation_at=requires_confirmation_at)
+    return totals_recounted(attempt) if requires_action_at else attempt
 
 
 def incident_of(kind: str, *, amount: int = 2599, currency: str = "eur", first_seen_at=None,
                 status: str = Incident.Status.OPEN, attempt: PaymentAttempt | None = None,
                 email: str = "", intent_status: str = "") -> Incident:
-    return Incident.objects.create(
+    return totals_recounted(Incident.objects.create(
         kind=kind, status=status, amount=attempt.amount if attempt else amount,
         currency=attempt.currency if attempt else currency,
         stripe_id=attempt.stripe_id if attempt else f"pi_outside{next(ids)}",
@@ -50,7 +53,13 @@ def incident_of(kind: str, *, amount: int = 2599, currency: str = "eur", first_s
         customer_email=email or (attempt.order.email if attempt else "shopper@example.com"),
         card_last4="3155", intent_status=intent_status or (attempt.status if attempt else
                                                           "requires_payment_method"),
-        first_seen_at=first_seen_at or timezone.now(), source="scan")
+        first_seen_at=first_seen_at or timezone.now(), source="scan"))
+
+
+def totals_recounted(row):
+    """``row``, after the dashboard's daily totals were counted afresh."""
+    dashboard_totals_rebuild()
+    return row
 
 
 def asked_for_authentication(order: Order) -> PaymentAttempt:

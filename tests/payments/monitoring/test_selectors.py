@@ -14,6 +14,8 @@ from django.utils import timezone
 from payments.admin.dashboard import period_bounds
 from payments.models import Incident, Order, PaymentAttempt
 from payments.monitoring import selectors
+from payments.monitoring.totals import dashboard_totals_rebuild
+from tests.payments.factories import totals_recounted
 
 K, S = Incident.Kind, Incident.Status
 
@@ -35,24 +37,24 @@ def attempt_new(name: str, *, amount: int, currency: str = "eur", status: str,
                 requires_action_at=None, requires_confirmation_at=None,
                 email: str | None = None) -> PaymentAttempt:
     order = order_new(email or f"{name}@example.com", amount, currency)
-    return PaymentAttempt.objects.create(
+    return totals_recounted(PaymentAttempt.objects.create(
         order=order, number=1, stripe_id=f"pi_{name}", create_payment_method="pm_card",
         status=status, amount=amount, currency=currency, confirmation_method="manual",
-        requires_action_at=requires_action_at, requires_confirmation_at=requires_confirmation_at)
+        requires_action_at=requires_action_at, requires_confirmation_at=requires_confirmation_at))
 
 
 def incident_new(kind: str, status: str, *, stripe_id: str, amount: int, currency: str = "eur",
                  first_seen_at: datetime, attempt: PaymentAttempt | None = None,
                  brand: str = "visa", country: str = "DE", decline_code: str = "",
                  resolved_at: datetime | None = None) -> Incident:
-    return Incident.objects.create(
+    return totals_recounted(Incident.objects.create(
         kind=kind, status=status, stripe_id=stripe_id, attempt=attempt,
         order=attempt.order if attempt else None, amount=amount, currency=currency,
         card_brand=brand, card_last4="3184", card_country=country, decline_code=decline_code,
         customer_email=attempt.order.email if attempt else "",
         intent_status="requires_payment_method",
         first_seen_at=first_seen_at, last_seen_at=first_seen_at, resolved_at=resolved_at,
-        source="webhook")
+        source="webhook"))
 
 
 def known_data() -> Known:
@@ -254,3 +256,4 @@ def bulk_incidents(n: int) -> None:
         intent_status="requires_payment_method", source="scan",
         first_seen_at=now - timedelta(hours=k), resolved_at=now - timedelta(hours=k // 2),
     ) for k in range(n)])
+    dashboard_totals_rebuild()

@@ -1,0 +1,187 @@
+"""The incidents' part of the dashboard's daily totals (``DailyTotal``), kept by the
+writer of incidents (``payments.monitoring.incidents``) in its own transactions.
+
+A payment (an intent) adds, as the dashboard counts it (``payments.monitoring.selectors``):
+
+- by its *latest* incident (each payment once), on the day the payment was made
+  (``intent_created_at``), in that incident's currency, with its amount:
+  ``kind`` (value: the kind, status: the incident's status), ``decline_code``,
+  ``card_brand`` and ``card_country`` (value: that field, status empty); when that
+  incident is recovered, also ``recovered`` (value: the kind) on the day it was
+  (``resolved_at``);
+- when it has authentication-failure incidents, on the day it was made, once:
+  ``failed`` (value: the day its attempt was sent to the bank's challenge, ISO, or empty:
+  the rate's "not challenged in the period" needs it), and ``failed_kind`` once per
+  failure kind it has (value: the kind).
+
+A writer wraps its change in ``incident_totals_kept(stripe_ids=...)``: the payments'
+contributions are read before and after, and the difference added. The payments' rows
+are locked first (``select_for_update``), so two writers of one payment take turns.
+``dashboard_totals_rebuild`` counts everything afresh (after a bulk load, or a change
+of ``TIME_ZONE``); the tests check that kept totals equal a rebuild.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from payments.checkout.models import DailyTotal, PaymentAttempt
+from payments.checkout.totals import (
+    UNKNOWN_DAY,
+    Deltas,
+    challenged_recount,
+    daily_totals_add,
+    local_day,
+)
+from payments.monitoring.models import Incident
+from payments.stripe import facts
+
+LATEST_MEASURES = ("decline_code", "card_brand", "card_country")
+FIELDS = ("pk", "stripe_id", "kind", "status", "currency", "amount", "decline_code",
+          "card_brand", "card_country", "intent_created_at", "first_seen_at", "resolved_at",
+          "attempt__requires_action_at")
+
+
+def payments_contributions(*, stripe_ids: Iterable[str],
+                           challenged_at: dict[str, datetime | None] | None = None) -> Deltas:
+    """What these payments add to the totals, from their incidents as stored;
+    ``challenged_at`` overrides an intent's attempt's ``requires_action_at``."""
+    by_payment: dict[str, list[dict]] = defaultdict(list)
+    for row in Incident.objects.filter(stripe_id__in=set(stripe_ids)).values(*FIELDS):
+        by_payment[row["stripe_id"]].append(row)
+    deltas = Deltas()
+    for stripe_id, rows in by_payment.items():
+        challenged = (challenged_at or {}).get(stripe_id, rows[0]["attempt__requires_action_at"])
+        payment_add(deltas, rows, challenged=challenged)
+    return deltas
+
+
+def payment_add(deltas: Deltas, rows: list[dict], *, challenged: datetime | None) -> None:
+    latest = max(rows, key=lambda row: (row["first_seen_at"], row["pk"]))
+    made, currency, amount = local_day(latest["intent_created_at"]), latest["currency"], \
+        latest["amount"]
+    deltas.add(("kind", made, currency, latest["kind"], latest["status"]), amount=amount)
+    for measure in LATEST_MEASURES:
+        deltas.add((measure, made, currency, latest[measure], ""), amount=amount)
+    if latest["status"] == Incident.Status.RECOVERED and latest["resolved_at"] is not None:
+        deltas.add(("recovered", local_day(latest["resolved_at"]), currency, latest["kind"],
+                    ""), amount=amount)
+    failures = [row for row in rows if row["kind"] in facts.AUTHENTICATION_FAILURES]
+    if failures:
+        failure = max(failures, key=lambda row: (row["first_seen_at"], row["pk"]))
+        failed_on, failed_in = local_day(failure["intent_created_at"]), failure["currency"]
+        challenged_day = local_day(challenged).isoformat() if challenged else ""
+        deltas.add(("failed", failed_on, failed_in, challenged_day, ""))
+        for kind in sorted({row["kind"] for row in failures}):
+            deltas.add(("failed_kind", failed_on, failed_in, kind, ""))
+
+
+@contextmanager
+def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None = None,
+                         challenged_before: dict[str, datetime | None] | None = None
+                         ) -> Iterator[None]:
+    """Around a change of the incidents of ``stripe_ids`` (and of the order's, with
+    ``order_id``): the totals follow it, in the same transaction."""
+    with transaction.atomic(savepoint=False):
+        scope = Q(stripe_id__in=list(stripe_ids))
+        if order_id is not None:
+            scope |= Q(order_id=order_id)
+        locked = list(Incident.objects.select_for_update().filter(scope).order_by("pk")
+                      .values_list("stripe_id", flat=True))
+        payments = set(stripe_ids) | set(locked)
+        before = payments_contributions(stripe_ids=payments, challenged_at=challenged_before)
+        yield
+        after = payments_contributions(stripe_ids=payments)
+        daily_totals_add(deltas=after.minus(before))
+
+
+def incident_totals_recount() -> Deltas:
+    """The incidents' totals counted afresh, in a few ``GROUP BY`` queries over every
+    incident (the rebuild, and the tests)."""
+    tz = timezone.get_current_timezone()
+    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id")).filter(
+        Q(first_seen_at__gt=OuterRef("first_seen_at"))
+        | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
+    latest = Incident.objects.order_by().filter(~Exists(newer)).annotate(
+        made=TruncDate("intent_created_at", tzinfo=tz))
+    totals = Deltas()
+    for row in latest.values("made", "currency", "kind", "status").annotate(
+            n=Count("pk"), total=Sum("amount")):
+        totals.add(("kind", row["made"] or UNKNOWN_DAY, row["currency"], row["kind"],
+                    row["status"]),
+                   count=row["n"], amount=row["total"] or 0)
+    for measure in LATEST_MEASURES:
+        for row in latest.values("made", "currency", measure).annotate(
+                n=Count("pk"), total=Sum("amount")):
+            totals.add((measure, row["made"] or UNKNOWN_DAY, row["currency"], row[measure], ""),
+                       count=row["n"], amount=row["total"] or 0)
+    recovered = (latest.filter(status=Incident.Status.RECOVERED, resolved_at__isnull=False)
+                 .annotate(on=TruncDate("resolved_at", tzinfo=tz)))
+    for row in recovered.values("on", "currency", "kind").annotate(
+            n=Count("pk"), total=Sum("amount")):
+        totals.add(("recovered", row["on"], row["currency"], row["kind"], ""),
+                   count=row["n"], amount=row["total"] or 0)
+    # Failures: per payment, in Python (a few per cent of the incidents).
+    failures: dict[str, list[dict]] = defaultdict(list)
+    rows = (Incident.objects.order_by().filter(kind__in=facts.AUTHENTICATION_FAILURES)
+            .values(*FIELDS).iterator(chunk_size=5000))
+    for row in rows:
+        failures[row["stripe_id"]].append(row)
+    for rows_of_payment in failures.values():
+        failure = max(rows_of_payment, key=lambda row: (row["first_seen_at"], row["pk"]))
+        challenged = failure["attempt__requires_action_at"]
+        day = local_day(failure["intent_created_at"])
+        totals.add(("failed", day, failure["currency"],
+                    local_day(challenged).isoformat() if challenged else "", ""))
+        for kind in sorted({row["kind"] for row in rows_of_payment}):
+            totals.add(("failed_kind", day, failure["currency"], kind, ""))
+    return totals
+
+
+def dashboard_totals_recount() -> Deltas:
+    totals = incident_totals_recount()
+    challenged = challenged_recount()
+    for key in challenged.count:
+        totals.add(key, count=challenged.count[key], amount=challenged.amount[key])
+    return totals
+
+
+def dashboard_totals_rebuild() -> int:
+    """Count every total afresh and replace the kept ones, in one transaction; the rows
+    written."""
+    totals = dashboard_totals_recount()
+    rows = [DailyTotal(measure=measure, day=day, currency=currency, value=value,
+                       status=status, count=count, amount=amount)
+            for (measure, day, currency, value, status), count, amount in totals.changed()]
+    with transaction.atomic():
+        DailyTotal.objects.all().delete()
+        DailyTotal.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def dashboard_totals_stored() -> Deltas:
+    """The kept totals, as ``Deltas`` (to compare with a recount)."""
+    totals = Deltas()
+    for row in DailyTotal.objects.all():
+        totals.add((row.measure, row.day, row.currency, row.value, row.status),
+                   count=row.count, amount=row.amount)
+    return totals
+
+
+def attempt_challenge_moved(*, attempt: PaymentAttempt, before: datetime | None) -> None:
+    """The attempt's ``requires_action_at`` moved (``payment_challenged``): the failure
+    totals of its intent, which say whether it was challenged, follow."""
+    if not attempt.stripe_id or not Incident.objects.filter(
+            stripe_id=attempt.stripe_id, kind__in=facts.AUTHENTICATION_FAILURES).exists():
+        return
+    with incident_totals_kept(stripe_ids=[attempt.stripe_id],
+                              challenged_before={attempt.stripe_id: before}):
+        pass

@@ -1,0 +1,137 @@
+"""The dashboard's daily totals (payments.monitoring.totals, payments.checkout.totals)
+are kept by the writers: after every change made through them (the status record,
+incidents opened, refreshed, lost, ended) the totals equal a recount from the rows, and
+the dashboard read from them shows what the recount shows."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from payments.checkout.status import payment_status_record
+from payments.models import DailyTotal, Incident, Order, PaymentAttempt
+from payments.monitoring import incidents, selectors
+from payments.monitoring.totals import (
+    dashboard_totals_rebuild,
+    dashboard_totals_recount,
+    dashboard_totals_stored,
+)
+from tests.payments.checkout.test_status import INTENT
+
+Kind, IncidentStatus = Incident.Kind, Incident.Status
+
+
+def assert_totals_equal_a_recount() -> None:
+    kept, recount = dashboard_totals_stored(), dashboard_totals_recount()
+    assert kept.minus(recount).changed() == []
+
+
+def assert_dashboard_equals_the_recount() -> None:
+    now = timezone.now()
+    for days in (7, 30, 90):
+        since, until = selectors.period_bounds(days=days, now=now)
+        for currency in (None, "eur", "usd"):
+            kept = selectors.dashboard_summary(since=since, until=until, currency=currency,
+                                               now=now)
+            counted = selectors.dashboard_summary_recounted(since=since, until=until,
+                                                            currency=currency, now=now)
+            assert kept == counted, (days, currency)
+
+
+def attempt_new(name: str, *, currency: str = "eur", amount: int = 5000) -> PaymentAttempt:
+    order = Order.objects.create(email=f"{name}@example.com", amount=amount, currency=currency)
+    return PaymentAttempt.objects.create(order=order, number=1, create_payment_method="pm_x",
+                                         amount=amount, currency=currency,
+                                         confirmation_method="manual")
+
+
+def intent_of(name: str, *, days_ago: float = 0, currency: str = "eur", amount: int = 5000,
+              **changes):
+    created = int((timezone.now() - timedelta(days=days_ago)).timestamp())
+    return dataclasses.replace(INTENT, id=f"pi_{name}", created=created, currency=currency,
+                               amount=amount, **changes)
+
+
+def record(attempt: PaymentAttempt, intent, **changes) -> PaymentAttempt:
+    return payment_status_record(attempt=attempt, intent=dataclasses.replace(intent, **changes),
+                                 source="webhook", actor="test")
+
+
+def open_(intent, attempt: PaymentAttempt | None, kind: str) -> None:
+    incidents.incident_open(intent=intent, attempt=attempt, kind=kind, source="scan",
+                            card_from=attempt)
+
+
+@pytest.mark.django_db
+def test_every_write_keeps_the_totals_equal_to_a_recount(settings):
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 3600
+    # Left at the bank's challenge two days ago, lost, then paid after all: recovered.
+    a = attempt_new("a")
+    intent_a = intent_of("a", days_ago=2)
+    a = record(a, intent_a, status="requires_action")
+    assert DailyTotal.objects.filter(measure="challenged").count() == 1
+    assert_totals_equal_a_recount()
+    open_(dataclasses.replace(intent_a, status="requires_action"), a, Kind.ACTION_ABANDONED)
+    assert_totals_equal_a_recount()
+    expired = dataclasses.replace(intent_a, status="requires_payment_method",
+                                  last_error_code="payment_intent_authentication_failure")
+    incidents.incidents_resolve(intent=expired, attempt=a, expired=True)
+    assert Incident.objects.get(stripe_id="pi_a").status == IncidentStatus.LOST
+    assert_totals_equal_a_recount()
+    open_(expired, a, Kind.EXPIRED)  # a second incident: the payment's latest
+    open_(expired, a, Kind.EXPIRED)  # the same fact again: a refresh, no change
+    assert_totals_equal_a_recount()
+    record(a, intent_a, status="succeeded", latest_charge="ch_1")
+    assert set(Incident.objects.filter(stripe_id="pi_a").values_list("status", flat=True)) \
+        == {IncidentStatus.RECOVERED}
+    assert_totals_equal_a_recount()
+
+    # A failed challenge in USD today, then challenged again (requires_action_at moves).
+    b = attempt_new("b", currency="usd", amount=1200)
+    intent_b = intent_of("b", currency="usd", amount=1200)
+    b = record(b, intent_b, status="requires_action")
+    failed = dataclasses.replace(intent_b, status="requires_payment_method",
+                                 last_error_code="payment_intent_authentication_failure")
+    b = record(b, failed)
+    open_(failed, b, Kind.AUTHENTICATION_FAILED)
+    assert_totals_equal_a_recount()
+    # Challenged 40 days ago, as far as the totals know (a change made around the writers
+    # is counted afresh), then asked again now: both totals move.
+    PaymentAttempt.objects.filter(pk=b.pk).update(requires_action_at=timezone.now()
+                                                  - timedelta(days=40))
+    dashboard_totals_rebuild()
+    b.refresh_from_db()
+    record(b, intent_b, status="requires_action")  # asked again: now
+    assert_totals_equal_a_recount()
+    record(b, intent_b, status="canceled")
+    assert_totals_equal_a_recount()
+
+    # Outside this checkout (no attempt): a card decline and a 3-D Secure failure.
+    open_(intent_of("c", days_ago=10, status="requires_payment_method",
+                    last_error_code="card_declined", last_decline_code="insufficient_funds"),
+          None, Kind.CARD_DECLINED)
+    open_(intent_of("d", days_ago=80, status="requires_payment_method",
+                    last_error_code="authentication_required",
+                    last_decline_code="authentication_not_handled", card_country="FR"),
+          None, Kind.REQUIRES_ACTION_NOT_HANDLED)
+    assert_totals_equal_a_recount()
+    assert_dashboard_equals_the_recount()
+
+
+@pytest.mark.django_db
+def test_the_rebuild_command_counts_rows_loaded_around_the_writers():
+    a = attempt_new("a")
+    Incident.objects.create(kind=Kind.AUTHENTICATION_FAILED, stripe_id="pi_bulk", attempt=a,
+                            order=a.order, amount=5000, currency="eur",
+                            intent_status="requires_payment_method", source="scan")
+    with pytest.raises(CommandError, match="differ from a recount"):
+        call_command("dashboard_totals_rebuild", "--check")
+    call_command("dashboard_totals_rebuild")
+    call_command("dashboard_totals_rebuild", "--check")
+    assert_totals_equal_a_recount()
+    assert_dashboard_equals_the_recount()
