@@ -41,6 +41,8 @@ def test_an_unfiltered_large_list_says_about_and_counts_nothing(orders, admin_cl
         cursor.execute("ANALYZE payments_order")
     line = paginator_line(admin_client)
     assert "about 250 orders" in line, line
+    html = admin_client.get(LIST).content.decode()
+    assert "250 results" not in html  # the search bar shows no estimate as a count
     assert paginator_line(admin_client, "?status__exact=open").endswith("250 orders")
 
 
@@ -48,6 +50,7 @@ def test_a_filtered_list_stops_counting_at_the_cap(orders, admin_client, monkeyp
     monkeypatch.setattr(pagination, "COUNT_CAP", 200)
     line = paginator_line(admin_client, "?status__exact=open")
     assert "more than 200 orders" in line, line
+    assert "more than 200 results" in admin_client.get(LIST + "?q=ord_").content.decode()
     page = admin_client.get(LIST + "?status__exact=open&p=2")  # the second page of 100
     assert page.status_code == 200
 
