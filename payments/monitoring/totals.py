@@ -16,7 +16,8 @@ A payment (an intent) adds, as the dashboard counts it (``payments.monitoring.se
 
 A writer wraps its change in ``incident_totals_kept(stripe_ids=...)``: the payments'
 contributions are read before and after, and the difference added. The payments' rows
-are locked first (``select_for_update``), so two writers of one payment take turns.
+are locked first (``select_for_update``, and on PostgreSQL a transaction lock per intent
+for payments with no row yet), so two writers of one payment take turns.
 ``dashboard_totals_rebuild`` counts everything afresh (after a bulk load, or a change
 of ``TIME_ZONE``); the tests check that kept totals equal a rebuild.
 """
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -91,6 +92,7 @@ def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None
     """Around a change of the incidents of ``stripe_ids`` (and of the order's, with
     ``order_id``): the totals follow it, in the same transaction."""
     with transaction.atomic(savepoint=False):
+        _payments_lock(stripe_ids=stripe_ids)
         scope = Q(stripe_id__in=list(stripe_ids))
         if order_id is not None:
             scope |= Q(order_id=order_id)
@@ -101,6 +103,18 @@ def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None
         yield
         after = payments_contributions(stripe_ids=payments)
         daily_totals_add(deltas=after.minus(before))
+
+
+def _payments_lock(*, stripe_ids: Iterable[str]) -> None:
+    """Two writers opening the first incidents of one payment (a webhook and a scan, two
+    kinds) find no row to lock: on PostgreSQL they take turns on a transaction lock named
+    by the intent, so neither counts the payment from a view without the other's row.
+    (SQLite lets one writer in at a time anyway.)"""
+    names = sorted(set(stripe_ids))
+    if names and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(name)) "
+                           "FROM unnest(%s::text[]) AS name ORDER BY name", [names])
 
 
 def incident_totals_recount() -> Deltas:
