@@ -40,7 +40,7 @@ def trigram_indexes_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("payments", "0017_incidents_card_declined_payment_made"),
+        ("payments", "0037_reconciliation_schedule"),
     ]
 
     operations = [
