@@ -7,8 +7,8 @@
 
 Setting up means: a virtualenv in .venv with requirements.txt installed for
 ``run``, requirements-dev.txt (the same plus test and lint tools) for ``test``
-and ``setup``; done again only when one of them changes. Standard library only,
-on purpose.
+and ``setup``; done again only when one of them changes; then the translations
+compiled (locale/*/django.po to .mo). Standard library only, on purpose.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def setup(*, dev: bool = True) -> None:
                        check=True)
         STAMP.write_text(json.dumps({**stamp, **wanted}, indent=1))
     (ROOT / "var").mkdir(exist_ok=True)
+    # The translations' .mo files, from the committed .po (Babel: no GNU gettext needed).
+    subprocess.run([PYTHON, "-m", "paymentsite.translations", "compile"], cwd=ROOT, check=True)
 
 
 def installed_stamp() -> dict[str, str]:

@@ -13,6 +13,9 @@ WEBHOOK_ROUTE = "stripe/webhook/<uuid:uuid>" + ("/" if settings.APPEND_SLASH els
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The language switch: Django's set_language (POST; a language it does not know, or a
+    # next address off this site, changes nothing).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("metrics", metrics, name="metrics"),
     path(WEBHOOK_ROUTE, webhook_receive, name="payments_webhook"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

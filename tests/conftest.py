@@ -24,6 +24,14 @@ from tests.waiting import wait_until
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+def pytest_configure(config) -> None:
+    """The translations as the committed .po files say (dev.py setup does the same), so
+    a bare pytest run never tests stale .mo files."""
+    from paymentsite.translations import catalogs_compile
+
+    catalogs_compile()
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip with ``reason`` where a service is missing; fail instead under CI."""
     if condition:

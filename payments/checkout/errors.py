@@ -5,6 +5,51 @@ fit for the shopper. ``/pay`` answers each with its own status code
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_noop
+
+# What a shopper reads after a decline, by Stripe's decline code (or error code), in our
+# translated words: Stripe's messages are English only. Codes a fraudster could learn from
+# (lost, stolen, fraudulent...) read as a plain decline, as Stripe advises
+# (docs.stripe.com/declines/codes); a code not listed here reads as one too.
+DECLINED = gettext_noop("Your card was declined. Please use another card or contact your "
+                        "bank.")
+DECLINE_WORDS = {
+    "insufficient_funds": gettext_noop("Your card has insufficient funds."),
+    "expired_card": gettext_noop("Your card has expired. Please use another card."),
+    "incorrect_cvc": gettext_noop("Your card's security code is incorrect."),
+    "invalid_cvc": gettext_noop("Your card's security code is incorrect."),
+    "incorrect_number": gettext_noop("Your card number is incorrect."),
+    "invalid_number": gettext_noop("Your card number is incorrect."),
+    "invalid_expiry_month": gettext_noop("Your card's expiration date is incorrect."),
+    "invalid_expiry_year": gettext_noop("Your card's expiration date is incorrect."),
+    "processing_error": gettext_noop("An error occurred while processing your card. Please "
+                                     "try again in a moment."),
+    "try_again_later": gettext_noop("Your bank could not be reached. Please try again in a "
+                                    "moment."),
+    "issuer_not_available": gettext_noop("Your bank could not be reached. Please try again "
+                                         "in a moment."),
+    "card_velocity_exceeded": gettext_noop("Your card has reached its limit for now. Please "
+                                           "use another card or contact your bank."),
+    "withdrawal_count_limit_exceeded": gettext_noop("Your card has reached its limit for "
+                                                    "now. Please use another card or contact "
+                                                    "your bank."),
+    "card_not_supported": gettext_noop("Your card does not support this kind of purchase. "
+                                       "Please use another card."),
+    "currency_not_supported": gettext_noop("Your card does not support this currency. "
+                                           "Please use another card."),
+    "generic_decline": gettext_noop("Your card was declined."),
+    "card_declined": gettext_noop("Your card was declined."),
+}
+
+
+def decline_in_words(*, decline_code: str | None, code: str | None) -> str:
+    """The decline in the shopper's language: the decline code's words (the more
+    specific), else the error code's, else a plain decline."""
+    for key in (decline_code, code):
+        if key in DECLINE_WORDS:
+            return gettext(DECLINE_WORDS[key])
+    return gettext(DECLINED)
+
 
 class CheckoutError(Exception):
     """The payment did not go through; ``message`` is shown to the shopper."""

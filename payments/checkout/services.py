@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from payments.checkout.errors import (
     IntentNotFound,
@@ -38,6 +40,7 @@ from payments.checkout.errors import (
     PaymentNeedsCard,
     PaymentRateLimited,
     PaymentUnavailable,
+    decline_in_words,
 )
 from payments.checkout.locks import OrderLockTimeout, order_lock
 from payments.checkout.models import PaymentAttempt, PaymentEvent
@@ -75,23 +78,24 @@ def checkout_order_reference(*, owned: Sequence[str], order_reference: str | Non
     are several (two tabs), never guessed."""
     if order_reference is not None:
         if order_reference not in owned:
-            raise OrderNotFound("This order is not in your session. Please check out again.")
+            raise OrderNotFound(_("This order is not in your session. Please check out again."))
         return order_reference  # checkout_confirm checks the intent is this order's
     if payment_intent_id is not None:
         owner = _intent_owner(payment_intent_id, owned)
         if owner is None:
-            raise IntentNotFound("No such payment for your order.")
+            raise IntentNotFound(_("No such payment for your order."))
         return owner
     awaiting = list(Order.objects.filter(reference__in=owned, status=Order.Status.OPEN)
                     .values_list("reference", flat=True)[:2])
     if len(awaiting) > 1:
-        raise OrderAmbiguous("You have more than one order awaiting payment. Please pay "
-                             "from the page of the order you want to pay.")
+        raise OrderAmbiguous(_("You have more than one order awaiting payment. Please pay "
+                               "from the page of the order you want to pay."))
     if awaiting:
         return awaiting[0]
     if owned:  # paid or canceled: checkout_pay answers for it without calling Stripe
         return owned[-1]
-    raise OrderNotFound("There is no order to pay in this session. Please check out again.")
+    raise OrderNotFound(_("There is no order to pay in this session. Please check out "
+                          "again."))
 
 
 def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
@@ -108,8 +112,8 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
         if attempt is None:
             owner = _intent_owner(payment_intent_id, owned)
             if owner is not None and owner != order_reference:
-                raise OrderMismatch("This payment belongs to another of your orders. Please "
-                                    "reload this page and try again.")
+                raise OrderMismatch(_("This payment belongs to another of your orders. "
+                                      "Please reload this page and try again."))
         return _confirm_after_action(order, attempt, actor)
 
     return _locked(order_reference, work, payment_intent_id=payment_intent_id)
@@ -186,7 +190,7 @@ def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, a
     if order.status == Order.Status.PAID:
         return PayOutcome(status=Status.SUCCEEDED)
     if order.status == Order.Status.CANCELED:
-        raise OrderNotPayable("This order was canceled and cannot be paid.")
+        raise OrderNotPayable(_("This order was canceled and cannot be paid."))
     fresh = attempt is None or attempt.status in (Status.CANCELED, Status.MISSING)
     if not fresh and _old_flow_intent(attempt):
         _old_flow_retire(attempt, actor)
@@ -266,20 +270,21 @@ def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, 
 def _confirm_after_action(order: Order, attempt: PaymentAttempt | None, actor: str
                           ) -> PayOutcome:
     if attempt is None:
-        raise IntentNotFound("No such payment for your order.")
+        raise IntentNotFound(_("No such payment for your order."))
     if attempt.status == Status.SUCCEEDED:
         return PayOutcome(status=Status.SUCCEEDED)
     if attempt.status == Status.MISSING:
-        raise PaymentIntentMissing(INTENT_MISSING)
+        raise PaymentIntentMissing(_(INTENT_MISSING))
     if attempt.status == Status.CANCELED:
-        raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
+        raise OrderNotPayable(_("This payment was canceled. Please enter your card to pay "
+                                "again."))
     if order.status != Order.Status.OPEN:
-        raise OrderNotPayable("This order cannot be paid any more.")
+        raise OrderNotPayable(_("This order cannot be paid any more."))
     return _confirm(order, attempt, actor, None)
 
 
-INTENT_MISSING = ("We could not find this payment at our payment provider. Please enter "
-                  "your card again to pay the order.")
+INTENT_MISSING = gettext_noop("We could not find this payment at our payment provider. "
+                              "Please enter your card again to pay the order.")
 
 
 def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
@@ -313,7 +318,7 @@ def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str, error: Payment
     if error.code == "resource_missing" and error.param != "payment_method":
         recorded = payment_status_record_missing(attempt=attempt, source=source, actor=actor)
         attempt.status = recorded.status
-        raise PaymentIntentMissing(INTENT_MISSING) from error
+        raise PaymentIntentMissing(_(INTENT_MISSING)) from error
 
 
 def _outcome(intent: IntentData) -> PayOutcome:
@@ -323,19 +328,21 @@ def _outcome(intent: IntentData) -> PayOutcome:
         return PayOutcome(status=Status.REQUIRES_ACTION, client_secret=intent.client_secret)
     if intent.status == Status.REQUIRES_PAYMENT_METHOD:
         if intent.last_error_code == "payment_intent_payment_attempt_expired":
-            raise PaymentNeedsCard("This payment expired before it was completed. Please "
-                                   "enter your card again.")
+            raise PaymentNeedsCard(_("This payment expired before it was completed. Please "
+                                     "enter your card again."))
         if intent.last_error_code in facts.AUTHENTICATION_FAILED_CODES:
             # Stripe's message here is written for developers ("The provided
             # PaymentMethod has failed authentication…").
-            raise PaymentNeedsCard("Your bank could not confirm this payment. Please try "
-                                   "again or use another card.")
-        raise PaymentNeedsCard(intent.last_error_message or "Your card could not be charged. "
-                               "Please try another card.")
+            raise PaymentNeedsCard(_("Your bank could not confirm this payment. Please try "
+                                     "again or use another card."))
+        # Stripe's message is English: ours, by the decline code, in the shopper's words.
+        raise PaymentNeedsCard(decline_in_words(decline_code=intent.last_decline_code,
+                                                code=intent.last_error_code))
     if intent.status == Status.CANCELED:
-        raise OrderNotPayable("This payment was canceled. Please enter your card to pay again.")
-    raise OrderNotPayable("Your payment is still being processed. Please check your order "
-                          "page again in a moment.")
+        raise OrderNotPayable(_("This payment was canceled. Please enter your card to pay "
+                                "again."))
+    raise OrderNotPayable(_("Your payment is still being processed. Please check your "
+                            "order page again in a moment."))
 
 
 def _attempt_start(order: Order, previous: PaymentAttempt | None,
@@ -354,8 +361,8 @@ def _attempt_start(order: Order, previous: PaymentAttempt | None,
                 currency=order.currency,
                 confirmation_method="manual" if handle_actions else "automatic")
     except IntegrityError as error:  # only without the order lock (SQLite)
-        raise PaymentInProgress("Your payment is already being processed. Please wait a "
-                                "moment.") from error
+        raise PaymentInProgress(_("Your payment is already being processed. Please wait a "
+                                  "moment.")) from error
 
 
 def _attempt_recreate(attempt: PaymentAttempt, payment_method_id: str) -> None:
@@ -393,14 +400,16 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
         intent = call()
     except gateway.AuthenticationRequired as error:  # the legacy flow met 3-D Secure
         _record(attempt, error.intent, actor, confirming, source)
-        raise PaymentDeclined(facts.SHOPPER_AUTHENTICATION_NOT_HANDLED,
+        raise PaymentDeclined(_(facts.SHOPPER_AUTHENTICATION_NOT_HANDLED),
                               decline_code=error.decline_code) from error
     except gateway.CardDeclined as error:
         _record(attempt, error.intent, actor, confirming, source)
-        raise PaymentDeclined(error.message, decline_code=error.decline_code) from error
+        raise PaymentDeclined(decline_in_words(decline_code=error.decline_code,
+                                               code=error.code),
+                              decline_code=error.decline_code) from error
     except gateway.InvalidRequest as error:
         _record(attempt, error.intent, actor, confirming, source)
-        message = "That card could not be used. Please enter it again." \
+        message = _("That card could not be used. Please enter it again.") \
             if error.param == "payment_method" else error.message
         raise PaymentInvalid(message, code=error.code, param=error.param) from error
     except gateway.RateLimited as error:
@@ -435,12 +444,12 @@ def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOu
         with order_lock(order_reference=reference, timeout_seconds=_lock_wait_seconds()):
             order, attempt = _order_read(reference, payment_intent_id)
             if order is None:
-                raise OrderNotFound("There is no order to pay in this session. Please check "
-                                    "out again.")
+                raise OrderNotFound(_("There is no order to pay in this session. Please "
+                                      "check out again."))
             return work(order, attempt)
     except OrderLockTimeout as error:
-        raise PaymentInProgress("Your payment is already being processed. Please wait a "
-                                "moment and reload the page.") from error
+        raise PaymentInProgress(_("Your payment is already being processed. Please wait a "
+                                  "moment and reload the page.")) from error
 
 
 def _order_read(reference: str, payment_intent_id: str | None

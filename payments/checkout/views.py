@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views import csrf
 
 from payments.checkout import errors, services
@@ -55,24 +56,24 @@ class PayRequest:
 
 def pay(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
-        response = _pay_error("Use POST with a JSON body.", 405)
+        response = _pay_error(_("Use POST with a JSON body."), 405)
         response["Allow"] = "POST"
         return response
     if _pay_rate_limited(request):
-        return _pay_error("Too many payment attempts. Please wait a minute and try again.", 429)
+        return _pay_error(_("Too many payment attempts. Please wait a minute and try again."), 429)
     try:
         raw = request.body
     except RequestDataTooBig:
-        return _pay_error("The request is too large.", 413)
+        return _pay_error(_("The request is too large."), 413)
     # The guide's body is one flat object. Refuse deep nesting before parsing it: json's
     # C decoder would hit the recursion limit, and a RecursionError there leaves CPython
     # 3.11's recursion accounting off for the rest of the thread.
     if raw.count(b"[") + raw.count(b"{") > PAY_MAX_BRACKETS:
-        return _pay_error("The request body must be JSON.", 400)
+        return _pay_error(_("The request body must be JSON."), 400)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return _pay_error("The request body must be JSON.", 400)
+        return _pay_error(_("The request body must be JSON."), 400)
     parsed = _pay_request_parse(body)
     if isinstance(parsed, str):
         return _pay_error(parsed, 400)
@@ -107,18 +108,18 @@ def _pay_request_parse(body: object) -> PayRequest | str:
     """The one id the guide's client sends (and the order our page names), or a message
     saying what is wrong."""
     if not isinstance(body, dict):
-        return "The request body must be a JSON object."
+        return _("The request body must be a JSON object.")
     given = [name for name in PAY_IDS if name in body]
     if len(given) != 1:
-        return "Send exactly one of payment_method_id and payment_intent_id."
+        return _("Send exactly one of payment_method_id and payment_intent_id.")
     name = given[0]
     value = body[name]
     if not isinstance(value, str) or not PAY_IDS[name].fullmatch(value):
-        return f"{name} is not a valid Stripe id."
+        return _("%(name)s is not a valid Stripe id.") % {"name": name}
     reference = body.get("order_reference")
     if reference is not None and (not isinstance(reference, str)
                                   or not ORDER_REFERENCE.fullmatch(reference)):
-        return "order_reference is not a valid order reference."
+        return _("order_reference is not a valid order reference.")
     return PayRequest(payment_method_id=value if name == "payment_method_id" else None,
                       payment_intent_id=value if name == "payment_intent_id" else None,
                       order_reference=reference)
@@ -147,6 +148,6 @@ def _actor(request: HttpRequest) -> str:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path == reverse("pay"):
-        return _pay_error("Your session's security token is missing or wrong. Please reload "
-                          "the page and try again.", 403)
+        return _pay_error(_("Your session's security token is missing or wrong. Please "
+                            "reload the page and try again."), 403)
     return csrf.csrf_failure(request, reason=reason)

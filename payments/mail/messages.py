@@ -11,6 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import ngettext
 
 
 def site_url(path: str) -> str:
@@ -18,17 +20,19 @@ def site_url(path: str) -> str:
     return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
 
 
-def email_message(*, template: str, context: dict[str, object], to: str
-                  ) -> EmailMultiAlternatives:
-    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL;
-    every template knows ``shop_name`` (SHOP_NAME, as the pages show it)."""
+def email_message(*, template: str, context: dict[str, object], to: str,
+                  language: str | None = None) -> EmailMultiAlternatives:
+    """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL,
+    written in ``language`` (a shopper's mail: the order's; else the active one); every
+    template knows ``shop_name`` (SHOP_NAME, as the pages show it)."""
     context = {"shop_name": settings.SHOP_NAME, **context}
-    subject = render_to_string(f"emails/{template}_subject.txt", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),  # one line: a newline would break the header
-        body=render_to_string(f"emails/{template}.txt", context), to=[to])
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context),
-                               "text/html")
+    with translation.override(language or translation.get_language()):
+        subject = render_to_string(f"emails/{template}_subject.txt", context)
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),  # one line: a newline would break the header
+            body=render_to_string(f"emails/{template}.txt", context), to=[to])
+        message.attach_alternative(render_to_string(f"emails/{template}.html", context),
+                                   "text/html")
     return message
 
 
@@ -37,8 +41,9 @@ def in_words(delta: timedelta) -> str:
     (not Django's "1 day, 23 hours" for a link made a second before 48 hours)."""
     minutes = max(round(delta.total_seconds() / 60), 0)
     if minutes < 120:
-        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
     hours = round(minutes / 60)
     if hours < 48:
-        return f"{hours} hours"
-    return f"{round(hours / 24)} days"
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    days = round(hours / 24)
+    return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}

@@ -32,7 +32,8 @@ def order_receipt_message(*, order: Order) -> EmailMultiAlternatives:
                                              args=[order_status_token(order=order)])),
                "order_url_expires_at": timezone.now() + timedelta(
                    seconds=settings.PAYMENTS_ORDER_LINK_SECONDS)}
-    return email_message(template="order_receipt", context=context, to=order.email)
+    return email_message(template="order_receipt", context=context, to=order.email,
+                         language=order.language)
 
 
 def order_receipt_send(*, order_id: int) -> bool:

@@ -21,7 +21,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.messages import email_message, in_words, site_url
@@ -36,7 +38,7 @@ from payments.stripe import gateway
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
 LINK_SALT = "payments.recovery-link"
-EXPIRED = "This link has expired. Please ask the shop for a new one."
+EXPIRED = gettext_noop("This link has expired. Please ask the shop for a new one.")
 
 
 class RecoveryLinkError(Exception):
@@ -111,18 +113,18 @@ def _link_valid(token: str) -> RecoveryLink:
         pk = signing.loads(token, salt=LINK_SALT,
                            max_age=settings.PAYMENTS_RECOVERY_LINK_SECONDS)
     except signing.SignatureExpired:
-        raise RecoveryLinkError(EXPIRED) from None
+        raise RecoveryLinkError(_(EXPIRED)) from None
     except signing.BadSignature:
-        raise RecoveryLinkError("This link is not valid.", status=404) from None
+        raise RecoveryLinkError(_("This link is not valid."), status=404) from None
     link = RecoveryLink.objects.select_related("order").filter(pk=pk).first()
     if link is None:
-        raise RecoveryLinkError("This link is not valid.", status=404)
+        raise RecoveryLinkError(_("This link is not valid."), status=404)
     if link.order.status == Order.Status.PAID:
-        raise RecoveryLinkError("This order is already paid. Thank you!", status=200)
+        raise RecoveryLinkError(_("This order is already paid. Thank you!"), status=200)
     if link.expires_at <= timezone.now():
-        raise RecoveryLinkError(EXPIRED)
+        raise RecoveryLinkError(_(EXPIRED))
     if link.order.status == Order.Status.CANCELED:
-        raise RecoveryLinkError("This order was canceled.")
+        raise RecoveryLinkError(_("This order was canceled."))
     return link
 
 
@@ -155,11 +157,14 @@ def recovery_link_message(*, link: RecoveryLink, token: str) -> EmailMultiAltern
     """The email for ``link``: the order, what is in it, why, the link and its expiry.
     Nothing about the card, and no client secret: the link alone opens the order."""
     order = link.order
+    with translation.override(order.language):
+        expires_in = in_words(link.expires_at - timezone.now())
     context = {"order": order, "lines": list(order.lines.all()),
                "kind": link.incident.kind if link.incident else None,
                "url": recovery_url(token=token), "expires_at": link.expires_at,
-               "expires_in": in_words(link.expires_at - timezone.now())}
-    return email_message(template="recovery_link", context=context, to=link.email)
+               "expires_in": expires_in}
+    return email_message(template="recovery_link", context=context, to=link.email,
+                         language=order.language)
 
 
 def recovery_link_mail(*, link: RecoveryLink, token: str) -> None:

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from payments.recovery import links
+from payments.shop.words import checkout_words
 
 
 @never_cache
@@ -32,7 +33,8 @@ def recover(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "payments/recover.html", {
         "order": page.order, "lines": page.order.lines.all(),
         "waiting_at_bank": page.waiting_at_bank, "stripe_js_url": settings.STRIPE_JS_URL,
-        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "checkout_messages": checkout_words()})
 
 
 def _use(request: HttpRequest, token: str) -> HttpResponse:

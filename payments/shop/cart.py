@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.translation import gettext as _
 
 from payments.shop.models import Product
 
@@ -43,7 +44,7 @@ def cart_add(*, session: SessionBase, sku: str, quantity: int) -> None:
 def cart_set_quantity(*, session: SessionBase, sku: str, quantity: int) -> None:
     cart = session.get(SESSION_KEY, {})
     if sku not in cart:
-        raise CartError("That product is not in your cart.")
+        raise CartError(_("That product is not in your cart."))
     cart_quantity_check(quantity=quantity)
     cart[sku] = quantity
     session[SESSION_KEY] = cart
@@ -69,11 +70,12 @@ def cart_lines(*, session: SessionBase) -> list[CartLine]:
 def cart_quantity_check(*, quantity: int) -> None:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or \
             not 1 <= quantity <= MAX_QUANTITY:
-        raise CartError(f"Quantity must be a whole number from 1 to {MAX_QUANTITY}.")
+        raise CartError(_("Quantity must be a whole number from 1 to %(most)d.")
+                        % {"most": MAX_QUANTITY})
 
 
 def _product_get(sku: str) -> Product:
     product = Product.objects.filter(sku=sku, active=True).first()
     if product is None:
-        raise CartError("That product does not exist.")
+        raise CartError(_("That product does not exist."))
     return product

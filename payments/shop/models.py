@@ -11,6 +11,7 @@ import secrets
 
 from django.db import models
 from django.dispatch import Signal
+from django.utils.translation import gettext_lazy as _
 
 
 class Product(models.Model):
@@ -39,9 +40,9 @@ def order_reference_new() -> str:
 
 class Order(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Awaiting payment"
-        PAID = "paid", "Paid"
-        CANCELED = "canceled", "Canceled"
+        OPEN = "open", _("Awaiting payment")
+        PAID = "paid", _("Paid")
+        CANCELED = "canceled", _("Canceled")
 
     reference = models.CharField(max_length=24, unique=True, default=order_reference_new,
                                  editable=False)
@@ -56,6 +57,9 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # The shopper's language when ordering (settings.LANGUAGES): the receipt and a
+    # recovery link's mail are written in it.
+    language = models.CharField(max_length=7, default="en")
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from payments.shop.cart import CartError, cart_clear, cart_lines
 from payments.shop.models import Order, OrderLine
@@ -24,20 +25,21 @@ class OrderLinkError(Exception):
         self.message, self.status = message, status
 
 
-def order_place(*, session: SessionBase, email: str) -> Order:
-    """Turn the cart into an open order owned by this session."""
+def order_place(*, session: SessionBase, email: str, language: str = "en") -> Order:
+    """Turn the cart into an open order owned by this session; its mails are written in
+    ``language``, the shopper's when ordering."""
     lines = cart_lines(session=session)
     if not lines:
-        raise CartError("Your cart is empty.")
+        raise CartError(_("Your cart is empty."))
     currencies = {line.product.currency for line in lines}
     if len(currencies) != 1:
-        raise CartError("Products in different currencies cannot be paid together.")
+        raise CartError(_("Products in different currencies cannot be paid together."))
     if not session.session_key:
         session.save()
     with transaction.atomic():
         order = Order.objects.create(
             email=email, amount=sum(line.amount for line in lines), currency=currencies.pop(),
-            session_hash=session_fingerprint(session=session))
+            session_hash=session_fingerprint(session=session), language=language)
         OrderLine.objects.bulk_create(
             OrderLine(order=order, product=line.product, name=line.product.name,
                       unit_price=line.product.price, quantity=line.quantity)
@@ -71,11 +73,11 @@ def order_from_status_token(*, token: str) -> Order:
         reference = signing.loads(token, salt=ORDER_LINK_SALT,
                                   max_age=settings.PAYMENTS_ORDER_LINK_SECONDS)
     except signing.SignatureExpired:
-        raise OrderLinkError("This link has expired. Your receipt still lists your order.",
+        raise OrderLinkError(_("This link has expired. Your receipt still lists your order."),
                              status=410) from None
     except signing.BadSignature:
-        raise OrderLinkError("This link is not valid.", status=404) from None
+        raise OrderLinkError(_("This link is not valid."), status=404) from None
     order = Order.objects.filter(reference=reference).first()
     if order is None:
-        raise OrderLinkError("This link is not valid.", status=404)
+        raise OrderLinkError(_("This link is not valid."), status=404)
     return order

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from payments.shop.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
@@ -20,6 +21,7 @@ from payments.shop.orders import (
     order_get_for_session,
     order_place,
 )
+from payments.shop.words import checkout_words
 
 
 @require_GET
@@ -42,7 +44,7 @@ def cart(request: HttpRequest) -> HttpResponse:
 def _cart_change(request: HttpRequest) -> None:
     action = request.POST.get("action", "add")
     if action not in ("add", "update", "remove"):
-        messages.error(request, "Unknown cart action.")
+        messages.error(request, _("Unknown cart action."))
         return
     if action == "remove":
         cart_remove(session=request.session, sku=request.POST.get("sku", ""))
@@ -59,7 +61,7 @@ def _cart_change(request: HttpRequest) -> None:
         messages.error(request, error.message)
     else:
         if action == "add":
-            messages.success(request, "Added to your cart.")
+            messages.success(request, _("Added to your cart."))
 
 
 @require_http_methods(["GET", "POST"])
@@ -68,13 +70,14 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
     form = CheckoutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            order = order_place(session=request.session, email=form.cleaned_data["email"])
+            order = order_place(session=request.session, email=form.cleaned_data["email"],
+                                language=request.LANGUAGE_CODE)
         except CartError as error:
             messages.error(request, error.message)
             return redirect("cart")
         return redirect("order", reference=order.reference)
     if not lines:
-        messages.error(request, "Your cart is empty.")
+        messages.error(request, _("Your cart is empty."))
         return redirect("cart")
     return render(request, "payments/checkout.html", {
         "lines": lines, "total": sum(line.amount for line in lines),
@@ -91,12 +94,13 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
             staff_view = Order.objects.filter(reference=reference).values_list("pk", flat=True)
             if staff_view:
                 return redirect("admin:payments_order_change", staff_view[0])
-        raise Http404("No such order.")
+        raise Http404(_("No such order."))
     return render(request, "payments/order.html", {
         "order": found, "lines": found.lines.all(),
         "can_pay": found.status == Order.Status.OPEN,
         "stripe_js_url": settings.STRIPE_JS_URL,
-        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY})
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "checkout_messages": checkout_words()})
 
 
 @require_GET
@@ -107,6 +111,6 @@ def order_status(request: HttpRequest, token: str) -> HttpResponse:
         found = order_from_status_token(token=token)
     except OrderLinkError as error:
         return render(request, "payments/link_failed.html", {
-            "title": "Order link", "message": error.message}, status=error.status)
+            "title": _("Order link"), "message": error.message}, status=error.status)
     return render(request, "payments/order.html", {
         "order": found, "lines": found.lines.all(), "can_pay": False})

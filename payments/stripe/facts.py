@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.utils.translation import gettext_noop
 
 # --- time ------------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ ERROR_WORDS = {
 
 # For shoppers, where Stripe's own message speaks to developers: the old guide's flow
 # meeting 3-D Secure says "...requires authentication; use confirmCardPayment...".
-SHOPPER_AUTHENTICATION_NOT_HANDLED = (
+SHOPPER_AUTHENTICATION_NOT_HANDLED = gettext_noop(
     "Your card requires authentication by your bank, which this checkout could not ask "
     "for. Please try another card.")
 

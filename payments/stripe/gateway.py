@@ -15,6 +15,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from payments.stripe import budget
 from payments.telemetry import counters
@@ -313,8 +314,8 @@ def _call_raw(endpoint: str, request: Any) -> Any:
         waited = budget.budget_spend(endpoint=endpoint)
     except budget.BudgetExhausted as error:
         counters.count(name="stripe_budget_refused", source=source, endpoint=endpoint)
-        raise RateLimited("Too many payment attempts right now. Please wait a moment and try "
-                          "again.", code="budget") from error
+        raise RateLimited(_("Too many payment attempts right now. Please wait a moment and "
+                            "try again."), code="budget") from error
     if waited:
         counters.observe(name="stripe_budget_wait_seconds", seconds=waited, source=source)
     status = "200"
@@ -335,17 +336,17 @@ def _ours(error: stripe.StripeError) -> PaymentError:
                     decline_code=getattr(error.error, "decline_code", None),
                     intent=_embedded_intent(error))
     if isinstance(error, stripe.RateLimitError):
-        return RateLimited("Too many payment attempts right now. Please wait a moment and try "
-                           "again.", code="rate_limit")
+        return RateLimited(_("Too many payment attempts right now. Please wait a moment and "
+                             "try again."), code="rate_limit")
     if isinstance(error, stripe.IdempotencyError):
-        return InvalidRequest("This payment request conflicts with an earlier one.",
+        return InvalidRequest(_("This payment request conflicts with an earlier one."),
                               code="idempotency_error")
     if isinstance(error, stripe.InvalidRequestError):
         return InvalidRequest(error.user_message or "The payment request was not valid.",
                               code=error.code, param=error.param,
                               intent=_embedded_intent(error))
-    return StripeUnavailable("We could not reach our payment provider. Nothing was charged "
-                             "twice; please try again in a moment.")
+    return StripeUnavailable(_("We could not reach our payment provider. Nothing was "
+                               "charged twice; please try again in a moment."))
 
 
 def _embedded_intent(error: stripe.StripeError) -> IntentData | None:

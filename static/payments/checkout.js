@@ -20,7 +20,11 @@
   var errors = document.getElementById("card-errors");
   var status = document.getElementById("order-status");
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  var stripe = Stripe(form.dataset.publishableKey);
+  // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
+  var words = JSON.parse(document.getElementById("checkout-messages").textContent);
+  // Stripe.js writes its own texts (the card field, its errors, the bank's modal) in the
+  // page's language too.
+  var stripe = Stripe(form.dataset.publishableKey, { locale: form.dataset.locale || "auto" });
   var card = stripe.elements().create("card");
   card.mount("#card-element");
   card.on("change", function (event) {
@@ -56,7 +60,7 @@
     } else if (response.success) {
       window.location.assign(response.orderUrl || window.location.href);
     } else {
-      fail("Unexpected answer from the store. Please try again.");
+      fail(words.unexpected);
     }
   }
 
@@ -64,18 +68,17 @@
   // PaymentIntent supplied…"): the shopper gets plain words, the console the rest.
   function cardActionMessage(error) {
     if (error.code === "payment_intent_authentication_failure") {
-      return "Your bank could not confirm this payment. Please try again or use another card.";
+      return words.authenticationFailed;
     }
     logForDevelopers(error);
-    return "The check with your bank could not be completed. Please try again or use " +
-           "another card.";
+    return words.authenticationIncomplete;
   }
 
   // The card field's own checks (validation_error) and card errors speak to shoppers.
   function cardFieldMessage(error) {
     if (error.type === "validation_error" || error.type === "card_error") return error.message;
     logForDevelopers(error);
-    return "Your card could not be read. Please check it and try again.";
+    return words.cardUnreadable;
   }
 
   function logForDevelopers(error) {
@@ -84,7 +87,7 @@
 
   // The payment did not go through: the line above the form says so, and what to do.
   function notPaid(message) {
-    status.textContent = "Not paid: check the card details or use another card below.";
+    status.textContent = words.notPaid;
     status.className = "order-status status-failed";
     fail(message);
   }
@@ -97,15 +100,13 @@
       body: JSON.stringify(Object.assign({ order_reference: form.dataset.orderReference }, body))
     }).then(function (response) {
       return response.json().catch(function () {
-        return { error: "The store answered unexpectedly (HTTP " + response.status +
-                 "). Please try again." };
+        return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
       });
     });
   }
 
   function networkFailure() {
-    fail("We could not reach the store. Check your connection and try again; " +
-         "you will not be charged twice.");
+    fail(words.unreachable);
   }
 
   function fail(message) {

@@ -16,8 +16,11 @@
   if (!form) return;
   var errors = document.getElementById("card-errors");
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
+  var words = JSON.parse(document.getElementById("checkout-messages").textContent);
   var waiting = form.dataset.waitingAtBank === "true";
-  var stripe = waiting && window.Stripe ? Stripe(form.dataset.publishableKey) : null;
+  var stripe = waiting && window.Stripe
+    ? Stripe(form.dataset.publishableKey, { locale: form.dataset.locale || "auto" }) : null;
   var use = null;  // the promise of the link's use: {clientSecret, orderUrl} or {error}
 
   function useLink() {
@@ -27,11 +30,11 @@
         headers: { "Accept": "application/json", "X-CSRFToken": csrfToken }
       }).then(function (response) {
         return response.json().catch(function () {
-          return { error: "The store answered unexpectedly (HTTP " + response.status + ")." };
+          return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
         });
       }, function () {
         use = null;  // try again on the next click
-        return { error: "We could not reach the store. Check your connection and try again." };
+        return { error: words.unreachable };
       });
     }
     return use;
@@ -65,7 +68,7 @@
       }
       return authenticate(answer.clientSecret, answer.orderUrl);
     }).catch(function () {
-      fail("We could not reach the store. Check your connection and try again.");
+      fail(words.unreachable);
     });
   });
 
@@ -78,7 +81,7 @@
         } else if (response.requiresAction) {
           return authenticate(response.clientSecret, orderUrl);
         } else {
-          fail(response.error || "Unexpected answer from the store. Please try again.");
+          fail(response.error || words.unexpected);
         }
       });
     });
@@ -88,10 +91,10 @@
   // console the rest.
   function cardActionMessage(error) {
     if (error.code === "payment_intent_authentication_failure") {
-      return "Your bank could not confirm this payment. You can pay with another card instead.";
+      return words.recoverAuthenticationFailed;
     }
     if (window.console) console.warn("Stripe.js:", error.code, error.message);
-    return "The check with your bank could not be started. Please pay with a card instead.";
+    return words.recoverAuthenticationNotStarted;
   }
 
   function post(body) {
@@ -103,7 +106,7 @@
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().catch(function () {
-        return { error: "The store answered unexpectedly (HTTP " + response.status + ")." };
+        return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
       });
     });
   }

@@ -1,0 +1,31 @@
+"""What the browser scripts (static/payments/checkout.js, recover.js) say, in the
+shopper's language: the page hands them over as JSON
+(templates/payments/_checkout_messages.html)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+
+
+def checkout_words() -> dict[str, str]:
+    return {
+        "unexpected": gettext("Unexpected answer from the store. Please try again."),
+        # %(status)s: the HTTP status code, filled in by the script.
+        "unexpectedStatus": gettext("The store answered unexpectedly (HTTP %(status)s). "
+                                    "Please try again."),
+        "unreachable": gettext("We could not reach the store. Check your connection and "
+                               "try again; you will not be charged twice."),
+        "authenticationFailed": gettext("Your bank could not confirm this payment. Please "
+                                        "try again or use another card."),
+        "authenticationIncomplete": gettext("The check with your bank could not be "
+                                            "completed. Please try again or use another "
+                                            "card."),
+        "cardUnreadable": gettext("Your card could not be read. Please check it and try "
+                                  "again."),
+        "notPaid": gettext("Not paid: check the card details or use another card below."),
+        "recoverAuthenticationFailed": gettext("Your bank could not confirm this payment. "
+                                               "You can pay with another card instead."),
+        "recoverAuthenticationNotStarted": gettext("The check with your bank could not be "
+                                                   "started. Please pay with a card "
+                                                   "instead."),
+    }
