@@ -122,5 +122,10 @@
     busy = value;
     button.disabled = value;
     button.setAttribute("aria-busy", value ? "true" : "false");
+    // A disabled button loses the keyboard's focus (and the bank's modal took it): give it
+    // back, so a keyboard user goes on from the Pay button, not the top of the page.
+    if (!value && (!document.activeElement || document.activeElement === document.body)) {
+      button.focus();
+    }
   }
 })();

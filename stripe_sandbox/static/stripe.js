@@ -15,14 +15,59 @@
   var script = document.currentScript;
   var API = script ? new URL(script.src).origin : window.location.origin;
 
-  var MESSAGES = {
-    incomplete_number: "Your card number is incomplete.",
-    invalid_number: "Your card number is invalid.",
-    incomplete_expiry: "Your card's expiration date is incomplete.",
-    invalid_expiry_month: "Your card's expiration date is invalid.",
-    invalid_expiry_year_past: "Your card's expiration year is in the past.",
-    incomplete_cvc: "Your card's security code is incomplete."
+  // The shim's own words in the languages the shop speaks, chosen as Stripe.js chooses
+  // them: Stripe(pk, {locale}) ("auto" or none: the browser's language), else English.
+  var TEXTS = {
+    en: {
+      incomplete_number: "Your card number is incomplete.",
+      invalid_number: "Your card number is invalid.",
+      incomplete_expiry: "Your card's expiration date is incomplete.",
+      invalid_expiry_month: "Your card's expiration date is invalid.",
+      invalid_expiry_year_past: "Your card's expiration year is in the past.",
+      incomplete_cvc: "Your card's security code is incomplete.",
+      connection: "We could not reach Stripe. Check your connection and try again.",
+      number: "Card number", expiry: "Expiration date (MM / YY)", expiryHint: "MM / YY",
+      cvc: "CVC", title: "3D Secure 2 Test Page",
+      body: "This is a test page from the Stripe sandbox. Your bank would ask you to " +
+            "authenticate this payment of {amount} here.",
+      complete: "Complete authentication", fail: "Fail authentication"
+    },
+    de: {
+      incomplete_number: "Ihre Kartennummer ist unvollständig.",
+      invalid_number: "Ihre Kartennummer ist ungültig.",
+      incomplete_expiry: "Das Ablaufdatum Ihrer Karte ist unvollständig.",
+      invalid_expiry_month: "Das Ablaufdatum Ihrer Karte ist ungültig.",
+      invalid_expiry_year_past: "Das Ablaufjahr Ihrer Karte liegt in der Vergangenheit.",
+      incomplete_cvc: "Die Prüfnummer Ihrer Karte ist unvollständig.",
+      connection: "Stripe ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen " +
+                  "Sie es erneut.",
+      number: "Kartennummer", expiry: "Ablaufdatum (MM / JJ)", expiryHint: "MM / JJ",
+      cvc: "Prüfnummer", title: "3D Secure 2 – Testseite",
+      body: "Dies ist eine Testseite der Stripe-Sandbox. Hier würde Ihre Bank Sie bitten, " +
+            "diese Zahlung über {amount} zu bestätigen.",
+      complete: "Bestätigung abschließen", fail: "Bestätigung fehlschlagen lassen"
+    },
+    fr: {
+      incomplete_number: "Le numéro de votre carte est incomplet.",
+      invalid_number: "Le numéro de votre carte est invalide.",
+      incomplete_expiry: "La date d'expiration de votre carte est incomplète.",
+      invalid_expiry_month: "La date d'expiration de votre carte n'est pas valide.",
+      invalid_expiry_year_past: "L'année d'expiration de votre carte est dépassée.",
+      incomplete_cvc: "Le cryptogramme de votre carte est incomplet.",
+      connection: "Impossible de joindre Stripe. Vérifiez votre connexion et réessayez.",
+      number: "Numéro de carte", expiry: "Date d'expiration (MM / AA)", expiryHint: "MM / AA",
+      cvc: "Cryptogramme", title: "3D Secure 2 – Page de test",
+      body: "Ceci est une page de test du bac à sable Stripe. Votre banque vous demanderait " +
+            "ici d'authentifier ce paiement de {amount}.",
+      complete: "Réussir l'authentification", fail: "Faire échouer l'authentification"
+    }
   };
+
+  function languageOf(locale) {
+    var wanted = !locale || locale === "auto" ? (navigator.language || "en") : locale;
+    var language = String(wanted).toLowerCase().split("-")[0];
+    return TEXTS[language] ? language : "en";
+  }
 
   function digits(value) { return (value || "").replace(/\D/g, ""); }
 
@@ -56,17 +101,21 @@
     return out.join("&");
   }
 
-  function connectionError() {
-    return { error: { type: "api_connection_error",
-      message: "We could not reach Stripe. Check your connection and try again." } };
+  function connectionError(texts) {
+    return { error: { type: "api_connection_error", message: (texts || TEXTS.en).connection } };
   }
 
   // ---- the card Element ----------------------------------------------------
 
-  function CardElement(options) {
+  function CardElement(options, language) {
     this.options = options || {};
+    this.language = language || "en";
     this.handlers = {};
     this.node = null;
+  }
+
+  function escapeAttribute(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
   }
 
   CardElement.prototype.mount = function (target) {
@@ -74,13 +123,17 @@
     if (!host) throw new Error("Stripe shim: mount target not found: " + target);
     var wrap = document.createElement("div");
     wrap.className = "StripeElement sandbox-card";
+    var t = TEXTS[this.language];
     wrap.innerHTML =
-      '<input name="cardnumber" aria-label="Card number" placeholder="Card number" ' +
-      'autocomplete="cc-number" inputmode="numeric" class="sandbox-card-number">' +
-      '<input name="exp-date" aria-label="Expiration date (MM / YY)" placeholder="MM / YY" ' +
-      'autocomplete="cc-exp" inputmode="numeric" class="sandbox-card-expiry">' +
-      '<input name="cvc" aria-label="CVC" placeholder="CVC" autocomplete="cc-csc" ' +
-      'inputmode="numeric" class="sandbox-card-cvc">';
+      '<input name="cardnumber" aria-label="' + escapeAttribute(t.number) + '" placeholder="' +
+      escapeAttribute(t.number) + '" autocomplete="cc-number" inputmode="numeric" ' +
+      'class="sandbox-card-number">' +
+      '<input name="exp-date" aria-label="' + escapeAttribute(t.expiry) + '" placeholder="' +
+      escapeAttribute(t.expiryHint) + '" autocomplete="cc-exp" inputmode="numeric" ' +
+      'class="sandbox-card-expiry">' +
+      '<input name="cvc" aria-label="' + escapeAttribute(t.cvc) + '" placeholder="' +
+      escapeAttribute(t.cvc) + '" autocomplete="cc-csc" inputmode="numeric" ' +
+      'class="sandbox-card-cvc">';
     host.appendChild(wrap);
     this.node = wrap;
     this.inputs = {
@@ -140,10 +193,23 @@
   CardElement.prototype._changed = function (strict) {
     var s = this.state(false);
     if (strict && !s.complete && !s.error && !s.empty) s = this.state(true);
+    this._markInvalid(s.error);
     this._emit("change", {
       elementType: "card", empty: s.empty, complete: s.complete, brand: s.brand,
-      error: s.error ? { type: "validation_error", code: s.error, message: MESSAGES[s.error] }
+      error: s.error ? { type: "validation_error", code: s.error,
+                         message: TEXTS[this.language][s.error] }
                      : undefined
+    });
+  };
+
+  // Which input the error is about, for assistive technology (aria-invalid).
+  CardElement.prototype._markInvalid = function (error) {
+    var field = !error ? null : /cvc/.test(error) ? "cvc" : /expiry/.test(error) ? "expiry"
+                                                                                  : "number";
+    var inputs = this.inputs;
+    Object.keys(inputs).forEach(function (key) {
+      if (key === field) inputs[key].setAttribute("aria-invalid", "true");
+      else inputs[key].removeAttribute("aria-invalid");
     });
   };
 
@@ -171,45 +237,76 @@
     document.head.appendChild(link);
   }
 
-  function challenge(intent) {
+  function amountIn(intent, language) {
+    var zeroDecimal = ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
+                       "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
+    var zero = zeroDecimal.indexOf(intent.currency) >= 0;
+    var major = zero ? intent.amount : intent.amount / 100;
+    if (language === "en") return major.toFixed(zero ? 0 : 2) + " " + intent.currency.toUpperCase();
+    try {
+      return new Intl.NumberFormat(language, { style: "currency",
+        currency: intent.currency.toUpperCase() }).format(major);
+    } catch (e) {
+      return major.toFixed(zero ? 0 : 2) + " " + intent.currency.toUpperCase();
+    }
+  }
+
+  // The bank's modal as a dialog should be (WAI-ARIA's modal dialog pattern): named and
+  // described, focus on its first button, Tab and Shift+Tab kept inside it, Escape
+  // closes it (which fails the challenge, as closing Stripe's does), and focus goes back
+  // where it was.
+  function challenge(intent, language) {
+    var t = TEXTS[language];
     return new Promise(function (resolve) {
+      var before = document.activeElement;
       var backdrop = document.createElement("div");
       backdrop.className = "sandbox-3ds-backdrop";
       backdrop.innerHTML =
         '<div class="sandbox-3ds" role="dialog" aria-modal="true" ' +
-        'aria-labelledby="sandbox-3ds-title">' +
-        '<h2 id="sandbox-3ds-title">3D Secure 2 Test Page</h2>' +
-        "<p>This is a test page from the Stripe sandbox. Your bank would ask you to " +
-        "authenticate this payment of <strong></strong> here.</p>" +
+        'aria-labelledby="sandbox-3ds-title" aria-describedby="sandbox-3ds-text">' +
+        '<h2 id="sandbox-3ds-title"></h2><p id="sandbox-3ds-text"></p>' +
         '<div class="sandbox-3ds-buttons">' +
-        '<button type="button" class="complete">Complete authentication</button>' +
-        '<button type="button" class="fail">Fail authentication</button></div></div>';
-      var amount = (intent.amount / 100).toFixed(2) + " " + intent.currency.toUpperCase();
-      backdrop.querySelector("strong").textContent = amount;
+        '<button type="button" class="complete"></button>' +
+        '<button type="button" class="fail"></button></div></div>';
+      backdrop.querySelector("h2").textContent = t.title;
+      backdrop.querySelector("p").textContent =
+        t.body.replace("{amount}", amountIn(intent, language));
+      var complete = backdrop.querySelector(".complete");
+      var fail = backdrop.querySelector(".fail");
+      complete.textContent = t.complete;
+      fail.textContent = t.fail;
       function choose(outcome) {
         backdrop.remove();
+        if (before && before.focus && document.contains(before)) before.focus();
         resolve(outcome);
       }
-      backdrop.querySelector(".complete").addEventListener("click", function () {
-        choose("complete");
-      });
-      backdrop.querySelector(".fail").addEventListener("click", function () { choose("fail"); });
+      complete.addEventListener("click", function () { choose("complete"); });
+      fail.addEventListener("click", function () { choose("fail"); });
       backdrop.addEventListener("keydown", function (event) {
-        if (event.key === "Escape") choose("fail");  // closing the challenge fails it
+        if (event.key === "Escape") {
+          choose("fail");  // closing the challenge fails it
+        } else if (event.key === "Tab") {
+          var last = event.shiftKey ? complete : fail;
+          if (document.activeElement === last || !backdrop.contains(document.activeElement)) {
+            event.preventDefault();
+            (event.shiftKey ? fail : complete).focus();
+          }
+        }
       });
       document.body.appendChild(backdrop);
-      backdrop.querySelector(".complete").focus();
+      complete.focus();
     });
   }
 
   // ---- Stripe(pk) ------------------------------------------------------------
 
-  function Stripe(key) {
-    if (!(this instanceof Stripe)) return new Stripe(key);
+  function Stripe(key, options) {
+    if (!(this instanceof Stripe)) return new Stripe(key, options);
     if (typeof key !== "string" || key.indexOf("pk_") !== 0) {
       throw new Error("Stripe shim: use your publishable key (pk_...), not " + key);
     }
     this.key = key;
+    this.language = languageOf(options && options.locale);
     injectStyle();
   }
 
@@ -223,11 +320,12 @@
       init.headers["Content-Type"] = "application/x-www-form-urlencoded";
       init.body = body;
     }
+    var texts = TEXTS[this.language];
     return fetch(url, init).then(function (response) {
       return response.json().then(function (json) {
         return response.ok ? { ok: json } : { error: json.error };
       });
-    }, function () { return connectionError(); });
+    }, function () { return connectionError(texts); });
   };
 
   Stripe.prototype._intentId = function (clientSecret) {
@@ -239,17 +337,21 @@
       { client_secret: clientSecret });
   };
 
-  Stripe.prototype.elements = function () {
+  Stripe.prototype.elements = function (elementsOptions) {
+    var language = elementsOptions && elementsOptions.locale
+      ? languageOf(elementsOptions.locale) : this.language;
     return { create: function (type, options) {
       if (type !== "card") throw new Error("Stripe shim: only the 'card' Element exists here");
-      return new CardElement(options);
+      return new CardElement(options, language);
     } };
   };
 
   Stripe.prototype._cardParams = function (element, billingDetails) {
     var s = element.state(true);
     if (s.error) {
-      return { error: { type: "validation_error", code: s.error, message: MESSAGES[s.error] } };
+      element._markInvalid(s.error);
+      return { error: { type: "validation_error", code: s.error,
+                        message: TEXTS[element.language][s.error] } };
     }
     var params = { type: "card", card: { number: s.number, exp_month: s.expMonth,
       exp_year: s.expYear, cvc: s.cvc } };
@@ -280,13 +382,13 @@
 
   Stripe.prototype._challenge = function (intent, clientSecret) {
     var self = this;
-    return challenge(intent).then(function (outcome) {
+    return challenge(intent, this.language).then(function (outcome) {
       return fetch(API + "/_sandbox/payment_intents/" + intent.id + "/authenticate", {
         method: "POST",
         headers: { "Content-Type": "application/x-www-form-urlencoded" },
         body: encode({ outcome: outcome, client_secret: clientSecret })
       }).then(function () { return self._retrieve(clientSecret); },
-              function () { return connectionError(); });
+              function () { return connectionError(TEXTS[self.language]); });
     });
   };
 
