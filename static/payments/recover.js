@@ -121,5 +121,10 @@
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
       button.disabled = value;
     });
+    // A disabled button loses the keyboard's focus (and the bank's modal took it): give it
+    // back to the form's first button rather than the top of the page.
+    if (!value && (!document.activeElement || document.activeElement === document.body)) {
+      form.querySelector("button").focus();
+    }
   }
 })();
