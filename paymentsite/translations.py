@@ -31,12 +31,22 @@ DOMAIN = "django"
 # Every language but English (the msgids' own) has a catalog.
 TRANSLATED = ("de", "fr")
 SOURCES = ("payments", "paymentsite", "templates")
+# Where staff read (the admin, ops mail): marked for translation so a merchant can add a
+# language without code, but English until someone translates them. A string used only
+# here may stay untranslated; every other one is a shopper's and must not.
+STAFF_SOURCES = ("templates/admin/", "templates/emails/ops_", "payments/admin/",
+                 "payments/monitoring/")
 KEYWORDS = {
     "gettext": None, "gettext_lazy": None, "gettext_noop": None, "_": None,
     "ngettext": (1, 2), "ngettext_lazy": (1, 2),
     "pgettext": ((1, "c"), 2), "pgettext_lazy": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3), "npgettext_lazy": ((1, "c"), 2, 3),
 }
+
+
+def for_shoppers(message: Message) -> bool:
+    """Whether a shopper can read ``message``: it is used outside the staff's pages."""
+    return any(not path.startswith(STAFF_SOURCES) for path, _line in message.locations)
 
 
 def catalog_path(language: str, suffix: str = "po") -> Path:

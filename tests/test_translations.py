@@ -29,15 +29,21 @@ def test_the_extractor_finds_strings_in_python_and_in_templates(extracted):
     assert "Skip to content" in ids  # {% translate %} in templates/base.html
     assert "j F Y, H:i T" in ids  # a date format as a filter argument, _("...")
     assert len(ids) > 100
+    staff_only = {str(m.id) for m in extracted if m.id and not translations.for_shoppers(m)}
+    assert "This alert is sent at most once every 24 hours." in staff_only  # ops mail
+    assert "Your card was declined." not in staff_only
 
 
 @pytest.mark.parametrize("language", translations.TRANSLATED)
-def test_every_marked_string_is_translated(extracted, language):
+def test_every_string_a_shopper_reads_is_translated(extracted, language):
     """Fails on a string marked in the code or a template and not translated: run
-    ``python -m paymentsite.translations extract`` and fill in the .po file."""
+    ``python -m paymentsite.translations extract`` and fill in the .po file. Strings only
+    staff read (the admin, ops mail) may wait for a translator."""
     found = catalog(language)
     missing = []
     for message in list(extracted)[1:]:
+        if not translations.for_shoppers(message):
+            continue
         translated = found.get(message.id, context=message.context)
         strings = () if translated is None else (
             translated.string if isinstance(translated.string, (list, tuple))
