@@ -14,8 +14,10 @@ from playwright.sync_api import expect
 from payments.models import Incident, Order, PaymentAttempt, Product, RecoveryLink
 from payments.monitoring import scans
 from payments.recovery import links
-from tests.browser.accessibility import axe_violations, focused, tab_to
+from tests.browser.accessibility import axe_violations as violations_of
+from tests.browser.accessibility import focused, tab_to
 from tests.browser.test_checkout import enter_card
+from tests.browser.test_languages import shot
 from tests.browser.test_phone import too_wide
 
 pytestmark = pytest.mark.browser
@@ -45,13 +47,20 @@ def recovery_link_url(order: Order) -> str:
     return links.recovery_url(token=links.recovery_link_token(link=link))
 
 
-@pytest.mark.parametrize("language", ["en", "de"])
+# English on a desktop, German on a phone: each page and state is checked (and, with
+# SHOTS_DIR set, photographed) at both widths.
+@pytest.mark.parametrize(("language", "width"), [("en", 1280), ("de", 390)])
 def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sandbox,
-                                                             language):
-    context = browser.new_context(locale={"en": "en-US", "de": "de-DE"}[language])
+                                                             language, width):
+    viewport = {"width": width, "height": 800}
+    context = browser.new_context(locale=context_locale(language), viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(10_000)
     found: list[str] = []
+
+    def axe_violations(page, where: str) -> list[str]:
+        shot(page, f"{re.sub(r'[^a-z0-9]+', '-', where.lower())}-{language}-{width}")
+        return violations_of(page, where)
     page.goto(store + "/")
     found += axe_violations(page, "store")
     page.goto(store + "/cart/")
@@ -92,7 +101,7 @@ def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sa
     context.close()
 
     # A shopper who left at the bank's modal gets a recovery link.
-    left = browser.new_context(locale=context_locale(language))
+    left = browser.new_context(locale=context_locale(language), viewport=viewport)
     page = left.new_page()
     page.set_default_timeout(10_000)
     page.goto(store + "/")
