@@ -23,10 +23,11 @@ def site_url(path: str) -> str:
 def email_message(*, template: str, context: dict[str, object], to: str,
                   language: str | None = None) -> EmailMultiAlternatives:
     """``emails/<template>.txt`` with ``.html`` as its alternative, from DEFAULT_FROM_EMAIL,
-    written in ``language`` (a shopper's mail: the order's; else the active one); every
-    template knows ``shop_name`` (SHOP_NAME, as the pages show it)."""
+    written in ``language`` (a shopper's mail: the order's), else the site's
+    (LANGUAGE_CODE: ops mail), never whichever language a request left active in this
+    thread; every template knows ``shop_name`` (SHOP_NAME, as the pages show it)."""
     context = {"shop_name": settings.SHOP_NAME, **context}
-    with translation.override(language or translation.get_language()):
+    with translation.override(language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"emails/{template}_subject.txt", context)
         message = EmailMultiAlternatives(
             subject=" ".join(subject.split()),  # one line: a newline would break the header

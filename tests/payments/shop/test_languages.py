@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import translation
 
@@ -18,6 +19,14 @@ from tests.payments.conftest import shopper_with_order
 from tests.payments.factories import attempt_of, html_of, incident_of, order_of
 
 NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+@pytest.fixture(autouse=True)
+def language_reset():
+    """The test client runs in this thread, and LocaleMiddleware leaves the language of
+    its last request active here: put the site's back for the tests after these."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def test_money_is_written_as_each_language_writes_it():
@@ -121,6 +130,20 @@ def test_the_receipt_is_written_in_the_language_the_order_was_placed_in(
     assert '<html lang="de">' in html_of(message)
 
 
+def test_ops_mail_is_written_in_the_sites_language_whatever_a_request_left_active(
+        mailbox, staff):
+    from payments.mail.messages import email_message
+
+    translation.activate("de")  # as a German shopper's request leaves this thread
+    order = order_of(("Espresso cups", 2599, 1))
+    message = email_message(template="ops_alert", to="ops@example.com", context={
+        "rate_percent": "50 %", "measured": {"failed": 1, "asked": 2},
+        "since": order.created_at, "now": order.created_at, "threshold_percent": "25 %",
+        "min_payments": 4, "meaning": "", "by_kind": [], "admin_url": "/admin/"})
+    assert message.subject.startswith("Payments alert: 50 %")
+    assert '<html lang="en">' in html_of(message)
+
+
 def test_the_recovery_mail_is_written_in_the_orders_language(mailbox, staff):
     order = order_of(("Espresso cups", 2599, 2))
     Order.objects.filter(pk=order.pk).update(language="fr")
@@ -132,3 +155,15 @@ def test_the_recovery_mail_is_written_in_the_orders_language(mailbox, staff):
     assert "Terminer le paiement" in html_of(message)
     assert re.search(r"\(dans \d+ (heures|jours|minutes)\)", message.body)
     assert PaymentAttempt.objects.count() == 1
+
+
+def test_a_german_merchant_reads_the_dashboard_in_german(db, staff_roles):
+    """The admin's own pages use gettext too: with a translation, the dashboard and the
+    index speak the staff member's language (Django's admin has its own German)."""
+    from tests.payments.admin.test_dashboard import staff_client
+
+    merchant = staff_client("merchant", group="Merchants")
+    merchant.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    page = merchant.get("/admin/payments/dashboard/").content.decode()
+    assert "Jetzt gefährdet" in page and "Verlorener Umsatz" in page
+    assert "Dashboard der gescheiterten Zahlungen" in merchant.get("/admin/").content.decode()
