@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("payments", "0017_incidents_card_declined_payment_made"),
+        ("payments", "0052_dashboard_daily_totals"),
     ]
 
     operations = [
