@@ -470,6 +470,7 @@ def main() -> int:
         if product.processes["worker"].poll() is not None:
             product.worker()
         held, settled_after = settle(db_url, controls, shoppers, args.settle)
+        held.append(reconciled(env))
         report(shoppers, faults, held, settled_after, time.monotonic() - started,
                shopping_done - shopping_from)
         return 0 if all(check.held for check in held) else 1
@@ -501,6 +502,16 @@ def settle(db_url: str, controls: SandboxControls, shoppers: list[Shopper], limi
         if all(check.held for check in checks if check.settles) or elapsed > limit:
             return checks, elapsed
         time.sleep(10)
+
+
+def reconciled(env: dict) -> Check:
+    """The product's own reconciliation (manage.py payments_reconcile) agrees: it finds no
+    mismatch between the sandbox's intents and charges and the shop's orders."""
+    run = subprocess.run([sys.executable, "manage.py", "payments_reconcile", "--days", "1"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    return Check("payments_reconcile finds no mismatch", run.returncode == 0,
+                 f"exit {run.returncode}: {lines[-1] if lines else run.stderr[-200:]}")
 
 
 def stripe_objects(controls: SandboxControls) -> tuple[list[dict], list[dict]]:
