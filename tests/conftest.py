@@ -53,6 +53,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
         with connection.schema_editor() as editor:
             ledger.trigger_install(None, editor)
         roles_create(apps)
+    yield
+    from payments.checkout.locks import order_lock_connections_close_all
+    order_lock_connections_close_all()  # before the test database is dropped
 
 
 def roles_create(apps) -> None:

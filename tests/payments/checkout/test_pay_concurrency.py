@@ -1,6 +1,8 @@
 """Two /pay calls for the same order at the same moment, on PostgreSQL (the order lock
-is what serialises them; SQLite has no such lock). Each test proves that the two calls
-really were in flight together, so a late second thread cannot pass it vacuously."""
+is what serialises them; SQLite has no such lock), connected directly and through a real
+PgBouncer in transaction pooling (where a session-level lock would let both through).
+Each test proves that the two calls really were in flight together, so a late second
+thread cannot pass it vacuously."""
 
 from __future__ import annotations
 
@@ -18,12 +20,18 @@ from payments.models import Order, PaymentAttempt, PaymentEvent
 from payments.monitoring import scans
 from tests.conftest import need
 from tests.payments.conftest import server_calls, shopper_with_order
+from tests.pgbouncer import django_through_pgbouncer
 
 
-@pytest.fixture
-def postgres(transactional_db):
+@pytest.fixture(params=["direct", "pgbouncer"])
+def postgres(request, transactional_db):
     need(connection.vendor == "postgresql",
          "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    if request.param == "direct":
+        yield
+        return
+    with django_through_pgbouncer():
+        yield
 
 
 def pay_together(client: Client, bodies: list[dict]) -> list[tuple[int, dict]]:
