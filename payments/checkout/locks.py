@@ -142,7 +142,7 @@ def order_lock_connection_close() -> None:
 
 
 def order_lock_connections_close_all() -> None:
-    """Close every thread's idle lock connection (before a test database is dropped)."""
+    """Close every thread's lock connection, which ends any lock it holds: for the end
+    of a process's work (before a test database is dropped)."""
     for lock_connection in list(_opened):
-        if lock_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            lock_connection.close()
+        lock_connection.close()
