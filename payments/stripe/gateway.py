@@ -198,13 +198,8 @@ def payment_intent_page(*, created_gte: int | None = None, created_lt: int | Non
     ``starting_after`` for the next, older page. Not expanded: building each nested
     payment method halves stripe-python's listing rate, and a failed intent carries its
     card in ``last_payment_error.payment_method`` anyway."""
-    params: dict[str, Any] = {"limit": limit or PAGE_SIZE}
-    created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
-               if value is not None}
-    if created:
-        params["created"] = created
-    if starting_after:
-        params["starting_after"] = starting_after
+    params = _list_params(created_gte=created_gte, created_lt=created_lt,
+                          starting_after=starting_after, limit=limit)
     page = _call_raw(LIST, lambda: client_get().v1.payment_intents.list(params=params))
     items = [_intent_data(intent) for intent in page.data]
     return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
@@ -214,6 +209,16 @@ def charge_page(*, created_gte: int | None = None, created_lt: int | None = None
                 starting_after: str | None = None, limit: int | None = None) -> Page:
     """Charges newest first (Stripe's list order, filters as for intents); ``cursor``
     continues with the next, older page."""
+    params = _list_params(created_gte=created_gte, created_lt=created_lt,
+                          starting_after=starting_after, limit=limit)
+    page = _call_raw(CHARGES, lambda: client_get().v1.charges.list(params=params))
+    items = [_charge_data(charge) for charge in page.data]
+    return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+
+
+def _list_params(*, created_gte: int | None, created_lt: int | None,
+                 starting_after: str | None, limit: int | None) -> dict[str, Any]:
+    """A list call's parameters: the page size, the ``created`` window, the cursor."""
     params: dict[str, Any] = {"limit": limit or PAGE_SIZE}
     created = {key: value for key, value in (("gte", created_gte), ("lt", created_lt))
                if value is not None}
@@ -221,9 +226,7 @@ def charge_page(*, created_gte: int | None = None, created_lt: int | None = None
         params["created"] = created
     if starting_after:
         params["starting_after"] = starting_after
-    page = _call_raw(CHARGES, lambda: client_get().v1.charges.list(params=params))
-    items = [_charge_data(charge) for charge in page.data]
-    return Page(items=items, cursor=items[-1].id if page.has_more and items else None)
+    return params
 
 
 def _charge_data(charge: Any) -> ChargeData:
