@@ -14,7 +14,8 @@ Shoppers (concurrently, arriving over ``--seconds``) go through the real pages a
 /pay, with Stripe.js's calls (the payment method, the bank's modal through the sandbox's
 control) made as a browser would, each with a scenario: paid at once; declined then
 paid; 3-D Secure completed; failed at the bank then paid with another card; completed at
-the bank but the page closed before the second confirm; left at the bank's modal. A
+the bank but the page closed before the second confirm; left at the bank's modal; failed
+at the bank and gave up. A
 shopper retries as a person would (again after a 503, a 429 or a dropped connection).
 
 Meanwhile, and counted: Stripe answers 429s and 500s, drops answers after doing the
@@ -60,9 +61,9 @@ from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY  # noqa: 
 from stripe_sandbox.controls import SandboxControls  # noqa: E402
 
 SCENARIOS = {  # name: weight
-    "paid at once": 40, "declined then paid": 15, "3-D Secure completed": 20,
-    "failed at the bank then paid": 10, "closed before the second confirm": 8,
-    "left at the bank's modal": 7,
+    "paid at once": 35, "declined then paid": 15, "3-D Secure completed": 20,
+    "failed at the bank then paid": 10, "failed at the bank and gave up": 5,
+    "closed before the second confirm": 8, "left at the bank's modal": 7,
 }
 CARDS = {"visa": "4242424242424242", "declined": "4000000000009995",
          "three_ds": "4000002500003155"}
@@ -183,6 +184,7 @@ def _shop(browser: Browser, controls: SandboxControls, shopper: Shopper) -> None
     shopper.order = placed.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
     scenario = shopper.scenario
     first = {"declined then paid": "declined", "failed at the bank then paid": "three_ds",
+             "failed at the bank and gave up": "three_ds",
              "3-D Secure completed": "three_ds", "closed before the second confirm": "three_ds",
              "left at the bank's modal": "three_ds"}.get(scenario, "visa")
     answer = pay_with(browser, first)
@@ -207,7 +209,7 @@ def _shop(browser: Browser, controls: SandboxControls, shopper: Shopper) -> None
     if scenario == "left at the bank's modal":
         shopper.left_intent = intent
         return
-    outcome = "fail" if scenario == "failed at the bank then paid" else "complete"
+    outcome = "fail" if scenario.startswith("failed at the bank") else "complete"
     controls.authenticate(intent, outcome)  # the modal's button
     if scenario == "closed before the second confirm":
         shopper.left_intent = intent
@@ -215,6 +217,8 @@ def _shop(browser: Browser, controls: SandboxControls, shopper: Shopper) -> None
     if outcome == "fail":
         shopper.failed_at_bank = intent
         answer = browser.pay({"payment_intent_id": intent})  # the page learns it failed
+        if scenario == "failed at the bank and gave up":
+            return
         answer = pay_with(browser, "visa")
         shopper.told_paid = bool(answer and answer.get("success"))
         return
