@@ -26,6 +26,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.timesince import timesince
+from django.utils.translation import gettext, pgettext
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.monitoring.selectors import period_bounds
@@ -220,12 +221,22 @@ class FriendlyFiltersMixin:
 
     def changelist_unfiltered(self, request: HttpRequest, *, path: str = ""
                               ) -> HttpResponseRedirect:
-        messages.warning(request, "A filter or search in the address was not valid (a date "
-                                  "that is not a date, say), so the list shows everything.")
+        messages.warning(request, gettext("A filter or search in the address was not valid "
+                                          "(a date that is not a date, say), so the list "
+                                          "shows everything."))
         return HttpResponseRedirect(path or request.path)
 
 
 # --- the date filter -------------------------------------------------------------------
+
+def range_from() -> str:
+    """A range filter's first field; "To" alone is a mail's addressee in the catalogs."""
+    return pgettext("a range's start", "From")
+
+
+def range_to() -> str:
+    return pgettext("a range's end", "To")
+
 
 def filter_warning(request: HttpRequest, text: str) -> None:
     """A message about a filter value, once per request (the ChangeList builds its filters
@@ -274,15 +285,15 @@ class DateRangeFilter(admin.DateFieldListFilter):
         today = until - timedelta(days=1)
         next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
         self.links = (
-            ("Any date", {}),
-            ("Today", {self.lookup_kwarg_since: today, self.lookup_kwarg_until: until}),
-            ("Past 7 days", {self.lookup_kwarg_since: since_week,
-                             self.lookup_kwarg_until: until}),
-            ("This month", {self.lookup_kwarg_since: today.replace(day=1),
-                            self.lookup_kwarg_until: next_month}),
-            ("This year", {self.lookup_kwarg_since: today.replace(month=1, day=1),
-                           self.lookup_kwarg_until: today.replace(year=today.year + 1,
-                                                                  month=1, day=1)}),
+            (gettext("Any date"), {}),
+            (gettext("Today"), {self.lookup_kwarg_since: today, self.lookup_kwarg_until: until}),
+            (gettext("Past 7 days"), {self.lookup_kwarg_since: since_week,
+                                      self.lookup_kwarg_until: until}),
+            (gettext("This month"), {self.lookup_kwarg_since: today.replace(day=1),
+                                     self.lookup_kwarg_until: next_month}),
+            (gettext("This year"), {
+                self.lookup_kwarg_since: today.replace(month=1, day=1),
+                self.lookup_kwarg_until: today.replace(year=today.year + 1, month=1, day=1)}),
         )
         self.title = self.title_text or str(field.verbose_name)
         self.bounds: dict[str, date | datetime] = {}
@@ -292,8 +303,10 @@ class DateRangeFilter(admin.DateFieldListFilter):
             value = day_or_moment(values[-1])
             if value is None or value.year >= 9999 or value.year < 2:
                 del self.used_parameters[key]
-                filter_warning(request, f"The {self.title} date “{values[-1]}” was not valid "
-                                        "(a day is written 2026-11-29), so the list ignores it.")
+                filter_warning(request, gettext(
+                    "The %(filter)s date “%(value)s” was not valid (a day is written "
+                    "2026-11-29), so the list ignores it.") % {"filter": self.title,
+                                                               "value": values[-1]})
             else:
                 self.bounds[key] = value
 
@@ -324,8 +337,9 @@ class DateRangeFilter(admin.DateFieldListFilter):
             return value.isoformat() if value else ""
 
         self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
-        self.form_fields = [(self.lookup_kwarg_since, "From", shown(self.lookup_kwarg_since)),
-                            (self.lookup_kwarg_upto, "To", shown(self.lookup_kwarg_upto))]
+        self.form_fields = [
+            (self.lookup_kwarg_since, range_from(), shown(self.lookup_kwarg_since)),
+            (self.lookup_kwarg_upto, range_to(), shown(self.lookup_kwarg_upto))]
         self.form_type = "date"
         yield from super().choices(changelist)
 

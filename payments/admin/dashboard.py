@@ -22,6 +22,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from payments.mail.messages import in_words
 from payments.monitoring import selectors
@@ -41,12 +43,12 @@ CURRENCY = re.compile(r"[a-z]{3}")
 
 KIND_LABELS = dict(Incident.Kind.choices)
 STATUS_LABELS = dict(Incident.Status.choices)
-BREAKDOWN_TITLES = {"kind": ("By kind", "Kind"),
-                    "decline_code": ("By decline code", "Decline code"),
-                    "card_brand": ("By card brand", "Brand"),
-                    "card_country": ("By card country", "Country")}
-BREAKDOWN_EMPTY = {"kind": "", "decline_code": "no decline code",
-                   "card_brand": "card not known", "card_country": "country not known"}
+BREAKDOWN_TITLES = {"kind": (_("By kind"), _("Kind")),
+                    "decline_code": (_("By decline code"), _("Decline code")),
+                    "card_brand": (_("By card brand"), _("Brand")),
+                    "card_country": (_("By card country"), _("Country"))}
+BREAKDOWN_EMPTY = {"kind": "", "decline_code": _("no decline code"),
+                   "card_brand": _("card not known"), "card_country": _("country not known")}
 BREAKDOWN_ROWS = 8  # the rest is summed up in one "other" row
 BAR_WIDTH = 100  # px of the longest bar in a breakdown
 
@@ -168,7 +170,8 @@ def breakdown_rows(by: str, groups: list[selectors.GroupTotals], links: Incident
         for group in rest:
             for total in group.totals.by_currency:
                 other.add(currency=total.currency, count=total.count, amount=total.amount)
-        rows.append(Row(label=f"{len(rest)} others", count=other.count,
+        rows.append(Row(label=ngettext("%(count)s other", "%(count)s others", len(rest))
+                        % {"count": len(rest)}, count=other.count,
                         url=links.url(three_d_secure=False),
                         money=money_links(other, lambda c: links.url(currency=c,
                                                                      three_d_secure=False)),
@@ -276,12 +279,12 @@ def dashboard_view_for(site: AdminSite):
         outcomes_by_status = {row.code: row for row in outcomes}
         context = {
             **site.each_context(request),
-            "title": "Failed payments dashboard",
+            "title": gettext("Failed payments dashboard"),
             "summary": summary,
             "days": days,
             "periods": [(d, _self_url(d, currency)) for d in PERIODS],
             "currency": currency,
-            "currency_choices": [(None, "All currencies", _self_url(days, None))] + [
+            "currency_choices": [(None, gettext("All currencies"), _self_url(days, None))] + [
                 (c, c.upper(), _self_url(days, c)) for c in summary.currencies],
             "since": since, "until_inclusive": until - timedelta(days=1),
             "open_rows": open_rows,

@@ -26,9 +26,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
     EMPTY,
@@ -46,6 +48,8 @@ from payments.admin.common import (
     intent_status_label,
     money_unbroken,
     order_admin_link,
+    range_from,
+    range_to,
     timestamp,
     unbroken,
     values_present,
@@ -73,30 +77,30 @@ class PaymentMadeFilter(DateRangeFilter):
     """When the payment was made (``intent_created_at``): the dashboard's periods and
     daily chart count by it, so its links land here."""
 
-    title_text = "payment made"
+    title_text = _("payment made")
 
 
 class FirstSeenFilter(DateRangeFilter):
     """When monitoring first found the incident (a backfill finds old payments today):
     the ops digest's "new" incidents."""
 
-    title_text = "first seen"
+    title_text = _("first seen")
 
 
 class EachPaymentFilter(admin.SimpleListFilter):
     """Every incident, or each payment once (its latest incident): how the dashboard
     counts payments and money, so each of its numbers opens the rows it counted."""
 
-    title = "payments"
+    title = _("payments")
     parameter_name = "payment"
 
     def lookups(self, request: HttpRequest, model_admin):
-        return [(selectors.EACH_PAYMENT_ONCE, "Each payment once (its latest incident)")]
+        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident)"))]
 
     def choices(self, changelist):
         for choice in super().choices(changelist):
-            if choice["display"] == "All":
-                choice["display"] = "Every incident"
+            if choice["display"] == gettext("All"):
+                choice["display"] = gettext("Every incident")
             yield choice
 
     def queryset(self, request: HttpRequest, queryset):
@@ -116,7 +120,7 @@ class AmountFilter(admin.FieldListFilter):
     def __init__(self, field, request, params, model, model_admin, field_path) -> None:
         self.lookup_gte, self.lookup_lte = f"{field_path}__gte", f"{field_path}__lte"
         super().__init__(field, request, params, model, model_admin, field_path)
-        self.title = "amount"
+        self.title = gettext("amount")
         self.currency = request.GET.get("currency", "")
         self.bounds: dict[str, int] = {}
         for key, values in list(self.used_parameters.items()):
@@ -124,8 +128,8 @@ class AmountFilter(admin.FieldListFilter):
                 self.bounds[key] = int(values[-1])
             else:
                 del self.used_parameters[key]
-                filter_warning(request, f"The amount “{values[-1]}” was not valid, so the "
-                                        "list ignores it.")
+                filter_warning(request, gettext("The amount “%(amount)s” was not valid, so the "
+                                                "list ignores it.") % {"amount": values[-1]})
 
     def expected_parameters(self) -> list[str]:
         return [self.lookup_gte, self.lookup_lte]
@@ -141,10 +145,10 @@ class AmountFilter(admin.FieldListFilter):
             return major_units(amount=value, currency=self.currency or "eur")
 
         self.form_hidden = hidden_params(changelist, leaving=set(self.expected_parameters()))
-        self.form_fields = [("amount_from", "From", shown(self.lookup_gte)),
-                            ("amount_to", "To", shown(self.lookup_lte))]
+        self.form_fields = [("amount_from", range_from(), shown(self.lookup_gte)),
+                            ("amount_to", range_to(), shown(self.lookup_lte))]
         self.form_type = "text"
-        yield {"selected": not self.bounds, "display": "Any amount",
+        yield {"selected": not self.bounds, "display": gettext("Any amount"),
                "query_string": changelist.get_query_string(
                    remove=self.expected_parameters())}
 
@@ -185,19 +189,19 @@ class ChoiceFilter(admin.SimpleListFilter):
 
 
 class KindFilter(ChoiceFilter):
-    title = "kind"
+    title = _("kind")
     parameter_name = field_name = "kind"
 
 
 class StatusFilter(ChoiceFilter):
-    title = "status"
+    title = _("status")
     parameter_name = field_name = "status"
 
 
 class CurrencyFilter(PresentValuesFilter):
     """The currencies present, as the amounts show them ("EUR", not "eur")."""
 
-    title = "currency"
+    title = _("currency")
     parameter_name = field_name = "currency"
 
     def label(self, value: str) -> str:
@@ -207,7 +211,7 @@ class CurrencyFilter(PresentValuesFilter):
 class CardBrandFilter(PresentValuesFilter):
     """The brands present, as Stripe's Dashboard names them ("Visa", not "visa")."""
 
-    title = "card brand"
+    title = _("card brand")
     parameter_name = field_name = "card_brand"
 
     def label(self, value: str) -> str:
@@ -215,14 +219,14 @@ class CardBrandFilter(PresentValuesFilter):
 
 
 class CardCountryFilter(PresentValuesFilter):
-    title = "card country"
+    title = _("card country")
     parameter_name = field_name = "card_country"
 
 
 class DeclineCodeFilter(PresentValuesFilter):
     """Decline codes in words ("Insufficient funds"), the code in the address."""
 
-    title = "decline code"
+    title = _("decline code")
     parameter_name = field_name = "decline_code"
 
     def label(self, value: str) -> str:
@@ -232,7 +236,7 @@ class DeclineCodeFilter(PresentValuesFilter):
 class SourceFilter(PresentValuesFilter):
     """What found the incident, named as the ledger names it ("Monitoring scan")."""
 
-    title = "found by"
+    title = _("found by")
     parameter_name = field_name = "source"
 
     def label(self, value: str) -> str:
@@ -262,14 +266,14 @@ def expires_in(incident: Incident) -> str:
         return EMPTY
     left = deadline - timezone.now()
     if left <= timedelta(0):
-        return format_html('<strong title="{}">{}</strong>', "Stripe fails it at its next "
-                           "read; the next scan records it.", unbroken("hour passed"))
+        return format_html('<strong title="{}">{}</strong>', gettext("Stripe fails it at its next "
+                           "read; the next scan records it."), unbroken(gettext("hour passed")))
     minutes = max(1, -(-int(left.total_seconds()) // 60))
-    text = unbroken(f"in {minutes} min")
+    text = unbroken(gettext("in %(minutes)s min") % {"minutes": minutes})
     if left < URGENT:
         text = format_html("<strong>{}</strong>", text)
-    return format_html('<span title="at {}. {}">{}</span>', timestamp(deadline, seconds=True),
-                       selectors.EXPIRY_MEANING, text)
+    return format_html('<span title="{}">{}</span>', gettext("at %(time)s. %(meaning)s") % {
+        "time": timestamp(deadline, seconds=True), "meaning": selectors.EXPIRY_MEANING}, text)
 
 
 # OWASP "CSV Injection": a cell a spreadsheet would run as a formula gets a leading quote.
@@ -354,11 +358,18 @@ CSV_ROWS_PER_CHUNK = 2000  # what the response holds at a time
 def incidents_csv(incidents) -> Iterator[str]:
     """The rows in chunks (a BOM first, so spreadsheet programs read UTF-8), from a
     server-side cursor: memory stays flat whatever the number of rows."""
+    # English whatever the reader's language: scripts and spreadsheets read these words
+    # (the labels are translated for the pages); a generator runs after the view returns.
+    with translation.override(settings.LANGUAGE_CODE):
+        yield from _incidents_csv(incidents)
+
+
+def _incidents_csv(incidents) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([label for label, _ in INCIDENT_CSV])
+    writer.writerow([label for label, _cell in INCIDENT_CSV])
     yield "\ufeff" + buffer.getvalue()
-    cells = [cell for _, cell in INCIDENT_CSV]
+    cells = [cell for _label, cell in INCIDENT_CSV]
     rows = incidents.values_list(*CSV_FIELDS).iterator(chunk_size=CSV_ROWS_PER_CHUNK)
     while chunk := list(islice(rows, CSV_ROWS_PER_CHUNK)):
         buffer.seek(0)
@@ -384,7 +395,7 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
                    CardCountryFilter, DeclineCodeFilter, SourceFilter,
                    ("first_seen_at", FirstSeenFilter), EachPaymentFilter]
     search_fields = ["customer_email", "order__reference", "stripe_id", "card_last4"]
-    search_help_text = "Email, order, PaymentIntent id or the card's last 4 digits."
+    search_help_text = _("Email, order, PaymentIntent id or the card's last 4 digits.")
     list_select_related = ["order", "attempt"]
     # No second COUNT(*) over every incident per page (bench/admin.py: 200,000 rows).
     show_full_result_count = False
@@ -393,12 +404,12 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
         (None, {"fields": ["kind_display", "status", "customer_email", "amount_display",
                            "card", "intent_full", "order_or_outside", "attempt_or_none",
                            "intent_status_display", "expires_detail", "source_display"]}),
-        ("Failure", {"fields": ["last_error_detail", "error_code", "decline_code",
+        (_("Failure"), {"fields": ["last_error_detail", "error_code", "decline_code",
                                 "error_message"]}),
-        ("Timeline", {"fields": ["intent_created", "first_seen_detail", "last_seen",
+        (_("Timeline"), {"fields": ["intent_created", "first_seen_detail", "last_seen",
                                  "resolved", "ended_by"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("order", "attempt")
@@ -432,8 +443,9 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
                 continue
             minor = minor_units(typed=value, currency=query.get("currency", ""))
             if minor is None:
-                filter_warning(request, f"The amount “{value}” was not valid (write 10 or "
-                                        "10.50), so the list ignores it.")
+                filter_warning(request, gettext(
+                    "The amount “%(amount)s” was not valid (write 10 or 10.50), so the list "
+                    "ignores it.") % {"amount": value})
             else:
                 query[lookup] = str(minor)
         query.pop("p", None)
@@ -455,7 +467,7 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
         except IncorrectLookupParameters:
             return self.changelist_unfiltered(request, path=changelist_url)
         if connections[incidents.db].vendor == "postgresql":
-            header = "\ufeff" + ",".join(label for label, _ in INCIDENT_CSV) + "\n"
+            header = "\ufeff" + ",".join(label for label, _cell in INCIDENT_CSV) + "\n"
             rows = incidents_csv_copy(incidents, header=header)
         else:
             rows = incidents_csv(incidents)
@@ -475,35 +487,35 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
             context["recovery_links"] = [
                 {"sent": timestamp(link.created_at), "email": link.email,
                  "by": link.created_by, "expires": timestamp(link.expires_at),
-                 "used": timestamp(link.used_at) if link.used_at else "not yet"}
+                 "used": timestamp(link.used_at) if link.used_at else gettext("not yet")}
                 for link in obj.recovery_links.select_related("created_by")]
             context["ops_history"] = ops_history_rows(incidents=[obj])
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 
-    @admin.display(description="Customer", ordering="customer_email")
+    @admin.display(description=_("Customer"), ordering="customer_email")
     def customer(self, incident: Incident) -> str:
         """The address, and the card under it ("visa •••• 3184 (DE)")."""
         who = email_wrapped(incident.customer_email) if incident.customer_email \
-            else "(no email)"
+            else gettext("(no email)")
         card = card_label(incident)
         if card == EMPTY:
             return who
         return format_html('{}<br><span class="quiet">{}</span>', who, card)
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, incident: Incident) -> str:
         return money_unbroken(incident.amount, incident.currency)
 
-    @admin.display(description="Kind", ordering="kind")
+    @admin.display(description=_("Kind"), ordering="kind")
     def kind_display(self, incident: Incident) -> str:
         return incident.get_kind_display()
 
-    @admin.display(description="Card", ordering="card_brand")
+    @admin.display(description=_("Card"), ordering="card_brand")
     def card(self, incident: Incident) -> str:
         return card_label(incident)
 
-    @admin.display(description="Last error", ordering="decline_code")
+    @admin.display(description=_("Last error"), ordering="decline_code")
     def last_error(self, incident: Incident) -> str:
         """In words; the codes (and Stripe's message) in the tooltip."""
         words = incident_error_in_words(incident)
@@ -516,32 +528,33 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
                            Truncator(words).chars(60) if words == incident.error_message
                            else words)
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def last_error_detail(self, incident: Incident) -> str:
         return incident_error_in_words(incident) or EMPTY
 
-    @admin.display(description="Kind / status", ordering="kind")
+    @admin.display(description=_("Kind / status"), ordering="kind")
     def kind_and_status(self, incident: Incident) -> str:
         return format_html('{}<br><span class="quiet">{}</span>', incident.get_kind_display(),
                            incident.get_status_display())
 
-    @admin.display(description="Age", ordering="-intent_created_at")
+    @admin.display(description=_("Age"), ordering="-intent_created_at")
     def seen_ago(self, incident: Incident) -> str:
         """"6 days" since the payment was made; under it when we first saw it, if that
         reads otherwise (a backfill finds old payments); both times on hover."""
         made = incident.intent_created_at or incident.first_seen_at
-        hover = f"payment made {timestamp(made)}, first seen {timestamp(incident.first_seen_at)}"
+        hover = gettext("payment made %(made)s, first seen %(seen)s") % {
+            "made": timestamp(made), "seen": timestamp(incident.first_seen_at)}
         made_ago, seen_ago = age(made), age(incident.first_seen_at)
         if made_ago == seen_ago:
             return format_html('<span title="{}">{}</span>', hover, made_ago)
-        return format_html('<span title="{}">{}<br><span class="quiet">seen {} ago</span>'
-                           '</span>', hover, made_ago, seen_ago)
+        return format_html('<span title="{}">{}<br><span class="quiet">{}</span></span>', hover,
+                           made_ago, gettext("seen %(age)s ago") % {"age": seen_ago})
 
-    @admin.display(description="Expires")
+    @admin.display(description=_("Expires"))
     def expires(self, incident: Incident) -> str:
         return expires_in(incident)
 
-    @admin.display(description="Expires")
+    @admin.display(description=_("Expires"))
     def expires_detail(self, incident: Incident) -> str:
         deadline = expires_at(incident)
         if deadline is None:
@@ -551,76 +564,79 @@ class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
                            timestamp(deadline, seconds=True), expires_in(incident),
                            selectors.EXPIRY_MEANING)
 
-    @admin.display(description="Order / intent", ordering="order__reference")
+    @admin.display(description=_("Order / intent"), ordering="order__reference")
     def where(self, incident: Incident) -> str:
         order = self.order_or_outside(incident) if incident.order is None \
             else order_admin_link(incident.order, short=True)
         return format_html('{}<br><span class="quiet">{}</span>', order, self.intent(incident))
 
-    @admin.display(description="Order", ordering="order__reference")
+    @admin.display(description=_("Order"), ordering="order__reference")
     def order_or_outside(self, incident: Incident) -> str:
         if incident.order is None:
             return format_html('<span class="quiet" title="{}">{}</span>',
-                               "An intent made outside this checkout (another integration "
-                               "on the Stripe account): no order here.",
-                               "outside checkout")
+                               gettext("An intent made outside this checkout (another "
+                                       "integration on the Stripe account): no order here."),
+                               gettext("outside checkout"))
         return order_admin_link(incident.order)
 
-    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    @admin.display(description=_("PaymentIntent"), ordering="stripe_id")
     def intent(self, incident: Incident) -> str:
         return intent_short(incident.stripe_id)
 
-    @admin.display(description="PaymentIntent")
+    @admin.display(description=_("PaymentIntent"))
     def intent_full(self, incident: Incident) -> str:
         url = stripe_dashboard_url(incident.stripe_id)
         if url is None:
             return incident.stripe_id
         return format_html('{} <a href="{}" target="_blank" rel="noopener">{}</a>',
-                           incident.stripe_id, url, "open in Stripe's Dashboard")
+                           incident.stripe_id, url, gettext("open in Stripe's Dashboard"))
 
-    @admin.display(description="Intent status")
+    @admin.display(description=_("Intent status"))
     def intent_status_display(self, incident: Incident) -> str:
         """Our ledger's status when the payment is ours (an ops confirm moves it at once);
         the incident's last sight of Stripe for an intent made outside the checkout."""
         if incident.attempt is not None:
             return format_html('{} <span class="quiet">{}</span>',
-                               intent_status_label(incident.attempt.status), "(our ledger)")
+                               intent_status_label(incident.attempt.status),
+                               gettext("(our ledger)"))
         return format_html('{} <span class="quiet">{}</span>',
-                           intent_status_label(incident.intent_status), "(as last seen at Stripe)")
+                           intent_status_label(incident.intent_status),
+                           gettext("(as last seen at Stripe)"))
 
-    @admin.display(description="Found by")
+    @admin.display(description=_("Found by"))
     def source_display(self, incident: Incident) -> str:
         return SOURCE_LABELS.get(incident.source, incident.source)
 
-    @admin.display(description="Payment made")
+    @admin.display(description=_("Payment made"))
     def intent_created(self, incident: Incident) -> str:
         made = incident.intent_created_at or incident.first_seen_at
-        return format_html("{} ({} ago)", timestamp(made, seconds=True), age(made))
+        return format_html("{} ({})", timestamp(made, seconds=True),
+                           gettext("%(age)s ago") % {"age": age(made)})
 
-    @admin.display(description="First seen")
+    @admin.display(description=_("First seen"))
     def first_seen_detail(self, incident: Incident) -> str:
-        return format_html("{} ({} ago)", timestamp(incident.first_seen_at, seconds=True),
-                           age(incident.first_seen_at))
+        return format_html("{} ({})", timestamp(incident.first_seen_at, seconds=True),
+                           gettext("%(age)s ago") % {"age": age(incident.first_seen_at)})
 
-    @admin.display(description="Last seen")
+    @admin.display(description=_("Last seen"))
     def last_seen(self, incident: Incident) -> str:
         return timestamp(incident.last_seen_at, seconds=True)
 
-    @admin.display(description="Resolved")
+    @admin.display(description=_("Resolved"))
     def resolved(self, incident: Incident) -> str:
         if incident.resolved_at is None:
-            return "not yet" if incident.status == Incident.Status.OPEN else EMPTY
+            return gettext("not yet") if incident.status == Incident.Status.OPEN else EMPTY
         return timestamp(incident.resolved_at, seconds=True)
 
-    @admin.display(description="Ended by")
+    @admin.display(description=_("Ended by"))
     def ended_by(self, incident: Incident) -> str:
         """Who canceled it and why, or confirmed it, when ops did (their action's record)."""
         return ops_ending(incident=incident)
 
-    @admin.display(description="Payment attempt")
+    @admin.display(description=_("Payment attempt"))
     def attempt_or_none(self, incident: Incident) -> str:
         if incident.attempt is None:
-            return "none (outside checkout)"
+            return gettext("none (outside checkout)")
         return attempt_admin_link(incident.attempt)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import (
     Case,
@@ -23,7 +24,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Coalesce, NullIf, Upper
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from payments.admin.common import SOURCE_LABELS
 from payments.checkout.models import PaymentAttempt
@@ -56,8 +57,10 @@ def _cell(expression) -> Func:
 def _error_in_words() -> Case:
     """``facts.error_in_words``: the decline code's words, else the error code's, else
     Stripe's message, else the bare code."""
-    whens = [When(decline_code=code, then=Value(words)) for code, words in ERROR_WORDS.items()]
-    whens += [When(error_code=code, then=Value(words)) for code, words in ERROR_WORDS.items()]
+    whens = [When(decline_code=code, then=Value(str(words)))
+             for code, words in ERROR_WORDS.items()]
+    whens += [When(error_code=code, then=Value(str(words)))
+              for code, words in ERROR_WORDS.items()]
     return Case(*whens, default=Coalesce(NullIf(F("error_message"), Value("")),
                                          NullIf(F("decline_code"), Value("")),
                                          F("error_code")), output_field=TEXT)
@@ -113,7 +116,13 @@ def csv_columns() -> list:
 
 def incidents_csv_copy(incidents, *, header: str) -> Iterator[bytes]:
     """``header`` (its BOM included), then the rows of ``incidents`` (their filters and
-    order kept) as PostgreSQL writes them, in chunks: memory stays flat."""
+    order kept) as PostgreSQL writes them, in chunks: memory stays flat. In English
+    whatever the reader's language, as ``incidents_csv``."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield from _incidents_csv_copy(incidents, header=header)
+
+
+def _incidents_csv_copy(incidents, *, header: str) -> Iterator[bytes]:
     yield header.encode()
     names = [f"csv_{i}" for i in range(len(csv_columns()))]
     rows = incidents.annotate(**dict(zip(names, csv_columns(), strict=True))).values_list(*names)

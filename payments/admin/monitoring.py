@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
     EMPTY,
@@ -47,46 +48,46 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "intents_seen", "incidents_opened", "incidents_resolved", "finalized", "errors"]
     readonly_fields = fields
 
-    @admin.display(description="Run", ordering="pk")
+    @admin.display(description=_("Run"), ordering="pk")
     def run(self, scan_run: ScanRun) -> str:
         return f"#{scan_run.pk}"
 
-    @admin.display(description="Kind", ordering="kind")
+    @admin.display(description=_("Kind"), ordering="kind")
     def kind_display(self, scan_run: ScanRun) -> str:
         return scan_run.get_kind_display()
 
-    @admin.display(description="Started", ordering="started_at")
+    @admin.display(description=_("Started"), ordering="started_at")
     def started(self, scan_run: ScanRun) -> str:
         return timestamp(scan_run.started_at, seconds=True)
 
-    @admin.display(description="Finished", ordering="finished_at")
+    @admin.display(description=_("Finished"), ordering="finished_at")
     def finished(self, scan_run: ScanRun) -> str:
         return timestamp(scan_run.finished_at, seconds=True)
 
     # Short headers: eleven columns fit a 1280 px screen next to the filters.
-    @admin.display(description="Calls", ordering="stripe_calls")
+    @admin.display(description=_("Calls"), ordering="stripe_calls")
     def calls(self, scan_run: ScanRun) -> int:
         return scan_run.stripe_calls
 
-    @admin.display(description="Intents", ordering="intents_seen")
+    @admin.display(description=_("Intents"), ordering="intents_seen")
     def intents(self, scan_run: ScanRun) -> int:
         return scan_run.intents_seen
 
-    @admin.display(description="Opened", ordering="incidents_opened")
+    @admin.display(description=_("Opened"), ordering="incidents_opened")
     def opened(self, scan_run: ScanRun) -> int:
         return scan_run.incidents_opened
 
-    @admin.display(description="Resolved", ordering="incidents_resolved")
+    @admin.display(description=_("Resolved"), ordering="incidents_resolved")
     def resolved(self, scan_run: ScanRun) -> int:
         return scan_run.incidents_resolved
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, scan_run: ScanRun) -> str:
         if scan_run.finished_at is None:
             return "running"
         return duration_short(scan_run.finished_at - scan_run.started_at)
 
-    @admin.display(description="Errors")
+    @admin.display(description=_("Errors"))
     def errors_short(self, scan_run: ScanRun) -> str:
         if not scan_run.errors:
             return EMPTY
@@ -114,7 +115,7 @@ class ScanCursorAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     fields = ["name", "value", "updated_at"]
     readonly_fields = fields
 
-    @admin.display(description="Updated", ordering="updated_at")
+    @admin.display(description=_("Updated"), ordering="updated_at")
     def updated(self, cursor: ScanCursor) -> str:
         return timestamp(cursor.updated_at, seconds=True)
 
@@ -133,11 +134,11 @@ class ScanLockAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["name", "holder", "expires_at", "state"]
     readonly_fields = fields
 
-    @admin.display(description="Expires", ordering="expires_at")
+    @admin.display(description=_("Expires"), ordering="expires_at")
     def expires(self, lock: ScanLock) -> str:
         return timestamp(lock.expires_at, seconds=True)
 
-    @admin.display(description="State")
+    @admin.display(description=_("State"))
     def state(self, lock: ScanLock) -> str:
         now = timezone.now()
         if lock.expires_at > now:
@@ -154,8 +155,8 @@ class OpsActionItemInline(ReadOnlyTabularInline):
     model = OpsActionItem
     fields = ["payment", "amount", "kind", "order", "result_display", "finished"]
     readonly_fields = fields
-    verbose_name = "payment"
-    verbose_name_plural = "payments"
+    verbose_name = _("payment")
+    verbose_name_plural = _("payments")
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related(
@@ -165,27 +166,27 @@ class OpsActionItemInline(ReadOnlyTabularInline):
         # Part of the action's record: whoever may see the action sees its payments.
         return request.user.has_perm("payments.view_opsaction")
 
-    @admin.display(description="Payment")
+    @admin.display(description=_("Payment"))
     def payment(self, item: OpsActionItem) -> str:
         url = reverse("admin:payments_incident_change", args=[item.incident_id])
         return format_html('<a href="{}">{}</a>', url,
                            item.incident.customer_email or "(no email)")
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def amount(self, item: OpsActionItem) -> str:
         return money_unbroken(item.incident.amount, item.incident.currency)
 
-    @admin.display(description="Kind")
+    @admin.display(description=_("Kind"))
     def kind(self, item: OpsActionItem) -> str:
         return item.incident.get_kind_display()
 
-    @admin.display(description="Order")
+    @admin.display(description=_("Order"))
     def order(self, item: OpsActionItem) -> str:
         if item.incident.order is None:
             return "outside checkout"
         return order_admin_link(item.incident.order, short=True)
 
-    @admin.display(description="Result")
+    @admin.display(description=_("Result"))
     def result_display(self, item: OpsActionItem) -> str:
         if item.result == OpsActionItem.Result.PENDING:
             return format_html('<span class="quiet">{}</span>', "waiting")
@@ -193,7 +194,7 @@ class OpsActionItemInline(ReadOnlyTabularInline):
             return item.detail
         return format_html("<strong>{}</strong>: {}", item.get_result_display(), item.detail)
 
-    @admin.display(description="At")
+    @admin.display(description=_("At"))
     def finished(self, item: OpsActionItem) -> str:
         return timestamp(item.finished_at, seconds=True) if item.finished_at else EMPTY
 
@@ -229,7 +230,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", OpsActionStatusFilter, ("submitted_at", SubmittedFilter)]
     search_fields = ["user__username", "summary", "items__incident__customer_email",
                      "items__incident__stripe_id", "items__incident__order__reference"]
-    search_help_text = "Staff user, result, or a payment's email, order or PaymentIntent id."
+    search_help_text = _("Staff user, result, or a payment's email, order or PaymentIntent id.")
     list_select_related = ["user"]
     show_full_result_count = False
     paginator = LargeTablePaginator
@@ -262,34 +263,34 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                                    OpsAction.Status.RUNNING)
         return super().change_view(request, object_id, form_url, context)
 
-    @admin.display(description="When", ordering="created_at")
+    @admin.display(description=_("When"), ordering="created_at")
     def when(self, action: OpsAction) -> str:
         return timestamp(action.submitted_at or action.created_at)
 
-    @admin.display(description="Shown")
+    @admin.display(description=_("Shown"))
     def created(self, action: OpsAction) -> str:
         return timestamp(action.created_at, seconds=True)
 
-    @admin.display(description="Submitted")
+    @admin.display(description=_("Submitted"))
     def submitted(self, action: OpsAction) -> str:
         return timestamp(action.submitted_at, seconds=True)
 
-    @admin.display(description="Finished")
+    @admin.display(description=_("Finished"))
     def finished(self, action: OpsAction) -> str:
         return timestamp(action.finished_at, seconds=True)
 
-    @admin.display(description="Action", ordering="kind")
+    @admin.display(description=_("Action"), ordering="kind")
     def kind_display(self, action: OpsAction) -> str:
         if action.reason:
             return format_html('{}<br><span class="quiet">{}</span>',
                                action.get_kind_display(), self.reason_display(action))
         return action.get_kind_display()
 
-    @admin.display(description="Reason", ordering="reason")
+    @admin.display(description=_("Reason"), ordering="reason")
     def reason_display(self, action: OpsAction) -> str:
         return ops_actions.CANCEL_REASONS.get(action.reason, action.reason) or EMPTY
 
-    @admin.display(description="Payments")
+    @admin.display(description=_("Payments"))
     def payments(self, action: OpsAction) -> str:
         """The first few payments by customer and amount, and how many more."""
         items = getattr(action, "first_items", None)
@@ -305,7 +306,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) \
             if lines else EMPTY
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def progress(self, action: OpsAction) -> str:
         """"At work: 3 of 10", "Done", "Stopped by an error"."""
         if action.status in (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING):
@@ -329,30 +330,30 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "state"]
     readonly_fields = fields
 
-    @admin.display(description="Order", ordering="order__reference")
+    @admin.display(description=_("Order"), ordering="order__reference")
     def order_link(self, link: RecoveryLink) -> str:
         return order_admin_link(link.order, short=True)
 
-    @admin.display(description="Incident")
+    @admin.display(description=_("Incident"))
     def incident_link(self, link: RecoveryLink) -> str:
         if link.incident_id is None:
             return EMPTY
         url = reverse("admin:payments_incident_change", args=[link.incident_id])
         return format_html('<a href="{}">{}</a>', url, f"#{link.incident_id}")
 
-    @admin.display(description="Email", ordering="email")
+    @admin.display(description=_("Email"), ordering="email")
     def email_display(self, link: RecoveryLink) -> str:
         return email_wrapped(link.email)
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, link: RecoveryLink) -> str:
         return timestamp(link.created_at)
 
-    @admin.display(description="Expires", ordering="expires_at")
+    @admin.display(description=_("Expires"), ordering="expires_at")
     def expires(self, link: RecoveryLink) -> str:
         return timestamp(link.expires_at)
 
-    @admin.display(description="Opened / used / paid")
+    @admin.display(description=_("Opened / used / paid"))
     def state(self, link: RecoveryLink) -> str:
         steps = [f"{step} {timestamp(at)}" for step, at in link.progress()]
         if steps:

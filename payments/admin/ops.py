@@ -23,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import capfirst
 from django.utils.timesince import timesince
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
     EMPTY,
@@ -46,7 +48,7 @@ OPS_MAX_SELECTED = 500
 class OpsVerb:
     permission: str  # the codename on Incident
     button: str  # on the incident page, and the bulk action's name
-    question: str  # "Confirm {n}?"
+    question: str  # "Confirm %(payments)s?"
     nothing: str  # when every selected payment would be skipped
     does: str  # what happens, in a sentence
     submit: str
@@ -54,26 +56,28 @@ class OpsVerb:
 
 OPS_VERBS = {
     Action.CONFIRM: OpsVerb(
-        "confirm_payment", "Confirm now", "Confirm {n}?", "No payment here can be confirmed",
-        "The server confirms each payment at Stripe now: the shopper already passed the "
-        "bank's check, the card is charged and the order becomes paid.",
-        "Yes, confirm"),
+        "confirm_payment", _("Confirm now"), _("Confirm %(payments)s?"),
+        _("No payment here can be confirmed"),
+        _("The server confirms each payment at Stripe now: the shopper already passed the "
+          "bank's check, the card is charged and the order becomes paid."),
+        _("Yes, confirm")),
     Action.SEND_LINK: OpsVerb(
-        "send_recovery_link", "Send authentication link",
-        "Send an authentication link for {n}?", "No payment here can get a link",
-        "Each shopper gets an email with a signed link that expires in {hours}: it runs "
-        "the bank's check again, or takes another card for the same order.",
-        "Yes, send the emails"),
+        "send_recovery_link", _("Send authentication link"),
+        _("Send an authentication link for %(payments)s?"), _("No payment here can get a link"),
+        _("Each shopper gets an email with a signed link that expires in %(hours)s: it runs "
+          "the bank's check again, or takes another card for the same order."),
+        _("Yes, send the emails")),
     Action.CANCEL: OpsVerb(
-        "cancel_payment", "Cancel payment", "Cancel {n}?", "No payment here can be canceled",
-        "Each payment is canceled at Stripe and its order marked canceled: the shopper "
-        "can no longer pay it. This cannot be undone.",
-        "Yes, cancel"),
+        "cancel_payment", _("Cancel payment"), _("Cancel %(payments)s?"),
+        _("No payment here can be canceled"),
+        _("Each payment is canceled at Stripe and its order marked canceled: the shopper "
+          "can no longer pay it. This cannot be undone."),
+        _("Yes, cancel")),
     Action.REFRESH: OpsVerb(
-        "refresh_payment", "Refresh from Stripe", "Refresh {n} from Stripe?",
-        "No payment here can be refreshed",
-        "Reads each payment from Stripe and records what changed. Nothing is charged.",
-        "Yes, refresh"),
+        "refresh_payment", _("Refresh from Stripe"), _("Refresh %(payments)s from Stripe?"),
+        _("No payment here can be refreshed"),
+        _("Reads each payment from Stripe and records what changed. Nothing is charged."),
+        _("Yes, refresh")),
 }
 
 
@@ -86,18 +90,20 @@ def engine_internals_visible(user) -> bool:
 
 
 def payments_count(n: int) -> str:
-    return f"{n} payment" if n == 1 else f"{n} payments"
+    return ngettext("%(count)s payment", "%(count)s payments", n) % {"count": n}
 
 
 def skipped_summary(skipped: list[tuple[Incident, str]]) -> str:
     """"1 will be skipped: already paid", or "3 will be skipped: 2 already paid, 1 not
     awaiting confirmation"."""
-    reasons = Counter(reason for _, reason in skipped)
+    reasons = Counter(reason for _incident, reason in skipped)
     total = sum(reasons.values())
     if len(reasons) == 1:
-        return f"{total} will be skipped: {next(iter(reasons))}"
-    return f"{total} will be skipped: " + ", ".join(f"{count} {reason}"
-                                                   for reason, count in reasons.items())
+        reasons_text = next(iter(reasons))
+    else:
+        reasons_text = ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+    return gettext("%(count)s will be skipped: %(reasons)s") % {"count": total,
+                                                                 "reasons": reasons_text}
 
 
 class OpsActionForm(forms.Form):
@@ -107,8 +113,8 @@ class OpsActionForm(forms.Form):
 
     token = forms.UUIDField(widget=forms.HiddenInput)
     reason = forms.ChoiceField(
-        label="Reason", required=True,
-        choices=[("", "Choose a reason"), *ops_actions.CANCEL_REASONS.items()])
+        label=_("Reason"), required=True,
+        choices=[("", _("Choose a reason")), *ops_actions.CANCEL_REASONS.items()])
 
     def __init__(self, *args, action: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -142,26 +148,27 @@ class OpsActionsMixin:
     def has_refresh_payment_permission(self, request: HttpRequest) -> bool:
         return self.has_ops_permission(request, Action.REFRESH)
 
-    @admin.action(description="Confirm now", permissions=["confirm_payment"])
+    @admin.action(description=_("Confirm now"), permissions=["confirm_payment"])
     def confirm_selected(self, request: HttpRequest, queryset):
         return self.ops_selected(request, Action.CONFIRM, queryset)
 
-    @admin.action(description="Send authentication link", permissions=["send_recovery_link"])
+    @admin.action(description=_("Send authentication link"), permissions=["send_recovery_link"])
     def send_link_selected(self, request: HttpRequest, queryset):
         return self.ops_selected(request, Action.SEND_LINK, queryset)
 
-    @admin.action(description="Cancel payment", permissions=["cancel_payment"])
+    @admin.action(description=_("Cancel payment"), permissions=["cancel_payment"])
     def cancel_selected(self, request: HttpRequest, queryset):
         return self.ops_selected(request, Action.CANCEL, queryset)
 
-    @admin.action(description="Refresh from Stripe", permissions=["refresh_payment"])
+    @admin.action(description=_("Refresh from Stripe"), permissions=["refresh_payment"])
     def refresh_selected(self, request: HttpRequest, queryset):
         return self.ops_selected(request, Action.REFRESH, queryset)
 
     def ops_selected(self, request: HttpRequest, action: str, queryset):
         if queryset.count() > OPS_MAX_SELECTED:
-            messages.warning(request, f"Select at most {OPS_MAX_SELECTED} payments for one "
-                                      "action (filter the list first).")
+            messages.warning(request, gettext(
+                "Select at most %(max)s payments for one action (filter the list first).")
+                % {"max": OPS_MAX_SELECTED})
             return None
         return self.ops_confirmation(request, action, queryset,
                                      back=request.get_full_path())
@@ -180,7 +187,7 @@ class OpsActionsMixin:
         incidents = self.get_queryset(request).filter(pk__in=ids)
         back = self.ops_back(request, request.GET.get("next", ""))
         if not incidents.exists():
-            messages.warning(request, "No such payment: nothing was done.")
+            messages.warning(request, gettext("No such payment: nothing was done."))
             return HttpResponseRedirect(back)
         return self.ops_confirmation(request, action, incidents, back=back)
 
@@ -206,8 +213,8 @@ class OpsActionsMixin:
         form = form or OpsActionForm(initial={"token": record.pk}, action=action)
         hours = timesince(timezone.now(), timezone.now() + timedelta(
             seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS), depth=2)
-        title = verb.question.format(n=payments_count(len(plan.eligible))) if plan.eligible \
-            else verb.nothing
+        title = verb.question % {"payments": payments_count(len(plan.eligible))} \
+            if plan.eligible else verb.nothing
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -215,7 +222,7 @@ class OpsActionsMixin:
             "subtitle": skipped_summary(plan.skipped) if plan.skipped else "",
             "action": action,
             "verb": verb,
-            "does": verb.does.format(hours=hours),
+            "does": verb.does % {"hours": hours},
             "in_background": len(incidents) > 1,
             "eligible": [self.ops_row(incident) for incident in plan.eligible],
             "skipped": [{**self.ops_row(incident), "reason": reason}
@@ -233,13 +240,13 @@ class OpsActionsMixin:
         return {
             "incident": incident,
             "url": reverse("admin:payments_incident_change", args=[incident.pk]),
-            "customer": incident.customer_email or "(no email)",
+            "customer": incident.customer_email or gettext("(no email)"),
             "amount": money_unbroken(incident.amount, incident.currency),
             "kind": incident.get_kind_display(),
             "status": incident.get_status_display(),
             "payment": intent_status_label(incident.attempt.status if incident.attempt
                                            else incident.intent_status),
-            "order": incident.order.reference if incident.order else "outside checkout",
+            "order": incident.order.reference if incident.order else gettext("outside checkout"),
         }
 
     def ops_execute(self, request: HttpRequest, action: str):
@@ -248,8 +255,8 @@ class OpsActionsMixin:
         back = self.ops_back(request, request.POST.get("next", ""))
         form = OpsActionForm(request.POST, action=action)
         if not form.is_valid() and "token" in form.errors:
-            messages.warning(request, "This form was not sent as the site made it: nothing "
-                                      "was done.")
+            messages.warning(request, gettext("This form was not sent as the site made it: "
+                                              "nothing was done."))
             return HttpResponseRedirect(back)
         token = form.cleaned_data["token"]
         try:
@@ -263,22 +270,24 @@ class OpsActionsMixin:
                 form.add_error("reason" if "reason" in form.fields else None, str(error))
                 return self.ops_page_again(request, action, token, back, form)
         except ops_actions.TokenRefused as error:
-            messages.warning(request, f"{error} Nothing was done; open the action again.")
+            messages.warning(request, gettext("%(error)s Nothing was done; open the action "
+                                              "again.") % {"error": error})
             return HttpResponseRedirect(back)
         except ops_actions.AlreadySubmitted as error:
             previous = error.previous
             if previous.status in (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING):
-                messages.warning(request, "This form was already submitted; it is still at "
-                                          "work.")
+                messages.warning(request, gettext("This form was already submitted; it is "
+                                                  "still at work."))
                 return HttpResponseRedirect(self.ops_progress_url(previous, back))
-            messages.warning(request, "This form was already submitted: "
-                                      f"{previous.summary}.")
+            messages.warning(request, gettext("This form was already submitted: "
+                                              "%(summary)s.") % {"summary": previous.summary})
             return HttpResponseRedirect(back)
         if record.requested > 1:
             transaction.on_commit(lambda: self.ops_action_queue(request, record))
-            messages.info(request, f"{capfirst(record.get_kind_display())}: "
-                                   f"{payments_count(record.requested)} at work. This page "
-                                   "shows each payment's result as it comes.")
+            messages.info(request, gettext(
+                "%(action)s: %(payments)s at work. This page shows each payment's result as "
+                "it comes.") % {"action": capfirst(record.get_kind_display()),
+                                "payments": payments_count(record.requested)})
             return HttpResponseRedirect(self.ops_progress_url(record, back))
         outcome = ops_actions.recovery_run(action_id=record.pk)
         level = messages.SUCCESS if outcome.done and not outcome.skipped \
@@ -296,9 +305,9 @@ class OpsActionsMixin:
             outages.redis_unavailable(component="celery_publish",
                                       doing=f"ops action {record.pk} not queued; the resume "
                                             "runs it")
-            messages.warning(request, "The task queue did not answer: this action is saved "
-                                      "and starts within a few minutes, once a worker is "
-                                      "back.")
+            messages.warning(request, gettext(
+                "The task queue did not answer: this action is saved and starts within a few "
+                "minutes, once a worker is back."))
 
     def ops_page_again(self, request: HttpRequest, action: str, token, back: str,
                        form: OpsActionForm) -> TemplateResponse:
@@ -362,9 +371,10 @@ def ops_ending(*, incident: Incident | None = None, order=None) -> str:
     if item is None:
         return EMPTY
     record = item.ops_action
-    text = f"{capfirst(item.detail)} by {record.user.get_username()} on " \
-           f"{timestamp(item.finished_at)}"
+    text = gettext("%(what)s by %(user)s on %(time)s") % {
+        "what": capfirst(item.detail), "user": record.user.get_username(),
+        "time": timestamp(item.finished_at)}
     if record.kind == Action.CANCEL:
         text += f": {ops_actions.CANCEL_REASONS.get(record.reason, record.reason)}"
     url = reverse("admin:payments_opsaction_change", args=[record.pk])
-    return format_html('{} <a href="{}">{}</a>', text, url, "(ops action)")
+    return format_html('{} <a href="{}">{}</a>', text, url, gettext("(ops action)"))

@@ -14,6 +14,7 @@ from django.contrib.admin.utils import display_for_field, label_for_field, looku
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
     EMPTY,
@@ -48,7 +49,7 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "sku"]
 
-    @admin.display(description="Price", ordering="price")
+    @admin.display(description=_("Price"), ordering="price")
     def price_display(self, product: Product) -> str:
         return money_unbroken(product.price, product.currency)
 
@@ -57,20 +58,20 @@ class OrderLineInline(ReadOnlyTabularInline):
     model = OrderLine
     fields = ["item", "unit_price_display", "line_total"]
     readonly_fields = fields
-    verbose_name = "line"
+    verbose_name = _("line")
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("order")  # each line's currency
 
-    @admin.display(description="Item")
+    @admin.display(description=_("Item"))
     def item(self, line: OrderLine) -> str:
         return f"{line.quantity} × {line.name}"
 
-    @admin.display(description="Unit price")
+    @admin.display(description=_("Unit price"))
     def unit_price_display(self, line: OrderLine) -> str:
         return money_unbroken(line.unit_price, line.order.currency)
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def line_total(self, line: OrderLine) -> str:
         return money_unbroken(line.amount, line.order.currency)
 
@@ -80,26 +81,26 @@ class PaymentAttemptInline(ReadOnlyTabularInline):
     fields = ["number", "intent", "status", "amount_display", "card", "failure", "updated"]
     readonly_fields = fields
 
-    @admin.display(description="PaymentIntent")
+    @admin.display(description=_("PaymentIntent"))
     def intent(self, attempt: PaymentAttempt) -> str:
         # The link to the attempt's page, where Django would put a small "View" above.
         url = reverse("admin:payments_paymentattempt_change", args=[attempt.pk])
         return format_html('<a href="{}">{}</a>', url,
                            attempt.stripe_id or "(no intent yet)")
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def amount_display(self, attempt: PaymentAttempt) -> str:
         return money_unbroken(attempt.amount, attempt.currency)
 
-    @admin.display(description="Card")
+    @admin.display(description=_("Card"))
     def card(self, attempt: PaymentAttempt) -> str:
         return card_label(attempt)
 
-    @admin.display(description="Decline / error")
+    @admin.display(description=_("Decline / error"))
     def failure(self, attempt: PaymentAttempt) -> str:
         return attempt_failure(attempt)
 
-    @admin.display(description="Updated")
+    @admin.display(description=_("Updated"))
     def updated(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.updated_at)
 
@@ -150,24 +151,24 @@ class OrderAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 
-    @admin.display(description="Ended by")
+    @admin.display(description=_("Ended by"))
     def ended_by(self, order: Order) -> str:
         """Who canceled it and why (or confirmed its payment), when ops did."""
         return ops_ending(order=order)
 
-    @admin.display(description="Receipt sent")
+    @admin.display(description=_("Receipt sent"))
     def receipt_sent(self, order: Order) -> str:
         return timestamp(order.receipt_sent_at)
 
-    @admin.display(description="Total", ordering="amount")
+    @admin.display(description=_("Total"), ordering="amount")
     def total(self, order: Order) -> str:
         return money_unbroken(order.amount, order.currency)
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, order: Order) -> str:
         return timestamp(order.created_at)
 
-    @admin.display(description="Paid", ordering="paid_at")
+    @admin.display(description=_("Paid"), ordering="paid_at")
     def paid(self, order: Order) -> str:
         return timestamp(order.paid_at)
 
@@ -226,35 +227,35 @@ class PaymentEventInline(ReadOnlyTabularInline):
     model = PaymentEvent
     fields = ["at", "observed", "change", "effect", "error", "decline", "source", "who"]
     readonly_fields = fields
-    verbose_name = "ledger entry"
-    verbose_name_plural = "ledger"
+    verbose_name = _("ledger entry")
+    verbose_name_plural = _("ledger")
 
-    @admin.display(description="Recorded")
+    @admin.display(description=_("Recorded"))
     def at(self, event: PaymentEvent) -> str:
         return timestamp(event.created_at, seconds=True)  # several a minute
 
-    @admin.display(description="Stated by Stripe")
+    @admin.display(description=_("Stated by Stripe"))
     def observed(self, event: PaymentEvent) -> str:
         return timestamp(event.observed_at, seconds=True)
 
-    @admin.display(description="Status change")
+    @admin.display(description=_("Status change"))
     def change(self, event: PaymentEvent) -> str:
         return format_html("{} → {}", intent_status_label(event.from_status),
                            intent_status_label(event.to_status))
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def error(self, event: PaymentEvent) -> str:
         return code_short(event.error_code)
 
-    @admin.display(description="Decline")
+    @admin.display(description=_("Decline"))
     def decline(self, event: PaymentEvent) -> str:
         return code_short(event.decline_code)
 
-    @admin.display(description="Reported by")
+    @admin.display(description=_("Reported by"))
     def who(self, event: PaymentEvent) -> str:
         return text_short(event.actor)
 
-    @admin.display(description="Effect")
+    @admin.display(description=_("Effect"))
     def effect(self, event: PaymentEvent) -> str:
         if event.note:  # our decision, not Stripe's fact: why
             return event.note
@@ -295,9 +296,9 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
     fieldsets = [
         (None, {"fields": ["order_link", "number", "stripe_id", "status", "amount_display",
                            "card", "confirmation_method"]}),
-        ("Last failure", {"fields": ["failure", "last_error_code", "last_decline_code",
+        (_("Last failure"), {"fields": ["failure", "last_error_code", "last_decline_code",
                                      "last_error_message"]}),
-        ("Timeline", {"fields": ["created", "asked_at", "passed_at", "expires",
+        (_("Timeline"), {"fields": ["created", "asked_at", "passed_at", "expires",
                                  "final", "updated"]}),
         ("Stripe details", {"classes": ["collapse"],
                             "fields": ["latest_charge", "create_payment_method",
@@ -306,45 +307,45 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     inlines = [PaymentEventInline]
 
-    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    @admin.display(description=_("PaymentIntent"), ordering="stripe_id")
     def intent(self, attempt: PaymentAttempt) -> str:
         if not attempt.stripe_id:
             return f"attempt {attempt.number} (no intent yet)"
         return intent_short(attempt.stripe_id)
 
-    @admin.display(description="Order", ordering="order__reference")
+    @admin.display(description=_("Order"), ordering="order__reference")
     def order_link(self, attempt: PaymentAttempt) -> str:
         return order_admin_link(attempt.order)
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, attempt: PaymentAttempt) -> str:
         return money_unbroken(attempt.amount, attempt.currency)
 
-    @admin.display(description="Card", ordering="card_brand")
+    @admin.display(description=_("Card"), ordering="card_brand")
     def card(self, attempt: PaymentAttempt) -> str:
         return card_label(attempt)
 
-    @admin.display(description="Decline / error", ordering="last_decline_code")
+    @admin.display(description=_("Decline / error"), ordering="last_decline_code")
     def failure(self, attempt: PaymentAttempt) -> str:
         return attempt_failure(attempt)
 
-    @admin.display(description="Updated", ordering="updated_at")
+    @admin.display(description=_("Updated"), ordering="updated_at")
     def updated(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.updated_at, seconds=True)
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.created_at, seconds=True)
 
-    @admin.display(description="Sent to the bank's challenge")
+    @admin.display(description=_("Sent to the bank's challenge"))
     def asked_at(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.requires_action_at, seconds=True)
 
-    @admin.display(description="Passed the challenge")
+    @admin.display(description=_("Passed the challenge"))
     def passed_at(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.requires_confirmation_at, seconds=True)
 
-    @admin.display(description="Expires")
+    @admin.display(description=_("Expires"))
     def expires(self, attempt: PaymentAttempt) -> str:
         """The one expiry rule (``PaymentAttempt.expires_at``), and what it means."""
         deadline = attempt.expires_at
@@ -352,6 +353,6 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
                            timestamp(deadline, seconds=True) if deadline else EMPTY,
                            EXPIRY_MEANING)
 
-    @admin.display(description="Final")
+    @admin.display(description=_("Final"))
     def final(self, attempt: PaymentAttempt) -> str:
         return timestamp(attempt.final_at, seconds=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
     EMPTY,
@@ -38,69 +39,69 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "mismatches_resolved", "mailed", "mismatches_link", "errors"]
     readonly_fields = fields
 
-    @admin.display(description="Run", ordering="pk")
+    @admin.display(description=_("Run"), ordering="pk")
     def run(self, run: ReconciliationRun) -> str:
         return f"#{run.pk}"
 
-    @admin.display(description="Started", ordering="started_at")
+    @admin.display(description=_("Started"), ordering="started_at")
     def started(self, run: ReconciliationRun) -> str:
         return timestamp(run.started_at, seconds=True)
 
-    @admin.display(description="Finished", ordering="finished_at")
+    @admin.display(description=_("Finished"), ordering="finished_at")
     def finished(self, run: ReconciliationRun) -> str:
         return timestamp(run.finished_at, seconds=True)
 
-    @admin.display(description="Window", ordering="days")
+    @admin.display(description=_("Window"), ordering="days")
     def window(self, run: ReconciliationRun) -> str:
         return format_html('<span title="{} to {}">{} day{}</span>',
                            timestamp(run.window_start), timestamp(run.window_end), run.days,
                            "" if run.days == 1 else "s")
 
-    @admin.display(description="Window")
+    @admin.display(description=_("Window"))
     def window_range(self, run: ReconciliationRun) -> str:
         """Both ends: intents and charges created from the first, up to the second."""
         return format_html("{} day{}: {} to {}", run.days, "" if run.days == 1 else "s",
                            timestamp(run.window_start, seconds=True),
                            timestamp(run.window_end, seconds=True))
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, run: ReconciliationRun) -> str:
         if run.finished_at is None:
             return "running"
         return duration_short(run.finished_at - run.started_at)
 
     # Short headers: the columns fit a 1280 px screen next to the filters.
-    @admin.display(description="Calls", ordering="stripe_calls")
+    @admin.display(description=_("Calls"), ordering="stripe_calls")
     def calls(self, run: ReconciliationRun) -> int:
         return run.stripe_calls
 
-    @admin.display(description="Intents", ordering="intents_compared")
+    @admin.display(description=_("Intents"), ordering="intents_compared")
     def intents(self, run: ReconciliationRun) -> int:
         return run.intents_compared
 
-    @admin.display(description="Charges", ordering="charges_compared")
+    @admin.display(description=_("Charges"), ordering="charges_compared")
     def charges(self, run: ReconciliationRun) -> int:
         return run.charges_compared
 
-    @admin.display(description="Attempts", ordering="attempts_compared")
+    @admin.display(description=_("Attempts"), ordering="attempts_compared")
     def attempts(self, run: ReconciliationRun) -> int:
         return run.attempts_compared
 
-    @admin.display(description="Found", ordering="mismatches_found")
+    @admin.display(description=_("Found"), ordering="mismatches_found")
     def found(self, run: ReconciliationRun) -> str:
         if not run.mismatches_found:
             return "0"
         return format_html("<strong>{}</strong>", run.mismatches_found)
 
-    @admin.display(description="New", ordering="mismatches_new")
+    @admin.display(description=_("New"), ordering="mismatches_new")
     def new(self, run: ReconciliationRun) -> int:
         return run.mismatches_new
 
-    @admin.display(description="Resolved", ordering="mismatches_resolved")
+    @admin.display(description=_("Resolved"), ordering="mismatches_resolved")
     def resolved_count(self, run: ReconciliationRun) -> int:
         return run.mismatches_resolved
 
-    @admin.display(description="Mismatches")
+    @admin.display(description=_("Mismatches"))
     def mismatches_link(self, run: ReconciliationRun) -> str:
         url = reverse("admin:payments_reconciliationmismatch_changelist")
         return format_html('<a href="{}?last_run__id__exact={}">the mismatches this run '
@@ -157,69 +158,69 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     list_select_related = ["order"]
 
-    @admin.display(description="Mismatch", ordering="kind")
+    @admin.display(description=_("Mismatch"), ordering="kind")
     def kind_display(self, mismatch: ReconciliationMismatch) -> str:
         return mismatch.get_kind_display()
 
-    @admin.display(description="Order", ordering="order__reference")
+    @admin.display(description=_("Order"), ordering="order__reference")
     def order_link(self, mismatch: ReconciliationMismatch) -> str:
         if mismatch.order is None:
             return format_html('<span title="{}">unknown here</span>', mismatch.subject)
         return order_admin_link(mismatch.order, short=True)
 
-    @admin.display(description="PaymentIntent", ordering="stripe_id")
+    @admin.display(description=_("PaymentIntent"), ordering="stripe_id")
     def intent(self, mismatch: ReconciliationMismatch) -> str:
         if not mismatch.stripe_id:
             return EMPTY
         return format_html('<span title="{}">{}</span>', mismatch.stripe_id,
                            stripe_id_short(mismatch.stripe_id))
 
-    @admin.display(description="Charges")
+    @admin.display(description=_("Charges"))
     def charges(self, mismatch: ReconciliationMismatch) -> str:
         if not mismatch.charge_ids:
             return EMPTY
         return format_html_join(", ", "{}", ((charge,) for charge in mismatch.charge_ids))
 
-    @admin.display(description="Here")
+    @admin.display(description=_("Here"))
     def here(self, mismatch: ReconciliationMismatch) -> str:
         return _side(mismatch.status_here, mismatch.amount_here, mismatch.currency)
 
-    @admin.display(description="At Stripe")
+    @admin.display(description=_("At Stripe"))
     def at_stripe(self, mismatch: ReconciliationMismatch) -> str:
         return _side(mismatch.status_at_stripe, mismatch.amount_at_stripe, mismatch.currency)
 
-    @admin.display(description="Payment made", ordering="occurred_at")
+    @admin.display(description=_("Payment made"), ordering="occurred_at")
     def occurred(self, mismatch: ReconciliationMismatch) -> str:
         return timestamp(mismatch.occurred_at)
 
-    @admin.display(description="First found", ordering="first_found_at")
+    @admin.display(description=_("First found"), ordering="first_found_at")
     def found(self, mismatch: ReconciliationMismatch) -> str:
         return timestamp(mismatch.first_found_at)
 
-    @admin.display(description="Last found", ordering="last_found_at")
+    @admin.display(description=_("Last found"), ordering="last_found_at")
     def last_found(self, mismatch: ReconciliationMismatch) -> str:
         return timestamp(mismatch.last_found_at, seconds=True)
 
-    @admin.display(description="State", ordering="resolved")
+    @admin.display(description=_("State"), ordering="resolved")
     def state(self, mismatch: ReconciliationMismatch) -> str:
         if mismatch.resolved:
             return format_html('<span class="quiet">Resolved {}</span>',
                                timestamp(mismatch.resolved_at))
         return format_html("<strong>{}</strong>", "Open")
 
-    @admin.display(description="What to do")
+    @admin.display(description=_("What to do"))
     def next_step(self, mismatch: ReconciliationMismatch) -> str:
         return NEXT_STEP.get(mismatch.kind, EMPTY)
 
-    @admin.display(description="Ops mailed")
+    @admin.display(description=_("Ops mailed"))
     def mailed(self, mismatch: ReconciliationMismatch) -> str:
         return timestamp(mismatch.mailed_at, seconds=True) if mismatch.mailed_at else "not yet"
 
-    @admin.display(description="First found by")
+    @admin.display(description=_("First found by"))
     def first_run_link(self, mismatch: ReconciliationMismatch) -> str:
         return _run_link(mismatch.first_run)
 
-    @admin.display(description="Last found by")
+    @admin.display(description=_("Last found by"))
     def last_run_link(self, mismatch: ReconciliationMismatch) -> str:
         return _run_link(mismatch.last_run)
 

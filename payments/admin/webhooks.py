@@ -7,6 +7,7 @@ import json
 
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import EMPTY, ReadOnlyAdminMixin, text_short, timestamp
 from payments.stripe.models import WebhookEvent
@@ -41,15 +42,15 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
-    @admin.display(description="Made by Stripe", ordering="created")
+    @admin.display(description=_("Made by Stripe"), ordering="created")
     def created_display(self, event: WebhookEvent) -> str:
         return timestamp(event.created, seconds=True)
 
-    @admin.display(description="Received", ordering="received_at")
+    @admin.display(description=_("Received"), ordering="received_at")
     def received(self, event: WebhookEvent) -> str:
         return timestamp(event.received_at, seconds=True)
 
-    @admin.display(description="State")
+    @admin.display(description=_("State"))
     def state(self, event: WebhookEvent) -> str:
         if event.processed_at:
             lag = (event.processed_at - event.received_at).total_seconds()
@@ -58,7 +59,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html('failing: {}', text_short(event.last_error, limit=60))
         return "waiting"
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def body_pretty(self, event: WebhookEvent) -> str:
         try:
             text = json.dumps(json.loads(event.body), indent=2, sort_keys=True)

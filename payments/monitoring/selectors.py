@@ -53,6 +53,7 @@ from typing import Literal
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from payments.checkout.models import DailyTotal, PaymentAttempt
 from payments.checkout.totals import CHALLENGED, local_day
@@ -60,13 +61,13 @@ from payments.monitoring.models import Incident
 from payments.stripe import facts
 
 # The two rules every page and mail that shows the rate or an expiry says, in words.
-AUTHENTICATION_FAILURE_MEANING = (
+AUTHENTICATION_FAILURE_MEANING = _(
     "A failure is what Stripe or the bank refused, or a shopper abandoned at the bank's "
     "challenge, out of the payments the bank asked to authenticate (3-D Secure not "
     "handled, authentication failed, left at the bank's challenge, expired unconfirmed; "
     "each payment once). A payment that passed the challenge and awaits its confirmation "
     "is no failure; a card decline is none either.")
-EXPIRY_MEANING = (
+EXPIRY_MEANING = _(
     "Stripe fails a payment one hour after it passed the bank's challenge, unless it is "
     "confirmed before; a payment still at the challenge does not expire so.")
 # The incident list's filter showing each payment once, as the counts here do.

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 # --- time ------------------------------------------------------------------------------
@@ -52,12 +53,12 @@ class FailureKind(models.TextChoices):
     wait past its threshold. A card decline (the bank said no, for a reason other than
     authentication) completes the failure mix; nothing in it is for ops to act on."""
 
-    REQUIRES_ACTION_NOT_HANDLED = "requires_action_not_handled", "3-D Secure not handled"
-    AUTHENTICATION_FAILED = "authentication_failed", "Authentication failed"
-    ACTION_ABANDONED = "action_abandoned", "Left at the bank's challenge"
-    CONFIRMATION_ABANDONED = "confirmation_abandoned", "Authenticated, never confirmed"
-    EXPIRED = "expired", "Expired unconfirmed"
-    CARD_DECLINED = "card_declined", "Card declined"
+    REQUIRES_ACTION_NOT_HANDLED = "requires_action_not_handled", _("3-D Secure not handled")
+    AUTHENTICATION_FAILED = "authentication_failed", _("Authentication failed")
+    ACTION_ABANDONED = "action_abandoned", _("Left at the bank's challenge")
+    CONFIRMATION_ABANDONED = "confirmation_abandoned", _("Authenticated, never confirmed")
+    EXPIRED = "expired", _("Expired unconfirmed")
+    CARD_DECLINED = "card_declined", _("Card declined")
 
 
 # last_payment_error of a payment the old guide's flow refused (``error_on_requires_action``):
@@ -117,30 +118,31 @@ WEBHOOK_EVENT_TYPES = ("payment_intent.requires_action", "payment_intent.payment
 # --- Stripe's codes in words -----------------------------------------------------------
 
 # For merchants and ops (docs.stripe.com/declines/codes and /error-codes); anything else
-# shows Stripe's own message.
+# shows Stripe's own message. Translated where read (the admin, in the staff's language);
+# the incidents' CSV writes them in English.
 ERROR_WORDS = {
-    "authentication_not_handled": "Bank asked for 3-D Secure; checkout could not ask",
-    "authentication_required": "Bank asked for 3-D Secure; checkout could not ask",
-    "payment_intent_authentication_failure": "Failed the bank's check",
-    "payment_intent_payment_attempt_expired": "Not confirmed within the hour",
-    "insufficient_funds": "Insufficient funds",
-    "generic_decline": "Declined by the bank",
-    "do_not_honor": "Declined by the bank",
-    "card_declined": "Declined by the bank",
-    "expired_card": "Card expired",
-    "incorrect_cvc": "Wrong security code",
-    "invalid_cvc": "Wrong security code",
-    "incorrect_number": "Wrong card number",
-    "lost_card": "Card reported lost",
-    "stolen_card": "Card reported stolen",
-    "fraudulent": "Declined as suspected fraud",
-    "card_velocity_exceeded": "Card limit reached",
-    "withdrawal_count_limit_exceeded": "Card limit reached",
-    "processing_error": "Processing error at the bank; worth a retry",
-    "try_again_later": "Bank busy; worth a retry",
-    "card_not_supported": "Card does not support this purchase",
-    "currency_not_supported": "Card does not support this currency",
-    "resource_missing": "Unknown to Stripe",
+    "authentication_not_handled": _("Bank asked for 3-D Secure; checkout could not ask"),
+    "authentication_required": _("Bank asked for 3-D Secure; checkout could not ask"),
+    "payment_intent_authentication_failure": _("Failed the bank's check"),
+    "payment_intent_payment_attempt_expired": _("Not confirmed within the hour"),
+    "insufficient_funds": _("Insufficient funds"),
+    "generic_decline": _("Declined by the bank"),
+    "do_not_honor": _("Declined by the bank"),
+    "card_declined": _("Declined by the bank"),
+    "expired_card": _("Card expired"),
+    "incorrect_cvc": _("Wrong security code"),
+    "invalid_cvc": _("Wrong security code"),
+    "incorrect_number": _("Wrong card number"),
+    "lost_card": _("Card reported lost"),
+    "stolen_card": _("Card reported stolen"),
+    "fraudulent": _("Declined as suspected fraud"),
+    "card_velocity_exceeded": _("Card limit reached"),
+    "withdrawal_count_limit_exceeded": _("Card limit reached"),
+    "processing_error": _("Processing error at the bank; worth a retry"),
+    "try_again_later": _("Bank busy; worth a retry"),
+    "card_not_supported": _("Card does not support this purchase"),
+    "currency_not_supported": _("Card does not support this currency"),
+    "resource_missing": _("Unknown to Stripe"),
 }
 
 # For shoppers, where Stripe's own message speaks to developers: the old guide's flow
