@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
@@ -84,7 +85,7 @@ class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("Duration"))
     def duration(self, scan_run: ScanRun) -> str:
         if scan_run.finished_at is None:
-            return "running"
+            return gettext("running")
         return duration_short(scan_run.finished_at - scan_run.started_at)
 
     @admin.display(description=_("Errors"))
@@ -142,8 +143,10 @@ class ScanLockAdmin(EngineInternalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def state(self, lock: ScanLock) -> str:
         now = timezone.now()
         if lock.expires_at > now:
-            return f"held, expires in {timesince(now, lock.expires_at, depth=1)}"
-        return f"expired {timesince(lock.expires_at, now, depth=1)} ago: the next run takes it over"
+            return gettext("held, expires in %(time)s") % {
+                "time": timesince(now, lock.expires_at, depth=1)}
+        return gettext("expired %(time)s ago: the next run takes it over") % {
+            "time": timesince(lock.expires_at, now, depth=1)}
 
 
 # --- who did what ------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class OpsActionItemInline(ReadOnlyTabularInline):
     def payment(self, item: OpsActionItem) -> str:
         url = reverse("admin:payments_incident_change", args=[item.incident_id])
         return format_html('<a href="{}">{}</a>', url,
-                           item.incident.customer_email or "(no email)")
+                           item.incident.customer_email or gettext("(no email)"))
 
     @admin.display(description=_("Amount"))
     def amount(self, item: OpsActionItem) -> str:
@@ -183,13 +186,13 @@ class OpsActionItemInline(ReadOnlyTabularInline):
     @admin.display(description=_("Order"))
     def order(self, item: OpsActionItem) -> str:
         if item.incident.order is None:
-            return "outside checkout"
+            return gettext("outside checkout")
         return order_admin_link(item.incident.order, short=True)
 
     @admin.display(description=_("Result"))
     def result_display(self, item: OpsActionItem) -> str:
         if item.result == OpsActionItem.Result.PENDING:
-            return format_html('<span class="quiet">{}</span>', "waiting")
+            return format_html('<span class="quiet">{}</span>', gettext("waiting"))
         if item.result == OpsActionItem.Result.DONE:
             return item.detail
         return format_html("<strong>{}</strong>: {}", item.get_result_display(), item.detail)
@@ -205,7 +208,7 @@ PAYMENTS_NAMED = 3  # in the list; the action's page shows them all
 class OpsActionStatusFilter(admin.SimpleListFilter):
     """The statuses of submitted actions (a page shown and never submitted is no action)."""
 
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin):
@@ -217,7 +220,7 @@ class OpsActionStatusFilter(admin.SimpleListFilter):
 
 
 class SubmittedFilter(DateRangeFilter):
-    title_text = "submitted"
+    title_text = _("submitted")
 
 
 @admin.register(OpsAction)
@@ -297,12 +300,12 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if items is None:
             items = list(action.items.select_related("incident")[:PAYMENTS_NAMED])
         lines = [format_html('{} <span class="quiet">{}</span>',
-                             item.incident.customer_email or "(no email)",
+                             item.incident.customer_email or gettext("(no email)"),
                              money_unbroken(item.incident.amount, item.incident.currency))
                  for item in items]
         if action.requested > len(items):
-            lines.append(format_html('<span class="quiet">and {} more</span>',
-                                     action.requested - len(items)))
+            lines.append(format_html('<span class="quiet">{}</span>', gettext(
+                "and %(count)s more") % {"count": action.requested - len(items)}))
         return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) \
             if lines else EMPTY
 
@@ -358,4 +361,5 @@ class RecoveryLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         steps = [f"{step} {timestamp(at)}" for step, at in link.progress()]
         if steps:
             return ", ".join(steps)
-        return "expired unopened" if link.expires_at <= timezone.now() else "not yet opened"
+        return gettext("expired unopened") if link.expires_at <= timezone.now() \
+            else gettext("not yet opened")

@@ -14,6 +14,7 @@ from django.contrib.admin.utils import display_for_field, label_for_field, looku
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
@@ -86,7 +87,7 @@ class PaymentAttemptInline(ReadOnlyTabularInline):
         # The link to the attempt's page, where Django would put a small "View" above.
         url = reverse("admin:payments_paymentattempt_change", args=[attempt.pk])
         return format_html('<a href="{}">{}</a>', url,
-                           attempt.stripe_id or "(no intent yet)")
+                           attempt.stripe_id or gettext("(no intent yet)"))
 
     @admin.display(description=_("Amount"))
     def amount_display(self, attempt: PaymentAttempt) -> str:
@@ -108,7 +109,7 @@ class PaymentAttemptInline(ReadOnlyTabularInline):
 class OrderCurrencyFilter(admin.SimpleListFilter):
     """The shop's currencies as its prices show them ("EUR", not "eur")."""
 
-    title = "currency"
+    title = _("currency")
     parameter_name = "currency"
 
     def lookups(self, request: HttpRequest, model_admin):
@@ -147,7 +148,7 @@ class OrderAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                            form_url="", obj: Order | None = None):
         if obj is not None:
             context["ops_history"] = ops_history_rows(order=obj)
-            context["ops_history_title"] = "Ops actions on this order's payments"
+            context["ops_history_title"] = gettext("Ops actions on this order's payments")
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 
@@ -191,12 +192,12 @@ class CodeFilter(admin.SimpleListFilter):
 
 
 class LastDeclineFilter(CodeFilter):
-    title = "last decline"
+    title = _("last decline")
     parameter_name = field_name = "last_decline_code"
 
 
 class LastErrorFilter(CodeFilter):
-    title = "last error"
+    title = _("last error")
     parameter_name = field_name = "last_error_code"
 
 
@@ -204,7 +205,7 @@ class ConfirmationMethodFilter(CodeFilter):
     """Django's plain field filter ran a ``SELECT DISTINCT`` over every attempt on every
     page (0.5 s at 2,000,000, bench/admin.py); the values present, kept a minute."""
 
-    title = "confirmation method"
+    title = _("confirmation method")
     parameter_name = field_name = "confirmation_method"
 
     def label(self, value: str) -> str:
@@ -212,15 +213,15 @@ class ConfirmationMethodFilter(CodeFilter):
 
 
 class AttemptBrandFilter(CodeFilter):
-    title = "card brand"
+    title = _("card brand")
     parameter_name = field_name = "card_brand"
 
     def label(self, value: str) -> str:
         return card_brand_label(brand=value)
 
 
-LATE_HELP = ("Stripe stated this before a newer fact we already held (a webhook arriving "
-             "late): kept as history, it did not change the payment.")
+LATE_HELP = _("Stripe stated this before a newer fact we already held (a webhook arriving "
+              "late): kept as history, it did not change the payment.")
 
 
 class PaymentEventInline(ReadOnlyTabularInline):
@@ -260,9 +261,9 @@ class PaymentEventInline(ReadOnlyTabularInline):
         if event.note:  # our decision, not Stripe's fact: why
             return event.note
         if event.applied:
-            return format_html('<span class="quiet">{}</span>', "applied")
+            return format_html('<span class="quiet">{}</span>', gettext("applied"))
         return format_html('<strong title="{}">{}</strong>', LATE_HELP,
-                           unbroken("late (history only)"))
+                           unbroken(gettext("late (history only)")))
 
 
 def ledger_table(events) -> dict:
@@ -300,7 +301,7 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
                                      "last_error_message"]}),
         (_("Timeline"), {"fields": ["created", "asked_at", "passed_at", "expires",
                                  "final", "updated"]}),
-        ("Stripe details", {"classes": ["collapse"],
+        (_("Stripe details"), {"classes": ["collapse"],
                             "fields": ["latest_charge", "create_payment_method",
                                        "confirmations"]}),
     ]
@@ -310,7 +311,7 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
     @admin.display(description=_("PaymentIntent"), ordering="stripe_id")
     def intent(self, attempt: PaymentAttempt) -> str:
         if not attempt.stripe_id:
-            return f"attempt {attempt.number} (no intent yet)"
+            return gettext("attempt %(number)s (no intent yet)") % {"number": attempt.number}
         return intent_short(attempt.stripe_id)
 
     @admin.display(description=_("Order"), ordering="order__reference")

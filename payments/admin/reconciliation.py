@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
@@ -67,7 +68,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("Duration"))
     def duration(self, run: ReconciliationRun) -> str:
         if run.finished_at is None:
-            return "running"
+            return gettext("running")
         return duration_short(run.finished_at - run.started_at)
 
     # Short headers: the columns fit a 1280 px screen next to the filters.
@@ -111,11 +112,11 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class StateFilter(admin.SimpleListFilter):
     """Open (the default question: what is wrong now) or resolved."""
 
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("open", "Open"), ("resolved", "Resolved")]
+        return [("open", gettext("Open")), ("resolved", gettext("Resolved"))]
 
     def queryset(self, request, queryset):
         if self.value() in ("open", "resolved"):
@@ -126,19 +127,19 @@ class StateFilter(admin.SimpleListFilter):
 # What ops can do about each kind; the next run resolves the mismatch once it is gone.
 NEXT_STEP = {
     ReconciliationMismatch.Kind.CHARGED_TWICE:
-        "Refund the extra charge in Stripe's Dashboard; the next run then resolves this.",
+        _("Refund the extra charge in Stripe's Dashboard; the next run then resolves this."),
     ReconciliationMismatch.Kind.PAID_AT_STRIPE_ONLY:
-        "The shopper paid: Refresh from Stripe on the payment (or let the next scan) mark "
-        "the order paid; an unknown order means the intent was made outside this shop.",
+        _("The shopper paid: Refresh from Stripe on the payment (or let the next scan) mark "
+          "the order paid; an unknown order means the intent was made outside this shop."),
     ReconciliationMismatch.Kind.PAID_HERE_ONLY:
-        "No money arrived for this order: do not ship it before the shopper pays; check "
-        "who marked it paid.",
+        _("No money arrived for this order: do not ship it before the shopper pays; check "
+          "who marked it paid."),
     ReconciliationMismatch.Kind.AMOUNT_DIFFERS:
-        "Stripe took another amount than the order's: refund the difference or ask the "
-        "shopper for it.",
+        _("Stripe took another amount than the order's: refund the difference or ask the "
+          "shopper for it."),
     ReconciliationMismatch.Kind.STATUS_DIFFERS:
-        "Refresh from Stripe on the payment; a change made in Stripe's Dashboard (a cancel) "
-        "shows here until then.",
+        _("Refresh from Stripe on the payment; a change made in Stripe's Dashboard (a cancel) "
+          "shows here until then."),
 }
 
 
