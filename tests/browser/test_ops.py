@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,6 +18,7 @@ from payments.models import Incident, Order, PaymentAttempt, Product
 from payments.monitoring import tasks
 from tests.browser.shoppers import shopper_leaves
 from tests.browser.test_checkout import enter_card, to_payment
+from tests.conftest import need
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -24,6 +26,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def shop(site_on_sandbox, live_server, transactional_db, celery_worker, staff_roles):
+    need(connection.vendor == "postgresql", "PostgreSQL is not configured (set DATABASE_URL="
+         "postgres://…; .ci/run does): on SQLite's shared in-memory test database the "
+         "worker's and the live server's writes meet this thread's reads as \"table is "
+         "locked\" (no busy wait there)")
     site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
     site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False  # ops do it here
     site_on_sandbox.SITE_URL = live_server.url
