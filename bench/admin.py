@@ -70,16 +70,58 @@ def django_setup(url: str) -> None:
 
 
 SEED_SQL = """
+-- Values are spread by a hash of the row's id (h(id, n), 0..2^31), not by id arithmetic:
+-- the incidents are every k-th attempt, and "id %% 5" would give them all one currency.
+CREATE FUNCTION pg_temp.h(i bigint, n int) RETURNS bigint IMMUTABLE LANGUAGE sql
+AS 'SELECT hashint8extended(i, n) & 2147483647';
+
+-- E-mails: a fifth of the orders come from 5,000 regular shoppers (400 orders each at
+-- 10,000,000), the rest from a pool of attempts/2 addresses; each a name, a format,
+-- perhaps a number and a domain (anna.schmidt@gmail.com, jmartin17@orange.fr), and 1 in
+-- 20 typed with a capital (Anna.schmidt@gmail.com), as shoppers do.
 INSERT INTO payments_order (reference, email, amount, currency, status, session_hash, created_at,
-    paid_at)
-SELECT 'ord_' || substr(md5('ord' || i), 1, 16), 'shopper' || (i %% 50000) || '@example.com',
+    paid_at, language)
+SELECT 'ord_' || substr(md5('ord' || i), 1, 16),
+       CASE WHEN pg_temp.h(i, 9) %% 20 = 0 THEN upper(left(e, 1)) || substr(e, 2) ELSE e END,
        amt, cur, CASE WHEN i %% 10 < 8 THEN 'paid' ELSE 'open' END, '', ts,
-       CASE WHEN i %% 10 < 8 THEN ts + interval '1 minute' END
-FROM (SELECT i, 500 + (i::bigint * 7919) %% 20000 AS amt,
-             (ARRAY['eur','eur','eur','usd','gbp'])[1 + i %% 5] AS cur,
-             now() - make_interval(
-                 secs => ((%(attempts)s - i) * (120.0 * 86400 / %(attempts)s))::int) AS ts
-      FROM generate_series(1, %(attempts)s) AS i) s;
+       CASE WHEN i %% 10 < 8 THEN ts + interval '1 minute' END,
+       (ARRAY['en','en','de','fr'])[1 + pg_temp.h(i, 11) %% 4]
+FROM (SELECT i, amt, cur, ts,
+             CASE pg_temp.h(k, 4) %% 5
+                 WHEN 0 THEN first || '.' || last WHEN 1 THEN first || '_' || last
+                 WHEN 2 THEN left(first, 1) || last WHEN 3 THEN first || last
+                 ELSE last || '.' || first END
+             || CASE WHEN k / 1600 = 0 THEN '' ELSE (k / 1600)::text END || '@'
+             || (ARRAY['gmail.com','gmail.com','gmail.com','yahoo.com','outlook.com',
+                       'hotmail.com','icloud.com','web.de','gmx.de','orange.fr','free.fr',
+                       'btinternet.com','proton.me','libero.it','ziggo.nl','acme-corp.com',
+                       'example.org'])[1 + pg_temp.h(k, 5) %% 17] AS e
+      FROM (SELECT i, k,
+                   (ARRAY['anna','ben','clara','david','emma','felix','grace','hugo','ines',
+                          'jan','karin','luca','maria','noah','olivia','paul','quentin',
+                          'rosa','sven','tina','ugo','vera','william','xenia','yusuf','zoe',
+                          'amelie','bruno','chloe','dmitri','elena','finn','giulia',
+                          'hannah','ivan','julia','kenji','lea','mateo','nora'])[1 + k %% 40]
+                       AS first,
+                   (ARRAY['schmidt','martin','rossi','smith','muller','dubois','garcia',
+                          'jansen','kowalski','novak','bernard','fischer','lopez','brown',
+                          'weber','moreau','ricci','taylor','meyer','laurent','bianchi',
+                          'wilson','wagner','petit','romano','evans','becker','durand',
+                          'colombo','walker','hoffmann','leroy','conti','hughes','schulz',
+                          'fontaine','greco','clarke','koch','mercier'])[1 + (k / 40) %% 40]
+                       AS last,
+                   amt, cur, ts
+            FROM (SELECT i, CASE WHEN pg_temp.h(i, 1) %% 5 = 0 THEN pg_temp.h(i, 2) %% 5000
+                                 ELSE 5000 + pg_temp.h(i, 3) %% (%(attempts)s / 2) END AS k,
+                         500 + (i::bigint * 7919) %% 20000 AS amt,
+                         CASE WHEN pg_temp.h(i, 6) %% 100 < 60 THEN 'eur'
+                              WHEN pg_temp.h(i, 6) %% 100 < 85 THEN 'usd'
+                              WHEN pg_temp.h(i, 6) %% 100 < 97 THEN 'gbp'
+                              ELSE 'chf' END AS cur,
+                         now() - make_interval(
+                             secs => ((%(attempts)s - i) * (120.0 * 86400 / %(attempts)s))::int)
+                             AS ts
+                  FROM generate_series(1, %(attempts)s) AS i) n) named) s;
 
 INSERT INTO payments_paymentattempt (order_id, number, stripe_id, create_payment_method,
     create_requested_at, status, amount, currency, confirmation_method, confirmations,
@@ -93,8 +135,10 @@ SELECT o.id, 1, 'pi_' || substr(md5('pi' || o.id), 1, 24), 'pm_card', o.created_
        CASE WHEN o.id %% 10 >= 8 THEN 'card_declined' ELSE '' END,
        CASE WHEN o.id %% 10 = 8 THEN 'insufficient_funds'
             WHEN o.id %% 10 = 9 THEN 'do_not_honor' ELSE '' END, '',
-       (ARRAY['visa','visa','mastercard','amex','cartes_bancaires'])[1 + o.id %% 5],
-       lpad((o.id %% 10000)::text, 4, '0'),
+       CASE WHEN pg_temp.h(o.id, 7) %% 100 < 55 THEN 'visa'
+            WHEN pg_temp.h(o.id, 7) %% 100 < 85 THEN 'mastercard'
+            WHEN pg_temp.h(o.id, 7) %% 100 < 93 THEN 'amex' ELSE 'cartes_bancaires' END,
+       lpad((pg_temp.h(o.id, 8) %% 10000)::text, 4, '0'),
        (ARRAY['DE','FR','US','GB','IT','NL','ES'])[1 + o.id %% 7], '', o.created_at, o.created_at,
        CASE WHEN o.id %% 3 = 0 THEN o.created_at END,
        CASE WHEN o.id %% 1000 = 0 THEN now() - make_interval(secs => o.id %% 3600) END,
@@ -116,11 +160,15 @@ SELECT (ARRAY['requires_action_not_handled','authentication_failed','authenticat
        (ARRAY['open', 'recovered', 'lost', 'lost', 'canceled', 'auto_finalized',
               'open'])[1 + (a.id / 5) %% 7],
        a.stripe_id, a.id, a.order_id, a.amount, a.currency,
-       (ARRAY['visa', 'visa', 'mastercard', 'amex', 'cartes_bancaires'])[1 + (a.id / 7) %% 5],
-       a.card_last4,
-       a.card_country, o.email, '',
-       (ARRAY['', '', 'insufficient_funds', 'authentication_not_handled',
-              'do_not_honor'])[1 + (a.id / 3) %% 5],
+       a.card_brand, a.card_last4, a.card_country, o.email, '',
+       -- Most have none (3-D Secure); 1 in 1,000 'stolen_card', a rare value to filter by.
+       CASE WHEN pg_temp.h(a.id, 10) %% 1000 < 550 THEN ''
+            WHEN pg_temp.h(a.id, 10) %% 1000 < 720 THEN 'insufficient_funds'
+            WHEN pg_temp.h(a.id, 10) %% 1000 < 800 THEN 'authentication_not_handled'
+            WHEN pg_temp.h(a.id, 10) %% 1000 < 880 THEN 'do_not_honor'
+            WHEN pg_temp.h(a.id, 10) %% 1000 < 940 THEN 'generic_decline'
+            WHEN pg_temp.h(a.id, 10) %% 1000 < 999 THEN 'expired_card'
+            ELSE 'stolen_card' END,
        '', 'requires_payment_method', a.created_at, a.created_at + interval '20 minutes',
        a.created_at + interval '20 minutes',
        CASE WHEN (a.id / 5) %% 7 NOT IN (0, 6) THEN a.created_at + interval '2 hours' END,
@@ -409,7 +457,7 @@ def main() -> None:
     if not reused:
         from django.db import connections
 
-        if "django.db" in sys.modules:
+        if args.reuse:  # settings configured by the attempt above
             connections.close_all()
         database_recreate(args.database_url)
     try:
