@@ -321,7 +321,9 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
     inc, att, ords, ops = ("/admin/payments/incident/", "/admin/payments/paymentattempt/",
                            "/admin/payments/order/", "/admin/payments/opsaction/")
     ref, intent = "{reference}", "{intent}"  # of an attempt with an incident, mid-table
-    email = "shopper4242%40example.com"
+    # A regular shopper's address (400 orders at 10,000,000), as typed and in capitals;
+    # a part of one (no "@"); a card's last 4 (1 incident in 10,000 has each).
+    email, email_upper, email_part = "{email}", "{email_upper}", "{email_part}"
     return [
         ("list", "incidents", inc),
         ("list", "incidents, open", inc + "?status=open"),
@@ -329,7 +331,11 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
             {"kind": "authentication_failed", **week})),
         ("list", "incidents, usd + amex", inc + "?currency=usd&card_brand=amex"),
         ("list", "incidents, decline code, by amount", inc + "?decline_code=do_not_honor&o=2"),
+        ("list", "incidents, rare decline code", inc + "?decline_code=stolen_card"),
+        ("list", "incidents, matching none", inc + "?currency=chf&decline_code=lost_card"),
         ("list", "incidents, search email", inc + f"?q={email}"),
+        ("list", "incidents, search email in capitals", inc + f"?q={email_upper}"),
+        ("list", "incidents, search part of email", inc + f"?q={email_part}"),
         ("list", "incidents, search order", inc + f"?q={ref}"),
         ("list", "incidents, search intent", inc + f"?q={intent}"),
         ("list", "incidents, search last 4", inc + "?q=4240"),
@@ -338,6 +344,7 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
         ("list", "attempts", att),
         ("list", "attempts, status", att + "?status__exact=requires_payment_method"),
         ("list", "attempts, search email", att + f"?q={email}"),
+        ("list", "attempts, search part of email", att + f"?q={email_part}"),
         ("list", "attempts, search order", att + f"?q={ref}"),
         ("list", "attempts, search intent", att + f"?q={intent}"),
         ("list", f"attempts, {deep_page(attempts)[0]}", att + deep_page(attempts)[1]),
@@ -345,6 +352,8 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
         ("list", "orders", ords),
         ("list", "orders, status", ords + "?status__exact=open"),
         ("list", "orders, search email", ords + f"?q={email}"),
+        ("list", "orders, search email in capitals", ords + f"?q={email_upper}"),
+        ("list", "orders, search part of email", ords + f"?q={email_part}"),
         ("list", "orders, search reference", ords + f"?q={ref}"),
         ("list", f"orders, {deep_page(attempts)[0]}", ords + deep_page(attempts)[1]),
         ("page", "one order", ords + "{order}/change/"),
@@ -413,13 +422,23 @@ def objects_for_pages(*, attempts: int, incidents: int) -> dict[str, object]:
     """An attempt with an incident, mid-table: its ids, order reference and intent id
     (references and intent ids are random, as Stripe's and ours are: a trigram index
     works on what real ids look like, not on a sequence)."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
     from payments.models import Incident, PaymentAttempt
 
     step = attempts // incidents
     attempt = PaymentAttempt.objects.select_related("order").get(
         pk=(attempts // 2) // step * step)
+    with connection.cursor() as cursor:  # a regular shopper's order: h(id, 1) % 5 = 0
+        cursor.execute("SELECT lower(email) FROM payments_order WHERE id >= %s AND "
+                       "(hashint8extended(id, 1) & 2147483647) %% 5 = 0 ORDER BY id LIMIT 1",
+                       [attempts // 2])
+        email = cursor.fetchone()[0]
     return {"attempt": attempt.pk, "order": attempt.order_id, "intent": attempt.stripe_id,
-            "reference": attempt.order.reference,
+            "reference": attempt.order.reference, "email": quote(email),
+            "email_upper": quote(email.upper()), "email_part": quote(email.split("@")[0]),
             "incident": Incident.objects.filter(attempt=attempt).values_list(
                 "pk", flat=True).first()}
 
