@@ -233,6 +233,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", OpsActionStatusFilter, ("submitted_at", SubmittedFilter)]
     search_fields = ["user__username", "summary", "items__incident__customer_email",
                      "items__incident__stripe_id", "items__incident__order__reference"]
+    search_email_fields = ["items__incident__customer_email"]
     search_help_text = _("Staff user, result, or a payment's email, order or PaymentIntent id.")
     list_select_related = ["user"]
     show_full_result_count = False

@@ -130,6 +130,7 @@ class OrderAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["reference", "email", "total", "status", "created", "paid"]
     list_filter = ["status", OrderCurrencyFilter, ("created_at", DateRangeFilter)]
     search_fields = ["reference", "email"]
+    search_email_fields = ["email"]
     show_full_result_count = False  # no second COUNT(*) of every order per page
     paginator = LargeTablePaginator
     fields = ["reference", "email", "total", "status", "created", "paid", "ended_by",
@@ -291,6 +292,7 @@ class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_filter = ["status", LastDeclineFilter, LastErrorFilter, ConfirmationMethodFilter,
                    AttemptBrandFilter, ("created_at", DateRangeFilter)]
     search_fields = ["stripe_id", "order__reference", "order__email"]
+    search_email_fields = ["order__email"]
     list_select_related = ["order"]
     show_full_result_count = False  # no second COUNT(*) of every attempt per page
     paginator = LargeTablePaginator

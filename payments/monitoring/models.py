@@ -4,6 +4,7 @@ records (runs, cursors, leases)."""
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
@@ -63,6 +64,10 @@ class Incident(models.Model):
             # The dashboard's period counts, by when the payment was made.
             models.Index(fields=["intent_created_at"]),
             models.Index(fields=["kind", "intent_created_at"]),
+            # The admin's search for an address (any case) and for a card's last 4
+            # (IndexedSearchMixin).
+            models.Index(Lower("customer_email"), name="incident_email_lower"),
+            models.Index(fields=["card_last4"], name="incident_last4"),
         ]
         # Per action, so a merchant can see everything and an ops person can also act.
         permissions = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 
@@ -66,7 +67,9 @@ class Order(models.Model):
         indexes = [models.Index(fields=["status", "created_at"]),
                    # The admin's list order (-created_at, then -id), newest first and to
                    # page 1000 (bench/admin.py: 10,000,000 orders).
-                   models.Index(fields=["created_at", "id"], name="order_list_order")]
+                   models.Index(fields=["created_at", "id"], name="order_list_order"),
+                   # The admin's search for an address, in any case (IndexedSearchMixin).
+                   models.Index(Lower("email"), name="order_email_lower")]
 
     def __str__(self) -> str:
         return self.reference

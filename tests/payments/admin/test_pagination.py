@@ -73,6 +73,8 @@ def test_a_deep_admin_page_lists_its_rows_in_order(orders, admin_client, monkeyp
 
 @pytest.mark.parametrize("path", ["/admin/payments/order/", "/admin/payments/paymentattempt/",
                                   "/admin/payments/paymentattempt/?q=example",
+                                  "/admin/payments/paymentattempt/?q=S7%40Example.com",
+                                  "/admin/payments/order/?q=nobody%40example.com",
                                   "/admin/payments/order/?status__exact=open&p=2"])
 def test_the_lists_make_as_many_queries_for_many_rows_as_for_few(db, admin_client, path):
     from django.core.cache import cache
