@@ -16,20 +16,28 @@ INDEXES = [
 ]
 
 
-def indexes_create(apps, schema_editor):
-    for model_name, index in INDEXES:
-        model = apps.get_model("payments", model_name)
-        if schema_editor.connection.vendor == "postgresql":
-            sql = str(index.create_sql(model, schema_editor, concurrently=True))
-            schema_editor.execute(sql.replace("CREATE INDEX CONCURRENTLY",
-                                              "CREATE INDEX CONCURRENTLY IF NOT EXISTS", 1))
-        else:
-            schema_editor.add_index(model, index)
+def indexes_add_concurrently(indexes: list[tuple[str, models.Index]]) -> list:
+    """The operations adding ``indexes`` ((model name, index)), concurrently on
+    PostgreSQL (and idempotently: a bench database may have them already)."""
 
+    def create(apps, schema_editor):
+        for model_name, index in indexes:
+            model = apps.get_model("payments", model_name)
+            if schema_editor.connection.vendor == "postgresql":
+                sql = str(index.create_sql(model, schema_editor, concurrently=True))
+                schema_editor.execute(sql.replace("CREATE INDEX CONCURRENTLY",
+                                                  "CREATE INDEX CONCURRENTLY IF NOT EXISTS", 1))
+            else:
+                schema_editor.add_index(model, index)
 
-def indexes_drop(apps, schema_editor):
-    for model_name, index in INDEXES:
-        schema_editor.remove_index(apps.get_model("payments", model_name), index)
+    def drop(apps, schema_editor):
+        for model_name, index in indexes:
+            schema_editor.remove_index(apps.get_model("payments", model_name), index)
+
+    return [migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddIndex(model_name=model_name, index=index)
+                          for model_name, index in indexes],
+        database_operations=[migrations.RunPython(create, drop, elidable=False)])]
 
 
 class Migration(migrations.Migration):
@@ -39,11 +47,4 @@ class Migration(migrations.Migration):
         ("payments", "0053_order_language"),
     ]
 
-    operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[migrations.AddIndex(model_name=model_name, index=index)
-                              for model_name, index in INDEXES],
-            database_operations=[migrations.RunPython(indexes_create, indexes_drop,
-                                                      elidable=False)],
-        ),
-    ]
+    operations = indexes_add_concurrently(INDEXES)

@@ -68,6 +68,13 @@ class Incident(models.Model):
             # (IndexedSearchMixin).
             models.Index(Lower("customer_email"), name="incident_email_lower"),
             models.Index(fields=["card_last4"], name="incident_last4"),
+            # The list's filters on a value few incidents may hold, in the list's order.
+            models.Index(fields=["decline_code", "first_seen_at", "id"],
+                         name="incident_decline_list"),
+            models.Index(fields=["card_brand", "currency", "first_seen_at", "id"],
+                         name="incident_brand_list"),
+            models.Index(fields=["currency", "first_seen_at", "id"],
+                         name="incident_currency_list"),
         ]
         # Per action, so a merchant can see everything and an ops person can also act.
         permissions = [
