@@ -37,6 +37,7 @@ from payments.admin.common import (
     SOURCE_LABELS,
     DateRangeFilter,
     IndexedSearchMixin,
+    QuickRowsMixin,
     ReadOnlyAdminMixin,
     age,
     attempt_admin_link,
@@ -379,7 +380,8 @@ def _incidents_csv(incidents) -> Iterator[str]:
 
 
 @admin.register(Incident)
-class IncidentAdmin(OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(QuickRowsMixin, OpsActionsMixin, IndexedSearchMixin, ReadOnlyAdminMixin,
+                    admin.ModelAdmin):
     """The failed payments list: payments in trouble, as the monitoring engine found them
     (webhooks and scans), with a CSV export of what the filters show."""
 

@@ -22,6 +22,7 @@ from payments.admin.common import (
     DateRangeFilter,
     FriendlyFiltersMixin,
     IndexedSearchMixin,
+    QuickRowsMixin,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
     attempt_failure,
@@ -126,7 +127,7 @@ SUPPORT_FIELDS = ["session_hash"]
 
 
 @admin.register(Order)
-class OrderAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["reference", "email", "total", "status", "created", "paid"]
     list_filter = ["status", OrderCurrencyFilter, ("created_at", DateRangeFilter)]
     search_fields = ["reference", "email"]
@@ -284,7 +285,8 @@ def ledger_table(events) -> dict:
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAttemptAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin,
+                          admin.ModelAdmin):
     # Few, short columns: the list must fit a 1280 px screen next to the filters.
     list_display = ["intent", "order_link", "status", "amount_display", "card", "failure",
                     "updated"]
