@@ -46,3 +46,30 @@ def test_a_rows_checkbox_is_djangos_markup(db, settings):
             assert incident_admin.action_checkbox(incident) == \
                 ModelAdmin.action_checkbox(incident_admin, incident)
 
+
+@pytest.mark.parametrize("path", ["/admin/payments/incident/?status=open&o=2",
+                                  "/admin/payments/incident/", "/admin/payments/order/?q=anna",
+                                  "/admin/payments/paymentattempt/?status__exact=requires_action"])
+def test_a_lists_rows_are_djangos_rows(db, admin_client, monkeypatch, path):
+    """Checkboxes and row links (which keep the filters) as Django's own ChangeList and
+    ``action_checkbox`` write them."""
+    from django.contrib.admin.views.main import ChangeList
+
+    from tests.payments.factories import attempt_of, order_of
+
+    for n in range(3):
+        attempt = attempt_of(order_of(("Mug", 1000 + n, 1), email=f"anna{n}@example.com"))
+        incident_of(Incident.Kind.EXPIRED, attempt=attempt)
+
+    def rows() -> str:
+        html = admin_client.get(path).content.decode()
+        return html[html.index('<table id="result_list">'):html.index("</table>")]
+
+    ours = rows()
+    assert "_changelist_filters" in ours or "?" not in path
+    for model_admin in admin.site._registry.values():
+        monkeypatch.setattr(model_admin, "get_changelist", lambda request, **kw: ChangeList)
+        monkeypatch.setattr(model_admin, "action_checkbox",
+                            lambda obj, _admin=model_admin: ModelAdmin.action_checkbox(_admin,
+                                                                                       obj))
+    assert rows() == ours
