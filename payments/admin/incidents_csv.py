@@ -19,7 +19,8 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Func,
-    Q,
+    OuterRef,
+    Subquery,
     Value,
     When,
 )
@@ -29,6 +30,7 @@ from django.utils import timezone, translation
 from payments.admin.common import SOURCE_LABELS
 from payments.checkout.models import PaymentAttempt
 from payments.monitoring.models import Incident
+from payments.shop.models import Order
 from payments.stripe.facts import CARD_BRANDS, CONFIRMATION_WINDOW, ERROR_WORDS, ZERO_DECIMAL
 
 TEXT = CharField()
@@ -79,13 +81,23 @@ def _brand() -> Case:
     return _label("card_brand", {"": "", **CARD_BRANDS}, default=fallback)
 
 
+def _order_reference() -> Subquery:
+    """The order's reference, looked up by its key for each row: a join hashed the whole
+    orders table (10,000,000 rows) for the export's share of it."""
+    return Subquery(Order.objects.order_by().filter(pk=OuterRef("order_id"))
+                    .values("reference"))
+
+
 def _expires() -> Case:
-    deadline = ExpressionWrapper(F("attempt__requires_confirmation_at")
-                                 + Value(CONFIRMATION_WINDOW), output_field=DateTimeField())
-    return Case(When(Q(status=Incident.Status.OPEN,
-                       attempt__status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
-                       attempt__requires_confirmation_at__isnull=False),
-                     then=_iso_time(deadline)), default=Value(None), output_field=TEXT)
+    """The confirm deadline of an open incident whose attempt waits for it: the attempt
+    looked up by its key for open incidents only, not joined for every row."""
+    deadline = ExpressionWrapper(F("requires_confirmation_at") + Value(CONFIRMATION_WINDOW),
+                                 output_field=DateTimeField())
+    waiting = PaymentAttempt.objects.order_by().filter(
+        pk=OuterRef("attempt_id"), status=PaymentAttempt.Status.REQUIRES_CONFIRMATION,
+        requires_confirmation_at__isnull=False).values(deadline=_iso_time(deadline))
+    return Case(When(status=Incident.Status.OPEN, then=Subquery(waiting)),
+                default=Value(None), output_field=TEXT)
 
 
 def csv_columns() -> list:
@@ -104,7 +116,7 @@ def csv_columns() -> list:
         _cell(_brand()),
         _cell(F("card_last4")),
         _cell(F("card_country")),
-        _cell(F("order__reference")),
+        _cell(_order_reference()),
         _cell(F("stripe_id")),
         _cell(_label("intent_status", {"": "", **dict(PaymentAttempt.Status.choices)})),
         _iso_time(F("intent_created_at")),
@@ -131,6 +143,9 @@ def _incidents_csv_copy(incidents, *, header: str) -> Iterator[bytes]:
     with transaction.atomic(using=incidents.db), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('TimeZone', %s, true)",
                        [timezone.get_current_timezone_name()])
+        # The lookups' cost estimate makes PostgreSQL compile the query (JIT): 0.4-0.5 s
+        # of CPU per 200,000 rows, for a single pass that gains nothing from it.
+        cursor.execute("SET LOCAL jit = off")
         buffer = bytearray()
         with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
             for data in copy:
