@@ -264,6 +264,8 @@ def schema_bring_up_to_date() -> list[str]:
                 if index.name not in present:
                     editor.add_index(model, index)
                     added.append(index.name)
+                    if index.expressions:  # its statistics, as the migrations take them
+                        editor.execute(f'ANALYZE "{model._meta.db_table}"')
     added += postgres_extras()
     return added
 
