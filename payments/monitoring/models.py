@@ -75,6 +75,8 @@ class Incident(models.Model):
                          name="incident_brand_list"),
             models.Index(fields=["currency", "first_seen_at", "id"],
                          name="incident_currency_list"),
+            # The list sorted by amount (a filter's largest payments first).
+            models.Index(fields=["amount", "id"], name="incident_amount_list"),
         ]
         # Per action, so a merchant can see everything and an ops person can also act.
         permissions = [
