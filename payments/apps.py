@@ -14,7 +14,7 @@ class PaymentsConfig(AppConfig):
         setting_changed.connect(gateway.client_reset_on_setting_change)
         # Each room's signal receivers and Celery tasks (Celery's autodiscovery looks
         # only at payments.tasks, which no longer exists).
-        from payments.mail import receivers, tasks  # noqa: F401
+        from payments.mail import tasks  # noqa: F401
         from payments.monitoring import receivers, tasks  # noqa: F401, F811
         from payments.recovery import tasks  # noqa: F401, F811
 

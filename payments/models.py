@@ -22,10 +22,10 @@ from payments.monitoring.models import (
     ScanRun,
 )
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
-from payments.shop.models import Order, OrderLine, Product, order_paid, order_reference_new
+from payments.shop.models import Order, OrderLine, Product, order_reference_new
 from payments.stripe.models import WebhookEvent
 
 __all__ = ["DailyTotal", "Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order",
            "OrderLine", "PaymentAttempt", "PaymentEvent", "Product", "ReconciliationMismatch",
            "ReconciliationRun", "RecoveryLink", "ScanCursor", "ScanLock", "ScanRun",
-           "WebhookEvent", "order_paid", "order_reference_new"]
+           "WebhookEvent", "order_reference_new"]

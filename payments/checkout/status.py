@@ -17,7 +17,7 @@ from django.utils import timezone
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.signals import payment_challenged, payment_settled
 from payments.checkout.totals import attempt_challenged_deltas, daily_totals_add
-from payments.shop.models import Order, order_paid
+from payments.shop.models import Order
 from payments.stripe.gateway import IntentData
 
 log = logging.getLogger(__name__)
@@ -186,14 +186,13 @@ def _copy_intent(attempt: PaymentAttempt, intent: IntentData) -> None:
 
 
 def _order_mark_paid(*, attempt: PaymentAttempt, intent: IntentData) -> None:
-    # One conditional UPDATE: paid only for the order's own amount and currency.
+    # One conditional UPDATE: paid only for the order's own amount and currency. Paid and
+    # without receipt_sent_at, the order is a receipt due (the outbox), in this transaction.
     same_amount = Order.objects.filter(pk=attempt.order_id, amount=intent.amount,
                                        currency=intent.currency)
     updated = same_amount.exclude(status=Order.Status.PAID).update(
         status=Order.Status.PAID, paid_at=timezone.now())
-    if updated:
-        transaction.on_commit(lambda: order_paid.send(sender=Order, order_id=attempt.order_id))
-    elif not same_amount.exists():
+    if not updated and not same_amount.exists():
         # Never the case for intents we created; refuse to call a wrong amount paid.
         log.error("intent %s paid %s %s, which is not the amount of order %s", intent.id,
                   intent.amount, intent.currency, attempt.order_id)

@@ -1,14 +1,19 @@
 """The shopper's receipt, sent once per paid order however often it is asked.
 
-A worker sends it after ``order_paid`` (``payments.mail.receivers``), and a sweep every
-few minutes (``receipts_late_send``) sends any that were never queued, so sending is
-guarded by a conditional UPDATE of ``Order.receipt_sent_at`` rather than by the callers.
+The order row is the outbox: the status record marks the order paid in the payment's own
+transaction, and a paid order whose ``receipt_sent_at`` is empty is a receipt due (partial
+index ``order_receipt_due``). Beat runs ``receipts_due_send`` every few seconds
+(``receipts_due_task``, migration 0054), so ``/pay`` publishes nothing to the broker and
+no receipt can be lost between the payment's commit and a publish. Sending is guarded by
+a conditional UPDATE of ``Order.receipt_sent_at`` (``order_receipt_send``), so two
+workers draining at once send one email.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import smtplib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -21,9 +26,8 @@ from payments.shop.orders import order_status_token
 
 log = logging.getLogger(__name__)
 
-# A receipt not sent by then was never queued (the broker was down when the order was
-# paid): the sweep mails it.
-RECEIPT_LATE_AFTER = timedelta(minutes=10)
+# Receipts one drain mails at most; the next run (seconds later) takes the rest.
+RECEIPTS_DUE_PAGE = 100
 
 
 def order_receipt_message(*, order: Order) -> EmailMultiAlternatives:
@@ -60,17 +64,23 @@ def order_receipt_send(*, order_id: int) -> bool:
     return True
 
 
-def receipts_late_send(*, now: datetime | None = None) -> int:
-    """Mail the receipts of paid orders that were never queued (the broker was down when
-    they were paid), at most a page per run; returns how many went. A mail server that
-    refuses is logged and tried at the next run."""
-    before = (now or timezone.now()) - RECEIPT_LATE_AFTER
-    late = Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True,
-                                paid_at__lt=before).values_list("pk", flat=True)[:100]
+def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
+    """Mail the receipts due (paid orders without one), oldest payment first, at most
+    ``limit``; returns how many this call sent. A message the mail server refuses is
+    logged and left due; a server that does not answer ends the run (every other message
+    would wait for it too): the next run tries again."""
+    due = (Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True)
+           .order_by("paid_at", "pk").values_list("pk", flat=True)[:limit])
     sent = 0
-    for order_id in late:
+    for order_id in list(due):
         try:
             sent += order_receipt_send(order_id=order_id)
-        except OSError:  # smtplib's errors
-            log.warning("receipt of order %s not sent", order_id, exc_info=True)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                smtplib.SMTPDataError):
+            log.warning("receipt of order %s refused by the mail server; tried again at "
+                        "the next run", order_id, exc_info=True)
+        except OSError:  # smtplib's other errors, the connection's
+            log.warning("receipt of order %s not sent: the mail server did not take it; "
+                        "the next run tries again", order_id, exc_info=True)
+            break
     return sent

@@ -2,7 +2,8 @@
 
 Money is integer minor units with a lowercase ISO currency everywhere (Stripe's way:
 ``payments.stripe.facts``). An order's status changes to paid only through the checkout's
-status record (``payments.checkout.status``), which also sends ``order_paid``.
+status record (``payments.checkout.status``); a paid order without ``receipt_sent_at`` is
+a receipt due (the order row is the receipt's outbox: ``payments.mail.receipts``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import secrets
 
 from django.db import models
 from django.db.models.functions import Lower
-from django.dispatch import Signal
 from django.utils.translation import gettext_lazy as _
 
 
@@ -29,11 +29,6 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
-
-# Sent (after the commit) when an order becomes paid, with ``order_id``: the receipt and
-# anything else that must not slow the payment down hang off it (payments.mail.receivers).
-
-order_paid = Signal()
 
 def order_reference_new() -> str:
     return "ord_" + secrets.token_urlsafe(12)
@@ -69,7 +64,11 @@ class Order(models.Model):
                    # page 1000 (bench/admin.py: 10,000,000 orders).
                    models.Index(fields=["created_at", "id"], name="order_list_order"),
                    # The admin's search for an address, in any case (IndexedSearchMixin).
-                   models.Index(Lower("email"), name="order_email_lower")]
+                   models.Index(Lower("email"), name="order_email_lower"),
+                   # The receipt's outbox: the drain's query reads only the receipts due.
+                   models.Index(fields=["paid_at", "id"], name="order_receipt_due",
+                                condition=models.Q(status="paid",
+                                                   receipt_sent_at__isnull=True))]
 
     def __str__(self) -> str:
         return self.reference

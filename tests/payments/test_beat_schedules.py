@@ -66,3 +66,20 @@ def test_the_reconciliation_runs_daily_over_two_days_before_the_digest(db):
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "7", "*")
     assert task.kwargs == '{"days": 2}' and task.enabled and task.interval is None
     assert PeriodicTasks.last_change() is not None
+
+
+def test_the_receipts_due_are_drained_every_5_seconds_in_place_of_the_late_sweep(db):
+    late_sweep = importlib.import_module("payments.migrations.0010_receipts_late_schedule")
+    outbox = importlib.import_module("payments.migrations.0054_receipt_outbox")
+    late_sweep.schedule_create(django_apps, None)
+    outbox.schedule_create(django_apps, None)
+    outbox.schedule_create(django_apps, None)  # idempotent
+    [task] = PeriodicTask.objects.filter(task="payments.mail.receipts_late_task")
+    assert task.name == "Mail: receipts due" and task.enabled
+    assert (task.interval.every, task.interval.period, task.expire_seconds) == \
+        (5, "seconds", 5)
+    app.loader.import_default_modules()
+    assert app.tasks[task.task].name == "payments.mail.receipts_late_task"
+    outbox.schedule_remove(django_apps, None)
+    [task] = PeriodicTask.objects.filter(task="payments.mail.receipts_late_task")
+    assert (task.name, task.interval.every) == ("Mail: receipts never queued", 60)

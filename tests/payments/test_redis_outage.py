@@ -8,14 +8,13 @@ the rest is real: the sandbox over HTTP, the database, Celery publishing to that
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from payments.mail import receivers as mail_receivers
+from payments.mail.receipts import receipts_due_send
 from payments.models import Order, WebhookEvent
 from payments.shop.orders import order_status_token
 from payments.telemetry import counters
@@ -64,6 +63,7 @@ def test_a_shopper_browses_and_pays_through_3ds_while_redis_is_down(guarded, pro
     assert second.status_code == 200, second.content
     assert second.json()["success"] is True
     assert shopper.order_now().status == Order.Status.PAID
+    assert receipts_due_send() == 1  # the receipt's outbox is the order row: no broker
     status_page = client.get(reverse("order_status",
                                      args=[order_status_token(order=shopper.order)]))
     assert status_page.status_code == 200
@@ -128,30 +128,6 @@ def test_a_webhook_is_stored_and_answered_while_redis_is_down(guarded, monkeypat
     assert response.status_code == 200, response.content
     stored = WebhookEvent.objects.get(pk="evt_outage0001")
     assert stored.processed_at is None  # nobody was told: the sweep takes it up
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_receipt_not_queued_while_the_broker_hangs_does_not_hold_the_worker(guarded,
-                                                                              caplog):
-    """A publish to a broker that accepts connections and never answers gives up (the
-    transport's socket timeout), and the receipt is left to the late-receipt sweep."""
-    guarded.pause()
-    done = threading.Event()
-
-    def publish() -> None:
-        mail_receivers._receipt_queue(12345)
-        done.set()
-
-    worker = threading.Thread(target=publish, daemon=True)
-    try:
-        with caplog.at_level(logging.WARNING, logger="payments.telemetry.outages"):
-            worker.start()
-            # Far above the 2 s socket timeout: this only tells "gave up" from "hangs".
-            assert done.wait(timeout=20), "the publish hung on the paused broker"
-    finally:
-        guarded.resume()
-    assert any("receipt of order 12345 not queued" in r.getMessage()
-               for r in caplog.records)
 
 
 def admin_list_urls() -> list[str]:
