@@ -45,6 +45,7 @@ from payments.checkout.errors import (
 from payments.checkout.locks import OrderLockTimeout, order_lock
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.status import (
+    RECORDED_FIELDS,
     payment_attempt_superseded_record,
     payment_status_record,
     payment_status_record_missing,
@@ -430,8 +431,10 @@ def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,
         return
     recorded = payment_status_record(attempt=attempt, intent=intent, source=source,
                                      actor=actor, confirmed=confirming)
-    attempt.stripe_id, attempt.status = recorded.stripe_id, recorded.status
-    attempt.confirmations = recorded.confirmations
+    # All of it: a second record in this request then finds its copy current (the
+    # one-statement record's condition) rather than taking the locking read.
+    for name in RECORDED_FIELDS:
+        setattr(attempt, name, getattr(recorded, name))
 
 
 def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOutcome], *,

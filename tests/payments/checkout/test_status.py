@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -168,3 +169,162 @@ def test_an_answer_waiting_for_the_row_is_not_taken_for_older_than_what_was_writ
     attempt.refresh_from_db()
     assert attempt.status == "succeeded"
     assert Order.objects.get().status == Order.Status.PAID
+
+
+# --- the record in one statement (PostgreSQL), and its fallback to the locking read -----
+
+@pytest.fixture
+def postgres(attempt):
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    return attempt
+
+
+def recorded_with_queries(attempt, **kwargs) -> tuple[PaymentAttempt, list[str]]:
+    from django.test.utils import CaptureQueriesContext
+
+    intent = dataclasses.replace(INTENT, **{k: v for k, v in kwargs.items()
+                                            if k not in ("source", "confirmed", "observed_at")})
+    with CaptureQueriesContext(connection) as queries:
+        written = payment_status_record(
+            attempt=attempt, intent=intent, source=kwargs.get("source", "pay"), actor="test",
+            confirmed=kwargs.get("confirmed", False), observed_at=kwargs.get("observed_at"))
+    return written, [query["sql"] for query in queries.captured_queries]
+
+
+def locking_reads(statements: list[str]) -> int:
+    return sum("FOR UPDATE" in statement for statement in statements)
+
+
+def test_a_current_copy_is_recorded_in_one_statement_without_the_locking_read(postgres):
+    written, statements = recorded_with_queries(postgres)
+    assert locking_reads(statements) == 0
+    # One statement writes it all; after it, only monitoring's receiver of
+    # payment_challenged reads (whether the intent has incidents).
+    assert statements[0].startswith("WITH")
+    assert all(s.startswith("SELECT") and "payments_incident" in s for s in statements[1:])
+    stored = PaymentAttempt.objects.get(pk=postgres.pk)
+    columns = [field.attname for field in PaymentAttempt._meta.concrete_fields]
+    assert {name: getattr(written, name) for name in columns} == \
+        {name: getattr(stored, name) for name in columns}
+    assert (stored.status, stored.stripe_id, stored.card_last4) == \
+        ("requires_action", "pi_test1", "3155")
+    assert stored.requires_action_at is not None and stored.status_observed_at is not None
+    [event] = PaymentEvent.objects.all()
+    assert (event.from_status, event.to_status, event.source, event.actor, event.applied) == \
+        ("creating", "requires_action", "pay", "test", True)
+    assert event.observed_at == stored.status_observed_at and event.created_at is not None
+
+
+def test_a_stale_copy_writes_nothing_in_one_statement_and_takes_the_locking_read(postgres):
+    stale = PaymentAttempt.objects.get(pk=postgres.pk)
+    record(postgres)  # a webhook wrote meanwhile: `stale` no longer is what is stored
+    written, statements = recorded_with_queries(stale, status="succeeded",
+                                                latest_charge="ch_1")
+    assert statements[0].startswith("WITH") and locking_reads(statements) == 1
+    assert written.status == "succeeded" and written.card_last4 == "3155"
+    assert [(e.from_status, e.to_status) for e in PaymentEvent.objects.order_by("id")] == \
+        [("creating", "requires_action"), ("requires_action", "succeeded")]
+    assert Order.objects.get().status == Order.Status.PAID
+
+
+def test_a_repeated_fact_on_a_current_copy_writes_no_ledger_row(postgres):
+    first, _ = recorded_with_queries(postgres)
+    again, statements = recorded_with_queries(first, source="webhook")
+    assert locking_reads(statements) == 0 and statements[0].startswith("WITH")
+    assert again.status_observed_at >= first.status_observed_at  # the newer reading
+    assert PaymentEvent.objects.count() == 1
+
+
+def test_a_finished_attempt_never_moves_back_whichever_path(postgres):
+    paid, _ = recorded_with_queries(postgres, status="succeeded", latest_charge="ch_1")
+    late, statements = recorded_with_queries(paid, status="requires_action", source="webhook")
+    assert locking_reads(statements) == 1  # an ignored fact is decided under the lock
+    counted, statements = recorded_with_queries(late, status="requires_action",
+                                                confirmed=True)
+    stored = PaymentAttempt.objects.get(pk=postgres.pk)
+    assert (stored.status, stored.latest_charge, stored.confirmations) == \
+        ("succeeded", "ch_1", 1)
+    assert counted.confirmations == 1 and PaymentEvent.objects.count() == 1
+
+
+def test_the_statement_marks_the_order_paid_only_for_its_amount(postgres, caplog):
+    written, statements = recorded_with_queries(postgres, status="succeeded",
+                                                latest_charge="ch_1")
+    assert locking_reads(statements) == 0
+    order = Order.objects.get()
+    assert order.status == Order.Status.PAID and order.paid_at is not None
+    assert order.receipt_sent_at is None  # the receipt due: the outbox row
+    other = Order.objects.create(email="b@example.com", amount=5000, currency="eur")
+    wrong = PaymentAttempt.objects.create(order=other, number=1, create_payment_method="pm_x",
+                                          amount=5000, currency="eur",
+                                          confirmation_method="manual")
+    recorded_with_queries(wrong, id="pi_wrong", status="succeeded", amount=1)
+    other.refresh_from_db()
+    assert other.status == Order.Status.OPEN and "not the amount of order" in caplog.text
+
+
+def test_the_statement_keeps_the_challenged_totals_equal_to_a_recount(postgres):
+    from payments.checkout.totals import challenged_recount
+    from payments.models import DailyTotal
+    from payments.monitoring.totals import dashboard_totals_rebuild
+
+    def kept():
+        return {(t.day, t.currency): (t.count, t.amount)
+                for t in DailyTotal.objects.filter(measure="challenged") if t.count or t.amount}
+
+    def recount():
+        return {(key[1], key[2]): (count, amount)
+                for key, count, amount in challenged_recount().changed()}
+
+    today = timezone.localdate()
+    asked, statements = recorded_with_queries(postgres)
+    assert locking_reads(statements) == 0
+    assert kept() == recount() == {(today, "eur"): (1, 5000)}
+    recorded_with_queries(asked, status="requires_payment_method",
+                          last_error_code="payment_intent_authentication_failure")
+    # Challenged three days ago as far as the totals know, then asked again now through
+    # the statement: the old day loses it, today gains it.
+    PaymentAttempt.objects.filter(pk=postgres.pk).update(
+        requires_action_at=timezone.now() - timedelta(days=3))
+    dashboard_totals_rebuild()
+    assert kept() == recount() == {(today - timedelta(days=3), "eur"): (1, 5000)}
+    moved = PaymentAttempt.objects.get(pk=postgres.pk)
+    again, statements = recorded_with_queries(moved)
+    assert locking_reads(statements) == 0 and again.requires_action_at.date() >= today
+    assert kept() == recount() == {(today, "eur"): (1, 5000)}
+
+
+@pytest.mark.parametrize("path", ["statement", "locking read"])
+def test_the_signals_fire_as_the_locking_path_sends_them(postgres, path, monkeypatch):
+    from payments.checkout import status
+    from payments.checkout.signals import payment_challenged, payment_settled
+
+    if path == "locking read":
+        monkeypatch.setattr(status, "_status_write_guarded", lambda **kwargs: None)
+    heard: list[tuple] = []
+
+    def settled(sender, attempt, previous, source, confirmed, **kwargs):
+        assert connection.in_atomic_block  # inside the record's transaction
+        heard.append(("settled", attempt.status, previous, source, confirmed))
+
+    def challenged(sender, attempt, before, **kwargs):
+        assert connection.in_atomic_block
+        heard.append(("challenged", attempt.requires_action_at is not None, before))
+
+    payment_settled.connect(settled, weak=False)
+    payment_challenged.connect(challenged, weak=False)
+    try:
+        current, _ = recorded_with_queries(postgres)  # to the bank
+        current, _ = recorded_with_queries(current, status="requires_confirmation")
+        current, _ = recorded_with_queries(current, status="succeeded", confirmed=True)
+        current, _ = recorded_with_queries(current, status="succeeded", confirmed=True)
+    finally:
+        payment_settled.disconnect(settled)
+        payment_challenged.disconnect(challenged)
+    assert heard == [("challenged", True, None),
+                     ("settled", "succeeded", "requires_confirmation", "pay", True),
+                     ("settled", "succeeded", "succeeded", "pay", True)]
+    assert [(e.from_status, e.to_status) for e in PaymentEvent.objects.order_by("id")] == \
+        [("creating", "requires_action"), ("requires_action", "requires_confirmation"),
+         ("requires_confirmation", "succeeded")]
