@@ -175,3 +175,40 @@ def test_which_order_refuses_a_guess(db):
     with pytest.raises(errors.OrderNotFound):
         services.checkout_order_reference(owned=[], order_reference=None,
                                           payment_intent_id=None)
+
+
+def test_the_order_read_in_plain_sql_reads_what_the_orm_reads(db, monkeypatch):
+    """On PostgreSQL the order and its attempt are read by one plain query; whatever the
+    case, it gives what the ORM's reading gives (every column, the attempt's order)."""
+    from django.db import connection
+
+    from tests.conftest import need
+
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    bare = Order.objects.create(email="a@example.com", amount=5198, currency="eur")
+    retried = Order.objects.create(email="b@example.com", amount=5198, currency="eur")
+    for number, stripe_id in ((1, "pi_first"), (3, "pi_third"), (2, "pi_second")):
+        PaymentAttempt.objects.create(order=retried, number=number, stripe_id=stripe_id,
+                                      create_payment_method="pm_x", amount=5198,
+                                      currency="eur", confirmation_method="manual")
+    cases = [(bare.reference, None), (retried.reference, None),
+             (retried.reference, "pi_first"), (retried.reference, "pi_other"),
+             (bare.reference, "pi_first"), ("ord_nosuchorder", None),
+             ("ord_nosuchorder", "pi_first")]
+
+    def rows(read):
+        order, attempt = read
+        as_dict = (lambda row: None if row is None else
+                   {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields})
+        return (as_dict(order), as_dict(attempt),
+                attempt is not None and attempt.order is order)
+
+    by_sql = [rows(services._order_read(*case)) for case in cases]
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # the ORM's reading
+    by_orm = [rows(services._order_read(*case)) for case in cases]
+    assert by_sql == by_orm
+    assert by_sql[1][1]["stripe_id"] == "pi_third"  # the latest by number, not by insert
+    assert by_sql[2][1]["stripe_id"] == "pi_first" and by_sql[3][1] is None
+    assert by_sql[5] == (None, None, False)
+
