@@ -355,36 +355,16 @@ def _attempt_start(order: Order, previous: PaymentAttempt | None,
     # One INSERT commits by itself; a savepoint only inside a caller's transaction, so a
     # unique-key clash there does not break it.
     atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    attempt = PaymentAttempt(
-        order=order, number=previous.number + 1 if previous else 1,
-        create_payment_method=payment_method_id, amount=order.amount,
-        currency=order.currency, confirmation_method="manual" if handle_actions else "automatic")
     try:
         with atomic:
-            if connection.vendor != "postgresql":
-                attempt.save(force_insert=True)
-                return attempt
-            # The INSERT as plain SQL: the ORM's compiler cost more than the statement.
-            attempt.created_at = attempt.updated_at = timezone.now()
-            fields = [field for field in PaymentAttempt._meta.concrete_fields
-                      if not field.primary_key]
-            with connection.cursor() as cursor:
-                cursor.execute(_attempt_insert_sql(), [getattr(attempt, field.attname)
-                                                       for field in fields])
-                attempt.pk = cursor.fetchone()[0]
-            attempt._state.adding, attempt._state.db = False, connection.alias
-            return attempt
+            return PaymentAttempt.objects.create(
+                order=order, number=previous.number + 1 if previous else 1,
+                create_payment_method=payment_method_id, amount=order.amount,
+                currency=order.currency,
+                confirmation_method="manual" if handle_actions else "automatic")
     except IntegrityError as error:  # only without the order lock (SQLite)
         raise PaymentInProgress(_("Your payment is already being processed. Please wait a "
                                   "moment.")) from error
-
-
-@cache
-def _attempt_insert_sql() -> str:
-    fields = [field for field in PaymentAttempt._meta.concrete_fields if not field.primary_key]
-    return (f'INSERT INTO "{PaymentAttempt._meta.db_table}" '
-            f'({", ".join(chr(34) + field.column + chr(34) for field in fields)}) '
-            f'VALUES ({", ".join(["%s"] * len(fields))}) RETURNING "id"')
 
 
 def _attempt_recreate(attempt: PaymentAttempt, payment_method_id: str) -> None:
