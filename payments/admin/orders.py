@@ -40,6 +40,7 @@ from payments.admin.common import (
 from payments.admin.ops import engine_internals_visible, ops_ending, ops_history_rows
 from payments.admin.pagination import LargeTablePaginator
 from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.monitoring.selectors import EXPIRY_MEANING
 from payments.shop.models import Order, OrderLine, Product
 from payments.stripe.facts import card_brand_label, code_label
@@ -161,7 +162,13 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
 
     @admin.display(description=_("Receipt sent"))
     def receipt_sent(self, order: Order) -> str:
-        return timestamp(order.receipt_sent_at)
+        if order.receipt_sent_at or not order.receipt_refusals:
+            return timestamp(order.receipt_sent_at)
+        if order.receipt_refusals >= RECEIPT_MAX_REFUSALS:
+            return gettext("Refused by the mail server %(count)s times; given up") % {
+                "count": order.receipt_refusals}
+        return gettext("Refused by the mail server %(count)s times; next try %(at)s") % {
+            "count": order.receipt_refusals, "at": timestamp(order.receipt_retry_at)}
 
     @admin.display(description=_("Total"), ordering="amount")
     def total(self, order: Order) -> str:

@@ -6,17 +6,20 @@ index ``order_receipt_due``). Beat runs ``receipts_due_send`` every few seconds
 (``receipts_due_task``, migration 0054), so ``/pay`` publishes nothing to the broker and
 no receipt can be lost between the payment's commit and a publish. Sending is guarded by
 a conditional UPDATE of ``Order.receipt_sent_at`` (``order_receipt_send``), so two
-workers draining at once send one email.
+workers draining at once send one email. A receipt the mail server refuses is tried again
+after a growing wait (``receipt_retry_at``) and given up after ``RECEIPT_MAX_REFUSALS``,
+so refused addresses never hold the receipts behind them.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +31,11 @@ log = logging.getLogger(__name__)
 
 # Receipts one drain mails at most; the next run (seconds later) takes the rest.
 RECEIPTS_DUE_PAGE = 100
+# A refused receipt is tried again after 5 min, 10 min, 20 min ... (at most 6 h between
+# tries), and given up after the 8th refusal (about 15 h after the first).
+RECEIPT_RETRY_FIRST = timedelta(minutes=5)
+RECEIPT_RETRY_LONGEST = timedelta(hours=6)
+RECEIPT_MAX_REFUSALS = 8
 
 
 def order_receipt_message(*, order: Order) -> EmailMultiAlternatives:
@@ -67,9 +75,13 @@ def order_receipt_send(*, order_id: int) -> bool:
 def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
     """Mail the receipts due (paid orders without one), oldest payment first, at most
     ``limit``; returns how many this call sent. A message the mail server refuses is
-    logged and left due; a server that does not answer ends the run (every other message
+    logged and tried again later (``_receipt_refused``); a server that does not answer
+    ends the run (every other message
     would wait for it too): the next run tries again."""
-    due = (Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True)
+    now = timezone.now()
+    due = (Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True,
+                                receipt_refusals__lt=RECEIPT_MAX_REFUSALS)
+           .filter(Q(receipt_retry_at__isnull=True) | Q(receipt_retry_at__lte=now))
            .order_by("paid_at", "pk").values_list("pk", flat=True)[:limit])
     sent = 0
     for order_id in list(due):
@@ -77,10 +89,23 @@ def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
             sent += order_receipt_send(order_id=order_id)
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                 smtplib.SMTPDataError):
-            log.warning("receipt of order %s refused by the mail server; tried again at "
-                        "the next run", order_id, exc_info=True)
+            _receipt_refused(order_id=order_id, now=now)
         except OSError:  # smtplib's other errors, the connection's
             log.warning("receipt of order %s not sent: the mail server did not take it; "
                         "the next run tries again", order_id, exc_info=True)
             break
     return sent
+
+
+def _receipt_refused(*, order_id: int, now: datetime) -> None:
+    """Count the refusal and put the next try off (twice as long each time)."""
+    refusals = Order.objects.get(pk=order_id).receipt_refusals + 1
+    wait = min(RECEIPT_RETRY_FIRST * 2 ** (refusals - 1), RECEIPT_RETRY_LONGEST)
+    Order.objects.filter(pk=order_id).update(receipt_refusals=refusals,
+                                             receipt_retry_at=now + wait)
+    if refusals >= RECEIPT_MAX_REFUSALS:
+        log.error("receipt of order %s refused by the mail server %s times; given up",
+                  order_id, refusals, exc_info=True)
+    else:
+        log.warning("receipt of order %s refused by the mail server; tried again after "
+                    "%s", order_id, now + wait, exc_info=True)

@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
     dependencies = [
-        ("payments", "0053_order_language"),
+        ("payments", "0054_receipt_outbox"),
     ]
 
     operations = indexes_add_concurrently(INDEXES)

@@ -53,6 +53,10 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # The mail server refused the receipt this often; the drain waits until
+    # receipt_retry_at before the next try, so refused addresses cannot hold the queue.
+    receipt_refusals = models.PositiveSmallIntegerField(default=0)
+    receipt_retry_at = models.DateTimeField(null=True, blank=True)
     # The shopper's language when ordering (settings.LANGUAGES): the receipt and a
     # recovery link's mail are written in it.
     language = models.CharField(max_length=7, default="en")

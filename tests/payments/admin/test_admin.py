@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.models import Incident, Order, ScanCursor, ScanLock, ScanRun, WebhookEvent
 from payments.monitoring import scans
 from payments.monitoring.leases import lease_hold
@@ -633,3 +634,13 @@ def test_the_incident_lists_filters_read_their_index(db, admin_user, query):
     for plan in plans:
         assert "Seq Scan on payments_incident" not in plan, plan
         assert re.search(r"incident_(decline|brand|currency|amount)_list", plan), plan
+
+
+def test_the_order_page_says_when_the_mail_server_refused_its_receipt(paid_order, merchant):
+    Order.objects.filter(pk=paid_order.pk).update(receipt_sent_at=None, receipt_refusals=2,
+                                                  receipt_retry_at=timezone.now())
+    html = merchant.get(f"/admin/payments/order/{paid_order.pk}/change/").content.decode()
+    assert "Refused by the mail server 2 times; next try" in html
+    Order.objects.filter(pk=paid_order.pk).update(receipt_refusals=RECEIPT_MAX_REFUSALS)
+    html = merchant.get(f"/admin/payments/order/{paid_order.pk}/change/").content.decode()
+    assert f"Refused by the mail server {RECEIPT_MAX_REFUSALS} times; given up" in html

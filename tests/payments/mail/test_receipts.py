@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from payments.mail.receipts import order_receipt_send, receipts_due_send
+from payments.mail.receipts import RECEIPT_MAX_REFUSALS, order_receipt_send, receipts_due_send
 from payments.models import Order, OrderLine, Product
 from tests.conftest import need
 from tests.payments.conftest import shopper_with_order
@@ -231,7 +231,8 @@ def test_a_refused_address_does_not_stop_the_others_but_a_server_down_does(db, m
     assert receipts_due_send() == 1
     assert [message.to for message in mailoutbox] == [["fine@example.com"]]
     refused.refresh_from_db()
-    assert refused.receipt_sent_at is None  # still due: tried again at the next run
+    assert refused.receipt_sent_at is None  # still due, tried again later
+    assert refused.receipt_refusals == 1 and refused.receipt_retry_at > timezone.now()
     Order.objects.create(email="other@example.com", paid_at=timezone.now(), **paid)
     settings.EMAIL_BACKEND = f"{__name__}.DownBackend"
     DownBackend.calls = 0
@@ -295,3 +296,37 @@ def test_the_receipts_link_opens_the_order_in_any_browser_until_it_expires(paid_
     gone = elsewhere.get(path)
     assert gone.status_code == 410 and "expired" in gone.content.decode()
     assert paid_order.reference not in gone.content.decode()
+
+
+def test_refused_receipts_wait_longer_each_time_and_never_hold_the_queue(db, mailoutbox,
+                                                                        settings, caplog):
+    paid = {"status": Order.Status.PAID, "amount": 1200, "currency": "eur"}
+    long_ago = timezone.now() - timedelta(days=1)
+    refused = [Order.objects.create(email="refused@example.com", paid_at=long_ago, **paid)
+               for _ in range(3)]
+    fine = Order.objects.create(email="fine@example.com", paid_at=timezone.now(), **paid)
+    settings.EMAIL_BACKEND = f"{__name__}.OneRefusedBackend"
+    # A drain of two: the refused receipts come first, yet the next run reaches the rest.
+    assert receipts_due_send(limit=2) == 0
+    assert receipts_due_send(limit=2) == 1
+    assert [message.to for message in mailoutbox] == [["fine@example.com"]]
+    fine.refresh_from_db()
+    assert fine.receipt_sent_at is not None
+    order = refused[0]
+    order.refresh_from_db()
+    waits = [order.receipt_retry_at - timezone.now()]
+    for refusals in range(2, RECEIPT_MAX_REFUSALS + 1):
+        Order.objects.filter(pk=order.pk).update(receipt_retry_at=timezone.now())
+        before = timezone.now()
+        receipts_due_send()
+        order.refresh_from_db()
+        assert order.receipt_refusals == refusals and order.receipt_sent_at is None
+        waits.append(order.receipt_retry_at - before)
+    assert all(later >= earlier for earlier, later in zip(waits, waits[1:], strict=False))
+    assert waits[1] > waits[0] and waits[-1] <= timedelta(hours=6, seconds=5)
+    assert "given up" in caplog.text
+    # Given up: no further try, even once its wait is over.
+    Order.objects.filter(pk=order.pk).update(receipt_retry_at=timezone.now())
+    receipts_due_send()
+    order.refresh_from_db()
+    assert order.receipt_refusals == RECEIPT_MAX_REFUSALS
