@@ -194,8 +194,9 @@ class OpsActionItemInline(ReadOnlyTabularInline):
         if item.result == OpsActionItem.Result.PENDING:
             return format_html('<span class="quiet">{}</span>', gettext("waiting"))
         if item.result == OpsActionItem.Result.DONE:
-            return item.detail
-        return format_html("<strong>{}</strong>: {}", item.get_result_display(), item.detail)
+            return ops_actions.detail_words(item.detail)
+        return format_html("<strong>{}</strong>: {}", item.get_result_display(),
+                           ops_actions.detail_words(item.detail))
 
     @admin.display(description=_("At"))
     def finished(self, item: OpsActionItem) -> str:

@@ -96,7 +96,7 @@ def payments_count(n: int) -> str:
 def skipped_summary(skipped: list[tuple[Incident, str]]) -> str:
     """"1 will be skipped: already paid", or "3 will be skipped: 2 already paid, 1 not
     awaiting confirmation"."""
-    reasons = Counter(reason for _incident, reason in skipped)
+    reasons = Counter(ops_actions.detail_words(reason) for _incident, reason in skipped)
     total = sum(reasons.values())
     if len(reasons) == 1:
         reasons_text = next(iter(reasons))
@@ -225,7 +225,7 @@ class OpsActionsMixin:
             "does": verb.does % {"hours": hours},
             "in_background": len(incidents) > 1,
             "eligible": [self.ops_row(incident) for incident in plan.eligible],
-            "skipped": [{**self.ops_row(incident), "reason": reason}
+            "skipped": [{**self.ops_row(incident), "reason": ops_actions.detail_words(reason)}
                         for incident, reason in plan.skipped],
             "form": form,
             "back": back,
@@ -335,7 +335,7 @@ class OpsActionsMixin:
                 button["url"] = reverse("admin:payments_incident_ops", args=[action]) + \
                     "?" + urlencode({"ids": incident.pk, "next": here})
             else:
-                button["reason"] = plan.skipped[0][1]
+                button["reason"] = ops_actions.detail_words(plan.skipped[0][1])
             buttons.append(button)
         return buttons
 
@@ -355,7 +355,7 @@ def ops_history_rows(*, incidents=None, order=None) -> list[dict]:
             "at": timestamp(item.finished_at or record.submitted_at),
             "user": record.user.get_username(),
             "action": action,
-            "result": item.detail or item.get_result_display().lower(),
+            "result": ops_actions.detail_words(item.detail) or item.get_result_display().lower(),
             "url": reverse("admin:payments_opsaction_change", args=[record.pk]),
         })
     return rows
@@ -372,7 +372,7 @@ def ops_ending(*, incident: Incident | None = None, order=None) -> str:
         return EMPTY
     record = item.ops_action
     text = gettext("%(what)s by %(user)s on %(time)s") % {
-        "what": capfirst(item.detail), "user": record.user.get_username(),
+        "what": capfirst(ops_actions.detail_words(item.detail)), "user": record.user.get_username(),
         "time": timestamp(item.finished_at)}
     if record.kind == Action.CANCEL:
         text += f": {ops_actions.CANCEL_REASONS.get(record.reason, record.reason)}"

@@ -15,6 +15,8 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from payments.shop.models import Order
 from payments.stripe import facts
@@ -33,58 +35,64 @@ class PaymentAttempt(models.Model):
     """One Stripe PaymentIntent of an order, as last seen."""
 
     class Status(models.TextChoices):
-        CREATING = "creating", "Creating (outcome unknown)"
-        REQUIRES_PAYMENT_METHOD = "requires_payment_method", "Requires payment method"
-        REQUIRES_CONFIRMATION = "requires_confirmation", "Requires confirmation"
-        REQUIRES_ACTION = "requires_action", "Requires action"
-        PROCESSING = "processing", "Processing"
-        REQUIRES_CAPTURE = "requires_capture", "Requires capture"
-        CANCELED = "canceled", "Canceled"
-        SUCCEEDED = "succeeded", "Succeeded"
+        CREATING = "creating", _("Creating (outcome unknown)")
+        REQUIRES_PAYMENT_METHOD = "requires_payment_method", _("Requires payment method")
+        REQUIRES_CONFIRMATION = "requires_confirmation", _("Requires confirmation")
+        REQUIRES_ACTION = "requires_action", _("Requires action")
+        PROCESSING = "processing", _("Processing")
+        REQUIRES_CAPTURE = "requires_capture", _("Requires capture")
+        CANCELED = "canceled", pgettext_lazy("payment status", "Canceled")
+        SUCCEEDED = "succeeded", _("Succeeded")
         # Stripe answered "no such payment_intent" (keys or account changed): the order
         # pays with a new attempt; this one stays in the ledger.
-        MISSING = "missing", "Unknown to Stripe"
+        MISSING = "missing", _("Unknown to Stripe")
 
     FINAL = (Status.SUCCEEDED, Status.CANCELED, Status.MISSING)
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="attempts")
-    number = models.PositiveSmallIntegerField(help_text="1 for the order's first intent.")
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT,
+                              related_name="attempts")
+    number = models.PositiveSmallIntegerField(_("number"),
+                                              help_text=_("1 for the order's first intent."))
     stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True,
-                                 verbose_name="PaymentIntent")
+                                 verbose_name=_("PaymentIntent"))
     # The payment method of the create call: replayed with the same idempotency key when
     # the first call's outcome was lost, so Stripe answers with the same intent.
-    create_payment_method = models.CharField(max_length=255)
+    create_payment_method = models.CharField(_("create payment method"), max_length=255)
     # When that create was first sent: Stripe forgets idempotency keys after 24 hours, so
     # an older create is looked up by its metadata instead of replayed.
-    create_requested_at = models.DateTimeField(default=timezone.now)
+    create_requested_at = models.DateTimeField(_("create requested at"), default=timezone.now)
     # Set when the create's answer was lost (timeout, dropped connection, Stripe 5xx):
     # Stripe may hold an intent for this attempt that we have not seen yet.
-    outcome_lost_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=32, choices=Status.choices, default=Status.CREATING)
-    amount = models.PositiveIntegerField()
-    currency = models.CharField(max_length=3)
-    confirmation_method = models.CharField(max_length=16)
+    outcome_lost_at = models.DateTimeField(_("outcome lost at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices,
+                              default=Status.CREATING)
+    amount = models.PositiveIntegerField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    confirmation_method = models.CharField(_("confirmation method"), max_length=16)
     # Counts the confirm calls that got an answer: part of the next confirm's idempotency key.
-    confirmations = models.PositiveIntegerField(default=0)
-    last_error_code = models.CharField(max_length=64, blank=True)
-    last_decline_code = models.CharField(max_length=64, blank=True)
-    last_error_message = models.TextField(blank=True)
-    card_brand = models.CharField(max_length=32, blank=True)
-    card_last4 = models.CharField(max_length=4, blank=True)
-    card_country = models.CharField(max_length=2, blank=True)
-    latest_charge = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    requires_action_at = models.DateTimeField(null=True, blank=True)
-    requires_confirmation_at = models.DateTimeField(null=True, blank=True)
-    final_at = models.DateTimeField(null=True, blank=True)
+    confirmations = models.PositiveIntegerField(_("confirmations"), default=0)
+    last_error_code = models.CharField(_("last error code"), max_length=64, blank=True)
+    last_decline_code = models.CharField(_("last decline code"), max_length=64, blank=True)
+    last_error_message = models.TextField(_("last error message"), blank=True)
+    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
+    card_last4 = models.CharField(_("card last4"), max_length=4, blank=True)
+    card_country = models.CharField(_("card country"), max_length=2, blank=True)
+    latest_charge = models.CharField(_("latest charge"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    requires_action_at = models.DateTimeField(_("requires action at"), null=True, blank=True)
+    requires_confirmation_at = models.DateTimeField(_("requires confirmation at"), null=True,
+                                                    blank=True)
+    final_at = models.DateTimeField(_("final at"), null=True, blank=True)
     # When Stripe stated the status we hold (an event's `created`, or the moment of our
     # own call): an older fact arriving late never moves the attempt back.
-    status_observed_at = models.DateTimeField(null=True, blank=True)
+    status_observed_at = models.DateTimeField(_("status observed at"), null=True, blank=True)
 
     objects = AttemptQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("payment attempt")
+        verbose_name_plural = _("payment attempts")
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["order", "number"],
                                                name="payment_attempt_order_number")]
@@ -128,31 +136,35 @@ class PaymentEvent(models.Model):
     """Append-only ledger: one row per recorded status change of an attempt."""
 
     class Source(models.TextChoices):
-        PAY = "pay", "Pay endpoint"
-        WEBHOOK = "webhook", "Webhook"
-        SCAN = "scan", "Monitoring scan"
-        ADMIN = "admin", "Admin action"
+        PAY = "pay", _("Pay endpoint")
+        WEBHOOK = "webhook", _("Webhook")
+        SCAN = "scan", _("Monitoring scan")
+        ADMIN = "admin", _("Admin action")
 
-    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="events")
-    from_status = models.CharField(max_length=32)
-    to_status = models.CharField(max_length=32)
-    error_code = models.CharField(max_length=64, blank=True)
-    decline_code = models.CharField(max_length=64, blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    actor = models.CharField(max_length=255, help_text="Who reported it: a session, a user, "
-                             "a Stripe event id, a task.")
-    observed_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When Stripe stated this fact.")
+    attempt = models.ForeignKey(PaymentAttempt, verbose_name=_("attempt"),
+                                on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(_("from status"), max_length=32)
+    to_status = models.CharField(_("to status"), max_length=32)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    decline_code = models.CharField(_("decline code"), max_length=64, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    actor = models.CharField(_("actor"), max_length=255,
+                             help_text=_("Who reported it: a session, a user, "
+                                         "a Stripe event id, a task."))
+    observed_at = models.DateTimeField(_("observed at"), null=True, blank=True,
+                                       help_text=_("When Stripe stated this fact."))
     # False for a fact that arrived after a newer one (a late webhook): kept as history,
     # it did not change the attempt.
-    applied = models.BooleanField(default=True)
+    applied = models.BooleanField(_("applied"), default=True)
     # Why, when the row is our decision rather than Stripe's fact (an attempt superseded).
-    note = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     objects = LedgerQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("payment event")
+        verbose_name_plural = _("payment events")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -175,15 +187,18 @@ class DailyTotal(models.Model):
     ``day`` is a day of the site's time zone (the dashboard's periods are whole days of
     it); what ``measure``, ``value`` and ``status`` hold is said where they are written."""
 
-    day = models.DateField()
-    currency = models.CharField(max_length=3)
-    measure = models.CharField(max_length=16)
-    value = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=16, blank=True)
-    count = models.IntegerField(default=0)
-    amount = models.BigIntegerField(default=0, help_text="In minor units of ``currency``.")
+    day = models.DateField(_("day"))
+    currency = models.CharField(_("currency"), max_length=3)
+    measure = models.CharField(_("measure"), max_length=16)
+    value = models.CharField(_("value"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=16, blank=True)
+    count = models.IntegerField(_("count"), default=0)
+    amount = models.BigIntegerField(_("amount"), default=0,
+                                    help_text=_("In minor units of ``currency``."))
 
     class Meta:
+        verbose_name = _("daily total")
+        verbose_name_plural = _("daily totals")
         constraints = [models.UniqueConstraint(
             fields=["measure", "day", "currency", "value", "status"], name="daily_total_once")]
 

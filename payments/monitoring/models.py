@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from payments.checkout.models import PaymentAttempt
 from payments.shop.models import Order
@@ -19,40 +21,46 @@ class Incident(models.Model):
     Kind = FailureKind  # Stripe's failure kinds, and ours (payments.stripe.facts)
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RECOVERED = "recovered", "Recovered (paid later)"
-        AUTO_FINALIZED = "auto_finalized", "Auto-finalized"
-        CANCELED = "canceled", "Canceled"
-        LOST = "lost", "Lost"
+        OPEN = "open", pgettext_lazy("incident status", "Open")
+        RECOVERED = "recovered", _("Recovered (paid later)")
+        AUTO_FINALIZED = "auto_finalized", _("Auto-finalized")
+        CANCELED = "canceled", pgettext_lazy("incident status", "Canceled")
+        LOST = "lost", _("Lost")
 
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    stripe_id = models.CharField(max_length=255, verbose_name="PaymentIntent")
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.OPEN)
+    stripe_id = models.CharField(max_length=255, verbose_name=_("PaymentIntent"))
     # Null for intents made outside this checkout (an older integration on the account).
-    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, null=True,
-                                blank=True, related_name="incidents")
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="incidents")
-    amount = models.PositiveIntegerField(help_text="In minor units.")
-    currency = models.CharField(max_length=3)
-    card_brand = models.CharField(max_length=32, blank=True)
-    card_last4 = models.CharField(max_length=4, blank=True)
-    card_country = models.CharField(max_length=2, blank=True)
-    customer_email = models.CharField(max_length=254, blank=True)
-    error_code = models.CharField(max_length=64, blank=True)
-    decline_code = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
-    intent_status = models.CharField(max_length=32, help_text="As last seen at Stripe.")
+    attempt = models.ForeignKey(PaymentAttempt, verbose_name=_("attempt"),
+                                on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="incidents")
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT,
+                              null=True, blank=True, related_name="incidents")
+    amount = models.PositiveIntegerField(_("amount"), help_text=_("In minor units."))
+    currency = models.CharField(_("currency"), max_length=3)
+    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
+    card_last4 = models.CharField(_("card last4"), max_length=4, blank=True)
+    card_country = models.CharField(_("card country"), max_length=2, blank=True)
+    customer_email = models.CharField(_("customer email"), max_length=254, blank=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    decline_code = models.CharField(_("decline code"), max_length=64, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    intent_status = models.CharField(_("intent status"), max_length=32,
+                                     help_text=_("As last seen at Stripe."))
     # When the payment was made (Stripe's `created`): what periods, the daily chart and
     # ages count by; first_seen_at is when monitoring found it (a backfill finds old ones).
     intent_created_at = models.DateTimeField(null=True, blank=True,
-                                             verbose_name="payment made")
-    first_seen_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    source = models.CharField(max_length=16, help_text="What found it: webhook or scan.")
+                                             verbose_name=_("payment made"))
+    first_seen_at = models.DateTimeField(_("first seen at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16,
+                              help_text=_("What found it: webhook or scan."))
 
     class Meta:
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
         ordering = ["-first_seen_at"]
         constraints = [models.UniqueConstraint(fields=["stripe_id", "kind"],
                                                name="incident_one_per_intent_and_kind")]
@@ -105,28 +113,31 @@ class ScanRun(models.Model):
     """One run of a monitoring scan, for the record (and the admin)."""
 
     class Kind(models.TextChoices):
-        EVENTS = "events", "Incremental (events)"
-        STALE = "stale", "Stale sweep"
-        BACKFILL = "backfill", "Backfill"
+        EVENTS = "events", _("Incremental (events)")
+        STALE = "stale", _("Stale sweep")
+        BACKFILL = "backfill", _("Backfill")
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (resumes next run)"
-        SKIPPED = "skipped", "Skipped (another run held the lock)"
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed (resumes next run)")
+        SKIPPED = "skipped", _("Skipped (another run held the lock)")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    stripe_calls = models.PositiveIntegerField(default=0)
-    intents_seen = models.PositiveIntegerField(default=0)
-    incidents_opened = models.PositiveIntegerField(default=0)
-    incidents_resolved = models.PositiveIntegerField(default=0)
-    finalized = models.PositiveIntegerField(default=0)
-    errors = models.TextField(blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    stripe_calls = models.PositiveIntegerField(_("stripe calls"), default=0)
+    intents_seen = models.PositiveIntegerField(_("intents seen"), default=0)
+    incidents_opened = models.PositiveIntegerField(_("incidents opened"), default=0)
+    incidents_resolved = models.PositiveIntegerField(_("incidents resolved"), default=0)
+    finalized = models.PositiveIntegerField(_("finalized"), default=0)
+    errors = models.TextField(_("errors"), blank=True)
 
     class Meta:
+        verbose_name = _("scan run")
+        verbose_name_plural = _("scan runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
@@ -136,9 +147,13 @@ class ScanRun(models.Model):
 class ScanCursor(models.Model):
     """Where a scan resumes: the last Stripe event seen, or a backfill's position."""
 
-    name = models.CharField(max_length=64, primary_key=True)
-    value = models.CharField(max_length=255, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    value = models.CharField(_("value"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scan cursor")
+        verbose_name_plural = _("scan cursors")
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value}"
@@ -149,9 +164,13 @@ class ScanLock(models.Model):
     on every database (an expired lease is taken over, so a killed worker blocks no one
     for long)."""
 
-    name = models.CharField(max_length=64, primary_key=True)
-    holder = models.CharField(max_length=64)
-    expires_at = models.DateTimeField()
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    holder = models.CharField(_("holder"), max_length=64)
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("scan lock")
+        verbose_name_plural = _("scan locks")
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
@@ -162,37 +181,42 @@ class ReconciliationRun(models.Model):
     attempts (``payments.monitoring.reconcile``): what was compared and what was found."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (Stripe kept failing; nothing resolved)"
-        SKIPPED = "skipped", "Skipped (another run was under way)"
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed (Stripe kept failing; nothing resolved)")
+        SKIPPED = "skipped", _("Skipped (another run was under way)")
 
     class Trigger(models.TextChoices):
-        COMMAND = "command", "By hand (manage.py)"
-        BEAT = "beat", "Daily (beat)"
+        COMMAND = "command", _("By hand (manage.py)")
+        BEAT = "beat", _("Daily (beat)")
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    trigger = models.CharField(max_length=16, choices=Trigger.choices)
-    days = models.PositiveSmallIntegerField()
-    window_start = models.DateTimeField(help_text="Intents and charges created from here…")
-    window_end = models.DateTimeField(help_text="…to here (excluded).")
-    started_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    stripe_calls = models.PositiveIntegerField(default=0)
-    intents_compared = models.PositiveIntegerField(default=0)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.RUNNING)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
+    days = models.PositiveSmallIntegerField(_("days"))
+    window_start = models.DateTimeField(_("window start"),
+                                        help_text=_("Intents and charges created from here…"))
+    window_end = models.DateTimeField(_("window end"), help_text=_("…to here (excluded)."))
+    started_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    stripe_calls = models.PositiveIntegerField(_("stripe calls"), default=0)
+    intents_compared = models.PositiveIntegerField(_("intents compared"), default=0)
     intents_outside = models.PositiveIntegerField(
-        default=0, help_text="Intents of the window made outside this checkout (no order).")
-    charges_compared = models.PositiveIntegerField(default=0)
-    attempts_compared = models.PositiveIntegerField(default=0)
-    orders_paid = models.PositiveIntegerField(default=0,
-                                              help_text="Orders of the window paid here.")
-    mismatches_found = models.PositiveIntegerField(default=0)
-    mismatches_new = models.PositiveIntegerField(default=0)
-    mismatches_resolved = models.PositiveIntegerField(default=0)
-    mailed = models.PositiveIntegerField(default=0, help_text="Ops mails sent.")
-    errors = models.TextField(blank=True)
+        _("intents outside"), default=0,
+        help_text=_("Intents of the window made outside this checkout (no order)."))
+    charges_compared = models.PositiveIntegerField(_("charges compared"), default=0)
+    attempts_compared = models.PositiveIntegerField(_("attempts compared"), default=0)
+    orders_paid = models.PositiveIntegerField(_("orders paid"), default=0,
+                                              help_text=_("Orders of the window paid here."))
+    mismatches_found = models.PositiveIntegerField(_("mismatches found"), default=0)
+    mismatches_new = models.PositiveIntegerField(_("mismatches new"), default=0)
+    mismatches_resolved = models.PositiveIntegerField(_("mismatches resolved"), default=0)
+    mailed = models.PositiveIntegerField(_("mailed"), default=0, help_text=_("Ops mails sent."))
+    errors = models.TextField(_("errors"), blank=True)
 
     class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
@@ -211,47 +235,52 @@ class ReconciliationMismatch(models.Model):
     marks it resolved."""
 
     class Kind(models.TextChoices):
-        CHARGED_TWICE = "charged_twice", "Charged twice"
-        PAID_AT_STRIPE_ONLY = "paid_at_stripe_only", "Paid at Stripe, not here"
-        PAID_HERE_ONLY = "paid_here_only", "Paid here, not at Stripe"
-        AMOUNT_DIFFERS = "amount_differs", "Amount differs"
-        STATUS_DIFFERS = "status_differs", "Status differs"
+        CHARGED_TWICE = "charged_twice", _("Charged twice")
+        PAID_AT_STRIPE_ONLY = "paid_at_stripe_only", _("Paid at Stripe, not here")
+        PAID_HERE_ONLY = "paid_here_only", _("Paid here, not at Stripe")
+        AMOUNT_DIFFERS = "amount_differs", _("Amount differs")
+        STATUS_DIFFERS = "status_differs", _("Status differs")
 
-    kind = models.CharField(max_length=32, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     # What the finding is about: the order (charged twice; paid here without an intent)
     # or the PaymentIntent; with kind, it names the finding once.
-    subject = models.CharField(max_length=255)
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="mismatches")
-    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, null=True,
-                                blank=True, related_name="mismatches")
-    stripe_id = models.CharField(max_length=255, blank=True, verbose_name="PaymentIntent")
-    charge_ids = models.JSONField(default=list, blank=True,
-                                  help_text="The charges that took the shopper's money.")
-    amount_here = models.PositiveIntegerField(null=True, blank=True,
-                                              help_text="The order's, in minor units.")
+    subject = models.CharField(_("subject"), max_length=255)
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT,
+                              null=True, blank=True, related_name="mismatches")
+    attempt = models.ForeignKey(PaymentAttempt, verbose_name=_("attempt"),
+                                on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="mismatches")
+    stripe_id = models.CharField(max_length=255, blank=True, verbose_name=_("PaymentIntent"))
+    charge_ids = models.JSONField(_("charge ids"), default=list, blank=True,
+                                  help_text=_("The charges that took the shopper's money."))
+    amount_here = models.PositiveIntegerField(_("amount here"), null=True, blank=True,
+                                              help_text=_("The order's, in minor units."))
     amount_at_stripe = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Taken at Stripe, in minor units.")
-    currency = models.CharField(max_length=3, blank=True)
-    status_here = models.CharField(max_length=32, blank=True)
-    status_at_stripe = models.CharField(max_length=32, blank=True)
+        _("amount at stripe"), null=True, blank=True,
+        help_text=_("Taken at Stripe, in minor units."))
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    status_here = models.CharField(_("status here"), max_length=32, blank=True)
+    status_at_stripe = models.CharField(_("status at stripe"), max_length=32, blank=True)
     # When the payment was made (the intent's or the order's creation): a run whose
     # window holds this moment and does not find the mismatch resolves it.
-    occurred_at = models.DateTimeField(verbose_name="payment made")
-    first_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,
+    occurred_at = models.DateTimeField(verbose_name=_("payment made"))
+    first_run = models.ForeignKey(ReconciliationRun, verbose_name=_("first run"),
+                                  on_delete=models.PROTECT,
                                   related_name="mismatches_first_found")
-    last_run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT,
+    last_run = models.ForeignKey(ReconciliationRun, verbose_name=_("last run"),
+                                 on_delete=models.PROTECT,
                                  related_name="mismatches_last_found")
-    first_found_at = models.DateTimeField(default=timezone.now)
-    last_found_at = models.DateTimeField(default=timezone.now)
-    resolved = models.BooleanField(default=False)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    mailed_at = models.DateTimeField(null=True, blank=True,
-                                     help_text="When ops were mailed about it.")
+    first_found_at = models.DateTimeField(_("first found at"), default=timezone.now)
+    last_found_at = models.DateTimeField(_("last found at"), default=timezone.now)
+    resolved = models.BooleanField(_("resolved"), default=False)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    mailed_at = models.DateTimeField(_("mailed at"), null=True, blank=True,
+                                     help_text=_("When ops were mailed about it."))
 
     class Meta:
+        verbose_name = _("reconciliation mismatch")
         ordering = ["resolved", "-first_found_at"]
-        verbose_name_plural = "reconciliation mismatches"
+        verbose_name_plural = _("reconciliation mismatches")
         constraints = [models.UniqueConstraint(fields=["kind", "subject"],
                                                name="mismatch_one_per_finding")]
         indexes = [models.Index(fields=["resolved", "occurred_at"])]

@@ -3,8 +3,10 @@ when too many authentications fail, and one when a reconciliation finds a mismat
 
 Each message is built as every mail of the site (``payments.mail.messages``), money
 written as on the site (the ``money`` filter, one sum per currency, never across
-currencies). Ops mail goes to ``PAYMENTS_OPS_EMAILS``, one message per
-address; with none configured nothing is computed or sent.
+currencies), in the site's language (``LANGUAGE_CODE``: its words are computed and
+rendered under it, whatever language a request left active). Ops mail goes to
+``PAYMENTS_OPS_EMAILS``, one message per address; with none configured nothing is
+computed or sent.
 
 Celery may run a task twice (acks_late, a lost worker) or on two workers at once, so
 the digest (once per day) and the alert (at most once per 24 hours) are claimed with
@@ -22,7 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from payments.checkout.models import PaymentAttempt
 from payments.mail.messages import email_message, in_words, site_url
@@ -71,6 +74,11 @@ def ops_digest_content(*, now: datetime) -> dict[str, object] | None:
     """What the digest for the 24 hours up to ``now`` says: the payments with incidents
     first seen then, each once (its latest incident, as the dashboard counts), by kind;
     None when there were none. The urgent ones are the dashboard's expiring payments."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _digest_content(now=now)
+
+
+def _digest_content(*, now: datetime) -> dict[str, object] | None:
     since = now - DAY
     groups = selectors.incident_new_totals(since=since, until=now)
     if not groups:
@@ -111,7 +119,8 @@ def urgent_payments(*, now: datetime, limit: int = URGENT_SHOWN) -> list[Urgent]
         urgent.append(Urgent(
             email=payment.email, amount=payment.amount, currency=payment.currency,
             order_reference=payment.order_reference,
-            kind_label=incident.get_kind_display() if incident else "awaiting confirmation",
+            kind_label=incident.get_kind_display() if incident
+            else gettext("awaiting confirmation"),
             expires_at=payment.expires_at, expires_in=in_words(payment.expires_at - now),
             admin_url=site_url(url)))
     return urgent

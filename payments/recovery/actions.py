@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
@@ -57,11 +58,22 @@ RESUME_PAGE = 20
 # checkout never does).
 CANCEL_REASONS = {reason: label for reason, label in facts.CANCELLATION_REASONS.items()
                   if reason != "duplicate"}
+# What an action writes (an item's detail, its summary, the admin's history) is stored in
+# English, whatever language the staff member who ran it reads: the same action writes the
+# same words. A detail that is one of the msgids marked here reads translated on a page
+# (``detail_words``).
+STORED_LANGUAGE = "en"
 DONE = {Action.CONFIRM: "{n} confirmed", Action.SEND_LINK: "{n} link{s} sent",
         Action.CANCEL: "{n} canceled", Action.REFRESH: "{n} refreshed"}
 # What one payment's row says when the action did it.
-DONE_ONE = {Action.CONFIRM: "confirmed", Action.SEND_LINK: "link sent",
-            Action.CANCEL: "canceled", Action.REFRESH: "refreshed"}
+DONE_ONE = {Action.CONFIRM: gettext_noop("confirmed"),
+            Action.SEND_LINK: gettext_noop("link sent"),
+            Action.CANCEL: gettext_noop("canceled"), Action.REFRESH: gettext_noop("refreshed")}
+# Why a payment is skipped when its incident has ended already.
+ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid later)"),
+           Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
+           Incident.Status.CANCELED: gettext_noop("already canceled"),
+           Incident.Status.LOST: gettext_noop("already lost")}
 # Kinds a shopper can fix by authenticating again, or by paying with another card.
 LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
             Incident.Kind.REQUIRES_ACTION_NOT_HANDLED, Incident.Kind.EXPIRED}
@@ -70,7 +82,7 @@ LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
 NOT_ACTIONABLE = {Incident.Kind.CARD_DECLINED}
 # A confirmation page older than this is refused: what it showed is long out of date.
 TOKEN_LIFETIME = timedelta(hours=12)
-STRIPE_UNKNOWN = "Stripe does not know this payment (keys or account changed?)"
+STRIPE_UNKNOWN = gettext_noop("Stripe does not know this payment (keys or account changed?)")
 
 
 @dataclass
@@ -193,7 +205,10 @@ def recovery_run(*, action_id: uuid.UUID, budget_seconds: float | None = None) -
         record.refresh_from_db(fields=["status"])
         if lease is None or record.status in FINISHED:
             return _outcome(record)
-        return _run_held(record, budget_seconds)
+        # In the request for one payment the staff member's language is active; what is
+        # stored must not depend on it (the shopper's mails set the order's own language).
+        with translation.override(STORED_LANGUAGE):
+            return _run_held(record, budget_seconds)
 
 
 def recovery_stalled_resume(*, budget_seconds: float, now: datetime | None = None) -> int:
@@ -273,6 +288,12 @@ def recovery_history(*, incidents: Sequence[Incident] | None = None,
     return items.filter(incident__in=list(incidents or []))
 
 
+def detail_words(detail: str) -> str:
+    """A stored detail or skip reason (English) in the reader's language, when it is one of
+    the msgids marked above; any other (Stripe's own words) as stored."""
+    return gettext(detail) if detail else detail
+
+
 def incident_version(incident: Incident) -> str:
     """What the action depends on, as the confirmation page showed it: the incident's
     status and kind, its payment's and order's status, the amount, where a link would go
@@ -313,14 +334,14 @@ def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[
     incident = item.incident
     try:
         if incident_version(incident) != item.version:
-            return Result.SKIPPED, "changed since you looked"
+            return Result.SKIPPED, gettext_noop("changed since you looked")
         skip = _skip_reason(record.kind, incident, acted)
         if skip:
             return Result.SKIPPED, skip
         skip = _act(record.kind, incident, user=record.user, reason=record.reason)
     except Exception:  # ours, not Stripe's: logged, this payment fails, the others go on
         log.exception("ops action %s on incident %s", record.pk, incident.pk)
-        return Result.FAILED, "failed with an error of ours (logged)"
+        return Result.FAILED, gettext_noop("failed with an error of ours (logged)")
     if skip is not None:
         return Result.SKIPPED, skip
     return Result.DONE, DONE_ONE[record.kind]
@@ -340,29 +361,29 @@ def _history_write(record: OpsAction, item: OpsActionItem) -> None:
 
 def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None:
     if incident.stripe_id in acted:
-        return "same payment as another selected"
+        return gettext_noop("same payment as another selected")
     if incident.kind in NOT_ACTIONABLE:
-        return "card decline (nothing for ops to do)"
+        return gettext_noop("card decline (nothing for ops to do)")
     if action == Action.REFRESH:
         return None
     if incident.status != Incident.Status.OPEN:
-        return f"already {incident.get_status_display().lower()}"
+        return ALREADY.get(incident.status, gettext_noop("already ended"))
     attempt, order = incident.attempt, incident.order
     if attempt is None or order is None:
-        return "not a payment of this shop's checkout"
+        return gettext_noop("not a payment of this shop's checkout")
     if order.status == Order.Status.PAID or attempt.status == Status.SUCCEEDED:
-        return "already paid"
+        return gettext_noop("already paid")
     if order.status == Order.Status.CANCELED or attempt.status == Status.CANCELED:
-        return "already canceled"
+        return gettext_noop("already canceled")
     if attempt.status == Status.MISSING:
-        return "unknown to Stripe"
+        return gettext_noop("unknown to Stripe")
     if action == Action.CONFIRM and attempt.status != Status.REQUIRES_CONFIRMATION:
-        return "not awaiting confirmation"
+        return gettext_noop("not awaiting confirmation")
     if action == Action.SEND_LINK:
         if incident.kind not in LINKABLE:
-            return "nothing for the shopper to do"
+            return gettext_noop("nothing for the shopper to do")
         if not order.email:
-            return "no email address"
+            return gettext_noop("no email address")
     return None
 
 
@@ -374,12 +395,12 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
         if action == Action.CONFIRM:
             if not checkout_finalize(order_reference=order.reference, source=ADMIN,
                                      payment_intent_id=incident.stripe_id, actor=actor):
-                return "already paid"
+                return gettext_noop("already paid")
         elif action == Action.CANCEL:
             if not checkout_cancel(order_reference=order.reference, reason=reason,
                                    payment_intent_id=incident.stripe_id, source=ADMIN,
                                    actor=actor):
-                return "already canceled"
+                return gettext_noop("already canceled")
         elif action == Action.REFRESH:
             refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
         elif action == Action.SEND_LINK:
@@ -387,7 +408,7 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
     except CheckoutError as error:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
-        return "Stripe did not answer; try again"
+        return gettext_noop("Stripe did not answer; try again")
     except gateway.InvalidRequest as error:
         if error.code == "resource_missing":
             # A key or account change, or a sandbox reset: the ledger says so, and the
@@ -400,5 +421,5 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
     except gateway.PaymentError as error:
         return f"Stripe refused: {error.message.rstrip('.')}"
     except OSError:  # smtplib's errors: the link exists, the mail did not go
-        return "the mail server did not answer; try again"
+        return gettext_noop("the mail server did not answer; try again")
     return None  # the checkout's status record has ended the incidents (payment_settled)

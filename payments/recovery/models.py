@@ -8,6 +8,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 
 from payments.monitoring.models import Incident
 from payments.shop.models import Order
@@ -20,32 +21,37 @@ class OpsAction(models.Model):
     showed, each with its result; it records who did what to how many payments."""
 
     class Kind(models.TextChoices):
-        CONFIRM = "confirm", "Confirm now"
-        SEND_LINK = "send_link", "Send authentication link"
-        CANCEL = "cancel", "Cancel"
-        REFRESH = "refresh", "Refresh from Stripe"
+        CONFIRM = "confirm", _("Confirm now")
+        SEND_LINK = "send_link", _("Send authentication link")
+        CANCEL = "cancel", _("Cancel")
+        REFRESH = "refresh", _("Refresh from Stripe")
 
     class Status(models.TextChoices):
-        ISSUED = "issued", "Shown, not submitted"
-        QUEUED = "queued", "Waiting for a worker"
-        RUNNING = "running", "At work"
-        DONE = "done", "Done"
-        FAILED = "failed", "Stopped by an error"
+        ISSUED = "issued", _("Shown, not submitted")
+        QUEUED = "queued", _("Waiting for a worker")
+        RUNNING = "running", _("At work")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Stopped by an error")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED)
-    user = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
-    reason = models.CharField(max_length=32, blank=True)
-    requested = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    summary = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # the page shown
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    id = models.UUIDField(_("id"), primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.ISSUED)
+    user = models.ForeignKey("auth.User", verbose_name=_("user"), on_delete=models.PROTECT,
+                             related_name="+")
+    reason = models.CharField(_("reason"), max_length=32, blank=True)
+    requested = models.PositiveIntegerField(_("requested"), default=0)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    summary = models.TextField(_("summary"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True,
+                                      db_index=True)  # the page shown
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("ops action")
+        verbose_name_plural = _("ops actions")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -60,20 +66,25 @@ class OpsActionItem(models.Model):
     what the action did to it."""
 
     class Result(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        DONE = "done", "Done"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Waiting")
+        DONE = "done", _("Done")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
 
-    ops_action = models.ForeignKey(OpsAction, on_delete=models.CASCADE, related_name="items")
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="ops_items")
-    position = models.PositiveIntegerField(default=0)
-    version = models.CharField(max_length=255)
-    result = models.CharField(max_length=16, choices=Result.choices, default=Result.PENDING)
-    detail = models.CharField(max_length=255, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    ops_action = models.ForeignKey(OpsAction, verbose_name=_("ops action"),
+                                   on_delete=models.CASCADE, related_name="items")
+    incident = models.ForeignKey(Incident, verbose_name=_("incident"), on_delete=models.PROTECT,
+                                 related_name="ops_items")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    version = models.CharField(_("version"), max_length=255)
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices,
+                              default=Result.PENDING)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("ops action item")
+        verbose_name_plural = _("ops action items")
         ordering = ["ops_action", "position"]
         constraints = [models.UniqueConstraint(fields=["ops_action", "incident"],
                                                name="ops_action_item_once")]
@@ -88,22 +99,27 @@ class RecoveryLink(models.Model):
     opening it (any GET, a mail scanner's too) is only counted, and the page's script,
     in a browser, uses it."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="recovery_links")
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, null=True, blank=True,
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT,
+                              related_name="recovery_links")
+    incident = models.ForeignKey(Incident, verbose_name=_("incident"), on_delete=models.PROTECT,
+                                 null=True, blank=True,
                                  related_name="recovery_links")
-    email = models.EmailField()
-    created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
+    email = models.EmailField(_("email"))
+    created_by = models.ForeignKey("auth.User", verbose_name=_("created by"),
+                                   on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
     # First opened (a GET: the shopper, or a mail provider's link scanner), and how often.
-    opened_at = models.DateTimeField(null=True, blank=True)
-    open_count = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
+    open_count = models.PositiveIntegerField(_("open count"), default=0)
     # First used in a browser: the page's script took the order into its session.
-    used_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     # The last session that used it; a keyed hash, never the key.
-    used_by_session = models.CharField(max_length=32, blank=True)
+    used_by_session = models.CharField(_("used by session"), max_length=32, blank=True)
 
     class Meta:
+        verbose_name = _("recovery link")
+        verbose_name_plural = _("recovery links")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

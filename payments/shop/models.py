@@ -16,14 +16,16 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Product(models.Model):
-    sku = models.SlugField(unique=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    price = models.PositiveIntegerField(help_text="In minor units (cents).")
-    currency = models.CharField(max_length=3, default="eur")
-    active = models.BooleanField(default=True)
+    sku = models.SlugField(_("sku"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    price = models.PositiveIntegerField(_("price"), help_text=_("In minor units (cents)."))
+    currency = models.CharField(_("currency"), max_length=3, default="eur")
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -40,28 +42,33 @@ class Order(models.Model):
         PAID = "paid", _("Paid")
         CANCELED = "canceled", _("Canceled")
 
-    reference = models.CharField(max_length=24, unique=True, default=order_reference_new,
+    reference = models.CharField(_("reference"), max_length=24, unique=True,
+                                 default=order_reference_new,
                                  editable=False)
-    email = models.EmailField()
-    amount = models.PositiveIntegerField(help_text="In minor units, computed from the lines.")
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    email = models.EmailField(_("email"))
+    amount = models.PositiveIntegerField(_("amount"),
+                                         help_text=_("In minor units, computed from the lines."))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.OPEN)
     # A keyed hash of the placing session, so support can correlate an order with the
     # ledger's actor; never the key itself, which would let staff take over the session.
     # Access is checked against the order references kept in the session.
-    session_hash = models.CharField(max_length=32, blank=True, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    session_hash = models.CharField(_("session hash"), max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(_("receipt sent at"), null=True, blank=True)
     # The mail server refused the receipt this often; the drain waits until
     # receipt_retry_at before the next try, so refused addresses cannot hold the queue.
-    receipt_refusals = models.PositiveSmallIntegerField(default=0)
-    receipt_retry_at = models.DateTimeField(null=True, blank=True)
+    receipt_refusals = models.PositiveSmallIntegerField(_("receipt refusals"), default=0)
+    receipt_retry_at = models.DateTimeField(_("receipt retry at"), null=True, blank=True)
     # The shopper's language when ordering (settings.LANGUAGES): the receipt and a
     # recovery link's mail are written in it.
-    language = models.CharField(max_length=7, default="en")
+    language = models.CharField(_("language"), max_length=7, default="en")
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]),
                    # The admin's list order (-created_at, then -id), newest first and to
@@ -79,11 +86,19 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200, help_text="The product's name when ordered.")
-    unit_price = models.PositiveIntegerField(help_text="In minor units, when ordered.")
-    quantity = models.PositiveIntegerField()
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE,
+                              related_name="lines")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.PROTECT,
+                                related_name="+")
+    name = models.CharField(_("name"), max_length=200,
+                            help_text=_("The product's name when ordered."))
+    unit_price = models.PositiveIntegerField(_("unit price"),
+                                             help_text=_("In minor units, when ordered."))
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
 
     @property
     def amount(self) -> int:

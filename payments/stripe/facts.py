@@ -168,8 +168,9 @@ def error_in_words(*, error_code: str, decline_code: str, message: str) -> str:
 
 
 # docs.stripe.com/api/payment_intents/cancel: the reasons Stripe accepts.
-CANCELLATION_REASONS = {"abandoned": "Abandoned", "requested_by_customer": "Requested by customer",
-                        "fraudulent": "Fraudulent", "duplicate": "Duplicate"}
+CANCELLATION_REASONS = {"abandoned": _("Abandoned"),
+                        "requested_by_customer": _("Requested by customer"),
+                        "fraudulent": _("Fraudulent"), "duplicate": _("Duplicate")}
 
 # docs.stripe.com/api/cards/object#card_object-brand (and PaymentMethod.card.brand).
 CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
