@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payments"
-    verbose_name = "Payments"
+    verbose_name = _("Payments")  # the admin's breadcrumbs and index, in the reader's language
 
     def ready(self) -> None:
         from django.core.signals import setting_changed

@@ -1,6 +1,7 @@
 """The admin in German, in headless Chromium at desktop and phone width: a German
-browser gets the incident list and the dashboard with our titles, actions, incident
-kinds and Stripe's codes in German. Screenshots land in SHOTS_DIR when it is set."""
+browser gets the incident list, the dashboard and an incident's page with our titles,
+actions, incident kinds, statuses, field names and Stripe's codes in German, and nothing
+on them wider than the screen or overlapping. Screenshots land in SHOTS_DIR when set."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from payments.models import Incident
-from tests.payments.factories import incident_of, totals_recounted
+from payments.models import Incident, OpsAction, OpsActionItem
+from payments.recovery.actions import incident_version
+from tests.payments.factories import attempt_of, incident_of, order_of, totals_recounted
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("SHOTS_DIR")
@@ -34,17 +36,35 @@ def admin_in_german(live_server, transactional_db, staff_roles):
             decline_code=decline, error_code="card_declined" if decline else
             "payment_intent_authentication_failure", card_brand=brand, card_country="DE",
             intent_created_at=now - timedelta(minutes=minutes))
+    # Some days of the month with payments in trouble, for the chart's bars and labels.
+    for days_ago in (3, 9, 16, 24):
+        incident = incident_of(Incident.Kind.ACTION_ABANDONED, email=f"d{days_ago}@example.com",
+                               first_seen_at=now - timedelta(days=days_ago),
+                               status=Incident.Status.LOST)
+        Incident.objects.filter(pk=incident.pk).update(
+            intent_created_at=now - timedelta(days=days_ago))
+    # A payment of the shop, left at the bank's challenge, that ops sent a link for.
+    order = order_of(("Wanderschuhe", 12_990, 1), email="anna@example.com")
+    attempt = attempt_of(order, requires_action_at=now - timedelta(hours=3))
+    challenged = incident_of(Incident.Kind.ACTION_ABANDONED, attempt=attempt)
     totals_recounted(None)
     olga = User.objects.create_user("olga", password="pw-olga", is_staff=True)
     olga.groups.add(Group.objects.get(name="Payments ops"))
+    action = OpsAction.objects.create(kind=OpsAction.Kind.SEND_LINK, user=olga, requested=1,
+                                      done=0, skipped=1, status=OpsAction.Status.DONE,
+                                      submitted_at=now, finished_at=now,
+                                      summary="0 links sent, 1 skipped: no email address")
+    OpsActionItem.objects.create(ops_action=action, incident=challenged,
+                                 version=incident_version(challenged), finished_at=now,
+                                 result=OpsActionItem.Result.SKIPPED, detail="no email address")
     client = Client()
     client.force_login(olga)
-    return live_server.url, client.cookies["sessionid"].value
+    return live_server.url, client.cookies["sessionid"].value, challenged.pk
 
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_incident_list_and_dashboard_in_german(browser, admin_in_german, width):
-    url, session = admin_in_german
+    url, session, challenged = admin_in_german
     context = browser.new_context(locale="de-DE", viewport={"width": width, "height": 900})
     context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
     page = context.new_page()
@@ -55,12 +75,40 @@ def test_the_incident_list_and_dashboard_in_german(browser, admin_in_german, wid
     expect(page.locator("#result_list thead")).to_contain_text("Letzter Fehler")
     expect(page.locator("#result_list tbody")).to_contain_text("Unzureichende Deckung")
     expect(page.locator("select[name=action]")).to_contain_text("Jetzt bestätigen")
+    expect(page.locator("#result_list tbody")).to_contain_text("Offen")  # a status
+    expect(page.locator("#result_list tbody")).to_contain_text("Verloren")
     shot(page, f"incidents-de-{width}")
+    nothing_wider_than_the_screen(page, width)
 
-    page.goto(url + "/admin/payments/dashboard/")
+    page.goto(url + "/admin/payments/dashboard/?days=30")
     expect(page.locator("main, #content").first).to_contain_text("Nach Ablehnungscode")
     shot(page, f"dashboard-de-{width}")
+    nothing_wider_than_the_screen(page, width)
+    labels_apart(page)
+
+    page.goto(url + f"/admin/payments/incident/{challenged}/change/")
+    content = page.locator("#content")
+    shot(page, f"incident-de-{width}")
+    expect(content).to_contain_text("Offen")  # the incident's status
+    expect(content).to_contain_text("Erfordert Aktion")  # the payment's, at Stripe
+    expect(content).to_contain_text("keine E-Mail-Adresse")  # the ops action's stored detail
+    nothing_wider_than_the_screen(page, width)
     context.close()
+
+
+def nothing_wider_than_the_screen(page, width: int) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def labels_apart(page) -> None:
+    """The daily chart's day labels and its y axis' numbers do not overlap one another."""
+    boxes = page.eval_on_selector_all(
+        ".dash-daily text", "els => els.map(e => { const r = e.getBoundingClientRect(); "
+        "return [r.left, r.right, r.top, r.bottom, e.textContent]; })")
+    for i, (left, right, top, bottom, text) in enumerate(boxes):
+        for left2, right2, top2, bottom2, text2 in boxes[i + 1:]:
+            apart = right <= left2 or right2 <= left or bottom <= top2 or bottom2 <= top
+            assert apart, f"{text!r} overlaps {text2!r}"
 
 
 def shot(page, name: str) -> None:
