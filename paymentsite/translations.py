@@ -30,10 +30,12 @@ LOCALE = ROOT / "locale"
 DOMAIN = "django"
 # Every language but English (the msgids' own) has a catalog.
 TRANSLATED = ("de", "fr")
+STAFF_TRANSLATED = ("de", "fr")
 SOURCES = ("payments", "paymentsite", "templates")
 # Where staff read (the admin, ops mail): marked for translation so a merchant can add a
 # language without code, but English until someone translates them. A string used only
-# here may stay untranslated; every other one is a shopper's and must not.
+# here may stay untranslated in a new language; every other one is a shopper's and must
+# not. The languages in STAFF_TRANSLATED have the staff's strings complete too.
 STAFF_SOURCES = ("templates/admin/", "templates/emails/ops_", "payments/admin/",
                  "payments/monitoring/")
 KEYWORDS = {

@@ -1,5 +1,6 @@
 """The catalogs (locale/<language>/LC_MESSAGES/django.po): every string the site marks
-for translation is translated into each language, and no translation breaks its
+for translation is translated into each language (the staff's too, in German and
+French), every name and label of the models is marked, and no translation breaks its
 placeholders (which would fail a page, or show the wrong number)."""
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from django.apps import apps
 from django.utils import translation
+from django.utils.functional import Promise
 
 from paymentsite import translations
 
@@ -39,10 +42,14 @@ def test_every_string_a_shopper_reads_is_translated(extracted, language):
     """Fails on a string marked in the code or a template and not translated: run
     ``python -m paymentsite.translations extract`` and fill in the .po file. Strings only
     staff read (the admin, ops mail) may wait for a translator."""
+    assert untranslated(extracted, language, staff=False) == []
+
+
+def untranslated(extracted: Catalog, language: str, *, staff: bool) -> list[str]:
     found = catalog(language)
     missing = []
     for message in list(extracted)[1:]:
-        if not translations.for_shoppers(message):
+        if translations.for_shoppers(message) == staff:
             continue
         translated = found.get(message.id, context=message.context)
         strings = () if translated is None else (
@@ -50,7 +57,58 @@ def test_every_string_a_shopper_reads_is_translated(extracted, language):
             else (translated.string,))
         if translated is None or translated.fuzzy or not all(strings):
             missing.append(message.id)
-    assert missing == []
+    return missing
+
+
+@pytest.mark.parametrize("language", translations.STAFF_TRANSLATED)
+def test_every_string_staff_read_is_translated_in_german_and_french(extracted, language):
+    """The admin's and ops mail's strings (our templates, payments/admin/, the monitoring's
+    words), in the languages whose staff strings are complete. Fails on one marked and not
+    translated: run ``extract`` and fill in the .po file."""
+    assert untranslated(extracted, language, staff=True) == []
+
+
+def model_words() -> list[tuple[str, object]]:
+    """Every name and label of our models the admin shows: each model's names, each
+    field's name and help text, each choice's label."""
+    words = []
+    for model in apps.get_app_config("payments").get_models():
+        meta = model._meta
+        words += [(f"{meta.label} verbose_name", meta.verbose_name),
+                  (f"{meta.label} verbose_name_plural", meta.verbose_name_plural)]
+        for field in meta.get_fields():
+            if field.auto_created or not field.concrete:
+                continue  # Django's own "ID", and reverse relations
+            where = f"{meta.label}.{field.name}"
+            words.append((f"{where} verbose_name", field.verbose_name))
+            if field.help_text:
+                words.append((f"{where} help_text", field.help_text))
+            words += [(f"{where} choice {value!r}", label)
+                      for value, label in field.flatchoices]
+    return words
+
+
+@pytest.mark.parametrize("language", translations.STAFF_TRANSLATED)
+def test_every_model_name_and_choice_label_is_marked_and_translated(language):
+    """A name or label given as a plain string (not ``gettext_lazy``) would show English in
+    every admin; one marked but not translated (or translated as itself by mistake) shows
+    English in this one. Words the same in both languages ("Webhook") must say so in the
+    catalog."""
+    found = catalog(language)
+    problems = []
+    for where, word in model_words():
+        if not isinstance(word, Promise):
+            problems.append(f"{where}: {word!r} is not marked for translation")
+            continue
+        with translation.override("en"):
+            english = str(word)
+        with translation.override(language):
+            translated = str(word)
+        if translated == english:
+            entry = found.get(english)
+            if entry is None or entry.string != english:
+                problems.append(f"{where}: {english!r} has no {language} translation")
+    assert problems == []
 
 
 @pytest.mark.parametrize("language", translations.TRANSLATED)

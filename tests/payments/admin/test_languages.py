@@ -1,18 +1,22 @@
 """The admin in the staff's language (issue 19): a merchant whose browser asks for German
-reads our column titles, actions, incident kinds and Stripe's codes in German, next to
-Django's own German admin; the CSV export stays English whatever the reader's language,
-since scripts and spreadsheets read its words."""
+reads our column titles, actions, incident kinds, statuses, field names and Stripe's
+codes in German, next to Django's own German admin; the CSV export and what an ops action
+stores stay English whatever the reader's language, since scripts, spreadsheets and the
+next reader read those words."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.utils import timezone, translation
 
 from payments.admin.incidents import incidents_csv
-from payments.models import Incident
+from payments.models import Incident, OpsAction
+from tests.payments.admin.test_ops import abandoned, form_of, ops_url, staff_client
 from tests.payments.factories import incident_of, totals_recounted
 
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
@@ -41,11 +45,50 @@ def test_the_incident_list_speaks_german_to_a_german_browser(declined, admin_cli
     for german in ("Letzter Fehler", "Art / Status", "Bestellung / Intent",  # columns
                    "Jetzt bestätigen", "Authentifizierungslink senden",  # actions
                    "Nach Ablehnungscode",  # a filter's title, in Django's "By ..."
-                   "Karte abgelehnt", "Unzureichende Deckung"):  # kind, decline code
+                   "Karte abgelehnt", "Unzureichende Deckung",  # kind, decline code
+                   "Gerettet (später bezahlt)", "Verloren",  # the status filter's choices
+                   "Vorfälle", "Zahlungen"):  # the model's and the app's names
         assert german in page, german
-    for english in ("Last error", "Confirm now", "Insufficient funds"):
+    assert '<span class="quiet">Offen</span>' in page  # the row's status
+    for english in ("Last error", "Confirm now", "Insufficient funds", "Recovered (paid",
+                    ">Open<", ">Incidents<"):
         assert english not in page, english
     assert "Last error" in admin_client.get("/admin/payments/incident/").content.decode()
+
+
+def test_an_incident_page_names_its_fields_in_german(declined, admin_client):
+    page = admin_client.get(f"/admin/payments/incident/{declined.pk}/change/",
+                            **GERMAN).content.decode()
+    for german in ("Kunden-E-Mail", "Fehlercode", "Ablehnungscode", "Offen"):
+        assert german in page, german
+    assert "Customer email" not in page and "Error code" not in page
+
+
+def test_a_german_ops_persons_action_stores_english_and_reads_german(
+        product, sandbox, site_on_sandbox):
+    """The one-payment action runs in the German request: what it stores (the admin's
+    history, the item's detail, the summary) is the English an English colleague's would
+    be; the pages show it in German."""
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+    ops = staff_client("olga", "Payments ops")
+    _, incident = abandoned(product, sandbox, authenticated=False)
+    page = ops.get(ops_url("cancel"), {"ids": incident.pk}, **GERMAN)
+    confirmation = page.content.decode()
+    assert "Wird storniert (1)" in confirmation and "Nein, zurück" in confirmation
+    assert "Betrügerisch" in confirmation  # the reasons, in German
+    response = ops.post(ops_url("cancel"), {**form_of(page), "reason": "fraudulent"},
+                        follow=True, **GERMAN)
+    assert response.status_code == 200
+    record = OpsAction.objects.get()
+    assert (record.summary, record.items.get().detail) == ("1 canceled", "canceled")
+    entry = LogEntry.objects.get(object_id=str(incident.pk), content_type__model="incident")
+    assert entry.get_change_message().startswith("Cancel (Fraudulent): canceled")
+    shown = html.unescape(ops.get(f"/admin/payments/incident/{incident.pk}/change/",
+                                  **GERMAN).content.decode())
+    assert "Stornieren (Betrügerisch)" in shown and "Storniert von olga" in shown
+    again = ops.get(ops_url("confirm"), {"ids": incident.pk}, **GERMAN).content.decode()
+    assert "Wird übersprungen (1)" in again and "Bereits storniert" in again  # capfirst
 
 
 def test_the_dashboard_speaks_german_to_a_german_browser(declined, admin_client):

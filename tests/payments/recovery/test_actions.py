@@ -8,7 +8,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.contrib.admin.models import LogEntry
+from django.utils import timezone, translation
 
 from payments.models import Incident, OpsAction, Order, PaymentAttempt
 from payments.recovery import actions
@@ -66,6 +67,38 @@ def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, s
                                      "not awaiting confirmation": 1,
                                      "changed since you looked": 1}
     assert "0 confirmed, 1 skipped: " in outcome.message
+
+
+def test_a_german_admins_action_stores_the_words_an_english_ones_does(product, sandbox, ops):
+    """What an action stores (each payment's detail, the summary, the admin's history) is
+    English whoever runs it: a one-payment action runs in the staff member's request, in
+    their language. The pages translate the stored words when they show them."""
+    paid_shopper, paid = shopper_abandoned(product, sandbox, authenticated=True)
+    assert paid_shopper.pay(payment_intent_id=paid.stripe_id).json()["success"] is True
+    _, lost = shopper_abandoned(product, sandbox, authenticated=False)
+    Incident.objects.filter(pk=lost.pk).update(status=Incident.Status.LOST)
+    _, open_one = shopper_abandoned(product, sandbox, authenticated=False)
+    shown = [Incident.objects.get(pk=incident.pk) for incident in (paid, lost, open_one)]
+    with translation.override("de"):
+        record = actions.recovery_issue(action="cancel", incidents=shown, user=ops)
+        actions.recovery_submit(token=record.pk, action="cancel", user=ops,
+                                reason="fraudulent")
+        actions.recovery_run(action_id=record.pk)
+    details = list(record.items.order_by("position").values_list("detail", flat=True))
+    assert details == ["already recovered (paid later)", "already lost", "canceled"]
+    record.refresh_from_db()
+    assert record.summary == "1 canceled, 1 skipped: already recovered (paid later), " \
+                             "1 skipped: already lost"
+    entry = LogEntry.objects.get(object_id=str(open_one.pk),
+                                 content_type__model="incident")
+    assert entry.get_change_message().startswith("Cancel (Fraudulent): canceled")
+    with translation.override("de"):
+        assert [actions.detail_words(detail) for detail in details] == \
+            ["bereits gerettet (später bezahlt)", "bereits verloren", "storniert"]
+    with translation.override("fr"):
+        assert actions.detail_words("already lost") == "déjà perdu"
+    assert actions.detail_words("Stripe refused: no such card") == \
+        "Stripe refused: no such card"  # Stripe's own words, as stored
 
 
 def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, ops,
