@@ -48,11 +48,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from payments.checkout.models import DailyTotal, PaymentAttempt
@@ -175,9 +177,20 @@ def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
     return since, until
 
 
+def _rate_text(rate: float) -> str:
+    # Rounded as before (number_format would cut 45.45... to 45.4), then the language's
+    # decimal separator.
+    return f"{formats.number_format(Decimal(f'{100 * rate:.1f}'), decimal_pos=1)} %"
+
+
+_rate_lazy = lazy(_rate_text, str)
+
+
 def rate_percent(rate: float | None) -> str:
-    """"77.8 %": the one way a rate is written, on the dashboard and in the alert."""
-    return "" if rate is None else f"{100 * rate:.1f} %"
+    """"77.8 %" ("77,8 %" in German and French): the one way a rate is written, on the
+    dashboard and in the alert. Written when shown, in the language then active: the
+    alert's context is made before the mail is rendered in the site's language."""
+    return "" if rate is None else _rate_lazy(rate)
 
 
 def _incidents(*, currency: str | None) -> QuerySet[Incident]:
