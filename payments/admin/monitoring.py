@@ -229,7 +229,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every ops action submitted: who, what, to which payments, and the result of each.
     Its page is also the progress page of an action at work (it reloads itself)."""
 
-    list_display = ["when", "user", "kind_display", "payments", "progress", "summary"]
+    list_display = ["when", "user", "kind_display", "payments", "progress", "summary_display"]
     list_display_links = ["when"]
     list_filter = ["kind", OpsActionStatusFilter, ("submitted_at", SubmittedFilter)]
     search_fields = ["user__username", "summary", "items__incident__customer_email",
@@ -239,7 +239,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     show_full_result_count = False
     paginator = LargeTablePaginator
-    fields = ["kind_display", "user", "reason_display", "progress", "summary", "created",
+    fields = ["kind_display", "user", "reason_display", "progress", "summary_display", "created",
               "submitted", "finished", "id"]
     readonly_fields = fields
     inlines = [OpsActionItemInline]
@@ -252,8 +252,12 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_changelist_instance(self, request: HttpRequest):
         changelist = super().get_changelist_instance(request)
         first = OpsActionItem.objects.select_related("incident").order_by("position")
-        changelist.result_list = changelist.result_list.prefetch_related(
-            Prefetch("items", queryset=first[:PAYMENTS_NAMED], to_attr="first_items"))
+        rows = list(changelist.result_list.prefetch_related(
+            Prefetch("items", queryset=first[:PAYMENTS_NAMED], to_attr="first_items")))
+        summaries = ops_actions.recovery_summaries(records=rows)  # one query for the page
+        for row in rows:
+            row.summary_words = summaries.get(row.pk, "")
+        changelist.result_list = rows
         return changelist
 
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
@@ -290,6 +294,14 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html('{}<br><span class="quiet">{}</span>',
                                action.get_kind_display(), self.reason_display(action))
         return action.get_kind_display()
+
+    @admin.display(description=_("Summary"))
+    def summary_display(self, action: OpsAction) -> str:
+        """What the action did, in the reader's language (the stored summary is English)."""
+        words = getattr(action, "summary_words", None)
+        if words is None:
+            words = ops_actions.recovery_summaries(records=[action]).get(action.pk, "")
+        return words or EMPTY
 
     @admin.display(description=_("Reason"), ordering="reason")
     def reason_display(self, action: OpsAction) -> str:

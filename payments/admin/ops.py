@@ -271,7 +271,7 @@ class OpsActionsMixin:
                 return self.ops_page_again(request, action, token, back, form)
         except ops_actions.TokenRefused as error:
             messages.warning(request, gettext("%(error)s Nothing was done; open the action "
-                                              "again.") % {"error": error})
+                                              "again.") % {"error": gettext(str(error))})
             return HttpResponseRedirect(back)
         except ops_actions.AlreadySubmitted as error:
             previous = error.previous
@@ -279,8 +279,9 @@ class OpsActionsMixin:
                 messages.warning(request, gettext("This form was already submitted; it is "
                                                   "still at work."))
                 return HttpResponseRedirect(self.ops_progress_url(previous, back))
+            summary = ops_actions.recovery_summaries(records=[previous]).get(previous.pk, "")
             messages.warning(request, gettext("This form was already submitted: "
-                                              "%(summary)s.") % {"summary": previous.summary})
+                                              "%(summary)s.") % {"summary": summary})
             return HttpResponseRedirect(back)
         if record.requested > 1:
             transaction.on_commit(lambda: self.ops_action_queue(request, record))
@@ -292,7 +293,7 @@ class OpsActionsMixin:
         outcome = ops_actions.recovery_run(action_id=record.pk)
         level = messages.SUCCESS if outcome.done and not outcome.skipped \
             else messages.WARNING
-        messages.add_message(request, level, f"{capfirst(outcome.message)}.")
+        messages.add_message(request, level, f"{capfirst(outcome.words())}.")
         return HttpResponseRedirect(back)
 
     def ops_action_queue(self, request: HttpRequest, record: OpsAction) -> None:

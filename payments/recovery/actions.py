@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -25,9 +26,9 @@ from datetime import datetime, timedelta
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from payments.checkout.errors import CheckoutError
 from payments.checkout.models import PaymentAttempt, PaymentEvent
@@ -63,8 +64,13 @@ CANCEL_REASONS = {reason: label for reason, label in facts.CANCELLATION_REASONS.
 # same words. A detail that is one of the msgids marked here reads translated on a page
 # (``detail_words``).
 STORED_LANGUAGE = "en"
-DONE = {Action.CONFIRM: "{n} confirmed", Action.SEND_LINK: "{n} link{s} sent",
-        Action.CANCEL: "{n} canceled", Action.REFRESH: "{n} refreshed"}
+# "3 confirmed": what the action did, in the active language, with the count's plural
+# (French: "1 annulé", "2 annulés").
+DONE = {
+    Action.CONFIRM: lambda n: ngettext("%(count)s confirmed", "%(count)s confirmed", n),
+    Action.SEND_LINK: lambda n: ngettext("%(count)s link sent", "%(count)s links sent", n),
+    Action.CANCEL: lambda n: ngettext("%(count)s canceled", "%(count)s canceled", n),
+    Action.REFRESH: lambda n: ngettext("%(count)s refreshed", "%(count)s refreshed", n)}
 # What one payment's row says when the action did it.
 DONE_ONE = {Action.CONFIRM: gettext_noop("confirmed"),
             Action.SEND_LINK: gettext_noop("link sent"),
@@ -82,6 +88,9 @@ LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
 NOT_ACTIONABLE = {Incident.Kind.CARD_DECLINED}
 # A confirmation page older than this is refused: what it showed is long out of date.
 TOKEN_LIFETIME = timedelta(hours=12)
+NOT_SHOWN = gettext_noop("This confirmation page is not one this site showed you.")
+# How a stored summary says the run stopped (an exception's class name).
+STOPPED = re.compile(r" \(stopped: (?P<error>\w+)\)$")
 STRIPE_UNKNOWN = gettext_noop("Stripe does not know this payment (keys or account changed?)")
 
 
@@ -101,11 +110,21 @@ class Outcome:
 
     @property
     def message(self) -> str:
-        """"3 confirmed, 1 skipped: already paid"."""
-        parts = [DONE[self.action].format(n=self.done, s="" if self.done == 1 else "s")]
-        parts += [f"{count} skipped: {reason}" for reason, count in self.skipped.items()]
+        """"3 confirmed, 1 skipped: already paid", in English: what is stored (the
+        action's summary), whichever language the staff member reads."""
+        with translation.override(STORED_LANGUAGE):
+            return self.words()
+
+    def words(self) -> str:
+        """The message in the active language ("1 storniert" in German, "2 annulés" in
+        French): what a page or a message after the action shows."""
+        parts = [DONE[self.action](self.done) % {"count": self.done}]
+        parts += [ngettext("%(count)s skipped: %(reason)s", "%(count)s skipped: %(reason)s",
+                           count) % {"count": count, "reason": detail_words(reason)}
+                  for reason, count in self.skipped.items()]
         if self.unfinished:
-            parts.append(f"{self.unfinished} still to do")
+            parts.append(ngettext("%(count)s still to do", "%(count)s still to do",
+                                  self.unfinished) % {"count": self.unfinished})
         return ", ".join(parts)
 
 
@@ -159,7 +178,7 @@ def recovery_issued(*, token: uuid.UUID, action: str, user) -> OpsAction:
     record = OpsAction.objects.filter(pk=token, kind=action, user=user,
                                       status=OpsAction.Status.ISSUED).first()
     if record is None:
-        raise TokenRefused("This confirmation page is not one this site showed you.")
+        raise TokenRefused(NOT_SHOWN)
     return record
 
 
@@ -172,11 +191,11 @@ def recovery_submit(*, token: uuid.UUID, action: str, user, reason: str = "") ->
     cancellation without one of ``CANCEL_REASONS``."""
     record = OpsAction.objects.filter(pk=token, kind=action, user=user).first()
     if record is None:
-        raise TokenRefused("This confirmation page is not one this site showed you.")
+        raise TokenRefused(NOT_SHOWN)
     if record.status != OpsAction.Status.ISSUED:
         raise AlreadySubmitted(record)
     if record.created_at < timezone.now() - TOKEN_LIFETIME:
-        raise TokenRefused("This confirmation page is too old.")
+        raise TokenRefused(gettext_noop("This confirmation page is too old."))
     if action == Action.CANCEL and reason not in CANCEL_REASONS:
         raise ValueError(f"Unknown cancellation reason {reason!r}.")
     taken = OpsAction.objects.filter(pk=token, status=OpsAction.Status.ISSUED).update(
@@ -262,7 +281,7 @@ def _run_held(record: OpsAction, budget_seconds: float | None) -> Outcome:
         outcome = _outcome(record)
         OpsAction.objects.filter(pk=record.pk).update(
             status=OpsAction.Status.FAILED, finished_at=timezone.now(),
-            summary=f"{outcome.message} (stopped: {type(error).__name__})")
+            summary=f"{outcome.message} (stopped: {type(error).__name__})")  # STOPPED
         raise
     outcome = _outcome(record)
     if not outcome.unfinished:
@@ -286,6 +305,33 @@ def recovery_history(*, incidents: Sequence[Incident] | None = None,
     if order is not None:
         return items.filter(incident__order=order)
     return items.filter(incident__in=list(incidents or []))
+
+
+def recovery_summaries(*, records: Sequence[OpsAction]) -> dict[uuid.UUID, str]:
+    """Each finished action's summary in the reader's language, from its payments'
+    results (the stored ``summary`` is English: it is what was written then); one query
+    for all of them. An action still at work has none yet ("")."""
+    finished = [record for record in records if record.summary]
+    outcomes = {record.pk: Outcome(action=record.kind) for record in finished}
+    rows = (OpsActionItem.objects.filter(ops_action__in=list(outcomes))
+            .values_list("ops_action", "result", "detail")
+            .annotate(n=Count("pk"), first=Min("position")).order_by("ops_action", "first"))
+    for action_id, result, detail, n, _first in rows:
+        outcome = outcomes[action_id]
+        if result == Result.DONE:
+            outcome.done += n
+        elif result == Result.PENDING:
+            outcome.unfinished += n
+        else:
+            outcome.skipped[detail] += n
+    summaries = {}
+    for record in finished:
+        text = outcomes[record.pk].words()
+        stopped = STOPPED.search(record.summary)
+        if stopped:
+            text += " " + gettext("(stopped: %(error)s)") % {"error": stopped["error"]}
+        summaries[record.pk] = text
+    return summaries
 
 
 def detail_words(detail: str) -> str:
