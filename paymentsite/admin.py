@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -46,7 +47,7 @@ class PaymentsAdminSite(admin.AdminSite):
     # The shop's name (SHOP_NAME), as its pages and mail show it.
     @property
     def site_header(self) -> str:
-        return f"{settings.SHOP_NAME} admin"
+        return gettext("%(shop)s admin") % {"shop": settings.SHOP_NAME}
 
     @property
     def site_title(self) -> str:
@@ -93,7 +94,7 @@ class PaymentsAdminSite(admin.AdminSite):
             if error is None:
                 return redirect(self._next(request))
         device = signin.second_factor_device(user=request.user)
-        context = {**self.each_context(request), "title": "Second factor",
+        context = {**self.each_context(request), "title": gettext("Second factor"),
                    "enrolling": not device.confirmed, "error": error,
                    "next": self._next(request)}
         if not device.confirmed:

@@ -25,6 +25,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -69,11 +70,13 @@ def second_factor_verify(*, request: HttpRequest, token: str) -> str | None:
     allowed, details = device.verify_is_allowed()
     if not allowed:
         until = (details or {}).get("locked_until")
-        wait = in_words(until - timezone.now()) if until else "a little"
-        return f"Too many wrong codes. Wait {wait} and try again."
+        if until is None:
+            return gettext("Too many wrong codes. Wait a little and try again.")
+        return gettext("Too many wrong codes. Wait %(wait)s and try again.") % {
+            "wait": in_words(until - timezone.now())}
     code = "".join(token.split())[:16]
     if not device.verify_token(code):  # a wrong code counts towards the device's throttle
-        return "That code is not right. Enter the 6 digits your app shows now."
+        return gettext("That code is not right. Enter the 6 digits your app shows now.")
     if not device.confirmed:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
@@ -105,7 +108,7 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     hours = settings.AXES_COOLOFF_TIME
     return render(request, "admin/locked_out.html", {
-        **admin.site.each_context(request), "title": "Sign-in locked",
+        **admin.site.each_context(request), "title": gettext("Sign-in locked"),
         "username": username, "failure_limit": settings.AXES_FAILURE_LIMIT,
         "cooloff": in_words(timedelta(hours=hours)) if hours else None}, status=429)
 
