@@ -37,7 +37,8 @@ SOURCES = ("payments", "paymentsite", "templates")
 # here may stay untranslated in a new language; every other one is a shopper's and must
 # not. The languages in STAFF_TRANSLATED have the staff's strings complete too.
 STAFF_SOURCES = ("templates/admin/", "templates/emails/ops_", "payments/admin/",
-                 "payments/monitoring/")
+                 "payments/monitoring/", "payments/recovery/actions.py",
+                 "paymentsite/admin.py", "paymentsite/signin.py")
 KEYWORDS = {
     "gettext": None, "gettext_lazy": None, "gettext_noop": None, "_": None,
     "ngettext": (1, 2), "ngettext_lazy": (1, 2),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
@@ -54,9 +54,12 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("Window"), ordering="days")
     def window(self, run: ReconciliationRun) -> str:
-        return format_html('<span title="{} to {}">{} day{}</span>',
-                           timestamp(run.window_start), timestamp(run.window_end), run.days,
-                           "" if run.days == 1 else "s")
+        return format_html('<span title="{}">{}</span>',
+                           gettext("%(start)s to %(end)s") % {
+                               "start": timestamp(run.window_start),
+                               "end": timestamp(run.window_end)},
+                           ngettext("%(count)s day", "%(count)s days", run.days)
+                           % {"count": run.days})
 
     @admin.display(description=_("Window"))
     def window_range(self, run: ReconciliationRun) -> str:
@@ -105,8 +108,8 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("Mismatches"))
     def mismatches_link(self, run: ReconciliationRun) -> str:
         url = reverse("admin:payments_reconciliationmismatch_changelist")
-        return format_html('<a href="{}?last_run__id__exact={}">the mismatches this run '
-                           'found last</a>', url, run.pk)
+        return format_html('<a href="{}?last_run__id__exact={}">{}</a>', url, run.pk,
+                           gettext("the mismatches this run found last"))
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -166,7 +169,8 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("Order"), ordering="order__reference")
     def order_link(self, mismatch: ReconciliationMismatch) -> str:
         if mismatch.order is None:
-            return format_html('<span title="{}">unknown here</span>', mismatch.subject)
+            return format_html('<span title="{}">{}</span>', mismatch.subject,
+                               gettext("unknown here"))
         return order_admin_link(mismatch.order, short=True)
 
     @admin.display(description=_("PaymentIntent"), ordering="stripe_id")
@@ -205,9 +209,9 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("State"), ordering="resolved")
     def state(self, mismatch: ReconciliationMismatch) -> str:
         if mismatch.resolved:
-            return format_html('<span class="quiet">Resolved {}</span>',
-                               timestamp(mismatch.resolved_at))
-        return format_html("<strong>{}</strong>", "Open")
+            return format_html('<span class="quiet">{}</span>', gettext("Resolved %(time)s")
+                               % {"time": timestamp(mismatch.resolved_at)})
+        return format_html("<strong>{}</strong>", gettext("Open"))
 
     @admin.display(description=_("What to do"))
     def next_step(self, mismatch: ReconciliationMismatch) -> str:
@@ -215,7 +219,8 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("Ops mailed"))
     def mailed(self, mismatch: ReconciliationMismatch) -> str:
-        return timestamp(mismatch.mailed_at, seconds=True) if mismatch.mailed_at else "not yet"
+        return timestamp(mismatch.mailed_at, seconds=True) if mismatch.mailed_at \
+            else gettext("not yet")
 
     @admin.display(description=_("First found by"))
     def first_run_link(self, mismatch: ReconciliationMismatch) -> str:
@@ -230,7 +235,7 @@ def _side(status: str, amount: int | None, currency: str) -> str:
     """"Succeeded, 51.98 EUR": a status in words (an attempt's, or the order's) and money."""
     words = intent_status_label(status) if status else EMPTY
     if status in Order.Status.values:
-        words = f"order {Order.Status(status).label.lower()}"
+        words = gettext("order %(status)s") % {"status": Order.Status(status).label.lower()}
     if amount is None or not currency:
         return format_html("{}", words)
     return format_html("{}<br>{}", words, money_unbroken(amount, currency))
@@ -238,4 +243,4 @@ def _side(status: str, amount: int | None, currency: str) -> str:
 
 def _run_link(run: ReconciliationRun) -> str:
     url = reverse("admin:payments_reconciliationrun_change", args=[run.pk])
-    return format_html('<a href="{}">run #{}</a>', url, run.pk)
+    return format_html('<a href="{}">{}</a>', url, gettext("run #%(id)s") % {"id": run.pk})

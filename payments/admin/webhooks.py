@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import EMPTY, ReadOnlyAdminMixin, text_short, timestamp
@@ -54,10 +56,12 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def state(self, event: WebhookEvent) -> str:
         if event.processed_at:
             lag = (event.processed_at - event.received_at).total_seconds()
-            return f"processed after {lag:.1f} s"
+            return gettext("processed after %(seconds)s s") % {
+                "seconds": number_format(lag, decimal_pos=1)}
         if event.last_error:
-            return format_html('failing: {}', text_short(event.last_error, limit=60))
-        return "waiting"
+            return format_html("{} {}", gettext("failing:"),
+                               text_short(event.last_error, limit=60))
+        return gettext("waiting")
 
     @admin.display(description=_("Body"))
     def body_pretty(self, event: WebhookEvent) -> str:
