@@ -5,6 +5,8 @@ placeholders (which would fail a page, or show the wrong number)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
@@ -66,6 +68,56 @@ def test_every_string_staff_read_is_translated_in_german_and_french(extracted, l
     words), in the languages whose staff strings are complete. Fails on one marked and not
     translated: run ``extract`` and fill in the .po file."""
     assert untranslated(extracted, language, staff=True) == []
+
+
+def test_the_staff_strings_cover_the_sign_in_the_dashboards_help_and_ops_results(extracted):
+    """What the staff-string test above keeps translated: the sign-in's pages and errors,
+    the dashboard's help, and what an ops action says it did (with its plural)."""
+    staff = {m.id for m in extracted if m.id and not translations.for_shoppers(m)}
+    for msgid in ("Set up your second factor", "Verify", "Sign-in locked",
+                  "That code is not right. Enter the 6 digits your app shows now.",
+                  "Back to the sign-in page", "How these numbers are counted",
+                  ("%(count)s canceled", "%(count)s canceled"),
+                  ("%(count)s link sent", "%(count)s links sent"),
+                  ("%(count)s skipped: %(reason)s", "%(count)s skipped: %(reason)s"),
+                  "(stopped: %(error)s)", "This confirmation page is too old."):
+        assert msgid in staff, msgid
+    assert any(str(i).startswith("<strong>Failed-authentication rate</strong>")
+               for i in staff)
+
+
+# Our admin and ops mail templates: text a reader sees must be inside {% translate %} or
+# {% blocktranslate %} (else it reads English in every language).
+STAFF_TEMPLATES = sorted([*(translations.ROOT / "templates/admin").rglob("*.html"),
+                          *(translations.ROOT / "templates/emails").glob("ops_*")])
+SHOWN_ATTRIBUTE = re.compile(r'\b(?:title|aria-label|alt|placeholder|value)="([^"]*)"')
+
+
+def english_outside_translate(text: str) -> list[str]:
+    text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}|{#.*?#}", "", text, flags=re.S)
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", "", text, flags=re.S)
+    text = re.sub(r"{%\s*block bodyclass\s*%}.*?{%\s*endblock\s*%}", "", text, flags=re.S)
+    text = re.sub(r"{%.*?%}|{{.*?}}", " ", text, flags=re.S)
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    found = [f"{m.group(0)}" for m in SHOWN_ATTRIBUTE.finditer(text)
+             if re.search(r"[A-Za-z]{2,}", m.group(1))]
+    text = re.sub(r"<[^>]*>|&\w+;", " ", text, flags=re.S)
+    found += re.findall(r"(?<![-\w])[A-Za-z]{2,}(?![-\w])", text)
+    return found
+
+
+@pytest.mark.parametrize("template", STAFF_TEMPLATES,
+                         ids=lambda path: path.relative_to(translations.ROOT).as_posix())
+def test_no_staff_template_has_english_outside_translate(template):
+    assert english_outside_translate(template.read_text(encoding="utf-8")) == []
+
+
+def test_the_template_check_finds_english_text_and_attributes():
+    assert english_outside_translate('<p class="help">None yet.</p>') == ["None", "yet"]
+    assert english_outside_translate('<img alt="Search">') == ['alt="Search"']
+    assert english_outside_translate(
+        '{% block bodyclass %}app-x model-y{% endblock %}<a title="{% translate \'x\' %}">'
+        '{% blocktranslate %}{{ n }} day{% endblocktranslate %}</a> &rsaquo; 42') == []
 
 
 def model_words() -> list[tuple[str, object]]:

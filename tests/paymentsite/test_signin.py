@@ -185,3 +185,40 @@ def test_a_staff_session_lasts_a_working_day_and_a_shoppers_keeps_djangos(mia, s
     shopper = Client()
     shopper.post("/cart/", {"action": "add", "sku": "none", "quantity": 1})
     assert shopper.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+# --- in the staff's language (issue 19) ----------------------------------------------------
+
+GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
+
+
+def test_the_second_factor_step_speaks_german_to_a_german_browser(olga, second_factor_on):
+    client = Client()
+    step = sign_in(client, "olga")["Location"]
+    enrol = client.get(step, **GERMAN).content.decode()
+    for german in ("Zweiten Faktor einrichten", "Oder geben Sie diesen Schlüssel",
+                   'value="Bestätigen"', "Telefon verloren?", "Abmelden",
+                   'aria-label="QR-Code für Ihre Authenticator-App"'):
+        assert german in enrol, german
+    for english in ("Set up your second factor", "Scan this code", 'value="Verify"',
+                    "Lost your phone", " admin</"):
+        assert english not in enrol, english
+    wrong = client.post(step, {"token": "000000", "next": "/admin/"}, **GERMAN)
+    assert wrong.status_code == 400
+    assert "Dieser Code stimmt nicht." in wrong.content.decode()
+    assert "Set up your second factor" in client.get(step).content.decode()  # English
+
+
+def test_the_lockout_page_speaks_german_to_a_german_browser(mia, settings):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": "mia", "password": "wrong"},
+                    REMOTE_ADDR="203.0.113.7", **GERMAN)
+    locked = client.post("/admin/login/", {"username": "mia", "password": PASSWORD},
+                         REMOTE_ADDR="203.0.113.7", **GERMAN)
+    assert locked.status_code == 429
+    page = locked.content.decode()
+    assert "Anmeldung gesperrt: zu viele falsche Passwörter für <strong>mia</strong>" in page
+    assert f"({settings.AXES_FAILURE_LIMIT} hintereinander)" in page
+    assert "Versuchen Sie es in 60 Minuten erneut" in page and "Zurück zur Anmeldeseite" in page
+    assert "Sign-in locked" not in page and "Try again" not in page

@@ -80,8 +80,15 @@ def test_a_german_ops_persons_action_stores_english_and_reads_german(
     response = ops.post(ops_url("cancel"), {**form_of(page), "reason": "fraudulent"},
                         follow=True, **GERMAN)
     assert response.status_code == 200
+    said = html.unescape(response.content.decode())
+    assert '<li class="success">1 storniert.</li>' in said and "1 canceled" not in said
     record = OpsAction.objects.get()
     assert (record.summary, record.items.get().detail) == ("1 canceled", "canceled")
+    listed = html.unescape(ops.get("/admin/payments/opsaction/", **GERMAN).content.decode())
+    assert "1 storniert" in listed and "1 canceled" not in listed  # the summary column
+    assert "1 storniert" in html.unescape(ops.get(
+        f"/admin/payments/opsaction/{record.pk}/change/", **GERMAN).content.decode())
+    assert "1 canceled" in ops.get("/admin/payments/opsaction/").content.decode()
     entry = LogEntry.objects.get(object_id=str(incident.pk), content_type__model="incident")
     assert entry.get_change_message().startswith("Cancel (Fraudulent): canceled")
     shown = html.unescape(ops.get(f"/admin/payments/incident/{incident.pk}/change/",

@@ -145,6 +145,25 @@ def test_the_dashboard_and_the_alert_write_the_same_rate_and_say_what_it_counts(
     assert "a card decline is none either" in alert
 
 
+def test_a_german_reader_reads_the_same_rate_as_german_writes_it(mailbox, merchant, settings):
+    """In German the rate is "100,0 %", on the dashboard and in the alert (written in the
+    site's language, here German): never "100.0 %", and the same on both."""
+    settings.LANGUAGE_CODE = "de"
+    for attempt in [asked_for_authentication(order_of(("Lamp", 4500, 1))) for _ in range(4)]:
+        incident_of(Kind.AUTHENTICATION_FAILED, attempt=attempt)
+    assert ops_mail.ops_alert_check(now=timezone.now() + timedelta(seconds=1)) is True
+    alert_html = html.unescape(html_of(mailbox[0]))
+    dashboard = text_of(merchant.get(DASHBOARD, HTTP_ACCEPT_LANGUAGE="de"))
+    assert re.search(r">100,0 %</a>", dashboard)
+    assert "100,0 %" in mailbox[0].subject
+    for text in (mailbox[0].body, alert_html):
+        assert "100,0 %" in text and "25,0 %" in text  # the rate and the threshold
+    for text in (mailbox[0].subject, mailbox[0].body, alert_html, dashboard):
+        assert "100.0 %" not in text
+    english = text_of(merchant.get(DASHBOARD, HTTP_ACCEPT_LANGUAGE="en"))
+    assert re.search(r">100\.0 %</a>", english)
+
+
 def test_one_expiry_everywhere_and_each_page_says_what_it_means(mailbox, merchant):
     now = timezone.now()
     waiting = {"status": PaymentAttempt.Status.REQUIRES_CONFIRMATION}

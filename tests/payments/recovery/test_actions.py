@@ -5,6 +5,7 @@ and what only a scan changed."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -99,6 +100,35 @@ def test_a_german_admins_action_stores_the_words_an_english_ones_does(product, s
         assert actions.detail_words("already lost") == "déjà perdu"
     assert actions.detail_words("Stripe refused: no such card") == \
         "Stripe refused: no such card"  # Stripe's own words, as stored
+
+
+def test_an_outcome_reads_in_the_readers_language_with_its_plural_and_stores_english():
+    outcome = actions.Outcome(action="cancel", done=2,
+                              skipped=Counter({"already lost": 1, "Stripe refused: no": 3}))
+    with translation.override("de"):
+        assert outcome.words() == "2 storniert, 1 übersprungen: bereits verloren, " \
+                                  "3 übersprungen: Stripe refused: no"
+        assert outcome.message == "2 canceled, 1 skipped: already lost, " \
+                                  "3 skipped: Stripe refused: no"  # stored
+    with translation.override("fr"):
+        assert outcome.words().startswith("2 annulés, 1 ignoré : déjà perdu, 3 ignorés")
+        one = actions.Outcome(action="send_link", done=1, unfinished=2)
+        assert one.words() == "1 lien envoyé, 2 encore à faire"
+        assert one.message == "1 link sent, 2 still to do"
+
+
+def test_a_stored_summary_reads_in_the_readers_language_with_why_it_stopped(
+        product, sandbox, ops):
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    record = actions.recovery_issue(action="refresh", incidents=[incident], user=ops)
+    record.items.update(result="done", detail="refreshed")
+    OpsAction.objects.filter(pk=record.pk).update(
+        status=OpsAction.Status.FAILED, summary="1 refreshed (stopped: TimeLimitExceeded)")
+    record.refresh_from_db()
+    with translation.override("de"):
+        assert actions.recovery_summaries(records=[record]) == {
+            record.pk: "1 aktualisiert (abgebrochen: TimeLimitExceeded)"}
+    assert actions.recovery_summaries(records=[record])[record.pk] == record.summary
 
 
 def test_cancel_with_a_reason_cancels_at_stripe_and_the_order(product, sandbox, ops,
