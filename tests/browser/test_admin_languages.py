@@ -6,6 +6,7 @@ on them wider than the screen or overlapping. Screenshots land in SHOTS_DIR when
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from tests.payments.factories import attempt_of, incident_of, order_of, totals_r
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("SHOTS_DIR")
+# A rate as German writes it: "33,3 %", never "33.3 %".
+RATE_IN_GERMAN = re.compile(r"^\d{1,3},\d %$")
 
 
 @pytest.fixture
@@ -82,6 +85,11 @@ def test_the_incident_list_and_dashboard_in_german(browser, admin_in_german, wid
 
     page.goto(url + "/admin/payments/dashboard/?days=30")
     expect(page.locator("main, #content").first).to_contain_text("Nach Ablehnungscode")
+    expect(page.locator(".dash-kpi-auth .dash-kpi-value")).to_have_text(RATE_IN_GERMAN)
+    page.locator(".dash-help summary").click()  # the help, open for the screenshot
+    help_text = page.locator(".dash-help ul")
+    expect(help_text).to_contain_text("Jede Zahlung einmal")
+    expect(help_text).not_to_contain_text("Each payment once")
     shot(page, f"dashboard-de-{width}")
     nothing_wider_than_the_screen(page, width)
     labels_apart(page)
@@ -92,6 +100,45 @@ def test_the_incident_list_and_dashboard_in_german(browser, admin_in_german, wid
     expect(content).to_contain_text("Offen")  # the incident's status
     expect(content).to_contain_text("Erfordert Aktion")  # the payment's, at Stripe
     expect(content).to_contain_text("keine E-Mail-Adresse")  # the ops action's stored detail
+    nothing_wider_than_the_screen(page, width)
+
+    page.goto(url + "/admin/payments/opsaction/")
+    expect(page.locator("#result_list tbody")).to_contain_text(
+        "0 Links gesendet, 1 übersprungen: keine E-Mail-Adresse")  # stored in English
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_sign_in_and_its_second_factor_in_german(browser, live_server, transactional_db,
+                                                     staff_roles, settings, width):
+    settings.ADMIN_SECOND_FACTOR_REQUIRED = True
+    olga = User.objects.create_user("olga", password="pw-olga-long-enough", is_staff=True)
+    olga.groups.add(Group.objects.get(name="Payments ops"))
+    context = browser.new_context(locale="de-DE", viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    page.goto(live_server.url + "/admin/login/?next=/admin/")
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("#site-name")).to_contain_text("Verwaltung")
+    shot(page, f"sign-in-de-{width}")
+    nothing_wider_than_the_screen(page, width)
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", "pw-olga-long-enough")
+    page.locator("input[type=submit]").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/second-factor/"))
+    step = page.locator("#content-main")
+    expect(step).to_contain_text("Zweiten Faktor einrichten")
+    expect(step).to_contain_text("Telefon verloren?")
+    expect(page.locator("#second-factor-form input[type=submit]")).to_have_value("Bestätigen")
+    shot(page, f"second-factor-de-{width}")
+    nothing_wider_than_the_screen(page, width)
+    page.fill("#id_token", "000000")
+    page.locator("#second-factor-form input[type=submit]").click()
+    expect(page.locator(".errornote")).to_have_text(
+        "Dieser Code stimmt nicht. Geben Sie die 6 Ziffern ein, die Ihre App jetzt anzeigt.")
+    shot(page, f"second-factor-wrong-de-{width}")
     nothing_wider_than_the_screen(page, width)
     context.close()
 
