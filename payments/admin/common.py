@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from django.contrib import admin, messages
@@ -25,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.dates import MONTHS_3
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, smart_split, unescape_string_literal
@@ -79,15 +80,21 @@ def age(value: datetime | None) -> str:
     return unbroken(timesince(value, depth=1))
 
 
+def decimal_short(value: float) -> str:
+    """"0.8" ("0,8" in German and French): one decimal, rounded, in the reader's number
+    format (number_format alone cuts 0.86 to 0.8)."""
+    return number_format(Decimal(f"{value:.1f}"), decimal_pos=1)
+
+
 def duration_short(delta: timedelta | None) -> str:
-    """"0.8 s", "42 s", "3 min 5 s", "2 h 10 min"."""
+    """"0.8 s" ("0,8 s" in German), "42 s", "3 min 5 s", "2 h 10 min"."""
     if delta is None:
         return EMPTY
     seconds = max(delta.total_seconds(), 0.0)
     if seconds < 0.1:
-        return unbroken("< 0.1 s")
+        return unbroken(f"< {decimal_short(0.1)} s")
     if seconds < 10:
-        return unbroken(f"{seconds:.1f} s")
+        return unbroken(f"{decimal_short(seconds)} s")
     if seconds < 60:
         return unbroken(f"{seconds:.0f} s")
     minutes, seconds = divmod(round(seconds), 60)

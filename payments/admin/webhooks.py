@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from payments.admin.common import EMPTY, ReadOnlyAdminMixin, text_short, timestamp
+from payments.admin.common import (
+    EMPTY,
+    ReadOnlyAdminMixin,
+    decimal_short,
+    text_short,
+    timestamp,
+)
 from payments.stripe.models import WebhookEvent
 
 
@@ -56,8 +61,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def state(self, event: WebhookEvent) -> str:
         if event.processed_at:
             lag = (event.processed_at - event.received_at).total_seconds()
-            return gettext("processed after %(seconds)s s") % {
-                "seconds": number_format(lag, decimal_pos=1)}
+            return gettext("processed after %(seconds)s s") % {"seconds": decimal_short(lag)}
         if event.last_error:
             return format_html("{} {}", gettext("failing:"),
                                text_short(event.last_error, limit=60))

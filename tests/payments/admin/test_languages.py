@@ -120,3 +120,23 @@ def test_the_row_by_row_csv_stays_english_too(declined):
     header, row = english_rows(incidents_csv(Incident.objects.all()))
     cells = dict(zip(header, row, strict=True))
     assert (cells["Kind"], cells["Last error"]) == ("Card declined", "Insufficient funds")
+
+
+def test_durations_and_webhook_lags_in_the_readers_number_format():
+    from datetime import timedelta
+
+    from payments.admin.common import duration_short
+    from payments.admin.webhooks import WebhookEventAdmin
+    from payments.stripe.models import WebhookEvent
+
+    now = timezone.now()
+    event = WebhookEvent(received_at=now, processed_at=now + timedelta(seconds=0.86))
+    state = WebhookEventAdmin.state
+    with translation.override("en"):
+        assert duration_short(timedelta(seconds=0.86)) == "0.9\u00a0s"
+        assert state(None, event) == "processed after 0.9 s"
+    with translation.override("de"):
+        assert duration_short(timedelta(seconds=0.86)) == "0,9\u00a0s"
+        assert duration_short(timedelta(seconds=0.01)) == "<\u00a00,1\u00a0s"
+        assert state(None, event) == "verarbeitet nach 0,9 s"
+        assert state(None, WebhookEvent(received_at=now)) == "wartet"
