@@ -162,3 +162,21 @@ def shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def test_the_lockout_page_in_german_on_a_phone(browser, live_server, transactional_db,
+                                               staff_roles, settings):
+    User.objects.create_user("mia", password="pw-mia-long-enough", is_staff=True)
+    context = browser.new_context(locale="de-DE", viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.goto(live_server.url + "/admin/login/")
+        page.fill("#id_username", "mia")
+        page.fill("#id_password", "wrong")
+        page.locator("input[type=submit]").click()
+    expect(page.locator(".errornote")).to_contain_text("Anmeldung gesperrt")
+    expect(page.locator("#content-main")).to_contain_text("Zurück zur Anmeldeseite")
+    shot(page, "locked-out-de-390")
+    nothing_wider_than_the_screen(page, 390)
+    context.close()

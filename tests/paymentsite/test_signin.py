@@ -219,6 +219,6 @@ def test_the_lockout_page_speaks_german_to_a_german_browser(mia, settings):
     assert locked.status_code == 429
     page = locked.content.decode()
     assert "Anmeldung gesperrt: zu viele falsche Passwörter für <strong>mia</strong>" in page
-    assert f"({settings.AXES_FAILURE_LIMIT} hintereinander)" in page
+    assert f"({settings.AXES_FAILURE_LIMIT}\u00a0hintereinander)" in page  # kept together
     assert "Versuchen Sie es in 60 Minuten erneut" in page and "Zurück zur Anmeldeseite" in page
     assert "Sign-in locked" not in page and "Try again" not in page
