@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="order",
             name="receipt_refusals",
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(default=0, verbose_name="receipt refusals"),
         ),
         migrations.AddField(
             model_name="order",
             name="receipt_retry_at",
-            field=models.DateTimeField(blank=True, null=True),
+            field=models.DateTimeField(blank=True, null=True, verbose_name="receipt retry at"),
         ),
     ]
