@@ -12,7 +12,10 @@ only open rows.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -37,17 +40,7 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
     """Open the (intent, kind) incident, or refresh what it knows; 1 if newly opened.
     ``card_from``: where to take the card when the intent's copy carries none."""
     now = timezone.now()
-    facts = {
-        "amount": intent.amount, "currency": intent.currency,
-        "intent_status": intent.status, "last_seen_at": now,
-        "intent_created_at": stripe_time(intent.created),
-        "error_code": intent.last_error_code or "", "decline_code": intent.last_decline_code or "",
-        "error_message": intent.last_error_message or "",
-    }
-    card = {"card_brand": intent.card_brand or (card_from.card_brand if card_from else ""),
-            "card_last4": intent.card_last4 or (card_from.card_last4 if card_from else ""),
-            "card_country": intent.card_country or (card_from.card_country if card_from else "")}
-    facts.update({key: value for key, value in card.items() if value})
+    facts = _facts(intent=intent, now=now, card_from=card_from)
     with incident_totals_kept(stripe_ids=[intent.id]):
         updated = Incident.objects.filter(stripe_id=intent.id, kind=kind).update(**facts)
         if updated:
@@ -65,6 +58,106 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
         counters.count(name="incidents_opened", kind=kind)
         _abandoned_lost(intent=intent, attempt=attempt, kind=kind, now=now)
         return 1
+
+
+def _facts(*, intent: IntentData, now: datetime, card_from: PaymentAttempt | None
+           ) -> dict[str, object]:
+    """What an open or a refresh writes: the intent as seen now, and the card when known
+    (an unknown card leaves the one held)."""
+    facts: dict[str, object] = {
+        "amount": intent.amount, "currency": intent.currency,
+        "intent_status": intent.status, "last_seen_at": now,
+        "intent_created_at": stripe_time(intent.created),
+        "error_code": intent.last_error_code or "", "decline_code": intent.last_decline_code or "",
+        "error_message": intent.last_error_message or "",
+    }
+    card = {"card_brand": intent.card_brand or (card_from.card_brand if card_from else ""),
+            "card_last4": intent.card_last4 or (card_from.card_last4 if card_from else ""),
+            "card_country": intent.card_country or (card_from.card_country if card_from else "")}
+    facts.update({key: value for key, value in card.items() if value})
+    return facts
+
+
+class Outside(NamedTuple):
+    """An intent made outside this checkout, as a page of a scan saw it: the kind to open
+    (or None) and whether Stripe let its hour run out."""
+
+    intent: IntentData
+    kind: str | None
+    expired: bool
+
+
+def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[int, int]:
+    """For many intents with no attempt of ours, what ``incident_open`` then
+    ``incidents_resolve`` do for each, in a few statements for all: one upsert per shape
+    of the facts (``ON CONFLICT (stripe_id, kind)``: a refresh is an update), one update
+    for those lost past their wait, one per way of ending; the totals kept once, in one
+    transaction. (opened, resolved)."""
+    if not seen:
+        return 0, 0
+    now = timezone.now()
+    opening = {(item.intent.id, item.kind): item.intent for item in seen if item.kind}
+    opened = resolved = 0
+    with incident_totals_kept(stripe_ids=[item.intent.id for item in seen]):
+        if opening:
+            # The payments are locked (incident_totals_kept): what exists stays so.
+            held = set(Incident.objects.filter(
+                stripe_id__in={stripe_id for stripe_id, _ in opening}
+            ).values_list("stripe_id", "kind"))
+            shapes: dict[tuple[str, ...], list[Incident]] = defaultdict(list)
+            lost: dict[str, list[str]] = defaultdict(list)
+            for (stripe_id, kind), intent in opening.items():
+                facts = _facts(intent=intent, now=now, card_from=None)
+                shapes[tuple(sorted(facts))].append(Incident(
+                    stripe_id=stripe_id, kind=kind, customer_email=intent.receipt_email or "",
+                    first_seen_at=now, source=source, **facts))
+                lost_at = _abandoned_lost_at(intent=intent, attempt=None, kind=kind)
+                if lost_at is not None and now >= lost_at:
+                    lost[kind].append(stripe_id)
+            for fields, rows in shapes.items():
+                Incident.objects.bulk_create(rows, update_conflicts=True,
+                                             unique_fields=["stripe_id", "kind"],
+                                             update_fields=list(fields))
+            new = Counter(kind for stripe_id, kind in opening if (stripe_id, kind) not in held)
+            for kind, count in new.items():
+                counters.count(name="incidents_opened", kind=kind, amount=count)
+            opened = sum(new.values())
+            if lost:
+                scope = Q()
+                for kind, stripe_ids in lost.items():
+                    scope |= Q(kind=kind, stripe_id__in=stripe_ids)
+                Incident.objects.filter(scope, status=IncidentStatus.OPEN).update(
+                    status=IncidentStatus.LOST, resolved_at=now)
+        resolved = _outside_end(seen=seen, now=now)
+    return opened, resolved
+
+
+def _outside_end(*, seen: Sequence[Outside], now: datetime) -> int:
+    """``incidents_resolve`` for intents with no attempt (so no order): paid or canceled
+    ends their incidents; expired makes their abandoned waits lost."""
+    ending: dict[str, list[str]] = defaultdict(list)
+    expired: dict[str, list[str]] = defaultdict(list)
+    for item in seen:
+        if item.intent.status in (Status.SUCCEEDED, Status.CANCELED):
+            ending[item.intent.status].append(item.intent.id)
+        elif item.expired:
+            expired[item.intent.status].append(item.intent.id)
+    resolved = 0
+    for status, stripe_ids in ending.items():
+        Incident.objects.filter(stripe_id__in=stripe_ids).update(intent_status=status)
+        if status == Status.SUCCEEDED:
+            ended_as, statuses = IncidentStatus.RECOVERED, [IncidentStatus.OPEN,
+                                                            IncidentStatus.LOST]
+        else:
+            ended_as, statuses = IncidentStatus.CANCELED, [IncidentStatus.OPEN]
+        resolved += Incident.objects.filter(stripe_id__in=stripe_ids,
+                                            status__in=statuses).update(
+            status=ended_as, resolved_at=now)
+    for status, stripe_ids in expired.items():
+        resolved += Incident.objects.filter(
+            stripe_id__in=stripe_ids, kind__in=ABANDONED, status=IncidentStatus.OPEN).update(
+            status=IncidentStatus.LOST, resolved_at=now, intent_status=status)
+    return resolved
 
 
 def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str

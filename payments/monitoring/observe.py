@@ -9,6 +9,7 @@ order, leaves the same attempt and the same incidents.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,6 +65,18 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
         # An old event about an attempt we may already hold as finished (paid at /pay).
         observation.resolved += incidents.incidents_settle(attempt=attempt)
     return observation
+
+
+def intents_outside_observe(*, intents: Sequence[tuple[IntentData, str | None]], source: str
+                            ) -> Observation:
+    """``intent_observe`` of many fresh reads at once, for intents with no attempt of ours
+    (none holds their id, their metadata names no order): the same incidents and totals,
+    in a few statements for all. Each intent comes with its ``stale_kind``."""
+    seen = [incidents.Outside(intent=intent, kind=stale_kind or failure_kind(intent),
+                              expired=failure_kind(intent) == facts.FailureKind.EXPIRED)
+            for intent, stale_kind in intents]
+    opened, resolved = incidents.incidents_outside_record(seen=seen, source=source)
+    return Observation(attempt=None, opened=opened, resolved=resolved)
 
 
 def intent_event_record(*, event: EventData, source: str) -> Observation:

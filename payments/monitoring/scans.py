@@ -326,13 +326,16 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
                    ) -> None:
     """Observe only what matters on one page, with two queries for the rest: an intent is
     skipped when it reports no trouble, has no open incident, and is either not ours (nor
-    a lost create of ours, named by its metadata) or held by us in the same state."""
+    a lost create of ours, named by its metadata) or held by us in the same state. Those
+    left that are not ours are observed together (``intents_outside_observe``: a few
+    statements for the page), ours one by one (their attempts and ledgers)."""
     ids = [intent.id for intent in intents]
     held = {row["stripe_id"]: row for row in PaymentAttempt.objects.filter(
         stripe_id__in=ids).values("stripe_id", "status", "last_error_code",
                                   "last_decline_code")}
     # Open incidents, by intent, with the state each last saw: unchanged, nothing to do.
     troubled: dict[str, set[tuple[str, str, str]]] = {}
+    outside: list[tuple[IntentData, str | None]] = []
     for stripe_id, kind, status, code in Incident.objects.filter(
             stripe_id__in=ids, status=Incident.Status.OPEN).values_list(
             "stripe_id", "kind", "intent_status", "error_code"):
@@ -358,11 +361,17 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
                 (status, code) == (intent.status, intent.last_error_code or "")
                 for _, status, code in open_as):
             continue
+        if mine is None and "order" not in intent.metadata:
+            outside.append((intent, stale_kind))
+            continue
         observation = observe.intent_observe(intent=intent, source=SCAN,
                                                 actor=f"scan:{scan.run.pk}",
                                                 stale_kind=stale_kind)
         scan.run.incidents_opened += observation.opened
         scan.run.incidents_resolved += observation.resolved
+    observation = observe.intents_outside_observe(intents=outside, source=SCAN)
+    scan.run.incidents_opened += observation.opened
+    scan.run.incidents_resolved += observation.resolved
 
 
 def _chunked(queryset: Any, size: int = 100) -> Iterator[Any]:

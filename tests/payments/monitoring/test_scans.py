@@ -264,6 +264,34 @@ def test_a_backfill_interrupted_by_stripe_resumes_without_duplicates(sandbox, db
     assert len(kinds) == 80
 
 
+def test_pages_of_known_and_new_intents_write_each_incident_once(shopper, sandbox,
+                                                                 monkeypatch):
+    """Intents from outside the checkout are written a page at a time, ours one by one;
+    on pages that mix incidents already held with new ones, each (intent, kind) is written
+    once, only the new ones count as opened, and the daily totals follow."""
+    from tests.payments.monitoring.test_totals import assert_totals_equal_a_recount
+
+    monkeypatch.setattr(gateway, "PAGE_SIZE", 20)
+    assert shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds"
+                       ).status_code == 402  # ours
+    spread = {"age_seconds": 7200, "spread_seconds": 3000}
+    sandbox.seed(batches=[{"count": 20, "kind": "card_declined", **spread},
+                          {"count": 10, "kind": "requires_action", **spread},
+                          {"count": 15, "kind": "succeeded", **spread}])
+    first = scans.scan_backfill(days=1)
+    assert (first.status, first.intents_seen) == ("done", 46)
+    assert Incident.objects.count() == 31
+    sandbox.seed(batches=[{"count": 5, "kind": "authentication_failed", **spread}])
+    again = scans.scan_backfill(days=1)
+    assert (again.status, again.intents_seen, again.incidents_opened) == ("done", 51, 5)
+    rows = list(Incident.objects.values_list("stripe_id", "kind"))
+    assert len(rows) == len(set(rows)) == 36
+    assert Incident.objects.filter(attempt__isnull=False).count() == 1  # ours, its attempt
+    assert sorted(set(Incident.objects.values_list("kind", flat=True))) == sorted(
+        [Kind.CARD_DECLINED, Kind.ACTION_ABANDONED, Kind.AUTHENTICATION_FAILED])
+    assert_totals_equal_a_recount()
+
+
 def test_a_429_or_500_mid_scan_backs_off_and_the_scan_completes(sandbox, db, monkeypatch):
     monkeypatch.setattr(gateway, "PAGE_SIZE", 20)
     sandbox.seed(count=50, kind="authentication_not_handled", age_seconds=3600)
