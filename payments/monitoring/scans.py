@@ -325,21 +325,26 @@ def _backfill(scan: Scan, days: int) -> None:
 def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirmation_before
                    ) -> None:
     """Observe only what matters on one page, with two queries for the rest: an intent is
-    skipped when it reports no trouble, has no open incident, and is either not ours (nor
-    a lost create of ours, named by its metadata) or held by us in the same state. Those
-    left that are not ours are observed together (``intents_outside_observe``: a few
-    statements for the page), ours one by one (their attempts and ledgers)."""
+    skipped when its trouble is held as it is now (or it has none), no open incident of it
+    saw another state, and it is either not ours (nor a lost create of ours, named by its
+    metadata) or held by us in the same state. Those left that are not ours are observed
+    together (``intents_outside_observe``: a few statements for the page), ours one by one
+    (their attempts and ledgers)."""
     ids = [intent.id for intent in intents]
     held = {row["stripe_id"]: row for row in PaymentAttempt.objects.filter(
         stripe_id__in=ids).values("stripe_id", "status", "last_error_code",
                                   "last_decline_code")}
-    # Open incidents, by intent, with the state each last saw: unchanged, nothing to do.
-    troubled: dict[str, set[tuple[str, str, str]]] = {}
+    # Incidents, by intent, with the state each last saw: unchanged, nothing to do (an
+    # ended one too: observing it again would only move its last_seen_at).
+    troubled: dict[str, set[tuple[str, str, str]]] = {}  # the open ones
+    known: dict[str, set[tuple[str, str, str]]] = {}  # all
     outside: list[tuple[IntentData, str | None]] = []
-    for stripe_id, kind, status, code in Incident.objects.filter(
-            stripe_id__in=ids, status=Incident.Status.OPEN).values_list(
-            "stripe_id", "kind", "intent_status", "error_code"):
-        troubled.setdefault(stripe_id, set()).add((kind, status, code))
+    for stripe_id, kind, status, code, incident_status in Incident.objects.filter(
+            stripe_id__in=ids).values_list(
+            "stripe_id", "kind", "intent_status", "error_code", "status"):
+        known.setdefault(stripe_id, set()).add((kind, status, code))
+        if incident_status == Incident.Status.OPEN:
+            troubled.setdefault(stripe_id, set()).add((kind, status, code))
     for intent in intents:
         scan.run.intents_seen += 1
         created = datetime.fromtimestamp(intent.created, tz=UTC)
@@ -357,7 +362,7 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         wanted = {kind for kind in (stale_kind, observe.failure_kind(intent)) if kind}
         seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
         open_as = troubled.get(intent.id, set())
-        if quiet and seen_as <= open_as and all(
+        if quiet and seen_as <= known.get(intent.id, set()) and all(
                 (status, code) == (intent.status, intent.last_error_code or "")
                 for _, status, code in open_as):
             continue

@@ -292,6 +292,22 @@ def test_pages_of_known_and_new_intents_write_each_incident_once(shopper, sandbo
     assert_totals_equal_a_recount()
 
 
+def test_a_backfill_leaves_incidents_that_ended_as_they_are_while_nothing_changes(
+        sandbox, db, settings):
+    """Payments left at the bank long ago are lost at once; the next backfill, which finds
+    them in the same state, writes nothing about them."""
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 3600
+    sandbox.seed(count=4, kind="requires_action", age_seconds=7200)
+    first = scans.scan_backfill(days=1)
+    assert first.incidents_opened == 4
+    seen = dict(Incident.objects.values_list("pk", "last_seen_at"))
+    assert set(Incident.objects.values_list("status", flat=True)) == {IncidentStatus.LOST}
+    again = scans.scan_backfill(days=1)
+    assert (again.status, again.intents_seen, again.incidents_opened,
+            again.incidents_resolved) == ("done", 4, 0, 0)
+    assert dict(Incident.objects.values_list("pk", "last_seen_at")) == seen
+
+
 def test_a_429_or_500_mid_scan_backs_off_and_the_scan_completes(sandbox, db, monkeypatch):
     monkeypatch.setattr(gateway, "PAGE_SIZE", 20)
     sandbox.seed(count=50, kind="authentication_not_handled", age_seconds=3600)
