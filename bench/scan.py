@@ -14,6 +14,8 @@ the bank), then measures, in one run:
      backfill opens every incident) and again (every incident already held).
   b. an incremental events scan with nothing new: Stripe calls (goal <= 2); and with one
      new payment.
+  a. also the peak resident memory each backfill adds to this process (the peak is reset
+     before it, ``/proc/self/clear_refs``), next to the sandbox holding every intent;
   c. memory: peak resident memory added by a backfill of 10,000 and of 100,000 intents,
      each in a fresh subprocess with its own database (the sandbox stays in this
      process); flat means the growth does not scale with the intents.
@@ -62,6 +64,7 @@ DAY = 86400
 # a loaded machine a steadier comparison than the wall clock (PostgreSQL's own CPU is not
 # in it).
 CPU: dict[str, float] = {}
+PEAK_ADDED_KB: dict[str, int] = {}  # the last backfill's peak resident memory added
 # A plausible month of card payments on a 3-D Secure-ready checkout, in percent.
 MIX = {"succeeded": 80, "card_declined": 5, "authentication_not_handled": 3,
        "authentication_failed": 3, "requires_action": 3, "requires_confirmation": 2,
@@ -133,6 +136,17 @@ def django_setup(*, sandbox_url: str, db_url: str) -> None:
     current_app.conf.broker_transport_options = {}
 
 
+def rss_peak_reset() -> int | None:
+    """Reset this process's peak resident memory to what it holds now (Linux: ``5`` to
+    ``/proc/self/clear_refs``) and return that; None where the kernel does not allow it.
+    A backfill's peak then shows, in the process that also holds the seeded sandbox."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return rss_kb()[0]
+
+
 def rss_kb() -> tuple[int, int]:
     """(resident now, peak resident) of this process, in kB (Linux)."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
@@ -160,6 +174,7 @@ def backfill(days: int = 31, profile: int = 0):
     from payments.monitoring import scans
 
     profiler = cProfile.Profile() if profile else None
+    before = rss_peak_reset()
     started, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -168,6 +183,7 @@ def backfill(days: int = 31, profile: int = 0):
         profiler.disable()
     elapsed = time.perf_counter() - started
     CPU["backfill"] = time.process_time() - cpu
+    PEAK_ADDED_KB["backfill"] = rss_kb()[1] - before if before is not None else -1
     if profiler:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
@@ -347,12 +363,12 @@ def main() -> None:
         print(f"bare list: {bare_count:,} in {bare_s:.1f} s (CPU {bare_cpu:.1f} s); with "
               f"expand {bare_x_s:.1f} s", flush=True)
         first, first_s = backfill(profile=args.profile)
-        first_cpu = CPU["backfill"]
+        first_cpu, first_kb = CPU["backfill"], PEAK_ADDED_KB["backfill"]
         print(f"first backfill: {first.status}, {first.intents_seen:,} intents, "
               f"{first.incidents_opened:,} incidents opened, {first.stripe_calls} calls, "
               f"{first_s:.1f} s (CPU {first_cpu:.1f} s)", flush=True)
         again, again_s = backfill(profile=args.profile)
-        again_cpu = CPU["backfill"]
+        again_cpu, again_kb = CPU["backfill"], PEAK_ADDED_KB["backfill"]
         print(f"second backfill: {again.status}, {again.intents_seen:,} intents, "
               f"{again_s:.1f} s (CPU {again_cpu:.1f} s)", flush=True)
         bare_rate, bare_x_rate = bare_count / bare_s, bare_x_count / bare_x_s
@@ -367,6 +383,9 @@ def main() -> None:
                          f"expand)", f"ratio {ratio:.2f} ({rate / bare_x_rate:.2f} vs expand; "
                          f"CPU {cpu_ratio:.2f})",
                          _met(ratio >= 0.8, "≥ 0.8×")))
+        rows.append(("a. peak RSS added by each backfill, in this process (sandbox's "
+                     "pages included)", f"{first_kb / 1024:.1f} MB, {again_kb / 1024:.1f} MB "
+                     f"(process {rss_kb()[0] / 1024:,.0f} MB)", "", ""))
         rows.append(("a. Stripe calls per 100 intents (backfill, bare)",
                      f"{100 * first.stripe_calls / max(1, first.intents_seen):.2f}, "
                      f"{100 * -(-bare_count // 100) / max(1, bare_count):.2f}", "", ""))
