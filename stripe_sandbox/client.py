@@ -13,8 +13,9 @@ class SandboxControls:
         self.url = url
         self._http = httpx.Client(base_url=url, timeout=30)
 
-    def _call(self, method: str, path: str, json: Any = None) -> Any:
-        response = self._http.request(method, "/_sandbox/" + path, json=json)
+    def _call(self, method: str, path: str, json: Any = None,
+              timeout: float | None = 30) -> Any:
+        response = self._http.request(method, "/_sandbox/" + path, json=json, timeout=timeout)
         if response.status_code >= 400:
             raise RuntimeError(f"sandbox control {method} {path}: {response.status_code} "
                                f"{response.text}")
@@ -98,7 +99,8 @@ class SandboxControls:
         return self._call("POST", "webhooks/release", body)["released"]
 
     def seed(self, **spec: Any) -> dict[str, Any]:
-        return self._call("POST", "seed", spec)
+        # 200,000 intents with their events take 5-10 s, a minute on a loaded machine.
+        return self._call("POST", "seed", spec, timeout=600)
 
     def close(self) -> None:
         self._http.close()
