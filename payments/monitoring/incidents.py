@@ -7,7 +7,8 @@ Every change here keeps the dashboard's daily totals in the same transaction
 One incident per PaymentIntent and kind. Reporting the same fact twice, or facts in any
 order, leaves the same incidents: an open is an UPDATE first and an INSERT only when
 there is nothing to update (the unique constraint settles a race), and an end touches
-only open rows.
+only open rows. A backfill's page of intents made outside the checkout is written at
+once (``incidents_outside_record``: an upsert on that constraint), with the same result.
 """
 
 from __future__ import annotations
