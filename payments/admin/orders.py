@@ -62,6 +62,7 @@ class OrderLineInline(ReadOnlyTabularInline):
     fields = ["item", "unit_price_display", "line_total"]
     readonly_fields = fields
     verbose_name = _("line")
+    verbose_name_plural = _("lines")  # not Django's "{}s" of the translated name
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("order")  # each line's currency

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from payments.models import Incident, OpsAction, OpsActionItem
+from payments.models import Incident, OpsAction, OpsActionItem, Order
 from payments.recovery.actions import incident_version
 from tests.payments.factories import attempt_of, incident_of, order_of, totals_recounted
 
@@ -179,4 +179,24 @@ def test_the_lockout_page_in_german_on_a_phone(browser, live_server, transaction
     expect(page.locator("#content-main")).to_contain_text("Zurück zur Anmeldeseite")
     shot(page, "locked-out-de-390")
     nothing_wider_than_the_screen(page, 390)
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_order_whose_receipt_was_refused_in_german(browser, admin_in_german, width):
+    url, session, _ = admin_in_german
+    order = Order.objects.get(email="anna@example.com")
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.PAID, paid_at=timezone.now(), receipt_refusals=2,
+        receipt_retry_at=timezone.now() + timedelta(minutes=10))
+    context = browser.new_context(locale="de-DE", viewport={"width": width, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(url + f"/admin/payments/order/{order.pk}/change/")
+    expect(page.locator("#content")).to_contain_text(
+        "Vom Mailserver 2-mal abgelehnt; nächster Versuch")
+    expect(page.locator("#content")).to_contain_text("Positionen")  # the lines, plural
+    shot(page, f"order-refused-receipt-de-{width}")
+    nothing_wider_than_the_screen(page, width)
     context.close()

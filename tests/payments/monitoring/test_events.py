@@ -226,6 +226,9 @@ def test_a_failed_challenge_then_another_card_through_webhooks_and_a_real_worker
     assert (recorded.source, recorded.error_code) == \
         ("webhook", "payment_intent_authentication_failure")
     assert recorded.actor.startswith("evt_")
+    # The incident is written just after the status, in its own transaction.
+    wait_until(lambda: Incident.objects.filter(stripe_id=intent_id).exists(), timeout=20,
+               what="the worker to open the incident")
     incident = Incident.objects.get(stripe_id=intent_id)
     assert (incident.kind, incident.status, incident.source) == \
         ("authentication_failed", "open", "webhook")
