@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paymentsite.settings")
 
@@ -36,3 +37,11 @@ def _filesystem_broker_folders(sender: Celery, **kwargs) -> None:
 def debug_ping(token: str = "") -> str:
     """A task with no side effect, to see a worker take work from the broker."""
     return f"pong {token}".strip()
+
+
+@worker_process_shutdown.connect
+def _counters_send(**kwargs) -> None:
+    """A pool process leaves by os._exit (no atexit): its counts not sent yet go now."""
+    from payments.telemetry import counters
+
+    counters.counters_send()

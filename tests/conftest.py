@@ -118,10 +118,13 @@ def site_on_sandbox(sandbox: SandboxControls, settings):
 @pytest.fixture(autouse=True)
 def redis_not_resting():
     """Each test starts with Redis called at once: a failure an earlier test provoked
-    would otherwise leave it alone for REDIS_RETRY_AFTER_SECONDS (counters.redis_rest)."""
+    would otherwise leave it alone for REDIS_RETRY_AFTER_SECONDS (counters.redis_rest).
+    And with no counts of an earlier test waiting to be sent, which the counters' thread
+    would send in this test (into a Redis it may have killed)."""
     from payments.telemetry import counters
 
     counters.redis_rest_end()
+    counters.counters_forget()
 
 
 @pytest.fixture

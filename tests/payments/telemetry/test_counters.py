@@ -1,14 +1,57 @@
-"""payments/telemetry/counters.py with Redis away: counts kept in the process and added
-once Redis answers; a Redis that failed is left alone a moment, then tried again."""
+"""payments/telemetry/counters.py: counts kept in the process and sent to Redis by its
+thread (not one round trip per count), a forked child sending only its own; with Redis
+away, counts kept and added once Redis answers; a Redis that failed is left alone a
+moment, then tried again."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import redis
 
 from payments.telemetry import counters, outages
+from tests.waiting import wait_until
+
+
+def commands_processed(client: redis.Redis) -> int:
+    return client.info("stats")["total_commands_processed"]
+
+
+def test_counting_makes_no_round_trip_and_the_thread_sends_the_counts(own_redis):
+    counters.counters_clear()
+    raw = redis.Redis.from_url(own_redis.url)
+    before = commands_processed(raw)
+    for _ in range(200):
+        counters.count(name="stripe_calls", source="shopper", endpoint="POST /x", status="200")
+        counters.observe(name="webhook_lag_seconds", seconds=0.02)
+    # The thread sends a pipeline a second at most (each 19 commands); one per count
+    # would be 400 round trips and 3,800 commands.
+    assert commands_processed(raw) - before < 100
+    # Nobody in this process reads: the thread alone brings the counts to Redis, where
+    # another process's /metrics reads them.
+    sent = wait_until(lambda: raw.hgetall(counters.HASH) or None, timeout=5,
+                      what="the counters' thread to send")
+    assert float(sent[b"stripe_calls|endpoint=POST /x,source=shopper,status=200"]) == 200
+    assert float(sent[b"webhook_lag_seconds_bucket|le=0.025"]) == 200
+    assert b"webhook_lag_seconds_bucket|le=0.01" not in sent
+    assert float(sent[b"webhook_lag_seconds_sum|"]) == pytest.approx(4.0)
+
+
+def test_a_forked_child_sends_its_own_counts_not_its_parents_again(own_redis):
+    counters.counters_clear()
+    counters.count(name="webhook_deliveries", outcome="stored", amount=3)  # not sent yet
+    child = os.fork()
+    if child == 0:  # the child: count, send, leave without running the parent's tests
+        try:
+            counters.count(name="webhook_deliveries", outcome="stored")
+            os._exit(0 if counters.counters_send() else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert counters.counters_read()["webhook_deliveries|outcome=stored"] == 4  # 3 + 1
 
 
 def test_counts_made_while_redis_is_down_reach_it_once_it_is_back(own_redis):
