@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The parts of a /pay the minimal server does not have, each timed alone in a loop
+(issue 18): CPU (this process) and wall per call, without a profiler, which weighs
+redis-py's and the ORM's many small calls far more than they cost.
+
+    .venv/bin/python bench/pay_parts.py [--calls 1000] [--rounds 3]
+        [--database-url postgres://postgres@127.0.0.1:5432/bench_pay_parts]
+        [--redis-url redis://127.0.0.1:6379/8]
+
+Makes the database afresh (only the session table: the parts need no other) and drops it
+at the end. The Stripe budget and the throttle are set so high that nothing waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.checkout import database_drop, database_url  # noqa: E402
+from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url",
+                        default="postgres://postgres@127.0.0.1:5432/bench_pay_parts")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    args = parser.parse_args()
+    url, server = database_url(args.database_url)
+    # pay_profile.py's settings (DEBUG off: no query log in the cursor).
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": url,
+        "REDIS_URL": args.redis_url, "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
+        "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DEFAULT_FROM_EMAIL": "bench@example.com",
+        "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
+        "STRIPE_RATE_LIMIT_PER_SECOND": "1000000"})
+    try:
+        run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        from payments.checkout.locks import order_lock_connections_close_all
+
+        order_lock_connections_close_all()
+        database_drop(url, server)
+
+
+def run(args) -> None:
+    import django
+
+    django.setup()
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.urls import reverse
+
+    from payments.checkout.locks import order_lock
+    from payments.checkout.throttle import Limit, address_block, limits_hit
+    from payments.stripe import budget
+    from payments.telemetry import counters
+
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806
+    settings.STRIPE_RATE_LIMIT_PER_ENDPOINT = 10**6
+    with connection.schema_editor() as editor:
+        from django.contrib.sessions.models import Session
+
+        editor.create_model(Session)
+    session = SessionStore()
+    session.update({"orders": ["ord_bench"], "cart": {"field-notebook": 1}})
+    session.save()
+    request = RequestFactory().post("/pay", REMOTE_ADDR="127.0.0.1")
+
+    def counts() -> None:  # what one /pay counts: the budget's wait, the Stripe call
+        counters.observe(name="stripe_budget_wait_seconds", seconds=0.0004, source="shopper")
+        counters.count(name="stripe_calls", source="shopper",
+                       endpoint="POST /v1/payment_intents", status="200")
+
+    def counts_sent_each() -> None:  # as before 5e9b805: each count sent at once
+        counters.observe(name="stripe_budget_wait_seconds", seconds=0.0004, source="shopper")
+        counters.counters_send()
+        counters.count(name="stripe_calls", source="shopper",
+                       endpoint="POST /v1/payment_intents", status="200")
+        counters.counters_send()
+
+    def throttle() -> None:
+        address = address_block(request=request)
+        limits_hit(limits=[Limit(group="pay-ip", value=address, rate="1000000/m"),
+                           Limit(group="pay-session", value=session.session_key,
+                                 rate="1000000/m")])
+
+    def spend() -> None:
+        with budget.stripe_calls_for("shopper"):
+            budget.budget_spend(endpoint="POST /v1/payment_intents")
+
+    def lock() -> None:
+        with order_lock(order_reference="ord_bench", timeout_seconds=5):
+            pass
+
+    parts = {
+        "counters, added in the process (sent once a second)": counts,
+        "counters, sent to Redis with each count": counts_sent_each,
+        "session load (SESSION_ENGINE)": lambda: SessionStore(
+            session_key=session.session_key).load(),
+        "throttle: both limits, one pipeline": throttle,
+        "Stripe budget: its script (EVALSHA)": spend,
+        "order lock: enter and exit": lock,
+        "reverse('admin:index') (StripeCallSourceMiddleware)": lambda: reverse("admin:index"),
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in parts}
+    for _ in range(args.rounds):
+        for name, part in parts.items():
+            for _ in range(30):
+                part()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(args.calls):
+                part()
+            results[name].append(((time.process_time() - cpu) / args.calls * 1000,
+                                  (time.perf_counter() - wall) / args.calls * 1000))
+    counters.counters_clear()
+    print(f"\n{args.calls} calls per part, {args.rounds} rounds; load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print("| part | CPU per call, ms (each round) | wall per call, ms (each round) |")
+    print("| --- | --- | --- |")
+    for name, runs in results.items():
+        print(f"| {name} | {' '.join(f'{cpu:.3f}' for cpu, _ in runs)} | "
+              f"{' '.join(f'{wall:.3f}' for _, wall in runs)} |")
+
+
+if __name__ == "__main__":
+    main()
