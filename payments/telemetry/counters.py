@@ -8,7 +8,8 @@ too). Counting makes no round trip: the count is added in this process, and a th
 the process sends what it holds to Redis in one pipeline every ``SEND_EVERY_SECONDS``
 and at its exit; ``counters_read`` sends this process's counts first, so a process reads
 what it counted and /metrics shows every other process's within that period. (Sent with
-each count, a /pay's counters were 18 of its 26 Redis commands, in 2 round trips.)
+each count, a /pay's counters were 18 of its 23 Redis commands and 2 of its 4 round
+trips.)
 Counting must never break what it counts: if Redis does not answer, this process keeps
 the numbers and adds them with a later send that reaches it (a process that dies
 meanwhile, or is killed without its exit, loses them), and says so in the log once a
