@@ -76,8 +76,7 @@ def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
     """Mail the receipts due (paid orders without one), oldest payment first, at most
     ``limit``; returns how many this call sent. A message the mail server refuses is
     logged and tried again later (``_receipt_refused``); a server that does not answer
-    ends the run (every other message
-    would wait for it too): the next run tries again."""
+    ends the run (every other message would wait for it too): the next run tries again."""
     now = timezone.now()
     due = (Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True,
                                 receipt_refusals__lt=RECEIPT_MAX_REFUSALS)
@@ -98,7 +97,8 @@ def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
 
 
 def _receipt_refused(*, order_id: int, now: datetime) -> None:
-    """Count the refusal and put the next try off (twice as long each time)."""
+    """Count the refusal and put the next try off (twice as long each time). Only the
+    drain that claimed the receipt saw it refused, so the count is read and written once."""
     refusals = Order.objects.get(pk=order_id).receipt_refusals + 1
     wait = min(RECEIPT_RETRY_FIRST * 2 ** (refusals - 1), RECEIPT_RETRY_LONGEST)
     Order.objects.filter(pk=order_id).update(receipt_refusals=refusals,
