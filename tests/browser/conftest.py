@@ -33,3 +33,18 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def store(site_on_sandbox, live_server, transactional_db, staff_roles):
+    """The shop on a live server with one product, scans and auto-finalizing off (the
+    phone and accessibility tests; other modules keep a store of their own)."""
+    from payments.models import Product
+
+    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
+    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
+    site_on_sandbox.SITE_URL = live_server.url
+    Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900,
+                           currency="eur", description="Merino, 130 × 180 cm, woven in "
+                           "Portugal.")
+    return live_server.url

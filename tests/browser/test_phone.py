@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import expect
 
-from payments.models import Incident, Order, PaymentAttempt, Product, RecoveryLink
+from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
 from payments.monitoring import scans
 from payments.recovery import links
 from tests.browser.test_checkout import enter_card, expect_paid, to_payment
@@ -20,17 +20,6 @@ from tests.browser.test_checkout import enter_card, expect_paid, to_payment
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def store(site_on_sandbox, live_server, transactional_db, staff_roles):
-    site_on_sandbox.PAYMENTS_SCAN_READS_PER_SECOND = 0
-    site_on_sandbox.PAYMENTS_AUTO_FINALIZE = False
-    site_on_sandbox.SITE_URL = live_server.url
-    Product.objects.create(sku="wool-blanket", name="Wool blanket", price=8900,
-                           currency="eur", description="Merino, 130 × 180 cm, woven in "
-                           "Portugal.")
-    return live_server.url
 
 
 @pytest.fixture
