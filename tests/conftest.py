@@ -123,6 +123,11 @@ def redis_not_resting():
     would send in this test (into a Redis it may have killed)."""
     from payments.telemetry import counters
 
+    # A send the counters' thread began in an earlier test (into a Redis that test has
+    # killed) could fail after the reset below and make this test leave Redis alone:
+    # wait for it to end first.
+    with counters._send_lock:
+        pass
     counters.redis_rest_end()
     counters.counters_forget()
 

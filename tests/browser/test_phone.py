@@ -50,6 +50,8 @@ def too_wide(page) -> list[str]:
 
 
 def fits(page) -> None:
+    # Measured on a loaded page: during a navigation the document may not exist yet.
+    page.wait_for_load_state("load")
     assert too_wide(page) == [], page.url
 
 
@@ -62,8 +64,10 @@ def test_a_phone_pays_with_3155_and_every_page_fits(browser, store, sandbox, wid
     page.goto(store + "/")
     fits(page)
     page.get_by_role("button", name="Add to cart").click()
+    expect(page).to_have_url(re.compile(r"/cart/$"))
     fits(page)  # the cart
     page.get_by_role("link", name="Checkout").click()
+    expect(page).to_have_url(re.compile(r"/checkout/$"))
     fits(page)
     page.fill("input[name=email]", "shopper@example.com")
     page.get_by_role("button", name="Continue to payment").click()
