@@ -80,12 +80,12 @@ AS 'SELECT hashint8extended(i, n) & 2147483647';
 -- perhaps a number and a domain (anna.schmidt@gmail.com, jmartin17@orange.fr), and 1 in
 -- 20 typed with a capital (Anna.schmidt@gmail.com), as shoppers do.
 INSERT INTO payments_order (reference, email, amount, currency, status, session_hash, created_at,
-    paid_at, language)
+    paid_at, language, receipt_refusals)
 SELECT 'ord_' || substr(md5('ord' || i), 1, 16),
        CASE WHEN pg_temp.h(i, 9) %% 20 = 0 THEN upper(left(e, 1)) || substr(e, 2) ELSE e END,
        amt, cur, CASE WHEN i %% 10 < 8 THEN 'paid' ELSE 'open' END, '', ts,
        CASE WHEN i %% 10 < 8 THEN ts + interval '1 minute' END,
-       (ARRAY['en','en','de','fr'])[1 + pg_temp.h(i, 11) %% 4]
+       (ARRAY['en','en','de','fr'])[1 + pg_temp.h(i, 11) %% 4], 0
 FROM (SELECT i, amt, cur, ts,
              CASE pg_temp.h(k, 4) %% 5
                  WHEN 0 THEN first || '.' || last WHEN 1 THEN first || '_' || last
