@@ -11,3 +11,31 @@ from django.core.management import call_command
 def test_models_and_migrations_agree(settings):
     settings.MIGRATION_MODULES = {}  # undo --no-migrations for this check
     call_command("makemigrations", "payments", "--check", "--dry-run", verbosity=0)
+
+
+def test_0076_fills_the_order_reference_of_incidents_already_there(db):
+    """0075 adds the column empty; 0076 copies each order's reference into it, in batches
+    (here of 2, so several), leaving incidents with no order empty; run again, it finds
+    nothing left to fill."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from payments.models import Incident
+    from tests.payments.factories import attempt_of, incident_of, order_of
+
+    fill = importlib.import_module(
+        "payments.migrations.0076_incident_order_references_fill").incident_order_references_fill
+    for _ in range(5):
+        incident_of(Incident.Kind.CARD_DECLINED, attempt=attempt_of(order_of(("Mug", 500, 1))))
+    incident_of(Incident.Kind.EXPIRED)  # made outside the checkout: no order
+    Incident.objects.update(order_reference=None)  # as 0075 leaves the rows
+
+    with connection.schema_editor(atomic=False) as editor:
+        assert fill(apps, editor, batch=2) == 5
+        assert fill(apps, editor, batch=2) == 0
+    kept = [(i.order.reference if i.order else None, i.order_reference)
+            for i in Incident.objects.select_related("order")]
+    assert len(kept) == 6
+    assert all(reference == order for order, reference in kept)

@@ -53,6 +53,7 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
                 Incident.objects.create(
                     stripe_id=intent.id, kind=kind, attempt=attempt,
                     order=attempt.order if attempt else None, customer_email=email,
+                    order_reference=attempt.order.reference if attempt else None,
                     first_seen_at=now, source=source, **facts)
         except IntegrityError:  # a webhook and a scan opened it at the same moment
             return 0

@@ -50,6 +50,7 @@ def incident_of(kind: str, *, amount: int = 2599, currency: str = "eur", first_s
         currency=attempt.currency if attempt else currency,
         stripe_id=attempt.stripe_id if attempt else f"pi_outside{next(ids)}",
         attempt=attempt, order=attempt.order if attempt else None,
+        order_reference=attempt.order.reference if attempt else None,
         customer_email=email or (attempt.order.email if attempt else "shopper@example.com"),
         card_last4="3155", intent_status=intent_status or (attempt.status if attempt else
                                                           "requires_payment_method"),

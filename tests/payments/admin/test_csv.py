@@ -6,16 +6,19 @@ confirm deadline, escaped formulas, empty cells."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments.admin.incidents import INCIDENT_CSV, incidents_csv
 from payments.admin.incidents_csv import incidents_csv_copy
 from payments.models import Incident, PaymentAttempt
+from payments.monitoring import observe
 from tests.payments.factories import attempt_of, incident_of, order_of
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql",
@@ -54,3 +57,103 @@ def test_postgres_writes_the_cells_python_writes(db, settings, zone):
     assert postgres == python
     assert postgres[3][3].startswith("'=")  # the formula escaped
     assert postgres[2][4] == "500"  # yen have no minor unit
+
+
+# --- the order's reference, kept on the incident (0075) ----------------------------------
+
+EXPORT = "/admin/payments/incident/export/"
+DECLINED = {"status": "requires_payment_method", "last_error_code": "card_declined",
+            "last_decline_code": "insufficient_funds", "last_error_message": "No funds."}
+
+
+def ours(reference_known: bool = True) -> PaymentAttempt:
+    """An attempt at the bank's challenge; without its intent id when the create's answer
+    was lost (the intent's metadata then names its order)."""
+    attempt = attempt_of(order_of(("Mug", 5000, 1)))
+    if not reference_known:
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(stripe_id=None)
+    return attempt
+
+
+def export_orders(client) -> dict[str, str]:
+    """PaymentIntent -> the Order cell, as the admin's export writes them."""
+    response = client.get(EXPORT)
+    assert response.status_code == 200
+    header, *rows = rows_of(b"".join(response.streaming_content).decode())
+    return {row[header.index("PaymentIntent")]: row[header.index("Order")] for row in rows}
+
+
+def test_every_writer_keeps_the_order_the_export_shows(db, admin_client):
+    """Incidents opened from a webhook's event, a scan's fresh read, the stale sweep, a
+    create whose answer was lost (bound by the intent's metadata) and a backfill's page of
+    intents made outside the checkout: each keeps its order's reference (none outside),
+    and the export shows it; a row from before the column shows it too (looked up)."""
+    from tests.payments.checkout.test_status import INTENT
+
+    webhook, scan, stale, lost = ours(), ours(), ours(), ours(reference_known=False)
+    observe.intent_observe(intent=dataclasses.replace(INTENT, id=webhook.stripe_id, **DECLINED),
+                           source="webhook", actor="event", current=False)
+    observe.intent_observe(intent=dataclasses.replace(INTENT, id=scan.stripe_id, **DECLINED),
+                           source="scan", actor="scan")
+    observe.intent_observe(intent=dataclasses.replace(INTENT, id=stale.stripe_id),
+                           source="scan", actor="scan", stale_kind=Kind.ACTION_ABANDONED)
+    observe.intent_observe(intent=dataclasses.replace(
+        INTENT, id="pi_lost_answer", metadata={"order": lost.order.reference, "attempt": "1"},
+        **DECLINED), source="scan", actor="scan")
+    observe.intents_outside_observe(intents=[(dataclasses.replace(
+        INTENT, id="pi_outside", metadata={}, **DECLINED), None)], source="scan")
+    before_column = incident_of(Kind.CARD_DECLINED, attempt=ours())
+    Incident.objects.filter(pk=before_column.pk).update(order_reference=None)
+
+    expected = {webhook.stripe_id: webhook.order.reference, scan.stripe_id: scan.order.reference,
+                stale.stripe_id: stale.order.reference, "pi_lost_answer": lost.order.reference,
+                "pi_outside": None}
+    assert dict(Incident.objects.exclude(pk=before_column.pk).values_list(
+        "stripe_id", "order_reference")) == expected
+    expected |= {"pi_outside": "", before_column.stripe_id: before_column.order.reference}
+    assert export_orders(admin_client) == expected
+
+
+def order_reads() -> int:
+    """Scans of the orders table in this transaction (PostgreSQL's own counters)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) "
+                       "FROM pg_stat_xact_user_tables WHERE relname = 'payments_order'")
+        return cursor.fetchone()[0]
+
+
+def test_the_export_reads_no_order_for_an_incident_that_keeps_its_reference(db):
+    """The look-up per row was most of the export's cost at a million rows
+    (bench/admin.py --export-compare): only a row without its reference looks it up."""
+    for _ in range(3):
+        incident_of(Kind.CARD_DECLINED, attempt=ours())
+    incident_of(Kind.EXPIRED)  # outside the checkout: no order
+    header = "\ufeff" + ",".join(label for label, _ in INCIDENT_CSV) + "\n"
+
+    def export() -> tuple[int, list[list[str]]]:
+        reads = order_reads()
+        rows = rows_of(b"".join(incidents_csv_copy(Incident.objects.order_by("pk"),
+                                                   header=header)).decode())
+        return order_reads() - reads, rows
+
+    reads, rows = export()
+    assert reads == 0
+    assert [row[13] for row in rows[1:]] == [
+        i.order.reference if i.order else "" for i in Incident.objects.order_by("pk")]
+    Incident.objects.filter(order__isnull=False).update(order_reference=None)  # before 0076
+    reads, unfilled_rows = export()
+    assert reads == 3
+    assert unfilled_rows == rows
+
+
+def test_the_exports_queries_do_not_grow_with_its_rows(db, admin_client):
+    incident_of(Kind.CARD_DECLINED, attempt=ours())
+    export_orders(admin_client)  # the first of a minute also reads the filters' values
+    with CaptureQueriesContext(connection) as one:
+        assert len(export_orders(admin_client)) == 1
+    for _ in range(5):
+        incident_of(Kind.CARD_DECLINED, attempt=ours())
+    incident_of(Kind.EXPIRED)
+    with CaptureQueriesContext(connection) as seven:
+        assert len(export_orders(admin_client)) == 7
+    assert len(seven) == len(one)
