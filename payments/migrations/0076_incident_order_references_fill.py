@@ -2,8 +2,10 @@
 5,000 ids, each its own short transaction (the migration is not atomic): the table is
 never locked as a whole, the rows of one batch only for the time of its UPDATE, so
 webhooks and scans keep opening and ending incidents meanwhile. 2,000,000 incidents
-took 4 min (bench/admin.py, a 2-CPU machine). Each batch writes new row versions, so the
-table and its indexes grow until autovacuum reclaims the old ones.
+took 606 s (~3,300 rows/s; bench/admin.py --reuse, a 2-CPU machine at load average 6-7):
+a deploy waits that long for it. Each batch writes new row versions (and entries in
+every index of the table), so the table and its indexes grow until autovacuum reclaims
+the old versions (VACUUM ANALYZE after it: 63 s for the whole bench database).
 
 Only rows with an order and no reference yet: it can run again (a row opened by the
 previous code while it ran). Until a row is filled the CSV export looks its reference
