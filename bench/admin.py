@@ -9,7 +9,14 @@ a minute per 2,000,000 attempts), then requests each page through Django's test
 page: p50 and p90 over ``--runs`` requests after a warm-up, the number of queries, the
 slowest query and the goal (issue 18: lists and pages p50 < 300 ms, dashboard < 500 ms).
 Last, the CSV export of the incidents found by webhooks (half of them): rows/s (goal
->= 50,000) and the peak resident memory it adds.
+>= 50,000), the peak resident memory it adds and the CPU of the PostgreSQL backend that
+writes it. ``--export-only`` measures the export alone; ``--export-compare N`` runs it N
+times each with the order's reference looked up per row (before 0075), joined, and kept
+on the incident (now), alternated on the same rows.
+
+    .venv/bin/python bench/admin.py --attempts 2000000 --incidents 2000000 --ops-actions 0 \
+        --reuse --export-only --no-export --export-compare 3 \
+        --database-url postgres://postgres@127.0.0.1:5432/bench_csv
 
     .venv/bin/python bench/admin.py --attempts 10000000 --incidents 2000000 --reuse \
         --database-url postgres://postgres@127.0.0.1:5432/bench_admin10m
@@ -26,6 +33,7 @@ Tables come from the models with migrations off, as the test suite makes them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -151,15 +159,15 @@ SELECT a.id, 'creating', a.status, a.last_error_code, a.last_decline_code, 'pay'
        'session', a.created_at, true, '', a.created_at
 FROM payments_paymentattempt a;
 
-INSERT INTO payments_incident (kind, status, stripe_id, attempt_id, order_id, amount, currency,
-    card_brand, card_last4, card_country, customer_email, error_code, decline_code,
-    error_message, intent_status, intent_created_at, first_seen_at, last_seen_at, resolved_at,
-    source)
+INSERT INTO payments_incident (kind, status, stripe_id, attempt_id, order_id, order_reference,
+    amount, currency, card_brand, card_last4, card_country, customer_email, error_code,
+    decline_code, error_message, intent_status, intent_created_at, first_seen_at, last_seen_at,
+    resolved_at, source)
 SELECT (ARRAY['requires_action_not_handled','authentication_failed','authentication_failed',
               'action_abandoned','confirmation_abandoned','expired'])[1 + a.id %% 6],
        (ARRAY['open', 'recovered', 'lost', 'lost', 'canceled', 'auto_finalized',
               'open'])[1 + (a.id / 5) %% 7],
-       a.stripe_id, a.id, a.order_id, a.amount, a.currency,
+       a.stripe_id, a.id, a.order_id, o.reference, a.amount, a.currency,
        a.card_brand, a.card_last4, a.card_country, o.email, '',
        -- Most have none (3-D Secure); 1 in 1,000 'stolen_card', a rare value to filter by.
        CASE WHEN pg_temp.h(a.id, 10) %% 1000 < 550 THEN ''
@@ -245,10 +253,18 @@ def seeded_sizes() -> tuple[int, int] | None:
         return cursor.fetchone()
 
 
+# What migrations write into rows already there (module, function), run on a reused
+# database after the columns they fill were added.
+DATA_FILLS = [("0076_incident_order_references_fill", "incident_order_references_fill")]
+
+
 def schema_bring_up_to_date() -> list[str]:
-    """On a reused database: the tables and model indexes added since it was seeded
-    (``migrate --run-syncdb`` makes missing tables only), then the PostgreSQL-only
-    extras the migrations make. What was added, by name."""
+    """On a reused database: the tables, columns and model indexes added since it was
+    seeded (``migrate --run-syncdb`` makes missing tables only), the rows those columns
+    need filled (``DATA_FILLS``, as the migrations fill them, timed), then the
+    PostgreSQL-only extras the migrations make. What was added, by name."""
+    import importlib
+
     from django.apps import apps
     from django.core.management import call_command
     from django.db import connection
@@ -258,6 +274,27 @@ def schema_bring_up_to_date() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes")
         present = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT table_name, column_name FROM information_schema.columns "
+                       "WHERE table_schema = 'public'")
+        columns = set(cursor.fetchall())
+    with connection.schema_editor() as editor:
+        for model in apps.get_app_config("payments").get_models():
+            for field in model._meta.local_fields:
+                if (model._meta.db_table, field.column) not in columns:
+                    editor.add_field(model, field)
+                    added.append(f"{model._meta.db_table}.{field.column}")
+    if added:
+        for module, function in DATA_FILLS:
+            started = time.perf_counter()
+            with connection.schema_editor(atomic=False) as editor:
+                rows = getattr(importlib.import_module(f"payments.migrations.{module}"),
+                               function)(apps, editor)
+            print(f"{module}: {rows:,} rows filled in {time.perf_counter() - started:.1f} s "
+                  f"(load average {load_average()})")
+        started = time.perf_counter()
+        with connection.cursor() as cursor:  # what autovacuum does after such an update
+            cursor.execute("VACUUM ANALYZE")
+        print(f"VACUUM ANALYZE after the fills: {time.perf_counter() - started:.1f} s")
     with connection.schema_editor() as editor:
         for model in apps.get_app_config("payments").get_models():
             for index in model._meta.indexes:
@@ -404,10 +441,23 @@ def rss_kb(field: str) -> int:
     return 0
 
 
+def backend_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a PostgreSQL backend (the server runs on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_export(client, url: str) -> dict:
-    """Stream the CSV export and count its rows; the peak resident memory it adds."""
+    """Stream the CSV export and count its rows; the peak resident memory it adds, the
+    CPU of this process and of the PostgreSQL backend that wrote it (the connection
+    persists between requests: CONN_MAX_AGE)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
     rss_peak_reset()
     before = rss_kb("VmRSS")
+    backend_before, cpu_before = backend_cpu_seconds(pid), time.process_time()
     started = time.perf_counter()
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
@@ -416,8 +466,74 @@ def measure_export(client, url: str) -> dict:
         rows += chunk.count(b"\n")
         size += len(chunk)
     seconds = time.perf_counter() - started
+    same_backend = connection.connection is not None and \
+        connection.connection.info.backend_pid == pid
     return {"rows": rows - 1, "seconds": seconds, "bytes": size,
-            "peak_kb": rss_kb("VmHWM") - before}
+            "peak_kb": rss_kb("VmHWM") - before, "cpu": time.process_time() - cpu_before,
+            "backend_cpu": backend_cpu_seconds(pid) - backend_before if same_backend else None}
+
+
+def order_reference_looked_up():
+    """The export's order column as before 0075 (``1368774``): the order's reference
+    looked up by its key for each row."""
+    from django.db.models import OuterRef, Subquery
+
+    from payments.models import Order
+
+    return Subquery(Order.objects.order_by().filter(pk=OuterRef("order_id"))
+                    .values("reference"))
+
+
+def order_reference_joined():
+    """The order's reference by a join of the orders (the other way to drop the look-up)."""
+    from django.db.models import F
+
+    return F("order__reference")
+
+
+def export_compare(client, url: str, rounds: int) -> None:
+    """The export with the order's reference looked up per row (before), joined, and kept
+    on the incident (after), alternated ``rounds`` times on the same rows: medians, the
+    ratio of after to before."""
+    from unittest import mock
+
+    patched = "payments.admin.incidents_csv._order_reference"
+    ways = {"before: reference looked up per row": mock.patch(patched,
+                                                              order_reference_looked_up),
+            "reference by a join of the orders": mock.patch(patched, order_reference_joined),
+            "after: reference kept on the incident": contextlib.nullcontext()}
+    results: dict[str, list[dict]] = {name: [] for name in ways}
+    print(f"\nCSV export, before and after, {rounds} rounds alternated "
+          f"(load average {load_average()}):")
+    for number in range(rounds):
+        for name, way in ways.items():
+            with way:
+                result = measure_export(client, url)
+            results[name].append(result)
+            backend = result["backend_cpu"]
+            print(f"  {number + 1}. {name:40} {result['rows']:,} rows in "
+                  f"{result['seconds']:5.1f} s = {result['rows'] / result['seconds']:7,.0f} "
+                  f"rows/s; CPU: backend {backend if backend is not None else float('nan'):.2f} s, "
+                  f"this process {result['cpu']:.2f} s; load {load_average()}", flush=True)
+    medians = {}
+    for name, runs in results.items():
+        rate = statistics.median(r["rows"] / r["seconds"] for r in runs)
+        backend = statistics.median(r["backend_cpu"] or 0 for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
+        rows = runs[0]["rows"]
+        medians[name] = (rate, backend, cpu)
+        print(f"  median {name:33} {rate:7,.0f} rows/s, backend CPU {backend:.2f} s "
+              f"({rows / backend if backend else float('nan'):,.0f} rows per CPU-second), "
+              f"this process {cpu:.2f} s, peak RSS added "
+              f"{max(r['peak_kb'] for r in runs) / 1024:.1f} MB")
+    before, after = medians[next(iter(ways))], medians[list(ways)[-1]]
+    print(f"  after/before: rows/s {after[0] / before[0]:.2f}x, backend CPU "
+          f"{after[1] / before[1] if before[1] else float('nan'):.2f}x "
+          f"(load average {load_average()})")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def objects_for_pages(*, attempts: int, incidents: int) -> dict[str, object]:
@@ -459,6 +575,11 @@ def main() -> None:
                              "it): seed 10,000,000 attempts once, measure many times")
     parser.add_argument("--only", default="", help="measure only pages whose name has this")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--export-only", action="store_true",
+                        help="measure the CSV export alone (no pages)")
+    parser.add_argument("--export-compare", type=int, default=0, metavar="ROUNDS",
+                        help="the export before (order reference looked up per row) and "
+                             "after (kept on the incident), alternated ROUNDS times")
     parser.add_argument("--seed-only", action="store_true", help="seed (or bring up to date) "
                         "and stop")
     parser.add_argument("--explain", action="store_true",
@@ -517,7 +638,7 @@ def main() -> None:
         results = []
         for group, name, url in pages(attempts=args.attempts, incidents=args.incidents,
                                        ops_actions=args.ops_actions):
-            if args.only and args.only not in name:
+            if args.export_only or (args.only and args.only not in name):
                 continue
             url = url.format(**ids)
             result = measure(client, url, args.runs)
@@ -533,15 +654,21 @@ def main() -> None:
                 worst = max(r["p50"] for r in shown) * 1000
                 print(f"worst {group} p50 {worst:.0f} ms (goal < {goal} ms: "
                       f"{'met' if worst < goal else f'{worst / goal:.1f}x over'})")
+        export_url = "/admin/payments/incident/export/?source=webhook"
         if not args.no_export:
-            export = measure_export(client, "/admin/payments/incident/export/?source=webhook")
+            export = measure_export(client, export_url)
             rate = export["rows"] / export["seconds"]
             met = "met" if rate >= EXPORT_GOAL_ROWS_PER_S else "NOT"
+            backend = export["backend_cpu"]
             print(f"\nCSV export (found by webhook): {export['rows']:,} rows in "
                   f"{export['seconds']:.1f} s = {rate:,.0f} rows/s (goal >= "
                   f"{EXPORT_GOAL_ROWS_PER_S:,}: {met}"
                   f"), {export['bytes'] / 1e6:.0f} MB, peak RSS added "
-                  f"{export['peak_kb'] / 1024:.1f} MB")
+                  f"{export['peak_kb'] / 1024:.1f} MB; CPU: backend "
+                  f"{backend if backend is not None else float('nan'):.2f} s, this process "
+                  f"{export['cpu']:.2f} s; load average {load_average()}")
+        if args.export_compare:
+            export_compare(client, export_url, args.export_compare)
         if args.explain:
             for group in GOALS_MS:
                 shown = [(n, u, r) for g, n, u, r in results if g == group]
