@@ -84,9 +84,8 @@ def _brand() -> Case:
 def _order_reference() -> Case:
     """The order's reference as the incident keeps it (``incident_open`` copies it): no
     look-up per row (17-20 % of the database's CPU for the export at 2,000,000 orders,
-    more at 10,000,000, bench/README.md). Looked up by
-    its key only where the column is empty and there is an order: a row opened before
-    the column, not filled yet (migration 0076)."""
+    bench/README.md). Looked up by its key only where the column is empty and there is
+    an order: a row opened before the column, not filled yet (migration 0076)."""
     looked_up = Subquery(Order.objects.order_by().filter(pk=OuterRef("order_id"))
                          .values("reference"))
     return Case(When(order_reference__isnull=False, then=F("order_reference")),

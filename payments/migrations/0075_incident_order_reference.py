@@ -1,6 +1,6 @@
 """The incident keeps its order's reference (``incident_open`` copies it when it opens
 one), so the CSV export writes it without looking the order up for each row (17-20 % of
-the database's CPU for the export at 2,000,000 orders, more at 10,000,000; bench/README.md).
+the database's CPU for the export at 2,000,000 orders, bench/README.md).
 
 A nullable column without a default: PostgreSQL only records it in the catalog (no
 rewrite of the table, however many rows), under an ACCESS EXCLUSIVE lock held for
