@@ -21,3 +21,12 @@ def wait_until(condition: Callable[[], T], *, timeout: float = 10, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+def same_window(*, seconds: int, room: float = 15) -> None:
+    """Wait, if need be, for a fixed window of ``seconds`` (the /pay throttle's: its key
+    holds ``int(time.time()) // seconds``) with ``room`` seconds left at least, so the
+    requests a test counts fall in one window (a new window starts its counts afresh)."""
+    left = seconds - time.time() % seconds
+    if left < room:
+        time.sleep(left + 0.1)

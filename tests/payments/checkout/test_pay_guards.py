@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 
 from django.test import Client
 
 from payments.models import PaymentAttempt
 from tests.payments.conftest import shopper_with_order
+from tests.waiting import same_window
 
 
 def test_missing_or_wrong_csrf_token_is_a_json_403(site_on_sandbox, product, sandbox):
@@ -47,14 +47,6 @@ def test_pay_is_rate_limited_per_session(site_on_sandbox, product, sandbox):
     assert len(sandbox.requests()) == 3
     # Another shopper is not affected.
     assert shopper_with_order(product).pay(payment_method_id="pm_card_visa").status_code == 200
-
-
-def same_window(*, seconds: int) -> None:
-    """Wait until the throttle's fixed window has 15 s left at least, so the requests a
-    test counts fall in one window (a new window starts its counts afresh)."""
-    left = seconds - time.time() % seconds
-    if left < 15:
-        time.sleep(left + 0.1)
 
 
 def random_address() -> str:
