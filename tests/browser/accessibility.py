@@ -11,7 +11,9 @@ FAILING_IMPACTS = ("serious", "critical")
 
 
 def axe_violations(page, where: str) -> list[str]:
-    """The serious and critical violations axe finds on the page as it is now."""
+    """The serious and critical violations axe finds on the page as it is now (once it
+    has loaded: run during a navigation, axe would check a page half there, or none)."""
+    page.wait_for_load_state("load")
     found = AXE.run(page).response["violations"]
     return [f"{where}: {violation['id']} ({violation['impact']}): {violation['help']} at "
             f"{[node['target'] for node in violation['nodes']][:5]}"

@@ -60,8 +60,10 @@ def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sa
     found += axe_violations(page, "cart with an error")
     page.goto(store + "/")
     page.locator("main form button[type=submit]").first.click()
+    expect(page).to_have_url(re.compile(r"/cart/$"))  # the cart's page, not the store's
     found += axe_violations(page, "cart")
     page.locator("main a.button").click()
+    expect(page).to_have_url(re.compile(r"/checkout/$"))
     found += axe_violations(page, "checkout")
     page.fill("input[name=email]", "a@b")  # the browser accepts it, Django does not
     page.locator("main button[type=submit]").click()

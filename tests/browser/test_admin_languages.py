@@ -144,6 +144,7 @@ def test_the_sign_in_and_its_second_factor_in_german(browser, live_server, trans
 
 
 def nothing_wider_than_the_screen(page, width: int) -> None:
+    page.wait_for_load_state("load")  # measured once styled, not while still loading
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 

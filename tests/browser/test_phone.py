@@ -237,6 +237,7 @@ def test_the_dashboards_boxes_never_overlap(browser, store, sandbox, width):
     page.fill("input[name=password]", "a-long-enough-passphrase")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("h1")).to_contain_text("Failed payments dashboard")
+    page.wait_for_load_state("load")  # every tile parsed and styled before it is measured
     boxes = [box for box in (el.bounding_box() for el in
                              page.locator(".dash-kpi, .dash-card").all()) if box]
     assert len(boxes) >= 8
