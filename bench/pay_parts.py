@@ -9,6 +9,13 @@ redis-py's and the ORM's many small calls far more than they cost.
 
 Makes the database afresh (only the session table: the parts need no other) and drops it
 at the end. The Stripe budget and the throttle are set so high that nothing waits.
+
+The request cycle around /pay: a POST /pay (session and CSRF cookies, X-CSRFToken,
+Accept-Language) through a WSGIHandler whose URLconf sends /pay to a stub view (the body
+parsed, a JSON answer; no session load, which is its own part above), once with the site's
+whole MIDDLEWARE, once with only /pay's chain (``paymentsite.wsgi.PAY_MIDDLEWARE`` when
+there is one), once with none, and once with each other middleware added to /pay's chain:
+what the chain /pay needs costs against the whole one, and what each of the others adds.
 """
 
 from __future__ import annotations
@@ -128,6 +135,8 @@ def run(args) -> None:
                 part()
             results[name].append(((time.process_time() - cpu) / args.calls * 1000,
                                   (time.perf_counter() - wall) / args.calls * 1000))
+    results.update(chain_parts(session_key=session.session_key, calls=args.calls,
+                               rounds=args.rounds))
     counters.counters_clear()
     print(f"\n{args.calls} calls per part, {args.rounds} rounds; load average "
           f"{os.getloadavg()[0]:.1f}\n")
@@ -136,6 +145,104 @@ def run(args) -> None:
     for name, runs in results.items():
         print(f"| {name} | {' '.join(f'{cpu:.3f}' for cpu, _ in runs)} | "
               f"{' '.join(f'{wall:.3f}' for _, wall in runs)} |")
+
+
+# The middleware /pay's guarantees need (the decision of issue 18, step 2), for the
+# measurement before paymentsite.wsgi had its own list.
+PAY_CHAIN_PROPOSED = [
+    "paymentsite.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "paymentsite.middleware.StripeCallSourceMiddleware",
+]
+
+
+def chain_parts(*, session_key: str, calls: int, rounds: int
+                ) -> dict[str, list[tuple[float, float]]]:
+    """CPU and wall per POST /pay through Django's WSGIHandler around a stub view, by
+    middleware list (see the module's docstring)."""
+    import io
+    import json
+    import types
+
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import JsonResponse
+    from django.middleware.csrf import _get_new_csrf_string
+    from django.urls import clear_url_caches, path
+
+    import paymentsite.urls
+    import paymentsite.wsgi
+
+    def stub_pay(request):  # the request cycle's part of the view: body, JSON, answer
+        json.loads(request.body)
+        return JsonResponse({"success": True, "orderUrl": "/orders/ord_bench/"})
+
+    urls = types.ModuleType("bench_pay_parts_urls")
+    urls.urlpatterns = [path("pay", stub_pay, name="pay"), *paymentsite.urls.urlpatterns]
+    sys.modules[urls.__name__] = urls
+    settings.ROOT_URLCONF = urls.__name__
+    clear_url_caches()
+
+    full = list(settings.MIDDLEWARE)
+    pay_chain = getattr(paymentsite.wsgi, "PAY_MIDDLEWARE", PAY_CHAIN_PROPOSED)
+    chains = {f"request cycle: whole MIDDLEWARE ({len(full)})": full,
+              f"request cycle: /pay's chain ({len(pay_chain)}: "
+              + ", ".join(name.rsplit(".", 1)[1].removesuffix("Middleware")
+                          for name in pay_chain) + ")": pay_chain,
+              "request cycle: no middleware (the handler, URL resolution, signals)": []}
+    # Each middleware the pay chain leaves out, added to it alone (with what it needs: OTP
+    # and Axes read request.user), in MIDDLEWARE's order: what it costs a /pay.
+    auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    for name in full:
+        if name in pay_chain:
+            continue
+        extra = {name} | ({auth} if name.startswith(("django_otp.", "axes.")) else set())
+        label = " + ".join(other.rsplit(".", 1)[1] for other in full if other in extra)
+        chains[f"request cycle: /pay's chain + {label}"] = [
+            other for other in full if other in pay_chain or other in extra]
+    handlers = {}
+    for name, chain in chains.items():
+        settings.MIDDLEWARE = chain
+        handlers[name] = WSGIHandler()
+    settings.MIDDLEWARE = full
+
+    token = _get_new_csrf_string()
+    body = json.dumps({"payment_method_id": "pm_card_visa"}).encode()
+
+    def environ() -> dict:
+        return {"REQUEST_METHOD": "POST", "PATH_INFO": "/pay", "SCRIPT_NAME": "",
+                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+                "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
+                "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+                "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
+                "HTTP_X_CSRFTOKEN": token, "HTTP_ACCEPT_LANGUAGE": "de-DE,de;q=0.9,en;q=0.5",
+                "HTTP_COOKIE": f"csrftoken={token}; {settings.SESSION_COOKIE_NAME}={session_key}"}
+
+    statuses = set()
+
+    def start_response(status, headers, exc_info=None):
+        statuses.add(status)
+
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in handlers}
+    for _ in range(rounds):
+        for name, handler in handlers.items():
+            def one(handler=handler) -> None:
+                answer = handler(environ(), start_response)
+                b"".join(answer)
+                answer.close()
+
+            for _ in range(30):
+                one()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(calls):
+                one()
+            results[name].append(((time.process_time() - cpu) / calls * 1000,
+                                  (time.perf_counter() - wall) / calls * 1000))
+    assert statuses == {"200 OK"}, statuses  # every chain let the stub answer
+    return results
 
 
 if __name__ == "__main__":
