@@ -13,9 +13,10 @@ at the end. The Stripe budget and the throttle are set so high that nothing wait
 The request cycle around /pay: a POST /pay (session and CSRF cookies, X-CSRFToken,
 Accept-Language) through a WSGIHandler whose URLconf sends /pay to a stub view (the body
 parsed, a JSON answer; no session load, which is its own part above), once with the site's
-whole MIDDLEWARE, once with only /pay's chain (``paymentsite.wsgi.PAY_MIDDLEWARE`` when
-there is one), once with none, and once with each other middleware added to /pay's chain:
-what the chain /pay needs costs against the whole one, and what each of the others adds.
+whole MIDDLEWARE, once with only /pay's chain (``PAY_MIDDLEWARE``), once with none, once
+with each other middleware added to /pay's chain, and once through the site's WSGI
+application (``paymentsite.wsgi``, /pay's short way): what the chain /pay needs costs
+against the whole one, and what each of the others adds.
 """
 
 from __future__ import annotations
@@ -147,18 +148,6 @@ def run(args) -> None:
               f"{' '.join(f'{wall:.3f}' for _, wall in runs)} |")
 
 
-# The middleware /pay's guarantees need (the decision of issue 18, step 2), for the
-# measurement before paymentsite.wsgi had its own list.
-PAY_CHAIN_PROPOSED = [
-    "paymentsite.logging.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "paymentsite.middleware.StripeCallSourceMiddleware",
-]
-
-
 def chain_parts(*, session_key: str, calls: int, rounds: int
                 ) -> dict[str, list[tuple[float, float]]]:
     """CPU and wall per POST /pay through Django's WSGIHandler around a stub view, by
@@ -187,7 +176,7 @@ def chain_parts(*, session_key: str, calls: int, rounds: int
     clear_url_caches()
 
     full = list(settings.MIDDLEWARE)
-    pay_chain = getattr(paymentsite.wsgi, "PAY_MIDDLEWARE", PAY_CHAIN_PROPOSED)
+    pay_chain = settings.PAY_MIDDLEWARE
     chains = {f"request cycle: whole MIDDLEWARE ({len(full)})": full,
               f"request cycle: /pay's chain ({len(pay_chain)}: "
               + ", ".join(name.rsplit(".", 1)[1].removesuffix("Middleware")
@@ -208,6 +197,9 @@ def chain_parts(*, session_key: str, calls: int, rounds: int
         settings.MIDDLEWARE = chain
         handlers[name] = WSGIHandler()
     settings.MIDDLEWARE = full
+    # What a /pay takes: the application's short way (the POST resolved, then /pay's chain).
+    handlers["request cycle: paymentsite.wsgi's application (/pay's short way)"] = \
+        paymentsite.wsgi.PaymentsWSGIHandler()
 
     token = _get_new_csrf_string()
     body = json.dumps({"payment_method_id": "pm_card_visa"}).encode()

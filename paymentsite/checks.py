@@ -102,3 +102,20 @@ def check_second_factor(app_configs=None, **kwargs) -> list[checks.CheckMessage]
         "with a password alone.",
         hint="Leave DJANGO_ADMIN_SECOND_FACTOR unset (on with DEBUG off) in production.",
         id="paymentsite.W001")]
+
+
+@checks.register("paymentsite")
+def check_pay_middleware(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """POST /pay's chain (``PAY_MIDDLEWARE``, paymentsite/wsgi.py) is a part of the site's
+    MIDDLEWARE in the same order: a middleware /pay keeps then runs where it runs for every
+    other request, and one taken out of the site is taken out of /pay too."""
+    from django.conf import settings
+
+    site = iter(settings.MIDDLEWARE)
+    if all(name in site for name in settings.PAY_MIDDLEWARE):  # each found after the last
+        return []
+    return [checks.Error(
+        "PAY_MIDDLEWARE is not a part of MIDDLEWARE in MIDDLEWARE's order.",
+        hint="Keep PAY_MIDDLEWARE to middleware of MIDDLEWARE, in the same order "
+             "(paymentsite/settings.py).",
+        id="paymentsite.E003")]

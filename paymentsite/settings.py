@@ -96,6 +96,20 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# POST /pay's own chain (paymentsite/wsgi.py): of MIDDLEWARE, in its order (check
+# paymentsite.E003), what /pay's guarantees need. Left out: static files (WhiteNoise),
+# the CSP and X-Frame-Options (a JSON answer is no page to protect), the signed-in user,
+# its second factor and sign-in lockouts (Auth, OTP, Axes), messages: /pay reads none.
+PAY_MIDDLEWARE = [
+    "paymentsite.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",  # HTTPS redirect, HSTS, nosniff, …
+    "django.contrib.sessions.middleware.SessionMiddleware",  # the shopper's orders
+    "django.middleware.locale.LocaleMiddleware",  # /pay's messages in the shopper's language
+    "django.middleware.common.CommonMiddleware",  # ALLOWED_HOSTS, Content-Length
+    "django.middleware.csrf.CsrfViewMiddleware",  # a failure answers JSON (CSRF_FAILURE_VIEW)
+    "paymentsite.middleware.StripeCallSourceMiddleware",  # shoppers' share of the budget
+]
+
 ROOT_URLCONF = "paymentsite.urls"
 WSGI_APPLICATION = "paymentsite.wsgi.application"
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 import stripe
+from django.test import Client
+from django.test.client import ClientHandler
 
 from stripe_sandbox import DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY, SandboxServer
 from stripe_sandbox.controls import SandboxControls
@@ -39,6 +41,26 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
     pytest.skip(reason)
+
+
+class ApplicationClientHandler(ClientHandler):
+    """The test client's handler answering as the site's WSGI application does
+    (``paymentsite.wsgi.application``: POST /pay through its own chain, a webhook straight
+    to the intake), where Django's handler takes every request through ``MIDDLEWARE``."""
+
+    def get_response(self, request):
+        from paymentsite.wsgi import application
+
+        return application.get_response(request)
+
+
+class ApplicationClient(Client):
+    """Django's test client (cookies, ``json()``, ``enforce_csrf_checks``) in front of the
+    site's WSGI application: what a shopper's /pay goes through in production."""
+
+    def __init__(self, enforce_csrf_checks: bool = False, **defaults) -> None:
+        super().__init__(enforce_csrf_checks, **defaults)
+        self.handler = ApplicationClientHandler(enforce_csrf_checks)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from payments.models import Incident, Order, PaymentAttempt, Product
 from payments.monitoring import scans
+from tests.conftest import ApplicationClient
 from tests.payments.factories import OPS, SITE
 
 
@@ -40,8 +41,10 @@ class Shopper:
 
 def shopper_with_order(product: Product, quantity: int = 2, client: Client | None = None
                        ) -> Shopper:
-    """A fresh session that put ``quantity`` of ``product`` in its cart and checked out."""
-    client = client or Client()
+    """A fresh session that put ``quantity`` of ``product`` in its cart and checked out;
+    its requests answered by the site's WSGI application, as in production (/pay through
+    its own middleware chain, paymentsite/wsgi.py)."""
+    client = client or ApplicationClient()
     client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": quantity})
     response = client.post("/checkout/", {"email": "shopper@example.com"})
     assert response.status_code == 302, response.content

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from payments.models import Order, PaymentAttempt, PaymentEvent
 from payments.monitoring import scans
-from tests.conftest import need
+from tests.conftest import ApplicationClient, need
 from tests.payments.conftest import server_calls, shopper_with_order
 from tests.pgbouncer import django_through_pgbouncer
 
@@ -40,7 +40,7 @@ def pay_together(client: Client, bodies: list[dict]) -> list[tuple[int, dict]]:
     spans: list[tuple[float, float]] = [None] * len(bodies)  # type: ignore[list-item]
 
     def pay(index: int, body: dict) -> None:
-        twin = Client()
+        twin = ApplicationClient()
         twin.cookies = client.cookies  # the same browser session, two tabs
         barrier.wait()
         started = time.monotonic()
@@ -100,7 +100,7 @@ def test_a_shopper_confirm_racing_the_auto_finalize_confirms_once(
     answers: dict[str, object] = {}
 
     def shopper_confirms() -> None:
-        twin = Client()
+        twin = ApplicationClient()
         twin.cookies = shopper.client.cookies
         barrier.wait()
         started = time.monotonic()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 
-from django.test import Client
-
 from payments.models import PaymentAttempt
+from tests.conftest import ApplicationClient
 from tests.payments.conftest import shopper_with_order
 from tests.waiting import same_window
 
@@ -24,7 +23,7 @@ def test_missing_or_wrong_csrf_token_is_a_json_403(site_on_sandbox, product, san
 
 
 def test_the_csrf_token_from_the_page_is_accepted(site_on_sandbox, product, sandbox):
-    client = Client(enforce_csrf_checks=True)
+    client = ApplicationClient(enforce_csrf_checks=True)
     client.get("/")
     token = client.cookies["csrftoken"].value
     client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": 1,
@@ -59,10 +58,11 @@ def test_pay_is_rate_limited_per_address(site_on_sandbox, product, sandbox):
     site_on_sandbox.PAYMENTS_PAY_RATE_PER_IP = "2/m"
     address = random_address()
     same_window(seconds=60)
-    codes = [shopper_with_order(product, client=Client(REMOTE_ADDR=address)).pay(
+    codes = [shopper_with_order(product, client=ApplicationClient(REMOTE_ADDR=address)).pay(
         payment_method_id="pm_card_chargeDeclined").status_code for _ in range(3)]
     assert codes == [402, 402, 429]
-    response = shopper_with_order(product, client=Client(REMOTE_ADDR=random_address())).pay(
+    response = shopper_with_order(
+        product, client=ApplicationClient(REMOTE_ADDR=random_address())).pay(
         payment_method_id="pm_card_visa")
     assert response.status_code == 200
 

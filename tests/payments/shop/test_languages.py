@@ -15,6 +15,7 @@ from payments.mail.receipts import order_receipt_send
 from payments.models import Incident, Order, PaymentAttempt
 from payments.recovery import links
 from payments.templatetags.money import money_localized
+from tests.conftest import ApplicationClient
 from tests.payments.conftest import shopper_with_order
 from tests.payments.factories import attempt_of, html_of, incident_of, order_of
 
@@ -82,7 +83,7 @@ def test_the_switch_never_sends_the_shopper_off_the_site(product):
 
 def test_a_decline_reaches_pay_in_the_shoppers_words_by_decline_code(site_on_sandbox,
                                                                     product):
-    shopper = shopper_with_order(product, client=Client(HTTP_ACCEPT_LANGUAGE="de"))
+    shopper = shopper_with_order(product, client=ApplicationClient(HTTP_ACCEPT_LANGUAGE="de"))
     declined = shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
     assert declined.status_code == 402
     assert declined.json() == {"error": "Ihre Karte ist nicht ausreichend gedeckt."}
@@ -107,7 +108,7 @@ def test_every_decline_code_reads_in_plain_words_an_unknown_one_as_a_decline():
 
 def test_the_order_page_in_french_names_its_amount_and_date_as_the_french_do(
         site_on_sandbox, product):
-    shopper = shopper_with_order(product, client=Client(HTTP_ACCEPT_LANGUAGE="fr"))
+    shopper = shopper_with_order(product, client=ApplicationClient(HTTP_ACCEPT_LANGUAGE="fr"))
     page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
     assert f"Payer 51,98{NBSP}€" in page and 'data-locale="fr"' in page
     assert shopper.pay(payment_method_id="pm_card_visa").status_code == 200
@@ -117,7 +118,7 @@ def test_the_order_page_in_french_names_its_amount_and_date_as_the_french_do(
 
 def test_the_receipt_is_written_in_the_language_the_order_was_placed_in(
         site_on_sandbox, product, mailbox):
-    shopper = shopper_with_order(product, client=Client(HTTP_ACCEPT_LANGUAGE="de"))
+    shopper = shopper_with_order(product, client=ApplicationClient(HTTP_ACCEPT_LANGUAGE="de"))
     assert shopper.order.language == "de"
     assert shopper.pay(payment_method_id="pm_card_visa").status_code == 200
     order_receipt_send(order_id=shopper.order.pk)
