@@ -19,7 +19,10 @@ time of this process per request (sandbox, PostgreSQL and Redis are other proces
 ``send_packed_command``; a pipeline's commands joined by "+"). ``--cprofile``:
 ``--requests`` more checkouts of ours under cProfile, the top 40 functions by cumulative
 time and the inclusive time per request of each part of /pay (functions looked up by name,
-so renamed code shows "–": no function of that name ran).
+so renamed code shows "–": no function of that name ran). ``--sample``: ``--requests`` more
+checkouts of ours with a thread taking the request's stack every 0.2 ms instead (no hook
+on each call, so many small calls are not weighed more than they cost): each part's share
+of the samples and the functions most often on top of the stack.
 """
 
 from __future__ import annotations
@@ -257,6 +260,78 @@ def profile_print(profilers: dict, counts: dict) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+class Sampler:
+    """The main thread's stack, taken every ``interval`` seconds while a /pay runs."""
+
+    def __init__(self, interval: float = 0.0002) -> None:
+        import threading
+
+        self.interval, self.active, self.stopped = interval, False, False
+        self.samples: list[list[tuple[str, str]]] = []  # (path, function), the top last
+        self.main = threading.main_thread().ident
+        sys.setswitchinterval(interval / 2)  # let the sampler in on time
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped:
+            time.sleep(self.interval)
+            if not self.active:
+                continue
+            frame, stack = sys._current_frames().get(self.main), []
+            while frame is not None:
+                stack.append((frame.f_code.co_filename.replace("\\", "/"),
+                              frame.f_code.co_name))
+                frame = frame.f_back
+            self.samples.append(stack[::-1])
+
+    @contextlib.contextmanager
+    def _on(self):
+        self.active = True
+        try:
+            yield
+        finally:
+            self.active = False
+
+    def around(self, step: str):
+        return self._on()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.thread.join()
+        sys.setswitchinterval(0.005)
+
+    def print(self, *, requests: int, cpu_ms: float) -> None:
+        n = len(self.samples) or 1
+        print(f"\n### Sampled: {len(self.samples)} stacks over {requests} /pay "
+              f"({cpu_ms / requests:.1f} ms CPU each, sampled); share of the stacks that "
+              "were inside each part (wall time, waits included)\n")
+        print("| part | share |\n| --- | --- |")
+        for label, parts in PARTS:
+            if parts is None:
+                continue
+            inside = sum(1 for stack in self.samples if any(
+                p[0] in path and re.fullmatch(p[1], name) and (
+                    len(p) < 3 or any(p[2] in caller for caller, _ in stack[:i]))
+                for p in parts for i, (path, name) in enumerate(stack)))
+            print(f"| {label} | {inside * 100 / n:.1f} % |")
+        top = Counter(stack[-1] for stack in self.samples if stack)
+        print("\n| on top of the stack | share |\n| --- | --- |")
+        for (path, name), count in top.most_common(30):
+            where = path.split("site-packages/")[-1].removeprefix(ROOT.as_posix() + "/")
+            print(f"| `{where}({name})` | {count * 100 / n:.1f} % |")
+        ours = Counter()
+        for stack in self.samples:  # the innermost frame of our own code in each stack
+            own = [f for f in stack if f[0].startswith(ROOT.as_posix() + "/")
+                   and "/bench/" not in f[0] and "/.venv/" not in f[0]]
+            if own:
+                ours[own[-1]] += 1
+        print("\n| innermost of our code (payments/, paymentsite/) | share |\n| --- | --- |")
+        for (path, name), count in ours.most_common(25):
+            print(f"| `{path.removeprefix(ROOT.as_posix() + '/')}({name})` | "
+                  f"{count * 100 / n:.1f} % |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100, help="timed /pay per step")
@@ -266,6 +341,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--queries", action="store_true")
+    parser.add_argument("--sample", action="store_true")
     args = parser.parse_args()
 
     sandbox_url = f"http://127.0.0.1:{free_port()}"
@@ -282,6 +358,9 @@ def main() -> int:
         # The account's Stripe budget is on, so its cost is measured, but too large to
         # make a call wait (the sandbox enforces no limits here).
         "STRIPE_RATE_LIMIT_PER_SECOND": "1000000",
+        # And per endpoint, as checkout.py: at its default (25/s × 0.9) a create here waited
+        # its turn (time.sleep, polling Redis) whenever the serial run went faster.
+        "STRIPE_RATE_LIMIT_PER_ENDPOINT": "1000000",
         "REDIS_URL": args.redis_url})
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / "bench-pay-profile.log", "w")  # noqa: SIM115 - for the run
@@ -345,6 +424,14 @@ def main() -> int:
             print("\nUnder cProfile, medians: " + ", ".join(
                 f"{STEPS[s]} {median(v, 0):.1f} ms" for s, v in profiled.items()))
             profile_print(profilers, {step: len(v) for step, v in profiled.items()})
+        if args.sample:
+            sampler, sampled = Sampler(), {}
+            for visa, three_ds in pairs():
+                pay_card(visa, VISA, sandbox, sampled, sampler.around)
+                pay_card(three_ds, THREE_DS, sandbox, sampled, sampler.around)
+            sampler.stop()
+            sampler.print(requests=sum(len(v) for v in sampled.values()),
+                          cpu_ms=sum(cpu for v in sampled.values() for _, cpu in v))
         print(f"\nLog records at WARNING or above: {dict(warnings) or 'none'} "
               "(var/bench-pay-profile.log)")
         return 0
