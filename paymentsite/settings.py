@@ -206,7 +206,7 @@ def redis_broker_options(timeout: float) -> dict:
 # a second copy in Redis, and a Redis that comes back from an outage with its data (a
 # pause, a partition, a snapshot) would serve the cart as it was before the outage; one
 # read by primary key per request costs less than that risk.
-SESSION_ENGINE = "paymentsite.sessions"  # Django's db engine, read in plain SQL
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Cookies only over HTTPS in production; DJANGO_SECURE_COOKIES=0 for a plain-HTTP benchmark.
