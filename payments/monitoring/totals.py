@@ -15,9 +15,10 @@ A payment (an intent) adds, as the dashboard counts it (``payments.monitoring.se
   failure kind it has (value: the kind).
 
 A writer wraps its change in ``incident_totals_kept(stripe_ids=...)``: the payments'
-contributions are read before and after, and the difference added. The payments' rows
-are locked first (``select_for_update``, and on PostgreSQL a transaction lock per intent
-for payments with no row yet), so two writers of one payment take turns.
+contributions are read before and after, and the difference added. The read before
+locks the payments' rows (``select_for_update``; on PostgreSQL a transaction lock per
+intent comes first, for payments with no row yet), so two writers of one payment take
+turns.
 ``dashboard_totals_rebuild`` counts everything afresh (after a bulk load, or a change
 of ``TIME_ZONE``); the tests check that kept totals equal a rebuild.
 """
@@ -55,13 +56,21 @@ def payments_contributions(*, stripe_ids: Iterable[str],
                            challenged_at: dict[str, datetime | None] | None = None) -> Deltas:
     """What these payments add to the totals, from their incidents as stored;
     ``challenged_at`` overrides an intent's attempt's ``requires_action_at``."""
+    rows = Incident.objects.filter(stripe_id__in=set(stripe_ids)).values(*FIELDS)
+    return _contributions(rows=rows, challenged_at=challenged_at)
+
+
+def _contributions(*, rows: Iterable[dict],
+                   challenged_at: dict[str, datetime | None] | None = None) -> Deltas:
+    """What the payments of ``rows`` (every incident of each, ``FIELDS``) add."""
     by_payment: dict[str, list[dict]] = defaultdict(list)
-    for row in Incident.objects.filter(stripe_id__in=set(stripe_ids)).values(*FIELDS):
+    for row in rows:
         by_payment[row["stripe_id"]].append(row)
     deltas = Deltas()
-    for stripe_id, rows in by_payment.items():
-        challenged = (challenged_at or {}).get(stripe_id, rows[0]["attempt__requires_action_at"])
-        payment_add(deltas, rows, challenged=challenged)
+    for stripe_id, rows_of_payment in by_payment.items():
+        challenged = (challenged_at or {}).get(
+            stripe_id, rows_of_payment[0]["attempt__requires_action_at"])
+        payment_add(deltas, rows_of_payment, challenged=challenged)
     return deltas
 
 
@@ -88,20 +97,26 @@ def payment_add(deltas: Deltas, rows: list[dict], *, challenged: datetime | None
 @contextmanager
 def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None = None,
                          challenged_before: dict[str, datetime | None] | None = None
-                         ) -> Iterator[None]:
+                         ) -> Iterator[list[dict]]:
     """Around a change of the incidents of ``stripe_ids`` (and of the order's, with
-    ``order_id``): the totals follow it, in the same transaction."""
+    ``order_id``): the totals follow it, in the same transaction. Yields the payments'
+    incidents as they were before the change (``FIELDS``; locked, so they stay so)."""
+    ids = set(stripe_ids)
     with transaction.atomic(savepoint=False):
-        _payments_lock(stripe_ids=stripe_ids)
-        scope = Q(stripe_id__in=list(stripe_ids))
+        _payments_lock(stripe_ids=ids)
+        scope = Q(stripe_id__in=ids)
         if order_id is not None:
             scope |= Q(order_id=order_id)
-        locked = list(Incident.objects.select_for_update().filter(scope).order_by("pk")
-                      .values_list("stripe_id", flat=True))
-        payments = set(stripe_ids) | set(locked)
-        before = payments_contributions(stripe_ids=payments, challenged_at=challenged_before)
-        yield
-        after = payments_contributions(stripe_ids=payments)
+        # One read both locks the rows and counts what they add before the change.
+        rows = list(Incident.objects.select_for_update(of=("self",)).filter(scope)
+                    .order_by("pk").values(*FIELDS))
+        reached = {row["stripe_id"] for row in rows} - ids  # through the order only
+        if reached:  # their incidents outside the order count too
+            rows += Incident.objects.filter(stripe_id__in=reached).exclude(scope).values(
+                *FIELDS)
+        before = _contributions(rows=rows, challenged_at=challenged_before)
+        yield rows
+        after = payments_contributions(stripe_ids=ids | reached)
         daily_totals_add(deltas=after.minus(before))
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
 from payments.checkout.status import payment_status_record
@@ -20,6 +21,7 @@ from payments.monitoring.totals import (
     dashboard_totals_rebuild,
     dashboard_totals_recount,
     dashboard_totals_stored,
+    incident_totals_kept,
 )
 from tests.payments.checkout.test_status import INTENT
 
@@ -135,3 +137,35 @@ def test_the_rebuild_command_counts_rows_loaded_around_the_writers():
     call_command("dashboard_totals_rebuild", "--check")
     assert_totals_equal_a_recount()
     assert_dashboard_equals_the_recount()
+
+
+@pytest.mark.django_db
+def test_a_payment_reached_through_its_order_counts_its_incidents_without_the_order():
+    """Paid through another intent, an order ends its earlier intents' incidents; an
+    earlier intent also holding an incident with no order (opened before it was bound)
+    is counted whole before and after, once."""
+    a = attempt_new("a")
+    earlier = intent_of("old", days_ago=1, status="requires_payment_method",
+                        last_error_code="payment_intent_authentication_failure")
+    open_(earlier, a, Kind.AUTHENTICATION_FAILED)
+    open_(dataclasses.replace(earlier, last_error_code="card_declined",
+                              last_decline_code="insufficient_funds"), None, Kind.CARD_DECLINED)
+    assert_totals_equal_a_recount()
+    assert incidents.incidents_end(stripe_id="pi_new", order_id=a.order_id,
+                                   intent_status="succeeded") == 1
+    assert dict(Incident.objects.values_list("kind", "status")) == {
+        Kind.AUTHENTICATION_FAILED: IncidentStatus.RECOVERED, Kind.CARD_DECLINED: "open"}
+    assert_totals_equal_a_recount()
+
+
+@pytest.mark.django_db
+def test_keeping_the_totals_locks_and_reads_the_payments_once(django_assert_num_queries):
+    """Around a change: the payments' locks, one read that locks their incidents and counts
+    them, one read after (nothing changed: nothing to add)."""
+    open_(intent_of("a", status="requires_payment_method", last_error_code="card_declined"),
+          None, Kind.CARD_DECLINED)
+    locks = 1 if connection.vendor == "postgresql" else 0
+    with django_assert_num_queries(locks + 2):
+        with incident_totals_kept(stripe_ids=["pi_a", "pi_none"]) as before:
+            pass
+    assert [(row["stripe_id"], row["kind"]) for row in before] == [("pi_a", Kind.CARD_DECLINED)]
