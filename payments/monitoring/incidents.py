@@ -100,12 +100,10 @@ def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[i
     now = timezone.now()
     opening = {(item.intent.id, item.kind): item.intent for item in seen if item.kind}
     opened = resolved = 0
-    with incident_totals_kept(stripe_ids=[item.intent.id for item in seen]):
+    with incident_totals_kept(stripe_ids=[item.intent.id for item in seen]) as before:
         if opening:
-            # The payments are locked (incident_totals_kept): what exists stays so.
-            held = set(Incident.objects.filter(
-                stripe_id__in={stripe_id for stripe_id, _ in opening}
-            ).values_list("stripe_id", "kind"))
+            # The payments' incidents, read and locked by the totals: what exists stays so.
+            held = {(row["stripe_id"], row["kind"]) for row in before}
             shapes: dict[tuple[str, ...], list[Incident]] = defaultdict(list)
             lost: dict[str, list[str]] = defaultdict(list)
             for (stripe_id, kind), intent in opening.items():

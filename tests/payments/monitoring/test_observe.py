@@ -9,6 +9,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from payments.models import DailyTotal, Incident
@@ -127,3 +128,19 @@ def test_an_empty_page_writes_nothing(django_assert_num_queries):
         observation = observe.intents_outside_observe(intents=[], source="scan")
     assert (observation.opened, observation.resolved) == (0, 0)
 
+
+
+@pytest.mark.django_db
+def test_a_page_is_written_in_a_fixed_number_of_queries(django_assert_num_queries):
+    """The payments' locks, one read of what they hold (for the totals and to tell a new
+    incident from a refresh), one upsert per shape of facts, one read after, the totals."""
+    held = [(outside(f"held{n}", hours_ago=5, **DECLINED), None) for n in range(2)]
+    observe.intents_outside_observe(intents=held, source="scan")
+    page = [*held, *[(outside(f"new{n}", hours_ago=5, **DECLINED), None) for n in range(3)],
+            (outside("paid", hours_ago=1, status="succeeded"), None)]
+    locks = 1 if connection.vendor == "postgresql" else 0
+    # The paid one has no incident to end: its two updates touch nothing but still run.
+    with django_assert_num_queries(locks + 4 + 2):
+        observation = observe.intents_outside_observe(intents=page, source="scan")
+    assert (observation.opened, observation.resolved) == (3, 0)
+    assert Incident.objects.filter(kind=Kind.CARD_DECLINED).count() == 5
