@@ -93,8 +93,8 @@ def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[i
     """For many intents with no attempt of ours, what ``incident_open`` then
     ``incidents_resolve`` do for each, in a few statements for all: one upsert per shape
     of the facts (``ON CONFLICT (stripe_id, kind)``: a refresh is an update), one update
-    for those lost past their wait, one per way of ending; the totals kept once, in one
-    transaction. (opened, resolved)."""
+    for those lost past their wait, one per way of ending that has incidents to end; the
+    totals kept once, in one transaction. (opened, resolved)."""
     if not seen:
         return 0, 0
     now = timezone.now()
@@ -128,19 +128,28 @@ def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[i
                     scope |= Q(kind=kind, stripe_id__in=stripe_ids)
                 Incident.objects.filter(scope, status=IncidentStatus.OPEN).update(
                     status=IncidentStatus.LOST, resolved_at=now)
-        resolved = _outside_end(seen=seen, now=now)
+        # What can end: incidents held before or opened now (most of a page has none).
+        held_as = {(row["stripe_id"], row["kind"], row["status"]) for row in before}
+        held_as |= {(stripe_id, kind, IncidentStatus.OPEN) for stripe_id, kind in opening}
+        resolved = _outside_end(seen=seen, now=now, held_as=held_as)
     return opened, resolved
 
 
-def _outside_end(*, seen: Sequence[Outside], now: datetime) -> int:
+def _outside_end(*, seen: Sequence[Outside], now: datetime,
+                 held_as: set[tuple[str, str, str]]) -> int:
     """``incidents_resolve`` for intents with no attempt (so no order): paid or canceled
-    ends their incidents; expired makes their abandoned waits lost."""
+    ends their incidents; expired makes their abandoned waits lost. ``held_as``: every
+    (intent, kind, status) there is; an intent with nothing to end writes nothing."""
+    some = {stripe_id for stripe_id, _, _ in held_as}
+    waiting = {stripe_id for stripe_id, kind, status in held_as
+               if kind in ABANDONED and status == IncidentStatus.OPEN}
     ending: dict[str, list[str]] = defaultdict(list)
     expired: dict[str, list[str]] = defaultdict(list)
     for item in seen:
         if item.intent.status in (Status.SUCCEEDED, Status.CANCELED):
-            ending[item.intent.status].append(item.intent.id)
-        elif item.expired:
+            if item.intent.id in some:
+                ending[item.intent.status].append(item.intent.id)
+        elif item.expired and item.intent.id in waiting:
             expired[item.intent.status].append(item.intent.id)
     resolved = 0
     for status, stripe_ids in ending.items():

@@ -132,15 +132,19 @@ def test_an_empty_page_writes_nothing(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_a_page_is_written_in_a_fixed_number_of_queries(django_assert_num_queries):
-    """The payments' locks, one read of what they hold (for the totals and to tell a new
-    incident from a refresh), one upsert per shape of facts, one read after, the totals."""
+    """The payments' locks, one read of what they hold (for the totals, to tell a new
+    incident from a refresh, and what can end), one upsert per shape of facts, one read
+    after, the totals."""
     held = [(outside(f"held{n}", hours_ago=5, **DECLINED), None) for n in range(2)]
     observe.intents_outside_observe(intents=held, source="scan")
     page = [*held, *[(outside(f"new{n}", hours_ago=5, **DECLINED), None) for n in range(3)],
-            (outside("paid", hours_ago=1, status="succeeded"), None)]
+            (outside("paid", hours_ago=1, status="succeeded"), None),
+            (outside("expired", hours_ago=4, **EXPIRED, card_brand=None, card_last4=None,
+                     card_country=None), None)]
     locks = 1 if connection.vendor == "postgresql" else 0
-    # The paid one has no incident to end: its two updates touch nothing but still run.
-    with django_assert_num_queries(locks + 4 + 2):
+    # The paid one and the expired one have nothing to end: no update.
+    with django_assert_num_queries(locks + 4):
         observation = observe.intents_outside_observe(intents=page, source="scan")
-    assert (observation.opened, observation.resolved) == (3, 0)
+    assert (observation.opened, observation.resolved) == (4, 0)
     assert Incident.objects.filter(kind=Kind.CARD_DECLINED).count() == 5
+    assert Incident.objects.filter(stripe_id="pi_expired", kind=Kind.EXPIRED).exists()
