@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from payments.checkout.errors import CheckoutError
@@ -330,21 +330,21 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
     metadata) or held by us in the same state. Those left that are not ours are observed
     together (``intents_outside_observe``: a few statements for the page), ours one by one
     (their attempts and ledgers)."""
-    ids = [intent.id for intent in intents]
-    held = {row["stripe_id"]: row for row in PaymentAttempt.objects.filter(
-        stripe_id__in=ids).values("stripe_id", "status", "last_error_code",
-                                  "last_decline_code")}
-    # Incidents, by intent, with the state each last saw: unchanged, nothing to do (an
-    # ended one too: observing it again would only move its last_seen_at).
+    # Our attempts, as (status, error code, decline code); incidents, by intent, with the
+    # state each last saw: unchanged, nothing to do (an ended one too: observing it again
+    # would only move its last_seen_at).
+    held: dict[str, tuple[str, str, str]] = {}
     troubled: dict[str, set[tuple[str, str, str]]] = {}  # the open ones
     known: dict[str, set[tuple[str, str, str]]] = {}  # all
     outside: list[tuple[IntentData, str | None]] = []
-    for stripe_id, kind, status, code, incident_status in Incident.objects.filter(
-            stripe_id__in=ids).values_list(
-            "stripe_id", "kind", "intent_status", "error_code", "status"):
-        known.setdefault(stripe_id, set()).add((kind, status, code))
+    for table, stripe_id, a, b, c, incident_status in _page_held(
+            stripe_ids=[intent.id for intent in intents]):
+        if table == "attempt":
+            held[stripe_id] = (a, b, c)
+            continue
+        known.setdefault(stripe_id, set()).add((a, b, c))
         if incident_status == Incident.Status.OPEN:
-            troubled.setdefault(stripe_id, set()).add((kind, status, code))
+            troubled.setdefault(stripe_id, set()).add((a, b, c))
     for intent in intents:
         scan.run.intents_seen += 1
         created = datetime.fromtimestamp(intent.created, tz=UTC)
@@ -357,8 +357,8 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         if mine is None:
             quiet = "order" not in intent.metadata
         else:
-            quiet = (mine["status"], mine["last_error_code"], mine["last_decline_code"]) == \
-                (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
+            quiet = mine == (intent.status, intent.last_error_code or "",
+                             intent.last_decline_code or "")
         wanted = {kind for kind in (stale_kind, observe.failure_kind(intent)) if kind}
         seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
         open_as = troubled.get(intent.id, set())
@@ -377,6 +377,18 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
     observation = observe.intents_outside_observe(intents=outside, source=SCAN)
     scan.run.incidents_opened += observation.opened
     scan.run.incidents_resolved += observation.resolved
+
+
+def _page_held(*, stripe_ids: list[str]) -> list[tuple[str, str, str, str, str, str]]:
+    """What we hold of a page's intents, in one query: ("attempt", intent, status, error
+    code, decline code, "") for our attempts, ("incident", intent, kind, intent status,
+    error code, status) for their incidents."""
+    attempts = PaymentAttempt.objects.filter(stripe_id__in=stripe_ids).values_list(
+        Value("attempt"), "stripe_id", "status", "last_error_code", "last_decline_code",
+        Value(""))
+    incidents = Incident.objects.filter(stripe_id__in=stripe_ids).values_list(
+        Value("incident"), "stripe_id", "kind", "intent_status", "error_code", "status")
+    return list(attempts.union(incidents, all=True))
 
 
 def _chunked(queryset: Any, size: int = 100) -> Iterator[Any]:

@@ -426,3 +426,38 @@ def test_a_beat_scan_yields_the_budget_to_shoppers_instead_of_holding_its_worker
     settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 0  # the shoppers are gone: it goes on
     assert tasks.scan_stale_task()["status"] == "done"
     assert Incident.objects.get().kind == Kind.ACTION_ABANDONED
+
+
+def test_a_backfill_page_costs_the_same_few_queries_however_many_intents_need_work(
+        sandbox, db, monkeypatch):
+    """Per page: one read of what we hold of its intents; for those outside the checkout
+    that need work, the payments' locks, one read that locks and counts their incidents,
+    one upsert (one shape of facts here), one read after, the totals; then the cursor. A
+    page whose intents are all held as they are: the read and the cursor."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(gateway, "PAGE_SIZE", 20)
+    spread = {"age_seconds": 7200, "spread_seconds": 3000}
+    sandbox.seed(batches=[{"count": 60, "kind": "card_declined", **spread}])
+
+    def queries_per_page() -> list[int]:
+        with CaptureQueriesContext(connection) as queries:
+            assert scans.scan_backfill(days=1).status == "done"
+        pages, count = [], 0  # a page: from the cursor's read or last save to its next save
+        for query in queries.captured_queries:
+            sql = query["sql"]
+            if "payments_scanlock" in sql or "payments_scanrun" in sql \
+                    or "SAVEPOINT" in sql:
+                continue  # the lease, the run's counters
+            count += 1
+            if "payments_scancursor" in sql:
+                if sql.startswith("UPDATE"):
+                    pages.append(count)
+                count = 0
+        return pages
+
+    locks = 1 if connection.vendor == "postgresql" else 0
+    assert queries_per_page() == [6 + locks] * 3
+    assert Incident.objects.count() == 60
+    assert queries_per_page() == [2] * 3
