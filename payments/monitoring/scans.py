@@ -324,7 +324,7 @@ def _backfill(scan: Scan, days: int) -> None:
 
 def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirmation_before
                    ) -> None:
-    """Observe only what matters on one page, with two queries for the rest: an intent is
+    """Observe only what matters on one page, with one query for the rest: an intent is
     skipped when its trouble is held as it is now (or it has none), no open incident of it
     saw another state, and it is either not ours (nor a lost create of ours, named by its
     metadata) or held by us in the same state. Those left that are not ours are observed
