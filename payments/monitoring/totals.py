@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -103,13 +103,12 @@ def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None
     incidents as they were before the change (``FIELDS``; locked, so they stay so)."""
     ids = set(stripe_ids)
     with transaction.atomic(savepoint=False):
-        _payments_lock(stripe_ids=ids)
         scope = Q(stripe_id__in=ids)
         if order_id is not None:
             scope |= Q(order_id=order_id)
         # One read both locks the rows and counts what they add before the change.
-        rows = list(Incident.objects.select_for_update(of=("self",)).filter(scope)
-                    .order_by("pk").values(*FIELDS))
+        rows = _payments_lock(stripe_ids=ids, incidents=Incident.objects.select_for_update(
+            of=("self",)).filter(scope).order_by("pk").values(*FIELDS))
         reached = {row["stripe_id"] for row in rows} - ids  # through the order only
         if reached:  # their incidents outside the order count too
             rows += Incident.objects.filter(stripe_id__in=reached).exclude(scope).values(
@@ -120,16 +119,30 @@ def incident_totals_kept(*, stripe_ids: Iterable[str] = (), order_id: int | None
         daily_totals_add(deltas=after.minus(before))
 
 
-def _payments_lock(*, stripe_ids: Iterable[str]) -> None:
-    """Two writers opening the first incidents of one payment (a webhook and a scan, two
+LOCK_SQL = ("SELECT pg_advisory_xact_lock(hashtext(name)) "
+            "FROM unnest(%s::text[]) AS name ORDER BY name")
+
+
+def _payments_lock(*, stripe_ids: Iterable[str], incidents: QuerySet) -> list[dict]:
+    """Lock the payments, then read (and lock) ``incidents``, their rows as ``FIELDS``.
+
+    Two writers opening the first incidents of one payment (a webhook and a scan, two
     kinds) find no row to lock: on PostgreSQL they take turns on a transaction lock named
     by the intent, so neither counts the payment from a view without the other's row.
-    (SQLite lets one writer in at a time anyway.)"""
+    The lock and the read go to the server together, two statements in one round trip
+    (the read's snapshot is taken after the lock, statement by statement). (SQLite lets
+    one writer in at a time anyway.)"""
     names = sorted(set(stripe_ids))
-    if names and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(name)) "
-                           "FROM unnest(%s::text[]) AS name ORDER BY name", [names])
+    if not names or connection.vendor != "postgresql":
+        return list(incidents)
+    compiler = incidents.query.get_compiler(using=incidents.db)
+    sql, params = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{LOCK_SQL}; {sql}", [names, *params])
+        cursor.nextset()
+        results = cursor.fetchall()
+    return [dict(zip(FIELDS, row, strict=True))
+            for row in compiler.results_iter(results=[results])]
 
 
 def incident_totals_recount() -> Deltas:

@@ -9,7 +9,6 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from payments.models import DailyTotal, Incident
@@ -132,7 +131,7 @@ def test_an_empty_page_writes_nothing(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_a_page_is_written_in_a_fixed_number_of_queries(django_assert_num_queries):
-    """The payments' locks, one read of what they hold (for the totals, to tell a new
+    """The payments' locks with one read of what they hold (for the totals, to tell a new
     incident from a refresh, and what can end), one upsert per shape of facts, one read
     after, the totals."""
     held = [(outside(f"held{n}", hours_ago=5, **DECLINED), None) for n in range(2)]
@@ -141,9 +140,8 @@ def test_a_page_is_written_in_a_fixed_number_of_queries(django_assert_num_querie
             (outside("paid", hours_ago=1, status="succeeded"), None),
             (outside("expired", hours_ago=4, **EXPIRED, card_brand=None, card_last4=None,
                      card_country=None), None)]
-    locks = 1 if connection.vendor == "postgresql" else 0
     # The paid one and the expired one have nothing to end: no update.
-    with django_assert_num_queries(locks + 4):
+    with django_assert_num_queries(4):
         observation = observe.intents_outside_observe(intents=page, source="scan")
     assert (observation.opened, observation.resolved) == (4, 0)
     assert Incident.objects.filter(kind=Kind.CARD_DECLINED).count() == 5

@@ -431,8 +431,8 @@ def test_a_beat_scan_yields_the_budget_to_shoppers_instead_of_holding_its_worker
 def test_a_backfill_page_costs_the_same_few_queries_however_many_intents_need_work(
         sandbox, db, monkeypatch):
     """Per page: one read of what we hold of its intents; for those outside the checkout
-    that need work, the payments' locks, one read that locks and counts their incidents,
-    one upsert (one shape of facts here), one read after, the totals; then the cursor. A
+    that need work, the payments' locks with one read that locks and counts their
+    incidents, one upsert (one shape of facts here), one read after, the totals; then the cursor. A
     page whose intents are all held as they are: the read and the cursor."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -457,7 +457,6 @@ def test_a_backfill_page_costs_the_same_few_queries_however_many_intents_need_wo
                 count = 0
         return pages
 
-    locks = 1 if connection.vendor == "postgresql" else 0
-    assert queries_per_page() == [6 + locks] * 3
+    assert queries_per_page() == [6] * 3
     assert Incident.objects.count() == 60
     assert queries_per_page() == [2] * 3

@@ -18,6 +18,7 @@ from payments.checkout.status import payment_status_record
 from payments.models import DailyTotal, Incident, Order, PaymentAttempt
 from payments.monitoring import incidents, selectors
 from payments.monitoring.totals import (
+    FIELDS,
     dashboard_totals_rebuild,
     dashboard_totals_recount,
     dashboard_totals_stored,
@@ -160,12 +161,17 @@ def test_a_payment_reached_through_its_order_counts_its_incidents_without_the_or
 
 @pytest.mark.django_db
 def test_keeping_the_totals_locks_and_reads_the_payments_once(django_assert_num_queries):
-    """Around a change: the payments' locks, one read that locks their incidents and counts
-    them, one read after (nothing changed: nothing to add)."""
+    """Around a change: the payments' locks sent with one read that locks their incidents
+    and counts them (one round trip), one read after (nothing changed: nothing to add)."""
     open_(intent_of("a", status="requires_payment_method", last_error_code="card_declined"),
           None, Kind.CARD_DECLINED)
-    locks = 1 if connection.vendor == "postgresql" else 0
-    with django_assert_num_queries(locks + 2):
-        with incident_totals_kept(stripe_ids=["pi_a", "pi_none"]) as before:
+    open_(intent_of("b", status="requires_action"), None, Kind.ACTION_ABANDONED)
+    with django_assert_num_queries(2) as queries:
+        with incident_totals_kept(stripe_ids=["pi_a", "pi_b", "pi_none"]) as before:
             pass
-    assert [(row["stripe_id"], row["kind"]) for row in before] == [("pi_a", Kind.CARD_DECLINED)]
+    if connection.vendor == "postgresql":
+        assert queries.captured_queries[0]["sql"].startswith("SELECT pg_advisory_xact_lock")
+    # The rows as the ORM reads them, every field converted.
+    assert before == list(Incident.objects.order_by("pk").values(*FIELDS))
+    assert [(row["stripe_id"], row["kind"]) for row in before] == [
+        ("pi_a", Kind.CARD_DECLINED), ("pi_b", Kind.ACTION_ABANDONED)]
