@@ -6,6 +6,7 @@ the dashboard read from them shows what the recount shows."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from payments.monitoring.totals import (
     dashboard_totals_stored,
     incident_totals_kept,
 )
+from tests.conftest import need
 from tests.payments.checkout.test_status import INTENT
 
 Kind, IncidentStatus = Incident.Kind, Incident.Status
@@ -175,3 +177,41 @@ def test_keeping_the_totals_locks_and_reads_the_payments_once(django_assert_num_
     assert before == list(Incident.objects.order_by("pk").values(*FIELDS))
     assert [(row["stripe_id"], row["kind"]) for row in before] == [
         ("pi_a", Kind.CARD_DECLINED), ("pi_b", Kind.ACTION_ABANDONED)]
+
+
+def test_two_writers_of_a_payments_first_incidents_take_turns(transactional_db):
+    """A scan opens one kind of a payment no incident names yet while a webhook opens
+    another: the second waits for the first's commit (the payment's lock, sent with the
+    read), then counts the payment with both rows, once."""
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    declined = intent_of("x", status="requires_payment_method", last_error_code="card_declined",
+                         last_decline_code="insufficient_funds")
+    holding, release, opened = threading.Event(), threading.Event(), threading.Event()
+
+    def first_writer_holds_the_payment() -> None:
+        with incident_totals_kept(stripe_ids=["pi_x"]):
+            Incident.objects.create(stripe_id="pi_x", kind=Kind.CARD_DECLINED, amount=5000,
+                                    currency="eur", intent_status="requires_payment_method",
+                                    source="scan", intent_created_at=timezone.now())
+            holding.set()
+            release.wait(5)
+        connection.close()
+
+    def second_writer() -> None:
+        open_(dataclasses.replace(declined, last_error_code="authentication_required",
+                                  last_decline_code="authentication_not_handled"),
+              None, Kind.REQUIRES_ACTION_NOT_HANDLED)
+        opened.set()
+        connection.close()
+
+    first = threading.Thread(target=first_writer_holds_the_payment)
+    first.start()
+    assert holding.wait(5)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    assert not opened.wait(0.5)  # waiting for the payment's lock
+    release.set()
+    first.join(), second.join()
+    assert opened.is_set() and Incident.objects.filter(stripe_id="pi_x").count() == 2
+    assert_totals_equal_a_recount()
