@@ -87,6 +87,32 @@ def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
     assert len(posts) == 2 and len({p["idempotency_key"] for p in posts}) == 1
 
 
+def test_intent_pages_read_as_json_say_what_stripe_pythons_objects_say(gw, sandbox):
+    """The backfill's page, read without stripe-python's objects: each intent as the
+    gateway makes it from stripe-python's list (status, error, the failed card, metadata,
+    email), newest first, the cursor only while there is more; Stripe's errors ours."""
+    create(gw, "pm_card_visa", key="paid")
+    with pytest.raises(gateway.CardDeclined):
+        create(gw, "pm_card_chargeDeclinedInsufficientFunds", key="declined")
+    sandbox.seed(batches=[{"count": 3, "kind": kind, "age_seconds": 600}
+                          for kind in ("authentication_failed", "requires_action")])
+    now = int(sandbox.clock()["now"])
+    window = {"created_gte": now - 86400, "created_lt": now + 1}
+    first = gw.payment_intent_page(limit=5, **window)
+    rest = gw.payment_intent_page(limit=5, starting_after=first.cursor, **window)
+    assert (len(first.items), first.cursor, len(rest.items), rest.cursor) == (
+        5, first.items[-1].id, 3, None)
+    listed = gateway.client_get().v1.payment_intents.list(params={
+        "limit": 10, "created": {"gte": now - 86400, "lt": now + 1}}).data
+    assert first.items + rest.items == [gateway._intent_data(intent) for intent in listed]
+    declined = next(i for i in first.items + rest.items if i.last_decline_code)
+    assert (declined.last_decline_code, declined.card_last4, declined.metadata) == (
+        "insufficient_funds", "9995", {"order": "1"})
+    sandbox.add_fault(path="/v1/payment_intents", status=500)
+    with pytest.raises(gateway.StripeUnavailable):
+        gw.payment_intent_page(limit=5, **window)
+
+
 def test_charge_pages_are_plain_data_newest_first_within_the_window(gw, sandbox):
     paid = [create(gw, "pm_card_visa", key=f"charge-{n}") for n in range(3)]
     with pytest.raises(gateway.CardDeclined):
