@@ -383,10 +383,11 @@ def _page_held(*, stripe_ids: list[str]) -> list[tuple[str, str, str, str, str, 
     """What we hold of a page's intents, in one query: ("attempt", intent, status, error
     code, decline code, "") for our attempts, ("incident", intent, kind, intent status,
     error code, status) for their incidents."""
-    attempts = PaymentAttempt.objects.filter(stripe_id__in=stripe_ids).values_list(
+    # No ordering: SQLite takes none inside a UNION.
+    attempts = PaymentAttempt.objects.filter(stripe_id__in=stripe_ids).order_by().values_list(
         Value("attempt"), "stripe_id", "status", "last_error_code", "last_decline_code",
         Value(""))
-    incidents = Incident.objects.filter(stripe_id__in=stripe_ids).values_list(
+    incidents = Incident.objects.filter(stripe_id__in=stripe_ids).order_by().values_list(
         Value("incident"), "stripe_id", "kind", "intent_status", "error_code", "status")
     return list(attempts.union(incidents, all=True))
 
