@@ -11,7 +11,9 @@ the bank), then measures, in one run:
   a. a backfill (``scan_backfill(days=31)``, pacing off) against bare stripe-python
      listing the same intents (``payment_intents.list(...).auto_paging_iter()``): intents
      per second and their ratio (goal >= 0.8). Twice: on an empty database (the first
-     backfill opens every incident) and again (every incident already held).
+     backfill opens every incident) and again (every incident already held). Also the
+     ratio to the same pages read as plain JSON (``raw_request``, as the gateway reads
+     them): what the backfill's own work costs over the listing's floor.
   b. an incremental events scan with nothing new: Stripe calls (goal <= 2); and with one
      new payment.
   a. also the peak resident memory each backfill adds to this process (the peak is reset
@@ -167,6 +169,25 @@ def bare_list(sandbox_url: str, since: int, until: int, *, expand: bool) -> tupl
     started, cpu = time.perf_counter(), time.process_time()
     count = sum(1 for _ in client.v1.payment_intents.list(params=params).auto_paging_iter())
     CPU[f"bare{'-expand' if expand else ''}"] = time.process_time() - cpu
+    return count, time.perf_counter() - started
+
+
+def bare_list_raw(sandbox_url: str, since: int, until: int) -> tuple[int, float]:
+    """The same listing as plain JSON pages (``raw_request``, no stripe-python objects),
+    as the gateway reads a backfill's pages since 2026-12-06: the floor of the listing."""
+    import stripe
+
+    client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox_url},
+                                 max_network_retries=0)
+    params: dict = {"limit": 100, "created": {"gte": since, "lt": until}}
+    started, cpu, count = time.perf_counter(), time.process_time(), 0
+    while True:
+        page = client.raw_request("get", "/v1/payment_intents", **params).data
+        count += len(page["data"])
+        if not page["has_more"] or not page["data"]:
+            break
+        params["starting_after"] = page["data"][-1]["id"]
+    CPU["bare-raw"] = time.process_time() - cpu
     return count, time.perf_counter() - started
 
 
@@ -360,8 +381,11 @@ def main() -> None:
         else:  # the backfill does not expand either; this listing is for reference only
             bare_x_count, bare_x_s = 0, float("nan")
         bare_cpu = CPU["bare"]
+        raw_count, raw_s = bare_list_raw(url, since, until)
+        raw_cpu = CPU["bare-raw"]
         print(f"bare list: {bare_count:,} in {bare_s:.1f} s (CPU {bare_cpu:.1f} s); with "
-              f"expand {bare_x_s:.1f} s", flush=True)
+              f"expand {bare_x_s:.1f} s; as plain JSON {raw_count:,} in {raw_s:.1f} s "
+              f"(CPU {raw_cpu:.1f} s)", flush=True)
         first, first_s = backfill(profile=args.profile)
         first_cpu, first_kb = CPU["backfill"], PEAK_ADDED_KB["backfill"]
         print(f"first backfill: {first.status}, {first.intents_seen:,} intents, "
@@ -372,16 +396,20 @@ def main() -> None:
         print(f"second backfill: {again.status}, {again.intents_seen:,} intents, "
               f"{again_s:.1f} s (CPU {again_cpu:.1f} s)", flush=True)
         bare_rate, bare_x_rate = bare_count / bare_s, bare_x_count / bare_x_s
+        raw_rate = raw_count / raw_s
         for label, run, seconds, cpu in (
                 ("first (opens incidents)", first, first_s, first_cpu),
                 ("again (incidents held)", again, again_s, again_cpu)):
             rate = run.intents_seen / seconds
             ratio = rate / bare_rate
             cpu_ratio = (bare_cpu / bare_count) / (cpu / max(1, run.intents_seen))
+            raw_cpu_ratio = (raw_cpu / raw_count) / (cpu / max(1, run.intents_seen))
             rows.append((f"a. backfill {label}: intents/s",
                          f"{rate:,.0f} vs bare {bare_rate:,.0f} ({bare_x_rate:,.0f} with "
-                         f"expand)", f"ratio {ratio:.2f} ({rate / bare_x_rate:.2f} vs expand; "
-                         f"CPU {cpu_ratio:.2f})",
+                         f"expand; {raw_rate:,.0f} as plain JSON)",
+                         f"ratio {ratio:.2f} ({rate / bare_x_rate:.2f} vs expand; "
+                         f"CPU {cpu_ratio:.2f}; vs plain JSON {rate / raw_rate:.2f}, "
+                         f"CPU {raw_cpu_ratio:.2f})",
                          _met(ratio >= 0.8, "≥ 0.8×")))
         rows.append(("a. peak RSS added by each backfill, in this process (sandbox's "
                      "pages included)", f"{first_kb / 1024:.1f} MB, {again_kb / 1024:.1f} MB "
