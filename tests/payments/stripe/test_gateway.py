@@ -90,12 +90,14 @@ def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
 def test_intent_pages_read_as_json_say_what_stripe_pythons_objects_say(gw, sandbox):
     """The backfill's page, read without stripe-python's objects: each intent as the
     gateway makes it from stripe-python's list (status, error, the failed card, metadata,
-    email), newest first, the cursor only while there is more; Stripe's errors ours."""
+    email), newest first, within the window, the cursor only while there is more;
+    Stripe's errors ours."""
     create(gw, "pm_card_visa", key="paid")
     with pytest.raises(gateway.CardDeclined):
         create(gw, "pm_card_chargeDeclinedInsufficientFunds", key="declined")
     sandbox.seed(batches=[{"count": 3, "kind": kind, "age_seconds": 600}
                           for kind in ("authentication_failed", "requires_action")])
+    sandbox.seed(count=2, kind="succeeded", age_seconds=3 * 86400)  # before the window
     now = int(sandbox.clock()["now"])
     window = {"created_gte": now - 86400, "created_lt": now + 1}
     first = gw.payment_intent_page(limit=5, **window)
