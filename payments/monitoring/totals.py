@@ -138,6 +138,8 @@ def _payments_lock(*, stripe_ids: Iterable[str], incidents: QuerySet) -> list[di
     compiler = incidents.query.get_compiler(using=incidents.db)
     sql, params = compiler.as_sql()
     with connection.cursor() as cursor:
+        # Two statements in one execute: psycopg's client-side binding, Django's default.
+        # With OPTIONS "server_side_binding" on, PostgreSQL refuses it at once (not silently).
         cursor.execute(f"{LOCK_SQL}; {sql}", [names, *params])
         cursor.nextset()
         results = cursor.fetchall()
