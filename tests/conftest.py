@@ -145,13 +145,10 @@ def redis_not_resting():
     would send in this test (into a Redis it may have killed)."""
     from payments.telemetry import counters
 
-    # A send the counters' thread began in an earlier test (into a Redis that test has
-    # killed) could fail after the reset below and make this test leave Redis alone:
-    # wait for it to end first.
-    with counters._send_lock:
-        pass
-    counters.redis_rest_end()
+    # First: it waits for a send the counters' thread began in an earlier test (into a
+    # Redis that test may have killed), whose failure would start a rest after the reset.
     counters.counters_forget()
+    counters.redis_rest_end()
 
 
 @pytest.fixture

@@ -99,8 +99,9 @@ def counters_clear() -> None:
 
 def counters_forget() -> None:
     """For tests: drop what this process counted and has not sent (an earlier test's),
-    without calling Redis."""
-    with _lock:
+    without calling Redis. A send the thread has begun ends first: failing, it would put
+    its counts back (and start Redis's rest) after this."""
+    with _send_lock, _lock:
         _local.clear()
         _unsent.clear()
 
