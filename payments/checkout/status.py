@@ -71,23 +71,16 @@ def payment_status_record(*, attempt: PaymentAttempt, intent: IntentData, source
         _save_changes(attempt, stored)
         if attempt.requires_action_at != stored["requires_action_at"]:
             _challenge_moved(attempt=attempt, before=stored["requires_action_at"])
-        if not changed:
-            if confirmed and previous == intent.status == Status.SUCCEEDED:
-                # Our confirm paid it, though a read (a webhook's, a scan's) recorded the
-                # payment a moment before its answer came: who paid is news all the same.
-                payment_settled.send(sender=PaymentAttempt, attempt=attempt,
-                                     previous=previous, source=source, confirmed=True)
-            return attempt
-        error = (intent.last_error_code or "", intent.last_decline_code or "")
-        PaymentEvent.objects.create(
-            attempt=attempt, from_status=previous, to_status=intent.status,
-            error_code=error[0], decline_code=error[1], source=source, actor=actor,
-            observed_at=observed_at)
-        if intent.status == Status.SUCCEEDED:
-            _order_mark_paid(attempt=attempt, intent=intent)
-        if intent.status in (Status.SUCCEEDED, Status.CANCELED):
-            payment_settled.send(sender=PaymentAttempt, attempt=attempt, previous=previous,
-                                 source=source, confirmed=confirmed)
+        if changed:
+            error = (intent.last_error_code or "", intent.last_decline_code or "")
+            PaymentEvent.objects.create(
+                attempt=attempt, from_status=previous, to_status=intent.status,
+                error_code=error[0], decline_code=error[1], source=source, actor=actor,
+                observed_at=observed_at)
+            if intent.status == Status.SUCCEEDED:
+                _order_mark_paid(attempt=attempt, intent=intent)
+        _settled_announce(attempt=attempt, intent=intent, previous=previous, changed=changed,
+                          source=source, confirmed=confirmed)
         return attempt
 
 
@@ -199,18 +192,23 @@ def _status_write_guarded(*, attempt: PaymentAttempt, intent: IntentData, source
     if challenged:
         payment_challenged.send(sender=PaymentAttempt, attempt=written,
                                 before=stored["requires_action_at"])
-    previous = stored["status"]
-    if not changed:
-        if confirmed and previous == intent.status == Status.SUCCEEDED:
-            payment_settled.send(sender=PaymentAttempt, attempt=written, previous=previous,
-                                 source=source, confirmed=True)
-        return written
     if paying and not row[0]:
         _order_paid_refused(attempt=written, intent=intent)
-    if intent.status in (Status.SUCCEEDED, Status.CANCELED):
-        payment_settled.send(sender=PaymentAttempt, attempt=written, previous=previous,
-                             source=source, confirmed=confirmed)
+    _settled_announce(attempt=written, intent=intent, previous=stored["status"],
+                      changed=changed, source=source, confirmed=confirmed)
     return written
+
+
+def _settled_announce(*, attempt: PaymentAttempt, intent: IntentData, previous: str,
+                      changed: bool, source: str, confirmed: bool) -> None:
+    """``payment_settled`` when this record paid or canceled the attempt, or when our
+    confirm paid it though a read (a webhook's, a scan's) recorded the payment a moment
+    before its answer came: who paid is news all the same."""
+    settled = intent.status in (Status.SUCCEEDED, Status.CANCELED) if changed else \
+        confirmed and previous == intent.status == Status.SUCCEEDED
+    if settled:
+        payment_settled.send(sender=PaymentAttempt, attempt=attempt, previous=previous,
+                             source=source, confirmed=confirmed)
 
 
 def _challenge_moved(*, attempt: PaymentAttempt, before) -> None:
