@@ -1,6 +1,7 @@
 """The project's architecture, checked (docs/architecture.md).
 
-1. ``payments/stripe/gateway.py`` is the only app module that imports ``stripe``.
+1. ``payments/stripe/gateway.py`` is the only app module that imports ``stripe``, besides
+   its HTTP transport (``payments/stripe/transport.py``), which only the gateway imports.
 2. The rooms of ``payments/`` depend one way, bottom up: stripe <- shop <- checkout, mail
    <- monitoring <- recovery (``ROOMS`` says exactly which may import which); none
    imports ``payments.models`` (the re-export), the admin, the management commands or the
@@ -49,6 +50,7 @@ ENTRY_POINT_NAMES = ("views", "tasks", "receivers", "webhooks")
 MODELS_MAY_IMPORT = ("payments.stripe.facts",)
 OUTSIDE_RULES = ("payments.migrations",)  # history, frozen as written
 STRIPE_ONLY_IN = "payments.stripe.gateway"
+STRIPE_TRANSPORT = "payments.stripe.transport"  # stripe-python's HTTP client, the gateway's
 SANDBOX_FORBIDDEN = ("django", "djstripe", "payments", "paymentsite", "celery", "tests")
 
 
@@ -168,7 +170,9 @@ def app_imports() -> list[Import]:
 # --- the rules -----------------------------------------------------------------------------
 
 def stripe_violations(imports: list[Import]) -> list[Import]:
-    return [i for i in imports if within(i.target, "stripe") and i.module != STRIPE_ONLY_IN]
+    return [i for i in imports
+            if within(i.target, "stripe") and i.module not in (STRIPE_ONLY_IN, STRIPE_TRANSPORT)
+            or i.target == STRIPE_TRANSPORT and i.module != STRIPE_ONLY_IN]
 
 
 def room_violations(imports: list[Import]) -> list[Import]:
@@ -207,7 +211,8 @@ def sandbox_violations(imports: list[Import]) -> list[Import]:
 def test_only_the_gateway_imports_stripe(app_imports):
     assert not stripe_violations(app_imports), report(
         stripe_violations(app_imports),
-        "Only payments/stripe/gateway.py may import stripe; call the gateway instead")
+        "Only payments/stripe/gateway.py (and its transport) may import stripe; call the "
+        "gateway instead")
     # and the check is not vacuous: the gateway is found and does import stripe
     assert any(i.module == STRIPE_ONLY_IN and i.target == "stripe" for i in app_imports)
 
@@ -240,6 +245,7 @@ def test_the_modules_the_rules_name_exist(app_imports):
     for room in ROOMS:
         assert any(within(module, room) for module in modules), f"{room} is gone"
     for name in ("payments.models", "payments.stripe.gateway", "payments.stripe.facts",
+                 STRIPE_TRANSPORT,
                  "payments.checkout.status", "payments.checkout.views",
                  "payments.checkout.services", "payments.checkout.signals",
                  "payments.monitoring.tasks", "payments.monitoring.receivers",
@@ -341,6 +347,10 @@ def test_a_violation_names_the_file_line_and_import():
     ("payments.monitoring.scans", "from payments.management.commands import payments_scan",
      room_violations),
     ("payments.stripe.gateway", "from paymentsite.settings import X", room_violations),
+    # the gateway's transport is the gateway's alone
+    ("payments.checkout.services", "from payments.stripe import transport", stripe_violations),
+    ("payments.stripe.budget", "from payments.stripe.transport import Urllib3Client",
+     stripe_violations),
     # a service importing an entry point
     ("payments.monitoring.observe", "from payments.monitoring.tasks import scan_stale_task",
      entry_point_violations),
@@ -362,6 +372,8 @@ def test_each_rule_catches_its_violation(module, source, rule):
 
 @pytest.mark.parametrize(("module", "source"), [
     ("payments.stripe.gateway", "import stripe"),
+    ("payments.stripe.transport", "import stripe"),
+    ("payments.stripe.gateway", "from payments.stripe import budget, transport"),
     ("payments.monitoring.scans", "from payments.checkout.services import checkout_finalize"),
     ("payments.checkout.views", "from payments.checkout import services"),
     ("payments.monitoring.tasks", "from payments.monitoring import scans"),

@@ -23,7 +23,7 @@ import stripe
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from payments.stripe import budget
+from payments.stripe import budget, transport
 from payments.telemetry import counters
 
 
@@ -145,7 +145,8 @@ def client_get() -> stripe.StripeClient:
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": base} if base else {},
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        http_client=transport.Urllib3Client(timeout=settings.STRIPE_TIMEOUT_SECONDS,
+                                            api_base=base or stripe.DEFAULT_API_BASE),
     )
 
 
