@@ -187,14 +187,15 @@ PARTS = [  # row, [(path fragment, name regex[, the caller's path fragment])]
                                              ("django/http/response.py", "close")]),
     ("the view (payments.checkout.views.pay)", [("payments/checkout/views.py", "pay")]),
     ("Django around the view", None),  # the first row minus the second
-    ("session load", [("django/contrib/sessions/backends/", "load")]),
+    ("session load", [("django/contrib/sessions/backends/", "load"),
+                      ("paymentsite/sessions.py", "load")]),
     ("rate limiter", [("payments/checkout/views.py", "_pay_rate_limited")]),
     ("which order", [("payments/checkout/services.py", "checkout_order_reference")]),
     ("order lock (enter + exit)", [("payments/checkout/locks.py", "order_lock")]),
     ("Stripe call (payments.stripe.gateway)", [("payments/stripe/gateway.py", ".*")]),
     ("· stripe-python request building", [("stripe/_api_requestor.py", "_args_for_request.*")]),
     ("· HTTP to the sandbox and back", [("stripe/_http_client.py", "request_with_retries")]),
-    ("· response parsing (stripe objects)", [
+    ("· response parsing (JSON; stripe objects where made)", [
         ("stripe/_api_requestor.py", "_interpret_response"),
         ("stripe/_util.py", "_?convert_to_stripe_object", "stripe/_api_requestor.py")]),
     ("· our IntentData", [("payments/stripe/gateway.py", "_intent_data")]),

@@ -205,8 +205,9 @@ def redis_broker_options(timeout: float) -> dict:
 # Sessions (the shopper's cart and orders) live in the database only. cached_db would keep
 # a second copy in Redis, and a Redis that comes back from an outage with its data (a
 # pause, a partition, a snapshot) would serve the cart as it was before the outage; one
-# read by primary key per request costs less than that risk.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# read by primary key per request costs less than that risk. Django's database store,
+# with that read as one plain query (paymentsite/sessions.py).
+SESSION_ENGINE = "paymentsite.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Cookies only over HTTPS in production; DJANGO_SECURE_COOKIES=0 for a plain-HTTP benchmark.
