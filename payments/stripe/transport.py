@@ -31,8 +31,9 @@ import stripe
 import urllib3
 from urllib3 import exceptions
 
-# Sockets kept open per host: one per web thread or worker process that calls at once.
-POOL_SIZE = 32
+# Sockets kept open per host, at most: one per thread that calls at once (a pool grows only
+# as far as it is used; past this, a connection is closed after its call, and urllib3 warns).
+POOL_SIZE = 100
 
 
 class Urllib3Client(stripe.HTTPClient):
