@@ -69,7 +69,8 @@ def main() -> None:
             "objects, RequestsClient (the minimal server)":
                 (with_objects, client(stripe.RequestsClient(timeout=30))),
             "plain JSON, RequestsClient": (with_json, client(stripe.RequestsClient(timeout=30))),
-            "plain JSON, urllib3 (the gateway)": (with_json, client(Urllib3Client(timeout=30))),
+            "plain JSON, urllib3 (the gateway)":
+                (with_json, client(Urllib3Client(timeout=30, api_base=base))),
         }
         for call, made_with in ways.values():
             for _ in range(30):  # warm: connections open, code paths hot

@@ -2,16 +2,19 @@
 
 stripe-python's own ``RequestsClient`` goes through requests, whose session re-reads the
 proxy environment and looks for ``~/.netrc`` on every call and builds its request in
-several layers; for one /pay that was 0.5 ms of the 1.0 ms a Stripe call costs in CPU
-(issue 18, ``bench/pay_profile.py``). urllib3 is the pool requests itself sends through,
-so the connection handling (keep-alive, TLS with stripe-python's CA bundle, timeouts) is
-the same; what goes is the per-call work around it:
+several layers; for one /pay that was 0.4 ms of the 1.1 ms a Stripe call costs in CPU
+(issue 18, ``bench/stripe_call.py``). urllib3 is the pool requests itself sends through,
+so the connection handling (keep-alive, TLS with stripe-python's CA bundle, timeouts,
+gzip) is the same; what goes is the per-call work around it:
 
-- the proxy is read from the environment once, for the API's host (``HTTPS_PROXY``,
-  ``NO_PROXY``…, as urllib reads them), not on every call;
+- the proxy is read from the environment once, for the API's address, by requests' own
+  rules (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY`` with its address ranges, a proxy
+  written without a scheme, credentials in its URL), not on every call;
 - stripe-python's retries stay its own (``request_with_retries``): a failure to connect,
   a timeout or a dropped connection is an ``APIConnectionError`` it may retry, as with
-  requests; a TLS failure is not retried (stripe-python's rule).
+  requests; a TLS failure or a configuration error is not. One difference: an answer
+  that breaks off mid-body is retried here (requests calls that a ``ChunkedEncodingError``
+  and does not); every POST we send carries an idempotency key, so a retry replays it.
 
 One pool per process: a forked worker (Celery's prefork, gunicorn) opens its own
 connections rather than sharing its parent's sockets.
@@ -21,14 +24,13 @@ from __future__ import annotations
 
 import os
 import textwrap
-import threading
-import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import stripe
 import urllib3
+from requests import utils as requests_utils
 from urllib3 import exceptions
 
 # Sockets kept open per host, at most: one per thread that calls at once (a pool grows only
@@ -43,8 +45,7 @@ class Urllib3Client(stripe.HTTPClient):
                  verify_ssl_certs: bool = True) -> None:
         super().__init__(verify_ssl_certs=verify_ssl_certs)
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
-        self._proxy_url = proxy_for(api_base)
-        self._lock = threading.Lock()
+        self._proxy = proxy_for(api_base)
         self._pool: urllib3.PoolManager | None = None
         self._pid = 0
 
@@ -64,35 +65,45 @@ class Urllib3Client(stripe.HTTPClient):
 
     def _send(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any,
               *, preload_content: bool) -> urllib3.BaseHTTPResponse:
+        headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}  # as requests asks
         try:
             return self._pool_get().request(
-                method.upper(), url, body=post_data, headers=dict(headers or {}),
-                timeout=self._timeout, retries=False, redirect=False,
-                preload_content=preload_content)
+                method.upper(), url, body=post_data, headers=headers, timeout=self._timeout,
+                retries=False, redirect=False, preload_content=preload_content)
         except Exception as error:  # as RequestsClient: every failure is Stripe's kind
             raise _connection_error(error) from error
 
     def _pool_get(self) -> urllib3.PoolManager:
-        pool = self._pool
-        if pool is not None and self._pid == os.getpid():
-            return pool
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED",
-                                       "ca_certs": stripe.ca_bundle_path} \
-                    if self._verify_ssl_certs else {"cert_reqs": "CERT_NONE"}
-                self._pool = urllib3.ProxyManager(self._proxy_url, maxsize=POOL_SIZE, **tls) \
-                    if self._proxy_url else urllib3.PoolManager(maxsize=POOL_SIZE, **tls)
-                self._pid = os.getpid()
-            return self._pool
+        # No lock: two threads making the first pool at once leave one unused, and a lock
+        # held by another thread at a fork would never be released in the child.
+        if self._pool is None or self._pid != os.getpid():
+            tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED",
+                                   "ca_certs": stripe.ca_bundle_path} \
+                if self._verify_ssl_certs else {"cert_reqs": "CERT_NONE"}
+            if self._proxy is None:
+                pool = urllib3.PoolManager(maxsize=POOL_SIZE, **tls)
+            else:
+                pool = urllib3.ProxyManager(self._proxy.url, proxy_headers=self._proxy.headers,
+                                            maxsize=POOL_SIZE, **tls)
+            self._pool, self._pid = pool, os.getpid()
+        return self._pool
 
 
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for ``url``, or None (``NO_PROXY`` respected)."""
-    parts = urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+@dataclass(frozen=True)
+class Proxy:
+    url: str  # without credentials
+    headers: dict[str, str]  # Proxy-Authorization, when the URL carried credentials
+
+
+def proxy_for(url: str) -> Proxy | None:
+    """The proxy the environment names for ``url``, by requests' rules, or None."""
+    chosen = requests_utils.select_proxy(url, requests_utils.get_environ_proxies(url))
+    if not chosen:
         return None
-    return urllib.request.getproxies().get(parts.scheme)
+    chosen = requests_utils.prepend_scheme_if_needed(chosen, "http")
+    user, password = requests_utils.get_auth_from_url(chosen)
+    headers = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else {}
+    return Proxy(url=urllib3.util.parse_url(chosen)._replace(auth=None).url, headers=headers)
 
 
 def _connection_error(error: Exception) -> stripe.APIConnectionError:

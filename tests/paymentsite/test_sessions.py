@@ -60,7 +60,8 @@ def test_an_unknown_key_loads_empty_and_no_key_sends_no_query():
     assert len(queries) == 0
 
 
-def test_tampered_data_loads_empty():
+def test_tampered_data_loads_empty_and_keeps_its_key_as_django_does():
     key = saved(orders=["ord_a"])
     Session.objects.filter(session_key=key).update(session_data="bm90IHNpZ25lZA:forged")
-    assert dict(SessionStore(session_key=key).items()) == {}
+    session = SessionStore(session_key=key)
+    assert dict(session.items()) == {} and session.session_key == key

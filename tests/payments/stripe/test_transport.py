@@ -4,7 +4,10 @@ environment's; a forked process opens its own connections."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import socket
+import threading
 
 import pytest
 import urllib3
@@ -73,19 +76,84 @@ def test_failures_are_retried_as_stripe_pythons_requests_client_retries_them(err
     assert type(error).__name__ in str(mapped)
 
 
-def test_the_proxy_is_the_environments_and_no_proxy_is_respected(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                 "NO_PROXY", "all_proxy", "ALL_PROXY"):
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture
+def environment_without_proxies(monkeypatch):
+    for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def proxy_recorder():
+    """A "proxy" that answers every request itself and keeps what it was sent."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            seen.append((self.requestline, self.headers.get("Proxy-Authorization")))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("variable", "written"), [
+    ("HTTP_PROXY", "http://shop%40proxy:s3cret@127.0.0.1:{port}"),  # credentials in the URL
+    ("HTTP_PROXY", "127.0.0.1:{port}"),  # no scheme: requests reads it as http://
+    ("ALL_PROXY", "http://127.0.0.1:{port}"),  # for every scheme
+])
+def test_calls_go_through_the_proxy_the_environment_names(environment_without_proxies,
+                                                          proxy_recorder, variable, written):
+    port, seen = proxy_recorder
+    environment_without_proxies.setenv(variable, written.format(port=port))
+    client = transport.Urllib3Client(timeout=2, api_base="http://api.stripe.test")
+    body, status, _ = client.request("get", "http://api.stripe.test/v1/ping?x=1", {})
+    assert (status, body) == (200, b'{"ok": true}')
+    line, authorization = seen[-1]
+    assert line == "GET http://api.stripe.test/v1/ping?x=1 HTTP/1.1"
+    expected = "Basic " + base64.b64encode(b"shop@proxy:s3cret").decode() \
+        if "s3cret" in written else None
+    assert authorization == expected
+    streamed, status, _ = client.request_stream("get", "http://api.stripe.test/v1/ping", {})
+    assert (status, streamed.read()) == (200, b'{"ok": true}')
+    client.close()
+
+
+@pytest.mark.parametrize(("no_proxy", "api_base"), [
+    ("api.stripe.com", "https://api.stripe.com"),
+    (".stripe.com", "https://api.stripe.com"),
+    ("10.0.0.0/8", "http://10.1.2.3:12111"),  # an address range, as requests reads it
+])
+def test_no_proxy_is_respected(environment_without_proxies, no_proxy, api_base):
+    environment_without_proxies.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    environment_without_proxies.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    assert transport.proxy_for(api_base) is not None
+    environment_without_proxies.setenv("NO_PROXY", no_proxy)
+    assert transport.proxy_for(api_base) is None
+    assert not isinstance(transport.Urllib3Client(timeout=1, api_base=api_base)._pool_get(),
+                          urllib3.ProxyManager)
+
+
+def test_without_a_proxy_in_the_environment_calls_go_straight(environment_without_proxies):
     assert transport.proxy_for("https://api.stripe.com") is None
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert transport.proxy_for("https://api.stripe.com") == "http://proxy.internal:3128"
+    environment_without_proxies.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     assert transport.proxy_for("http://127.0.0.1:12111") is None  # no HTTP_PROXY
-    pool = transport.Urllib3Client(timeout=1)._pool_get()
-    assert isinstance(pool, urllib3.ProxyManager) and pool.proxy.host == "proxy.internal"
-    monkeypatch.setenv("NO_PROXY", "api.stripe.com")
-    assert transport.proxy_for("https://api.stripe.com") is None
-    assert not isinstance(transport.Urllib3Client(timeout=1)._pool_get(), urllib3.ProxyManager)
 
 
 def test_a_forked_process_opens_its_own_connections(monkeypatch):
