@@ -171,8 +171,8 @@ def app_imports() -> list[Import]:
 
 def stripe_violations(imports: list[Import]) -> list[Import]:
     return [i for i in imports
-            if within(i.target, "stripe") and i.module not in (STRIPE_ONLY_IN, STRIPE_TRANSPORT)
-            or i.target == STRIPE_TRANSPORT and i.module != STRIPE_ONLY_IN]
+            if (within(i.target, "stripe") and i.module not in (STRIPE_ONLY_IN, STRIPE_TRANSPORT))
+            or (i.target == STRIPE_TRANSPORT and i.module != STRIPE_ONLY_IN)]
 
 
 def room_violations(imports: list[Import]) -> list[Import]:
