@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
+from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.monitoring.totals import incident_totals_kept
 from payments.stripe.gateway import IntentData
@@ -208,7 +209,9 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
         scope |= Q(order_id=order_id)
     # Nearly every payment has no incident: one read instead of two writes (every /pay
     # that succeeds comes here).
-    if not Incident.objects.filter(scope).exists():
+    if not selectors.incident_exists(
+            stripe_id=stripe_id,
+            order_id=order_id if intent_status == Status.SUCCEEDED else None):
         return 0
     ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
     # Paid after all: a payment counted lost (left too long, or expired) was not. Our own

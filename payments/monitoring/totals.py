@@ -43,6 +43,7 @@ from payments.checkout.totals import (
     daily_totals_add,
     local_day,
 )
+from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe import facts
 
@@ -223,8 +224,8 @@ def dashboard_totals_stored() -> Deltas:
 def attempt_challenge_moved(*, attempt: PaymentAttempt, before: datetime | None) -> None:
     """The attempt's ``requires_action_at`` moved (``payment_challenged``): the failure
     totals of its intent, which say whether it was challenged, follow."""
-    if not attempt.stripe_id or not Incident.objects.filter(
-            stripe_id=attempt.stripe_id, kind__in=facts.AUTHENTICATION_FAILURES).exists():
+    if not attempt.stripe_id or not selectors.incident_exists(
+            stripe_id=attempt.stripe_id, kinds=facts.AUTHENTICATION_FAILURES):
         return
     with incident_totals_kept(stripe_ids=[attempt.stripe_id],
                               challenged_before={attempt.stripe_id: before}):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -257,3 +258,34 @@ def bulk_incidents(n: int) -> None:
         first_seen_at=now - timedelta(hours=k), resolved_at=now - timedelta(hours=k // 2),
     ) for k in range(n)])
     dashboard_totals_rebuild()
+
+
+def test_incident_exists_by_intent_order_and_kind(known):
+    """Each probe answers as the ORM's ``.exists()`` over the same scope would, in one
+    query: by intent, by intent or order, and limited to kinds."""
+    order_of_1 = known.attempts["1"].order_id
+    order_without = known.attempts["3"].order_id  # its attempt has no incident
+    probes = [
+        {"stripe_id": "pi_1"},
+        {"stripe_id": "pi_none"},
+        {"stripe_id": "pi_none", "order_id": order_of_1},
+        {"stripe_id": "pi_none", "order_id": order_without},
+        {"stripe_id": "pi_2", "kinds": [K.EXPIRED]},
+        {"stripe_id": "pi_2", "kinds": [K.AUTHENTICATION_FAILED, K.CONFIRMATION_ABANDONED]},
+        {"stripe_id": "pi_old", "kinds": {K.ACTION_ABANDONED, K.EXPIRED}},
+        {"stripe_id": "pi_none", "order_id": order_of_1, "kinds": [K.EXPIRED]},
+        {"stripe_id": "pi_none", "order_id": order_of_1, "kinds": [K.AUTHENTICATION_FAILED]},
+    ]
+    answers = []
+    for probe in probes:
+        with CaptureQueriesContext(connection) as captured:
+            answers.append(selectors.incident_exists(**probe))
+        assert len(captured) == 1
+        scope = Q(stripe_id=probe["stripe_id"])
+        if "order_id" in probe:
+            scope |= Q(order_id=probe["order_id"])
+        expected = Incident.objects.filter(scope)
+        if "kinds" in probe:
+            expected = expected.filter(kind__in=probe["kinds"])
+        assert answers[-1] == expected.exists(), probe
+    assert answers == [True, False, True, False, True, False, True, False, True]
