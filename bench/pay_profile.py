@@ -22,7 +22,11 @@ time and the inclusive time per request of each part of /pay (functions looked u
 so renamed code shows "–": no function of that name ran). ``--sample``: ``--requests`` more
 checkouts of ours with a thread taking the request's stack every 0.2 ms instead (no hook
 on each call, so many small calls are not weighed more than they cost): each part's share
-of the samples and the functions most often on top of the stack.
+of the samples and the functions most often on top of the stack. ``--parts``:
+``--requests`` more checkouts of ours with the parts of /pay in ``TIMED_PARTS`` wrapped,
+each adding its thread CPU time, less that of the parts inside it (exclusive), per request
+and as a share of the step's CPU: shares that stay put when the machine's speed drifts
+between runs (no hook on other calls, ≈ 1 µs a wrapped call).
 """
 
 from __future__ import annotations
@@ -261,6 +265,95 @@ def profile_print(profilers: dict, counts: dict) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+# (module, attribute, row): looked up where the caller looks them up (a name imported
+# with "from … import" is wrapped in the importing module).
+TIMED_PARTS = [
+    ("paymentsite.sessions", "SessionStore.load", "session load"),
+    ("payments.checkout.views", "_pay_rate_limited", "rate limiter (Redis)"),
+    ("payments.checkout.locks", "_acquire_fresh", "order lock: BEGIN and take it"),
+    ("payments.checkout.locks", "_release", "order lock: COMMIT"),
+    ("payments.checkout.services", "_order_read_sql", "order read"),
+    ("payments.checkout.services", "_attempt_start", "attempt INSERT (committed)"),
+    ("payments.stripe.budget", "budget_spend", "Stripe budget (Redis)"),
+    ("payments.stripe.gateway", "_request", "Stripe call (stripe-python, HTTP)"),
+    ("payments.stripe.gateway", "_call_raw", "· the gateway around it (counters)"),
+    ("payments.checkout.services", "payment_status_record",
+     "status record: BEGIN, COMMIT, Python"),
+    ("payments.checkout.status", "_status_write_guarded", "· its statement"),
+    ("payments.monitoring.totals", "attempt_challenge_moved", "· challenged: incidents probe"),
+    ("payments.monitoring.incidents", "incidents_end", "· settled: incidents probe"),
+    ("payments.checkout.views", "reverse", "the order page's URL"),
+    ("payments.checkout.views", "JsonResponse", "the JSON answer"),
+]
+OUTSIDE_PARTS = "the rest: Django's request cycle, middleware, the view's own code"
+
+
+class PartTimer:
+    """Exclusive thread CPU time of the ``TIMED_PARTS`` inside ours' /pay, per step."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[tuple[str, str], float] = Counter()
+        self.requests: Counter = Counter()
+        self.stack: list[list] = []  # [row, started, CPU of timed parts inside]
+        self.originals: list[tuple[object, str, object]] = []
+        self.step = ""
+
+    def install(self) -> None:
+        import importlib
+        for module, attribute, row in TIMED_PARTS:
+            owner = importlib.import_module(module)
+            *path, name = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            original = getattr(owner, name)
+            self.originals.append((owner, name, original))
+            setattr(owner, name, self._timed(original, row))
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self.originals):
+            setattr(owner, name, original)
+
+    def _timed(self, function, row: str):
+        def timed(*args, **kwargs):
+            if not self.stack:  # outside a timed /pay (the checkout's pages)
+                return function(*args, **kwargs)
+            with self.part(row):
+                return function(*args, **kwargs)
+        return timed
+
+    @contextlib.contextmanager
+    def part(self, row: str, step: str | None = None):
+        self.step = step or self.step
+        self.stack.append([row, time.thread_time(), 0.0])
+        try:
+            yield
+        finally:
+            row, started, inside = self.stack.pop()
+            spent = time.thread_time() - started
+            self.cpu[(self.step, row)] += spent - inside
+            if self.stack:
+                self.stack[-1][2] += spent
+            else:
+                self.requests[self.step] += 1
+                self.cpu[(self.step, "")] += spent
+
+    def around(self, step: str):
+        return self.part(OUTSIDE_PARTS, step)
+
+    def print(self) -> None:
+        steps = [step for step in STEPS if self.requests[step]]
+        print("\n### Exclusive CPU per /pay, ms (share of the step's CPU)\n")
+        print("| part | " + " | ".join(STEPS[step] for step in steps) + " |\n"
+              + "| --- " * (len(steps) + 1) + "|")
+        for row in [row for *_, row in TIMED_PARTS] + [OUTSIDE_PARTS, ""]:
+            cells = []
+            for step in steps:
+                ms = self.cpu[(step, row)] * 1000 / self.requests[step]
+                share = self.cpu[(step, row)] / self.cpu[(step, "")]
+                cells.append(f"{ms:.3f} ({share:.0%})" if self.cpu[(step, row)] else "–")
+            print(f"| {row or 'the whole /pay'} | " + " | ".join(cells) + " |")
+
+
 class Sampler:
     """The main thread's stack, taken every ``interval`` seconds while a /pay runs."""
 
@@ -359,6 +452,7 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--queries", action="store_true")
     parser.add_argument("--sample", action="store_true")
+    parser.add_argument("--parts", action="store_true")
     args = parser.parse_args()
 
     sandbox_url = f"http://127.0.0.1:{free_port()}"
@@ -449,6 +543,16 @@ def main() -> int:
             sampler.stop()
             sampler.print(requests=sum(len(v) for v in sampled.values()),
                           cpu_ms=sum(cpu for v in sampled.values() for _, cpu in v))
+        if args.parts:
+            timer, timed = PartTimer(), {}
+            timer.install()
+            try:
+                for visa, three_ds in pairs():
+                    pay_card(visa, VISA, sandbox, timed, timer.around)
+                    pay_card(three_ds, THREE_DS, sandbox, timed, timer.around)
+            finally:
+                timer.uninstall()
+            timer.print()
         print(f"\nLog records at WARNING or above: {dict(warnings) or 'none'} "
               "(var/bench-pay-profile.log)")
         return 0
