@@ -212,3 +212,44 @@ def test_the_order_read_in_plain_sql_reads_what_the_orm_reads(db, monkeypatch):
     assert by_sql[2][1]["stripe_id"] == "pi_first" and by_sql[3][1] is None
     assert by_sql[5] == (None, None, False)
 
+
+
+def test_the_attempt_insert_in_plain_sql_writes_what_the_orm_writes(db, monkeypatch, settings):
+    """On PostgreSQL the attempt is inserted by one cached plain statement; the row and the
+    instance it returns are those of the ORM's save (defaults, the clocks, the order), and
+    a second attempt under the same number is refused as a payment in progress."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from tests.conftest import need
+
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    settings.PAYMENTS_HANDLE_ACTIONS = True
+    by_sql_order = Order.objects.create(email="a@example.com", amount=5198, currency="eur")
+    by_orm_order = Order.objects.create(email="b@example.com", amount=5198, currency="eur")
+    before = timezone.now()
+    by_sql = services._attempt_start(by_sql_order, None, "pm_card_visa")
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "vendor", "sqlite")  # the ORM's save
+        by_orm = services._attempt_start(by_orm_order, None, "pm_card_visa")
+    after = timezone.now()
+
+    def columns(attempt: PaymentAttempt) -> dict:
+        return {f.attname: getattr(attempt, f.attname)
+                for f in PaymentAttempt._meta.concrete_fields}
+
+    stored_sql, stored_orm = (PaymentAttempt.objects.get(pk=a.pk) for a in (by_sql, by_orm))
+    assert columns(by_sql) == columns(stored_sql) and columns(by_orm) == columns(stored_orm)
+    assert not by_sql._state.adding and by_sql._state.db == "default"
+    clocks = ("created_at", "updated_at", "create_requested_at")
+    for attempt in (stored_sql, stored_orm):
+        assert all(before <= getattr(attempt, name) <= after for name in clocks)
+    differ = {"id", "order_id", *clocks}
+    assert {k: v for k, v in columns(stored_sql).items() if k not in differ} == \
+        {k: v for k, v in columns(stored_orm).items() if k not in differ}
+    assert (stored_sql.order_id, stored_sql.number, stored_sql.status,
+            stored_sql.confirmation_method) == (by_sql_order.pk, 1, Status.CREATING, "manual")
+    with pytest.raises(errors.PaymentInProgress):
+        services._attempt_start(by_sql_order, None, "pm_card_visa")  # number 1 again
+    assert by_sql_order.attempts.count() == 1
