@@ -301,6 +301,7 @@ def main() -> int:
            "REDIS_URL": args.redis_url}
     if not args.redis_url:
         env.pop("REDIS_URL")
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh clone has none before the first run
     log = open(ROOT / "var" / "bench-checkout.log", "w")  # noqa: SIM115 - lives for the run
     processes = [subprocess.Popen([sys.executable, "-m", "stripe_sandbox", "--port",
                                    str(sandbox_port)], cwd=ROOT, stdout=log, stderr=log)]

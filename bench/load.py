@@ -346,6 +346,7 @@ def main() -> int:
            # address sends every shopper).
            "STRIPE_RATE_LIMIT_PER_SECOND": "25", "PAYMENTS_PAY_RATE_PER_SESSION": "",
            "PAYMENTS_PAY_RATE_PER_IP": ""}
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh clone has none before the first run
     log = open(ROOT / "var" / "bench-load.log", "w")  # noqa: SIM115 - lives for the run
     spawn = lambda argv, **kw: subprocess.Popen(  # noqa: E731
         [sys.executable, *argv], cwd=ROOT, env={**env, **kw}, stdout=log, stderr=log)
