@@ -365,7 +365,8 @@ def _attempt_start(order: Order, previous: PaymentAttempt | None,
                 attempt.save(force_insert=True)
                 return attempt
             # The ORM's INSERT as one cached statement: its compiling was an eighth of a
-            # paid /pay's CPU. Each field's value as save() makes it (defaults, auto_now).
+            # paid /pay's CPU. Each field's value as save() makes it (defaults, auto_now);
+            # no pre_save/post_save signal is sent (nothing listens for attempts).
             fields = _attempt_insert_fields()
             with connection.cursor() as cursor:
                 cursor.execute(_attempt_insert_sql(), [
