@@ -253,3 +253,7 @@ def test_the_attempt_insert_in_plain_sql_writes_what_the_orm_writes(db, monkeypa
     with pytest.raises(errors.PaymentInProgress):
         services._attempt_start(by_sql_order, None, "pm_card_visa")  # number 1 again
     assert by_sql_order.attempts.count() == 1
+    # The plain INSERT sends no save signals: a receiver added for attempts would miss it.
+    from django.db.models.signals import post_save, pre_save
+    assert not pre_save.has_listeners(PaymentAttempt)
+    assert not post_save.has_listeners(PaymentAttempt)
