@@ -1,6 +1,7 @@
 """Reads of monitoring shared by the admin (the dashboard, the lists) and the ops mail
 (digest and alert): each number defined here once, so every page and mail that shows it
-agrees.
+agrees. Also the probe the checkout's receivers make before touching incidents
+(``incident_exists``).
 
 Keyword-only, type-hinted functions named ``<thing>_<action>``; each returns plain
 dataclasses, never querysets, and costs a fixed number of queries whatever the number of
