@@ -213,7 +213,6 @@ def test_the_order_read_in_plain_sql_reads_what_the_orm_reads(db, monkeypatch):
     assert by_sql[5] == (None, None, False)
 
 
-
 def test_the_attempt_insert_in_plain_sql_writes_what_the_orm_writes(db, monkeypatch, settings):
     """On PostgreSQL the attempt is inserted by one cached plain statement; the row and the
     instance it returns are those of the ORM's save (defaults, the clocks, the order), and
