@@ -14,7 +14,8 @@ cookie and X-CSRFToken); ``bench/minimal_server.py`` is called the same way. Aft
 ``--warmup`` checkouts, ``--requests`` /pay of each step, serially, ours and minimal
 interleaved: 4242 paid at once, a 3-D Secure card's create, its confirm once the sandbox's
 bank said "complete" (untimed). Prints the medians of both, their difference and the CPU
-time of this process per request (sandbox, PostgreSQL and Redis are other processes).
+time of this process per request (sandbox, PostgreSQL and Redis are other processes),
+and, where PostgreSQL runs on this machine, its backends' CPU per /pay of ours.
 ``--queries``: one request of each step, its SQL and Redis round trips (one per
 ``send_packed_command``; a pipeline's commands joined by "+"). ``--cprofile``:
 ``--requests`` more checkouts of ours under cProfile, the top 40 functions by cumulative
@@ -63,6 +64,28 @@ STEPS = {"create": "create + confirm (4242)", "create_3ds": "create, bank asks (
 NOTHING = contextlib.nullcontext()
 PUBLISHED: list[tuple[str, str]] = []  # (queue, task id) of the receipts queued
 SESSIONS: list[str] = []  # session keys made, taken out of Redis at the end
+
+
+DATABASE_CPU: dict[str, list[float]] = {}  # step -> PostgreSQL's CPU ms of each ours' /pay
+
+
+def database_cpu_seconds() -> float | None:
+    """CPU seconds so far of the PostgreSQL backends serving this thread (Django's
+    connection and the order lock's), read from /proc (the scheduler's nanoseconds on the
+    CPU): None when PostgreSQL is not on this machine."""
+    from django.db import connection
+
+    from payments.checkout import locks
+    total, found = 0.0, False
+    for conn in (connection.connection, getattr(locks._local, "connection", None)):
+        if conn is None or conn.closed:
+            continue
+        try:
+            on_cpu_ns = Path(f"/proc/{conn.info.backend_pid}/schedstat").read_text().split()[0]
+        except OSError:
+            continue
+        total, found = total + int(on_cpu_ns) / 1e9, True
+    return total if found else None
 
 
 def wsgi(app, method: str, path: str, cookies: dict, form: dict | None = None,
@@ -117,17 +140,24 @@ def checkout_ours(app, index: int):
         app, cookies, {**body, "order_reference": found.group(1)}, around)
 
 
-def pay_card(pay, card: str, sandbox: SandboxControls, out: dict, around=lambda step: NOTHING):
+def pay_card(pay, card: str, sandbox: SandboxControls, out: dict, around=lambda step: NOTHING,
+             database: dict | None = None):
     """The guide's client: the card; if the bank asks, its answer (untimed), the confirm.
-    Appends (wall ms, CPU ms) to out[step]."""
-    step = "create" if card == VISA else "create_3ds"
-    status, answer, ms, cpu = pay({"payment_method_id": card}, around(step))
-    out.setdefault(step, []).append((ms, cpu))
+    Appends (wall ms, CPU ms) to out[step], and PostgreSQL's CPU ms to database[step]."""
+    def timed(body: dict, step: str):
+        before = database_cpu_seconds() if database is not None else None
+        status, answer, ms, cpu = pay(body, around(step))
+        out.setdefault(step, []).append((ms, cpu))
+        after = database_cpu_seconds() if before is not None else None
+        if after is not None:
+            database.setdefault(step, []).append((after - before) * 1000)
+        return status, answer
+
+    status, answer = timed({"payment_method_id": card}, "create" if card == VISA else "create_3ds")
     if card == THREE_DS and status == 200 and answer.get("requiresAction"):
         intent_id = answer["clientSecret"].split("_secret_")[0]
         sandbox.authenticate(intent_id, "complete")  # the bank modal's button
-        status, answer, ms, cpu = pay({"payment_intent_id": intent_id}, around("confirm"))
-        out.setdefault("confirm", []).append((ms, cpu))
+        status, answer = timed({"payment_intent_id": intent_id}, "confirm")
     if status != 200 or not answer.get("success"):
         raise SystemExit(f"/pay with {card} answered {status}: {answer}")
 
@@ -511,9 +541,9 @@ def main() -> int:
             pay_card(minimal, (VISA, THREE_DS)[index % 2], sandbox, {})
         ours_ms, minimal_ms = {}, {}
         for visa, three_ds in pairs():
-            pay_card(visa, VISA, sandbox, ours_ms)  # interleaved: drift hits both alike
-            pay_card(minimal, VISA, sandbox, minimal_ms)
-            pay_card(three_ds, THREE_DS, sandbox, ours_ms)
+            pay_card(visa, VISA, sandbox, ours_ms, database=DATABASE_CPU)  # interleaved:
+            pay_card(minimal, VISA, sandbox, minimal_ms)  # drift hits both alike
+            pay_card(three_ds, THREE_DS, sandbox, ours_ms, database=DATABASE_CPU)
             pay_card(minimal, THREE_DS, sandbox, minimal_ms)
         print(f"\n{args.requests} /pay per step and server, serial, in-process, sandbox at "
               f"0 ms, after {args.warmup} warm-up checkouts; {os.cpu_count()} CPUs\n")
@@ -524,6 +554,11 @@ def main() -> int:
             print(f"| {label} | {median(a, 0):.1f} ms | {median(b, 0):.1f} ms | "
                   f"{median(a, 0) - median(b, 0):.1f} ms | {median(a, 1):.1f} ms | "
                   f"{median(b, 1):.1f} ms |")
+        if DATABASE_CPU:  # the minimal server keeps nothing: it has none
+            print("\nPostgreSQL's CPU per /pay of ours (its backends for this process, from "
+                  "/proc; mean): " + ", ".join(
+                      f"{STEPS[step]} {statistics.fmean(DATABASE_CPU[step]):.2f} ms"
+                      for step in STEPS if DATABASE_CPU.get(step)))
 
         if args.queries:
             queries_print(ours, sandbox)
