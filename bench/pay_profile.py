@@ -76,6 +76,8 @@ def database_cpu_seconds() -> float | None:
     from django.db import connection
 
     from payments.checkout import locks
+    if connection.vendor != "postgresql":
+        return None
     total, found = 0.0, False
     for conn in (connection.connection, getattr(locks._local, "connection", None)):
         if conn is None or conn.closed:
