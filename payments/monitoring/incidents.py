@@ -204,25 +204,23 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
     """An intent is paid or canceled: its incidents learn its final status (the list and
     the CSV show it) and the open ones end, as ``paid_as`` when paid. Paid also ends
     those of the order's earlier intents; canceled only the intent's own."""
-    scope = Q(stripe_id=stripe_id)
-    if intent_status == Status.SUCCEEDED and order_id is not None:
-        scope |= Q(order_id=order_id)
+    paid = intent_status == Status.SUCCEEDED
+    paid_order = order_id if paid else None  # whose earlier intents' incidents end too
     # Nearly every payment has no incident: one read instead of two writes (every /pay
     # that succeeds comes here).
-    if not selectors.incident_exists(
-            stripe_id=stripe_id,
-            order_id=order_id if intent_status == Status.SUCCEEDED else None):
+    if not selectors.incident_exists(stripe_id=stripe_id, order_id=paid_order):
         return 0
-    ended_as = paid_as if intent_status == Status.SUCCEEDED else IncidentStatus.CANCELED
+    scope = Q(stripe_id=stripe_id)
+    if paid_order is not None:
+        scope |= Q(order_id=paid_order)
+    ended_as = paid_as if paid else IncidentStatus.CANCELED
     # Paid after all: a payment counted lost (left too long, or expired) was not. Our own
     # scan's confirm that paid it also takes the label from a read that recorded the
     # payment first (a webhook won the race for the row, not the payment).
-    ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if intent_status == Status.SUCCEEDED \
-        else [IncidentStatus.OPEN]
+    ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if paid else [IncidentStatus.OPEN]
     if ended_as == IncidentStatus.AUTO_FINALIZED:
         ending.append(IncidentStatus.RECOVERED)
-    with incident_totals_kept(stripe_ids=[stripe_id],
-                              order_id=order_id if intent_status == Status.SUCCEEDED else None):
+    with incident_totals_kept(stripe_ids=[stripe_id], order_id=paid_order):
         Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
         return Incident.objects.filter(scope, status__in=ending).update(
             status=ended_as, resolved_at=timezone.now())
