@@ -4,19 +4,24 @@
     .venv/bin/python bench/checkout.py [--checkouts 1000] [--concurrency 8,32]
                                        [--latency 0,100] [--database-url URL]
 
-Starts the sandbox, the site and ``bench/minimal_server.py`` (the baseline: a few lines
-of WSGI, the same Stripe calls, no database) under the same gunicorn settings (gthread,
-``--workers``×``--threads``, DEBUG off, rate limits on but high), then for each added
-sandbox latency and client concurrency:
-  1. places ``--checkouts`` orders on the site over HTTP, each in its own session (not
-     timed);
-  2. pays them through the site's /pay with a card mix of 70 % 4242, 20 % 3-D Secure
-     (the bank's answer given through the sandbox's control, not timed) and 10 % 9995;
-  3. pays as many through the minimal server's /pay, same client, same cards.
+Starts the sandbox, the site, ``bench/minimal_server.py`` (the baseline: a few lines of
+WSGI, the same Stripe calls, no database) and ``bench/floor_server.py`` (the floor: our
+/pay's round trips for its guarantees, the same SQL, no framework) under the same
+gunicorn settings (gthread, ``--workers``×``--threads``, DEBUG off, rate limits on but
+high), then for each added sandbox latency and client concurrency:
+  1. places 2 × ``--checkouts`` orders on the site over HTTP, each in its own session
+     (not timed);
+  2. pays half of them through the site's /pay with a card mix of 70 % 4242, 20 % 3-D
+     Secure (the bank's answer given through the sandbox's control, not timed) and 10 %
+     9995;
+  3. pays as many through the minimal server's /pay, same client, same cards;
+  4. pays the other half through the floor server's /pay, same client, same cards.
 It prints, for each step ("create + confirm", "confirm after 3-D Secure"), the p50 and
-p99 of both servers and their difference, checkouts per second of both and their ratio,
-the gunicorn CPU per /pay of both, and Stripe calls per checkout (from the sandbox's
-request log). Nothing is asserted.
+p99 of ours and the minimal server and their difference, checkouts per second of the
+three and the ratios ours ÷ minimal, floor ÷ minimal and ours ÷ floor, the gunicorn CPU
+per /pay of the three, the whole machine's CPU per checkout (every process: client,
+sandbox, PostgreSQL, Redis and the server, from /proc/stat) and Stripe calls per
+checkout (from the sandbox's request log). Nothing is asserted.
 
 The database is PostgreSQL when reachable: the database ``--database-url`` names
 (dropped and created afresh, dropped again at the end), else ``paymentsbench`` next to
@@ -155,9 +160,10 @@ def run_concurrently(items: list, concurrency: int, work: Callable) -> float:
     return time.perf_counter() - started
 
 
-def pay_through(url: str, sandbox: SandboxControls) -> Callable:
+def pay_through(url: str, sandbox: SandboxControls, failures: list[str]) -> Callable:
     """The guide's client against ``url``'s /pay: the card, then, if the bank asks, the
-    modal's answer (sandbox control, not timed) and the confirm."""
+    modal's answer (sandbox control, not timed) and the confirm. An answer that is not
+    the JSON of a payment goes to ``failures`` (a thread cannot stop the run)."""
     def work(checkout: Checkout, client: httpx.Client) -> None:
         headers = dict(PAY)
         if checkout.cookie:
@@ -167,10 +173,12 @@ def pay_through(url: str, sandbox: SandboxControls) -> Callable:
             started = time.perf_counter()
             response = client.post(f"{url}/pay", content=json.dumps(body), headers=headers)
             checkout.pay_ms.append((step, (time.perf_counter() - started) * 1000))
+            if response.status_code not in (200, 402) or not response.content.startswith(b"{"):
+                failures.append(f"{url}/pay answered {response.status_code}: "
+                                f"{response.text[:200]!r}")
+                return
             answer = response.json()
             if not answer.get("requiresAction"):
-                if response.status_code not in (200, 402):
-                    raise SystemExit(f"{url}/pay answered {response.status_code}: {answer}")
                 return
             intent_id = answer["clientSecret"].split("_secret_")[0]
             sandbox.authenticate(intent_id, "complete")  # the bank modal's button
@@ -205,10 +213,18 @@ def stripe_calls(sandbox: SandboxControls) -> int:
                if entry["method"] == "POST" and not entry["publishable"])
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time every process on the machine has used (busy time of all CPUs, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Measure:
     per_second: float
     cpu_ms: float  # gunicorn CPU per /pay request
+    machine_ms: float  # every process's CPU per checkout
     calls: float  # Stripe calls per checkout
     ms: dict[str, list[float]]  # step -> latencies
 
@@ -216,13 +232,36 @@ class Measure:
 def measure(url: str, pid: int, checkouts: list[Checkout], concurrency: int,
             sandbox: SandboxControls) -> Measure:
     sandbox.clear_requests()
-    cpu_before = cpu_seconds(pid)
-    wall = run_concurrently(checkouts, concurrency, pay_through(url, sandbox))
+    cpu_before, machine_before = cpu_seconds(pid), machine_cpu_seconds()
+    failures: list[str] = []
+    wall = run_concurrently(checkouts, concurrency, pay_through(url, sandbox, failures))
+    if failures:
+        raise SystemExit(f"{len(failures)} /pay failed, the first: {failures[0]} "
+                         "(var/bench-checkout.log)")
+    machine = machine_cpu_seconds() - machine_before
     requests = sum(len(c.pay_ms) for c in checkouts)
     cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / requests
     ms = {step: [m for c in checkouts for s, m in c.pay_ms if s == step] for step in STEPS}
     return Measure(per_second=len(checkouts) / wall, cpu_ms=cpu_ms,
+                   machine_ms=machine * 1000 / len(checkouts),
                    calls=stripe_calls(sandbox) / len(checkouts), ms=ms)
+
+
+def measure_floor(url: str, port: int, ours: subprocess.Popen, checkouts: list[Checkout],
+                  concurrency: int, sandbox: SandboxControls, args: argparse.Namespace,
+                  env: dict, log) -> Measure:
+    """The floor server's turn, with ours stopped first: each gunicorn thread of either
+    keeps two PostgreSQL connections, and both at once would pass PostgreSQL's default
+    max_connections (100) at 3 × 16 threads. Ours is started again for the next row."""
+    ours.terminate()
+    ours.wait(timeout=30)
+    floor = gunicorn("bench.floor_server:application", port, args, env, log)
+    try:
+        wait_for(url + "/")
+        return measure(url, floor.pid, checkouts, concurrency, sandbox)
+    finally:
+        floor.terminate()
+        floor.wait(timeout=30)
 
 
 def gunicorn(app: str, port: int, args: argparse.Namespace, env: dict, log) -> subprocess.Popen:
@@ -238,10 +277,14 @@ def gunicorn(app: str, port: int, args: argparse.Namespace, env: dict, log) -> s
 
 
 GOAL_SERIAL_MS, GOAL_CPU_MS, GOAL_RATIO = 3.0, 3.0, 0.8
+NAN = float("nan")
+NO_MEASURE = Measure(per_second=NAN, cpu_ms=NAN, machine_ms=NAN, calls=NAN,
+                     ms={step: [] for step in STEPS})
 
 
-def goals_report(rows: list[tuple[int, int, Measure, Measure]]) -> list[str]:
-    """Each goal of issue 10 against the rows measured: met, or by how much it is missed."""
+def goals_report(rows: list[tuple[int, int, Measure, Measure, Measure]]) -> list[str]:
+    """Each goal of issue 10 against the rows measured (ours, minimal, floor): met, or by
+    how much it is missed, and for throughput the floor's own ratio beside it."""
     def verdict(worst: float, goal: float, *, at_most: bool, unit: str = "") -> str:
         if (worst <= goal) if at_most else (worst >= goal):
             return "met"
@@ -249,19 +292,21 @@ def goals_report(rows: list[tuple[int, int, Measure, Measure]]) -> list[str]:
 
     lines = []
     serial = [percentile(a.ms[step], 50) - percentile(b.ms[step], 50)
-              for _, conc, a, b in rows if conc == 1 for step in STEPS if a.ms[step]]
+              for _, conc, a, b, _ in rows if conc == 1 for step in STEPS if a.ms[step]]
     if serial:
         worst = max(serial)
         lines.append(f"ours − minimal serially ≤ {GOAL_SERIAL_MS:g} ms: worst {worst:.1f} ms, "
                      f"{verdict(worst, GOAL_SERIAL_MS, at_most=True, unit=' ms')}")
-    cpu = [a.cpu_ms for *_, a, _ in rows]
+    cpu = [a.cpu_ms for _, _, a, _, _ in rows]
     lines.append(f"CPU per /pay ≤ {GOAL_CPU_MS:g} ms: worst {max(cpu):.1f} ms, "
                  f"{verdict(max(cpu), GOAL_CPU_MS, at_most=True, unit=' ms')}")
-    for latency, conc, a, b in rows:
+    for latency, conc, a, b, f in rows:
         if conc in (8, 32):
             ratio = a.per_second / b.per_second
             lines.append(f"checkouts/s ratio ≥ {GOAL_RATIO:g} at concurrency {conc}, "
-                         f"{latency} ms: {ratio:.2f}, {verdict(ratio, GOAL_RATIO, at_most=False)}")
+                         f"{latency} ms: {ratio:.2f}, {verdict(ratio, GOAL_RATIO, at_most=False)} "
+                         f"(the floor's {f.per_second / b.per_second:.2f}; ours ÷ the floor "
+                         f"{a.per_second / f.per_second:.2f})")
     return lines
 
 
@@ -278,9 +323,10 @@ def main() -> int:
                         help="cache and sessions, as in production ('' for none)")
     args = parser.parse_args()
 
-    sandbox_port, site_port, minimal_port = free_port(), free_port(), free_port()
+    sandbox_port, site_port, minimal_port, floor_port = (free_port() for _ in range(4))
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     site, minimal = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{minimal_port}"
+    floor = f"http://127.0.0.1:{floor_port}"
     db_url, db_server = database_url(args.database_url)
     env = {**os.environ, "DATABASE_URL": db_url,
            "STRIPE_API_BASE": sandbox_url, "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
@@ -314,45 +360,65 @@ def main() -> int:
                        env={**env, "DJANGO_DEBUG": "1"}, check=True, stdout=subprocess.DEVNULL)
         ours = gunicorn("paymentsite.wsgi", site_port, args, env, log)
         processes.append(ours)
+        floor_on = db_server is not None and bool(args.redis_url)  # it speaks PostgreSQL, Redis
         theirs = gunicorn("bench.minimal_server:application", minimal_port, args, env, log)
         processes.append(theirs)
         wait_for(site + "/")
         wait_for(minimal + "/")
         sandbox = SandboxControls(sandbox_url)
-        print(f"gunicorn gthread {args.workers}×{args.threads} for both servers; "
+        print(f"gunicorn gthread {args.workers}×{args.threads} for the three servers; "
               f"{os.cpu_count()} CPUs shared with the sandbox, PostgreSQL and this client; "
               f"{args.checkouts} checkouts per row; cards 70 % 4242, 20 % 3-D Secure, "
               "10 % 9995\n", flush=True)
-        print("| latency | conc | step | ours p50 | minimal p50 | ours − minimal | ours p99 "
-              "| minimal p99 | checkouts/s ours | minimal | ratio | CPU per /pay ours "
-              "| minimal | Stripe calls/checkout ours, minimal |")
-        print("| --- " * 14 + "|")
-        rows: list[tuple[int, int, Measure, Measure]] = []
+        print("| latency | conc | step | ours p50 | minimal p50 | ours − minimal | floor p50 "
+              "| ours p99 | minimal p99 | checkouts/s ours | minimal | floor | ratio "
+              "| floor ÷ minimal | ours ÷ floor | CPU per /pay ours | minimal | floor "
+              "| machine CPU per checkout ours | minimal | floor "
+              "| Stripe calls/checkout ours, minimal, floor |")
+        print("| --- " * 22 + "|")
+        rows: list[tuple[int, int, Measure, Measure, Measure]] = []
         for latency in [int(x) for x in args.latency.split(",")]:
             for concurrency in [int(x) for x in args.concurrency.split(",")]:
                 sandbox.reset()
-                checkouts = place_orders(site, args.checkouts, "field-notebook")
+                if ours.poll() is not None:  # stopped for the floor's turn (below)
+                    ours = gunicorn("paymentsite.wsgi", site_port, args, env, log)
+                    processes.append(ours)
+                    wait_for(site + "/")
+                placed = place_orders(site, args.checkouts * (2 if floor_on else 1),
+                                      "field-notebook")
+                checkouts, for_floor = placed[:args.checkouts], placed[args.checkouts:]
                 sandbox.set_latency(latency)
                 a = measure(site, ours.pid, checkouts, concurrency, sandbox)
                 b = measure(minimal, theirs.pid, [Checkout(index=c.index) for c in checkouts],
                             concurrency, sandbox)
+                f = measure_floor(floor, floor_port, ours, for_floor, concurrency, sandbox,
+                                  args, env, log) if floor_on else NO_MEASURE
                 sandbox.set_latency(0)
-                rows.append((latency, concurrency, a, b))
+                rows.append((latency, concurrency, a, b, f))
                 for step, label in STEPS.items():
                     a50, b50 = percentile(a.ms[step], 50), percentile(b.ms[step], 50)
+                    f50 = percentile(f.ms[step], 50)
                     a99, b99 = percentile(a.ms[step], 99), percentile(b.ms[step], 99)
-                    whole = (f"{a.per_second:.1f} | {b.per_second:.1f} | "
-                             f"{a.per_second / b.per_second:.2f} | {a.cpu_ms:.1f} ms | "
-                             f"{b.cpu_ms:.1f} ms | {a.calls:.2f}, {b.calls:.2f}"
-                             if step == "create" else "| | | | |")
+                    whole = (f"{a.per_second:.1f} | {b.per_second:.1f} | {f.per_second:.1f} | "
+                             f"{a.per_second / b.per_second:.2f} | "
+                             f"{f.per_second / b.per_second:.2f} | "
+                             f"{a.per_second / f.per_second:.2f} | {a.cpu_ms:.1f} ms | "
+                             f"{b.cpu_ms:.1f} ms | {f.cpu_ms:.1f} ms | {a.machine_ms:.1f} ms | "
+                             f"{b.machine_ms:.1f} ms | {f.machine_ms:.1f} ms | "
+                             f"{a.calls:.2f}, {b.calls:.2f}, {f.calls:.2f}"
+                             if step == "create" else "| | | | | | | | | | | |")
                     print(f"| {latency} ms | {concurrency} | {label} ({len(a.ms[step])}) | "
-                          f"{a50:.1f} ms | {b50:.1f} ms | {a50 - b50:.1f} ms | {a99:.0f} ms | "
-                          f"{b99:.0f} ms | {whole} |", flush=True)
+                          f"{a50:.1f} ms | {b50:.1f} ms | {a50 - b50:.1f} ms | {f50:.1f} ms | "
+                          f"{a99:.0f} ms | {b99:.0f} ms | {whole} |", flush=True)
         print("\n(n): /pay requests of that step per server. ratio: our checkouts/s ÷ the "
-              "minimal server's (goal ≥ 0.8 at concurrency 8 and 32).\nours − minimal: goal "
-              "≤ 3 ms serially for both steps. CPU per /pay: CPU time of each gunicorn "
-              "(master and workers) per /pay request, goal ≤ 3 ms.\nStripe calls per "
-              "checkout: the floor is 1 without authentication, 2 with it → 1.2 for this mix.")
+              "minimal server's (goal ≥ 0.8 at concurrency 8 and 32).\nfloor ÷ minimal: "
+              "the most a /pay making our guarantees' round trips reaches here (nan: no "
+              "PostgreSQL and Redis for the floor). ours ÷ floor: what our code costs beyond "
+              "them.\nours − minimal: goal ≤ 3 ms serially for both steps. CPU per /pay: CPU "
+              "time of each gunicorn (master and workers) per /pay request, goal ≤ 3 ms.\n"
+              "Machine CPU per checkout: every process's (client, sandbox, PostgreSQL, Redis, "
+              "the server).\nStripe calls per checkout: the floor is 1 without "
+              "authentication, 2 with it → 1.2 for this mix.")
         print("\nGoals (issue 10):")
         for line in goals_report(rows):
             print(f"- {line}")
