@@ -137,24 +137,40 @@ def _pay(environ: dict[str, Any]) -> tuple[int, dict]:
     method, intent_id = body.get("payment_method_id"), body.get("payment_intent_id")
     session_key = cookies["sessionid"].value if "sessionid" in cookies else ""
     db, lock = _connections()
-    now = datetime.now(UTC)
-    row = db.execute('SELECT session_data FROM "django_session" WHERE session_key = %s '
-                     "AND expire_date > %s", [session_key, now]).fetchone()
-    if row is None:
-        raise Refused("no session")
-    owned = signing.loads(row[0], key=SECRET_KEY, fallback_keys=[], salt=SESSION_SALT,
-                          serializer=signing.JSONSerializer).get("orders", [])
+    owned = _session_orders(db, session_key)
     _throttle(session_key, environ.get("REMOTE_ADDR", ""))
     reference = _which_order(db, owned, body.get("order_reference"), intent_id)
-    lock.execute("BEGIN; SELECT pg_try_advisory_xact_lock(hashtextextended("
-                 f"'payments.order:{reference}', 0))")  # reference: ord_ + [A-Za-z0-9_-]
+    _lock_take(lock, reference)
     try:
         order, attempt = _order_read(db, reference, intent_id)
         if method is not None:
             return _create(db, order, attempt, method, reference)
         return _confirm(db, order, attempt, reference)
     finally:
-        lock.execute("COMMIT")
+        _lock_release(lock)
+
+
+def _session_orders(db: psycopg.Connection, session_key: str) -> list[str]:
+    row = db.execute('SELECT session_data FROM "django_session" WHERE session_key = %s '
+                     "AND expire_date > %s", [session_key, datetime.now(UTC)]).fetchone()
+    if row is None:
+        raise Refused("no session")
+    return signing.loads(row[0], key=SECRET_KEY, fallback_keys=[], salt=SESSION_SALT,
+                         serializer=signing.JSONSerializer).get("orders", [])
+
+
+def _lock_take(lock: psycopg.Connection, reference: str) -> None:
+    # The reference is ord_ + [A-Za-z0-9_-]: a literal is safe, and one simple query.
+    cursor = lock.execute("BEGIN; SELECT pg_try_advisory_xact_lock(hashtextextended("
+                          f"'payments.order:{reference}', 0))")
+    cursor.nextset()  # past the BEGIN's result to the SELECT's
+    if not cursor.fetchone()[0]:
+        lock.execute("ROLLBACK")
+        raise Refused("the order is being paid")  # the bench pays each order once
+
+
+def _lock_release(lock: psycopg.Connection) -> None:
+    lock.execute("COMMIT")
 
 
 def _throttle(session_key: str, address: str) -> None:
@@ -215,7 +231,7 @@ def _create(db: psycopg.Connection, order: dict, latest: dict | None, method: st
                "card_country": "", "latest_charge": "", "created_at": now, "updated_at": now,
                "requires_action_at": None, "requires_confirmation_at": None,
                "final_at": None, "status_observed_at": None}
-    attempt["id"] = db.execute(ATTEMPT_INSERT, [attempt[c] for c in INSERTED]).fetchone()[0]
+    attempt["id"] = _attempt_insert(db, attempt)
     intent = _stripe("/v1/payment_intents", [
         ("amount", order["amount"]), ("currency", order["currency"]),
         ("payment_method_types[0]", "card"), ("payment_method", method), ("confirm", "true"),
@@ -223,6 +239,10 @@ def _create(db: psycopg.Connection, order: dict, latest: dict | None, method: st
         ("expand[0]", "payment_method"), ("confirmation_method", "manual")],
         idempotency_key=f"{reference}:attempt-1:create:{method}")
     return _recorded(db, order, attempt, intent, confirmed=False, reference=reference)
+
+
+def _attempt_insert(db: psycopg.Connection, attempt: dict) -> int:
+    return db.execute(ATTEMPT_INSERT, [attempt[c] for c in INSERTED]).fetchone()[0]
 
 
 def _confirm(db: psycopg.Connection, order: dict, attempt: dict | None, reference: str
@@ -236,11 +256,18 @@ def _confirm(db: psycopg.Connection, order: dict, attempt: dict | None, referenc
 
 
 def _stripe(path: str, params: list[tuple[str, Any]], *, idempotency_key: str) -> dict:
-    take = _take(keys=["{payments:budget}:total", "{payments:budget}:endpoint:payment_intents",
+    _budget_take()
+    return _stripe_post(path, params, idempotency_key=idempotency_key)
+
+
+def _budget_take() -> None:
+    if not _take(keys=["{payments:budget}:total", "{payments:budget}:endpoint:payment_intents",
                        "{payments:budget}:background"],
-                 args=[secrets.token_hex(8), 1_000_000, 1_000_000, 0])
-    if not take:
+                 args=[secrets.token_hex(8), 1_000_000, 1_000_000, 0]):
         raise Refused("over the Stripe budget")
+
+
+def _stripe_post(path: str, params: list[tuple[str, Any]], *, idempotency_key: str) -> dict:
     response = _http.request(
         "POST", STRIPE_API_BASE + path, body=urlencode(params),
         headers={"Authorization": f"Bearer {STRIPE_SECRET_KEY}",
@@ -305,19 +332,27 @@ def _recorded(db: psycopg.Connection, order: dict, attempt: dict, intent: dict, 
     else:
         sql += " SELECT 0, upd.* FROM upd"
     with db.transaction():
-        if db.execute(sql, params).fetchone() is None:
-            raise Refused("the attempt changed under the record")
+        _record_statement(db, sql, params)
         if status == "requires_action":  # a challenge: does one already have incidents?
-            db.execute('SELECT 1 FROM "payments_incident" WHERE "stripe_id" = %s AND "kind" = '
-                       "ANY(%s) LIMIT 1", [intent["id"], list(CHALLENGE_KINDS)]).fetchone()
+            _incidents_probe(db, 'SELECT 1 FROM "payments_incident" WHERE "stripe_id" = %s '
+                             'AND "kind" = ANY(%s) LIMIT 1', [intent["id"], list(CHALLENGE_KINDS)])
         elif status == "succeeded" and attempt["requires_action_at"] is not None:
-            db.execute('SELECT 1 FROM "payments_incident" WHERE ("stripe_id" = %s OR '
-                       '"order_id" = %s) LIMIT 1', [intent["id"], order["id"]]).fetchone()
+            _incidents_probe(db, 'SELECT 1 FROM "payments_incident" WHERE ("stripe_id" = %s '
+                             'OR "order_id" = %s) LIMIT 1', [intent["id"], order["id"]])
     if status == "requires_action":
         return 200, {"requiresAction": True, "clientSecret": intent["client_secret"]}
     if status == "succeeded":
         return 200, {"success": True, "orderUrl": f"/orders/{reference}/"}
     return 402, {"error": "Your card was declined."}
+
+
+def _record_statement(db: psycopg.Connection, sql: str, params: list) -> None:
+    if db.execute(sql, params).fetchone() is None:
+        raise Refused("the attempt changed under the record")
+
+
+def _incidents_probe(db: psycopg.Connection, sql: str, params: list) -> None:
+    db.execute(sql, params).fetchone()
 
 
 def _connections() -> tuple[psycopg.Connection, psycopg.Connection]:

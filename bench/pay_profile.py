@@ -13,9 +13,11 @@ WSGIHandler (GET /, POST /cart/, POST /checkout/, the order page, /pay with the 
 cookie and X-CSRFToken); ``bench/minimal_server.py`` is called the same way. After
 ``--warmup`` checkouts, ``--requests`` /pay of each step, serially, ours and minimal
 interleaved: 4242 paid at once, a 3-D Secure card's create, its confirm once the sandbox's
-bank said "complete" (untimed). Prints the medians of both, their difference and the CPU
-time of this process per request (sandbox, PostgreSQL and Redis are other processes),
-and, where PostgreSQL runs on this machine, its backends' CPU per /pay of ours.
+bank said "complete" (untimed). ``bench/floor_server.py`` (our guarantees' round trips,
+no framework) pays orders of its own, placed through the site, interleaved likewise.
+Prints the medians of the three, ours − minimal and the CPU time of this process per
+request (sandbox, PostgreSQL and Redis are other processes), and, where PostgreSQL runs on
+this machine, its backends' CPU per /pay of ours and of the floor.
 ``--queries``: one request of each step, its SQL and Redis round trips (one per
 ``send_packed_command``; a pipeline's commands joined by "+"). ``--cprofile``:
 ``--requests`` more checkouts of ours under cProfile, the top 40 functions by cumulative
@@ -67,19 +69,30 @@ SESSIONS: list[str] = []  # session keys made, taken out of Redis at the end
 
 
 DATABASE_CPU: dict[str, list[float]] = {}  # step -> PostgreSQL's CPU ms of each ours' /pay
+FLOOR_DATABASE_CPU: dict[str, list[float]] = {}  # the same for the floor's
 
 
-def database_cpu_seconds() -> float | None:
-    """CPU seconds so far of the PostgreSQL backends serving this thread (Django's
-    connection and the order lock's), read from /proc (the scheduler's nanoseconds on the
-    CPU): None when PostgreSQL is not on this machine."""
+def ours_connections() -> list:
+    """The psycopg connections of ours in this thread: Django's and the order lock's."""
     from django.db import connection
 
     from payments.checkout import locks
     if connection.vendor != "postgresql":
-        return None
+        return []
+    return [connection.connection, getattr(locks._local, "connection", None)]
+
+
+def floor_connections() -> list:
+    from bench import floor_server
+    return [getattr(floor_server._local, "db", None), getattr(floor_server._local, "lock", None)]
+
+
+def database_cpu_seconds(connections=ours_connections) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends serving this thread (``connections``:
+    ours, Django's and the order lock's, or the floor's), read from /proc (the scheduler's
+    nanoseconds on the CPU): None when PostgreSQL is not on this machine."""
     total, found = 0.0, False
-    for conn in (connection.connection, getattr(locks._local, "connection", None)):
+    for conn in connections():
         if conn is None or conn.closed:
             continue
         try:
@@ -125,8 +138,9 @@ def pay_json(app, cookies: dict, body: dict, around=NOTHING):
     return status, json.loads(data), ms, cpu
 
 
-def checkout_ours(app, index: int):
-    """A new session that placed one order (not timed); its /pay, naming the order."""
+def checkout_ours(app, index: int, pay_app=None):
+    """A new session that placed one order (not timed); its /pay (``pay_app``'s, else
+    ours), naming the order."""
     cookies: dict[str, str] = {}
     wsgi(app, "GET", "/", cookies)
     wsgi(app, "POST", "/cart/", cookies, {"action": "add", "sku": "field-notebook",
@@ -139,18 +153,19 @@ def checkout_ours(app, index: int):
     wsgi(app, "GET", found.group(0), cookies)  # the page the shopper pays from
     SESSIONS.append(cookies.get("sessionid", ""))
     return lambda body, around=NOTHING: pay_json(
-        app, cookies, {**body, "order_reference": found.group(1)}, around)
+        pay_app or app, cookies, {**body, "order_reference": found.group(1)}, around)
 
 
 def pay_card(pay, card: str, sandbox: SandboxControls, out: dict, around=lambda step: NOTHING,
-             database: dict | None = None):
+             database: dict | None = None, connections=ours_connections):
     """The guide's client: the card; if the bank asks, its answer (untimed), the confirm.
-    Appends (wall ms, CPU ms) to out[step], and PostgreSQL's CPU ms to database[step]."""
+    Appends (wall ms, CPU ms) to out[step], and PostgreSQL's CPU ms (of ``connections``)
+    to database[step]."""
     def timed(body: dict, step: str):
-        before = database_cpu_seconds() if database is not None else None
+        before = database_cpu_seconds(connections) if database is not None else None
         status, answer, ms, cpu = pay(body, around(step))
         out.setdefault(step, []).append((ms, cpu))
-        after = database_cpu_seconds() if before is not None else None
+        after = database_cpu_seconds(connections) if before is not None else None
         if after is not None:
             database.setdefault(step, []).append((after - before) * 1000)
         return status, answer
@@ -318,12 +333,28 @@ TIMED_PARTS = [
     ("payments.checkout.views", "JsonResponse", "the JSON answer"),
 ]
 OUTSIDE_PARTS = "the rest: Django's request cycle, middleware, the view's own code"
+# The floor's functions for the same rows (bench/floor_server.py).
+FLOOR_PARTS = [
+    ("bench.floor_server", "_session_orders", "session load"),
+    ("bench.floor_server", "_throttle", "rate limiter (Redis)"),
+    ("bench.floor_server", "_lock_take", "order lock: BEGIN and take it"),
+    ("bench.floor_server", "_lock_release", "order lock: COMMIT"),
+    ("bench.floor_server", "_order_read", "order read"),
+    ("bench.floor_server", "_attempt_insert", "attempt INSERT (committed)"),
+    ("bench.floor_server", "_budget_take", "Stripe budget (Redis)"),
+    ("bench.floor_server", "_stripe_post", "Stripe call (stripe-python, HTTP)"),
+    ("bench.floor_server", "_recorded", "status record: BEGIN, COMMIT, Python"),
+    ("bench.floor_server", "_record_statement", "· its statement"),
+    ("bench.floor_server", "_incidents_probe", "· challenged: incidents probe"),
+]
 
 
 class PartTimer:
-    """Exclusive thread CPU time of the ``TIMED_PARTS`` inside ours' /pay, per step."""
+    """Exclusive thread CPU time of the ``parts`` inside one server's /pay, per step (ours'
+    ``TIMED_PARTS``, or the floor's ``FLOOR_PARTS``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parts=TIMED_PARTS) -> None:
+        self.parts = parts
         self.cpu: dict[tuple[str, str], float] = Counter()
         self.requests: Counter = Counter()
         self.stack: list[list] = []  # [row, started, CPU of timed parts inside]
@@ -332,7 +363,7 @@ class PartTimer:
 
     def install(self) -> None:
         import importlib
-        for module, attribute, row in TIMED_PARTS:
+        for module, attribute, row in self.parts:
             owner = importlib.import_module(module)
             *path, name = attribute.split(".")
             for part in path:
@@ -372,17 +403,22 @@ class PartTimer:
     def around(self, step: str):
         return self.part(OUTSIDE_PARTS, step)
 
-    def print(self) -> None:
+    def cell(self, step: str, row: str) -> str:
+        if not self.cpu[(step, row)]:
+            return "–"
+        ms = self.cpu[(step, row)] * 1000 / self.requests[step]
+        return f"{ms:.3f} ({self.cpu[(step, row)] / self.cpu[(step, '')]:.0%})"
+
+    def print(self, floor: PartTimer | None = None) -> None:
+        """The table of ours; with ``floor``, each cell "ours · the floor's"."""
         steps = [step for step in STEPS if self.requests[step]]
-        print("\n### Exclusive CPU per /pay, ms (share of the step's CPU)\n")
+        print("\n### Exclusive CPU per /pay, ms (share of the step's CPU)"
+              + (": ours · the floor's" if floor else "") + "\n")
         print("| part | " + " | ".join(STEPS[step] for step in steps) + " |\n"
               + "| --- " * (len(steps) + 1) + "|")
-        for row in [row for *_, row in TIMED_PARTS] + [OUTSIDE_PARTS, ""]:
-            cells = []
-            for step in steps:
-                ms = self.cpu[(step, row)] * 1000 / self.requests[step]
-                share = self.cpu[(step, row)] / self.cpu[(step, "")]
-                cells.append(f"{ms:.3f} ({share:.0%})" if self.cpu[(step, row)] else "–")
+        for row in [row for *_, row in self.parts] + [OUTSIDE_PARTS, ""]:
+            cells = [self.cell(step, row) + (f" · {floor.cell(step, row)}" if floor else "")
+                     for step in steps]
             print(f"| {row or 'the whole /pay'} | " + " | ".join(cells) + " |")
 
 
@@ -522,6 +558,9 @@ def main() -> int:
 
         from bench.minimal_server import application as minimal_app
         from paymentsite.wsgi import application as ours
+        floor_app = None
+        if db_server is not None:  # the floor speaks PostgreSQL only
+            from bench.floor_server import application as floor_app
 
         for handler in logging.getLogger().handlers:  # stderr, as gunicorn's, to the file
             if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
@@ -537,30 +576,40 @@ def main() -> int:
         checkouts = lambda count: [checkout_ours(ours, len(SESSIONS)) for _ in range(count)]
         pairs = lambda: zip(checkouts(args.requests), checkouts(args.requests), strict=True)
         minimal = lambda body, around=NOTHING: pay_json(minimal_app, {}, body, around)
+        floors = lambda count: [checkout_ours(ours, len(SESSIONS), floor_app)
+                                for _ in range(count if floor_app else 0)]
 
         for index, pay in enumerate(checkouts(args.warmup)):
             pay_card(pay, (VISA, THREE_DS)[index % 2], sandbox, {})
             pay_card(minimal, (VISA, THREE_DS)[index % 2], sandbox, {})
-        ours_ms, minimal_ms = {}, {}
+        for index, pay in enumerate(floors(args.warmup)):
+            pay_card(pay, (VISA, THREE_DS)[index % 2], sandbox, {})
+        ours_ms, minimal_ms, floor_ms = {}, {}, {}
+        floor_pays = iter(floors(2 * args.requests))
         for visa, three_ds in pairs():
             pay_card(visa, VISA, sandbox, ours_ms, database=DATABASE_CPU)  # interleaved:
-            pay_card(minimal, VISA, sandbox, minimal_ms)  # drift hits both alike
+            pay_card(minimal, VISA, sandbox, minimal_ms)  # drift hits all alike
             pay_card(three_ds, THREE_DS, sandbox, ours_ms, database=DATABASE_CPU)
             pay_card(minimal, THREE_DS, sandbox, minimal_ms)
+            for card, pay in zip((VISA, THREE_DS), floor_pays, strict=False):
+                pay_card(pay, card, sandbox, floor_ms, database=FLOOR_DATABASE_CPU,
+                         connections=floor_connections)
         print(f"\n{args.requests} /pay per step and server, serial, in-process, sandbox at "
               f"0 ms, after {args.warmup} warm-up checkouts; {os.cpu_count()} CPUs\n")
-        print("| step | ours median | minimal median | ours − minimal | ours CPU/request "
-              "| minimal CPU/request |\n" + "| --- " * 6 + "|")
+        print("| step | ours median | minimal median | ours − minimal | floor median "
+              "| ours CPU/request | minimal CPU/request | floor CPU/request |\n"
+              + "| --- " * 8 + "|")
         for step, label in STEPS.items():
-            a, b = ours_ms.get(step, []), minimal_ms.get(step, [])
+            a, b, f = ours_ms.get(step, []), minimal_ms.get(step, []), floor_ms.get(step, [])
             print(f"| {label} | {median(a, 0):.1f} ms | {median(b, 0):.1f} ms | "
-                  f"{median(a, 0) - median(b, 0):.1f} ms | {median(a, 1):.1f} ms | "
-                  f"{median(b, 1):.1f} ms |")
-        if DATABASE_CPU:  # the minimal server keeps nothing: it has none
-            print("\nPostgreSQL's CPU per /pay of ours (its backends for this process, from "
-                  "/proc; mean): " + ", ".join(
-                      f"{STEPS[step]} {statistics.fmean(DATABASE_CPU[step]):.2f} ms"
-                      for step in STEPS if DATABASE_CPU.get(step)))
+                  f"{median(a, 0) - median(b, 0):.1f} ms | {median(f, 0):.1f} ms | "
+                  f"{median(a, 1):.1f} ms | {median(b, 1):.1f} ms | {median(f, 1):.1f} ms |")
+        for name, cpu in (("ours", DATABASE_CPU), ("the floor", FLOOR_DATABASE_CPU)):
+            if cpu:  # the minimal server keeps nothing: it has none
+                print(f"\nPostgreSQL's CPU per /pay of {name} (its backends for this process, "
+                      "from /proc; mean): " + ", ".join(
+                          f"{STEPS[step]} {statistics.fmean(cpu[step]):.2f} ms"
+                          for step in STEPS if cpu.get(step)))
 
         if args.queries:
             queries_print(ours, sandbox)
@@ -581,15 +630,20 @@ def main() -> int:
             sampler.print(requests=sum(len(v) for v in sampled.values()),
                           cpu_ms=sum(cpu for v in sampled.values() for _, cpu in v))
         if args.parts:
-            timer, timed = PartTimer(), {}
+            timer, floor_timer, timed = PartTimer(), PartTimer(FLOOR_PARTS), {}
+            floor_pays = iter(floors(2 * args.requests))
             timer.install()
+            floor_timer.install()
             try:
                 for visa, three_ds in pairs():
                     pay_card(visa, VISA, sandbox, timed, timer.around)
                     pay_card(three_ds, THREE_DS, sandbox, timed, timer.around)
+                    for card, pay in zip((VISA, THREE_DS), floor_pays, strict=False):
+                        pay_card(pay, card, sandbox, {}, floor_timer.around)
             finally:
+                floor_timer.uninstall()
                 timer.uninstall()
-            timer.print()
+            timer.print(floor_timer if floor_app else None)
         print(f"\nLog records at WARNING or above: {dict(warnings) or 'none'} "
               "(var/bench-pay-profile.log)")
         return 0
