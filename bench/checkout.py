@@ -171,7 +171,11 @@ def pay_through(url: str, sandbox: SandboxControls, failures: list[str]) -> Call
         body, step = {"payment_method_id": checkout.card}, "create"
         while True:
             started = time.perf_counter()
-            response = client.post(f"{url}/pay", content=json.dumps(body), headers=headers)
+            try:
+                response = client.post(f"{url}/pay", content=json.dumps(body), headers=headers)
+            except httpx.HTTPError as error:
+                failures.append(f"{url}/pay: {error!r}")
+                return
             checkout.pay_ms.append((step, (time.perf_counter() - started) * 1000))
             if response.status_code not in (200, 402) or not response.content.startswith(b"{"):
                 failures.append(f"{url}/pay answered {response.status_code}: "
@@ -253,15 +257,27 @@ def measure_floor(url: str, port: int, ours: subprocess.Popen, checkouts: list[C
     """The floor server's turn, with ours stopped first: each gunicorn thread of either
     keeps two PostgreSQL connections, and both at once would pass PostgreSQL's default
     max_connections (100) at 3 × 16 threads. Ours is started again for the next row."""
-    ours.terminate()
-    ours.wait(timeout=30)
+    stop(ours)
     floor = gunicorn("bench.floor_server:application", port, args, env, log)
     try:
         wait_for(url + "/")
+        # Each thread's database connection opened before timing, as placing the orders
+        # opened ours' (in both, a thread's lock connection opens with its first /pay).
+        threads = args.workers * args.threads
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda _: httpx.get(url + "/warm", timeout=30), range(2 * threads)))
         return measure(url, floor.pid, checkouts, concurrency, sandbox)
     finally:
-        floor.terminate()
-        floor.wait(timeout=30)
+        stop(floor)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # gunicorn's graceful timeout is longer
+        process.kill()
+        process.wait(timeout=10)
 
 
 def gunicorn(app: str, port: int, args: argparse.Namespace, env: dict, log) -> subprocess.Popen:

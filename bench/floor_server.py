@@ -6,7 +6,8 @@
 The minimal server (``bench/minimal_server.py``) keeps nothing, so it says what Stripe's
 calls cost, not what a checkout that charges once must cost. This WSGI callable pays the
 site's own orders (same database, same sessions) with the round trips our /pay makes for
-its guarantees, in the same order, with the same SQL, and nothing else: no Django (only
+its guarantees, in the same order, with equivalent SQL (the same statements; a few
+spelled differently, ``= ANY`` for ``IN``), and nothing else: no Django (only
 ``django.core.signing`` to read the session cookie's data, Django's format), no ORM, no
 middleware, no logging, no metrics, no translations, no errors beyond the bench's cards.
 Its throughput is the most any /pay keeping those guarantees can reach on this machine,
@@ -29,7 +30,9 @@ the INSERT and confirms), as ``bench/pay_profile.py --queries`` lists ours:
    after a challenge or a settled challenge, ``COMMIT``.
 
 A request with no order to pay, another card or anything unexpected answers 400: the
-bench sends only what it should.
+bench sends only what it should. ``GET /warm`` opens this thread's database connection,
+as placing the orders through the site opens ours' before they are paid (each server's
+lock connection opens with its first /pay, in both).
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import psycopg
 import redis
@@ -55,6 +60,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_sandbox")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SITE_TIME_ZONE = ZoneInfo(os.environ.get("DJANGO_TIME_ZONE") or "UTC")  # the totals' days
 SESSION_SALT = "django.contrib.sessions.SessionStore"  # SessionBase.key_salt of our store
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -119,12 +125,16 @@ class Refused(Exception):
 
 
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == "/warm":
+        _db()
+        time.sleep(0.05)  # held a moment, so a burst of these reaches every thread
+        return _answer(start_response, 200, {})
     if environ.get("PATH_INFO") != "/pay" or environ.get("REQUEST_METHOD") != "POST":
         return _answer(start_response, 404, {"error": "Not found."})
     try:
         status, body = _pay(environ)
-    except Refused as error:
-        status, body = 400, {"error": str(error)}
+    except (Refused, signing.BadSignature, ValueError, KeyError) as error:
+        status, body = 400, {"error": f"{type(error).__name__}: {error}"}
     return _answer(start_response, status, body)
 
 
@@ -136,7 +146,7 @@ def _pay(environ: dict[str, Any]) -> tuple[int, dict]:
     body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
     method, intent_id = body.get("payment_method_id"), body.get("payment_intent_id")
     session_key = cookies["sessionid"].value if "sessionid" in cookies else ""
-    db, lock = _connections()
+    db, lock = _db(), _lock()
     owned = _session_orders(db, session_key)
     _throttle(session_key, environ.get("REMOTE_ADDR", ""))
     reference = _which_order(db, owned, body.get("order_reference"), intent_id)
@@ -151,6 +161,8 @@ def _pay(environ: dict[str, Any]) -> tuple[int, dict]:
 
 
 def _session_orders(db: psycopg.Connection, session_key: str) -> list[str]:
+    if not SECRET_KEY:  # the site's key, or none of its sessions can be read
+        raise Refused("DJANGO_SECRET_KEY is not set: the floor reads the site's sessions")
     row = db.execute('SELECT session_data FROM "django_session" WHERE session_key = %s '
                      "AND expire_date > %s", [session_key, datetime.now(UTC)]).fetchone()
     if row is None:
@@ -197,8 +209,11 @@ def _which_order(db: psycopg.Connection, owned: list[str], reference: str | None
                          'AND o."reference" = ANY(%s) ORDER BY a."id" LIMIT 1',
                          [intent_id, owned]).fetchone()
     else:
-        row = db.execute('SELECT "reference" FROM "payments_order" WHERE "reference" = ANY(%s) '
-                         "AND \"status\" = 'open' LIMIT 2", [owned]).fetchone()
+        rows = db.execute('SELECT "reference" FROM "payments_order" WHERE "reference" = ANY(%s) '
+                          "AND \"status\" = 'open' LIMIT 2", [owned]).fetchall()
+        if len(rows) > 1:
+            raise Refused("more than one order awaiting payment")  # ours refuses too
+        row = rows[0] if rows else None
     if row is None:
         raise Refused("no such order")
     return row[0]
@@ -328,17 +343,15 @@ def _recorded(db: psycopg.Connection, order: dict, attempt: dict, intent: dict, 
                 'DO UPDATE SET count = "payments_dailytotal".count + excluded.count, amount = '
                 '"payments_dailytotal".amount + excluded.amount RETURNING 1) SELECT 0, upd.* '
                 "FROM upd")
-        params += [now.date(), order["currency"], order["amount"]]
+        params += [now.astimezone(SITE_TIME_ZONE).date(), order["currency"], order["amount"]]
     else:
         sql += " SELECT 0, upd.* FROM upd"
     with db.transaction():
         _record_statement(db, sql, params)
         if status == "requires_action":  # a challenge: does one already have incidents?
-            _incidents_probe(db, 'SELECT 1 FROM "payments_incident" WHERE "stripe_id" = %s '
-                             'AND "kind" = ANY(%s) LIMIT 1', [intent["id"], list(CHALLENGE_KINDS)])
+            _challenge_probe(db, intent["id"])
         elif status == "succeeded" and attempt["requires_action_at"] is not None:
-            _incidents_probe(db, 'SELECT 1 FROM "payments_incident" WHERE ("stripe_id" = %s '
-                             'OR "order_id" = %s) LIMIT 1', [intent["id"], order["id"]])
+            _settled_probe(db, intent["id"], order["id"])
     if status == "requires_action":
         return 200, {"requiresAction": True, "clientSecret": intent["client_secret"]}
     if status == "succeeded":
@@ -351,19 +364,30 @@ def _record_statement(db: psycopg.Connection, sql: str, params: list) -> None:
         raise Refused("the attempt changed under the record")
 
 
-def _incidents_probe(db: psycopg.Connection, sql: str, params: list) -> None:
-    db.execute(sql, params).fetchone()
+def _challenge_probe(db: psycopg.Connection, intent_id: str) -> None:
+    db.execute('SELECT 1 FROM "payments_incident" WHERE "stripe_id" = %s AND "kind" = ANY(%s) '
+               "LIMIT 1", [intent_id, list(CHALLENGE_KINDS)]).fetchone()
 
 
-def _connections() -> tuple[psycopg.Connection, psycopg.Connection]:
-    """This thread's two connections: the request's and the order lock's (both
-    autocommit, client-side binding as Django's)."""
+def _settled_probe(db: psycopg.Connection, intent_id: str, order_id: int) -> None:
+    db.execute('SELECT 1 FROM "payments_incident" WHERE ("stripe_id" = %s OR "order_id" = %s) '
+               "LIMIT 1", [intent_id, order_id]).fetchone()
+
+
+def _db() -> psycopg.Connection:
+    """This thread's request connection (autocommit, client-side binding as Django's)."""
     if getattr(_local, "db", None) is None:
         _local.db = psycopg.connect(DATABASE_URL, autocommit=True,
                                     cursor_factory=psycopg.ClientCursor)
+    return _local.db
+
+
+def _lock() -> psycopg.Connection:
+    """This thread's order lock connection (autocommit; it sends BEGIN itself)."""
+    if getattr(_local, "lock", None) is None:
         _local.lock = psycopg.connect(DATABASE_URL, autocommit=True,
                                       application_name="floor order lock")
-    return _local.db, _local.lock
+    return _local.lock
 
 
 def _answer(start_response: StartResponse, status: int, body: dict) -> list[bytes]:

@@ -87,11 +87,12 @@ def floor_connections() -> list:
     return [getattr(floor_server._local, "db", None), getattr(floor_server._local, "lock", None)]
 
 
-def database_cpu_seconds(connections=ours_connections) -> float | None:
+def database_cpu_seconds(connections=ours_connections) -> tuple[float, tuple] | None:
     """CPU seconds so far of the PostgreSQL backends serving this thread (``connections``:
     ours, Django's and the order lock's, or the floor's), read from /proc (the scheduler's
-    nanoseconds on the CPU): None when PostgreSQL is not on this machine."""
-    total, found = 0.0, False
+    nanoseconds on the CPU), with their process ids: None when PostgreSQL is not on this
+    machine."""
+    total, pids = 0.0, []
     for conn in connections():
         if conn is None or conn.closed:
             continue
@@ -99,8 +100,9 @@ def database_cpu_seconds(connections=ours_connections) -> float | None:
             on_cpu_ns = Path(f"/proc/{conn.info.backend_pid}/schedstat").read_text().split()[0]
         except OSError:
             continue
-        total, found = total + int(on_cpu_ns) / 1e9, True
-    return total if found else None
+        total += int(on_cpu_ns) / 1e9
+        pids.append(conn.info.backend_pid)
+    return (total, tuple(pids)) if pids else None
 
 
 def wsgi(app, method: str, path: str, cookies: dict, form: dict | None = None,
@@ -166,8 +168,8 @@ def pay_card(pay, card: str, sandbox: SandboxControls, out: dict, around=lambda 
         status, answer, ms, cpu = pay(body, around(step))
         out.setdefault(step, []).append((ms, cpu))
         after = database_cpu_seconds(connections) if before is not None else None
-        if after is not None:
-            database.setdefault(step, []).append((after - before) * 1000)
+        if after is not None and after[1] == before[1]:  # no connection (re)opened between
+            database.setdefault(step, []).append((after[0] - before[0]) * 1000)
         return status, answer
 
     status, answer = timed({"payment_method_id": card}, "create" if card == VISA else "create_3ds")
@@ -345,7 +347,8 @@ FLOOR_PARTS = [
     ("bench.floor_server", "_stripe_post", "Stripe call (stripe-python, HTTP)"),
     ("bench.floor_server", "_recorded", "status record: BEGIN, COMMIT, Python"),
     ("bench.floor_server", "_record_statement", "· its statement"),
-    ("bench.floor_server", "_incidents_probe", "· challenged: incidents probe"),
+    ("bench.floor_server", "_challenge_probe", "· challenged: incidents probe"),
+    ("bench.floor_server", "_settled_probe", "· settled: incidents probe"),
 ]
 
 

@@ -5,13 +5,16 @@ through the floor, and what each left in the database is compared."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import re
 
 import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bench import floor_server
 from payments.checkout.models import DailyTotal, PaymentAttempt
@@ -134,5 +137,66 @@ def test_the_floor_refuses_an_unknown_session_and_pays_nothing(
         floor, product, sandbox):
     shopper = shopper_with_order(product)
     shopper.client.cookies["sessionid"] = "no-such-session"
-    assert floor(shopper, payment_method_id="pm_card_visa") == (400, {"error": "no session"})
+    assert floor(shopper, payment_method_id="pm_card_visa") == \
+        (400, {"error": "Refused: no session"})
     assert not shopper.order_now().attempts.exists()
+
+
+def _shape(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A statement as its first word and the tables it names: the same statement whether
+    the ORM or the floor spelled it."""
+    return sql.split(None, 1)[0].upper(), tuple(sorted(set(re.findall(
+        r'"((?:payments|django)_[a-z_]+)"', sql))))
+
+
+class _Recorded:
+    """The floor's request connection, every statement it is sent recorded."""
+
+    def __init__(self, conn: psycopg.Connection, into: list[str]) -> None:
+        self.conn, self.into = conn, into
+
+    def execute(self, sql: str, params=None):
+        self.into.append(sql)
+        return self.conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        self.into.append("BEGIN")
+        with self.conn.transaction():
+            yield
+        self.into.append("COMMIT")
+
+
+def test_the_floor_sends_our_statements_step_by_step(floor, product, sandbox, monkeypatch):
+    """On the request's connection (the order lock's is not Django's: not compared), each
+    step of each card sends the same statements in the same order: the floor's round
+    trips are ours."""
+    floor_sql: list[str] = []
+    real_db = floor_server._db
+    monkeypatch.setattr(floor_server, "_db", lambda: _Recorded(real_db(), floor_sql))
+    steps: dict[str, list[list]] = {"ours": [], "floor": []}
+    for card in ("pm_card_visa", "pm_card_authenticationRequired"):
+        for pay_through in ("ours", "floor"):
+            shopper = shopper_with_order(product)
+            for body in ({"payment_method_id": card}, None):
+                if body is None:  # the confirm after the bank's challenge
+                    if card == "pm_card_visa":
+                        break
+                    intent_id = shopper.order_now().attempts.get().stripe_id
+                    sandbox.authenticate(intent_id, "complete")
+                    body = {"payment_intent_id": intent_id}
+                if pay_through == "ours":
+                    with CaptureQueriesContext(connection) as ours:
+                        assert shopper.pay(**body).status_code == 200
+                    sent = [query["sql"] for query in ours.captured_queries]
+                    sent = [sql for sql in sent if "django_session" in sql
+                            or "payments_" in sql or sql in ("BEGIN", "COMMIT")]
+                else:
+                    floor_sql.clear()
+                    assert floor(shopper, **body)[0] == 200
+                    sent = list(floor_sql)
+                steps[pay_through].append([_shape(sql) for sql in sent])
+    assert steps["floor"] == steps["ours"]
+    # Paid at once: session, which order, order read, INSERT, BEGIN, the record, COMMIT.
+    assert [kind for kind, _ in steps["ours"][0]] == \
+        ["SELECT", "SELECT", "SELECT", "INSERT", "BEGIN", "WITH", "COMMIT"]
