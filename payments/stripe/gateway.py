@@ -309,11 +309,26 @@ def _first(page: dict[str, Any]) -> Any:
     return page["data"][0] if page["data"] else None
 
 
+class WriteRetryRefused(stripe.StripeError):
+    """A write was tried more than once (stripe-python retries a lost answer with the same
+    idempotency key) and the last try was refused with 429. A rate-limited request never
+    reaches its endpoint, where Stripe saves or replays a key's result, so the 429 says
+    nothing of the earlier try, which may have been carried out: the outcome is unknown,
+    not refused (``StripeUnavailable``)."""
+
+
 def _request(method: str, path: str, params: dict[str, Any], *,
              idempotency_key: str | None = None) -> dict[str, Any]:
     """One call to Stripe's API, answered as plain JSON (Stripe's errors raised as usual)."""
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
-    return client_get().raw_request(method, path, **params, **options).data
+    sent = transport.requests_sent()
+    try:
+        return client_get().raw_request(method, path, **params, **options).data
+    except stripe.RateLimitError as error:
+        if method == "post" and transport.requests_sent() - sent > 1:
+            raise WriteRetryRefused(str(error), http_status=error.http_status,
+                                    headers=error.headers, code=error.code) from error
+        raise
 
 
 def _intent_path(intent_id: str) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,15 @@ import stripe
 import urllib3
 from requests import utils as requests_utils
 from urllib3 import exceptions
+
+_sent = threading.local()  # .count: requests this thread has sent, retries included
+
+
+def requests_sent() -> int:
+    """How many requests this thread has sent so far, each try of a retried call counted:
+    the gateway tells by it whether a failed call was tried more than once."""
+    return getattr(_sent, "count", 0)
+
 
 # Sockets kept open per host, at most: one per thread that calls at once (a pool grows only
 # as far as it is used; past this, a connection is closed after its call, and urllib3 warns).
@@ -66,6 +76,7 @@ class Urllib3Client(stripe.HTTPClient):
     def _send(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any,
               *, preload_content: bool) -> urllib3.BaseHTTPResponse:
         headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}  # as requests asks
+        _sent.count = requests_sent() + 1
         try:
             return self._pool_get().request(
                 method.upper(), url, body=post_data, headers=headers, timeout=self._timeout,

@@ -75,6 +75,30 @@ def test_a_lost_create_then_another_card_does_not_charge_twice(shopper, sandbox,
     assert shopper.order.attempts.get().card_brand == "visa"
 
 
+def test_a_create_retried_then_rate_limited_keeps_its_attempt_and_charges_once(
+        shopper, sandbox, stripe_client, site_on_sandbox):
+    """stripe-python retries a create whose answer was dropped, and Stripe refuses the
+    retry with 429: the first try may have charged the card (here it did). That is an
+    outcome unknown, not a refusal: the attempt stays, to be replayed with its key, and the
+    shopper's next try with another card is not charged a second time. (Taken for a
+    refusal, the attempt was deleted: a webhook that had bound it made that a 500, and
+    without one the second card paid a second intent; found by bench/chaos.py.)"""
+    site_on_sandbox.STRIPE_MAX_NETWORK_RETRIES = 2
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop",
+                      when="after")
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="rate_limit")
+    failed = shopper.pay(payment_method_id="pm_card_visa")
+    assert failed.status_code == 503 and "try again" in failed.json()["error"]
+    attempt = shopper.order.attempts.get()
+    assert (attempt.stripe_id, attempt.status) == (None, "creating")
+    assert attempt.outcome_lost_at is not None
+    retried = shopper.pay(payment_method_id="pm_card_mastercard")
+    assert retried.json()["success"] is True
+    intents = stripe_client.v1.payment_intents.list().data
+    assert len(intents) == 1 and intents[0].amount_received == 5198
+    assert shopper.order.attempts.get().card_brand == "visa"
+
+
 def test_network_retries_recover_a_dropped_create_without_the_shopper_noticing(
         shopper, sandbox, stripe_client, site_on_sandbox):
     site_on_sandbox.STRIPE_MAX_NETWORK_RETRIES = 2

@@ -52,6 +52,26 @@ def test_without_retries_a_dropped_call_is_unavailable_and_sent_once(site_on_san
     assert len(creates(sandbox)) == 1
 
 
+def test_a_write_rate_limited_on_its_retry_is_an_unknown_outcome(site_on_sandbox, sandbox):
+    """The first try was sent (and here carried out): a 429 to the retry does not say the
+    write was refused. Sent once and refused, it is rate limited; a read is never a write."""
+    site_on_sandbox.STRIPE_MAX_NETWORK_RETRIES = 2
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop",
+                      when="after")
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="rate_limit")
+    sent = transport.requests_sent()
+    with pytest.raises(gateway.StripeUnavailable):
+        create("retried-then-429")
+    assert transport.requests_sent() - sent == 2
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="rate_limit")
+    with pytest.raises(gateway.RateLimited):
+        create("refused-1")
+    sandbox.add_fault(method="GET", path="/v1/payment_intents", count=1, action="drop")
+    sandbox.add_fault(method="GET", path="/v1/payment_intents", count=1, action="rate_limit")
+    with pytest.raises(gateway.RateLimited):
+        gateway.payment_intent_page()
+
+
 def test_nothing_listening_is_unavailable(site_on_sandbox):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
