@@ -67,7 +67,8 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 STATUS = {200: "200 OK", 400: "400 Bad Request", 402: "402 Payment Required",
           404: "404 Not Found"}
 
-# The budget's script and keys, as payments/stripe/budget.py sends them.
+# The budget's script and keys, as payments/stripe/budget.py sends them. A copy: importing
+# that module needs Django's settings; tests/bench/ fails if the two ever differ.
 TAKE_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
