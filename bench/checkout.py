@@ -6,7 +6,7 @@
 
 Starts the sandbox, the site, ``bench/minimal_server.py`` (the baseline: a few lines of
 WSGI, the same Stripe calls, no database) and ``bench/floor_server.py`` (the floor: our
-/pay's round trips for its guarantees, the same SQL, no framework) under the same
+/pay's round trips for its guarantees, equivalent SQL, no framework) under the same
 gunicorn settings (gthread, ``--workers``×``--threads``, DEBUG off, rate limits on but
 high), then for each added sandbox latency and client concurrency:
   1. places 2 × ``--checkouts`` orders on the site over HTTP, each in its own session
@@ -282,7 +282,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def gunicorn(app: str, port: int, args: argparse.Namespace, env: dict, log) -> subprocess.Popen:
     """gunicorn with gunicorn.conf.py (read from the working directory), as in production,
-    the same worker class, workers and threads for the site and the minimal server."""
+    the same worker class, workers and threads for every server."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
          "--worker-class", "gthread", "--workers", str(args.workers), "--threads",
