@@ -413,7 +413,17 @@ class IncidentAdmin(QuickRowsMixin, OpsActionsMixin, IndexedSearchMixin, ReadOnl
         (_("Timeline"), {"fields": ["intent_created", "first_seen_detail", "last_seen",
                                  "resolved", "ended_by"]}),
     ]
-    readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
+    readonly_fields = [field for _title, options in fieldsets for field in options["fields"]
+                       ] + ["finalize_sent"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Incident | None = None):
+        if obj is None or obj.finalize_sent_at is None:
+            return self.fieldsets
+        # When the sweep sent its confirm: an open one with it is waiting on that answer.
+        *head, (title, options) = self.fieldsets
+        fields = list(options["fields"])
+        fields.insert(fields.index("resolved"), "finalize_sent")
+        return [*head, (title, {**options, "fields": fields})]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("order", "attempt")
@@ -625,6 +635,10 @@ class IncidentAdmin(QuickRowsMixin, OpsActionsMixin, IndexedSearchMixin, ReadOnl
     @admin.display(description=_("Last seen"))
     def last_seen(self, incident: Incident) -> str:
         return timestamp(incident.last_seen_at, seconds=True)
+
+    @admin.display(description=_("Auto-finalize sent"))
+    def finalize_sent(self, incident: Incident) -> str:
+        return timestamp(incident.finalize_sent_at, seconds=True)
 
     @admin.display(description=_("Resolved"))
     def resolved(self, incident: Incident) -> str:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
@@ -200,10 +200,14 @@ def _abandoned_lost(*, intent: IntentData, attempt: PaymentAttempt | None, kind:
 
 
 def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
-                  paid_as: str = IncidentStatus.RECOVERED) -> int:
+                  paid_as: str = IncidentStatus.RECOVERED, from_confirmation: bool = False
+                  ) -> int:
     """An intent is paid or canceled: its incidents learn its final status (the list and
     the CSV show it) and the open ones end, as ``paid_as`` when paid. Paid also ends
-    those of the order's earlier intents; canceled only the intent's own."""
+    those of the order's earlier intents; canceled only the intent's own.
+
+    ``from_confirmation``: paid straight from requires_confirmation, so an auto-finalize
+    sent for it (``incident_finalize_sent``) paid it, though its answer was lost."""
     paid = intent_status == Status.SUCCEEDED
     paid_order = order_id if paid else None  # whose earlier intents' incidents end too
     # Nearly every payment has no incident: one read instead of two writes (every /pay
@@ -220,10 +224,22 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
     ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if paid else [IncidentStatus.OPEN]
     if ended_as == IncidentStatus.AUTO_FINALIZED:
         ending.append(IncidentStatus.RECOVERED)
+    elif paid and from_confirmation:
+        ended_as = Case(When(stripe_id=stripe_id, finalize_sent_at__isnull=False,
+                             then=Value(IncidentStatus.AUTO_FINALIZED)),
+                        default=Value(ended_as))
     with incident_totals_kept(stripe_ids=[stripe_id], order_id=paid_order):
         Incident.objects.filter(stripe_id=stripe_id).update(intent_status=intent_status)
         return Incident.objects.filter(scope, status__in=ending).update(
             status=ended_as, resolved_at=timezone.now())
+
+
+def incident_finalize_sent(*, stripe_id: str, sent: bool = True) -> None:
+    """Our scan is about to confirm this authenticated, waiting payment (``sent``), or
+    was told no without Stripe doing it (not sent). Written before the call: the worker
+    may be killed during it, or its answer lost, while Stripe pays the payment."""
+    Incident.objects.filter(stripe_id=stripe_id, kind=Kind.CONFIRMATION_ABANDONED).update(
+        finalize_sent_at=timezone.now() if sent else None)
 
 
 def incidents_settle(*, attempt: PaymentAttempt) -> int:

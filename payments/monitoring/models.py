@@ -61,6 +61,10 @@ class Incident(models.Model):
     first_seen_at = models.DateTimeField(_("first seen at"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # Our scan sent its confirm (auto-finalize) of this waiting payment. Paid later straight
+    # from requires_confirmation, it was that confirm, even if its answer was lost.
+    finalize_sent_at = models.DateTimeField(_("auto-finalize sent at"), null=True,
+                                            blank=True, editable=False)
     source = models.CharField(_("source"), max_length=16,
                               help_text=_("What found it: webhook or scan."))
 

@@ -28,15 +28,17 @@ def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
 def payment_settled_received(sender, attempt: PaymentAttempt, previous: str, source: str,
                              confirmed: bool, **kwargs) -> None:
     """The payment's incidents end: recovered, canceled, or auto-finalized when our own
-    scan's confirm paid it. An order's first intent paid at its first answer to /pay has
-    none (nothing saw it fail or wait): most payments, so no query for them."""
+    scan's confirm paid it (its answer, or the one it sent with its answer lost). An
+    order's first intent paid at its first answer to /pay has none (nothing saw it fail
+    or wait): most payments, so no query for them."""
     if source == PaymentEvent.Source.PAY and previous == PaymentAttempt.Status.CREATING \
             and attempt.number == 1:
         return
     auto = source == PaymentEvent.Source.SCAN and confirmed
     incidents.incidents_end(
         stripe_id=attempt.stripe_id, order_id=attempt.order_id, intent_status=attempt.status,
-        paid_as=Incident.Status.AUTO_FINALIZED if auto else Incident.Status.RECOVERED)
+        paid_as=Incident.Status.AUTO_FINALIZED if auto else Incident.Status.RECOVERED,
+        from_confirmation=previous == PaymentAttempt.Status.REQUIRES_CONFIRMATION)
 
 
 @receiver(payment_challenged)

@@ -28,11 +28,11 @@ from django.conf import settings
 from django.db.models import Q, Value
 from django.utils import timezone
 
-from payments.checkout.errors import CheckoutError
+from payments.checkout.errors import CheckoutError, PaymentUnavailable
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_finalize
 from payments.checkout.status import payment_status_record_missing
-from payments.monitoring import observe
+from payments.monitoring import incidents, observe
 from payments.monitoring.leases import Lease, lease_hold, lease_ttl
 from payments.monitoring.models import Incident, ScanCursor, ScanRun
 from payments.stripe import gateway
@@ -249,12 +249,15 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
     if kind != Incident.Kind.CONFIRMATION_ABANDONED or attempt is None \
             or not settings.PAYMENTS_AUTO_FINALIZE:
         return
+    incidents.incident_finalize_sent(stripe_id=intent.id)
     try:
         confirmed = checkout_finalize(
             order_reference=attempt.order.reference, payment_intent_id=intent.id,
             source=SCAN, actor=actor)
     except CheckoutError as error:  # declined, or the shopper got there first
         log.info("auto-finalize of %s: %s", intent.id, error.message)
+        if not isinstance(error, PaymentUnavailable):  # Stripe answered: no payment of ours
+            incidents.incident_finalize_sent(stripe_id=intent.id, sent=False)
         return
     if confirmed:  # its incidents ended auto-finalized (payments.monitoring.receivers)
         scan.run.finalized += 1
@@ -387,9 +390,9 @@ def _page_held(*, stripe_ids: list[str]) -> list[tuple[str, str, str, str, str, 
     attempts = PaymentAttempt.objects.filter(stripe_id__in=stripe_ids).order_by().values_list(
         Value("attempt"), "stripe_id", "status", "last_error_code", "last_decline_code",
         Value(""))
-    incidents = Incident.objects.filter(stripe_id__in=stripe_ids).order_by().values_list(
+    incident_rows = Incident.objects.filter(stripe_id__in=stripe_ids).order_by().values_list(
         Value("incident"), "stripe_id", "kind", "intent_status", "error_code", "status")
-    return list(attempts.union(incidents, all=True))
+    return list(attempts.union(incident_rows, all=True))
 
 
 def _chunked(queryset: Any, size: int = 100) -> Iterator[Any]:

@@ -486,6 +486,16 @@ def test_expires_in_for_an_open_payment_waiting_for_its_confirm(paid_order, merc
     assert f"in{NBSP}10{NBSP}min" in detail
 
 
+def test_an_incident_page_says_when_the_sweep_sent_its_confirm(paid_order, merchant):
+    waiting = incident_make("pi_waiting", kind=Incident.Kind.CONFIRMATION_ABANDONED,
+                            order=paid_order, intent_status="requires_confirmation")
+    page = f"/admin/payments/incident/{waiting.pk}/change/"
+    assert "Auto-finalize sent" not in merchant.get(page).content.decode()
+    Incident.objects.filter(pk=waiting.pk).update(finalize_sent_at=timezone.now())
+    html = merchant.get(page).content.decode()
+    assert re.search(r"Auto-finalize sent:?</label>.*?\d{2}:\d{2}:\d{2}", html, re.S)
+
+
 def csv_rows(response) -> list[list[str]]:
     import csv
     import io

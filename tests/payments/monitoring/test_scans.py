@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from payments.models import Incident, Order, PaymentAttempt, PaymentEvent, ScanRun
-from payments.monitoring import scans
+from payments.monitoring import observe, scans
 from payments.monitoring.leases import lease_hold
 from payments.stripe import gateway
 from payments.stripe.facts import AUTHENTICATION_FAILURES
@@ -158,6 +158,52 @@ def test_an_authenticated_intent_never_confirmed_is_auto_finalized(shopper, sand
     assert attempt.events.filter(to_status="succeeded", source="scan").count() == 1
     page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
     assert "Paid" in page
+
+
+@pytest.mark.parametrize("heard_from", ["the next sweep", "a webhook"])
+def test_an_auto_finalize_whose_answer_was_lost_is_labelled_auto_finalized(
+        shopper, sandbox, heard_from):
+    """Stripe carries out the sweep's confirm and its answer is lost: the sweep gives up,
+    and the payment is heard of later (a webhook, or the next sweep's read). Ours all the
+    same: it ends auto-finalized, not recovered (the chaos run found it labelled so)."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
+                      count=1, action="drop", when="after")
+    run = scans.scan_stale()
+    assert (run.status, run.finalized) == ("done", 0)
+    assert shopper.order_now().status == Order.Status.OPEN  # paid at Stripe, unheard of
+    assert Incident.objects.get().finalize_sent_at is not None
+    if heard_from == "a webhook":
+        observe.intent_observe(intent=gateway.payment_intent_retrieve(intent_id=intent_id),
+                               source=PaymentEvent.Source.WEBHOOK, actor="webhook:evt_1")
+    else:
+        backdate(PaymentAttempt.objects.get(pk=attempt.pk), requires_confirmation_at=3600)
+        scans.scan_stale()
+    assert shopper.order_now().status == Order.Status.PAID
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status) == (Kind.CONFIRMATION_ABANDONED,
+                                                IncidentStatus.AUTO_FINALIZED)
+    assert len([c for c in server_calls(sandbox, f"/v1/payment_intents/{intent_id}/confirm")
+                if c["method"] == "POST"]) == 1  # Stripe's one confirm was the sweep's
+
+
+def test_an_auto_finalize_stripe_refused_leaves_the_payment_to_the_shopper(shopper, sandbox):
+    """Refused outright (429: Stripe did nothing), the sweep's confirm did not pay it: the
+    shopper's own confirm afterwards ends the incident recovered."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
+                      count=1, action="rate_limit")
+    assert scans.scan_stale().finalized == 0
+    assert Incident.objects.get().finalize_sent_at is None
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status) == (Kind.CONFIRMATION_ABANDONED,
+                                                IncidentStatus.RECOVERED)
 
 
 def test_without_auto_finalize_the_hour_runs_out_and_the_sale_is_lost(
