@@ -420,6 +420,8 @@ if STRIPE_API_BASE:
 # ("localhost" names no server: it only keeps kombu from warning that no host was given.)
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
+    # kombu's transport, with each message written whole before a worker can read it.
+    CELERY_BROKER_TRANSPORT = "paymentsite.celery_broker:Transport"
     celery_folder = Path(env("CELERY_BROKER_FOLDER", "") or BASE_DIR / "var" / "celery")
     celery_folder = celery_folder.resolve()  # kombu wants absolute paths
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -52,6 +52,7 @@ before = waiting()
 with start_worker(app, perform_ping_check=False, queues=[queue], shutdown_timeout=30):
     finished = done.wait(30)
 print(json.dumps({"broker": app.conf.broker_url, "options": app.conf.broker_transport_options,
+                  "transport": type(app.connection().transport).__module__,
                   "before": before, "after": waiting(), "finished": finished, **seen}))
 """
 
@@ -74,6 +75,7 @@ def worker_takes_a_task(env: dict[str, str]) -> dict:
 def test_a_worker_takes_a_task_from_the_filesystem_broker(tmp_path):
     result = worker_takes_a_task({"CELERY_BROKER_FOLDER": str(tmp_path / "celery")})
     assert result["broker"].startswith("filesystem://")
+    assert result["transport"] == "paymentsite.celery_broker"  # messages renamed into place
     queue = str(tmp_path / "celery" / "queue")
     assert result["options"] == {"data_folder_in": queue, "data_folder_out": queue,
                                  "control_folder": str(tmp_path / "celery" / "control")}
@@ -83,7 +85,7 @@ def test_a_worker_takes_a_task_from_redis():
     url = os.environ.get("REDIS_URL", "")
     need(bool(url), "REDIS_URL is not set")
     result = worker_takes_a_task({"REDIS_URL": url})
-    assert result["broker"] == url
+    assert result["broker"] == url and result["transport"] == "kombu.transport.redis"
     # The fail-fast publish options (no filesystem folders) leave the worker working.
     assert result["options"]["socket_timeout"] >= 2 and result["options"]["max_retries"] == 1
     assert "data_folder_in" not in result["options"]

@@ -1,0 +1,41 @@
+"""The broker without Redis (``dev.py run``, the demo): kombu's filesystem transport, with
+each message whole before a worker can take it.
+
+kombu writes a message straight into its final name (open, then write; its lock is one
+readers never take), and a worker polling the folder may move and read the file in
+between: an empty or cut message, a ``JSONDecodeError`` that stops the worker
+("Unrecoverable error"; kombu issue #1551, open). Beat publishes every few seconds, so
+``dev.py run`` lost its worker that way. Here a message is written under a name no
+reader takes (``….msg.partial``) and renamed into place: ``os.replace`` in one folder
+is atomic, so a reader sees the whole file or none.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from time import monotonic
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+PARTIAL = ".partial"
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue, payload, **kwargs):
+        """Put ``payload`` onto ``queue``: kombu's name, written then renamed."""
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        path = os.path.join(self.data_folder_out, name)
+        try:
+            with open(path + PARTIAL, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
+            os.replace(path + PARTIAL, path)
+        except OSError as error:
+            raise ChannelError(f"Cannot add file {path!r} to directory") from error
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
