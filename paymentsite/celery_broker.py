@@ -1,13 +1,21 @@
-"""The broker without Redis (``dev.py run``, the demo): kombu's filesystem transport, with
-each message whole before a worker can take it.
+"""Celery's broker transports: kombu's, each mended where it stopped our worker.
 
-kombu writes a message straight into its final name (open, then write; its lock is one
-readers never take), and a worker polling the folder may move and read the file in
-between: an empty or cut message, a ``JSONDecodeError`` that stops the worker
-("Unrecoverable error"; kombu issue #1551, open). Beat publishes every few seconds, so
-``dev.py run`` lost its worker that way. Here a message is written under a name no
-reader takes (``….msg.partial``) and renamed into place: ``os.replace`` in one folder
-is atomic, so a reader sees the whole file or none.
+- ``Transport`` (no Redis: ``dev.py run``, the demo): kombu's filesystem transport writes
+  a message straight into its final name (open, then write; its lock is one readers never
+  take), and a worker polling the folder may move and read the file in between: an
+  empty or cut message, a ``JSONDecodeError`` that stops the worker ("Unrecoverable
+  error"; kombu issue #1551, open). Beat publishes every few seconds, so ``dev.py run``
+  lost its worker that way. Here a message is written under a name no reader takes
+  (``….msg.partial``) and renamed into place: ``os.replace`` in one folder is atomic, so
+  a reader sees the whole file or none.
+- ``RedisTransport``: when Redis goes away while the worker holds a message (acks late),
+  the worker closes its connection to reconnect; closing the channel puts the held
+  messages back, through a transport kombu has already detached from its connection
+  (``AttributeError: 'NoneType' object has no attribute 'hostname'``), which Celery does
+  not take for a connection error: "Unrecoverable error", the worker gone until someone
+  starts it again (seen in the chaos run and CI's). Here that is the connection error it
+  is, so the worker reconnects; the messages stay in Redis's unacked set, which puts them
+  back after the visibility timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import uuid
 from time import monotonic
 
 from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
+from kombu.transport import filesystem, redis
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -39,3 +47,14 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+
+class RedisChannel(redis.Channel):
+    def _connparams(self, asynchronous=False):
+        if self.connection.client is None:  # detached while this channel was closing
+            raise redis.redis.exceptions.ConnectionError("the broker connection is closed")
+        return super()._connparams(asynchronous=asynchronous)
+
+
+class RedisTransport(redis.Transport):
+    Channel = RedisChannel

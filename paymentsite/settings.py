@@ -420,7 +420,7 @@ if STRIPE_API_BASE:
 # ("localhost" names no server: it only keeps kombu from warning that no host was given.)
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
-    # kombu's transport, with each message written whole before a worker can read it.
+    # kombu's transport, mended (paymentsite/celery_broker.py), as for Redis below.
     CELERY_BROKER_TRANSPORT = "paymentsite.celery_broker:Transport"
     celery_folder = Path(env("CELERY_BROKER_FOLDER", "") or BASE_DIR / "var" / "celery")
     celery_folder = celery_folder.resolve()  # kombu wants absolute paths
@@ -432,6 +432,9 @@ if not REDIS_URL:
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = redis_broker_options(REDIS_TIMEOUT_SECONDS)
+    if REDIS_URL.startswith("redis://"):  # rediss:// keeps kombu's own (its TLS defaults)
+        # A worker that loses Redis while it holds a message reconnects, not stops.
+        CELERY_BROKER_TRANSPORT = "paymentsite.celery_broker:RedisTransport"
 # Tasks record what they did in the database; nobody waits on a result.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

@@ -85,7 +85,7 @@ def test_a_worker_takes_a_task_from_redis():
     url = os.environ.get("REDIS_URL", "")
     need(bool(url), "REDIS_URL is not set")
     result = worker_takes_a_task({"REDIS_URL": url})
-    assert result["broker"] == url and result["transport"] == "kombu.transport.redis"
+    assert result["broker"] == url and result["transport"] == "paymentsite.celery_broker"
     # The fail-fast publish options (no filesystem folders) leave the worker working.
     assert result["options"]["socket_timeout"] >= 2 and result["options"]["max_retries"] == 1
     assert "data_folder_in" not in result["options"]

@@ -1,16 +1,21 @@
-"""The filesystem broker (``paymentsite.celery_broker``): a worker polling the folder never
-takes a message that is still being written (kombu's own transport lets it, and the
-worker stops on the cut message: ``dev.py run`` lost its worker that way)."""
+"""The broker transports (``paymentsite.celery_broker``): on the filesystem, a worker
+polling the folder never takes a message still being written (kombu's own transport
+lets it, and the worker stops on the cut message: ``dev.py run`` lost its worker that
+way); on Redis, a worker that loses Redis while holding a message reconnects instead of
+stopping on an AttributeError."""
 
 from __future__ import annotations
 
 import os
 import threading
+import uuid
 
-from kombu import Connection
+import redis
+from kombu import Connection, Exchange, Queue
 from kombu.transport import filesystem
 
 from paymentsite import celery_broker
+from tests.conftest import need
 
 QUEUE = "celery"
 
@@ -72,3 +77,28 @@ def test_a_reader_polling_beside_a_writer_gets_every_message_whole(tmp_path):
     for connection, _ in (writing, reading):
         connection.release()
 
+
+
+def test_a_channel_closing_after_its_transport_let_go_is_a_connection_error():
+    """Redis gone while the worker holds a message: closing the channel to reconnect puts
+    the message back through a transport kombu already detached. kombu's own raises
+    AttributeError ('NoneType' object has no attribute 'hostname'), which stops the
+    worker; ours raises the connection error Celery reconnects on, and the message stays
+    in Redis's unacked set (put back after the visibility timeout)."""
+    url = os.environ.get("REDIS_URL", "")
+    need(bool(url), "REDIS_URL is not set")
+    connection = Connection(url, transport=celery_broker.RedisTransport)
+    channel = connection.default_channel
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    queue = Queue(name, Exchange(name), routing_key=name)
+    with connection.Producer() as producer:
+        producer.publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
+    held = queue(channel).get(no_ack=False)  # delivered, not acknowledged (acks late)
+    assert held.payload == {"n": 1}
+    connection._do_close_transport()  # kombu's own step, as when the worker lost Redis
+    connection.maybe_close_channel(channel)  # ignores connection errors, not others
+    client = redis.Redis.from_url(url)
+    assert client.hexists(channel.unacked_key, held.delivery_tag)
+    client.hdel(channel.unacked_key, held.delivery_tag)
+    client.zrem(channel.unacked_index_key, held.delivery_tag)
+    client.delete(name)
