@@ -38,7 +38,9 @@ def admin_in_german(live_server, transactional_db, staff_roles):
         Incident.objects.filter(pk=incident.pk).update(
             decline_code=decline, error_code="card_declined" if decline else
             "payment_intent_authentication_failure", card_brand=brand, card_country="DE",
-            intent_created_at=now - timedelta(minutes=minutes))
+            intent_created_at=now - timedelta(minutes=minutes),
+            # The sweep sent its confirm of the authenticated one (its page says when).
+            finalize_sent_at=now if kind == Incident.Kind.CONFIRMATION_ABANDONED else None)
     # Some days of the month with payments in trouble, for the chart's bars and labels.
     for days_ago in (3, 9, 16, 24):
         incident = incident_of(Incident.Kind.ACTION_ABANDONED, email=f"d{days_ago}@example.com",
@@ -100,6 +102,12 @@ def test_the_incident_list_and_dashboard_in_german(browser, admin_in_german, wid
     expect(content).to_contain_text("Offen")  # the incident's status
     expect(content).to_contain_text("Erfordert Aktion")  # the payment's, at Stripe
     expect(content).to_contain_text("keine E-Mail-Adresse")  # the ops action's stored detail
+    nothing_wider_than_the_screen(page, width)
+
+    finalized = Incident.objects.get(kind=Incident.Kind.CONFIRMATION_ABANDONED).pk
+    page.goto(url + f"/admin/payments/incident/{finalized}/change/")
+    expect(page.locator("#content")).to_contain_text("Automatischer Abschluss gesendet")
+    shot(page, f"incident-finalize-sent-de-{width}")
     nothing_wider_than_the_screen(page, width)
 
     page.goto(url + "/admin/payments/opsaction/")
