@@ -16,7 +16,10 @@ from pathlib import Path
 from celery import Celery
 from celery.signals import worker_process_shutdown
 
+from paymentsite.celery_broker import transports_register
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paymentsite.settings")
+transports_register()  # kombu's filesystem and Redis transports, mended
 
 app = Celery("paymentsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")

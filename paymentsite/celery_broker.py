@@ -15,7 +15,11 @@
   not take for a connection error: "Unrecoverable error", the worker gone until someone
   starts it again (seen in the chaos run and CI's). Here that is the connection error it
   is, so the worker reconnects; the messages stay in Redis's unacked set, which puts them
-  back after the visibility timeout.
+  back after the visibility timeout (kombu's default: an hour).
+
+``transports_register`` makes the broker URL's own scheme name ours (``filesystem://``,
+``redis://``, ``rediss://``), so every connection gets them whatever ``broker_url`` says
+when it is made (a test or a bench may point it elsewhere), and logs show the plain URL.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import uuid
 from time import monotonic
 
+from kombu import transport as kombu_transports
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, redis
 from kombu.utils.encoding import str_to_bytes
@@ -58,3 +63,15 @@ class RedisChannel(redis.Channel):
 
 class RedisTransport(redis.Transport):
     Channel = RedisChannel
+
+
+OURS = {"filesystem": f"{__name__}:Transport", "redis": f"{__name__}:RedisTransport",
+        "rediss": f"{__name__}:RedisTransport"}  # rediss: kombu keys its TLS on the name
+
+
+def transports_register() -> None:
+    """kombu's names for these schemes, pointed at ours (before any connection is made:
+    kombu caches the class it resolved for a name)."""
+    for scheme, ours in OURS.items():
+        kombu_transports.TRANSPORT_ALIASES[scheme] = ours
+        kombu_transports._transport_cache.pop(scheme, None)

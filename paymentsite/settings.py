@@ -416,12 +416,11 @@ if STRIPE_API_BASE:
 # Redis when REDIS_URL is set (several hosts, production); otherwise kombu's filesystem
 # transport in var/celery/: no setup, file locks, one host (the worker and beat share it).
 # It has no visibility timeout: a message a killed worker held is lost, where Redis
-# delivers it again; the scans catch up either way.
+# delivers it again; the scans catch up either way. Both transports are kombu's, mended
+# where they stopped our worker (paymentsite/celery_broker.py, registered by celery.py).
 # ("localhost" names no server: it only keeps kombu from warning that no host was given.)
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
-    # kombu's transport, mended (paymentsite/celery_broker.py), as for Redis below.
-    CELERY_BROKER_TRANSPORT = "paymentsite.celery_broker:Transport"
     celery_folder = Path(env("CELERY_BROKER_FOLDER", "") or BASE_DIR / "var" / "celery")
     celery_folder = celery_folder.resolve()  # kombu wants absolute paths
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -432,9 +431,6 @@ if not REDIS_URL:
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = redis_broker_options(REDIS_TIMEOUT_SECONDS)
-    if REDIS_URL.startswith("redis://"):  # rediss:// keeps kombu's own (its TLS defaults)
-        # A worker that loses Redis while it holds a message reconnects, not stops.
-        CELERY_BROKER_TRANSPORT = "paymentsite.celery_broker:RedisTransport"
 # Tasks record what they did in the database; nobody waits on a result.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

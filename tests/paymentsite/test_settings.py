@@ -185,18 +185,6 @@ def test_email_goes_to_files_in_development_and_smtp_in_production():
                    "EMAIL_PORT": 465, "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": True}
 
 
-def test_the_broker_transport_is_ours_except_for_redis_over_tls():
-    """paymentsite/celery_broker.py mends kombu's filesystem and Redis transports; a
-    rediss:// URL keeps kombu's own, which sets its TLS defaults by that scheme."""
-    def transport(url: str) -> str | None:
-        return values({"REDIS_URL": url}, "CELERY_BROKER_TRANSPORT")[
-            "CELERY_BROKER_TRANSPORT"]
-
-    assert transport("") == "paymentsite.celery_broker:Transport"
-    assert transport("redis://127.0.0.1:6379/0") == "paymentsite.celery_broker:RedisTransport"
-    assert transport("rediss://cache.example.com:6380/0") is None
-
-
 def test_sqlite_waits_for_the_write_lock_and_postgresql_is_untouched(tmp_path):
     got = values({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, "DATABASES")
     assert got["DATABASES"]["default"]["OPTIONS"] == {
