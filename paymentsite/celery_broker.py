@@ -7,7 +7,9 @@
   error"; kombu issue #1551, open). Beat publishes every few seconds, so ``dev.py run``
   lost its worker that way. Here a message is written under a name no reader takes
   (``….msg.partial``) and renamed into place: ``os.replace`` in one folder is atomic, so
-  a reader sees the whole file or none.
+  a reader sees the whole message or none. (The exchange tables in the control folder,
+  written once per queue binding, stay as kombu writes them. A publisher killed while
+  writing leaves its ``.partial`` file, which no reader takes.)
 - ``RedisTransport``: when Redis goes away while the worker holds a message (acks late),
   the worker closes its connection to reconnect; closing the channel puts the held
   messages back, through a transport kombu has already detached from its connection

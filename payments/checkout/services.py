@@ -122,12 +122,13 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
 
 
 def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,
-                      actor: str) -> bool:
+                      actor: str, before_confirm: Callable[[], None] | None = None) -> bool:
     """Confirm an intent the shopper authenticated but never confirmed (a scan, or ops).
 
     The same order lock and idempotency keys as the shopper's own confirm, so the two
     racing charge once. True when this call confirmed it; False when it was paid
-    already; a CheckoutError when it is not awaiting confirmation."""
+    already; a CheckoutError when it is not awaiting confirmation. ``before_confirm``
+    runs under the lock just before the confirm is sent (the scan notes it)."""
     def work(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
         attempt = _attempt_of(order, attempt, payment_intent_id)
         if attempt.status == Status.SUCCEEDED:
@@ -135,6 +136,8 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
         if attempt.status != Status.REQUIRES_CONFIRMATION or order.status != Order.Status.OPEN:
             raise OrderNotPayable(f"{payment_intent_id} is {attempt.status}, not awaiting "
                                   "confirmation.")
+        if before_confirm is not None:
+            before_confirm()
         return _confirm(order, attempt, actor, None, source=source)
 
     outcome = _locked(order_reference, work, payment_intent_id=payment_intent_id)

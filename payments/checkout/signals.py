@@ -6,7 +6,9 @@ becomes succeeded or canceled (once per attempt: a repeated fact changes nothing
 - ``attempt``: the attempt as stored;
 - ``previous``: its status before;
 - ``source``: who reported it (``PaymentEvent.Source``: pay, webhook, scan, admin);
-- ``confirmed``: the report is the answer to a confirm call of ours (not a read).
+- ``confirmed``: the report is the answer to a confirm call of ours (not a read);
+- ``replayed``: that answer was Stripe's replay for its idempotency key (an earlier
+  request with the same key, such as a sweep's whose answer was lost, did the work).
 
 Monitoring ends the payment's incidents on it (``payments.monitoring.receivers``).
 

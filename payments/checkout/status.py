@@ -208,7 +208,7 @@ def _settled_announce(*, attempt: PaymentAttempt, intent: IntentData, previous: 
         confirmed and previous == intent.status == Status.SUCCEEDED
     if settled:
         payment_settled.send(sender=PaymentAttempt, attempt=attempt, previous=previous,
-                             source=source, confirmed=confirmed)
+                             source=source, confirmed=confirmed, replayed=intent.replayed)
 
 
 def _challenge_moved(*, attempt: PaymentAttempt, before) -> None:

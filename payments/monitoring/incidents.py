@@ -206,8 +206,9 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
     the CSV show it) and the open ones end, as ``paid_as`` when paid. Paid also ends
     those of the order's earlier intents; canceled only the intent's own.
 
-    ``from_confirmation``: paid straight from requires_confirmation, so an auto-finalize
-    sent for it (``incident_finalize_sent``) paid it, though its answer was lost."""
+    ``from_confirmation``: paid straight from requires_confirmation by no confirm of the
+    caller's own (a read, or a replayed answer), so an auto-finalize sent for it
+    (``incident_finalize_sent``) paid it, though its answer was lost."""
     paid = intent_status == Status.SUCCEEDED
     paid_order = order_id if paid else None  # whose earlier intents' incidents end too
     # Nearly every payment has no incident: one read instead of two writes (every /pay
@@ -235,9 +236,10 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
 
 
 def incident_finalize_sent(*, stripe_id: str, sent: bool = True) -> None:
-    """Our scan is about to confirm this authenticated, waiting payment (``sent``), or
-    was told no without Stripe doing it (not sent). Written before the call: the worker
-    may be killed during it, or its answer lost, while Stripe pays the payment."""
+    """Our scan is about to confirm this authenticated, waiting payment (``sent``: under
+    the order's lock, the payment still waiting), or was told no without Stripe doing it
+    (not sent). Written before the call: the worker may be killed during it, or its
+    answer lost, while Stripe pays the payment."""
     Incident.objects.filter(stripe_id=stripe_id, kind=Kind.CONFIRMATION_ABANDONED).update(
         finalize_sent_at=timezone.now() if sent else None)
 

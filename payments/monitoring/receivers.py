@@ -26,7 +26,7 @@ def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
 
 @receiver(payment_settled)
 def payment_settled_received(sender, attempt: PaymentAttempt, previous: str, source: str,
-                             confirmed: bool, **kwargs) -> None:
+                             confirmed: bool, replayed: bool = False, **kwargs) -> None:
     """The payment's incidents end: recovered, canceled, or auto-finalized when our own
     scan's confirm paid it (its answer, or the one it sent with its answer lost). An
     order's first intent paid at its first answer to /pay has none (nothing saw it fail
@@ -35,10 +35,15 @@ def payment_settled_received(sender, attempt: PaymentAttempt, previous: str, sou
             and attempt.number == 1:
         return
     auto = source == PaymentEvent.Source.SCAN and confirmed
+    # Paid straight from requires_confirmation, and not by a confirm Stripe carried out
+    # for this caller (a read brought it, or Stripe replayed an earlier request's answer
+    # for the shared key): a sweep's confirm sent for it did it (incident_finalize_sent).
+    sweeps_maybe = previous == PaymentAttempt.Status.REQUIRES_CONFIRMATION and not (
+        confirmed and not replayed)
     incidents.incidents_end(
         stripe_id=attempt.stripe_id, order_id=attempt.order_id, intent_status=attempt.status,
         paid_as=Incident.Status.AUTO_FINALIZED if auto else Incident.Status.RECOVERED,
-        from_confirmation=previous == PaymentAttempt.Status.REQUIRES_CONFIRMATION)
+        from_confirmation=sweeps_maybe)
 
 
 @receiver(payment_challenged)

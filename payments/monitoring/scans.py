@@ -249,11 +249,11 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
     if kind != Incident.Kind.CONFIRMATION_ABANDONED or attempt is None \
             or not settings.PAYMENTS_AUTO_FINALIZE:
         return
-    incidents.incident_finalize_sent(stripe_id=intent.id)
     try:
         confirmed = checkout_finalize(
             order_reference=attempt.order.reference, payment_intent_id=intent.id,
-            source=SCAN, actor=actor)
+            source=SCAN, actor=actor,
+            before_confirm=lambda: incidents.incident_finalize_sent(stripe_id=intent.id))
     except CheckoutError as error:  # declined, or the shopper got there first
         log.info("auto-finalize of %s: %s", intent.id, error.message)
         if not isinstance(error, PaymentUnavailable):  # Stripe answered: no payment of ours

@@ -83,6 +83,9 @@ class IntentData:
     created: int
     metadata: dict[str, str] = field(default_factory=dict)
     receipt_email: str | None = None
+    # The answer of a write Stripe replayed for its idempotency key (an earlier request
+    # with that key did the work): Stripe's Idempotent-Replayed header.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,12 +326,18 @@ def _request(method: str, path: str, params: dict[str, Any], *,
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     sent = transport.requests_sent()
     try:
-        return client_get().raw_request(method, path, **params, **options).data
+        response = client_get().raw_request(method, path, **params, **options)
     except stripe.RateLimitError as error:
         if method == "post" and transport.requests_sent() - sent > 1:
             raise WriteRetryRefused(str(error), http_status=error.http_status,
                                     headers=error.headers, code=error.code) from error
         raise
+    if idempotency_key and response.headers.get("Idempotent-Replayed") == "true":
+        return {**response.data, REPLAYED: True}
+    return response.data
+
+
+REPLAYED = "_idempotent_replayed"  # ours, beside Stripe's fields: see IntentData.replayed
 
 
 def _intent_path(intent_id: str) -> str:
@@ -420,6 +429,7 @@ def _intent_data(intent: Any, method: Any = None) -> IntentData:
         created=intent["created"],
         metadata={str(key): str(value) for key, value in (intent.get("metadata") or {}).items()},
         receipt_email=intent.get("receipt_email"),
+        replayed=bool(intent.get(REPLAYED)),
     )
 
 

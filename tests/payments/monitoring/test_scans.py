@@ -190,6 +190,45 @@ def test_an_auto_finalize_whose_answer_was_lost_is_labelled_auto_finalized(
                 if c["method"] == "POST"]) == 1  # Stripe's one confirm was the sweep's
 
 
+@pytest.mark.parametrize(("dropped", "ends_as"), [
+    ("after", IncidentStatus.AUTO_FINALIZED),  # Stripe paid at the sweep's confirm
+    ("before", IncidentStatus.RECOVERED)])  # Stripe never saw it: the shopper's paid
+def test_a_shoppers_confirm_after_a_sweeps_lost_one_is_labelled_by_who_paid(
+        shopper, sandbox, dropped, ends_as):
+    """Both send the same idempotency key: after a sweep's confirm that Stripe carried out,
+    the shopper's is answered as its replay (Idempotent-Replayed), the sweep's doing; after
+    one Stripe never received, the shopper's own confirm pays."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
+                      count=1, action="drop", when=dropped)
+    assert scans.scan_stale().finalized == 0
+    assert Incident.objects.get().finalize_sent_at is not None  # outcome unknown
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+    assert (Incident.objects.get().status, shopper.order_now().status) == (ends_as,
+                                                                          Order.Status.PAID)
+
+
+def test_a_shopper_who_confirms_while_the_sweep_waits_for_the_lock_is_recovered(
+        shopper, sandbox, monkeypatch):
+    """The sweep read the payment waiting; the shopper's confirm takes the order's lock
+    first and pays. The sweep then finds it paid, sends nothing and notes nothing."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    finalize = scans.checkout_finalize
+
+    def shopper_first(**kwargs):
+        assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+        return finalize(**kwargs)
+
+    monkeypatch.setattr(scans, "checkout_finalize", shopper_first)
+    assert scans.scan_stale().finalized == 0
+    incident = Incident.objects.get()
+    assert (incident.status, incident.finalize_sent_at) == (IncidentStatus.RECOVERED, None)
+
+
 def test_an_auto_finalize_stripe_refused_leaves_the_payment_to_the_shopper(shopper, sandbox):
     """Refused outright (429: Stripe did nothing), the sweep's confirm did not pay it: the
     shopper's own confirm afterwards ends the incident recovered."""

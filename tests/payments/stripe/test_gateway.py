@@ -85,6 +85,9 @@ def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
     assert first.id == second.id
     posts = [r for r in sandbox.requests("/v1/payment_intents") if r["method"] == "POST"]
     assert len(posts) == 2 and len({p["idempotency_key"] for p in posts}) == 1
+    # Stripe says which answer is a replay (Idempotent-Replayed): who did the work.
+    assert (first.replayed, second.replayed) == (False, True)
+    assert gw.payment_intent_retrieve(intent_id=first.id).replayed is False
 
 
 def test_intent_pages_read_as_json_say_what_stripe_pythons_objects_say(gw, sandbox):
