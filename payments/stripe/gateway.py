@@ -88,6 +88,9 @@ class IntentData:
     replayed: bool = False
 
 
+REPLAYED = "_idempotent_replayed"  # ours, beside Stripe's fields in a write's answer
+
+
 @dataclass(frozen=True)
 class ChargeData:
     """A charge as the reconciliation compares it: what money it took, for which intent."""
@@ -335,9 +338,6 @@ def _request(method: str, path: str, params: dict[str, Any], *,
     if idempotency_key and response.headers.get("Idempotent-Replayed") == "true":
         return {**response.data, REPLAYED: True}
     return response.data
-
-
-REPLAYED = "_idempotent_replayed"  # ours, beside Stripe's fields: see IntentData.replayed
 
 
 def _intent_path(intent_id: str) -> str:
