@@ -37,6 +37,21 @@ def backdate(attempt: PaymentAttempt, **fields_seconds: int) -> None:
         for field, seconds in fields_seconds.items()})
 
 
+def authenticated_and_left(shopper, sandbox) -> str:
+    """A shopper who passed the bank's challenge an hour ago and closed the tab before the
+    second confirm: the intent waits in requires_confirmation. Its id."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    return intent_id
+
+
+def sweeps_confirm_fails(sandbox, intent_id: str, **fault) -> None:
+    """The next confirm of ``intent_id`` meets ``fault`` (a sandbox fault's fields)."""
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
+                      count=1, **fault)
+
+
 def stripe_calls_during(sandbox, work) -> list[dict]:
     before = len(server_calls(sandbox, "/v1/"))
     work()
@@ -166,12 +181,9 @@ def test_an_auto_finalize_whose_answer_was_lost_is_labelled_auto_finalized(
     """Stripe carries out the sweep's confirm and its answer is lost: the sweep gives up,
     and the payment is heard of later (a webhook, or the next sweep's read). Ours all the
     same: it ends auto-finalized, not recovered (the chaos run found it labelled so)."""
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
+    intent_id = authenticated_and_left(shopper, sandbox)
     attempt = shopper.order.attempts.get()
-    backdate(attempt, requires_action_at=3600)
-    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
-                      count=1, action="drop", when="after")
+    sweeps_confirm_fails(sandbox, intent_id, action="drop", when="after")
     run = scans.scan_stale()
     assert (run.status, run.finalized) == ("done", 0)
     assert shopper.order_now().status == Order.Status.OPEN  # paid at Stripe, unheard of
@@ -198,11 +210,8 @@ def test_a_shoppers_confirm_after_a_sweeps_lost_one_is_labelled_by_who_paid(
     """Both send the same idempotency key: after a sweep's confirm that Stripe carried out,
     the shopper's is answered as its replay (Idempotent-Replayed), the sweep's doing; after
     one Stripe never received, the shopper's own confirm pays."""
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
-    backdate(shopper.order.attempts.get(), requires_action_at=3600)
-    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
-                      count=1, action="drop", when=dropped)
+    intent_id = authenticated_and_left(shopper, sandbox)
+    sweeps_confirm_fails(sandbox, intent_id, action="drop", when=dropped)
     assert scans.scan_stale().finalized == 0
     assert Incident.objects.get().finalize_sent_at is not None  # outcome unknown
     assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
@@ -214,9 +223,7 @@ def test_a_shopper_who_confirms_while_the_sweep_waits_for_the_lock_is_recovered(
         shopper, sandbox, monkeypatch):
     """The sweep read the payment waiting; the shopper's confirm takes the order's lock
     first and pays. The sweep then finds it paid, sends nothing and notes nothing."""
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
-    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    intent_id = authenticated_and_left(shopper, sandbox)
     finalize = scans.checkout_finalize
 
     def shopper_first(**kwargs):
@@ -232,11 +239,8 @@ def test_a_shopper_who_confirms_while_the_sweep_waits_for_the_lock_is_recovered(
 def test_an_auto_finalize_stripe_refused_leaves_the_payment_to_the_shopper(shopper, sandbox):
     """Refused outright (429: Stripe did nothing), the sweep's confirm did not pay it: the
     shopper's own confirm afterwards ends the incident recovered."""
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
-    backdate(shopper.order.attempts.get(), requires_action_at=3600)
-    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
-                      count=1, action="rate_limit")
+    intent_id = authenticated_and_left(shopper, sandbox)
+    sweeps_confirm_fails(sandbox, intent_id, action="rate_limit")
     assert scans.scan_stale().finalized == 0
     assert Incident.objects.get().finalize_sent_at is None
     assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
@@ -248,10 +252,8 @@ def test_an_auto_finalize_stripe_refused_leaves_the_payment_to_the_shopper(shopp
 def test_without_auto_finalize_the_hour_runs_out_and_the_sale_is_lost(
         shopper, sandbox, settings):
     settings.PAYMENTS_AUTO_FINALIZE = False
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
+    authenticated_and_left(shopper, sandbox)
     attempt = shopper.order.attempts.get()
-    backdate(attempt, requires_action_at=3600)
     scans.scan_stale()
     assert Incident.objects.get().kind == Kind.CONFIRMATION_ABANDONED
     backdate(PaymentAttempt.objects.get(pk=attempt.pk), requires_confirmation_at=3600)
@@ -424,9 +426,7 @@ def test_an_expired_lease_of_a_killed_worker_is_taken_over(sandbox, db):
 
 
 def test_ledger_rows_of_a_scan_name_it(shopper, sandbox):
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
-    backdate(shopper.order.attempts.get(), requires_action_at=3600)
+    authenticated_and_left(shopper, sandbox)
     run = scans.scan_stale()
     actors = set(PaymentEvent.objects.filter(source="scan").values_list("actor", flat=True))
     assert actors == {f"scan:{run.pk}"}
@@ -457,10 +457,8 @@ def test_a_payment_left_at_the_bank_past_the_setting_is_lost_and_recovered_if_pa
 def test_an_authenticated_payment_is_lost_when_stripes_hour_passes(shopper, sandbox,
                                                                    settings):
     settings.PAYMENTS_AUTO_FINALIZE = False  # ops' to do, and nobody did
-    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
-    sandbox.authenticate(intent_id, "complete")
+    authenticated_and_left(shopper, sandbox)
     attempt = shopper.order.attempts.get()
-    backdate(attempt, requires_action_at=3600)
     scans.scan_stale()
     assert Incident.objects.get().status == IncidentStatus.OPEN
     # Past its hour by our clock (PaymentAttempt.expires_at), before Stripe's read says so.
