@@ -35,6 +35,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, redis
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 PARTIAL = ".partial"
 
@@ -59,7 +60,7 @@ class Transport(filesystem.Transport):
 class RedisChannel(redis.Channel):
     def _connparams(self, asynchronous=False):
         if self.connection.client is None:  # detached while this channel was closing
-            raise redis.redis.exceptions.ConnectionError("the broker connection is closed")
+            raise RedisConnectionError("the broker connection is closed")
         return super()._connparams(asynchronous=asynchronous)
 
 
