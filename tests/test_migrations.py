@@ -43,3 +43,28 @@ def test_0076_fills_the_order_reference_of_incidents_already_there(db):
             for i in Incident.objects.select_related("order")]
     assert len(kept) == 6
     assert all(reference == order for order, reference in kept)
+
+
+def test_0078_lowers_the_currencies_stored_in_upper_case(db):
+    """Products and orders saved as "EUR" before ``CurrencyField`` (an ``UPDATE`` writes
+    them so here: it skips the field's ``pre_save``) read "eur" after 0078; the rest stay."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from payments.models import Order, Product
+
+    lower = importlib.import_module(
+        "payments.migrations.0078_currency_lower_case").currencies_lower
+    Product.objects.create(sku="mug", name="Mug", price=1500, currency="eur")
+    Product.objects.create(sku="cup", name="Cup", price=900, currency="usd")
+    Order.objects.create(email="a@example.com", amount=1500, currency="eur")
+    Order.objects.create(email="b@example.com", amount=900, currency="usd")
+    Product.objects.filter(sku="mug").update(currency="EUR")
+    Order.objects.filter(email="a@example.com").update(currency="Eur")
+
+    lower(apps, SimpleNamespace(connection=connection))
+    assert dict(Product.objects.values_list("sku", "currency")) == {"mug": "eur", "cup": "usd"}
+    assert dict(Order.objects.values_list("email", "currency")) == {
+        "a@example.com": "eur", "b@example.com": "usd"}

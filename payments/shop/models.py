@@ -10,9 +10,32 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+
+class CurrencyField(models.CharField):
+    """A three-letter ISO currency code, kept in lower case as Stripe answers with it:
+    "EUR" typed in the admin is stored "eur", so an order's currency equals its intent's
+    (the status record pays an order only for its own amount and currency)."""
+
+    default_validators = [RegexValidator(
+        r"^[a-z]{3}\Z", _("Enter a three-letter ISO currency code, such as EUR."))]
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("max_length", 3)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def pre_save(self, model_instance: models.Model, add: bool):
+        value = self.to_python(getattr(model_instance, self.attname))
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 class Product(models.Model):
@@ -20,7 +43,7 @@ class Product(models.Model):
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     price = models.PositiveIntegerField(_("price"), help_text=_("In minor units (cents)."))
-    currency = models.CharField(_("currency"), max_length=3, default="eur")
+    currency = CurrencyField(_("currency"), default="eur")
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -48,7 +71,7 @@ class Order(models.Model):
     email = models.EmailField(_("email"))
     amount = models.PositiveIntegerField(_("amount"),
                                          help_text=_("In minor units, computed from the lines."))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = CurrencyField(_("currency"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices,
                               default=Status.OPEN)
     # A keyed hash of the placing session, so support can correlate an order with the
