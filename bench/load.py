@@ -339,6 +339,7 @@ def main() -> int:
            "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
            "STRIPE_MAX_NETWORK_RETRIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
            "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+           "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
            "DJANGO_SECURE_SSL_REDIRECT": "0", "DEFAULT_FROM_EMAIL": "bench@example.com",
            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
            "DJANGO_LOG_LEVEL": "WARNING",

@@ -48,6 +48,7 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": url,
         "REDIS_URL": args.redis_url, "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DEFAULT_FROM_EMAIL": "bench@example.com",
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
         "STRIPE_RATE_LIMIT_PER_SECOND": "1000000"})

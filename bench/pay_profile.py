@@ -533,6 +533,7 @@ def main() -> int:
         "STRIPE_API_BASE": sandbox_url, "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY, "STRIPE_MAX_NETWORK_RETRIES": "0",
         "DJANGO_SECRET_KEY": "bench-" + "x" * 40, "DJANGO_DEBUG": "0",
+        "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
         "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DEFAULT_FROM_EMAIL": "bench@example.com",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",

@@ -123,6 +123,7 @@ def django_setup(*, sandbox_url: str, db_url: str) -> None:
         "DEFAULT_FROM_EMAIL": "Bench <bench@localhost>", "STRIPE_MAX_NETWORK_RETRIES": "0",
         "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0",
+        "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING",
         # The scans against bare stripe-python, neither paced by the account's budget.
         "PAYMENTS_BACKGROUND_CALLS_PER_SECOND": "0", "STRIPE_RATE_LIMIT_PER_SECOND": "0",

@@ -11,6 +11,7 @@ import os
 import zoneinfo
 from email.utils import formataddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -305,6 +306,13 @@ if STRIPE_LIVE_KEY and STRIPE_API_BASE:
         f"{STRIPE_REAL_API_BASE}. Refusing to send a live key anywhere else: leave "
         "STRIPE_API_BASE unset (or empty) with a live key, or use a test key (sk_test_) "
         "with a sandbox.")
+if STRIPE_LIVE_KEY and DEBUG:
+    # DEBUG's defaults are a developer's (a public SECRET_KEY, mail to files, no second
+    # factor, no HTTPS): a site taking real money with DJANGO_DEBUG left unset must not start.
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is a live key, but DJANGO_DEBUG is on (its default). Refusing to "
+        "take real payments on development defaults: set DJANGO_DEBUG=false and the "
+        "production values README.md lists under 'Configuration'.")
 STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
 STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
 # The most Stripe calls one request makes in a row: /pay's create (replayed), confirm and
@@ -381,8 +389,13 @@ PAYMENTS_METRICS_TOKEN = env("PAYMENTS_METRICS_TOKEN", "") or ""
 # The shop's name, on every page and in every mail (and the sender's name by default).
 SHOP_NAME = (env("SHOP_NAME", "") or "Sandbox Supply Co.").strip()
 OTP_TOTP_ISSUER = SHOP_NAME
-# The site's public address, for links in mail (receipts, recovery links).
-SITE_URL = (env("SITE_URL", "") or "http://127.0.0.1:8000").rstrip("/")
+# The site's public address, for links in mail (receipts, recovery links): required with
+# DEBUG off, or every mailed link would point at the development address.
+SITE_URL = secret("SITE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+if urlsplit(SITE_URL).scheme not in ("http", "https") or not urlsplit(SITE_URL).netloc:
+    raise ImproperlyConfigured(
+        f"SITE_URL={SITE_URL!r} is not an absolute address such as https://shop.example.com: "
+        "links in mail are built on it.")
 # How long a recovery link mailed to a shopper stays valid (until its order is paid).
 PAYMENTS_RECOVERY_LINK_SECONDS = int(env("PAYMENTS_RECOVERY_LINK_SECONDS", "172800") or 172800)
 # How long the receipt's link to the order's page works (in any browser).

@@ -17,13 +17,14 @@ PRINT = ("import django, json; from django.conf import settings; django.setup();
          "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['script-src']]))")
 # Variables these tests set themselves: the caller's must not leak in.
 OURS = ("STRIPE_", "DJANGO_", "EMAIL_", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "WEB_",
-        "GUNICORN_", "PORT", "CELERY_")
+        "GUNICORN_", "PORT", "CELERY_", "SITE_URL")
 SECRET_KEY = "ci-" + "k3y-" * 15
 PRODUCTION = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": SECRET_KEY,
               "DJANGO_ALLOWED_HOSTS": "shop.example.com",
               "STRIPE_SECRET_KEY": "sk_test_" + "a" * 24,
               "STRIPE_PUBLISHABLE_KEY": "pk_test_" + "a" * 24,
-              "DEFAULT_FROM_EMAIL": "Shop <shop@example.com>"}
+              "DEFAULT_FROM_EMAIL": "Shop <shop@example.com>",
+              "SITE_URL": "https://shop.example.com"}
 
 
 def clean_env(env: dict[str, str]) -> dict[str, str]:
@@ -75,10 +76,21 @@ def test_production_without_secrets_stops_with_a_clear_message():
     assert "STRIPE_SECRET_KEY is not set" in out.stderr
 
 
-@pytest.mark.parametrize("missing", ["STRIPE_PUBLISHABLE_KEY", "DEFAULT_FROM_EMAIL"])
-def test_production_needs_the_publishable_key_and_a_sender(missing):
+@pytest.mark.parametrize("missing", ["STRIPE_PUBLISHABLE_KEY", "DEFAULT_FROM_EMAIL",
+                                     "SITE_URL"])
+def test_production_needs_the_publishable_key_a_sender_and_its_address(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     assert f"{missing} is not set" in refused(env)
+
+
+@pytest.mark.parametrize("address", ["shop.example.com", "ftp://shop.example.com", "https://"])
+def test_a_site_url_that_is_no_absolute_address_is_refused(address):
+    assert "is not an absolute address" in refused({**PRODUCTION, "SITE_URL": address})
+
+
+def test_the_site_url_is_kept_without_its_trailing_slash():
+    got = values({**PRODUCTION, "SITE_URL": " https://shop.example.com/ "}, "SITE_URL")
+    assert got == {"SITE_URL": "https://shop.example.com"}
 
 
 def test_production_without_a_sandbox_named_talks_to_stripe_not_127_0_0_1():
@@ -109,6 +121,14 @@ def test_a_live_key_is_never_sent_to_anything_but_stripe(key, base):
 def test_a_live_key_with_debug_on_does_not_fall_back_to_the_sandbox():
     message = refused({"STRIPE_SECRET_KEY": "sk_live_" + "b" * 24})
     assert "STRIPE_SECRET_KEY is a live key" in message
+
+
+def test_a_live_key_with_debug_left_on_is_refused_even_pointed_at_stripe():
+    """DJANGO_DEBUG unset means development defaults (a public SECRET_KEY, mail to files,
+    no second factor): never with real money."""
+    message = refused({"STRIPE_SECRET_KEY": "sk_live_" + "b" * 24, "STRIPE_API_BASE": "",
+                       "STRIPE_PUBLISHABLE_KEY": "pk_live_" + "b" * 24})
+    assert "STRIPE_SECRET_KEY is a live key, but DJANGO_DEBUG is on" in message
 
 
 @pytest.mark.parametrize("base", ["", "https://api.stripe.com", "https://api.stripe.com/"])
