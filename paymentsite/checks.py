@@ -70,13 +70,15 @@ def check_web_worker_timeout(app_configs=None, **kwargs) -> list[checks.CheckMes
 
 @checks.register("paymentsite")
 def check_pay_rates(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """A /pay rate limit that does not parse would fail every payment at request time."""
+    """A rate limit that does not parse would fail every payment (or recovery link's use)
+    at request time."""
     from django.conf import settings
 
     from payments.checkout.throttle import rate_parse
 
     errors = []
-    for name in ("PAYMENTS_PAY_RATE_PER_SESSION", "PAYMENTS_PAY_RATE_PER_IP"):
+    for name in ("PAYMENTS_PAY_RATE_PER_SESSION", "PAYMENTS_PAY_RATE_PER_IP",
+                 "PAYMENTS_RECOVER_RATE_PER_LINK", "PAYMENTS_RECOVER_RATE_PER_IP"):
         rate = getattr(settings, name)
         try:
             if rate:

@@ -345,6 +345,10 @@ PAYMENTS_HANDLE_ACTIONS = env_bool("PAYMENTS_HANDLE_ACTIONS", True)
 # django-ratelimit (e.g. "10/m"); empty turns a limit off.
 PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or ""
 PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""
+# A recovery link's use (its page's POST; a Stripe read while the payment waits at the
+# bank), per link and per address: one link must not spend the account's Stripe budget.
+PAYMENTS_RECOVER_RATE_PER_LINK = env("PAYMENTS_RECOVER_RATE_PER_LINK", "10/m") or ""
+PAYMENTS_RECOVER_RATE_PER_IP = env("PAYMENTS_RECOVER_RATE_PER_IP", "30/m") or ""
 # Where the per-address limit reads the client's address: behind a proxy, the header it
 # sets (e.g. HTTP_X_REAL_IP), else every shopper counts as the proxy.
 PAYMENTS_CLIENT_ADDRESS_META = env("PAYMENTS_CLIENT_ADDRESS_META", "REMOTE_ADDR") or \

@@ -124,7 +124,8 @@ def stripe_client(sandbox: SandboxControls) -> stripe.StripeClient:
 @pytest.fixture
 def site_on_sandbox(sandbox: SandboxControls, settings):
     """Django settings pointing the site (gateway, Stripe.js, CSP) at the test sandbox, with
-    no network retries (tests see each failure) and the /pay rate limits off."""
+    no network retries (tests see each failure) and the /pay and recovery links' rate
+    limits off."""
     from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
 
     settings.STRIPE_API_BASE = sandbox.url
@@ -134,6 +135,7 @@ def site_on_sandbox(sandbox: SandboxControls, settings):
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     settings.STRIPE_TIMEOUT_SECONDS = 2
     settings.PAYMENTS_PAY_RATE_PER_SESSION = settings.PAYMENTS_PAY_RATE_PER_IP = ""
+    settings.PAYMENTS_RECOVER_RATE_PER_LINK = settings.PAYMENTS_RECOVER_RATE_PER_IP = ""
     return settings
 
 

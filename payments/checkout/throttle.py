@@ -1,4 +1,5 @@
-"""/pay's card-testing throttle: fixed-window counters, all of a request's in one round trip.
+"""/pay's card-testing throttle (and a recovery link's, ``payments.recovery.views``):
+fixed-window counters, all of a request's in one round trip.
 
 django-ratelimit spends up to three Redis round trips per counter (``SET NX``, then
 ``EXISTS`` and ``INCRBY`` through Django's cache); /pay counts two (its session and its
@@ -75,7 +76,7 @@ def limits_hit(*, limits: list[Limit]) -> bool:
         try:
             counts = _redis_count(counted, url=settings.REDIS_URL)
         except redis.RedisError:
-            outages.redis_unavailable(component="throttle", doing="/pay let through uncounted")
+            outages.redis_unavailable(component="throttle", doing="request let through uncounted")
             return False
     return any(count > allowed for count, (_, allowed, _) in zip(counts, counted, strict=True))
 

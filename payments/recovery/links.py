@@ -3,10 +3,11 @@
 A link's URL carries a token signed with the site's key and ``LINK_SALT``, naming its
 ``RecoveryLink`` row; the link works until its order is paid or it expires. Mail
 providers' scanners open every link before the person does (a GET, often without
-cookies), so opening it changes nothing but a count and shows no secret: the page's
-script, in a browser, then uses it (a POST with the page's CSRF token), which takes the
-order into that browser's session and hands over the client secret for the bank's
-challenge. Any number of browsers may use it until the order is paid.
+cookies, some running the page's scripts), so opening it changes nothing but a count
+and shows no secret: the shopper's click on the page uses it (its script POSTs with the
+page's CSRF token), which takes the order into that browser's session and hands over the
+client secret for the bank's challenge. Any number of browsers may use it until the order
+is paid.
 """
 
 from __future__ import annotations

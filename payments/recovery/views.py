@@ -1,8 +1,9 @@
 """The page a recovery link opens (``/recover/<token>/``): no login, the link is the key.
 
 A GET (the shopper, or a mail scanner before them) shows the order and uses nothing up;
-the page's script POSTs back with its CSRF token to use the link, and gets the client
-secret for the bank's challenge, or the order page's address for the card form.
+the shopper's click POSTs back with the page's CSRF token to use the link, and gets the
+client secret for the bank's challenge, or the order page's address for the card form.
+Each use is counted against the link's and the address's rate limits.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from payments.checkout.throttle import Limit, address_block, limits_hit
 from payments.recovery import links
 from payments.shop.words import checkout_words
 
@@ -40,6 +43,12 @@ def recover(request: HttpRequest, token: str) -> HttpResponse:
 def _use(request: HttpRequest, token: str) -> HttpResponse:
     """The page's script (JSON), or its form without a script (a redirect to the order)."""
     wants_json = "application/json" in request.headers.get("Accept", "")
+    if _use_rate_limited(request, token):
+        message = _("Too many attempts with this link. Please wait a minute and try again.")
+        response = JsonResponse({"error": message}, status=429) if wants_json else \
+            _failed(request, links.RecoveryLinkError(message, status=429))
+        response["Retry-After"] = "60"
+        return response
     try:
         opening = links.recovery_link_use(token=token, session=request.session)
     except links.RecoveryLinkError as error:
@@ -50,6 +59,15 @@ def _use(request: HttpRequest, token: str) -> HttpResponse:
     if wants_json:
         return JsonResponse({"clientSecret": opening.client_secret, "orderUrl": order_url})
     return redirect(order_url)
+
+
+def _use_rate_limited(request: HttpRequest, token: str) -> bool:
+    """Each use may read the intent at Stripe: counted per link and per address, as /pay's
+    card-testing throttle counts (fails open without Redis)."""
+    return limits_hit(limits=[
+        Limit(group="recover-link", value=token, rate=settings.PAYMENTS_RECOVER_RATE_PER_LINK),
+        Limit(group="recover-ip", value=address_block(request=request),
+              rate=settings.PAYMENTS_RECOVER_RATE_PER_IP)])
 
 
 def _failed(request: HttpRequest, error: links.RecoveryLinkError) -> HttpResponse:

@@ -1,8 +1,10 @@
 /*
  * The recovery page of a link the shop mailed. Opening the link (a GET, perhaps a mail
- * scanner's) showed this page and used nothing; this script uses the link: it POSTs back
- * to the link's own address with the page's CSRF token and gets the order page's address
- * and, while the payment still waits for the bank's challenge, the client secret.
+ * scanner's) showed this page and used nothing; the shopper's click uses it: this script
+ * POSTs back to the link's own address with the page's CSRF token and gets the order
+ * page's address and, while the payment still waits for the bank's challenge, the client
+ * secret. Nothing is used on load: mail scanners that run a page's scripts open it too,
+ * and do not click.
  *
  * Waiting at the bank: "Confirm with my bank" runs stripe.handleCardAction on the order's
  * own intent, then the same second confirm as the checkout (POST /pay {payment_intent_id,
@@ -33,26 +35,13 @@
           return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
         });
       }, function () {
-        use = null;  // try again on the next click
         return { error: words.unreachable };
+      }).then(function (answer) {
+        if (answer.error) use = null;  // the next click asks again (after a wait, say)
+        return answer;
       });
     }
     return use;
-  }
-
-  if (waiting) {
-    // Fetch the secret now, so the button runs the bank's challenge at once.
-    useLink().then(function (answer) {
-      if (answer.error) fail(answer.error);
-      else if (!answer.clientSecret) window.location.replace(answer.orderUrl);
-    });
-  } else {
-    // Nothing to confirm at the bank: straight on to the order's card form.
-    setBusy(true);
-    useLink().then(function (answer) {
-      if (answer.error) fail(answer.error);
-      else window.location.replace(answer.orderUrl);
-    });
   }
 
   form.addEventListener("submit", function (event) {

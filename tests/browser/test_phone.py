@@ -16,6 +16,7 @@ from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
 from payments.monitoring import scans
 from payments.recovery import links
 from tests.browser.test_checkout import enter_card, expect_paid, to_payment
+from tests.payments.conftest import server_calls
 
 pytestmark = pytest.mark.browser
 
@@ -161,6 +162,15 @@ def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
         scanned = httpx.get(url, timeout=10)
         assert scanned.status_code == 200
         assert "_secret_" not in scanned.text and "sessionid" not in scanned.cookies
+    # A scanner that runs the page's scripts, in a browser of its own, and clicks nothing.
+    reads = len(server_calls(sandbox))
+    scanner = browser.new_context()
+    scanned_page = scanner.new_page()
+    scanned_page.goto(url, wait_until="networkidle")
+    expect(scanned_page.get_by_role("button", name=re.compile("with my bank"))).to_be_enabled()
+    scanner.close()
+    assert RecoveryLink.objects.get().used_at is None  # not "used" in the admin
+    assert len(server_calls(sandbox)) == reads  # and no Stripe read
     phone.goto(url)
     fits(phone)
     phone.get_by_role("button", name=re.compile("with my bank")).click()
@@ -192,7 +202,9 @@ def test_an_old_flow_order_is_recovered_with_3155_on_a_new_manual_intent(
     assert incident.kind == "requires_action_not_handled"
     seen: list[str] = []
     phone.on("console", lambda message: seen.append(message.text))
-    phone.goto(link_for(incident))  # a failure: on to the order's card form
+    phone.goto(link_for(incident))  # a failure: on to the order's card form, on a click
+    fits(phone)
+    phone.get_by_role("button", name="Pay 89.00 EUR with a card").click()
     phone.wait_for_selector("input[name=cardnumber]")
     fits(phone)
     enter_card(phone, "4000 0025 0000 3155")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,6 +56,12 @@ def shopper_with_order(product: Product, quantity: int = 2, client: Client | Non
 @pytest.fixture
 def shopper(site_on_sandbox, product) -> Shopper:
     return shopper_with_order(product)
+
+
+def random_address() -> str:
+    """A documentation IPv6 address in its own /64 (the block the throttles count), so
+    counters left in a shared Redis by an earlier run cannot interfere."""
+    return f"2001:db8:{secrets.randbits(16):x}:{secrets.randbits(16):x}::1"
 
 
 def server_calls(sandbox, path: str = "/v1/payment_intents") -> list[dict]:

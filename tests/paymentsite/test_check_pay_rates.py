@@ -18,3 +18,10 @@ def test_a_malformed_rate_is_an_error_naming_the_setting(settings):
     [error] = check_pay_rates()
     assert error.id == "paymentsite.E002" and error.is_serious()
     assert "PAYMENTS_PAY_RATE_PER_IP='30/minute'" in error.msg
+
+
+def test_a_recovery_links_malformed_rate_is_an_error_too(settings):
+    settings.PAYMENTS_RECOVER_RATE_PER_LINK, settings.PAYMENTS_RECOVER_RATE_PER_IP = "ten", "5/m"
+    [error] = check_pay_rates()
+    assert error.id == "paymentsite.E002"
+    assert "PAYMENTS_RECOVER_RATE_PER_LINK='ten'" in error.msg

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 from payments.models import PaymentAttempt
 from tests.conftest import ApplicationClient
-from tests.payments.conftest import shopper_with_order
+from tests.payments.conftest import random_address, shopper_with_order
 from tests.waiting import same_window
 
 
@@ -46,12 +45,6 @@ def test_pay_is_rate_limited_per_session(site_on_sandbox, product, sandbox):
     assert len(sandbox.requests()) == 3
     # Another shopper is not affected.
     assert shopper_with_order(product).pay(payment_method_id="pm_card_visa").status_code == 200
-
-
-def random_address() -> str:
-    """A documentation IPv6 address in its own /64 (the block the throttle counts), so
-    counters left in a shared Redis by an earlier run cannot interfere."""
-    return f"2001:db8:{secrets.randbits(16):x}:{secrets.randbits(16):x}::1"
 
 
 def test_pay_is_rate_limited_per_address(site_on_sandbox, product, sandbox):

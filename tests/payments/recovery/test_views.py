@@ -14,7 +14,13 @@ from django.utils import timezone
 from payments.models import Incident, Order, RecoveryLink
 from payments.monitoring import scans
 from payments.recovery import links
-from tests.payments.conftest import shopper_abandoned, shopper_with_order
+from tests.payments.conftest import (
+    random_address,
+    server_calls,
+    shopper_abandoned,
+    shopper_with_order,
+)
+from tests.waiting import same_window
 
 pytestmark = pytest.mark.usefixtures("quick_scans")
 
@@ -132,3 +138,38 @@ def test_bad_links_say_so_and_reveal_nothing(product, sandbox, ops, case):
     assert expected in html
     used = Client().post(f"/recover/{token}/", headers={"Accept": "application/json"})
     assert expected in used.json()["error"] and "client" not in used.json()
+
+
+def test_a_links_use_is_rate_limited_per_link_so_it_cannot_spend_the_stripe_budget(
+        product, sandbox, ops, site_on_sandbox):
+    """Each use reads the intent at Stripe while the payment waits at the bank: one link
+    POSTed in a loop would spend the account's budget shoppers' /pay needs."""
+    site_on_sandbox.PAYMENTS_RECOVER_RATE_PER_LINK = "3/m"
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    _, token = link_for(incident, ops)
+    _, other = link_for(incident, ops)
+    client = Client(enforce_csrf_checks=True)
+    same_window(seconds=60)
+    reads_before = len(server_calls(sandbox))
+    answers = [use(client, token) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[-1]["Retry-After"] == "60"
+    assert "Too many attempts with this link" in answers[-1].json()["error"]
+    assert len(server_calls(sandbox)) == reads_before + 3  # no read past the limit
+    # Without the script, the form's POST gets the page saying so, not a 500.
+    csrf = client.cookies["csrftoken"].value
+    page = client.post(f"/recover/{token}/", {"csrfmiddlewaretoken": csrf})
+    assert page.status_code == 429 and "Too many attempts" in page.content.decode()
+    assert use(client, other).status_code == 200  # another link (the shop's next mail)
+
+
+def test_a_links_use_is_rate_limited_per_address(product, sandbox, ops, site_on_sandbox):
+    site_on_sandbox.PAYMENTS_RECOVER_RATE_PER_IP = "2/m"
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    address = random_address()
+    same_window(seconds=60)
+    codes = [use(Client(REMOTE_ADDR=address), link_for(incident, ops)[1]).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert use(Client(REMOTE_ADDR=random_address()), link_for(incident, ops)[1]
+               ).status_code == 200
