@@ -32,11 +32,13 @@
   });
 
   var busy = false;
+  var askedAfterMove = false;  // this click asked the server after a movedOn error
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (busy) return;
     setBusy(true);
+    askedAfterMove = false;
     showError("");
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
@@ -52,9 +54,13 @@
       notPaid(response.error);
     } else if (response.requiresAction) {
       return stripe.handleCardAction(response.clientSecret).then(function (result) {
-        if (result.error) return notPaid(cardActionMessage(result.error));
-        // The bank is satisfied; the server confirms the intent again.
-        return post({ payment_intent_id: result.paymentIntent.id })
+        if (result.error && (!movedOn(result.error) || askedAfterMove)) {
+          return notPaid(cardActionMessage(result.error));
+        }
+        askedAfterMove = askedAfterMove || !!result.error;  // once a click: never a loop
+        // The bank is satisfied, or the payment moved on without this page: the server
+        // confirms the intent again, or says it is paid.
+        return post({ payment_intent_id: response.clientSecret.split("_secret_")[0] })
           .then(handleServerResponse);
       });
     } else if (response.success) {
@@ -62,6 +68,14 @@
     } else {
       fail(words.unexpected);
     }
+  }
+
+  // The payment no longer waits at the bank (another tab of this order, or its recovery
+  // link, paid or authenticated it while this page's modal was open): not a failure.
+  function movedOn(error) {
+    var intent = error.payment_intent;
+    return error.code === "payment_intent_unexpected_state" || !!intent &&
+      ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
   }
 
   // Stripe.js's messages are written for developers ("handleCardAction: The

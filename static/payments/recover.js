@@ -61,19 +61,32 @@
     });
   });
 
-  function authenticate(clientSecret, orderUrl) {
+  function authenticate(clientSecret, orderUrl, askedAfterMove) {
     return stripe.handleCardAction(clientSecret).then(function (result) {
-      if (result.error) return fail(cardActionMessage(result.error));
-      return post({ payment_intent_id: result.paymentIntent.id }).then(function (response) {
+      if (result.error && (!movedOn(result.error) || askedAfterMove)) {
+        return fail(cardActionMessage(result.error));  // asked once a click: never a loop
+      }
+      // The bank is satisfied, or the payment moved on without this page (another browser
+      // opened the link too): the server confirms it again, or says it is paid.
+      var intentId = clientSecret.split("_secret_")[0];
+      return post({ payment_intent_id: intentId }).then(function (response) {
         if (response.success) {
           window.location.assign(response.orderUrl || orderUrl);
         } else if (response.requiresAction) {
-          return authenticate(response.clientSecret, orderUrl);
+          return authenticate(response.clientSecret, orderUrl,
+                              askedAfterMove || !!result.error);
         } else {
           fail(response.error || words.unexpected);
         }
       });
     });
+  }
+
+  // As the checkout's (checkout.js): the payment no longer waits at the bank.
+  function movedOn(error) {
+    var intent = error.payment_intent;
+    return error.code === "payment_intent_unexpected_state" || !!intent &&
+      ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
   }
 
   // Stripe.js's messages are written for developers: the shopper gets plain words, the

@@ -150,3 +150,23 @@ def test_the_page_loops_when_the_second_confirm_asks_for_action_again(page, stor
     expect_paid(page)
     assert expired == [True]
     assert len(server_calls(sandbox)) == 3
+
+
+def test_a_tab_whose_bank_modal_outlived_the_payment_says_paid_not_failed(
+        page, store, sandbox, stripe_client):
+    """Tab 1 waits at the bank's modal while tab 2 pays the same order with another card;
+    tab 1's modal, completed afterwards, finds the payment no longer waiting: the page asks
+    the server, which says paid (nothing charged again), instead of "not paid"."""
+    to_payment(page, store)
+    order_url = page.url
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").wait_for()
+    second = page.context.new_page()  # the same session: another tab
+    second.goto(order_url)
+    pay(second, "4242424242424242")
+    expect_paid(second)
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.locator("#order-status")).to_have_text("Paid")  # the paid order's page
+    intents = stripe_client.v1.payment_intents.list().data
+    assert len(intents) == 1 and intents[0].status == "succeeded"
+    assert intents[0].amount_received == 8900

@@ -185,6 +185,35 @@ def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
     assert Incident.objects.get().status == "recovered"
 
 
+def test_a_link_opened_in_two_browsers_the_later_modal_says_paid(browser, store, sandbox,
+                                                                  phone):
+    """The shopper opens the mailed link on the phone and on the desktop and starts the
+    bank's check in both; the phone finishes first. The desktop's modal, completed after,
+    finds the payment no longer waiting: its page asks the server and says paid."""
+    from tests.browser.shoppers import shopper_leaves
+
+    context = browser.new_context()
+    shopper_leaves(context, store, complete_the_modal=False)
+    context.close()
+    PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
+        year=2000))
+    scans.scan_stale()
+    url = link_for(Incident.objects.get())
+    desktop_context = browser.new_context()
+    desktop = desktop_context.new_page()
+    desktop.set_default_timeout(10_000)
+    for page in (desktop, phone):
+        page.goto(url)
+        page.get_by_role("button", name=re.compile("with my bank")).click()
+        page.get_by_role("dialog").wait_for()
+    phone.get_by_role("button", name="Complete authentication").click()
+    expect(phone.locator("#order-status")).to_have_text("Paid")
+    desktop.get_by_role("button", name="Complete authentication").click()
+    expect(desktop.locator("#order-status")).to_have_text("Paid")
+    desktop_context.close()
+    assert PaymentAttempt.objects.get().status == "succeeded"
+
+
 def test_an_old_flow_order_is_recovered_with_3155_on_a_new_manual_intent(
         browser, store, sandbox, site_on_sandbox, phone):
     site_on_sandbox.PAYMENTS_HANDLE_ACTIONS = False  # the old guide's integration
