@@ -59,8 +59,6 @@ def pay(request: HttpRequest) -> JsonResponse:
         response = _pay_error(_("Use POST with a JSON body."), 405)
         response["Allow"] = "POST"
         return response
-    if _pay_rate_limited(request):
-        return _pay_error(_("Too many payment attempts. Please wait a minute and try again."), 429)
     try:
         raw = request.body
     except RequestDataTooBig:
@@ -77,6 +75,8 @@ def pay(request: HttpRequest) -> JsonResponse:
     parsed = _pay_request_parse(body)
     if isinstance(parsed, str):
         return _pay_error(parsed, 400)
+    if _pay_rate_limited(request, after_bank=parsed.payment_intent_id is not None):
+        return _pay_error(_("Too many payment attempts. Please wait a minute and try again."), 429)
     actor = _actor(request)
     owned = order_references(session=request.session)
     try:
@@ -132,12 +132,16 @@ def _pay_error(message: str, status: int) -> JsonResponse:
     return response
 
 
-def _pay_rate_limited(request: HttpRequest) -> bool:
-    """Card-testing throttle: every /pay counts against its session and its address."""
+def _pay_rate_limited(request: HttpRequest, *, after_bank: bool) -> bool:
+    """Card-testing throttle: every /pay counts against its session and its address. The
+    confirm after the bank's check (``after_bank``) tries no new card and has counters of
+    its own, at the same rates: a shopper who passed the bank is not refused for the
+    declines before it, nor for other shoppers' cards behind the same address."""
     address = address_block(request=request)
+    step = "pay-confirm" if after_bank else "pay"
     return limits_hit(limits=[
-        Limit(group="pay-ip", value=address, rate=settings.PAYMENTS_PAY_RATE_PER_IP),
-        Limit(group="pay-session", value=request.session.session_key or address,
+        Limit(group=f"{step}-ip", value=address, rate=settings.PAYMENTS_PAY_RATE_PER_IP),
+        Limit(group=f"{step}-session", value=request.session.session_key or address,
               rate=settings.PAYMENTS_PAY_RATE_PER_SESSION)])
 
 

@@ -47,6 +47,34 @@ def test_pay_is_rate_limited_per_session(site_on_sandbox, product, sandbox):
     assert shopper_with_order(product).pay(payment_method_id="pm_card_visa").status_code == 200
 
 
+def test_the_confirm_after_the_bank_is_not_refused_for_the_cards_tried_before_it(
+        site_on_sandbox, product, sandbox):
+    """A shopper who used up the session's card attempts (a decline, then a card the bank
+    asks about) and passed the bank's check is confirmed, not told "too many attempts";
+    a further card is still refused."""
+    site_on_sandbox.PAYMENTS_PAY_RATE_PER_SESSION = "2/m"
+    shopper = shopper_with_order(product)
+    same_window(seconds=60)
+    assert shopper.pay(payment_method_id="pm_card_chargeDeclined").status_code == 402
+    asked = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()
+    intent_id = asked["clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    confirmed = shopper.pay(payment_intent_id=intent_id)
+    assert confirmed.status_code == 200 and confirmed.json()["success"] is True
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 429
+
+
+def test_the_confirm_after_the_bank_is_rate_limited_on_its_own(site_on_sandbox, product,
+                                                               sandbox):
+    site_on_sandbox.PAYMENTS_PAY_RATE_PER_SESSION = "2/m"
+    shopper = shopper_with_order(product)
+    same_window(seconds=60)
+    asked = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()
+    intent_id = asked["clientSecret"].split("_secret_")[0]
+    codes = [shopper.pay(payment_intent_id=intent_id).status_code for _ in range(3)]
+    assert codes[-1] == 429 and 429 not in codes[:2]
+
+
 def test_pay_is_rate_limited_per_address(site_on_sandbox, product, sandbox):
     site_on_sandbox.PAYMENTS_PAY_RATE_PER_IP = "2/m"
     address = random_address()
