@@ -16,7 +16,7 @@ looked up by its metadata after that; a paid order answers without calling Strip
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -144,6 +144,13 @@ def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: s
     if outcome.status == Status.REQUIRES_ACTION:
         raise PaymentNeedsCard("The bank asked to authenticate again.")
     return outcome.status == Status.SUCCEEDED
+
+
+def checkout_order_held(*, order_reference: str) -> AbstractContextManager[None]:
+    """The order's lock for a caller whose own reading must not cross a payment (an ops
+    action deciding whether to act, then acting): held as long as the checkout's calls
+    wait for it; ``OrderLockTimeout`` past that. The calls above take it again inside."""
+    return order_lock(order_reference=order_reference, timeout_seconds=_lock_wait_seconds())
 
 
 def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str,

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,8 +32,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
 
 from payments.checkout.errors import CheckoutError
+from payments.checkout.locks import OrderLockTimeout
 from payments.checkout.models import PaymentAttempt, PaymentEvent
-from payments.checkout.services import checkout_cancel, checkout_finalize
+from payments.checkout.services import checkout_cancel, checkout_finalize, checkout_order_held
 from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import refresh
 from payments.monitoring.leases import lease_hold, lease_ttl
@@ -80,6 +82,9 @@ ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid late
            Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
            Incident.Status.CANCELED: gettext_noop("already canceled"),
            Incident.Status.LOST: gettext_noop("already lost")}
+# A payment settled since the page was shown says how, rather than "changed since you
+# looked".
+SETTLED = {*ALREADY.values(), gettext_noop("already paid")}
 # Kinds a shopper can fix by authenticating again, or by paying with another card.
 LINKABLE = {Incident.Kind.ACTION_ABANDONED, Incident.Kind.AUTHENTICATION_FAILED,
             Incident.Kind.REQUIRES_ACTION_NOT_HANDLED, Incident.Kind.EXPIRED}
@@ -376,21 +381,38 @@ def _counts_save(record: OpsAction) -> None:
 
 
 def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[str, str]:
-    """One payment: (result, what happened in words)."""
-    incident = item.incident
+    """One payment: (result, what happened in words). Read, checked and acted on under
+    its order's lock: two ops people's actions on one payment (a cancel and a link, two
+    cancels) then run one after the other, the second seeing what the first did."""
     try:
-        if incident_version(incident) != item.version:
-            return Result.SKIPPED, gettext_noop("changed since you looked")
-        skip = _skip_reason(record.kind, incident, acted)
-        if skip:
-            return Result.SKIPPED, skip
-        skip = _act(record.kind, incident, user=record.user, reason=record.reason)
+        with _payment_held(item.incident):
+            incident = _incident_reread(item.incident)
+            skip = _skip_reason(record.kind, incident, acted)
+            if incident_version(incident) != item.version and skip not in SETTLED:
+                return Result.SKIPPED, gettext_noop("changed since you looked")
+            if skip:
+                return Result.SKIPPED, skip
+            skip = _act(record.kind, incident, user=record.user, reason=record.reason)
+    except OrderLockTimeout:
+        return Result.SKIPPED, gettext_noop("the payment was busy (the shopper or another "
+                                            "action); try again")
     except Exception:  # ours, not Stripe's: logged, this payment fails, the others go on
         log.exception("ops action %s on incident %s", record.pk, incident.pk)
         return Result.FAILED, gettext_noop("failed with an error of ours (logged)")
     if skip is not None:
         return Result.SKIPPED, skip
     return Result.DONE, DONE_ONE[record.kind]
+
+
+def _payment_held(incident: Incident) -> AbstractContextManager[None]:
+    if incident.order is None:  # not a payment of the checkout: nothing to lock
+        return nullcontext()
+    return checkout_order_held(order_reference=incident.order.reference)
+
+
+def _incident_reread(incident: Incident) -> Incident:
+    """The incident, its payment and its order as they are now, under the lock."""
+    return Incident.objects.select_related("attempt", "order").get(pk=incident.pk)
 
 
 def _history_write(record: OpsAction, item: OpsActionItem) -> None:

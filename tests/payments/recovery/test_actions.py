@@ -4,16 +4,22 @@ and what only a scan changed."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core import mail
+from django.db import connection
 from django.utils import timezone, translation
 
-from payments.models import Incident, OpsAction, Order, PaymentAttempt
+from payments.checkout.services import checkout_cancel, checkout_order_held
+from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
 from payments.recovery import actions
+from tests.conftest import need
 from tests.payments.conftest import server_calls, shopper_abandoned
 
 pytestmark = pytest.mark.usefixtures("quick_scans")
@@ -66,7 +72,7 @@ def test_paid_changed_and_unfit_incidents_are_skipped_with_the_reason(product, s
     assert outcome.done == 0
     assert dict(outcome.skipped) == {"already recovered (paid later)": 1,
                                      "not awaiting confirmation": 1,
-                                     "changed since you looked": 1}
+                                     "already canceled": 1}  # the reason, not "changed"
     assert "0 confirmed, 1 skipped: " in outcome.message
 
 
@@ -195,3 +201,36 @@ def test_a_running_action_whose_worker_died_is_resumed_and_a_live_one_is_not(pro
         # And a run of the live one elsewhere (a redelivered message) does nothing.
         assert actions.recovery_run(action_id=live.pk).unfinished
         assert live.items.get().result == "pending"
+
+
+def test_a_link_sent_while_another_ops_person_cancels_waits_and_is_skipped(
+        product, sandbox, ops, transactional_db):
+    """Ops person A cancels the order while ops person B's "send a link" (its page shown
+    before) runs: B's action waits for the order's lock, then sees the order canceled and
+    mails nothing. Before, B read the order while A's cancel was at Stripe and mailed the
+    shopper a link to a canceled order (PostgreSQL: SQLite has no such lock)."""
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    link = actions.recovery_issue(action="send_link", incidents=[incident], user=ops)
+    actions.recovery_submit(token=link.pk, action="send_link", user=ops)
+    holding, done = threading.Event(), []
+
+    def cancel_as_another_ops_person() -> None:
+        with checkout_order_held(order_reference=incident.order.reference):
+            holding.set()
+            time.sleep(0.5)  # B starts meanwhile
+            done.append(checkout_cancel(order_reference=incident.order.reference,
+                                        payment_intent_id=incident.stripe_id,
+                                        reason="requested_by_customer", source="admin",
+                                        actor="user:ana"))
+        connection.close()
+
+    other = threading.Thread(target=cancel_as_another_ops_person)
+    other.start()
+    assert holding.wait(10)
+    outcome = actions.recovery_run(action_id=link.pk)
+    other.join()
+    assert done == [True]
+    assert (outcome.done, dict(outcome.skipped)) == (0, {"already canceled": 1})
+    assert not mail.outbox and not RecoveryLink.objects.exists()
