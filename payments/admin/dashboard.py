@@ -112,9 +112,10 @@ class IncidentLinks:
                         **{by if value else f"{by}__exact": value})
 
     def failures(self) -> str:
-        """The rate's failures: every failure incident of the period's payments (the
-        rate counts each payment once, whatever its later incidents)."""
-        return self.url(each_payment=False, kind__in=",".join(AUTHENTICATION_FAILURES))
+        """The rate's failures: each payment of the period whose bank check failed, once
+        (its latest failure), as the rate counts them."""
+        return self.url(each_payment=False, kind__in=",".join(AUTHENTICATION_FAILURES),
+                        payment=selectors.EACH_FAILED_PAYMENT_ONCE)
 
     def recovered_on(self, day_start: datetime) -> str:
         return self.url(period=False, status=Incident.Status.RECOVERED,

@@ -64,6 +64,7 @@ from payments.checkout.models import PaymentAttempt
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe.facts import (
+    AUTHENTICATION_FAILURES,
     card_brand_label,
     code_label,
     confirmation_expires_at,
@@ -96,7 +97,9 @@ class EachPaymentFilter(admin.SimpleListFilter):
     parameter_name = "payment"
 
     def lookups(self, request: HttpRequest, model_admin):
-        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident)"))]
+        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident)")),
+                (selectors.EACH_FAILED_PAYMENT_ONCE,
+                 gettext("Each failed authentication once (its latest)"))]
 
     def choices(self, changelist):
         for choice in super().choices(changelist):
@@ -107,6 +110,10 @@ class EachPaymentFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset):
         if self.value() == selectors.EACH_PAYMENT_ONCE:
             return queryset.filter(selectors.incident_latest_of_payment())
+        if self.value() == selectors.EACH_FAILED_PAYMENT_ONCE:
+            return queryset.filter(
+                selectors.incident_latest_of_payment(kinds=AUTHENTICATION_FAILURES),
+                kind__in=AUTHENTICATION_FAILURES)
         return queryset
 
 

@@ -137,11 +137,12 @@ def incidents_admin_url(*, since: datetime, until: datetime, kind: str = "") -> 
 
 
 def failures_admin_url(*, since: datetime, until: datetime) -> str:
-    """The admin's incident list of the alert: the authentication failures of payments
-    made in [since, until)."""
+    """The admin's incident list of the alert: the payments made in [since, until) whose
+    bank check failed, each once (its latest failure), as the alert counts them."""
     query = {"intent_created_at__gte": since.isoformat(),
              "intent_created_at__lt": until.isoformat(),
-             "kind__in": ",".join(facts.AUTHENTICATION_FAILURES)}
+             "kind__in": ",".join(facts.AUTHENTICATION_FAILURES),
+             "payment": selectors.EACH_FAILED_PAYMENT_ONCE}
     return site_url(reverse("admin:payments_incident_changelist")) + "?" + urlencode(query)
 
 

@@ -78,6 +78,9 @@ EXPIRY_MEANING = _(
     "confirmed before; a payment still at the challenge does not expire so.")
 # The incident list's filter showing each payment once, as the counts here do.
 EACH_PAYMENT_ONCE = "latest"
+# Each payment whose bank check failed once (its latest failure): the failed
+# authentications the dashboard and the alert count, a payment that failed both ways once.
+EACH_FAILED_PAYMENT_ONCE = "latest_failure"
 
 BreakdownField = Literal["kind", "decline_code", "card_brand", "card_country"]
 BREAKDOWN_FIELDS: tuple[BreakdownField, ...] = ("kind", "decline_code", "card_brand",
@@ -223,11 +226,14 @@ def _incidents(*, currency: str | None) -> QuerySet[Incident]:
     return incidents.filter(currency=currency) if currency else incidents
 
 
-def incident_latest_of_payment() -> Q:
-    """Rows that are their payment's latest incident: each payment once."""
+def incident_latest_of_payment(*, kinds: Collection[str] | None = None) -> Q:
+    """Rows that are their payment's latest incident (of ``kinds``, when given): each
+    payment once."""
     newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id")).filter(
         Q(first_seen_at__gt=OuterRef("first_seen_at"))
         | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
+    if kinds is not None:
+        newer = newer.filter(kind__in=kinds)
     return ~Q(Exists(newer))
 
 

@@ -371,3 +371,27 @@ def test_a_moment_with_a_large_offset_is_that_moment(db, merchant):
     # 10:00 at -23:59 is 09:59 UTC the next day.
     listing = text_of(merchant.get(LIST, {"first_seen_at__gte": "2026-12-06T10:00:00-23:59"}))
     assert after.customer_email in listing and before.customer_email not in listing
+
+
+def test_a_payment_that_failed_both_ways_is_one_failure_on_the_dashboard_list_and_alert(
+        mailbox, merchant):
+    """Left at the bank's challenge, then failed it: two failure incidents, one failed
+    payment. The rate counts it once; so do the lists its number and the alert open."""
+    now = timezone.now()
+    asking = [asked_for_authentication(order_of(("Lamp", 4500, 1), email=f"s{i}@example.com"))
+              for i in range(9)]
+    incident_of(Kind.ACTION_ABANDONED, attempt=asking[0], first_seen_at=now - timedelta(hours=2))
+    incident_of(Kind.AUTHENTICATION_FAILED, attempt=asking[0],
+                first_seen_at=now - timedelta(hours=1))
+    for attempt, kind in zip(asking[1:], [Kind.AUTHENTICATION_FAILED] * 3 +
+                             [Kind.ACTION_ABANDONED] * 2, strict=False):
+        incident_of(kind, attempt=attempt)
+    page = merchant.get(DASHBOARD)
+    assert re.search(r">66\.7 %</a>", text_of(page))  # 6 payments failed of 9
+    listed = text_of(merchant.get(link_reading(page.content.decode(), "66.7 %")))
+    assert sorted(re.findall(r"s(\d)@example\.com", listed)) == list("012345")  # each once
+    # Whole seconds in the alert's window: a moment after the last payment was made.
+    assert ops_mail.ops_alert_check(now=timezone.now() + timedelta(seconds=2)) is True
+    url = re.search(r"https?://\S+/admin/payments/incident/\?\S+", mailbox[0].body).group(0)
+    alerted = text_of(merchant.get(LIST + "?" + urlsplit(url).query))
+    assert sorted(re.findall(r"s(\d)@example\.com", alerted)) == list("012345")
