@@ -72,8 +72,11 @@ def second_factor_verify(*, request: HttpRequest, token: str) -> str | None:
         until = (details or {}).get("locked_until")
         if until is None:
             return gettext("Too many wrong codes. Wait a little and try again.")
+        wait = until - timezone.now()
+        if wait < timedelta(minutes=1):  # not "Wait 0 minutes"
+            return gettext("Too many wrong codes. Wait a few seconds and try again.")
         return gettext("Too many wrong codes. Wait %(wait)s and try again.") % {
-            "wait": in_words(until - timezone.now())}
+            "wait": in_words(wait)}
     code = "".join(token.split())[:16]
     if not device.verify_token(code):  # a wrong code counts towards the device's throttle
         return gettext("That code is not right. Enter the 6 digits your app shows now.")

@@ -22,7 +22,7 @@ from payments.shop.words import checkout_words
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: link checkers (as a GET: counted)
 def recover(request: HttpRequest, token: str) -> HttpResponse:
     """A recovery link from the shop's email: the bank's challenge again while the
     payment still waits for it, else the order's own card form. A bad, expired or

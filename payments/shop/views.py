@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from payments.shop.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
 from payments.shop.forms import CartLineForm, CheckoutForm
@@ -103,7 +103,7 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
         "checkout_messages": checkout_words()})
 
 
-@require_GET
+@require_safe  # GET, and HEAD for link checkers
 def order_status(request: HttpRequest, token: str) -> HttpResponse:
     """The receipt's link to the order: its status and lines, in any browser, while the
     signed link lasts. It shows; it does not hand the order to the browser (no card form)."""

@@ -222,3 +222,13 @@ def test_the_lockout_page_speaks_german_to_a_german_browser(mia, settings):
     assert f"({settings.AXES_FAILURE_LIMIT}\u00a0hintereinander)" in page  # kept together
     assert "Versuchen Sie es in 60 Minuten erneut" in page and "Zurück zur Anmeldeseite" in page
     assert "Sign-in locked" not in page and "Try again" not in page
+
+
+def test_a_wait_under_a_minute_after_wrong_codes_reads_seconds_not_0_minutes(
+        olga, second_factor_on):
+    client = Client()
+    step = sign_in(client, "olga")["Location"]
+    client.get(step)  # the enrolment page makes the device
+    client.post(step, {"token": "000000"})  # wrong: the device waits a second or two
+    waiting = client.post(step, {"token": "111111"}).content.decode()
+    assert "Wait a few seconds and try again" in waiting and "0 minutes" not in waiting

@@ -330,3 +330,15 @@ def test_refused_receipts_wait_longer_each_time_and_never_hold_the_queue(db, mai
     receipts_due_send()
     order.refresh_from_db()
     assert order.receipt_refusals == RECEIPT_MAX_REFUSALS
+
+
+def test_the_receipts_link_and_its_page_read_the_same_time_with_its_zone(paid_order, mailbox,
+                                                                       client):
+    order_receipt_send(order_id=paid_order.pk)
+    [message] = mailbox
+    path = re.search(r"https://shop\.example\.com(/order-status/[^/\s]+/)", message.body)[1]
+    paid_on = timezone.localtime(paid_order.paid_at).strftime("%-d %B %Y, %H:%M %Z")
+    assert paid_on.endswith(" UTC") and paid_on in message.body
+    assert client.head(path).status_code == 200  # a link checker's HEAD is no 405
+    page = client.get(path, follow=True).content.decode()
+    assert f"received on {paid_on}." in page

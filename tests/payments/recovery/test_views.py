@@ -173,3 +173,11 @@ def test_a_links_use_is_rate_limited_per_address(product, sandbox, ops, site_on_
     assert codes == [200, 200, 429]
     assert use(Client(REMOTE_ADDR=random_address()), link_for(incident, ops)[1]
                ).status_code == 200
+
+
+def test_a_link_checker_s_head_request_is_answered_and_uses_nothing(product, sandbox, ops):
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    link, token = link_for(incident, ops)
+    assert Client().head(f"/recover/{token}/").status_code == 200
+    link.refresh_from_db()
+    assert link.used_at is None and link.open_count == 1

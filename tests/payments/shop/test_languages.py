@@ -168,3 +168,9 @@ def test_a_german_merchant_reads_the_dashboard_in_german(db, staff_roles):
     page = merchant.get("/admin/payments/dashboard/").content.decode()
     assert "Jetzt gefährdet" in page and "Verlorener Umsatz" in page
     assert "Dashboard der gescheiterten Zahlungen" in merchant.get("/admin/").content.decode()
+
+
+def test_the_language_switch_names_each_language_in_itself(product):
+    page = Client(HTTP_ACCEPT_LANGUAGE="de").get("/").content.decode()
+    assert '<option value="en" lang="en">English</option>' in page  # not "Englisch"
+    assert '<option value="fr" lang="fr">Français</option>' in page
