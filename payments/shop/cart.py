@@ -34,6 +34,13 @@ class CartLine:
 
 def cart_add(*, session: SessionBase, sku: str, quantity: int) -> None:
     product = _product_get(sku)
+    held = {line.product.currency for line in cart_lines(session=session)}
+    if held and product.currency not in held:
+        # One order is paid in one currency: refused here, not after the email is typed.
+        raise CartError(_("Your cart holds prices in %(held)s, and %(name)s is priced in "
+                          "%(currency)s. Pay for your cart first, or empty it.")
+                        % {"held": ", ".join(sorted(c.upper() for c in held)),
+                           "name": product.name, "currency": product.currency.upper()})
     cart = session.get(SESSION_KEY, {})
     total = cart.get(product.sku, 0) + quantity
     cart_quantity_check(quantity=total)

@@ -184,3 +184,14 @@ def test_a_missing_page_is_the_sites_own_under_the_csp(client, settings, db):
     assert "payments/site.css" in page and "<script" not in page
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert client.get("/no/such/page/").content.decode().count("Page not found") >= 1
+
+
+def test_a_product_in_another_currency_is_refused_at_add_not_after_the_email(client, product):
+    """One order is paid in one currency: the cart says so when the second currency is
+    added, rather than showing a total that adds euros to yen."""
+    Product.objects.create(sku="paper-fan", name="Paper fan", price=1500, currency="jpy")
+    add(client, sku=product.sku, quantity=1)
+    page = add(client, sku="paper-fan", quantity=1).content.decode()
+    assert "Your cart holds prices in EUR, and Paper fan is priced in JPY." in page
+    cart = client.get("/cart/").content.decode()
+    assert "Paper fan" not in cart and "25.99 EUR" in cart
