@@ -55,6 +55,16 @@ def order_get_for_session(*, session: SessionBase, reference: str) -> Order | No
     return Order.objects.filter(reference=reference).first()
 
 
+def orders_awaiting_payment(*, session: SessionBase, limit: int = 5) -> list[Order]:
+    """This session's orders still open, newest first: the way back to one the shopper
+    left (the browser's Back from the bank's modal lands on the emptied cart)."""
+    references = session.get(SESSION_ORDERS, [])
+    if not references:
+        return []
+    return list(Order.objects.filter(reference__in=references, status=Order.Status.OPEN)
+                .order_by("-created_at")[:limit])
+
+
 def order_references(*, session: SessionBase) -> list[str]:
     """The orders this session placed, oldest first (no query: the session is the proof
     of ownership)."""

@@ -20,6 +20,7 @@ from payments.shop.orders import (
     order_from_status_token,
     order_get_for_session,
     order_place,
+    orders_awaiting_payment,
 )
 from payments.shop.words import checkout_words
 
@@ -38,7 +39,8 @@ def cart(request: HttpRequest) -> HttpResponse:
     lines = cart_lines(session=request.session)
     return render(request, "payments/cart.html", {
         "lines": lines, "total": sum(line.amount for line in lines),
-        "currency": lines[0].product.currency if lines else ""})
+        "currency": lines[0].product.currency if lines else "",
+        "awaiting": orders_awaiting_payment(session=request.session)})
 
 
 def _cart_change(request: HttpRequest) -> None:
@@ -76,8 +78,7 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("cart")
         return redirect("order", reference=order.reference)
-    if not lines:
-        messages.error(request, _("Your cart is empty."))
+    if not lines:  # the cart's page says it is empty, and names any order left unpaid
         return redirect("cart")
     return render(request, "payments/checkout.html", {
         "lines": lines, "total": sum(line.amount for line in lines),

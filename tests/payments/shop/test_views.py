@@ -195,3 +195,18 @@ def test_a_product_in_another_currency_is_refused_at_add_not_after_the_email(cli
     assert "Your cart holds prices in EUR, and Paper fan is priced in JPY." in page
     cart = client.get("/cart/").content.decode()
     assert "Paper fan" not in cart and "25.99 EUR" in cart
+
+
+def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_once(
+        site_on_sandbox, product):
+    """Back from the bank's modal lands on the emptied cart: it names the order still
+    awaiting payment (not a paid one), and says the cart is empty once, not twice."""
+    shopper = shopper_with_order(product)
+    paid = shopper_with_order(product, client=shopper.client)
+    assert paid.pay(payment_method_id="pm_card_visa",
+                    order_reference=paid.order.reference).json()["success"] is True
+    page = shopper.client.get("/checkout/", follow=True).content.decode()  # Back, then on
+    assert page.count("Your cart is empty") == 1
+    assert f'href="/orders/{shopper.order.reference}/"' in page
+    assert f"Pay order {shopper.order.reference} (51.98 EUR)" in page
+    assert paid.order.reference not in page
