@@ -17,3 +17,12 @@ class CheckoutForm(forms.Form):
     # would accept 320 and the database would then refuse it.
     email = forms.EmailField(max_length=254, label=_("Email"),
                              help_text=_("Your receipt goes to this address."))
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # A refused field takes the focus when the page comes back: the keyboard is there,
+        # and a screen reader reads its label with its error (aria-describedby).
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["autofocus"] = True
+                break

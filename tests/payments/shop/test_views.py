@@ -3,6 +3,8 @@ page, orders visible only to the session that placed them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -63,6 +65,11 @@ def test_checkout_needs_a_valid_email(client, product):
     response = client.post("/checkout/", {"email": "not-an-address"})
     assert response.status_code == 200 and "Enter a valid email" in response.content.decode()
     assert not Order.objects.exists()
+    # Said to a keyboard or screen reader too: the field takes the focus, the title says.
+    field = re.search(r'<input type="email" name="email"[^>]*>', response.content.decode())[0]
+    assert "autofocus" in field and 'aria-invalid="true"' in field
+    assert "<title>Error: Checkout" in response.content.decode()
+    assert "autofocus" not in client.get("/checkout/").content.decode()
 
 
 def test_placing_an_order_snapshots_lines_and_empties_the_cart(site_on_sandbox, product):
