@@ -24,6 +24,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import connections
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
@@ -65,6 +66,7 @@ from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe.facts import (
     AUTHENTICATION_FAILURES,
+    ZERO_DECIMAL,
     card_brand_label,
     code_label,
     confirmation_expires_at,
@@ -143,7 +145,15 @@ class AmountFilter(admin.FieldListFilter):
         return [self.lookup_gte, self.lookup_lte]
 
     def queryset(self, request: HttpRequest, queryset):
-        return queryset.filter(**self.bounds) if self.bounds else queryset
+        if not self.bounds or self.currency:
+            return queryset.filter(**self.bounds) if self.bounds else queryset
+        # No currency chosen: the bounds were typed as major units and kept in cents; a
+        # currency without minor units (yen) is compared in its own units ("50" is 50 JPY,
+        # not 5,000 JPY).
+        zero = {key: -(-value // 100) if key == self.lookup_gte else value // 100
+                for key, value in self.bounds.items()}
+        return queryset.filter(Q(**self.bounds) & ~Q(currency__in=ZERO_DECIMAL)
+                               | Q(**zero) & Q(currency__in=ZERO_DECIMAL))
 
     def choices(self, changelist):
         def shown(key: str) -> str:

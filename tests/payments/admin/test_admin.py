@@ -427,6 +427,10 @@ def test_amount_range_in_minor_units_and_typed_in_major_units(varied, merchant):
     assert "amount__gte=1200" in page["Location"]
     html = merchant.get("/admin/payments/incident/", {"amount__gte": "1000"}).content.decode()
     assert 'name="amount_from" value="10.00"' in html  # shown as typed, in major units
+    # No currency chosen: "up to 50" is 50 yen for yen, not 5,000 yen.
+    assert "pi_yen" not in listed(merchant, {"amount__lte": "5000"})
+    assert "pi_yen" in listed(merchant, {"amount__lte": "120000"})
+    assert "pi_yen" not in listed(merchant, {"amount__gte": "120100"})  # over 1,201 JPY
 
 
 @pytest.mark.parametrize("query", [
