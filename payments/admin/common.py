@@ -18,7 +18,7 @@ from typing import Protocol
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.cache import cache
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponseRedirect, QueryDict
@@ -221,10 +221,11 @@ def _moment_in_utc(value: str) -> str:
 
 
 class FriendlyFiltersMixin:
-    """A filter or search the database cannot take (a date that is not a date, a page
-    past the end, a NUL character, which PostgreSQL refuses in text, a time zone offset
-    it refuses) shows the whole list with a message, or is read in UTC, instead of
-    Django's "Database error" page or a 500."""
+    """A filter or search the database cannot take (a date that is not a date, a NUL
+    character, which PostgreSQL refuses in text, a time zone offset it refuses) shows the
+    whole list with a message, or is read in UTC, instead of Django's "Database error"
+    page or a 500. A page past the end (an ops person on page 2 after resolving rows)
+    shows the first page with the same filters."""
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         if any("\x00" in key or "\x00" in value
@@ -233,6 +234,13 @@ class FriendlyFiltersMixin:
         response = super().changelist_view(request, extra_context)
         if isinstance(response, HttpResponseRedirect) and \
                 response["Location"] == f"{request.path}?{ERROR_FLAG}=1":
+            if PAGE_VAR in request.GET:  # perhaps only the page: try without it
+                query = request.GET.copy()
+                page = query.pop(PAGE_VAR)[-1]
+                messages.info(request, gettext("The list has no page “%(page)s” now; here is "
+                                               "its first page.") % {"page": page[:20]})
+                return HttpResponseRedirect(f"{request.path}?{query.urlencode()}" if query
+                                            else request.path)
             return self.changelist_unfiltered(request)
         return response
 

@@ -278,9 +278,27 @@ def test_junk_filter_values_never_fail(monitored, merchant, path, query):
     assert page.status_code == 200
     html = page.content.decode()
     assert "Database error" not in html
-    if page.redirect_chain:
+    if page.redirect_chain and "p" in query:  # the first page, the filters kept
+        assert page.redirect_chain == [(path, 302)]
+        assert f"The list has no page “{query['p']}” now; here is its first page." in html
+    elif page.redirect_chain:
         assert page.redirect_chain == [(path, 302)]
         assert "was not valid" in html
+
+
+def test_a_page_past_the_end_shows_the_first_page_with_the_filters_kept(monitored, merchant,
+                                                                        monkeypatch):
+    """An ops person on page 2 who resolved its rows reloads: the first page, searched as
+    before, not the whole list with "a filter was not valid"."""
+    from payments.admin.incidents import IncidentAdmin
+
+    monkeypatch.setattr(IncidentAdmin, "list_per_page", 1)  # two pages of two rows
+    page = merchant.get("/admin/payments/incident/", {"q": "shopper@example.com", "p": "3"},
+                        follow=True)
+    assert page.redirect_chain == [("/admin/payments/incident/?q=shopper%40example.com", 302)]
+    html = page.content.decode()
+    assert "has no page “3” now" in html and "was not valid" not in html
+    assert len(page.context["cl"].result_list) == 1 and page.context["cl"].result_count == 2
 
 
 def test_a_date_that_is_not_a_date_shows_everything_with_a_message(monitored, merchant):
