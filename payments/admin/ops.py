@@ -229,7 +229,11 @@ class OpsActionsMixin:
                         for incident, reason in plan.skipped],
             "form": form,
             "back": back,
-            "action_url": reverse("admin:payments_incident_ops", args=[action]),
+            # The payments in the form's own address too: a session that ended while the
+            # page was open sends the sign-in back to this page, not to an empty one.
+            "action_url": reverse("admin:payments_incident_ops", args=[action]) + "?" +
+            urlencode({"ids": ",".join(str(incident.pk) for incident in incidents),
+                       "next": back}),
             "media": self.media + form.media,
         }
         request.current_app = self.admin_site.name

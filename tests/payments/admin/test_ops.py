@@ -13,7 +13,7 @@ import html
 import re
 import uuid
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -473,3 +473,20 @@ def test_ops_actions_and_links_are_listed_read_only(product, sandbox, ops, merch
         assert client.post(f"/admin/payments/opsaction/{record.pk}/delete/",
                            {"post": "yes"}).status_code == 403
         assert client.get("/admin/payments/opsaction/add/").status_code == 403
+
+
+def test_a_session_ended_on_the_confirmation_page_signs_in_back_to_that_page(product, sandbox,
+                                                                             ops):
+    """The page stays open past the staff session: its submit goes to the sign-in, whose
+    way back names the payments (not an empty action: "No such payment")."""
+    _, incident = abandoned(product, sandbox)
+    page = ops.get(ops_url("refresh"), {"ids": incident.pk})
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)" id="ops-form"',
+                                     page.content.decode())[1])
+    data = form_of(page)
+    ops.logout()  # the session ended
+    login = ops.post(action, data)
+    assert login.status_code == 302 and login["Location"].startswith("/admin/login/")
+    back = parse_qs(urlsplit(login["Location"]).query)["next"][0]
+    assert urlsplit(back).path == ops_url("refresh")
+    assert parse_qs(urlsplit(back).query)["ids"] == [str(incident.pk)]
