@@ -237,6 +237,8 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_email_fields = ["items__incident__customer_email"]
     search_help_text = _("Staff user, result, or a payment's email, order or PaymentIntent id.")
     list_select_related = ["user"]
+    # Newest submitted first, as "When" reads (a page left open a while is shown earlier).
+    ordering = ["-submitted_at", "-created_at"]
     show_full_result_count = False
     paginator = LargeTablePaginator
     fields = ["kind_display", "user", "reason_display", "progress", "summary_display", "created",
@@ -272,7 +274,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                                    OpsAction.Status.RUNNING)
         return super().change_view(request, object_id, form_url, context)
 
-    @admin.display(description=_("When"), ordering="created_at")
+    @admin.display(description=_("When"), ordering="submitted_at")
     def when(self, action: OpsAction) -> str:
         return timestamp(action.submitted_at or action.created_at)
 

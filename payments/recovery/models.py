@@ -53,6 +53,9 @@ class OpsAction(models.Model):
         verbose_name = _("ops action")
         verbose_name_plural = _("ops actions")
         ordering = ["-created_at"]
+        # The admin's list: newest submitted first.
+        indexes = [models.Index(fields=["submitted_at", "created_at"],
+                                name="ops_action_submitted")]
 
     def __str__(self) -> str:
         """"Confirm now by olga, 6 Dec 2026 10:32 UTC" (the site's time zone, named)."""

@@ -490,3 +490,17 @@ def test_a_session_ended_on_the_confirmation_page_signs_in_back_to_that_page(pro
     back = parse_qs(urlsplit(login["Location"]).query)["next"][0]
     assert urlsplit(back).path == ops_url("refresh")
     assert parse_qs(urlsplit(back).query)["ids"] == [str(incident.pk)]
+
+
+def test_ops_actions_are_listed_newest_submitted_first(product, sandbox, ops):
+    """A page left open five minutes is submitted after one shown later: the list reads
+    by "When" (submitted), not by when each page was shown."""
+    _, first = abandoned(product, sandbox)
+    _, second = abandoned(product, sandbox)
+    left_open = form_of(ops.get(ops_url("refresh"), {"ids": first.pk}))
+    quick = form_of(ops.get(ops_url("refresh"), {"ids": second.pk}))
+    ops.post(ops_url("refresh"), quick)
+    ops.post(ops_url("refresh"), left_open)
+    page = ops.get("/admin/payments/opsaction/")
+    listed = [record.pk for record in page.context["cl"].result_list]
+    assert listed == [uuid.UUID(left_open["token"]), uuid.UUID(quick["token"])]
