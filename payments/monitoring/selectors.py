@@ -437,9 +437,8 @@ def dashboard_summary(*, since: datetime, until: datetime, currency: str | None 
     days = [first + timedelta(days=i) for i in range((end - first).days)]
 
     expiring = attempt_expiring_list(now=now, currency=currency)
-    currencies = {total.currency for totals_ in [open_total, *outcomes.values()]
-                  for total in totals_.by_currency}
-    currencies |= {attempt.currency for attempt in expiring}
+    breakdowns = {by: _group_list(groups[by]) for by in BREAKDOWN_FIELDS}
+    currencies = _currencies_shown(open_total, outcomes, breakdowns, expiring)
     kinds_failed = {kind.value: by_kind[kind.value] for kind in facts.AUTHENTICATION_FAILURES
                     if by_kind.get(kind.value)}
     return DashboardSummary(
@@ -448,10 +447,20 @@ def dashboard_summary(*, since: datetime, until: datetime, currency: str | None 
         authentication=AuthenticationRate(asked=challenged + not_challenged, failed=failed,
                                           challenged=challenged, by_kind=kinds_failed),
         outcomes=outcomes,
-        breakdowns={by: _group_list(groups[by]) for by in BREAKDOWN_FIELDS},
+        breakdowns=breakdowns,
         daily=[DayCount(day, made.get(day, 0), recovered.get(day, 0)) for day in days],
         currencies=sorted(currencies | ({currency} if currency else set())),
     )
+
+
+def _currencies_shown(open_total: Totals, outcomes: dict[str, Totals],
+                      breakdowns: dict[str, list[GroupTotals]], expiring) -> set[str]:
+    """Every currency the dashboard shows money in, so its switch offers each: card
+    declines (in the breakdowns only) included."""
+    totals = [open_total, *outcomes.values(),
+              *(group.totals for groups in breakdowns.values() for group in groups)]
+    return {total.currency for totals_ in totals for total in totals_.by_currency} | \
+        {attempt.currency for attempt in expiring}
 
 
 def dashboard_summary_recounted(*, since: datetime, until: datetime,
@@ -466,9 +475,7 @@ def dashboard_summary_recounted(*, since: datetime, until: datetime,
     breakdowns = {by: incident_breakdown(by=by, since=since, until=until, currency=currency)
                   for by in BREAKDOWN_FIELDS}
     expiring = attempt_expiring_list(now=now, currency=currency)
-    currencies = {total.currency for totals in [open_total, *outcomes.values()]
-                  for total in totals.by_currency}
-    currencies |= {attempt.currency for attempt in expiring}
+    currencies = _currencies_shown(open_total, outcomes, breakdowns, expiring)
     return DashboardSummary(
         since=since, until=until, currency=currency, now=now,
         open_by_kind=open_by_kind, open_total=open_total, expiring=expiring,

@@ -236,3 +236,17 @@ def test_query_count_does_not_grow_with_the_data(merchant, known):
     few = count()
     bulk_incidents(200)
     assert count() == few
+
+
+def test_the_currency_switch_offers_a_currency_seen_only_in_card_declines(merchant):
+    """Yen payments that were only declined show in the breakdowns ("4,500 JPY"): the
+    switch offers JPY too, and the dashboard in JPY shows them."""
+    from payments.models import Incident
+    from tests.payments.factories import incident_of
+
+    incident_of(Incident.Kind.ACTION_ABANDONED, amount=4200, currency="eur")
+    incident_of(Incident.Kind.CARD_DECLINED, amount=4500, currency="jpy")
+    page = page_html(merchant).replace("\u00a0", " ")
+    assert "4,500 JPY" in page
+    assert re.search(r'<a href="[^"]*currency=jpy[^"]*"[^>]*>JPY</a>', page)  # the switch
+    assert "4,500 JPY" in page_html(merchant, "?currency=jpy").replace("\u00a0", " ")
