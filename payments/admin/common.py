@@ -231,7 +231,10 @@ class FriendlyFiltersMixin:
         if any("\x00" in key or "\x00" in value
                for key, values in request.GET.lists() for value in values):
             return self.changelist_unfiltered(request)
-        response = super().changelist_view(request, extra_context)
+        try:
+            response = super().changelist_view(request, extra_context)
+        except OverflowError:  # SQLite: a number past 64 bits (?id__in=999…9)
+            return self.changelist_unfiltered(request)
         if isinstance(response, HttpResponseRedirect) and \
                 response["Location"] == f"{request.path}?{ERROR_FLAG}=1":
             if PAGE_VAR in request.GET:  # perhaps only the page: try without it

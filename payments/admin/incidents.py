@@ -495,7 +495,7 @@ class IncidentAdmin(QuickRowsMixin, OpsActionsMixin, IndexedSearchMixin, ReadOnl
             return self.changelist_unfiltered(request, path=changelist_url)
         try:
             incidents = self.get_changelist_instance(request).get_queryset(request)
-        except IncorrectLookupParameters:
+        except (IncorrectLookupParameters, OverflowError):  # OverflowError: as the list's
             return self.changelist_unfiltered(request, path=changelist_url)
         if connections[incidents.db].vendor == "postgresql":
             header = "\ufeff" + ",".join(label for label, _cell in INCIDENT_CSV) + "\n"

@@ -267,6 +267,7 @@ JUNK_QUERIES = [
     {"q": "%_\\'\"<script>\u202e"}, {"q": '"unbalanced'}, {"q": "x" * 5000},
     {"q": "a\x00b"}, {"kind": "\x00"}, {"o": "99.-x"}, {"p": "junk"}, {"p": "999"},
     {"started_at__gte": "notadate"}, {"nosuchfield": "1"},
+    {"id__in": "9" * 30},  # past 64 bits: SQLite's driver raised OverflowError (a 500)
 ]
 
 
@@ -677,3 +678,12 @@ def test_the_order_page_says_when_the_mail_server_refused_its_receipt(paid_order
     Order.objects.filter(pk=paid_order.pk).update(receipt_refusals=RECEIPT_MAX_REFUSALS)
     html = merchant.get(f"/admin/payments/order/{paid_order.pk}/change/").content.decode()
     assert f"Refused by the mail server {RECEIPT_MAX_REFUSALS} times; given up" in html
+
+
+@pytest.mark.parametrize("path", ["/admin/payments/order/", "/admin/payments/paymentattempt/",
+                                  "/admin/payments/opsaction/", "/admin/payments/product/",
+                                  "/admin/payments/incident/export/"])
+def test_a_number_past_64_bits_in_the_address_is_no_500(merchant, path):
+    page = merchant.get(path, {"id__in": "9" * 30}, follow=True)
+    assert page.status_code == 200
+    assert "was not valid" in page.content.decode()
