@@ -51,6 +51,15 @@ FROM_THE_START = "start"  # the events cursor before any event existed
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
 # A create whose answer was lost is looked up once Stripe's search has surely caught up.
 CREATE_LOST_AFTER = timedelta(minutes=5)
+# A payment left at the bank's challenge stays there at Stripe, and no event says when
+# the shopper passes it later (there is no "requires_confirmation" event): the sweep
+# reads it again, less often as it ages. Each row: (for a challenge shown less than this
+# long ago, read again once the last read is this old); the last row for older ones. The
+# waits stay under Stripe's hour to confirm after the challenge, except past a week.
+STALE_REREAD_AFTER = ((timedelta(hours=2), timedelta(0)),
+                      (timedelta(days=1), timedelta(minutes=15)),
+                      (timedelta(days=7), timedelta(minutes=45)),
+                      (None, timedelta(hours=6)))
 
 Progress = Callable[[int, int | None, int], None]  # (done, total if known, Stripe calls)
 
@@ -219,6 +228,7 @@ def _stale(scan: Scan) -> None:
         seconds=settings.PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS)
     waiting = PaymentAttempt.objects.filter(
         Q(status=Status.REQUIRES_ACTION, requires_action_at__lt=action_before)
+        & _stale_reread_due(now)
         | Q(status=Status.REQUIRES_CONFIRMATION,
             requires_confirmation_at__lt=confirmation_before)).select_related("order")
     for attempt in _chunked(waiting):
@@ -236,6 +246,22 @@ def _stale(scan: Scan) -> None:
         _stale_decide(scan, intent)
     _lost_creates(scan, now - CREATE_LOST_AFTER)
     _stale_outside(scan, action_before, confirmation_before)
+
+
+def _stale_reread_due(now: datetime) -> Q:
+    """Attempts at the bank's challenge due a read (``STALE_REREAD_AFTER``): every sweep
+    while young, then every quarter of an hour, … ; before, each cost a Stripe call a
+    minute for as long as it stayed there, which grows without bound."""
+    due, newer_than = Q(status_observed_at__isnull=True), None
+    for age, wait in STALE_REREAD_AFTER:
+        tier = Q(status_observed_at__lt=now - wait) if wait else Q()
+        if age is not None:
+            tier &= Q(requires_action_at__gte=now - age)
+        if newer_than is not None:
+            tier &= Q(requires_action_at__lt=now - newer_than)
+        due |= tier
+        newer_than = age
+    return due
 
 
 def _stale_decide(scan: Scan, intent: IntentData) -> None:

@@ -39,8 +39,8 @@ from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import refresh
 from payments.monitoring.leases import lease_hold, lease_ttl
 from payments.monitoring.models import Incident, ScanLock
-from payments.recovery.links import recovery_link_send
-from payments.recovery.models import OpsAction, OpsActionItem
+from payments.recovery.links import recovery_link_create, recovery_link_mail
+from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 
@@ -384,14 +384,25 @@ def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[
     """One payment: (result, what happened in words). Read, checked and acted on under
     its order's lock: two ops people's actions on one payment (a cancel and a link, two
     cancels) then run one after the other, the second seeing what the first did."""
+    incident, skip = item.incident, None
     try:
-        with _payment_held(item.incident):
-            incident = _incident_reread(item.incident)
+        with _payment_held(incident):
+            incident = _incident_reread(incident)
             skip = _skip_reason(record.kind, incident, acted)
             if incident_version(incident) != item.version and skip not in SETTLED:
                 return Result.SKIPPED, gettext_noop("changed since you looked")
             if skip:
                 return Result.SKIPPED, skip
+            if record.kind == Action.SEND_LINK:
+                # The link's row under the lock (a cancel waiting for it sees the link, and
+                # none is made for an order just canceled); its mail after, as a slow mail
+                # server must not hold the shopper's /pay.
+                link, token = recovery_link_create(incident=incident, user=record.user)
+            elif record.kind != Action.REFRESH:
+                skip = _act(record.kind, incident, user=record.user, reason=record.reason)
+        if record.kind == Action.SEND_LINK:
+            skip = _link_mail(link, token)
+        elif record.kind == Action.REFRESH:  # decides nothing: its Stripe read needs no lock
             skip = _act(record.kind, incident, user=record.user, reason=record.reason)
     except OrderLockTimeout:
         return Result.SKIPPED, gettext_noop("the payment was busy (the shopper or another "
@@ -471,8 +482,6 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
                 return gettext_noop("already canceled")
         elif action == Action.REFRESH:
             refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
-        elif action == Action.SEND_LINK:
-            recovery_link_send(incident=incident, user=user)
     except CheckoutError as error:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
@@ -488,6 +497,12 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
         return f"Stripe refused: {error.message.rstrip('.')}"
     except gateway.PaymentError as error:
         return f"Stripe refused: {error.message.rstrip('.')}"
+    return None  # the checkout's status record has ended the incidents (payment_settled)
+
+
+def _link_mail(link: RecoveryLink, token: str) -> str | None:
+    try:
+        recovery_link_mail(link=link, token=token)
     except OSError:  # smtplib's errors: the link exists, the mail did not go
         return gettext_noop("the mail server did not answer; try again")
-    return None  # the checkout's status record has ended the incidents (payment_settled)
+    return None

@@ -52,11 +52,17 @@ class RecoveryLinkError(Exception):
 
 def recovery_link_send(*, incident: Incident, user) -> RecoveryLink:
     """Make a link for the incident's order and mail it to the shopper."""
+    link, token = recovery_link_create(incident=incident, user=user)
+    recovery_link_mail(link=link, token=token)
+    return link
+
+
+def recovery_link_create(*, incident: Incident, user) -> tuple[RecoveryLink, str]:
+    """A link for the incident's order, not mailed yet, and its token."""
     link = RecoveryLink.objects.create(
         order=incident.order, incident=incident, email=incident.order.email, created_by=user,
         expires_at=timezone.now() + timedelta(seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS))
-    recovery_link_mail(link=link, token=recovery_link_token(link=link))
-    return link
+    return link, recovery_link_token(link=link)
 
 
 def recovery_link_token(*, link: RecoveryLink) -> str:

@@ -281,6 +281,32 @@ def test_an_intent_left_at_the_bank_opens_action_abandoned_once(shopper, sandbox
         (Kind.ACTION_ABANDONED, "open", "3184")
 
 
+def test_a_payment_left_at_the_bank_is_read_again_less_often_as_it_ages(shopper, sandbox):
+    """No event says when a shopper passes the challenge later, so the sweep reads the
+    intent again; but not every minute for ever (a Stripe call each, for each payment
+    ever left there): every sweep for two hours, then each quarter hour, each 45 minutes
+    after a day, each 6 hours after a week."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    attempt = shopper.order.attempts.get()
+
+    def reads(asked_ago: int, read_ago: int) -> int:
+        backdate(attempt, requires_action_at=asked_ago, status_observed_at=read_ago)
+        calls = stripe_calls_during(sandbox, scans.scan_stale)
+        return sum(call["path"] == f"/v1/payment_intents/{intent_id}" for call in calls)
+
+    hour, day = 3600, 86400
+    assert reads(hour, 60) == 1  # young: every sweep
+    assert reads(3 * hour, 60) == 0 and reads(3 * hour, 16 * 60) == 1
+    assert reads(2 * day, 30 * 60) == 0 and reads(2 * day, 46 * 60) == 1
+    assert reads(8 * day, 5 * hour) == 0 and reads(8 * day, 7 * hour) == 1
+    # Passed the challenge a day later and closed the tab: seen within the quarter hour,
+    # and confirmed (auto-finalize) within Stripe's hour.
+    sandbox.authenticate(intent_id, "complete")
+    backdate(attempt, requires_action_at=3 * hour, status_observed_at=16 * 60)
+    scans.scan_stale()
+    assert shopper.order_now().status == "paid"
+
+
 def test_an_intent_stripe_no_longer_knows_is_closed_and_the_sweep_goes_on(product, sandbox):
     from tests.payments.conftest import shopper_with_order
 
@@ -443,7 +469,8 @@ def test_a_payment_left_at_the_bank_past_the_setting_is_lost_and_recovered_if_pa
     backdate(attempt, requires_action_at=3600)
     scans.scan_stale()
     assert Incident.objects.get().status == IncidentStatus.OPEN  # an hour: still open
-    backdate(attempt, requires_action_at=25 * 3600)  # the default: 24 hours
+    # The default: 24 hours (read again once its last read is 45 minutes old).
+    backdate(attempt, requires_action_at=25 * 3600, status_observed_at=46 * 60)
     scans.scan_stale()
     incident = Incident.objects.get()
     assert (incident.kind, incident.status) == (Kind.ACTION_ABANDONED, IncidentStatus.LOST)

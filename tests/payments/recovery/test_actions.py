@@ -204,7 +204,7 @@ def test_a_running_action_whose_worker_died_is_resumed_and_a_live_one_is_not(pro
 
 
 def test_a_link_sent_while_another_ops_person_cancels_waits_and_is_skipped(
-        product, sandbox, ops, transactional_db):
+        transactional_db, staff_roles, product, sandbox, ops):
     """Ops person A cancels the order while ops person B's "send a link" (its page shown
     before) runs: B's action waits for the order's lock, then sees the order canceled and
     mails nothing. Before, B read the order while A's cancel was at Stripe and mailed the
@@ -234,3 +234,45 @@ def test_a_link_sent_while_another_ops_person_cancels_waits_and_is_skipped(
     assert done == [True]
     assert (outcome.done, dict(outcome.skipped)) == (0, {"already canceled": 1})
     assert not mail.outbox and not RecoveryLink.objects.exists()
+
+
+def test_an_error_of_ours_on_one_payment_fails_it_and_the_others_go_on(product, sandbox, ops,
+                                                                       monkeypatch):
+    """Even before the payment is read again (its lock, its read): that payment's result
+    says so, the next is acted on, and the action finishes."""
+    _, first = shopper_abandoned(product, sandbox, authenticated=False)
+    _, second = shopper_abandoned(product, sandbox, authenticated=False)
+    reread, failed = actions._incident_reread, []
+
+    def reread_failing_once(incident):
+        if not failed:
+            failed.append(incident.pk)
+            raise RuntimeError("the database went away")
+        return reread(incident)
+
+    monkeypatch.setattr(actions, "_incident_reread", reread_failing_once)
+    outcome = execute("refresh", [first, second], ops)
+    assert (outcome.done, dict(outcome.skipped)) == (
+        1, {"failed with an error of ours (logged)": 1})
+    assert OpsAction.objects.get().status == OpsAction.Status.DONE
+
+
+def test_a_links_mail_is_sent_after_the_orders_lock_is_let_go(product, sandbox, ops,
+                                                              monkeypatch):
+    """A slow mail server must not hold the shopper's /pay: the link's row is made under
+    the order's lock, its mail after it (PostgreSQL: SQLite has no such lock)."""
+    from payments.checkout import locks
+
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    held_while_mailing = []
+    mail_link = actions.recovery_link_mail
+
+    def mail_noting_the_lock(**kwargs):
+        held_while_mailing.append(getattr(locks._local, "depth", 0))
+        return mail_link(**kwargs)
+
+    monkeypatch.setattr(actions, "recovery_link_mail", mail_noting_the_lock)
+    assert execute("send_link", [incident], ops).done == 1
+    assert held_while_mailing == [0] and len(mail.outbox) == 1
