@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils import timezone
 
 from payments.checkout.errors import CheckoutError, PaymentUnavailable
@@ -249,10 +249,13 @@ def _stale(scan: Scan) -> None:
 
 
 def _stale_reread_due(now: datetime) -> Q:
-    """Attempts at the bank's challenge due a read (``STALE_REREAD_AFTER``): every sweep
-    while young, then every quarter of an hour, … ; before, each cost a Stripe call a
-    minute for as long as it stayed there, which grows without bound."""
-    due, newer_than = Q(status_observed_at__isnull=True), None
+    """Attempts at the bank's challenge due a read: any the sweep has not yet found left
+    there (no incident yet), then again by ``STALE_REREAD_AFTER``: every sweep while
+    young, every quarter of an hour, … ; before, each cost a Stripe call a minute for as
+    long as it stayed there, which grows without bound."""
+    found = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
+                                    kind=Incident.Kind.ACTION_ABANDONED)
+    due, newer_than = ~Exists(found) | Q(status_observed_at__isnull=True), None
     for age, wait in STALE_REREAD_AFTER:
         tier = Q(status_observed_at__lt=now - wait) if wait else Q()
         if age is not None:

@@ -295,6 +295,8 @@ def test_a_payment_left_at_the_bank_is_read_again_less_often_as_it_ages(shopper,
         return sum(call["path"] == f"/v1/payment_intents/{intent_id}" for call in calls)
 
     hour, day = 3600, 86400
+    assert reads(8 * day, 60) == 1  # not found left there yet: read, whatever its age
+    assert Incident.objects.get().kind == Kind.ACTION_ABANDONED
     assert reads(hour, 60) == 1  # young: every sweep
     assert reads(3 * hour, 60) == 0 and reads(3 * hour, 16 * 60) == 1
     assert reads(2 * day, 30 * 60) == 0 and reads(2 * day, 46 * 60) == 1
