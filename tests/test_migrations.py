@@ -53,7 +53,8 @@ def test_0078_lowers_the_currencies_stored_in_upper_case(db):
     from django.apps import apps
     from django.db import connection
 
-    from payments.models import Order, Product
+    from payments.models import Order, PaymentAttempt, Product
+    from tests.payments.factories import attempt_of
 
     lower = importlib.import_module(
         "payments.migrations.0078_currency_lower_case").currencies_lower
@@ -61,10 +62,14 @@ def test_0078_lowers_the_currencies_stored_in_upper_case(db):
     Product.objects.create(sku="cup", name="Cup", price=900, currency="usd")
     Order.objects.create(email="a@example.com", amount=1500, currency="eur")
     Order.objects.create(email="b@example.com", amount=900, currency="usd")
+    attempt = attempt_of(Order.objects.get(email="a@example.com"))
     Product.objects.filter(sku="mug").update(currency="EUR")
     Order.objects.filter(email="a@example.com").update(currency="Eur")
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(currency="EUR")
 
     lower(apps, SimpleNamespace(connection=connection))
+    attempt.refresh_from_db()
+    assert attempt.currency == "eur"
     assert dict(Product.objects.values_list("sku", "currency")) == {"mug": "eur", "cup": "usd"}
     assert dict(Order.objects.values_list("email", "currency")) == {
         "a@example.com": "eur", "b@example.com": "usd"}

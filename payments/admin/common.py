@@ -235,17 +235,29 @@ class FriendlyFiltersMixin:
             response = super().changelist_view(request, extra_context)
         except OverflowError:  # SQLite: a number past 64 bits (?id__in=999…9)
             return self.changelist_unfiltered(request)
-        if isinstance(response, HttpResponseRedirect) and \
-                response["Location"] == f"{request.path}?{ERROR_FLAG}=1":
-            if PAGE_VAR in request.GET:  # perhaps only the page: try without it
-                query = request.GET.copy()
-                page = query.pop(PAGE_VAR)[-1]
+        if self._refused(request, response) and PAGE_VAR in request.GET:
+            query = request.GET.copy()  # perhaps only the page: the list without it
+            page = query.pop(PAGE_VAR)[-1]
+            request.GET = query
+            try:
+                refused = self._refused(request, super().changelist_view(request,
+                                                                         extra_context))
+            except OverflowError:
+                refused = True
+            if not refused:
                 messages.info(request, gettext("The list has no page “%(page)s” now; here is "
                                                "its first page.") % {"page": page[:20]})
                 return HttpResponseRedirect(f"{request.path}?{query.urlencode()}" if query
                                             else request.path)
+        if self._refused(request, response):
             return self.changelist_unfiltered(request)
         return response
+
+    @staticmethod
+    def _refused(request: HttpRequest, response) -> bool:
+        """Django's answer to a filter it could not apply: a redirect to ``?e=1``."""
+        return isinstance(response, HttpResponseRedirect) and \
+            response["Location"] == f"{request.path}?{ERROR_FLAG}=1"
 
     def get_changelist_instance(self, request: HttpRequest):
         request.GET = query_moments_in_utc(request.GET)

@@ -6,6 +6,7 @@ The work itself goes through ``payments.recovery.actions``.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -183,13 +184,23 @@ class OpsActionsMixin:
             return self.ops_execute(request, action)
         ids = [part for value in request.GET.getlist("ids") for part in value.split(",")]
         ids = [int(part) for part in ids if part.isascii() and part.isdigit()
-               and len(part) < 12][:OPS_MAX_SELECTED]
+               and len(part) < 12][:OPS_MAX_SELECTED] or self.ops_shown_ids(request, action)
         incidents = self.get_queryset(request).filter(pk__in=ids)
         back = self.ops_back(request, request.GET.get("next", ""))
         if not incidents.exists():
             messages.warning(request, gettext("No such payment: nothing was done."))
             return HttpResponseRedirect(back)
         return self.ops_confirmation(request, action, incidents, back=back)
+
+    def ops_shown_ids(self, request: HttpRequest, action: str) -> list[int]:
+        """The payments a confirmation page of this user showed (``?token=``, its form's
+        own address): the sign-in after a session ended mid-page comes back to them."""
+        try:
+            record = ops_actions.recovery_issued(token=uuid.UUID(request.GET.get("token", "")),
+                                                 action=action, user=request.user)
+        except (ValueError, ops_actions.TokenRefused):
+            return []
+        return list(record.items.values_list("incident_id", flat=True))
 
     def ops_back(self, request: HttpRequest, url: str) -> str:
         """Where the result is shown: the page the action came from, if it is ours."""
@@ -229,11 +240,10 @@ class OpsActionsMixin:
                         for incident, reason in plan.skipped],
             "form": form,
             "back": back,
-            # The payments in the form's own address too: a session that ended while the
-            # page was open sends the sign-in back to this page, not to an empty one.
+            # The page's token in the form's own address too: a session that ended while
+            # the page was open sends the sign-in back to these payments (``ops_shown_ids``).
             "action_url": reverse("admin:payments_incident_ops", args=[action]) + "?" +
-            urlencode({"ids": ",".join(str(incident.pk) for incident in incidents),
-                       "next": back}),
+            urlencode({"token": str(record.pk), "next": back}),
             "media": self.media + form.media,
         }
         request.current_app = self.admin_site.name

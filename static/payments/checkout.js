@@ -74,8 +74,10 @@
   // link, paid or authenticated it while this page's modal was open): not a failure.
   function movedOn(error) {
     var intent = error.payment_intent;
-    return error.code === "payment_intent_unexpected_state" || !!intent &&
-      ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
+    if (intent) {
+      return ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
+    }
+    return error.code === "payment_intent_unexpected_state";
   }
 
   // Stripe.js's messages are written for developers ("handleCardAction: The

@@ -85,8 +85,10 @@
   // As the checkout's (checkout.js): the payment no longer waits at the bank.
   function movedOn(error) {
     var intent = error.payment_intent;
-    return error.code === "payment_intent_unexpected_state" || !!intent &&
-      ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
+    if (intent) {
+      return ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
+    }
+    return error.code === "payment_intent_unexpected_state";
   }
 
   // Stripe.js's messages are written for developers: the shopper gets plain words, the

@@ -300,6 +300,11 @@ def test_a_page_past_the_end_shows_the_first_page_with_the_filters_kept(monitore
     html = page.content.decode()
     assert "has no page “3” now" in html and "was not valid" not in html
     assert len(page.context["cl"].result_list) == 1 and page.context["cl"].result_count == 2
+    # A page and a filter that is not valid: the filter's message, not the page's.
+    page = merchant.get("/admin/payments/incident/", {"p": "1", "nosuchfield": "1"},
+                        follow=True)
+    html = page.content.decode()
+    assert "was not valid" in html and "has no page" not in html
 
 
 def test_a_date_that_is_not_a_date_shows_everything_with_a_message(monitored, merchant):
