@@ -54,9 +54,10 @@ CREATE_LOST_AFTER = timedelta(minutes=5)
 # A payment left at the bank's challenge stays there at Stripe, and no event says when
 # the shopper passes it later (there is no "requires_confirmation" event): the sweep
 # reads it again, less often as it ages. Each row: (for a challenge shown less than this
-# long ago, read again once the last read is this old); the last row for older ones. The
+# long ago, read again once the last read is this old); the last row for older ones;
+# None: a sixth of PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS (5 minutes by default). The
 # waits stay under Stripe's hour to confirm after the challenge, except past a week.
-STALE_REREAD_AFTER = ((timedelta(hours=2), timedelta(0)),
+STALE_REREAD_AFTER = ((timedelta(hours=2), None),
                       (timedelta(days=1), timedelta(minutes=15)),
                       (timedelta(days=7), timedelta(minutes=45)),
                       (None, timedelta(hours=6)))
@@ -250,14 +251,16 @@ def _stale(scan: Scan) -> None:
 
 def _stale_reread_due(now: datetime) -> Q:
     """Attempts at the bank's challenge due a read: any the sweep has not yet found left
-    there (no incident yet), then again by ``STALE_REREAD_AFTER``: every sweep while
+    there (no incident yet), then again by ``STALE_REREAD_AFTER``: every 5 minutes while
     young, every quarter of an hour, … ; before, each cost a Stripe call a minute for as
     long as it stayed there, which grows without bound."""
     found = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
                                     kind=Incident.Kind.ACTION_ABANDONED)
     due, newer_than = ~Exists(found) | Q(status_observed_at__isnull=True), None
     for age, wait in STALE_REREAD_AFTER:
-        tier = Q(status_observed_at__lt=now - wait) if wait else Q()
+        if wait is None:
+            wait = timedelta(seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS) / 6
+        tier = Q(status_observed_at__lt=now - wait)
         if age is not None:
             tier &= Q(requires_action_at__gte=now - age)
         if newer_than is not None:

@@ -284,8 +284,8 @@ def test_an_intent_left_at_the_bank_opens_action_abandoned_once(shopper, sandbox
 def test_a_payment_left_at_the_bank_is_read_again_less_often_as_it_ages(shopper, sandbox):
     """No event says when a shopper passes the challenge later, so the sweep reads the
     intent again; but not every minute for ever (a Stripe call each, for each payment
-    ever left there): every sweep for two hours, then each quarter hour, each 45 minutes
-    after a day, each 6 hours after a week."""
+    ever left there): each 5 minutes for two hours, then each quarter hour, each 45
+    minutes after a day, each 6 hours after a week."""
     intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
     attempt = shopper.order.attempts.get()
 
@@ -297,7 +297,7 @@ def test_a_payment_left_at_the_bank_is_read_again_less_often_as_it_ages(shopper,
     hour, day = 3600, 86400
     assert reads(8 * day, 60) == 1  # not found left there yet: read, whatever its age
     assert Incident.objects.get().kind == Kind.ACTION_ABANDONED
-    assert reads(hour, 60) == 1  # young: every sweep
+    assert reads(hour, 4 * 60) == 0 and reads(hour, 6 * 60) == 1  # young: each 5 minutes
     assert reads(3 * hour, 60) == 0 and reads(3 * hour, 16 * 60) == 1
     assert reads(2 * day, 30 * 60) == 0 and reads(2 * day, 46 * 60) == 1
     assert reads(8 * day, 5 * hour) == 0 and reads(8 * day, 7 * hour) == 1
