@@ -187,9 +187,12 @@ def test_pay_counts_each_session_against_its_limit(pay_site, product, sandbox):
     pay_site.PAYMENTS_PAY_RATE_PER_SESSION = "1/m"
     first, second = shopper_with_order(product), shopper_with_order(product)
     same_window(seconds=60)
-    codes = [call("/pay", b"{", **shopper_headers(shopper))["status"]
+    declined = pay_body(payment_method_id="pm_card_chargeDeclined")
+    codes = [call("/pay", declined, **shopper_headers(shopper))["status"]
              for shopper in (first, first, second)]
-    assert codes == [400, 429, 400]  # the second session's count is its own
+    assert codes == [402, 429, 402]  # the second session's count is its own
+    # A body that is no payment is refused before it is counted (it calls nobody).
+    assert call("/pay", b"{", **shopper_headers(second))["status"] == 400
 
 
 def test_pay_answers_as_the_whole_chain_does(pay_site, product, sandbox, whole_chain):

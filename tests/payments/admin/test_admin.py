@@ -689,6 +689,9 @@ def test_the_order_page_says_when_the_mail_server_refused_its_receipt(paid_order
                                   "/admin/payments/opsaction/", "/admin/payments/product/",
                                   "/admin/payments/incident/export/"])
 def test_a_number_past_64_bits_in_the_address_is_no_500(merchant, path):
+    """SQLite's driver refuses the number (the list unfiltered, saying so); PostgreSQL
+    compares it as numeric and lists nothing."""
     page = merchant.get(path, {"id__in": "9" * 30}, follow=True)
     assert page.status_code == 200
-    assert "was not valid" in page.content.decode()
+    if page.redirect_chain:
+        assert "was not valid" in page.content.decode()
