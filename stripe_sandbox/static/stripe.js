@@ -30,7 +30,7 @@
       cvc: "CVC", title: "3D Secure 2 Test Page",
       body: "This is a test page from the Stripe sandbox. Your bank would ask you to " +
             "authenticate this payment of {amount} here.",
-      complete: "Complete authentication", fail: "Fail authentication"
+      complete: "Complete authentication", fail: "Fail authentication", close: "Close"
     },
     de: {
       incomplete_number: "Ihre Kartennummer ist unvollständig.",
@@ -45,7 +45,8 @@
       cvc: "Prüfnummer", title: "3D Secure 2 – Testseite",
       body: "Dies ist eine Testseite der Stripe-Sandbox. Hier würde Ihre Bank Sie bitten, " +
             "diese Zahlung über {amount} zu bestätigen.",
-      complete: "Bestätigung abschließen", fail: "Bestätigung fehlschlagen lassen"
+      complete: "Bestätigung abschließen", fail: "Bestätigung fehlschlagen lassen",
+      close: "Schließen"
     },
     fr: {
       incomplete_number: "Le numéro de votre carte est incomplet.",
@@ -59,7 +60,8 @@
       cvc: "Cryptogramme", title: "3D Secure 2 – Page de test",
       body: "Ceci est une page de test du bac à sable Stripe. Votre banque vous demanderait " +
             "ici d'authentifier ce paiement de {amount}.",
-      complete: "Réussir l'authentification", fail: "Faire échouer l'authentification"
+      complete: "Réussir l'authentification", fail: "Faire échouer l'authentification",
+      close: "Fermer"
     }
   };
 
@@ -252,9 +254,9 @@
   }
 
   // The bank's modal as a dialog should be (WAI-ARIA's modal dialog pattern): named and
-  // described, focus on its first button, Tab and Shift+Tab kept inside it, Escape
-  // closes it (which fails the challenge, as closing Stripe's does), and focus goes back
-  // where it was.
+  // described, focus on its first answer, Tab and Shift+Tab kept inside it, Escape or its
+  // close button (a phone has no Escape key) closes it, which fails the challenge as
+  // closing Stripe's does, and focus goes back where it was.
   function challenge(intent, language) {
     var t = TEXTS[language];
     return new Promise(function (resolve) {
@@ -264,6 +266,7 @@
       backdrop.innerHTML =
         '<div class="sandbox-3ds" role="dialog" aria-modal="true" ' +
         'aria-labelledby="sandbox-3ds-title" aria-describedby="sandbox-3ds-text">' +
+        '<button type="button" class="close">\u00d7</button>' +
         '<h2 id="sandbox-3ds-title"></h2><p id="sandbox-3ds-text"></p>' +
         '<div class="sandbox-3ds-buttons">' +
         '<button type="button" class="complete"></button>' +
@@ -275,6 +278,9 @@
       var fail = backdrop.querySelector(".fail");
       complete.textContent = t.complete;
       fail.textContent = t.fail;
+      var close = backdrop.querySelector(".close");
+      close.setAttribute("aria-label", t.close);
+      close.title = t.close;
       function choose(outcome) {
         backdrop.remove();
         if (before && before.focus && document.contains(before)) before.focus();
@@ -282,14 +288,16 @@
       }
       complete.addEventListener("click", function () { choose("complete"); });
       fail.addEventListener("click", function () { choose("fail"); });
+      close.addEventListener("click", function () { choose("fail"); });  // closing fails it
       backdrop.addEventListener("keydown", function (event) {
         if (event.key === "Escape") {
-          choose("fail");  // closing the challenge fails it
+          choose("fail");
         } else if (event.key === "Tab") {
-          var last = event.shiftKey ? complete : fail;
-          if (document.activeElement === last || !backdrop.contains(document.activeElement)) {
+          // In the page's order: close, complete, fail; round again at either end.
+          var edge = event.shiftKey ? close : fail;
+          if (document.activeElement === edge || !backdrop.contains(document.activeElement)) {
             event.preventDefault();
-            (event.shiftKey ? fail : complete).focus();
+            (event.shiftKey ? fail : close).focus();
           }
         }
       });

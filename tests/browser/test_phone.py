@@ -89,6 +89,15 @@ def test_a_phone_pays_with_3155_and_every_page_fits(browser, store, sandbox, wid
     fits(page)  # the bank's modal
     modal = dialog.bounding_box()
     assert modal["x"] >= 0 and modal["x"] + modal["width"] <= width
+    # A phone has no Escape key: the modal's close button, a thumb's size, fails the check.
+    close = dialog.get_by_role("button", name="Close")
+    target = close.bounding_box()
+    assert target["width"] >= 44 and target["height"] >= 44
+    assert target["x"] + target["width"] <= modal["x"] + modal["width"]
+    close.tap()
+    expect(page.locator("#card-errors")).to_contain_text("Your bank could not confirm")
+    pay.click()
+    dialog.wait_for()
     page.get_by_role("button", name="Complete authentication").click()
     expect_paid(page)
     expect(page.locator("main")).to_contain_text("johannesmaximilianmustermann1987@")

@@ -79,7 +79,9 @@ def test_card_field_reports_errors_and_completion(shop_page):
 
 
 @pytest.mark.parametrize("button,status", [("Complete authentication", "succeeded"),
-                                           ("Fail authentication", "requires_payment_method")])
+                                           ("Fail authentication", "requires_payment_method"),
+                                           # The close button: a phone has no Escape key.
+                                           ("Close", "requires_payment_method")])
 def test_handle_card_action_modal(shop_page, stripe_client, sandbox, button, status):
     method = create_method(shop_page, "4000002500003155")["paymentMethod"]
     assert method["card"]["last4"] == "3155"
