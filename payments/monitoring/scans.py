@@ -62,6 +62,11 @@ STALE_REREAD_AFTER = ((timedelta(hours=2), None),
                       (timedelta(days=7), timedelta(minutes=45)),
                       (None, timedelta(hours=6)))
 
+# Outside intents left waiting (see _stale_outside): how often all of them are searched
+# again, and how far back past the last sweep's bound each search starts.
+OUTSIDE_FULL_SEARCH_EVERY = timedelta(hours=1)
+OUTSIDE_SEARCH_OVERLAP = timedelta(minutes=10)
+
 Progress = Callable[[int, int | None, int], None]  # (done, total if known, Stripe calls)
 
 
@@ -309,21 +314,39 @@ def _lost_creates(scan: Scan, before) -> None:
 
 def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
     """Intents created outside this checkout (an older integration on the same account):
-    only Stripe's search finds them."""
+    only Stripe's search finds them. Each sweep searches those that became stale since the
+    last one (``created`` since then, less ``OUTSIDE_SEARCH_OVERLAP`` for the search's
+    lag); the whole range only every ``OUTSIDE_FULL_SEARCH_EVERY``, for one that went back
+    to waiting long after it was made. Before, each sweep searched and rewrote every one
+    ever left waiting: thousands of them, a minute's worth of Stripe calls and row updates
+    each minute. One already held as it is costs nothing (``_backfill_page``)."""
+    cursor, _ = ScanCursor.objects.get_or_create(name="stale-outside")
+    state = json.loads(cursor.value) if cursor.value else {}
+    now = int(timezone.now().timestamp())
+    full = now - state.get("full_at", 0) >= OUTSIDE_FULL_SEARCH_EVERY.total_seconds()
     for status, before in ((Status.REQUIRES_ACTION, action_before),
                            (Status.REQUIRES_CONFIRMATION, confirmation_before)):
-        query = f'status:"{status}" AND created<{int(before.timestamp())}'
-        for intent in _search(scan, query):
-            if PaymentAttempt.objects.filter(stripe_id=intent.id).exists():
-                continue  # ours: the sweep above read it fresh
-            _stale_decide(scan, intent)
+        until = int(before.timestamp())
+        query = f'status:"{status}" AND created<{until}'
+        if not full and status in state:
+            query += f" AND created>={state[status] - int(OUTSIDE_SEARCH_OVERLAP.total_seconds())}"
+        for page in _search_pages(scan, query):
+            ours = set(PaymentAttempt.objects.filter(  # the sweep above read them fresh
+                stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", flat=True))
+            _backfill_page(scan, [intent for intent in page if intent.id not in ours],
+                           action_before, confirmation_before)
+        state[status] = until
+    if full:
+        state["full_at"] = now
+    cursor.value = json.dumps(state)
+    cursor.save()
 
 
-def _search(scan: Scan, query: str) -> Iterator[IntentData]:
+def _search_pages(scan: Scan, query: str) -> Iterator[list[IntentData]]:
     token: str | None = None
     while True:
         page = scan.read(lambda t=token: gateway.payment_intent_search_page(query=query, page=t))
-        yield from page.items
+        yield page.items
         token = page.cursor
         if token is None:
             return
@@ -359,7 +382,8 @@ def _backfill(scan: Scan, days: int) -> None:
 
 def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirmation_before
                    ) -> None:
-    """Observe only what matters on one page, with one query for the rest: an intent is
+    """Observe only what matters on one page (the backfill's, or the stale sweep's search
+    for outside intents), with one query for the rest: an intent is
     skipped when its trouble is held as it is now (or it has none), no open incident of it
     saw another state, and it is either not ours (nor a lost create of ours, named by its
     metadata) or held by us in the same state. Those left that are not ours are observed

@@ -4,12 +4,15 @@ Stripe failing half way. The sandbox clock makes Stripe's hour pass."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from payments.models import Incident, Order, PaymentAttempt, PaymentEvent, ScanRun
+from payments.models import (
+    Incident, Order, PaymentAttempt, PaymentEvent, ScanCursor, ScanRun,
+)
 from payments.monitoring import observe, scans
 from payments.monitoring.leases import lease_hold
 from payments.stripe import gateway
@@ -345,6 +348,39 @@ def test_intents_from_outside_the_checkout_get_incidents(sandbox, db):
     assert incidents.count() == 3
     assert {(i.kind, i.status, i.attempt_id) for i in incidents} == \
         {(Kind.ACTION_ABANDONED, "open", None)}
+
+
+def test_outside_intents_left_waiting_are_searched_once_then_each_hour_not_each_sweep(
+        sandbox, db, settings):
+    """Before, every sweep searched every outside intent ever left at the bank and rewrote
+    its incident: thousands of rows and a minute's Stripe calls, each minute."""
+    sandbox.seed(count=3, kind="requires_action", age_seconds=7200)
+    sandbox.seed(count=1, kind="requires_action", age_seconds=120)  # not stale yet
+
+    def searches() -> list[str]:
+        return [c["params"]["query"] for c in stripe_calls_during(sandbox, scans.scan_stale)
+                if c["path"] == "/v1/payment_intents/search"]
+
+    full = searches()
+    assert [q for q in full if ">=" in q] == []
+    assert Incident.objects.count() == 3
+    seen = dict(Incident.objects.values_list("stripe_id", "last_seen_at"))
+
+    again = searches()  # only what became stale since: nothing new, nothing rewritten
+    assert len(again) == 2 and all("created>=" in q for q in again)
+    assert dict(Incident.objects.values_list("stripe_id", "last_seen_at")) == seen
+
+    settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = 60  # the young one is stale now
+    searches()
+    assert Incident.objects.count() == 4
+
+    cursor = ScanCursor.objects.get(name="stale-outside")  # an hour on: all of them again
+    state = json.loads(cursor.value)
+    state["full_at"] -= scans.OUTSIDE_FULL_SEARCH_EVERY.total_seconds()
+    ScanCursor.objects.filter(pk=cursor.pk).update(value=json.dumps(state))
+    assert [q for q in searches() if ">=" in q] == []
+    assert Incident.objects.count() == 4
+    assert all(Incident.objects.get(stripe_id=i).last_seen_at == at for i, at in seen.items())
 
 
 # --- backfill and faults -----------------------------------------------------------------
