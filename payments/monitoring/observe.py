@@ -87,17 +87,23 @@ def intent_event_record(*, event: EventData, source: str) -> Observation:
     as such (no read from Stripe needed); when earlier, it is kept as history and opens
     incidents, but moves nothing. Stripe dates events to the second, so an event of the
     same second as our fact cannot be placed: if it says something else, ``refresh``
-    asks for a fresh read (``event_trust``)."""
+    asks for a fresh read (``event_trust``); so does a failure of an intent not ours."""
     attempt = _attempt_for(event.intent)
     trust = event_trust(attempt=attempt, event=event)
     observation = intent_observe(intent=event.intent, source=source, actor=event.id,
                                  observed_at=incidents.stripe_time(event.created),
                                  current=trust == "newer")
     attempt, intent = observation.attempt, event.intent
-    observation.refresh = trust == "unsure" and attempt is not None \
-        and attempt.status not in PaymentAttempt.FINAL \
-        and (attempt.status, attempt.last_error_code, attempt.last_decline_code) \
-        != (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
+    if attempt is None:
+        # Not ours: we hold no fact to place the event against, and Stripe does not send
+        # events in order, so one saying it failed may come after it was paid or canceled.
+        # Its incident would stay open for good (nothing searches a paid intent): read it.
+        observation.refresh = failure_kind(intent) is not None \
+            and intent.status not in (Status.SUCCEEDED, Status.CANCELED)
+    else:
+        observation.refresh = trust == "unsure" and attempt.status not in PaymentAttempt.FINAL \
+            and (attempt.status, attempt.last_error_code, attempt.last_decline_code) \
+            != (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
     return observation
 
 

@@ -158,6 +158,47 @@ def test_an_event_for_an_intent_we_do_not_know_is_kept_not_dropped(site_on_sandb
     assert not PaymentEvent.objects.exists()
 
 
+@pytest.mark.parametrize("then", ["paid", "canceled"])
+def test_a_late_failure_of_an_intent_not_ours_is_read_and_opens_nothing(
+        site_on_sandbox, sandbox, stripe_client, db, then):
+    """Another integration's payment failed at the bank, then was paid with another card
+    (or canceled); Stripe delivers the failure last. Nothing we hold places it, and nothing
+    would ever search a paid intent again: before, it stayed an open incident for good,
+    counted in the dashboard's money at risk and the failure rate."""
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 7777, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
+        "confirm": True, "confirmation_method": "manual"})
+    sandbox.authenticate(intent.id, "fail")
+    if then == "paid":
+        stripe_client.v1.payment_intents.confirm(intent.id,
+                                                 params={"payment_method": "pm_card_visa"})
+        last = stored(sandbox, intent.id, "payment_intent.succeeded")
+    else:
+        stripe_client.v1.payment_intents.cancel(intent.id)
+        last = stored(sandbox, intent.id, "payment_intent.canceled")
+    failed = stored(sandbox, intent.id, "payment_intent.payment_failed")
+    for event in (last, failed):  # out of order
+        assert events.webhook_event_process(event_id=event.pk) is True
+    assert len(intent_reads(sandbox, intent.id)) == 1  # the failure, read fresh
+    assert not Incident.objects.filter(status="open").exists()
+    assert set(Incident.objects.values_list("intent_status", flat=True)) <= {
+        "succeeded" if then == "paid" else "canceled"}
+
+
+def test_a_failure_of_an_intent_not_ours_that_stands_is_read_once_and_kept(
+        site_on_sandbox, sandbox, stripe_client, db):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 7777, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
+        "confirm": True, "confirmation_method": "manual"})
+    sandbox.authenticate(intent.id, "fail")
+    failed = stored(sandbox, intent.id, "payment_intent.payment_failed")
+    assert events.webhook_event_process(event_id=failed.pk) is True
+    assert len(intent_reads(sandbox, intent.id)) == 1
+    incident = Incident.objects.get()
+    assert (incident.kind, incident.status, incident.intent_status) == \
+        ("authentication_failed", "open", "requires_payment_method")
+
+
 def test_the_sweep_processes_what_no_worker_did_and_retries_what_failed(shopper, sandbox,
                                                                          monkeypatch):
     intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
