@@ -55,6 +55,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
 SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
 ALLOWED_HOSTS = [h for h in (env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost") or "").split(",")
                  if h]
@@ -172,10 +180,10 @@ FORMAT_MODULE_PATH = ["paymentsite.formats"]
 # helper, never a dependency: while it does not answer, every page and /pay go on without
 # it (README, "When Redis is down"). REDIS_TIMEOUT_SECONDS bounds each of our calls to it.
 REDIS_URL = env("REDIS_URL", "") or ""
-REDIS_TIMEOUT_SECONDS = float(env("REDIS_TIMEOUT_SECONDS", "1") or 1)
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 1)
 # After a call to Redis failed, each process leaves it alone this long (a hung Redis then
 # costs one timeout per period, not one per use; a /pay uses it several times).
-REDIS_RETRY_AFTER_SECONDS = float(env("REDIS_RETRY_AFTER_SECONDS", "5") or 5)
+REDIS_RETRY_AFTER_SECONDS = env_float("REDIS_RETRY_AFTER_SECONDS", 5)
 
 
 def caches_for(redis_url: str, timeout: float) -> dict:
@@ -262,7 +270,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend",
 # locked out for AXES_COOLOFF_TIME hours (or until an admin deletes the row under
 # Axes -> Access attempts, or `manage.py axes_reset_username NAME`). A success resets it.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = float(env("AXES_COOLOFF_HOURS", "1") or 1)
+AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # The same client address the /pay throttle uses (PAYMENTS_CLIENT_ADDRESS_META).
@@ -313,8 +321,8 @@ if STRIPE_LIVE_KEY and DEBUG:
         "STRIPE_SECRET_KEY is a live key, but DJANGO_DEBUG is on (its default). Refusing to "
         "take real payments on development defaults: set DJANGO_DEBUG=false and the "
         "production values README.md lists under 'Configuration'.")
-STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
-STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2") or 2)
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 10)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 # The most Stripe calls one request makes in a row: /pay's create (replayed), confirm and
 # the retrieve after a refused confirm (payments/checkout/services.py). For the worker
 # timeout.
@@ -325,13 +333,13 @@ STRIPE_CALLS_PER_REQUEST = 3
 # the budget off) and per endpoint, the share of them this site may use (leave room for
 # other integrations on the account), what background work must always leave free for
 # shoppers and ops, and how long a shopper's call may wait for room before it is refused.
-STRIPE_RATE_LIMIT_PER_SECOND = int(env("STRIPE_RATE_LIMIT_PER_SECOND", "") or (
-    100 if STRIPE_LIVE_KEY else 25))
-STRIPE_RATE_LIMIT_PER_ENDPOINT = int(env("STRIPE_RATE_LIMIT_PER_ENDPOINT", "25") or 25)
-STRIPE_BUDGET_SHARE = float(env("STRIPE_BUDGET_SHARE", "0.9") or 0.9)
-STRIPE_BUDGET_FOREGROUND_RESERVE = int(env("STRIPE_BUDGET_FOREGROUND_RESERVE", "") or
-                                       round(STRIPE_RATE_LIMIT_PER_SECOND * 0.4))
-STRIPE_BUDGET_MAX_WAIT_SECONDS = float(env("STRIPE_BUDGET_MAX_WAIT_SECONDS", "1.5") or 1.5)
+STRIPE_RATE_LIMIT_PER_SECOND = env_int("STRIPE_RATE_LIMIT_PER_SECOND",
+                                       100 if STRIPE_LIVE_KEY else 25)
+STRIPE_RATE_LIMIT_PER_ENDPOINT = env_int("STRIPE_RATE_LIMIT_PER_ENDPOINT", 25)
+STRIPE_BUDGET_SHARE = env_float("STRIPE_BUDGET_SHARE", 0.9)
+STRIPE_BUDGET_FOREGROUND_RESERVE = env_int("STRIPE_BUDGET_FOREGROUND_RESERVE",
+                                           round(STRIPE_RATE_LIMIT_PER_SECOND * 0.4))
+STRIPE_BUDGET_MAX_WAIT_SECONDS = env_float("STRIPE_BUDGET_MAX_WAIT_SECONDS", 1.5)
 
 STRIPE_JS_URL = env("STRIPE_JS_URL", "") or stripe_js_url_for(api_base=STRIPE_API_BASE)
 CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_URL,
@@ -359,10 +367,10 @@ PAYMENTS_CLIENT_ADDRESS_META = env("PAYMENTS_CLIENT_ADDRESS_META", "REMOTE_ADDR"
 # requires_confirmation (authenticated, never confirmed) is abandoned: an incident opens.
 # Stripe fails an unconfirmed manual intent after one hour, so the confirmation threshold
 # must leave the auto-finalize time to act. The demo (dev.py run) shortens both.
-PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = int(
-    env("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS", "1800") or 1800)
-PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS = int(
-    env("PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS", "600") or 600)
+PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS = env_int("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS",
+                                                  1800)
+PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS = env_int(
+    "PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS", 600)
 # A payment left at the bank's challenge this long after it was sent there is lost (its
 # incident ends Lost; paid later after all, it ends Recovered). One authenticated and never
 # confirmed is lost when Stripe's hour passes.
@@ -375,9 +383,8 @@ PAYMENTS_AUTO_FINALIZE = env_bool("PAYMENTS_AUTO_FINALIZE", True)
 # commands), across every worker: part of the account's budget (above), which also makes
 # them yield to shoppers. 0: no cap of their own. PAYMENTS_SCAN_READS_PER_SECOND is the
 # older name of the same setting.
-PAYMENTS_BACKGROUND_CALLS_PER_SECOND = int(
-    env("PAYMENTS_BACKGROUND_CALLS_PER_SECOND", "")
-    or env("PAYMENTS_SCAN_READS_PER_SECOND", "") or 10)
+PAYMENTS_BACKGROUND_CALLS_PER_SECOND = env_int(
+    "PAYMENTS_BACKGROUND_CALLS_PER_SECOND", env_int("PAYMENTS_SCAN_READS_PER_SECOND", 10))
 
 # A scan holds a lease on its kind while it runs, renewed every third of this; a worker
 # killed mid-scan leaves it to expire within this many seconds, then the next run goes.
@@ -400,8 +407,11 @@ if urlsplit(SITE_URL).scheme not in ("http", "https") or not urlsplit(SITE_URL).
     raise ImproperlyConfigured(
         f"SITE_URL={SITE_URL!r} is not an absolute address such as https://shop.example.com: "
         "links in mail are built on it.")
+# A webhook delivery's largest body (413 past it): Stripe's events are a few kilobytes;
+# Django's own cap (2.5 MB) is far too generous.
+PAYMENTS_WEBHOOK_MAX_BYTES = env_int("PAYMENTS_WEBHOOK_MAX_BYTES", 256 * 1024)
 # How long a recovery link mailed to a shopper stays valid (until its order is paid).
-PAYMENTS_RECOVERY_LINK_SECONDS = int(env("PAYMENTS_RECOVERY_LINK_SECONDS", "172800") or 172800)
+PAYMENTS_RECOVERY_LINK_SECONDS = env_int("PAYMENTS_RECOVERY_LINK_SECONDS", 172800)
 # How long the receipt's link to the order's page works (in any browser).
 PAYMENTS_ORDER_LINK_SECONDS = env_int("PAYMENTS_ORDER_LINK_SECONDS", 90 * 86400)
 # Who gets the daily digest of new incidents and the failed-authentication alert
@@ -410,8 +420,8 @@ PAYMENTS_OPS_EMAILS = [a.strip() for a in (env("PAYMENTS_OPS_EMAILS", "") or "")
                        if a.strip()]
 # Alert when, over the last 24 hours, failures ÷ payments that asked for authentication
 # exceed this share (with at least PAYMENTS_ALERT_MIN_PAYMENTS such payments).
-PAYMENTS_ALERT_FAILED_AUTH_RATE = float(env("PAYMENTS_ALERT_FAILED_AUTH_RATE", "0.25") or 0.25)
-PAYMENTS_ALERT_MIN_PAYMENTS = int(env("PAYMENTS_ALERT_MIN_PAYMENTS", "20") or 20)
+PAYMENTS_ALERT_FAILED_AUTH_RATE = env_float("PAYMENTS_ALERT_FAILED_AUTH_RATE", 0.25)
+PAYMENTS_ALERT_MIN_PAYMENTS = env_int("PAYMENTS_ALERT_MIN_PAYMENTS", 20)
 
 # dj-stripe: it mirrors Stripe objects and verifies webhook signatures.
 STRIPE_LIVE_MODE = STRIPE_LIVE_KEY

@@ -16,7 +16,7 @@ PRINT = ("import django, json; from django.conf import settings; django.setup();
          "print(json.dumps([settings.STRIPE_API_BASE, settings.STRIPE_JS_URL, "
          "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['script-src']]))")
 # Variables these tests set themselves: the caller's must not leak in.
-OURS = ("STRIPE_", "DJANGO_", "EMAIL_", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "WEB_",
+OURS = ("STRIPE_", "DJANGO_", "EMAIL_", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "WEB_", "PAYMENTS_",
         "GUNICORN_", "PORT", "CELERY_", "SITE_URL")
 SECRET_KEY = "ci-" + "k3y-" * 15
 PRODUCTION = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": SECRET_KEY,
@@ -226,3 +226,24 @@ def test_production_asks_money_movers_for_a_second_factor_and_development_does_n
     assert values(PRODUCTION, "ADMIN_SECOND_FACTOR_REQUIRED") == {
         "ADMIN_SECOND_FACTOR_REQUIRED": True}
     assert values({}, "ADMIN_SECOND_FACTOR_REQUIRED") == {"ADMIN_SECOND_FACTOR_REQUIRED": False}
+
+
+@pytest.mark.parametrize("name,value,kind", [
+    ("STRIPE_TIMEOUT_SECONDS", "ten", "a number"),
+    ("PAYMENTS_ALERT_FAILED_AUTH_RATE", "25%", "a number"),
+    ("STRIPE_RATE_LIMIT_PER_SECOND", "100/s", "a whole number"),
+    ("PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS", "30m", "a whole number"),
+    ("PAYMENTS_WEBHOOK_MAX_BYTES", "256k", "a whole number")])
+def test_a_number_that_is_not_one_is_refused_by_name(name, value, kind):
+    """Before, most numbers were read with int()/float(): a raw ValueError naming nothing."""
+    assert refused({name: value}) == \
+        f"django.core.exceptions.ImproperlyConfigured: {name}={value!r} is not {kind}."
+
+
+def test_numbers_from_the_environment_are_read():
+    assert values({"PAYMENTS_WEBHOOK_MAX_BYTES": "1024", "STRIPE_TIMEOUT_SECONDS": "2.5",
+                   "PAYMENTS_SCAN_READS_PER_SECOND": "4"},
+                  "PAYMENTS_WEBHOOK_MAX_BYTES", "STRIPE_TIMEOUT_SECONDS",
+                  "PAYMENTS_BACKGROUND_CALLS_PER_SECOND") == {
+        "PAYMENTS_WEBHOOK_MAX_BYTES": 1024, "STRIPE_TIMEOUT_SECONDS": 2.5,
+        "PAYMENTS_BACKGROUND_CALLS_PER_SECOND": 4}  # the older name still works
