@@ -9,6 +9,9 @@ from paymentsite.metrics import metrics
 # APPEND_SLASH) is served by our intake (payments/stripe/webhooks.py), mounted first, so
 # the URL given to Stripe, reverse("djstripe:djstripe_webhook_by_uuid"), stays; dj-stripe's
 # own view is never reached.
+# The address without its last "/" is served too: a POST there would otherwise be
+# redirected, which Stripe counts as a failed delivery (an endpoint typed by hand in
+# Stripe's Dashboard easily lacks it).
 WEBHOOK_ROUTE = "stripe/webhook/<uuid:uuid>" + ("/" if settings.APPEND_SLASH else "")
 
 urlpatterns = [
@@ -18,6 +21,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("metrics", metrics, name="metrics"),
     path(WEBHOOK_ROUTE, webhook_receive, name="payments_webhook"),
+    path(WEBHOOK_ROUTE.rstrip("/"), webhook_receive),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("payments.urls")),
 ]

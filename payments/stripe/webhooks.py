@@ -52,13 +52,14 @@ from payments.telemetry import counters
 
 logger = logging.getLogger(__name__)
 
-# Stripe's events are a few kilobytes; Django's own cap (2.5 MB) is far too generous.
-WEBHOOK_MAX_BYTES_DEFAULT = 256 * 1024
 # Stripe's documented default tolerance, and stripe-python's (Webhook.DEFAULT_TOLERANCE).
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# Stripe's ids are letters, digits and "_"; ours are kept in 255 characters.
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+LATEST_CREATED = 10**11  # the year 5138: past it, not a time Python or a database can hold
 
 
 class WebhookRejected(Exception):
@@ -69,7 +70,7 @@ class WebhookRejected(Exception):
 
 
 def webhook_max_bytes() -> int:
-    return getattr(settings, "PAYMENTS_WEBHOOK_MAX_BYTES", WEBHOOK_MAX_BYTES_DEFAULT)
+    return settings.PAYMENTS_WEBHOOK_MAX_BYTES
 
 
 def webhook_body_read(*, request: HttpRequest, max_bytes: int) -> bytes:
@@ -138,11 +139,13 @@ def webhook_event_parse(*, text: str, livemode: bool) -> dict[str, Any] | None:
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     well_formed = (isinstance(event.get("id"), str) and event["id"].startswith("evt_")
+                   and _STRIPE_ID.fullmatch(event["id"]) is not None
                    and isinstance(event.get("type"), str) and event["type"]
-                   and type(event.get("created")) is int and event["created"] > 0
+                   and type(event.get("created")) is int
+                   and 0 < event["created"] < LATEST_CREATED
                    and event.get("livemode") is livemode
                    and isinstance(obj, dict) and isinstance(obj.get("id"), str)
-                   and obj["id"])
+                   and _STRIPE_ID.fullmatch(obj["id"]) is not None)
     return event if well_formed else None
 
 
@@ -202,16 +205,18 @@ def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
     if endpoint is None:
         raise WebhookRejected("No such webhook endpoint.", 404)
     try:
-        text = body.decode(request.encoding or "utf-8")
+        text = body.decode("utf-8")  # JSON is UTF-8 (RFC 8259), whatever the header says
     except (UnicodeDecodeError, LookupError) as error:
         raise WebhookRejected("The body is not text.", 400) from error
     header = request.META.get("HTTP_STRIPE_SIGNATURE")
-    verified = webhook_signature_verify(payload=text.encode(), header=header,
+    # Stripe signs the bytes it sent: a body re-encoded after decoding by the request's
+    # charset (latin-1, say) would no longer match.
+    verified = webhook_signature_verify(payload=body, header=header,
                                         secret=endpoint.secret, tolerance=endpoint.tolerance)
     if not verified and endpoint.cached:  # the secret may have been rolled since: read it
         endpoint = _endpoint_get(uuid, fresh=True)
         verified = endpoint is not None and webhook_signature_verify(
-            payload=text.encode(), header=header, secret=endpoint.secret,
+            payload=body, header=header, secret=endpoint.secret,
             tolerance=endpoint.tolerance)
     if not verified:
         if endpoint is not None and not endpoint.secret:

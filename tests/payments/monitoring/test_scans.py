@@ -11,7 +11,12 @@ import pytest
 from django.utils import timezone
 
 from payments.models import (
-    Incident, Order, PaymentAttempt, PaymentEvent, ScanCursor, ScanRun,
+    Incident,
+    Order,
+    PaymentAttempt,
+    PaymentEvent,
+    ScanCursor,
+    ScanRun,
 )
 from payments.monitoring import observe, scans
 from payments.monitoring.leases import lease_hold

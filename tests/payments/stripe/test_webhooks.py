@@ -217,12 +217,53 @@ def test_an_event_of_a_type_we_do_not_use_is_answered_and_not_kept(endpoint):
     {"livemode": True},  # a live event sent to a test account
     {"livemode": "false"},
     {"type": ""},
+    # Out of what an id or a time can be (each was a 500 and Stripe's retries for days):
+    {"id": "evt_" + "a" * 252},  # 256 characters, past the column's 255
+    {"id": "evt_webhook\x00test"},
+    {"data": {"object": {"id": "pi_" + "a" * 253, "object": "payment_intent"}}},
+    {"data": {"object": {"id": "pi_x\x00", "object": "payment_intent"}}},
+    {"created": 10**18},  # past any year Python's datetime holds
 ], ids=lambda changes: ",".join(f"{k}={v!r}"[:40] for k, v in changes.items()))
 def test_a_signed_but_malformed_event_is_a_400_and_stores_nothing(endpoint, changes):
     response = deliver(endpoint, event_body(**changes))
     assert response.status_code == 400, response.content
     assert "not a Stripe event" in response.json()["error"]
     assert_nothing_stored()
+
+
+def test_an_id_of_255_characters_is_stored(endpoint):
+    body = event_body("evt_" + "a" * 251, data={"object": {
+        "id": "pi_" + "b" * 252, "object": "payment_intent"}})
+    assert deliver(endpoint, body).status_code == 200
+    assert WebhookEvent.objects.get().object_id == "pi_" + "b" * 252
+
+
+def test_the_signature_is_checked_over_the_bytes_sent_whatever_charset_is_named(endpoint):
+    """Stripe signs the UTF-8 bytes; a header naming another charset must not make the
+    check run over a re-encoding of them (it refused every non-ASCII event)."""
+    event = json.loads(event_body(data={"object": {
+        "id": "pi_webhooktest0001", "object": "payment_intent", "description": "Café für Zoë"}}))
+    body = json.dumps(event, ensure_ascii=False).encode()  # as Stripe sends it: UTF-8
+    # generic(), not post(): post() would re-encode the body in the charset named.
+    response = Client().generic("POST", webhook_url(endpoint.djstripe_uuid), body,
+                                content_type="application/json; charset=latin-1",
+                                headers={"Stripe-Signature": signature_header(
+                                    endpoint.secret, body, None)})
+    assert response.status_code == 200, response.content
+    assert "Café für Zoë" in WebhookEvent.objects.get().body
+
+
+def test_the_address_without_its_last_slash_is_served_too(endpoint):
+    """An endpoint typed by hand in Stripe's Dashboard easily lacks it: a redirect there
+    is a failed delivery to Stripe (and a 500 under DEBUG)."""
+    body = event_body()
+    url = webhook_url(endpoint.djstripe_uuid)
+    assert url.endswith("/")
+    response = Client().post(url.rstrip("/"), body, content_type="application/json",
+                             headers={"Stripe-Signature": signature_header(endpoint.secret,
+                                                                           body, None)})
+    assert response.status_code == 200, response.content
+    assert WebhookEvent.objects.count() == 1
 
 
 def test_a_test_event_to_a_live_account_is_refused(endpoint, settings):
