@@ -20,8 +20,10 @@ urlpatterns = [
     # next address off this site, changes nothing).
     path("i18n/", include("django.conf.urls.i18n")),
     path("metrics", metrics, name="metrics"),
+    # Both named alike: paymentsite/wsgi.py sends either straight to the intake; reverse()
+    # gives the last one, the address as given to Stripe.
+    path(WEBHOOK_ROUTE.rstrip("/"), webhook_receive, name="payments_webhook"),
     path(WEBHOOK_ROUTE, webhook_receive, name="payments_webhook"),
-    path(WEBHOOK_ROUTE.rstrip("/"), webhook_receive),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", include("payments.urls")),
 ]

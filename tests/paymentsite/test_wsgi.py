@@ -66,11 +66,12 @@ def body(event_id: str) -> bytes:
                       ).encode()
 
 
-def test_a_webhook_skips_the_sites_middleware_but_keeps_its_request_id(endpoint):
+@pytest.mark.parametrize("slash", ["/", ""])  # the address typed without its last "/" too
+def test_a_webhook_skips_the_sites_middleware_but_keeps_its_request_id(endpoint, slash):
     from stripe_sandbox.webhooks import signature_header
 
     data = body("evt_wsgi0001")
-    answer = call(f"/stripe/webhook/{endpoint.djstripe_uuid}/", data,
+    answer = call(f"/stripe/webhook/{endpoint.djstripe_uuid}{slash}", data,
                   stripe_signature=signature_header(endpoint.secret, data),
                   x_request_id="stripe-delivery-1")
     assert answer["status"] == 200 and json.loads(answer["body"]) == {"received": "evt_wsgi0001"}
