@@ -59,6 +59,19 @@ access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" '
 # Referer is a key to a shopper's order.
 logger_class = gunicorn_logger_class()
 
+
+
+def on_starting(server) -> None:
+    """Django's system checks before any worker starts, as `manage.py runserver` runs
+    them: a setting Django refuses (a worker timeout inside the Stripe budget, say) stops
+    the deploy here, not at the first payment it breaks."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("check", fail_level="ERROR")
+
+
 # The heartbeat file on memory, not a container's overlay disk (gunicorn's advice).
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"

@@ -106,6 +106,45 @@ def check_second_factor(app_configs=None, **kwargs) -> list[checks.CheckMessage]
         id="paymentsite.W001")]
 
 
+@checks.register("paymentsite", deploy=True)
+def check_production_services(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """What the embedded defaults give a production site without a word (``--deploy``):
+    SQLite, per-process counters and a broker in local files, mail to localhost."""
+    import os
+
+    from django.conf import settings
+
+    found = []
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        found.append(checks.Warning(
+            "The database is SQLite (DATABASE_URL is unset): no per-order lock across "
+            "processes, no ledger trigger, one writer at a time.",
+            hint="Set DATABASE_URL=postgres://… (README.md, 'Configuration').",
+            id="paymentsite.W002"))
+    if not settings.REDIS_URL:
+        found.append(checks.Warning(
+            "REDIS_URL is unset: the /pay and sign-in limits and the Stripe budget are "
+            "counted per process, and Celery's broker is files on this host.",
+            hint="Set REDIS_URL=redis://… shared by every web and worker process.",
+            id="paymentsite.W003"))
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend" \
+            and not os.environ.get("EMAIL_HOST"):
+        found.append(checks.Warning(
+            f"EMAIL_HOST is unset: receipts, recovery links and ops alerts go to "
+            f"localhost:{settings.EMAIL_PORT}.",
+            hint="Set EMAIL_HOST (EMAIL_HOST=localhost if a mail server does listen there).",
+            id="paymentsite.W004"))
+    if settings.SECURE_PROXY_SSL_HEADER and settings.PAYMENTS_CLIENT_ADDRESS_META == "REMOTE_ADDR":
+        found.append(checks.Warning(
+            "Behind a proxy (DJANGO_SECURE_PROXY_SSL_HEADER is set) the client's address is "
+            "read from REMOTE_ADDR, the proxy's: every shopper shares one /pay limit, and "
+            "five wrong passwords from anyone lock a staff name out for everyone.",
+            hint="Set PAYMENTS_CLIENT_ADDRESS_META to the header your proxy sets with the "
+                 "client's address, e.g. HTTP_X_REAL_IP.",
+            id="paymentsite.W005"))
+    return found
+
+
 @checks.register("paymentsite")
 def check_pay_middleware(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """POST /pay's chain (``PAY_MIDDLEWARE``, paymentsite/wsgi.py) is a part of the site's

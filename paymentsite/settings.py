@@ -284,14 +284,14 @@ OTP_TOTP_THROTTLE_FACTOR = 1  # each wrong code doubles the wait before the next
 # A staff sign-in lasts a working day, not Django's two weeks (shoppers' sessions, which
 # hold their carts and orders, keep the default).
 ADMIN_SESSION_SECONDS = env_int("DJANGO_ADMIN_SESSION_SECONDS", 9 * 3600)
-  # JSON for /pay, Django's page elsewhere
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # WhiteNoise serves static files from the app server with DEBUG off too (gunicorn has no
-# static handler), straight from the source folders: no collectstatic step is needed.
-# Set DJANGO_STATIC_ROOT only to collect them for a CDN or a proxy.
-STATIC_ROOT = env("DJANGO_STATIC_ROOT")
+# static handler), straight from the source folders: no collectstatic step is needed. One
+# that runs anyway (a deploy script's, a buildpack's) collects into var/static, or into
+# DJANGO_STATIC_ROOT for a CDN or a proxy; the source folders still win.
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", "") or str(BASE_DIR / "var" / "static")
 WHITENOISE_USE_FINDERS = True
 
 # --- Stripe ------------------------------------------------------------------------------
@@ -307,13 +307,7 @@ STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", "sk_test_sandboxSecretKey0000000
 STRIPE_PUBLISHABLE_KEY = secret("STRIPE_PUBLISHABLE_KEY",
                                 "pk_test_sandboxPublishableKey0000000000")
 STRIPE_LIVE_KEY = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
-if STRIPE_LIVE_KEY and STRIPE_API_BASE:
-    # A live key moves real money: it must never be sent to anything but Stripe.
-    raise ImproperlyConfigured(
-        f"STRIPE_SECRET_KEY is a live key, but STRIPE_API_BASE={STRIPE_API_BASE!r} is not "
-        f"{STRIPE_REAL_API_BASE}. Refusing to send a live key anywhere else: leave "
-        "STRIPE_API_BASE unset (or empty) with a live key, or use a test key (sk_test_) "
-        "with a sandbox.")
+# DEBUG first: with it on, the sandbox is STRIPE_API_BASE's default, not the merchant's.
 if STRIPE_LIVE_KEY and DEBUG:
     # DEBUG's defaults are a developer's (a public SECRET_KEY, mail to files, no second
     # factor, no HTTPS): a site taking real money with DJANGO_DEBUG left unset must not start.
@@ -321,6 +315,13 @@ if STRIPE_LIVE_KEY and DEBUG:
         "STRIPE_SECRET_KEY is a live key, but DJANGO_DEBUG is on (its default). Refusing to "
         "take real payments on development defaults: set DJANGO_DEBUG=false and the "
         "production values README.md lists under 'Configuration'.")
+if STRIPE_LIVE_KEY and STRIPE_API_BASE:
+    # A live key moves real money: it must never be sent to anything but Stripe.
+    raise ImproperlyConfigured(
+        f"STRIPE_SECRET_KEY is a live key, but STRIPE_API_BASE={STRIPE_API_BASE!r} is not "
+        f"{STRIPE_REAL_API_BASE}. Refusing to send a live key anywhere else: leave "
+        "STRIPE_API_BASE unset (or empty) with a live key, or use a test key (sk_test_) "
+        "with a sandbox.")
 STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 10)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 # The most Stripe calls one request makes in a row: /pay's create (replayed), confirm and

@@ -17,6 +17,7 @@ import pytest
 from stripe._http_client import HTTPClient
 
 from paymentsite.checks import (
+    check_production_services,
     check_web_worker_timeout,
     stripe_call_budget_seconds,
     web_worker_timeout_default,
@@ -104,6 +105,21 @@ def test_gunicorn_refuses_to_start_on_settings_django_would_refuse():
     assert "DJANGO_SECRET_KEY is not set" in out.stdout + out.stderr
 
 
+def test_gunicorn_runs_djangos_checks_and_starts_no_worker_on_an_error():
+    """A worker timeout inside the Stripe budget: `manage.py check` refuses it, and so does
+    gunicorn now (it started and served before, the settings themselves being valid)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = subprocess.run([sys.executable, "-m", "gunicorn", "paymentsite.wsgi"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60,
+                         env=clean_env(GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1",
+                                       WEB_WORKER_TIMEOUT_SECONDS="20"))
+    assert out.returncode != 0
+    assert "paymentsite.E001" in out.stderr
+    assert "Booting worker" not in out.stdout + out.stderr
+
+
 def test_gunicorn_serves_the_site_with_the_request_id_in_its_access_log(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -134,3 +150,42 @@ def test_gunicorn_serves_the_site_with_the_request_id_in_its_access_log(tmp_path
     text = log.read_text()
     assert "gthread" in text and '"GET /no-such-page/ HTTP/1.1" 404' in text
     assert "request_id=probe-1" in text
+
+
+def test_production_without_its_services_is_named_by_the_deploy_check(settings, monkeypatch):
+    """SQLite, no Redis, mail to localhost, the proxy's address for every shopper: each
+    worked silently before, and `check --deploy` said nothing."""
+    settings.DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
+    settings.REDIS_URL = ""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    monkeypatch.delenv("EMAIL_HOST", raising=False)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.PAYMENTS_CLIENT_ADDRESS_META = "REMOTE_ADDR"
+    assert [w.id for w in check_production_services()] == [
+        "paymentsite.W002", "paymentsite.W003", "paymentsite.W004", "paymentsite.W005"]
+
+    settings.DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql"}}
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("EMAIL_HOST", "localhost")  # named: a mail server listens there
+    settings.PAYMENTS_CLIENT_ADDRESS_META = "HTTP_X_REAL_IP"
+    assert check_production_services() == []
+    settings.SECURE_PROXY_SSL_HEADER = None  # no proxy: REMOTE_ADDR is the client's
+    settings.PAYMENTS_CLIENT_ADDRESS_META = "REMOTE_ADDR"
+    assert check_production_services() == []
+
+
+def test_the_deploy_check_fails_a_production_site_on_embedded_defaults():
+    env = clean_env(DJANGO_DEBUG="false", DJANGO_SECRET_KEY="k" * 50,
+                    DJANGO_ALLOWED_HOSTS="shop.example.com",
+                    STRIPE_SECRET_KEY="sk_test_" + "a" * 24,
+                    STRIPE_PUBLISHABLE_KEY="pk_test_" + "a" * 24,
+                    DEFAULT_FROM_EMAIL="Shop <shop@example.com>",
+                    SITE_URL="https://shop.example.com")
+    for name in ("DATABASE_URL", "REDIS_URL", "EMAIL_HOST", "PAYMENTS_CLIENT_ADDRESS_META"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
+                          "--fail-level", "WARNING"], cwd=ROOT, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode != 0
+    for check_id in ("W002", "W003", "W004"):
+        assert f"paymentsite.{check_id}" in out.stderr

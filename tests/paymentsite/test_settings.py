@@ -119,8 +119,10 @@ def test_a_live_key_is_never_sent_to_anything_but_stripe(key, base):
 
 
 def test_a_live_key_with_debug_on_does_not_fall_back_to_the_sandbox():
+    """The message names what the merchant left unset (DJANGO_DEBUG), not the sandbox
+    address DEBUG's defaults point at, which the merchant never set."""
     message = refused({"STRIPE_SECRET_KEY": "sk_live_" + "b" * 24})
-    assert "STRIPE_SECRET_KEY is a live key" in message
+    assert "STRIPE_SECRET_KEY is a live key, but DJANGO_DEBUG is on" in message
 
 
 def test_a_live_key_with_debug_left_on_is_refused_even_pointed_at_stripe():
@@ -166,9 +168,13 @@ def test_https_settings_from_the_environment():
 
 
 def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``check --deploy`` as a production site has it: its own database, Redis and mail
+    server named (their absence is a warning of its own: tests/paymentsite/test_checks.py)."""
+    services = {"DATABASE_URL": "postgres://shop@db.example.com/shop",
+                "REDIS_URL": "redis://cache.example.com:6379/0", "EMAIL_HOST": "smtp.example.com"}
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
                            "WARNING"], cwd=ROOT, capture_output=True, text=True,
-                          env=clean_env(env))
+                          env=clean_env({**services, **env}))
 
 
 def test_deploy_check_passes_with_production_settings():
@@ -247,3 +253,14 @@ def test_numbers_from_the_environment_are_read():
                   "PAYMENTS_BACKGROUND_CALLS_PER_SECOND") == {
         "PAYMENTS_WEBHOOK_MAX_BYTES": 1024, "STRIPE_TIMEOUT_SECONDS": 2.5,
         "PAYMENTS_BACKGROUND_CALLS_PER_SECOND": 4}  # the older name still works
+
+
+def test_collectstatic_works_without_a_static_root_named():
+    """A deploy script or a buildpack runs collectstatic whether or not it is needed; it
+    failed ("without having set the STATIC_ROOT setting") unless DJANGO_STATIC_ROOT was set."""
+    out = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput",
+                          "--dry-run"], cwd=ROOT, capture_output=True, text=True,
+                         env=clean_env(PRODUCTION))
+    assert out.returncode == 0, out.stderr
+    assert "static files copied" in out.stdout
+    assert values(PRODUCTION, "STATIC_ROOT")["STATIC_ROOT"] == str(ROOT / "var" / "static")
