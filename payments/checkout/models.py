@@ -140,6 +140,8 @@ class PaymentEvent(models.Model):
         WEBHOOK = "webhook", _("Webhook")
         SCAN = "scan", _("Monitoring scan")
         ADMIN = "admin", _("Admin action")
+        # The shopper's page of a link ops mailed (payments.recovery.links).
+        RECOVERY_LINK = "recovery_link", _("Payment link")
 
     attempt = models.ForeignKey(PaymentAttempt, verbose_name=_("attempt"),
                                 on_delete=models.PROTECT, related_name="events")

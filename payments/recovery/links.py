@@ -37,7 +37,6 @@ from payments.shop.sessions import session_fingerprint
 from payments.stripe import gateway
 
 Status = PaymentAttempt.Status
-ADMIN = PaymentEvent.Source.ADMIN
 LINK_SALT = "payments.recovery-link"
 EXPIRED = gettext_noop("This link has expired. Please ask the shop for a new one.")
 
@@ -151,7 +150,8 @@ def _challenge_again(order: Order) -> str | None:
         intent = gateway.payment_intent_retrieve(intent_id=attempt.stripe_id)
     except gateway.PaymentError:
         return None  # the card form still works
-    observe.intent_observe(intent=intent, source=ADMIN, actor="recovery-link")
+    observe.intent_observe(intent=intent, source=PaymentEvent.Source.RECOVERY_LINK,
+                           actor="recovery-link")
     return intent.client_secret if intent.status == Status.REQUIRES_ACTION else None
 
 

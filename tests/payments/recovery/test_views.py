@@ -66,6 +66,20 @@ def test_a_link_runs_the_banks_challenge_again_in_a_fresh_browser(product, sandb
     assert [step for step, _ in link.progress()] == ["opened", "used", "paid"]
 
 
+def test_what_a_links_use_reads_from_stripe_is_the_shoppers_not_an_admin_action(
+        product, sandbox, ops):
+    """The shopper passed the bank on another device; the link's read finds it waiting
+    for its confirm. The ledger and the incidents it touches say a payment link found
+    it (it said "Admin action", as if ops had done it; the CSV's "Found by" too)."""
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    _, token = link_for(incident, ops)
+    sandbox.authenticate(incident.stripe_id, "complete")
+    use(Client(enforce_csrf_checks=True), token)
+    row = incident.attempt.events.get(to_status="requires_confirmation")
+    assert (row.source, row.actor) == ("recovery_link", "recovery-link")
+    assert row.get_source_display() == "Payment link"
+
+
 def test_opening_a_link_uses_nothing_up_until_a_browser_uses_it(product, sandbox, ops):
     """A mail provider's scanner opens every link first: GETs without cookies."""
     _, incident = shopper_abandoned(product, sandbox, authenticated=False)
