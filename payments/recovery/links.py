@@ -49,15 +49,9 @@ class RecoveryLinkError(Exception):
         self.message, self.status = message, status
 
 
-def recovery_link_send(*, incident: Incident, user) -> RecoveryLink:
-    """Make a link for the incident's order and mail it to the shopper."""
-    link, token = recovery_link_create(incident=incident, user=user)
-    recovery_link_mail(link=link, token=token)
-    return link
-
-
 def recovery_link_create(*, incident: Incident, user) -> tuple[RecoveryLink, str]:
-    """A link for the incident's order, not mailed yet, and its token."""
+    """A link for the incident's order, not mailed yet, and its token (ops' action makes
+    it under the order's lock and mails it with ``recovery_link_mail`` after)."""
     link = RecoveryLink.objects.create(
         order=incident.order, incident=incident, email=incident.order.email, created_by=user,
         expires_at=timezone.now() + timedelta(seconds=settings.PAYMENTS_RECOVERY_LINK_SECONDS))
@@ -175,6 +169,6 @@ def recovery_link_message(*, link: RecoveryLink, token: str) -> EmailMultiAltern
 
 
 def recovery_link_mail(*, link: RecoveryLink, token: str) -> None:
-    """Email the shopper a recovery link (``recovery_link_send``).
+    """Email the shopper a recovery link made by ``recovery_link_create``.
     Raises if sending fails: the caller decides whether to try again."""
     recovery_link_message(link=link, token=token).send()

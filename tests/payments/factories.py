@@ -9,8 +9,17 @@ import itertools
 
 from django.utils import timezone
 
-from payments.models import Incident, Order, OrderLine, PaymentAttempt, PaymentEvent, Product
+from payments.models import (
+    Incident,
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    PaymentEvent,
+    Product,
+    RecoveryLink,
+)
 from payments.monitoring.totals import dashboard_totals_rebuild
+from payments.recovery import links
 
 Status = PaymentAttempt.Status
 SITE = "https://shop.example.com"
@@ -75,3 +84,11 @@ def html_of(message) -> str:
     [(body, mimetype)] = message.alternatives
     assert mimetype == "text/html"
     return body
+
+
+def recovery_link_sent(*, incident: Incident, user) -> RecoveryLink:
+    """A recovery link made and mailed, as ops' "send link" does (in two steps there: the
+    row under the order's lock, the mail after)."""
+    link, token = links.recovery_link_create(incident=incident, user=user)
+    links.recovery_link_mail(link=link, token=token)
+    return link

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from payments.models import Incident, PaymentAttempt, RecoveryLink
 from payments.recovery import links
-from tests.payments.factories import SITE, attempt_of, html_of, incident_of, order_of
+from tests.payments.factories import (
+    SITE,
+    attempt_of,
+    html_of,
+    incident_of,
+    order_of,
+    recovery_link_sent,
+)
 
 Kind, Status = Incident.Kind, PaymentAttempt.Status
 
@@ -22,7 +29,7 @@ def test_the_recovery_mail_names_the_order_its_lines_and_a_link_that_works_until
     order = order_of(("Espresso cups", 2599, 2), ("Saucer", 450, 1))
     attempt = attempt_of(order)
     incident = incident_of(Kind.ACTION_ABANDONED, attempt=attempt)
-    link = links.recovery_link_send(incident=incident, user=staff)
+    link = recovery_link_sent(incident=incident, user=staff)
 
     [message] = mailbox
     assert message.to == ["shopper@example.com"]
@@ -52,7 +59,7 @@ def test_the_recovery_mail_says_why_for_a_failed_challenge(mailbox, staff):
     incident = incident_of(Kind.AUTHENTICATION_FAILED,
                            attempt=attempt_of(order_of(("Lamp", 4500, 1)),
                                               status=Status.REQUIRES_PAYMENT_METHOD))
-    links.recovery_link_send(incident=incident, user=staff)
+    recovery_link_sent(incident=incident, user=staff)
     [message] = mailbox
     assert "the confirmation did not go through" in message.body
 

@@ -13,11 +13,16 @@ from django.utils import translation
 from payments.checkout.errors import decline_in_words
 from payments.mail.receipts import order_receipt_send
 from payments.models import Incident, Order, PaymentAttempt
-from payments.recovery import links
 from payments.templatetags.money import money_localized
 from tests.conftest import ApplicationClient
 from tests.payments.conftest import shopper_with_order
-from tests.payments.factories import attempt_of, html_of, incident_of, order_of
+from tests.payments.factories import (
+    attempt_of,
+    html_of,
+    incident_of,
+    order_of,
+    recovery_link_sent,
+)
 
 NBSP, NNBSP = "\u00a0", "\u202f"
 
@@ -150,7 +155,7 @@ def test_the_recovery_mail_is_written_in_the_orders_language(mailbox, staff):
     Order.objects.filter(pk=order.pk).update(language="fr")
     order.refresh_from_db()
     incident = incident_of(Incident.Kind.ACTION_ABANDONED, attempt=attempt_of(order))
-    links.recovery_link_send(incident=incident, user=staff)
+    recovery_link_sent(incident=incident, user=staff)
     [message] = mailbox
     assert message.subject == f"Terminez le paiement de votre commande {order.reference}"
     assert "Terminer le paiement" in html_of(message)
