@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "axes",  # locks out a user at an address after repeated failed sign-ins
-    "django_otp",  # the admin's second factor (paymentsite/second_factor.py)
+    "django_otp",  # the admin's second factor (paymentsite/signin.py)
     "django_otp.plugins.otp_totp",
     "djstripe",
     "django_celery_beat",
@@ -350,7 +350,7 @@ CONTENT_SECURITY_POLICY = content_security_policy_for(stripe_js_url=STRIPE_JS_UR
 # On: Stripe's two-step flow (manual confirmation, the bank modal). Off: the legacy
 # error_on_requires_action flow, where 3-D Secure cards fail with authentication_not_handled.
 PAYMENTS_HANDLE_ACTIONS = env_bool("PAYMENTS_HANDLE_ACTIONS", True)
-# /pay rate limits against card testing (payments/ratelimit.py), "count/period" as in
+# /pay rate limits against card testing (payments/checkout/throttle.py), "count/period" as in
 # django-ratelimit (e.g. "10/m"); empty turns a limit off.
 PAYMENTS_PAY_RATE_PER_SESSION = env("PAYMENTS_PAY_RATE_PER_SESSION", "10/m") or ""
 PAYMENTS_PAY_RATE_PER_IP = env("PAYMENTS_PAY_RATE_PER_IP", "30/m") or ""

@@ -3,7 +3,7 @@
 The /pay endpoint, webhooks, monitoring scans and admin actions all report what Stripe
 said about an intent through ``payment_status_record``. It may hear the same fact many
 times and in any order: a repeated fact changes nothing and writes no ledger row, and a
-finished attempt (succeeded or canceled) never moves back.
+finished attempt (succeeded, canceled, or missing at Stripe) never moves back.
 
 On PostgreSQL the record is first tried as one statement (``_status_write_guarded``):
 the attempt is updated only where it still is what the caller read, and the ledger row,
