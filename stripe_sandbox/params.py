@@ -326,6 +326,9 @@ SCHEMAS: dict[str, Endpoint] = {
     "webhook_endpoint.create": Endpoint({
         "url": Str(), "enabled_events": ListOf(Enum(EVENT_TYPES)), "description": Str(),
         "metadata": Metadata(), "api_version": Enum(("2026-08-26.dahlia",)), "expand": EXPAND,
+        # dj-stripe's admin form always sends it; the sandbox has no connected accounts, so
+        # either value delivers the same events.
+        "connect": Bool(),
     }, required=("url", "enabled_events")),
     "webhook_endpoint.retrieve": Endpoint({"expand": EXPAND}),
     "webhook_endpoint.list": Endpoint(dict(PAGINATION)),

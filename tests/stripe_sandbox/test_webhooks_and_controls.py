@@ -104,6 +104,11 @@ def test_webhook_endpoint_crud(stripe_client):
     assert "secret" not in stripe_client.v1.webhook_endpoints.retrieve(endpoint.id)
     assert [e.id for e in stripe_client.v1.webhook_endpoints.list().data] == [endpoint.id]
     assert stripe_client.v1.webhook_endpoints.delete(endpoint.id).deleted is True
+    # As dj-stripe's admin form creates one (it refused "Received unknown parameter").
+    made = stripe_client.v1.webhook_endpoints.create(params={
+        "url": "http://127.0.0.1:9/hook", "enabled_events": ["payment_intent.succeeded"],
+        "connect": False, "api_version": "2026-08-26.dahlia"})
+    assert made.secret.startswith("whsec_")
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.webhook_endpoints.create(params={"url": "not a url",
                                                           "enabled_events": ["*"]})
