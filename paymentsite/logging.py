@@ -132,6 +132,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class ClientMistake(logging.Filter):
+    """For a client's mistake that Django logs as an error with its traceback (a request
+    for a Host the site does not serve, from any scanner on the internet): a warning, in
+    one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {

@@ -477,6 +477,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep our JSON log lines in the worker and beat too (Celery would replace the handlers).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# And leave stdout/stderr as they are: Celery would log each write to them as a record,
+# so a traceback printed by a beat that cannot reach the database became 1,600 JSON lines.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 # Beat's schedules live in the database (django-celery-beat, editable in the admin). Run
 # exactly one beat: this scheduler holds no lock.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -523,6 +526,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "paymentsite.logging.RequestIdFilter"},
         "redact": {"()": "paymentsite.logging.RedactingFilter"},
+        "client_mistake": {"()": "paymentsite.logging.ClientMistake"},
     },
     "formatters": {"json": {"()": "paymentsite.logging.JsonFormatter"}},
     "handlers": {"stderr": {
@@ -542,5 +546,8 @@ LOGGING = {
         # stripe-python logs two INFO lines per request: noise at the default level
         # (a backfill makes thousands); its warnings and errors still come through.
         "stripe": {"level": "WARNING"},
+        # A request for a Host not in ALLOWED_HOSTS (Django answers 400): a warning each,
+        # without the traceback Django attaches.
+        "django.security.DisallowedHost": {"filters": ["client_mistake"]},
     },
 }

@@ -194,3 +194,20 @@ def test_runservers_request_lines_never_hold_a_links_token(tmp_path):
     text = served_log([sys.executable, "manage.py", "runserver", "--noreload"], tmp_path)
     assert 'GET /recover/[redacted]/ HTTP/1.1' in text, text
     assert "SeCrEtSiGnAtUrE" not in text
+
+
+def test_a_host_the_site_does_not_serve_is_a_warning_without_a_traceback(client, caplog):
+    """Scanners send them all day: each was an ERROR with thirty lines of traceback."""
+    with caplog.at_level(logging.INFO):
+        assert client.get("/", headers={"Host": "scanner.example.net"}).status_code == 400
+    [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "scanner.example.net" in record.getMessage()
+
+
+def test_celery_leaves_stdout_and_stderr_alone():
+    """Else each write to them is a log record: a traceback printed by a beat that cannot
+    reach the database became a JSON line per fragment (1,600 of them)."""
+    from paymentsite.celery import app
+
+    assert app.conf.worker_redirect_stdouts is False
