@@ -32,7 +32,7 @@ from payments.monitoring import observe
 from payments.monitoring.models import Incident
 from payments.recovery.models import RecoveryLink
 from payments.shop.models import Order
-from payments.shop.orders import SESSION_ORDERS
+from payments.shop.orders import order_session_add
 from payments.shop.sessions import session_fingerprint
 from payments.stripe import gateway
 
@@ -102,9 +102,7 @@ def recovery_link_use(*, token: str, session: SessionBase) -> LinkOpening:
         used_at=Coalesce(F("used_at"), now), opened_at=Coalesce(F("opened_at"), now),
         used_by_session=session_fingerprint(session=session))
     order = link.order
-    owned = session.get(SESSION_ORDERS, [])
-    if order.reference not in owned:
-        session[SESSION_ORDERS] = [*owned, order.reference][-50:]
+    order_session_add(session=session, reference=order.reference)
     return LinkOpening(order=order, client_secret=_challenge_again(order))
 
 

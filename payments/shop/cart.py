@@ -74,6 +74,30 @@ def cart_lines(*, session: SessionBase) -> list[CartLine]:
     return [CartLine(product=p, quantity=cart[p.sku]) for p in products]
 
 
+@dataclass(frozen=True)
+class CartSummary:
+    """The cart's lines and what they add up to: ``total`` and ``currency`` are None when
+    its products are priced in more than one currency (a product's currency changed after
+    it was added), which no order can be paid in."""
+
+    lines: list[CartLine]
+    total: int | None
+    currency: str | None
+
+    @property
+    def mixed(self) -> bool:
+        return bool(self.lines) and self.currency is None
+
+
+def cart_summary(*, session: SessionBase) -> CartSummary:
+    lines = cart_lines(session=session)
+    currencies = {line.product.currency for line in lines}
+    if len(currencies) != 1:
+        return CartSummary(lines=lines, total=None, currency=None)
+    return CartSummary(lines=lines, total=sum(line.amount for line in lines),
+                       currency=currencies.pop())
+
+
 def cart_quantity_check(*, quantity: int) -> None:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or \
             not 1 <= quantity <= MAX_QUANTITY:

@@ -9,11 +9,12 @@ from django.core import signing
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from payments.shop.cart import CartError, cart_clear, cart_lines
+from payments.shop.cart import CartError, cart_clear, cart_summary
 from payments.shop.models import Order, OrderLine
 from payments.shop.sessions import session_fingerprint
 
-SESSION_ORDERS = "orders"  # references of every order this session placed
+SESSION_ORDERS = "orders"  # references of the orders this session placed or was given
+SESSION_ORDERS_KEPT = 50  # the newest; an older one's page is still reached by its links
 ORDER_LINK_SALT = "payments.order-status"
 
 
@@ -28,25 +29,32 @@ class OrderLinkError(Exception):
 def order_place(*, session: SessionBase, email: str, language: str = "en") -> Order:
     """Turn the cart into an open order owned by this session; its mails are written in
     ``language``, the shopper's when ordering."""
-    lines = cart_lines(session=session)
-    if not lines:
+    cart = cart_summary(session=session)
+    if not cart.lines:
         raise CartError(_("Your cart is empty."))
-    currencies = {line.product.currency for line in lines}
-    if len(currencies) != 1:
+    if cart.mixed:
         raise CartError(_("Products in different currencies cannot be paid together."))
     if not session.session_key:
         session.save()
     with transaction.atomic():
         order = Order.objects.create(
-            email=email, amount=sum(line.amount for line in lines), currency=currencies.pop(),
+            email=email, amount=cart.total, currency=cart.currency,
             session_hash=session_fingerprint(session=session), language=language)
         OrderLine.objects.bulk_create(
             OrderLine(order=order, product=line.product, name=line.product.name,
                       unit_price=line.product.price, quantity=line.quantity)
-            for line in lines)
-    session[SESSION_ORDERS] = [*session.get(SESSION_ORDERS, []), order.reference][-50:]
+            for line in cart.lines)
+    order_session_add(session=session, reference=order.reference)
     cart_clear(session=session)
     return order
+
+
+def order_session_add(*, session: SessionBase, reference: str) -> None:
+    """Let this session open the order's page and pay it (placed here, or handed over by
+    a recovery link)."""
+    owned = session.get(SESSION_ORDERS, [])
+    if reference not in owned:
+        session[SESSION_ORDERS] = [*owned, reference][-SESSION_ORDERS_KEPT:]
 
 
 def order_get_for_session(*, session: SessionBase, reference: str) -> Order | None:

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from payments.shop.cart import CartError, cart_add, cart_lines, cart_remove, cart_set_quantity
+from payments.shop.cart import CartError, cart_add, cart_remove, cart_set_quantity, cart_summary
 from payments.shop.forms import CartLineForm, CheckoutForm
 from payments.shop.models import Order, Product
 from payments.shop.orders import (
@@ -36,10 +36,9 @@ def cart(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _cart_change(request)
         return redirect("cart")
-    lines = cart_lines(session=request.session)
+    summary = cart_summary(session=request.session)
     return render(request, "payments/cart.html", {
-        "lines": lines, "total": sum(line.amount for line in lines),
-        "currency": lines[0].product.currency if lines else "",
+        "cart": summary, "lines": summary.lines,
         "awaiting": orders_awaiting_payment(session=request.session)})
 
 
@@ -68,7 +67,7 @@ def _cart_change(request: HttpRequest) -> None:
 
 @require_http_methods(["GET", "POST"])
 def checkout_page(request: HttpRequest) -> HttpResponse:
-    lines = cart_lines(session=request.session)
+    summary = cart_summary(session=request.session)
     form = CheckoutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -78,11 +77,12 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("cart")
         return redirect("order", reference=order.reference)
-    if not lines:  # the cart's page says it is empty, and names any order left unpaid
+    # The cart's page says it is empty (and names any order left unpaid), or which
+    # products cannot be paid together.
+    if not summary.lines or summary.mixed:
         return redirect("cart")
     return render(request, "payments/checkout.html", {
-        "lines": lines, "total": sum(line.amount for line in lines),
-        "currency": lines[0].product.currency, "form": form})
+        "cart": summary, "lines": summary.lines, "form": form})
 
 
 @require_GET

@@ -204,6 +204,24 @@ def test_a_product_in_another_currency_is_refused_at_add_not_after_the_email(cli
     assert "Paper fan" not in cart and "25.99 EUR" in cart
 
 
+def test_a_cart_made_mixed_by_a_currency_edited_later_shows_no_total_and_no_checkout(
+        client, product):
+    """A product's currency changed in the admin after it was added: the cart added euros
+    to yen under one label ("Total 190.50 EUR") and the checkout page showed it too."""
+    fan = Product.objects.create(sku="paper-fan", name="Paper fan", price=1500, currency="eur")
+    add(client, sku=product.sku, quantity=1)
+    add(client, sku=fan.sku, quantity=1)
+    Product.objects.filter(pk=fan.pk).update(currency="jpy")
+    cart = client.get("/cart/").content.decode()
+    assert "Products in different currencies cannot be paid together." in cart
+    assert "Total" not in cart and 'href="/checkout/"' not in cart
+    assert "25.99 EUR" in cart and "1,500 JPY" in cart  # each line still in its own
+    assert client.get("/checkout/").url == "/cart/"
+    client.post("/cart/", {"action": "remove", "sku": fan.sku})
+    assert "Total" in client.get("/cart/").content.decode()
+    assert client.get("/checkout/").status_code == 200
+
+
 def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_once(
         site_on_sandbox, product):
     """Back from the bank's modal lands on the emptied cart: it names the order still
