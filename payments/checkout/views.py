@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views import csrf
 
 from payments.checkout import errors, services
 from payments.checkout.throttle import Limit, address_block, limits_hit
@@ -151,7 +153,30 @@ def _actor(request: HttpRequest) -> str:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: /pay's JSON 403; for a page, a 403 page in the reader's
+    language that says what happened and links back (the admin's to its sign-in). The
+    ``reason`` is not shown: CsrfViewMiddleware logs it (``django.security.csrf``)."""
     if request.path == reverse("pay"):
         return _pay_error(_("Your session's security token is missing or wrong. Please "
                             "reload the page and try again."), 403)
-    return csrf.csrf_failure(request, reason=reason)
+    if request.path.startswith(reverse("admin:index")):
+        from django.contrib import admin
+
+        return render(request, "admin/403_csrf.html", {
+            **admin.site.each_context(request), "title": _("Your session has expired")},
+            status=403)
+    return render(request, "403_csrf.html", {"came_from": _came_from(request)}, status=403)
+
+
+def _came_from(request: HttpRequest) -> str | None:
+    """The page the form was sent from (its Referer), as a path, if it is one of ours and
+    not the store (the page links to the store anyway); else None."""
+    referer = request.headers.get("Referer", "")
+    if not referer or not url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return None
+    parts = urlsplit(referer)
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//") or path == reverse("store"):
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")

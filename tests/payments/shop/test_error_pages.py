@@ -1,14 +1,22 @@
-"""The site's own 400 and 403 pages (the 404's test is in test_views.py): styled under
-the CSP, in the reader's language, with a way back, and nothing of Django's debug text
-or the exception's."""
+"""The site's own 400, 403 and CSRF failure pages (the 404's test is in test_views.py):
+styled under the CSP, in the reader's language, with a way back, and nothing of Django's
+debug text or the failure's reason."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client, RequestFactory
 from django.views import defaults
+
+from tests.conftest import ApplicationClient
+
+CSRF_HEADINGS = {"en": "Your session has expired", "de": "Ihre Sitzung ist abgelaufen",
+                 "fr": "Votre session a expiré"}
+STORE_LINKS = {"en": "Back to the store", "de": "Zurück zum Shop", "fr": "Retour à la boutique"}
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +34,73 @@ def site_page(response, status: int) -> str:
     assert "DEBUG" not in page and "Traceback" not in page
     assert "default-src 'self'" in response["Content-Security-Policy"]
     return page
+
+
+def add_to_cart(client: Client, product, **headers):
+    return client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": 1},
+                       **headers)
+
+
+# --- the CSRF failure --------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_a_shopper_without_cookies_gets_our_csrf_page_in_their_language(product, language):
+    client = Client(enforce_csrf_checks=True)  # no session, no CSRF cookie: cleared
+    page = site_page(add_to_cart(client, product, HTTP_ACCEPT_LANGUAGE=language), 403)
+    assert f'<html lang="{language}">' in page
+    assert CSRF_HEADINGS[language] in page
+    assert f'href="/">{STORE_LINKS[language]}</a>' in page
+    assert "CSRF" not in page  # neither Django's words nor the reason it logs
+    assert not client.session.get("cart")
+
+
+def test_the_csrf_page_links_back_to_the_page_the_form_came_from_on_this_site(product):
+    client = Client(enforce_csrf_checks=True)
+    page = site_page(add_to_cart(client, product, HTTP_REFERER="http://testserver/cart/?x=1"),
+                     403)
+    assert 'href="/cart/?x=1">Back to the page you were on</a>' in page
+    for elsewhere in ("https://evil.example/cart/", "javascript:alert(1)", "//evil.example/",
+                      "http://testserver/"):  # the store: its own link is there already
+        page = site_page(add_to_cart(client, product, HTTP_REFERER=elsewhere), 403)
+        assert "Back to the page you were on" not in page and "evil" not in page
+
+
+def test_a_wrong_token_is_our_page_too_and_the_retry_after_reloading_works(product):
+    client = Client(enforce_csrf_checks=True)
+    client.get("/")
+    page = site_page(add_to_cart(client, product, HTTP_X_CSRFTOKEN="x" * 64), 403)
+    assert "Your session has expired" in page
+    token = client.cookies["csrftoken"].value  # what the reloaded page's form sends
+    response = client.post("/cart/", {"action": "add", "sku": product.sku, "quantity": 1,
+                                      "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and client.session["cart"] == {product.sku: 1}
+
+
+@pytest.mark.parametrize("client_class", [ApplicationClient, Client])
+def test_pay_still_answers_its_csrf_failure_in_json(db, client_class):
+    client = client_class(enforce_csrf_checks=True)
+    response = client.post("/pay", json.dumps({"payment_method_id": "pm_card_visa"}),
+                           content_type="application/json", HTTP_ACCEPT_LANGUAGE="de")
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert "Sicherheits" in response.json()["error"]
+
+
+@pytest.mark.parametrize("language,heading,link", [
+    ("en", "Your session has expired", "Back to the sign-in page"),
+    ("de", "Ihre Sitzung ist abgelaufen", "Zurück zur Anmeldeseite")])
+def test_the_admins_csrf_failure_is_a_page_with_a_link_to_the_sign_in(db, language, heading,
+                                                                     link):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {"username": "a", "password": "b"},
+                           HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert f"<h1>{heading}</h1>" in page
+    assert f'href="/admin/login/">{link}</a>' in page
+    assert "admin/css/login.css" in page and "<style" not in page
+    assert "DEBUG" not in page and "CSRF" not in page
+    assert "default-src 'self'" in response["Content-Security-Policy"]
 
 
 # --- 400 and 403 -------------------------------------------------------------------------
