@@ -27,8 +27,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.dates import MONTHS_3
 from django.utils.formats import date_format, number_format
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.timesince import timesince
 from django.utils.translation import gettext, pgettext
@@ -117,12 +117,6 @@ def card_label(payment: Card) -> str:
     brand = card_brand_label(brand=payment.card_brand) if payment.card_brand else ""
     label = f"{brand} •••• {payment.card_last4}".strip()
     return unbroken(f"{label} ({payment.card_country})" if payment.card_country else label)
-
-
-def breakable(code: str) -> SafeString:
-    """"payment_intent_<wbr>authentication_<wbr>failure": a long code may wrap after its
-    underscores (a browser never breaks inside a word), so it does not widen a table."""
-    return mark_safe("_<wbr>".join(escape(part) for part in code.split("_")))
 
 
 def text_short(text: str, *, limit: int = 24) -> str:

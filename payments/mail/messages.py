@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 def site_url(path: str) -> str:
     """An absolute address on this site: emails have no request to build one from."""
-    return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
+    return settings.SITE_URL.rstrip("/") + path  # required with DEBUG off (settings.py)
 
 
 def email_message(*, template: str, context: dict[str, object], to: str,

@@ -118,7 +118,7 @@ def test_a_failed_send_can_be_tried_again(paid_order, mailbox, settings):
 
 
 def test_zero_decimal_money_and_names_are_written_as_on_the_site(db, mailbox, settings):
-    del settings.SITE_URL  # the default: the development server
+    settings.SITE_URL = "http://127.0.0.1:8000"  # the development default
     cups = Product.objects.create(sku="tea-cups", name="Cups & <saucers>", price=1500,
                                   currency="jpy")
     order = Order.objects.create(email="shopper@example.com", amount=4500, currency="jpy",
