@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from payments.checkout.models import PaymentAttempt
+from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.monitoring.totals import incident_totals_kept
@@ -242,6 +242,26 @@ def incident_finalize_sent(*, stripe_id: str, sent: bool = True) -> None:
     answer lost, while Stripe pays the payment."""
     Incident.objects.filter(stripe_id=stripe_id, kind=Kind.CONFIRMATION_ABANDONED).update(
         finalize_sent_at=timezone.now() if sent else None)
+
+
+def incidents_end_for_settled(*, attempt: PaymentAttempt, previous: str, source: str,
+                              confirmed: bool, replayed: bool = False) -> int:
+    """A payment paid or canceled (``payment_settled``): its incidents end recovered,
+    canceled, or auto-finalized when our own scan's confirm paid it (its answer, or the one
+    it sent with its answer lost). An order's first intent paid at its first answer to /pay
+    has none (nothing saw it fail or wait): most payments, so no query for them."""
+    if source == PaymentEvent.Source.PAY and previous == Status.CREATING \
+            and attempt.number == 1:
+        return 0
+    auto = source == PaymentEvent.Source.SCAN and confirmed
+    # Paid straight from requires_confirmation, and not by a confirm Stripe carried out
+    # for this caller (a read brought it, or Stripe replayed an earlier request's answer
+    # for the shared key): a sweep's confirm sent for it did it (incident_finalize_sent).
+    sweeps_maybe = previous == Status.REQUIRES_CONFIRMATION and not (confirmed and not replayed)
+    return incidents_end(
+        stripe_id=attempt.stripe_id, order_id=attempt.order_id, intent_status=attempt.status,
+        paid_as=IncidentStatus.AUTO_FINALIZED if auto else IncidentStatus.RECOVERED,
+        from_confirmation=sweeps_maybe)
 
 
 def incidents_settle(*, attempt: PaymentAttempt) -> int:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
-from payments.checkout.models import PaymentAttempt, PaymentEvent
+from payments.checkout.models import PaymentAttempt
 from payments.checkout.signals import payment_challenged, payment_settled
 from payments.monitoring import events, incidents, tasks, totals
-from payments.monitoring.models import Incident
 from payments.stripe.models import WebhookEvent
 from payments.stripe.signals import webhook_event_stored
 from payments.telemetry import counters
@@ -27,23 +26,8 @@ def webhook_event_stored_received(sender, event_id: str, **kwargs) -> None:
 @receiver(payment_settled)
 def payment_settled_received(sender, attempt: PaymentAttempt, previous: str, source: str,
                              confirmed: bool, replayed: bool = False, **kwargs) -> None:
-    """The payment's incidents end: recovered, canceled, or auto-finalized when our own
-    scan's confirm paid it (its answer, or the one it sent with its answer lost). An
-    order's first intent paid at its first answer to /pay has none (nothing saw it fail
-    or wait): most payments, so no query for them."""
-    if source == PaymentEvent.Source.PAY and previous == PaymentAttempt.Status.CREATING \
-            and attempt.number == 1:
-        return
-    auto = source == PaymentEvent.Source.SCAN and confirmed
-    # Paid straight from requires_confirmation, and not by a confirm Stripe carried out
-    # for this caller (a read brought it, or Stripe replayed an earlier request's answer
-    # for the shared key): a sweep's confirm sent for it did it (incident_finalize_sent).
-    sweeps_maybe = previous == PaymentAttempt.Status.REQUIRES_CONFIRMATION and not (
-        confirmed and not replayed)
-    incidents.incidents_end(
-        stripe_id=attempt.stripe_id, order_id=attempt.order_id, intent_status=attempt.status,
-        paid_as=Incident.Status.AUTO_FINALIZED if auto else Incident.Status.RECOVERED,
-        from_confirmation=sweeps_maybe)
+    incidents.incidents_end_for_settled(attempt=attempt, previous=previous, source=source,
+                                        confirmed=confirmed, replayed=replayed)
 
 
 @receiver(payment_challenged)
