@@ -8,6 +8,8 @@ stop start-up with a clear message instead of falling back to a default.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 import zoneinfo
 from email.utils import formataddr
 from pathlib import Path
@@ -291,7 +293,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # static handler), straight from the source folders: no collectstatic step is needed. One
 # that runs anyway (a deploy script's, a buildpack's) collects into var/static, or into
 # DJANGO_STATIC_ROOT for a CDN or a proxy; the source folders still win.
-STATIC_ROOT = env("DJANGO_STATIC_ROOT", "") or str(BASE_DIR / "var" / "static")
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", "") or ""
+if not STATIC_ROOT:
+    STATIC_ROOT = str(BASE_DIR / "var" / "static")
+    # Only a collectstatic fills it; until then WhiteNoise, serving the source folders,
+    # would warn at every start that it does not exist.
+    warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(STATIC_ROOT)}")
 WHITENOISE_USE_FINDERS = True
 
 # --- Stripe ------------------------------------------------------------------------------
