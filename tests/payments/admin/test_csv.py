@@ -1,5 +1,5 @@
 """The CSV export written by PostgreSQL (payments.admin.incidents_csv, COPY) has the same
-cells as the one written row by row in Python (payments.admin.incidents.INCIDENT_CSV, the
+cells as the one written row by row in Python (payments.admin.incidents_csv.INCIDENT_CSV, the
 other databases' path): labels, money, times in the site's zone with their offset, the
 confirm deadline, escaped formulas, empty cells."""
 
@@ -15,8 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from payments.admin.incidents import INCIDENT_CSV, incidents_csv
-from payments.admin.incidents_csv import incidents_csv_copy
+from payments.admin.incidents_csv import INCIDENT_CSV, incidents_csv, incidents_csv_copy
 from payments.models import Incident, PaymentAttempt
 from payments.monitoring import observe
 from tests.payments.factories import attempt_of, incident_of, order_of

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone, translation
 
-from payments.admin.incidents import incidents_csv
+from payments.admin.incidents_csv import incidents_csv
 from payments.models import Incident, OpsAction
 from tests.payments.admin.test_ops import abandoned, form_of, ops_url, staff_client
 from tests.payments.factories import incident_of, totals_recounted
