@@ -56,8 +56,23 @@ class InvalidRequest(PaymentError):
         self.param = param
 
 
+class IntentMissing(InvalidRequest):
+    """Stripe does not know the intent a call named by id (keys, account or sandbox
+    changed): ``resource_missing`` about the intent, not about the card sent with it."""
+
+
+class IntentStateConflict(InvalidRequest):
+    """Stripe refused the call in the intent's state (``payment_intent_unexpected_state``):
+    confirming one that succeeded, was canceled or expired; canceling a canceled one."""
+
+
 class RateLimited(PaymentError):
     pass
+
+
+class BudgetRefused(RateLimited):
+    """Our own budget of the account's calls (payments.stripe.budget) refused the call;
+    nothing reached Stripe."""
 
 
 class StripeUnavailable(PaymentError):
@@ -142,6 +157,9 @@ LIST = "GET /v1/payment_intents"
 SEARCH = "GET /v1/payment_intents/search"
 EVENTS = "GET /v1/events"
 CHARGES = "GET /v1/charges"
+# The calls naming an intent by id: a resource Stripe misses there is that intent, unless
+# it names the payment method sent along (the one other object these calls send).
+NAMING_AN_INTENT = frozenset({CONFIRM, RETRIEVE, CANCEL})
 
 
 @cache
@@ -359,8 +377,8 @@ def _call_raw(endpoint: str, request: Any) -> Any:
         waited = budget.budget_spend(endpoint=endpoint)
     except budget.BudgetExhausted as error:
         counters.count(name="stripe_budget_refused", source=source, endpoint=endpoint)
-        raise RateLimited(_("Too many payment attempts right now. Please wait a moment and "
-                            "try again."), code="budget") from error
+        raise BudgetRefused(_("Too many payment attempts right now. Please wait a moment "
+                              "and try again."), code="budget") from error
     if waited:
         counters.observe(name="stripe_budget_wait_seconds", seconds=waited, source=source)
     status = "200"
@@ -368,13 +386,14 @@ def _call_raw(endpoint: str, request: Any) -> Any:
         return request()
     except stripe.StripeError as error:
         status = str(error.http_status or "connection")
-        raise _ours(error) from error
+        raise _ours(error, endpoint=endpoint) from error
     finally:
         counters.count(name="stripe_calls", source=source, endpoint=endpoint, status=status)
 
 
-def _ours(error: stripe.StripeError) -> PaymentError:
-    """Stripe's error as ours."""
+def _ours(error: stripe.StripeError, *, endpoint: str) -> PaymentError:
+    """Stripe's error as ours: the one place Stripe's codes are read, so callers catch a
+    class (``IntentMissing``) instead of comparing codes."""
     if isinstance(error, stripe.CardError):
         kind = AuthenticationRequired if error.code == "authentication_required" else CardDeclined
         return kind(error.user_message or "Your card was declined.", code=error.code,
@@ -387,9 +406,16 @@ def _ours(error: stripe.StripeError) -> PaymentError:
         return InvalidRequest(_("This payment request conflicts with an earlier one."),
                               code="idempotency_error")
     if isinstance(error, stripe.InvalidRequestError):
-        return InvalidRequest(error.user_message or "The payment request was not valid.",
-                              code=error.code, param=error.param,
-                              intent=_embedded_intent(error))
+        kind = InvalidRequest
+        if error.code == "payment_intent_unexpected_state":
+            kind = IntentStateConflict
+        elif (error.code == "resource_missing" and endpoint in NAMING_AN_INTENT
+              and error.param != "payment_method"):
+            # Stripe names the missing intent "intent" (the sandbox: "id"): any param but
+            # the card's is the intent.
+            kind = IntentMissing
+        return kind(error.user_message or "The payment request was not valid.",
+                    code=error.code, param=error.param, intent=_embedded_intent(error))
     return StripeUnavailable(_("We could not reach our payment provider. Nothing was "
                                "charged twice; please try again in a moment."))
 

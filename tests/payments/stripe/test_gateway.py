@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments.stripe import gateway
+from payments.stripe import budget, gateway
 
 
 @pytest.fixture
@@ -77,6 +77,72 @@ def test_invalid_request_and_unknown_intent(gw):
         gw.payment_intent_create(amount=1, currency="eur", payment_method="pm_card_visa",
                                  idempotency_key="k", metadata={}, handle_actions=True)
     assert caught.value.code == "idempotency_error"
+
+
+@pytest.mark.parametrize("call", [
+    lambda gw: gw.payment_intent_retrieve(intent_id="pi_unknown"),
+    lambda gw: gw.payment_intent_confirm(intent_id="pi_unknown", idempotency_key="c"),
+    lambda gw: gw.payment_intent_cancel(intent_id="pi_unknown", idempotency_key="x"),
+], ids=["retrieve", "confirm", "cancel"])
+def test_an_intent_unknown_to_stripe_is_intent_missing(gw, call):
+    with pytest.raises(gateway.IntentMissing) as caught:
+        call(gw)
+    assert isinstance(caught.value, gateway.InvalidRequest)  # older handlers still catch it
+    assert caught.value.code == "resource_missing"
+
+
+def test_an_unknown_payment_method_is_no_missing_intent(gw):
+    """Stripe answers resource_missing for the card too, naming param payment_method:
+    the intent is there, only the card is not."""
+    with pytest.raises(gateway.InvalidRequest) as caught:
+        create(gw, "pm_unknown")
+    assert not isinstance(caught.value, gateway.IntentMissing)
+    assert (caught.value.code, caught.value.param) == ("resource_missing", "payment_method")
+    waiting = create(gw, "pm_card_authenticationRequired", key="k-3ds")
+    with pytest.raises(gateway.InvalidRequest) as caught:
+        gw.payment_intent_confirm(intent_id=waiting.id, idempotency_key="c-unknown",
+                                  payment_method="pm_unknown")
+    assert not isinstance(caught.value, gateway.IntentMissing)
+    assert (caught.value.code, caught.value.param) == ("resource_missing", "payment_method")
+
+
+def test_an_unknown_list_cursor_is_no_missing_intent(gw):
+    """Only a call naming an intent by id misses that intent; a page's unknown cursor is
+    a bad request like any other."""
+    with pytest.raises(gateway.InvalidRequest) as caught:
+        gw.payment_intent_page(starting_after="pi_unknown")
+    assert not isinstance(caught.value, gateway.IntentMissing)
+    assert caught.value.code == "resource_missing"
+
+
+def test_confirming_a_succeeded_intent_is_a_state_conflict(gw):
+    paid = create(gw, "pm_card_visa")
+    with pytest.raises(gateway.IntentStateConflict) as caught:
+        gw.payment_intent_confirm(intent_id=paid.id, idempotency_key="c-again")
+    assert isinstance(caught.value, gateway.InvalidRequest)
+    assert caught.value.code == "payment_intent_unexpected_state"
+    assert caught.value.intent.status == "succeeded"  # Stripe embeds the intent
+
+
+def test_a_call_our_budget_refuses_is_budget_refused_and_never_sent(gw, sandbox, settings):
+    """A background call finding the budget's share for background spent, with no
+    patience to wait: refused by us, as a kind of rate limit, before reaching Stripe."""
+    settings.STRIPE_RATE_LIMIT_PER_SECOND = settings.STRIPE_RATE_LIMIT_PER_ENDPOINT = 25
+    settings.STRIPE_BUDGET_SHARE = 1.0
+    settings.STRIPE_BUDGET_FOREGROUND_RESERVE = 25  # all of it kept for the foreground
+    with budget.stripe_calls_for("scan"), budget.background_patience(seconds=0):
+        with pytest.raises(gateway.BudgetRefused) as caught:
+            gw.payment_intent_retrieve(intent_id="pi_any")
+    assert isinstance(caught.value, gateway.RateLimited)
+    assert caught.value.code == "budget"
+    assert sandbox.requests("/v1/payment_intents/pi_any") == []
+
+
+def test_stripes_own_rate_limit_is_no_budget_refusal(gw, sandbox):
+    sandbox.add_fault(path="/v1/payment_intents", action="rate_limit")
+    with pytest.raises(gateway.RateLimited) as caught:
+        create(gw, "pm_card_visa")
+    assert not isinstance(caught.value, gateway.BudgetRefused)
 
 
 def test_same_idempotency_key_never_creates_two_intents(gw, sandbox):
