@@ -310,7 +310,7 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
             confirming=True, source=source)
     except PaymentInvalid as error:
         _raise_if_intent_missing(attempt, actor, error, source)
-        if error.code != "payment_intent_unexpected_state":
+        if not isinstance(error.__cause__, gateway.IntentStateConflict):
             raise
         # Stripe refuses to confirm an intent in the wrong state: it succeeded on a call
         # whose answer we lost, was canceled, or expired back to requires_payment_method.
@@ -327,7 +327,9 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
 
 def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str, error: PaymentInvalid,
                              source: str = PaymentEvent.Source.PAY) -> None:
-    if error.code == "resource_missing" and error.param != "payment_method":
+    # _call raises PaymentInvalid from the gateway's error, whose class says what Stripe
+    # refused (a missing card is no missing intent).
+    if isinstance(error.__cause__, gateway.IntentMissing):
         recorded = payment_status_record_missing(attempt=attempt, source=source, actor=actor)
         attempt.status = recorded.status
         raise PaymentIntentMissing(_(INTENT_MISSING)) from error

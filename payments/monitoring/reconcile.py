@@ -312,9 +312,7 @@ def _ours_in_window(work: Work, *, since: datetime, until: datetime) -> None:
 def _intent_recheck(work: Work, intent_id: str) -> list[Finding]:
     try:
         intent = work.read(lambda: gateway.payment_intent_retrieve(intent_id=intent_id))
-    except gateway.InvalidRequest as error:
-        if error.code != "resource_missing":
-            raise
+    except gateway.IntentMissing:
         intent = None
     if intent is None:  # Stripe does not know it: only ours can say what it was
         attempt = PaymentAttempt.objects.select_related("order").filter(

@@ -90,10 +90,10 @@ class Scan:
             self.run.stripe_calls += 1
             try:
                 return call()
+            except gateway.BudgetRefused as error:  # shoppers have it: yield now, no retries
+                raise ScanAborted("the account's Stripe budget was spent on shoppers; "
+                                  "the next run goes on") from error
             except (gateway.RateLimited, gateway.StripeUnavailable) as error:
-                if error.code == "budget":  # shoppers have it: yield now, not after retries
-                    raise ScanAborted("the account's Stripe budget was spent on shoppers; "
-                                      "the next run goes on") from error
                 if delay is None:
                     raise ScanAborted(f"Stripe kept failing: {error.message}") from error
                 log.warning("scan %s: %s; retrying in %.0f s", self.run.kind, error.message,
@@ -241,9 +241,7 @@ def _stale(scan: Scan) -> None:
         try:
             intent = scan.read(lambda a=attempt: gateway.payment_intent_retrieve(
                 intent_id=a.stripe_id))
-        except gateway.InvalidRequest as error:
-            if error.code != "resource_missing":
-                raise
+        except gateway.IntentMissing:
             # Stripe no longer knows it (keys, account or sandbox changed): closed as
             # missing, and the sweep goes on with the others.
             payment_status_record_missing(attempt=attempt, source=SCAN,

@@ -486,15 +486,12 @@ def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
         return gettext_noop("Stripe did not answer; try again")
-    except gateway.InvalidRequest as error:
-        if error.code == "resource_missing":
-            # A key or account change, or a sandbox reset: the ledger says so, and the
-            # order may be paid anew.
-            if incident.attempt is not None:
-                payment_status_record_missing(attempt=incident.attempt, source=ADMIN,
-                                              actor=actor)
-            return STRIPE_UNKNOWN
-        return f"Stripe refused: {error.message.rstrip('.')}"
+    except gateway.IntentMissing:
+        # A key or account change, or a sandbox reset: the ledger says so, and the order
+        # may be paid anew.
+        if incident.attempt is not None:
+            payment_status_record_missing(attempt=incident.attempt, source=ADMIN, actor=actor)
+        return STRIPE_UNKNOWN
     except gateway.PaymentError as error:
         return f"Stripe refused: {error.message.rstrip('.')}"
     return None  # the checkout's status record has ended the incidents (payment_settled)
