@@ -341,7 +341,7 @@ def _outcome(intent: IntentData) -> PayOutcome:
     if intent.status == Status.REQUIRES_ACTION:
         return PayOutcome(status=Status.REQUIRES_ACTION, client_secret=intent.client_secret)
     if intent.status == Status.REQUIRES_PAYMENT_METHOD:
-        if intent.last_error_code == "payment_intent_payment_attempt_expired":
+        if intent.last_error_code in facts.EXPIRED_CODES:
             raise PaymentNeedsCard(_("This payment expired before it was completed. Please "
                                      "enter your card again."))
         if intent.last_error_code in facts.AUTHENTICATION_FAILED_CODES:
