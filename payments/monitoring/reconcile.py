@@ -184,15 +184,6 @@ def reconciliation_run(*, days: int, trigger: str = "command",
         return run
 
 
-def mismatch_open_counts() -> dict[str, int]:
-    """Open mismatches by kind (every kind, zero included), in the kinds' order."""
-    counts = dict.fromkeys(Kind.values, 0)
-    for kind in ReconciliationMismatch.objects.filter(resolved=False).values_list(
-            "kind", flat=True):
-        counts[kind] += 1
-    return counts
-
-
 def run_found_counts(run: ReconciliationRun) -> dict[str, int]:
     """What ``run`` found, by kind (every kind, zero included)."""
     counts = dict.fromkeys(Kind.values, 0)

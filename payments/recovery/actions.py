@@ -295,11 +295,6 @@ def _run_held(record: OpsAction, budget_seconds: float | None) -> Outcome:
     return outcome
 
 
-def recovery_progress(*, action_id: uuid.UUID) -> Outcome:
-    """What an action has done so far (for its progress page)."""
-    return _outcome(OpsAction.objects.get(pk=action_id))
-
-
 def recovery_history(*, incidents: Sequence[Incident] | None = None,
                      order: Order | None = None) -> QuerySet[OpsActionItem]:
     """What submitted ops actions did to these incidents (or to every payment of
