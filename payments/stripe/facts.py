@@ -27,12 +27,10 @@ CONFIRMATION_WINDOW = timedelta(hours=1)
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
 
-# docs.stripe.com/rate-limits: requests a second per account (global) and per endpoint (a
-# named operation: every GET /v1/payment_intents/{id} is one), unless an endpoint has its
-# own limit. Over a limit Stripe answers 429 (code rate_limit). Stripe may raise an
-# account's limits on request.
-ACCOUNT_RATE_LIMIT = {"live": 100, "test": 25}
-ENDPOINT_RATE_LIMIT = 25
+# docs.stripe.com/rate-limits: an endpoint (a named operation: every
+# GET /v1/payment_intents/{id} is one) with a limit of its own, beside the account's and
+# the other endpoints' (settings.STRIPE_RATE_LIMIT_PER_SECOND and _PER_ENDPOINT). Over a
+# limit Stripe answers 429 (code rate_limit).
 ENDPOINT_RATE_LIMITS = {"GET /v1/payment_intents/search": 20}  # "Search API: 20 reads/s"
 
 
