@@ -94,12 +94,15 @@ class PaymentNeedsCard(CheckoutError):
 
 
 class PaymentInvalid(CheckoutError):
-    """Stripe refused the request itself (an unknown payment method, say)."""
+    """Stripe refused the request itself (an unknown payment method, say); the gateway's
+    classes say whether it was the intent Stripe does not know (``intent_missing``) or a
+    confirm refused in the intent's state (``state_conflict``)."""
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 param: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 intent_missing: bool = False, state_conflict: bool = False) -> None:
         super().__init__(message)
         self.code, self.param = code, param
+        self.intent_missing, self.state_conflict = intent_missing, state_conflict
 
 
 class PaymentIntentMissing(PaymentNeedsCard):

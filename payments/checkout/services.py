@@ -310,7 +310,7 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
             confirming=True, source=source)
     except PaymentInvalid as error:
         _raise_if_intent_missing(attempt, actor, error, source)
-        if not isinstance(error.__cause__, gateway.IntentStateConflict):
+        if not error.state_conflict:
             raise
         # Stripe refuses to confirm an intent in the wrong state: it succeeded on a call
         # whose answer we lost, was canceled, or expired back to requires_payment_method.
@@ -327,9 +327,7 @@ def _confirm(order: Order, attempt: PaymentAttempt, actor: str,
 
 def _raise_if_intent_missing(attempt: PaymentAttempt, actor: str, error: PaymentInvalid,
                              source: str = PaymentEvent.Source.PAY) -> None:
-    # _call raises PaymentInvalid from the gateway's error, whose class says what Stripe
-    # refused (a missing card is no missing intent).
-    if isinstance(error.__cause__, gateway.IntentMissing):
+    if error.intent_missing:  # not a missing card: the gateway tells them apart
         recorded = payment_status_record_missing(attempt=attempt, source=source, actor=actor)
         attempt.status = recorded.status
         raise PaymentIntentMissing(_(INTENT_MISSING)) from error
@@ -451,7 +449,10 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
         _record(attempt, error.intent, actor, confirming, source)
         message = _("That card could not be used. Please enter it again.") \
             if error.param == "payment_method" else error.message
-        raise PaymentInvalid(message, code=error.code, param=error.param) from error
+        raise PaymentInvalid(message, code=error.code, param=error.param,
+                             intent_missing=isinstance(error, gateway.IntentMissing),
+                             state_conflict=isinstance(error, gateway.IntentStateConflict)
+                             ) from error
     except gateway.RateLimited as error:
         raise PaymentRateLimited(error.message) from error
     except gateway.StripeUnavailable as error:
