@@ -15,7 +15,8 @@ call and runs none of our logic; it lets through only a delivery that:
 
 It then stores the event (``WebhookEvent``, keyed by the event's id: a redelivery, or
 twenty copies at once, add nothing) and answers 200. Events of types we do not use
-(``WEBHOOK_EVENT_TYPES``) are answered 200 and not kept, so Stripe stops sending them.
+(``WEBHOOK_EVENT_TYPES``) are answered 200 and not kept, so Stripe does not retry them
+(the endpoint's list of events is what stops them coming).
 After the commit, ``webhook_event_stored`` tells whoever processes events (a worker,
 ``payments.monitoring.events``); if nobody hears (the broker is down), the event waits in
 the table for the sweep. Nothing here is dj-stripe's processing: it would read the
