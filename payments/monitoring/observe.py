@@ -9,6 +9,7 @@ order, leaves the same attempt and the same incidents.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +51,7 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
                 attempt=attempt, intent=intent, source=source, actor=actor,
                 observed_at=observed_at or incidents.stripe_time(intent.created))
     observation = Observation(attempt=attempt)
-    kind = stale_kind or failure_kind(intent)
+    kind = stale_kind or intent_failure_kind(intent=intent)
     if kind is not None:
         # A late event's copy carries no card; the attempt's card then may be a later one.
         card_from = attempt if attempt is not None and (current or attempt.status in (
@@ -60,7 +61,7 @@ def intent_observe(*, intent: IntentData, source: str, actor: str,
     if current or attempt is None:  # an outside intent's events are all we hear of it
         observation.resolved += incidents.incidents_resolve(
             intent=intent, attempt=attempt,
-            expired=failure_kind(intent) == facts.FailureKind.EXPIRED)
+            expired=intent_failure_kind(intent=intent) == facts.FailureKind.EXPIRED)
     else:
         # An old event about an attempt we may already hold as finished (paid at /pay).
         observation.resolved += incidents.incidents_settle(attempt=attempt)
@@ -72,9 +73,11 @@ def intents_outside_observe(*, intents: Sequence[tuple[IntentData, str | None]],
     """``intent_observe`` of many fresh reads at once, for intents with no attempt of ours
     (none holds their id, their metadata names no order): the same incidents and totals,
     in a few statements for all. Each intent comes with its ``stale_kind``."""
-    seen = [incidents.Outside(intent=intent, kind=stale_kind or failure_kind(intent),
-                              expired=failure_kind(intent) == facts.FailureKind.EXPIRED)
-            for intent, stale_kind in intents]
+    seen = []
+    for intent, stale_kind in intents:
+        failure = intent_failure_kind(intent=intent)
+        seen.append(incidents.Outside(intent=intent, kind=stale_kind or failure,
+                                      expired=failure == facts.FailureKind.EXPIRED))
     opened, resolved = incidents.incidents_outside_record(seen=seen, source=source)
     return Observation(attempt=None, opened=opened, resolved=resolved)
 
@@ -92,36 +95,44 @@ def intent_event_record(*, event: EventData, source: str) -> Observation:
     trust = event_trust(attempt=attempt, event=event)
     observation = intent_observe(intent=event.intent, source=source, actor=event.id,
                                  observed_at=incidents.stripe_time(event.created),
-                                 current=trust == "newer")
+                                 current=trust is Trust.NEWER)
     attempt, intent = observation.attempt, event.intent
     if attempt is None:
         # Not ours: we hold no fact to place the event against, and Stripe does not send
         # events in order, so one saying it failed may come after it was paid or canceled.
         # Its incident would stay open for good (nothing searches a paid intent): read it.
-        observation.refresh = failure_kind(intent) is not None \
+        observation.refresh = intent_failure_kind(intent=intent) is not None \
             and intent.status not in (Status.SUCCEEDED, Status.CANCELED)
     else:
-        observation.refresh = trust == "unsure" and attempt.status not in PaymentAttempt.FINAL \
+        observation.refresh = trust is Trust.UNSURE and attempt.status not in PaymentAttempt.FINAL \
             and (attempt.status, attempt.last_error_code, attempt.last_decline_code) \
             != (intent.status, intent.last_error_code or "", intent.last_decline_code or "")
     return observation
 
 
-def event_trust(*, attempt: PaymentAttempt | None, event: EventData) -> str:
-    """Whether ``event`` is "newer" than the fact ``attempt`` holds, "older", or of the
-    same second ("unsure"). An event's ``created`` is whole seconds; our facts are dated
-    to the microsecond (``status_observed_at``)."""
+class Trust(enum.Enum):
+    """An event's copy of an intent against the fact our attempt holds."""
+
+    NEWER = "newer"  # the intent as it is now: recorded as the current state
+    OLDER = "older"  # history: kept, opens incidents, moves nothing
+    UNSURE = "unsure"  # of the same second: read the intent fresh if it says otherwise
+
+
+def event_trust(*, attempt: PaymentAttempt | None, event: EventData) -> Trust:
+    """Whether ``event`` is newer than the fact ``attempt`` holds, older, or of the same
+    second (unsure). An event's ``created`` is whole seconds; our facts are dated to the
+    microsecond (``status_observed_at``)."""
     if attempt is None or attempt.status in PaymentAttempt.FINAL:
-        return "older"  # an outside intent: history and incidents; a final one: history
+        return Trust.OLDER  # an outside intent: history and incidents; a final one: history
     held = attempt.status_observed_at
     if held is None or event.created > held.timestamp():
-        return "newer"
+        return Trust.NEWER
     if event.created + 1 <= held.timestamp():
-        return "older"
-    return "unsure"
+        return Trust.OLDER
+    return Trust.UNSURE
 
 
-def failure_kind(intent: IntentData) -> facts.FailureKind | None:
+def intent_failure_kind(*, intent: IntentData) -> facts.FailureKind | None:
     """The incident kind an intent's last_payment_error stands for, if any."""
     return facts.failure_kind(error_code=intent.last_error_code,
                               decline_code=intent.last_decline_code, status=intent.status)

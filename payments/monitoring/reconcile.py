@@ -184,7 +184,7 @@ def reconciliation_run(*, days: int, trigger: str = "command",
         return run
 
 
-def run_found_counts(run: ReconciliationRun) -> dict[str, int]:
+def reconciliation_found_counts(*, run: ReconciliationRun) -> dict[str, int]:
     """What ``run`` found, by kind (every kind, zero included)."""
     counts = dict.fromkeys(Kind.values, 0)
     for kind in ReconciliationMismatch.objects.filter(last_run=run, resolved=False).values_list(

@@ -416,7 +416,7 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         else:
             quiet = mine == (intent.status, intent.last_error_code or "",
                              intent.last_decline_code or "")
-        wanted = {kind for kind in (stale_kind, observe.failure_kind(intent)) if kind}
+        wanted = {kind for kind in (stale_kind, observe.intent_failure_kind(intent=intent)) if kind}
         seen_as = {(kind, intent.status, intent.last_error_code or "") for kind in wanted}
         open_as = troubled.get(intent.id, set())
         if quiet and seen_as <= known.get(intent.id, set()) and all(

@@ -71,11 +71,12 @@ def _contributions(*, rows: Iterable[dict],
     for stripe_id, rows_of_payment in by_payment.items():
         challenged = (challenged_at or {}).get(
             stripe_id, rows_of_payment[0]["attempt__requires_action_at"])
-        payment_add(deltas, rows_of_payment, challenged=challenged)
+        _payment_deltas_add(deltas, rows_of_payment, challenged=challenged)
     return deltas
 
 
-def payment_add(deltas: Deltas, rows: list[dict], *, challenged: datetime | None) -> None:
+def _payment_deltas_add(deltas: Deltas, rows: list[dict], *, challenged: datetime | None
+                        ) -> None:
     latest = max(rows, key=lambda row: (row["first_seen_at"], row["pk"]))
     made, currency, amount = local_day(latest["intent_created_at"]), latest["currency"], \
         latest["amount"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone, translation
@@ -160,7 +161,7 @@ def recovery_plan(*, action: str, incidents: Sequence[Incident]) -> Plan:
     return plan
 
 
-def recovery_issue(*, action: str, incidents: Sequence[Incident], user) -> OpsAction:
+def recovery_issue(*, action: str, incidents: Sequence[Incident], user: User) -> OpsAction:
     """The confirmation page's one-time token, stored with the payments the page shows and
     the version of each it shows. Pages shown and never submitted are forgotten after
     ``TOKEN_LIFETIME``."""
@@ -178,7 +179,7 @@ def recovery_issue(*, action: str, incidents: Sequence[Incident], user) -> OpsAc
     return record
 
 
-def recovery_issued(*, token: uuid.UUID, action: str, user) -> OpsAction:
+def recovery_issued(*, token: uuid.UUID, action: str, user: User) -> OpsAction:
     """The issued, not yet submitted action of this token (to show its page again)."""
     record = OpsAction.objects.filter(pk=token, kind=action, user=user,
                                       status=OpsAction.Status.ISSUED).first()
@@ -187,7 +188,8 @@ def recovery_issued(*, token: uuid.UUID, action: str, user) -> OpsAction:
     return record
 
 
-def recovery_submit(*, token: uuid.UUID, action: str, user, reason: str = "") -> OpsAction:
+def recovery_submit(*, token: uuid.UUID, action: str, user: User,
+                    reason: str = "") -> OpsAction:
     """Take the page's token, once: the action is then queued (``recovery_run`` does it).
 
     Raises ``TokenRefused`` for a token this site did not issue to this user for this
@@ -461,7 +463,7 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
     return None
 
 
-def _act(action: str, incident: Incident, *, user, reason: str) -> str | None:
+def _act(action: str, incident: Incident, *, user: User, reason: str) -> str | None:
     """Do it; None when done, or why it was skipped after all (Stripe said otherwise)."""
     actor = f"user:{user.get_username()}"
     order = incident.order

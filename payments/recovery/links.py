@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
@@ -49,7 +50,7 @@ class RecoveryLinkError(Exception):
         self.message, self.status = message, status
 
 
-def recovery_link_create(*, incident: Incident, user) -> tuple[RecoveryLink, str]:
+def recovery_link_create(*, incident: Incident, user: User) -> tuple[RecoveryLink, str]:
     """A link for the incident's order, not mailed yet, and its token (ops' action makes
     it under the order's lock and mails it with ``recovery_link_mail`` after)."""
     link = RecoveryLink.objects.create(

@@ -92,7 +92,7 @@ def report(run: ReconciliationRun) -> str:
         return "\n".join(lines)
     lines.append(f"Mismatches: {run.mismatches_found:,} ({run.mismatches_new:,} new, "
                  f"{run.mismatches_resolved:,} earlier ones resolved).")
-    found = reconcile.run_found_counts(run)
+    found = reconcile.reconciliation_found_counts(run=run)
     width = max(len(label) for label in ReconciliationMismatch.Kind.labels)
     for kind, label in ReconciliationMismatch.Kind.choices:
         lines.append(f"  {label:<{width}}  {found[kind]:>6,}")
