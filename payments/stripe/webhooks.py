@@ -222,6 +222,12 @@ def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
     if not verified:
         if endpoint is not None and not endpoint.secret:
             logger.error("Webhook endpoint %s has no secret; set it from Stripe's.", uuid)
+        elif header:  # signed, by another secret (or too long ago): say where to look
+            logger.warning("Webhook endpoint %s: a delivery's signature does not match its "
+                           "secret or is over %s s old; if every delivery fails, set the "
+                           "endpoint's secret (Admin > Dj-Stripe > Webhook endpoints) to "
+                           "the signing secret Stripe shows for it.", uuid,
+                           endpoint.tolerance if endpoint else WEBHOOK_TOLERANCE_SECONDS)
         raise WebhookRejected("The Stripe-Signature header is missing or invalid.", 400)
     event = webhook_event_parse(text=text, livemode=account_livemode())
     if event is None:

@@ -274,11 +274,14 @@ def test_a_test_event_to_a_live_account_is_refused(endpoint, settings):
     assert WebhookEvent.objects.get().livemode is True
 
 
-def test_a_wrong_signature_is_refused(endpoint):
+def test_a_wrong_signature_is_refused_and_the_log_says_where_the_secret_is_set(endpoint,
+                                                                               caplog):
     response = deliver(endpoint, event_body(), secret="whsec_notTheEndpointsSecret")
     assert response.status_code == 400
     assert response.json() == {"error": "The Stripe-Signature header is missing or invalid."}
     assert_nothing_stored()
+    assert "Admin > Dj-Stripe > Webhook endpoints" in caplog.text
+    assert "whsec_" not in caplog.text  # neither secret is written down
 
 
 def test_a_signature_of_another_body_is_refused(endpoint):
