@@ -10,7 +10,8 @@ the settings here also stops a misconfigured deploy before any worker starts.
 Variables: ``GUNICORN_BIND`` (comma-separated; ``unix:/path`` works; default
 ``0.0.0.0:$PORT`` when ``PORT`` is set, else ``127.0.0.1:8000``), ``WEB_CONCURRENCY``
 (worker processes; default the number of CPUs, at least 2), ``GUNICORN_THREADS`` (per
-worker, default 8; each may hold a database connection), ``WEB_WORKER_TIMEOUT_SECONDS``.
+worker, default 8; each may hold a database connection), ``WEB_WORKER_TIMEOUT_SECONDS``,
+``GUNICORN_CONTROL_SOCKET`` (a path: gunicorn's control socket, off without one).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 timeout = settings.WEB_WORKER_TIMEOUT_SECONDS
 graceful_timeout = settings.WEB_WORKER_TIMEOUT_SECONDS
 keepalive = 5  # behind a load balancer, a little longer than none
+
+# gunicorn's control socket (for `gunicornc`) is per user, not per site, by default: a
+# second gunicorn of the same user (a second site, a benchmark's) takes it over, and
+# stopping either removes it. Off unless GUNICORN_CONTROL_SOCKET names this site's own.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 # Recycle workers now and then (a slow leak cannot grow forever); jitter spreads restarts.
 max_requests = 2000

@@ -74,7 +74,8 @@ def test_manage_py_check_stops_on_a_short_worker_timeout():
 
 GUNICORN_CONF = ("import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
                  "print(json.dumps({k: c[k] for k in ('bind', 'workers', 'worker_class', "
-                 "'threads', 'timeout', 'graceful_timeout', 'accesslog')}))")
+                 "'threads', 'timeout', 'graceful_timeout', 'accesslog', "
+                 "'control_socket_disable')}))")
 
 
 def gunicorn_conf(**env: str) -> dict:
@@ -89,7 +90,11 @@ def test_gunicorn_conf_reads_the_environment():
                          STRIPE_TIMEOUT_SECONDS="20")
     assert conf == {"bind": ["0.0.0.0:5000"], "workers": 3, "worker_class": "gthread",
                     "threads": 16, "timeout": 190, "graceful_timeout": 190,
-                    "accesslog": "-"}  # ⌈3 × (20 × 3 + 1.5) + 5⌉, as the check computes
+                    "accesslog": "-",  # ⌈3 × (20 × 3 + 1.5) + 5⌉, as the check computes
+                    # not the user's one control socket, which a second gunicorn takes over
+                    "control_socket_disable": True}
+    assert gunicorn_conf(GUNICORN_CONTROL_SOCKET="/run/shop/gunicorn.ctl")[
+        "control_socket_disable"] is False
     conf = gunicorn_conf(GUNICORN_BIND="127.0.0.1:9001,unix:/tmp/site.sock", PORT="5000",
                          WEB_WORKER_TIMEOUT_SECONDS="120")
     assert conf["bind"] == ["127.0.0.1:9001", "unix:/tmp/site.sock"]
