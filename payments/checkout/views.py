@@ -177,6 +177,9 @@ def _came_from(request: HttpRequest) -> str | None:
         return None
     parts = urlsplit(referer)
     path = parts.path or "/"
-    if not path.startswith("/") or path.startswith("//") or path == reverse("store"):
+    came_from = path + (f"?{parts.query}" if parts.query else "")
+    # The path alone is checked too: "/\evil.com" is a host to some browsers.
+    if path == reverse("store") or not path.startswith("/") or \
+            not url_has_allowed_host_and_scheme(came_from, allowed_hosts=None):
         return None
-    return path + (f"?{parts.query}" if parts.query else "")
+    return came_from

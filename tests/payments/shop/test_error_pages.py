@@ -60,6 +60,7 @@ def test_the_csrf_page_links_back_to_the_page_the_form_came_from_on_this_site(pr
                      403)
     assert 'href="/cart/?x=1">Back to the page you were on</a>' in page
     for elsewhere in ("https://evil.example/cart/", "javascript:alert(1)", "//evil.example/",
+                      "http://testserver/\\evil.example/",  # "/\evil.example/": a host
                       "http://testserver/"):  # the store: its own link is there already
         page = site_page(add_to_cart(client, product, HTTP_REFERER=elsewhere), 403)
         assert "Back to the page you were on" not in page and "evil" not in page
