@@ -68,6 +68,10 @@ def _cart_change(request: HttpRequest) -> None:
 @require_http_methods(["GET", "POST"])
 def checkout_page(request: HttpRequest) -> HttpResponse:
     summary = cart_summary(session=request.session)
+    # The cart's page says it is empty (and names any order left unpaid), or which
+    # products cannot be paid together: said there once, not here as well.
+    if not summary.lines or summary.mixed:
+        return redirect("cart")
     form = CheckoutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,10 +81,6 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("cart")
         return redirect("order", reference=order.reference)
-    # The cart's page says it is empty (and names any order left unpaid), or which
-    # products cannot be paid together.
-    if not summary.lines or summary.mixed:
-        return redirect("cart")
     return render(request, "payments/checkout.html", {
         "cart": summary, "lines": summary.lines, "form": form})
 

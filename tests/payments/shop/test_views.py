@@ -217,6 +217,9 @@ def test_a_cart_made_mixed_by_a_currency_edited_later_shows_no_total_and_no_chec
     assert "Total" not in cart and 'href="/checkout/"' not in cart
     assert "25.99 EUR" in cart and "1,500 JPY" in cart  # each line still in its own
     assert client.get("/checkout/").url == "/cart/"
+    # The checkout form open in another tab, sent: the cart says it, once.
+    cart = client.post("/checkout/", {"email": "a@example.com"}, follow=True).content.decode()
+    assert cart.count("Products in different currencies cannot be paid together.") == 1
     client.post("/cart/", {"action": "remove", "sku": fan.sku})
     assert "Total" in client.get("/cart/").content.decode()
     assert client.get("/checkout/").status_code == 200
