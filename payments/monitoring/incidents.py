@@ -112,7 +112,7 @@ def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[i
                 shapes[tuple(sorted(facts))].append(Incident(
                     stripe_id=stripe_id, kind=kind, customer_email=intent.receipt_email or "",
                     first_seen_at=now, source=source, **facts))
-                lost_at = _abandoned_lost_at(intent=intent, attempt=None, kind=kind)
+                lost_at = abandoned_lost_at(intent=intent, attempt=None, kind=kind)
                 if lost_at is not None and now >= lost_at:
                     lost[kind].append(stripe_id)
             for fields, rows in shapes.items():
@@ -170,8 +170,8 @@ def _outside_end(*, seen: Sequence[Outside], now: datetime,
     return resolved
 
 
-def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
-                      ) -> datetime | None:
+def abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
+                     ) -> datetime | None:
     """When a payment abandoned this way is lost: left at the bank's challenge,
     ``PAYMENTS_ABANDONED_LOST_AFTER_SECONDS`` after it was sent there; authenticated and
     never confirmed, when Stripe's hour passes (``PaymentAttempt.expires_at``). Intents
@@ -192,7 +192,7 @@ def _abandoned_lost(*, intent: IntentData, attempt: PaymentAttempt | None, kind:
     """The sweep sees an abandoned payment again each minute while it waits: past its
     time, its incident ends Lost ("Revenue lost" counts it); paid after all, it ends
     Recovered (``incidents_end``)."""
-    lost_at = _abandoned_lost_at(intent=intent, attempt=attempt, kind=kind)
+    lost_at = abandoned_lost_at(intent=intent, attempt=attempt, kind=kind)
     if lost_at is not None and now >= lost_at:
         Incident.objects.filter(stripe_id=intent.id, kind=kind,
                                 status=IncidentStatus.OPEN).update(

@@ -333,6 +333,7 @@ def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
                 stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", flat=True))
             _backfill_page(scan, [intent for intent in page if intent.id not in ours],
                            action_before, confirmation_before)
+            scan.tick()
         state[status] = until
     if full:
         state["full_at"] = now
@@ -402,6 +403,7 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         known.setdefault(stripe_id, set()).add((a, b, c))
         if incident_status == Incident.Status.OPEN:
             troubled.setdefault(stripe_id, set()).add((a, b, c))
+    now = timezone.now()
     for intent in intents:
         scan.run.intents_seen += 1
         created = datetime.fromtimestamp(intent.created, tz=UTC)
@@ -421,7 +423,8 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         open_as = troubled.get(intent.id, set())
         if quiet and seen_as <= known.get(intent.id, set()) and all(
                 (status, code) == (intent.status, intent.last_error_code or "")
-                for _, status, code in open_as):
+                for _, status, code in open_as) \
+                and not (mine is None and _outside_lost_due(intent, open_as, now)):
             continue
         if mine is None and "order" not in intent.metadata:
             outside.append((intent, stale_kind))
@@ -434,6 +437,16 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
     observation = observe.intents_outside_observe(intents=outside, source=SCAN)
     scan.run.incidents_opened += observation.opened
     scan.run.incidents_resolved += observation.resolved
+
+
+def _outside_lost_due(intent: IntentData, open_as: set[tuple[str, str, str]], now: datetime
+                      ) -> bool:
+    """An intent not ours, still waiting, whose open abandoned incident is past its time
+    to count as lost: observed although unchanged, so that it ends Lost (nothing else sees
+    it again: no event comes while it waits)."""
+    return any(kind in incidents.ABANDONED and (lost_at := incidents.abandoned_lost_at(
+        intent=intent, attempt=None, kind=kind)) is not None and now >= lost_at
+        for kind, _status, _code in open_as)
 
 
 def _page_held(*, stripe_ids: list[str]) -> list[tuple[str, str, str, str, str, str]]:

@@ -388,6 +388,22 @@ def test_outside_intents_left_waiting_are_searched_once_then_each_hour_not_each_
     assert all(Incident.objects.get(stripe_id=i).last_seen_at == at for i, at in seen.items())
 
 
+def test_an_outside_intent_left_waiting_past_its_time_ends_lost_at_the_hourly_search(
+        sandbox, db, settings):
+    """Unchanged, it is skipped by every search but for this: nothing else sees it again
+    (no event comes while it waits), and it stayed open, money at risk for good."""
+    sandbox.seed(count=2, kind="requires_action", age_seconds=7200)
+    scans.scan_stale()
+    assert set(Incident.objects.values_list("status", flat=True)) == {IncidentStatus.OPEN}
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 3600  # made two hours ago: now lost
+    cursor = ScanCursor.objects.get(name="stale-outside")
+    state = json.loads(cursor.value)
+    state["full_at"] -= scans.OUTSIDE_FULL_SEARCH_EVERY.total_seconds()
+    ScanCursor.objects.filter(pk=cursor.pk).update(value=json.dumps(state))
+    scans.scan_stale()
+    assert set(Incident.objects.values_list("status", flat=True)) == {IncidentStatus.LOST}
+
+
 # --- backfill and faults -----------------------------------------------------------------
 
 def test_a_backfill_interrupted_by_stripe_resumes_without_duplicates(sandbox, db,
