@@ -67,16 +67,21 @@ access_log_format = ('%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" '
 logger_class = gunicorn_logger_class()
 
 
-
 def on_starting(server) -> None:
     """Django's system checks before any worker starts, as `manage.py runserver` runs
     them: a setting Django refuses (a worker timeout inside the Stripe budget, say) stops
     the deploy here, not at the first payment it breaks."""
     import django
     from django.core.management import call_command
+    from django.db import connections
 
     django.setup()
-    call_command("check", fail_level="ERROR")
+    try:
+        call_command("check", fail_level="ERROR")
+    finally:
+        # A check reads the database (dj-stripe's endpoints): the master must not keep
+        # that connection for the workers it forks to inherit.
+        connections.close_all()
 
 
 # The heartbeat file on memory, not a container's overlay disk (gunicorn's advice).

@@ -127,6 +127,8 @@ def check_production_services(app_configs=None, **kwargs) -> list[checks.CheckMe
             "counted per process, and Celery's broker is files on this host.",
             hint="Set REDIS_URL=redis://… shared by every web and worker process.",
             id="paymentsite.W003"))
+    # The environment, not settings: EMAIL_HOST has a default ("localhost"), so settings
+    # cannot tell a mail server named there from none named at all.
     if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend" \
             and not os.environ.get("EMAIL_HOST"):
         found.append(checks.Warning(

@@ -125,6 +125,18 @@ def test_gunicorn_runs_djangos_checks_and_starts_no_worker_on_an_error():
     assert "Booting worker" not in out.stdout + out.stderr
 
 
+def test_gunicorns_master_keeps_no_database_connection_after_the_checks():
+    """The checks read the database; a connection left open in the master would be
+    inherited by every worker it forks (one socket, several processes)."""
+    code = ("import runpy; from django.db import connections; "
+            "c = runpy.run_path('gunicorn.conf.py'); c['on_starting'](None); "
+            "print(all(conn.connection is None for conn in connections.all()))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, env=clean_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True"
+
+
 def test_gunicorn_serves_the_site_with_the_request_id_in_its_access_log(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
