@@ -49,20 +49,22 @@ def secret(name: str, dev_default: str) -> str:
         "'Configuration').")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, parse, kind: str):
+    """The variable read by ``parse`` (unset or empty: ``default``); one that does not
+    parse stops start-up with a message naming it."""
     value = os.environ.get(name, "").strip()
     try:
-        return int(value) if value else default
+        return parse(value) if value else default
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+        raise ImproperlyConfigured(f"{name}={value!r} is not {kind}.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    try:
-        return float(value) if value else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    return _env_number(name, default, float, "a number")
 
 
 SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
