@@ -322,6 +322,10 @@ def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
     state = json.loads(cursor.value) if cursor.value else {}
     now = int(timezone.now().timestamp())
     full = now - state.get("full_at", 0) >= OUTSIDE_FULL_SEARCH_EVERY.total_seconds()
+    if full:  # noted first: one cut short (Stripe failing, the budget spent) waits its hour
+        state["full_at"] = now
+        cursor.value = json.dumps(state)
+        cursor.save()
     for status, before in ((Status.REQUIRES_ACTION, action_before),
                            (Status.REQUIRES_CONFIRMATION, confirmation_before)):
         until = int(before.timestamp())
@@ -334,11 +338,9 @@ def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
             _backfill_page(scan, [intent for intent in page if intent.id not in ours],
                            action_before, confirmation_before)
             scan.tick()
-        state[status] = until
-    if full:
-        state["full_at"] = now
-    cursor.value = json.dumps(state)
-    cursor.save()
+        state[status] = until  # one cut short keeps its last bound: searched from there next
+        cursor.value = json.dumps(state)
+        cursor.save()
 
 
 def _search_pages(scan: Scan, query: str) -> Iterator[list[IntentData]]:

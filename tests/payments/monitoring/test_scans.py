@@ -388,6 +388,26 @@ def test_outside_intents_left_waiting_are_searched_once_then_each_hour_not_each_
     assert all(Incident.objects.get(stripe_id=i).last_seen_at == at for i, at in seen.items())
 
 
+def test_an_hourly_search_cut_short_waits_its_hour_and_misses_nothing_new(sandbox, db):
+    """Stripe failing at the whole search: before, every sweep started it again (a
+    minute's calls each minute while Stripe or the budget was short)."""
+    sandbox.seed(count=3, kind="requires_action", age_seconds=7200)
+    scans.scan_stale()
+    cursor = ScanCursor.objects.get(name="stale-outside")
+    state = json.loads(cursor.value)
+    state["full_at"] -= scans.OUTSIDE_FULL_SEARCH_EVERY.total_seconds()  # an hour on
+    ScanCursor.objects.filter(pk=cursor.pk).update(value=json.dumps(state))
+    sandbox.add_fault(method="GET", path="/v1/payment_intents/search", count=10,
+                      action="status", status=500)
+    assert scans.scan_stale().status == "failed"
+    sandbox.clear_faults()
+    sandbox.seed(count=1, kind="requires_action", age_seconds=1900)  # stale since
+    queries = [c["params"]["query"] for c in stripe_calls_during(sandbox, scans.scan_stale)
+               if c["path"] == "/v1/payment_intents/search"]
+    assert len(queries) == 2 and all("created>=" in q for q in queries)  # not whole again
+    assert Incident.objects.count() == 4
+
+
 def test_an_outside_intent_left_waiting_past_its_time_ends_lost_at_the_hourly_search(
         sandbox, db, settings):
     """Unchanged, it is skipped by every search but for this: nothing else sees it again
