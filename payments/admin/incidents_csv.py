@@ -16,6 +16,7 @@ from functools import lru_cache
 from itertools import islice
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import (
     Case,
@@ -156,7 +157,10 @@ def _incidents_csv_copy(incidents, *, header: str) -> Iterator[bytes]:
     yield header.encode()
     names = [f"csv_{i}" for i in range(len(csv_columns()))]
     rows = incidents.annotate(**dict(zip(names, csv_columns(), strict=True))).values_list(*names)
-    sql, params = rows.query.sql_with_params()
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:  # a filter Django knows matches nothing (a search without hits)
+        return
     connection = connections[incidents.db]
     with transaction.atomic(using=incidents.db), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('TimeZone', %s, true)",
@@ -213,7 +217,7 @@ def _words(error_code: str, decline_code: str, message: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _brand(brand: str) -> str:
+def _brand_label(brand: str) -> str:
     return card_brand_label(brand=brand) if brand else ""
 
 
@@ -242,7 +246,7 @@ INCIDENT_CSV = [
     ("Error code", lambda r: csv_cell(r[ERROR_CODE])),
     ("Decline code", lambda r: csv_cell(r[DECLINE_CODE])),
     ("Stripe's message", lambda r: csv_cell(r[MESSAGE])),
-    ("Card brand", lambda r: csv_cell(_brand(r[BRAND]))),
+    ("Card brand", lambda r: csv_cell(_brand_label(r[BRAND]))),
     ("Card last4", lambda r: csv_cell(r[LAST4])),
     ("Card country", lambda r: csv_cell(r[COUNTRY])),
     ("Order", lambda r: csv_cell(r[ORDER] or "")),
