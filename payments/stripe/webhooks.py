@@ -165,6 +165,13 @@ class Endpoint:
 # Endpoints (their secrets) as read last, by uuid, with when: a delivery costs no query.
 _endpoints: dict[UUID, tuple[float, Endpoint]] = {}
 ENDPOINT_CACHE_SECONDS = 60
+# A failed signature reads the endpoint again (its secret may have been rolled), but not
+# more often than this: anyone who knows the address could make every POST a query.
+ENDPOINT_RECHECK_SECONDS = 5
+_rechecked: dict[UUID, float] = {}
+# The hint on where to set the secret, once a minute per endpoint, not once per POST.
+_hinted: dict[UUID, float] = {}
+HINT_EVERY_SECONDS = 60
 
 
 @receiver([post_save, post_delete], sender=WebhookEndpoint)
@@ -193,6 +200,23 @@ def _endpoint_get(uuid: UUID, *, fresh: bool = False) -> Endpoint | None:
     return Endpoint(secret=row.secret, tolerance=tolerance, cached=False)
 
 
+def _endpoint_recheck_due(uuid: UUID) -> bool:
+    return _once_per(_rechecked, uuid, ENDPOINT_RECHECK_SECONDS)
+
+
+def _hint_due(uuid: UUID) -> bool:
+    return _once_per(_hinted, uuid, HINT_EVERY_SECONDS)
+
+
+def _once_per(last: dict[UUID, float], uuid: UUID, seconds: float) -> bool:
+    """True at most once per ``seconds`` for ``uuid`` (in this process)."""
+    now = time.monotonic()
+    if uuid in last and now - last[uuid] < seconds:
+        return False
+    last[uuid] = now
+    return True
+
+
 @dataclass(frozen=True)
 class Delivery:
     event: dict[str, Any]
@@ -207,22 +231,22 @@ def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
         raise WebhookRejected("No such webhook endpoint.", 404)
     try:
         text = body.decode("utf-8")  # JSON is UTF-8 (RFC 8259), whatever the header says
-    except (UnicodeDecodeError, LookupError) as error:
+    except UnicodeDecodeError as error:
         raise WebhookRejected("The body is not text.", 400) from error
     header = request.META.get("HTTP_STRIPE_SIGNATURE")
     # Stripe signs the bytes it sent: a body re-encoded after decoding by the request's
     # charset (latin-1, say) would no longer match.
     verified = webhook_signature_verify(payload=body, header=header,
                                         secret=endpoint.secret, tolerance=endpoint.tolerance)
-    if not verified and endpoint.cached:  # the secret may have been rolled since: read it
-        endpoint = _endpoint_get(uuid, fresh=True)
+    if not verified and endpoint.cached and _endpoint_recheck_due(uuid):
+        endpoint = _endpoint_get(uuid, fresh=True)  # the secret may have been rolled since
         verified = endpoint is not None and webhook_signature_verify(
             payload=body, header=header, secret=endpoint.secret,
             tolerance=endpoint.tolerance)
     if not verified:
         if endpoint is not None and not endpoint.secret:
             logger.error("Webhook endpoint %s has no secret; set it from Stripe's.", uuid)
-        elif header:  # signed, by another secret (or too long ago): say where to look
+        elif header and _hint_due(uuid):  # signed, by another secret (or long ago)
             logger.warning("Webhook endpoint %s: a delivery's signature does not match its "
                            "secret or is over %s s old; if every delivery fails, set the "
                            "endpoint's secret (Admin > Dj-Stripe > Webhook endpoints) to "

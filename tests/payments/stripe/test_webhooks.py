@@ -429,6 +429,18 @@ def test_the_signature_scheme_matches_stripes():
                                         **{**verify, "secret": "whsec_abd"})
 
 
+def test_a_flood_of_badly_signed_posts_costs_one_query_and_one_hint(endpoint, caplog):
+    """Anyone who knows the address: each POST read the endpoint again and logged the
+    hint to set its secret (a hundred POSTs, a hundred queries and warnings)."""
+    deliver(endpoint, event_body("evt_webhookflood0000"))  # remembered, as in production
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(20):
+            assert deliver(endpoint, event_body(f"evt_webhookflood{n:04d}"),
+                           signature="t=1,v1=00").status_code == 400
+    assert len([q for q in queries if "djstripe_webhookendpoint" in q["sql"]]) <= 1
+    assert caplog.text.count("Admin > Dj-Stripe > Webhook endpoints") == 1
+
+
 def test_a_delivery_reads_the_endpoint_once_a_minute_and_a_rolled_secret_at_once(endpoint):
     from payments.stripe import webhooks
 
