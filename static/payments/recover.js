@@ -64,7 +64,8 @@
   function authenticate(clientSecret, orderUrl, askedAfterMove) {
     return stripe.handleCardAction(clientSecret).then(function (result) {
       if (result.error && (!movedOn(result.error) || askedAfterMove)) {
-        return fail(cardActionMessage(result.error));  // asked once a click: never a loop
+        fail(cardActionMessage(result.error));  // asked once a click: never a loop
+        return bankDone();
       }
       // The bank is satisfied, or the payment moved on without this page (another browser
       // opened the link too): the server confirms it again, or says it is paid.
@@ -99,6 +100,18 @@
     }
     if (window.console) console.warn("Stripe.js:", error.code, error.message);
     return words.recoverAuthenticationNotStarted;
+  }
+
+  // The bank's check failed or was closed: Stripe no longer waits for it, so its button
+  // can only fail again. The card is the way on: its button becomes the page's main one.
+  function bankDone() {
+    var bank = document.getElementById("authenticate-button");
+    var card = form.querySelector("button[value=card]");
+    if (!bank || !card) return;
+    bank.hidden = true;
+    card.classList.remove("link-button");
+    card.parentNode.replaceWith(card);  // out of its "Rather use another card?" line
+    card.focus();
   }
 
   function post(body) {

@@ -95,7 +95,7 @@ def test_a_phone_pays_with_3155_and_every_page_fits(browser, store, sandbox, wid
     assert target["width"] >= 44 and target["height"] >= 44
     assert target["x"] + target["width"] <= modal["x"] + modal["width"]
     close.tap()
-    expect(page.locator("#card-errors")).to_contain_text("Your bank could not confirm")
+    expect(page.locator("#card-errors")).to_contain_text("The check with your bank was cancelled")
     pay.click()
     dialog.wait_for()
     page.get_by_role("button", name="Complete authentication").click()
@@ -120,8 +120,22 @@ def test_after_a_decline_the_order_page_says_what_to_do(page, store, sandbox):
     enter_card(page, "4000 0025 0000 3155")
     page.get_by_role("button", name="Pay 89.00 EUR").click()
     page.get_by_role("button", name="Fail authentication").click()
-    expect(page.locator("#card-errors")).to_contain_text("Your bank could not confirm")
-    expect(status).to_contain_text("Not paid")
+    expect(page.locator("#card-errors")).to_contain_text("The check with your bank was cancelled")
+    expect(status).to_have_text("Not paid: the check with your bank did not go through.")
+
+
+def test_a_session_that_ended_on_the_order_page_is_told_so(page, store, sandbox):
+    """Cookies cleared while the order page was open: the page said "check the card
+    details" and "reload", and a reload found no order for this browser."""
+    to_payment(page, store)
+    status = page.locator("#order-status")
+    before = status.text_content()
+    page.context.clear_cookies()
+    enter_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect(page.locator("#card-errors")).to_contain_text("Your session has ended")
+    expect(status).to_have_text(before)  # nothing about the card: it was never tried
+    assert not PaymentAttempt.objects.exists()
 
 
 def test_a_stripe_js_message_never_reaches_the_shopper(page, store, sandbox, stripe_client):
@@ -194,6 +208,36 @@ def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
     assert link.open_count >= 3 and [s for s, _ in link.progress()] == ["opened", "used",
                                                                          "paid"]
     assert Incident.objects.get().status == "recovered"
+
+
+def test_a_link_whose_bank_check_was_closed_leads_on_to_the_card(browser, store, sandbox,
+                                                                  phone):
+    """The shopper closes the bank's window (×): Stripe no longer waits for it, and the
+    big "Confirm with my bank" button could only fail again, while the way on was a small
+    link. Now the card's button takes its place, a thumb's size, and pays."""
+    from tests.browser.shoppers import shopper_leaves
+
+    context = browser.new_context()
+    shopper_leaves(context, store, complete_the_modal=False)
+    context.close()
+    PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
+        year=2000))
+    scans.scan_stale()
+    phone.goto(link_for(Incident.objects.get()))
+    bank = phone.get_by_role("button", name=re.compile("with my bank"))
+    bank.click()
+    phone.get_by_role("dialog").get_by_role("button", name="Close").tap()
+    expect(phone.locator("#card-errors")).to_contain_text("another card")
+    expect(bank).to_be_hidden()
+    card = phone.get_by_role("button", name="Pay with a card")
+    expect(card).to_be_focused()
+    box = card.bounding_box()
+    assert box["height"] >= 44
+    fits(phone)
+    card.click()
+    enter_card(phone, "4242 4242 4242 4242")
+    phone.get_by_role("button", name=re.compile("^Pay ")).click()
+    expect(phone.locator("#order-status")).to_have_text("Paid")
 
 
 def test_a_link_opened_in_two_browsers_the_later_modal_says_paid(browser, store, sandbox,
