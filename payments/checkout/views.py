@@ -157,6 +157,12 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     language that says what happened and links back (the admin's to its sign-in). The
     ``reason`` is not shown: CsrfViewMiddleware logs it (``django.security.csrf``)."""
     if request.path == reverse("pay"):
+        if not order_references(session=request.session):
+            # The session ended (expired, cookies cleared): a reload would find the order
+            # page gone for this browser, so say so rather than "reload".
+            return _pay_error(_("Your session has ended, so this page can no longer pay. "
+                                "Nothing was charged. Please go back to the store and "
+                                "place your order again."), 403)
         return _pay_error(_("Your session's security token is missing or wrong. Please "
                             "reload the page and try again."), 403)
     if request.path.startswith(reverse("admin:index")):

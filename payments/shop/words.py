@@ -15,14 +15,19 @@ def checkout_words() -> dict[str, str]:
                                     "Please try again."),
         "unreachable": gettext("We could not reach the store. Check your connection and "
                                "try again; you will not be charged twice."),
-        "authenticationFailed": gettext("Your bank could not confirm this payment. Please "
-                                        "try again or use another card."),
+        # Also what the shopper sees after closing the bank's window: Stripe.js reports
+        # both alike.
+        "authenticationFailed": gettext("The check with your bank was cancelled or did not "
+                                        "succeed. Nothing was charged: press Pay to try "
+                                        "again, or use another card."),
         "authenticationIncomplete": gettext("The check with your bank could not be "
                                             "completed. Please try again or use another "
                                             "card."),
         "cardUnreadable": gettext("Your card could not be read. Please check it and try "
                                   "again."),
         "notPaid": gettext("Not paid: check the card details or use another card below."),
+        "notPaidAuthentication": gettext("Not paid: the check with your bank did not go "
+                                         "through."),
         "recoverAuthenticationFailed": gettext("Your bank could not confirm this payment. "
                                                "You can pay with another card instead."),
         "recoverAuthenticationNotStarted": gettext("The check with your bank could not be "

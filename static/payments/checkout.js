@@ -51,11 +51,18 @@
 
   function handleServerResponse(response) {
     if (response.error) {
-      notPaid(response.error);
+      // A card refused (402) or not usable (400): the line above the form says what to do.
+      // Anything else (the session, a limit, Stripe unreachable) changed nothing about the
+      // payment, and its message says what to do.
+      if (response.httpStatus === 402 || response.httpStatus === 400) {
+        notPaid(response.error, words.notPaid);
+      } else {
+        fail(response.error);
+      }
     } else if (response.requiresAction) {
       return stripe.handleCardAction(response.clientSecret).then(function (result) {
         if (result.error && (!movedOn(result.error) || askedAfterMove)) {
-          return notPaid(cardActionMessage(result.error));
+          return notPaid(cardActionMessage(result.error), words.notPaidAuthentication);
         }
         askedAfterMove = askedAfterMove || !!result.error;  // once a click: never a loop
         // The bank is satisfied, or the payment moved on without this page: the server
@@ -101,9 +108,9 @@
     if (window.console) console.warn("Stripe.js:", error.code || error.type, error.message);
   }
 
-  // The payment did not go through: the line above the form says so, and what to do.
-  function notPaid(message) {
-    status.textContent = words.notPaid;
+  // The payment did not go through: the line above the form says so, and why.
+  function notPaid(message, line) {
+    status.textContent = line;
     status.className = "order-status status-failed";
     fail(message);
   }
@@ -117,6 +124,9 @@
     }).then(function (response) {
       return response.json().catch(function () {
         return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
+      }).then(function (answer) {
+        answer.httpStatus = response.status;
+        return answer;
       });
     });
   }

@@ -89,7 +89,7 @@ def test_3155_failed_then_4242_pays_the_same_order(page, store, sandbox, stripe_
     to_payment(page, store)
     pay(page, "4000002500003155")
     page.get_by_role("button", name="Fail authentication").click()
-    expect_error(page, "Your bank could not confirm this payment.")
+    expect_error(page, "The check with your bank was cancelled or did not succeed.")
     assert Order.objects.get().status == Order.Status.OPEN
     pay(page, "4242424242424242")
     expect_paid(page)

@@ -158,7 +158,7 @@ def test_a_newcomer_buys_with_the_guides_test_cards(running_product, page):
     expect(page.locator("#card-errors")).to_have_text("Your card has insufficient funds.")
     pay(page, "4000002500003155")
     page.get_by_role("button", name="Fail authentication").click()
-    expect(page.locator("#card-errors")).to_contain_text("Your bank could not confirm")
+    expect(page.locator("#card-errors")).to_contain_text("The check with your bank was cancelled")
     pay(page, "4000002500003155")
     page.get_by_role("button", name="Complete authentication").click()
     expect(page.locator("#order-status")).to_have_text("Paid")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
+
 from payments.models import PaymentAttempt
 from tests.conftest import ApplicationClient
 from tests.payments.conftest import random_address, shopper_with_order
@@ -18,6 +20,22 @@ def test_missing_or_wrong_csrf_token_is_a_json_403(site_on_sandbox, product, san
         response = shopper.client.post("/pay", body, content_type="application/json", **headers)
         assert response.status_code == 403
         assert "security token" in response.json()["error"]
+    assert sandbox.requests() == [] and not PaymentAttempt.objects.exists()
+
+
+def test_a_session_that_ended_is_told_so_not_to_reload(site_on_sandbox, product, sandbox):
+    """Cookies cleared (or the session expired) on the order page: "reload the page" led
+    to a 404 for the order, which this browser no longer owns."""
+    shopper = shopper_with_order(product)
+    shopper.client.cookies.pop(settings.SESSION_COOKIE_NAME)
+    shopper.client.handler.enforce_csrf_checks = True
+    response = shopper.client.post("/pay", json.dumps({
+        "payment_method_id": "pm_card_visa", "order_reference": shopper.order.reference}),
+        content_type="application/json")
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert "session has ended" in error and "Nothing was charged" in error
+    assert "reload" not in error
     assert sandbox.requests() == [] and not PaymentAttempt.objects.exists()
 
 
