@@ -3,6 +3,8 @@ database at every read, never from the browser."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django.contrib.sessions.backends.base import SessionBase
@@ -88,6 +90,14 @@ class CartSummary:
     def mixed(self) -> bool:
         return bool(self.lines) and self.currency is None
 
+    @property
+    def version(self) -> str:
+        """What the lines say (products, quantities, prices), in a few characters: the
+        checkout page sends it back, so an order is placed only for what it showed."""
+        said = [(line.product.sku, line.quantity, line.product.price, line.product.currency)
+                for line in self.lines]
+        return hashlib.sha256(json.dumps(sorted(said)).encode()).hexdigest()[:16]
+
 
 def cart_summary(*, session: SessionBase) -> CartSummary:
     lines = cart_lines(session=session)
@@ -96,6 +106,22 @@ def cart_summary(*, session: SessionBase) -> CartSummary:
         return CartSummary(lines=lines, total=None, currency=None)
     return CartSummary(lines=lines, total=sum(line.amount for line in lines),
                        currency=currencies.pop())
+
+
+def cart_withdrawn_remove(*, session: SessionBase) -> list[str]:
+    """Take out of the cart the products no longer sold (withdrawn, or gone); the names
+    of those still known, for the shopper to be told."""
+    cart = session.get(SESSION_KEY, {})
+    if not cart:
+        return []
+    sold = set(Product.objects.filter(sku__in=cart, active=True).values_list("sku", flat=True))
+    gone = [sku for sku in cart if sku not in sold]
+    if not gone:
+        return []
+    names = list(Product.objects.filter(sku__in=gone).order_by("name")
+                 .values_list("name", flat=True))
+    session[SESSION_KEY] = {sku: quantity for sku, quantity in cart.items() if sku in sold}
+    return names
 
 
 def cart_quantity_check(*, quantity: int) -> None:

@@ -12,7 +12,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from payments.shop.cart import CartError, cart_add, cart_remove, cart_set_quantity, cart_summary
+from payments.shop.cart import (
+    CartError,
+    cart_add,
+    cart_remove,
+    cart_set_quantity,
+    cart_summary,
+    cart_withdrawn_remove,
+)
 from payments.shop.forms import CartLineForm, CheckoutForm
 from payments.shop.models import Order, Product
 from payments.shop.orders import (
@@ -36,10 +43,21 @@ def cart(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _cart_change(request)
         return redirect("cart")
+    _withdrawn_say(request)
     summary = cart_summary(session=request.session)
     return render(request, "payments/cart.html", {
         "cart": summary, "lines": summary.lines,
         "awaiting": orders_awaiting_payment(session=request.session)})
+
+
+def _withdrawn_say(request: HttpRequest) -> bool:
+    """Products withdrawn since they were added leave the cart, with a word (the cart and
+    its total otherwise changed without one); True when any did."""
+    names = cart_withdrawn_remove(session=request.session)
+    for name in names:
+        messages.warning(request, _("%(name)s is no longer available and was taken out of "
+                                    "your cart.") % {"name": name})
+    return bool(names)
 
 
 def _cart_change(request: HttpRequest) -> None:
@@ -67,12 +85,21 @@ def _cart_change(request: HttpRequest) -> None:
 
 @require_http_methods(["GET", "POST"])
 def checkout_page(request: HttpRequest) -> HttpResponse:
+    if _withdrawn_say(request):
+        return redirect("cart")
     summary = cart_summary(session=request.session)
     # The cart's page says it is empty (and names any order left unpaid), or which
     # products cannot be paid together: said there once, not here as well.
     if not summary.lines or summary.mixed:
         return redirect("cart")
     form = CheckoutForm(request.POST or None)
+    shown = request.POST.get("cart_version")  # the page's; a script may send none
+    if request.method == "POST" and shown is not None and shown != summary.version:
+        # A price or a quantity changed since this page showed the cart (another tab, the
+        # merchant): the shopper sees the new one before an order is placed.
+        messages.warning(request, _("Your cart changed since this page showed it (a price "
+                                    "or a quantity). Please check it again."))
+        return redirect("checkout")
     if request.method == "POST" and form.is_valid():
         try:
             order = order_place(session=request.session, email=form.cleaned_data["email"],

@@ -84,7 +84,7 @@ def test_pay_still_answers_its_csrf_failure_in_json(db, client_class):
                            content_type="application/json", HTTP_ACCEPT_LANGUAGE="de")
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
-    assert "Sicherheits" in response.json()["error"]
+    assert "Sitzung ist abgelaufen" in response.json()["error"]  # no session here
 
 
 @pytest.mark.parametrize("language,heading,link", [

@@ -225,6 +225,38 @@ def test_a_cart_made_mixed_by_a_currency_edited_later_shows_no_total_and_no_chec
     assert client.get("/checkout/").status_code == 200
 
 
+def test_an_order_is_placed_only_for_the_cart_the_checkout_page_showed(client, product):
+    """The price changed while the checkout page was open: the order was placed at the
+    new price without a word (the order page's Pay button was the first to show it)."""
+    add(client, sku=product.sku, quantity=1)
+    page = client.get("/checkout/").content.decode()
+    shown = re.search(r'name="cart_version" value="([0-9a-f]+)"', page).group(1)
+    Product.objects.filter(pk=product.pk).update(price=3100)
+    answer = client.post("/checkout/", {"email": "a@example.com", "cart_version": shown},
+                         follow=True)
+    assert not Order.objects.exists()
+    text = answer.content.decode()
+    assert "Your cart changed since this page showed it" in text and "31.00 EUR" in text
+    again = re.search(r'name="cart_version" value="([0-9a-f]+)"', text).group(1)
+    client.post("/checkout/", {"email": "a@example.com", "cart_version": again})
+    assert Order.objects.get().amount == 3100
+
+
+def test_a_product_withdrawn_from_the_cart_is_named(client, product):
+    """It left the cart (and its total) without a word."""
+    fan = Product.objects.create(sku="paper-fan", name="Paper fan", price=1500, currency="eur")
+    add(client, sku=product.sku, quantity=1)
+    add(client, sku=fan.sku, quantity=1)
+    Product.objects.filter(pk=fan.pk).update(active=False)
+    checkout = client.get("/checkout/", follow=True)
+    assert checkout.redirect_chain[-1][0] == "/cart/"
+    text = checkout.content.decode()
+    assert text.count("Paper fan is no longer available and was taken out of your cart.") == 1
+    assert "25.99 EUR" in text
+    assert "no longer available" not in client.get("/cart/").content.decode()  # said once
+    assert client.get("/checkout/").status_code == 200
+
+
 def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_once(
         site_on_sandbox, product):
     """Back from the bank's modal lands on the emptied cart: it names the order still
