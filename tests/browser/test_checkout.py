@@ -61,9 +61,13 @@ def expect_error(page, text: str) -> str:
 
 
 def test_4242_pays(page, store, sandbox, csp_violations):
+    refused = []  # anything the pages ask for and do not get (a style, a script, an icon)
+    page.on("response", lambda response: refused.append(response.url)
+            if response.status >= 400 else None)
     to_payment(page, store)
     pay(page, "4242424242424242")
     expect_paid(page)
+    assert refused == []
     assert len(server_calls(sandbox)) == 1
     assert csp_violations == []
 
