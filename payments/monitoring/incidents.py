@@ -112,7 +112,7 @@ def incidents_outside_record(*, seen: Sequence[Outside], source: str) -> tuple[i
                 shapes[tuple(sorted(facts))].append(Incident(
                     stripe_id=stripe_id, kind=kind, customer_email=intent.receipt_email or "",
                     first_seen_at=now, source=source, **facts))
-                lost_at = abandoned_lost_at(intent=intent, attempt=None, kind=kind)
+                lost_at = _abandoned_lost_at(intent=intent, attempt=None, kind=kind)
                 if lost_at is not None and now >= lost_at:
                     lost[kind].append(stripe_id)
             for fields, rows in shapes.items():
@@ -170,8 +170,8 @@ def _outside_end(*, seen: Sequence[Outside], now: datetime,
     return resolved
 
 
-def abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
-                     ) -> datetime | None:
+def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str
+                      ) -> datetime | None:
     """When a payment abandoned this way is lost: left at the bank's challenge,
     ``PAYMENTS_ABANDONED_LOST_AFTER_SECONDS`` after it was sent there; authenticated and
     never confirmed, when Stripe's hour passes (``PaymentAttempt.expires_at``). Intents
@@ -187,12 +187,34 @@ def abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, kin
     return None
 
 
+def incidents_abandoned_lose(*, now: datetime, batch: int = 500) -> int:
+    """Payments left at the bank's challenge past ``PAYMENTS_ABANDONED_LOST_AFTER_SECONDS``
+    (ours from when they were sent there, others from when they were made), and others
+    authenticated and never confirmed past it: their open incidents end Lost, from what we
+    hold, without a Stripe call (paid after all, one ends Recovered: ``incidents_end``).
+    Ours authenticated and never confirmed are lost by the sweep's read when Stripe's hour
+    passes. Returns how many ended."""
+    before = now - timedelta(seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)
+    due = Incident.objects.filter(status=IncidentStatus.OPEN).filter(
+        Q(kind=Kind.ACTION_ABANDONED, attempt__status=Status.REQUIRES_ACTION,
+          attempt__requires_action_at__lt=before)
+        | Q(kind=Kind.ACTION_ABANDONED, attempt__status=Status.REQUIRES_ACTION,
+            attempt__requires_action_at__isnull=True, intent_created_at__lt=before)
+        | Q(kind__in=ABANDONED, attempt__isnull=True, intent_created_at__lt=before))
+    ended = 0
+    while stripe_ids := list(due.values_list("stripe_id", flat=True).distinct()[:batch]):
+        with incident_totals_kept(stripe_ids=stripe_ids):
+            ended += due.filter(stripe_id__in=stripe_ids).update(
+                status=IncidentStatus.LOST, resolved_at=now)
+    return ended
+
+
 def _abandoned_lost(*, intent: IntentData, attempt: PaymentAttempt | None, kind: str,
                     now: datetime) -> None:
     """The sweep sees an abandoned payment again each minute while it waits: past its
     time, its incident ends Lost ("Revenue lost" counts it); paid after all, it ends
     Recovered (``incidents_end``)."""
-    lost_at = abandoned_lost_at(intent=intent, attempt=attempt, kind=kind)
+    lost_at = _abandoned_lost_at(intent=intent, attempt=attempt, kind=kind)
     if lost_at is not None and now >= lost_at:
         Incident.objects.filter(stripe_id=intent.id, kind=kind,
                                 status=IncidentStatus.OPEN).update(

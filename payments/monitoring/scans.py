@@ -52,18 +52,14 @@ RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
 # A create whose answer was lost is looked up once Stripe's search has surely caught up.
 CREATE_LOST_AFTER = timedelta(minutes=5)
 # A payment left at the bank's challenge stays there at Stripe, and no event says when
-# the shopper passes it later (there is no "requires_confirmation" event): the sweep
-# reads it again, less often as it ages. Each row: (for a challenge shown less than this
-# long ago, read again once the last read is this old); the last row for older ones;
-# None: a sixth of PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS (5 minutes by default). The
-# waits stay under Stripe's hour to confirm after the challenge, except past a week.
-STALE_REREAD_AFTER = ((timedelta(hours=2), None),
-                      (timedelta(days=1), timedelta(minutes=15)),
-                      (timedelta(days=7), timedelta(minutes=45)),
-                      (None, timedelta(hours=6)))
-
-# Outside intents left waiting (see _stale_outside): how often all of them are searched
-# again, and how far back past the last sweep's bound each search starts.
+# the shopper passes it later (there is no "requires_confirmation" event). The sweep reads
+# each such payment of ours once, when it finds it left there; after that one search a
+# sweep (every intent now waiting for its confirm: few, Stripe fails them within the hour)
+# finds those passed later, and events bring the rest (failed, canceled, paid). Before,
+# the sweep read every one of them again and again, for as long as it stayed there.
+# Outside intents left at the bank (see _stale_outside): how often all of those young
+# enough not to be lost yet are searched again, and how far back past the last sweep's
+# bound each search starts.
 OUTSIDE_FULL_SEARCH_EVERY = timedelta(hours=1)
 OUTSIDE_SEARCH_OVERLAP = timedelta(minutes=10)
 
@@ -232,9 +228,14 @@ def _stale(scan: Scan) -> None:
     action_before = now - timedelta(seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS)
     confirmation_before = now - timedelta(
         seconds=settings.PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS)
+    found_left = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
+                                         kind=Incident.Kind.ACTION_ABANDONED)
     waiting = PaymentAttempt.objects.filter(
+        # At the bank's challenge: read once, when the sweep finds it left there.
         Q(status=Status.REQUIRES_ACTION, requires_action_at__lt=action_before)
-        & _stale_reread_due(now)
+        & ~Exists(found_left)
+        # Authenticated, never confirmed: read each sweep, to confirm it (auto-finalize)
+        # or count it lost when Stripe's hour passes.
         | Q(status=Status.REQUIRES_CONFIRMATION,
             requires_confirmation_at__lt=confirmation_before)).select_related("order")
     for attempt in _chunked(waiting):
@@ -249,28 +250,30 @@ def _stale(scan: Scan) -> None:
             continue
         _stale_decide(scan, intent)
     _lost_creates(scan, now - CREATE_LOST_AFTER)
-    _stale_outside(scan, action_before, confirmation_before)
+    _awaiting_confirmation(scan, confirmation_before)
+    _stale_outside(scan, action_before)
+    scan.run.incidents_resolved += incidents.incidents_abandoned_lose(now=now)
 
 
-def _stale_reread_due(now: datetime) -> Q:
-    """Attempts at the bank's challenge due a read: any the sweep has not yet found left
-    there (no incident yet), then again by ``STALE_REREAD_AFTER``: every 5 minutes while
-    young, every quarter of an hour, … ; before, each cost a Stripe call a minute for as
-    long as it stayed there, which grows without bound."""
-    found = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
-                                    kind=Incident.Kind.ACTION_ABANDONED)
-    due, newer_than = ~Exists(found) | Q(status_observed_at__isnull=True), None
-    for age, wait in STALE_REREAD_AFTER:
-        if wait is None:
-            wait = timedelta(seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS) / 6
-        tier = Q(status_observed_at__lt=now - wait)
-        if age is not None:
-            tier &= Q(requires_action_at__gte=now - age)
-        if newer_than is not None:
-            tier &= Q(requires_action_at__lt=now - newer_than)
-        due |= tier
-        newer_than = age
-    return due
+def _awaiting_confirmation(scan: Scan, confirmation_before) -> None:
+    """Every intent now waiting for its confirm, in one search: ours that we hold as still
+    at the bank's challenge (the shopper passed it later and left) are read and recorded,
+    for the sweep to confirm once past the threshold; those not ours get their incidents."""
+    query = f'status:"{Status.REQUIRES_CONFIRMATION}"'
+    for page in _search_pages(scan, query):
+        held = dict(PaymentAttempt.objects.filter(
+            stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", "status"))
+        passed_later = [intent.id for intent in page
+                        if held.get(intent.id) == Status.REQUIRES_ACTION]
+        for intent_id in passed_later:  # a fresh read: the search's copy may lag
+            intent = scan.read(lambda i=intent_id: gateway.payment_intent_retrieve(
+                intent_id=i))
+            scan.observed(observe.intent_observe(intent=intent, source=SCAN,
+                                                 actor=f"scan:{scan.run.pk}"))
+        outside = [intent for intent in page if intent.id not in held
+                   and datetime.fromtimestamp(intent.created, tz=UTC) < confirmation_before]
+        _backfill_page(scan, outside, None, confirmation_before)
+        scan.tick()
 
 
 def _stale_decide(scan: Scan, intent: IntentData) -> None:
@@ -310,37 +313,40 @@ def _lost_creates(scan: Scan, before) -> None:
                                                     actor=f"scan:{scan.run.pk}"))
 
 
-def _stale_outside(scan: Scan, action_before, confirmation_before) -> None:
-    """Intents created outside this checkout (an older integration on the same account):
-    only Stripe's search finds them. Each sweep searches those that became stale since the
-    last one (``created`` since then, less ``OUTSIDE_SEARCH_OVERLAP`` for the search's
-    lag); the whole range only every ``OUTSIDE_FULL_SEARCH_EVERY``, for one that went back
-    to waiting long after it was made. Before, each sweep searched and rewrote every one
-    ever left waiting: thousands of them, a minute's worth of Stripe calls and row updates
-    each minute. One already held as it is costs nothing (``_backfill_page``)."""
+def _stale_outside(scan: Scan, action_before) -> None:
+    """Intents created outside this checkout (an older integration on the same account)
+    left at the bank's challenge: only Stripe's search finds them. Each sweep searches
+    those that became stale since the last one (``created`` since then, less
+    ``OUTSIDE_SEARCH_OVERLAP`` for the search's lag); every ``OUTSIDE_FULL_SEARCH_EVERY``
+    all those not yet old enough to be lost (``incidents_abandoned_lose`` ends the older
+    ones without a call), for one that went back to waiting long after it was made. One
+    already held as it is costs nothing (``_backfill_page``). Before, each sweep searched
+    and rewrote every one ever left waiting: thousands, a minute's calls each minute."""
     cursor, _ = ScanCursor.objects.get_or_create(name="stale-outside")
     state = json.loads(cursor.value) if cursor.value else {}
     now = int(timezone.now().timestamp())
+    overlap = int(OUTSIDE_SEARCH_OVERLAP.total_seconds())
     full = now - state.get("full_at", 0) >= OUTSIDE_FULL_SEARCH_EVERY.total_seconds()
     if full:  # noted first: one cut short (Stripe failing, the budget spent) waits its hour
         state["full_at"] = now
-        cursor.value = json.dumps(state)
-        cursor.save()
-    for status, before in ((Status.REQUIRES_ACTION, action_before),
-                           (Status.REQUIRES_CONFIRMATION, confirmation_before)):
-        until = int(before.timestamp())
-        query = f'status:"{status}" AND created<{until}'
-        if not full and status in state:
-            query += f" AND created>={state[status] - int(OUTSIDE_SEARCH_OVERLAP.total_seconds())}"
-        for page in _search_pages(scan, query):
-            ours = set(PaymentAttempt.objects.filter(  # the sweep above read them fresh
-                stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", flat=True))
-            _backfill_page(scan, [intent for intent in page if intent.id not in ours],
-                           action_before, confirmation_before)
-            scan.tick()
-        state[status] = until  # one cut short keeps its last bound: searched from there next
-        cursor.value = json.dumps(state)
-        cursor.save()
+        _cursor_save(cursor, state)
+    until = int(action_before.timestamp())
+    since = (now - settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS - overlap
+             if full or "until" not in state else state["until"] - overlap)
+    query = f'status:"{Status.REQUIRES_ACTION}" AND created<{until} AND created>={since}'
+    for page in _search_pages(scan, query):
+        ours = set(PaymentAttempt.objects.filter(  # the sweep above read them fresh
+            stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", flat=True))
+        _backfill_page(scan, [intent for intent in page if intent.id not in ours],
+                       action_before, None)
+        scan.tick()
+    state["until"] = until  # one cut short keeps its last bound: searched from there next
+    _cursor_save(cursor, state)
+
+
+def _cursor_save(cursor: ScanCursor, state: dict) -> None:
+    cursor.value = json.dumps(state)
+    cursor.save()
 
 
 def _search_pages(scan: Scan, query: str) -> Iterator[list[IntentData]]:
@@ -405,14 +411,15 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         known.setdefault(stripe_id, set()).add((a, b, c))
         if incident_status == Incident.Status.OPEN:
             troubled.setdefault(stripe_id, set()).add((a, b, c))
-    now = timezone.now()
     for intent in intents:
         scan.run.intents_seen += 1
         created = datetime.fromtimestamp(intent.created, tz=UTC)
         stale_kind = None
-        if intent.status == Status.REQUIRES_ACTION and created < action_before:
+        if intent.status == Status.REQUIRES_ACTION and action_before \
+                and created < action_before:
             stale_kind = Incident.Kind.ACTION_ABANDONED
-        elif intent.status == Status.REQUIRES_CONFIRMATION and created < confirmation_before:
+        elif intent.status == Status.REQUIRES_CONFIRMATION and confirmation_before \
+                and created < confirmation_before:
             stale_kind = Incident.Kind.CONFIRMATION_ABANDONED
         mine = held.get(intent.id)
         if mine is None:
@@ -425,8 +432,7 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
         open_as = troubled.get(intent.id, set())
         if quiet and seen_as <= known.get(intent.id, set()) and all(
                 (status, code) == (intent.status, intent.last_error_code or "")
-                for _, status, code in open_as) \
-                and not (mine is None and _outside_lost_due(intent, open_as, now)):
+                for _, status, code in open_as):
             continue
         if mine is None and "order" not in intent.metadata:
             outside.append((intent, stale_kind))
@@ -439,16 +445,6 @@ def _backfill_page(scan: Scan, intents: list[IntentData], action_before, confirm
     observation = observe.intents_outside_observe(intents=outside, source=SCAN)
     scan.run.incidents_opened += observation.opened
     scan.run.incidents_resolved += observation.resolved
-
-
-def _outside_lost_due(intent: IntentData, open_as: set[tuple[str, str, str]], now: datetime
-                      ) -> bool:
-    """An intent not ours, still waiting, whose open abandoned incident is past its time
-    to count as lost: observed although unchanged, so that it ends Lost (nothing else sees
-    it again: no event comes while it waits)."""
-    return any(kind in incidents.ABANDONED and (lost_at := incidents.abandoned_lost_at(
-        intent=intent, attempt=None, kind=kind)) is not None and now >= lost_at
-        for kind, _status, _code in open_as)
 
 
 def _page_held(*, stripe_ids: list[str]) -> list[tuple[str, str, str, str, str, str]]:
