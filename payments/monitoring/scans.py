@@ -196,12 +196,12 @@ def _events_all(scan: Scan, cursor: ScanCursor) -> None:
 
 
 def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
-    """Record the events no webhook brought (or none processed yet); one query skips the
-    rest, which is nearly all of them while webhooks work."""
+    """Record the events no webhook brought; one query skips the rest, which is nearly
+    all of them while webhooks work. One delivered and not processed yet is the worker's
+    (or the drain's sweep's): recorded twice, it could cost two Stripe reads."""
     stale: set[str] = set()
     delivered = set(WebhookEvent.objects.filter(
-        pk__in=[event.id for event in events], processed_at__isnull=False
-    ).values_list("pk", flat=True))
+        pk__in=[event.id for event in events]).values_list("pk", flat=True))
     for event in events:
         if event.id in delivered:
             scan.run.intents_seen += 1

@@ -108,6 +108,36 @@ def test_an_events_scan_skips_what_webhooks_brought_and_records_what_they_missed
     assert statuses == {ids[0]: "requires_action", ids[1]: "requires_payment_method"}
 
 
+def test_an_event_a_webhook_brought_and_no_worker_processed_yet_is_left_to_the_worker(
+        sandbox, db):
+    """An outside payment's failure costs a Stripe read when recorded: the scan recorded
+    it too while the worker had not yet, two reads for one event."""
+    from payments.models import WebhookEvent
+    from payments.monitoring import events as webhook_events
+
+    scans.scan_events()  # anchor
+    sandbox.seed(count=1, kind="authentication_not_handled", events=True)
+    [failed] = gateway.event_page_newest_first(types=["payment_intent.payment_failed"]).items
+    WebhookEvent.objects.create(  # stored by the intake; its worker has not run yet
+        id=failed.id, type="payment_intent.payment_failed", object_id=failed.intent.id,
+        created=timezone.now(), livemode=False,
+        body=json.dumps({"id": failed.id, "object": "event", "type": failed.type,
+                         "created": failed.created, "livemode": False,
+                         "data": {"object": sandbox_intent(sandbox, failed.intent.id)}}))
+    reads = stripe_calls_during(sandbox, scans.scan_events)
+    assert not [c for c in reads if c["path"] == f"/v1/payment_intents/{failed.intent.id}"]
+    assert webhook_events.webhook_event_process(event_id=failed.id) is True
+    assert Incident.objects.get().stripe_id == failed.intent.id
+
+
+def sandbox_intent(sandbox, intent_id: str) -> dict:
+    import httpx
+
+    from stripe_sandbox import DEFAULT_SECRET_KEY
+    return httpx.get(f"{sandbox.url}/v1/payment_intents/{intent_id}",
+                     headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).json()
+
+
 def test_a_failed_challenge_then_another_card_shows_in_the_ledger_and_recovers(
         shopper, sandbox):
     """The browser reports a failed challenge to nobody (as in Stripe's guide); the
