@@ -189,18 +189,22 @@ def _abandoned_lost_at(*, intent: IntentData, attempt: PaymentAttempt | None, ki
 
 def incidents_abandoned_lose(*, now: datetime, batch: int = 500) -> int:
     """Payments left at the bank's challenge past ``PAYMENTS_ABANDONED_LOST_AFTER_SECONDS``
-    (ours from when they were sent there, others from when they were made), and others
+    (ours from when they were sent there, whether still there or failed there since;
+    others from when they were made), and others
     authenticated and never confirmed past it: their open incidents end Lost, from what we
     hold, without a Stripe call (paid after all, one ends Recovered: ``incidents_end``).
     Ours authenticated and never confirmed are lost by the sweep's read when Stripe's hour
     passes. Returns how many ended."""
     before = now - timedelta(seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)
+    # Ours still at the challenge, or failed there since (a new card would end it paid).
+    unpaid = [Status.REQUIRES_ACTION, Status.REQUIRES_PAYMENT_METHOD]
     due = Incident.objects.filter(status=IncidentStatus.OPEN).filter(
-        Q(kind=Kind.ACTION_ABANDONED, attempt__status=Status.REQUIRES_ACTION,
+        Q(kind=Kind.ACTION_ABANDONED, attempt__status__in=unpaid,
           attempt__requires_action_at__lt=before)
-        | Q(kind=Kind.ACTION_ABANDONED, attempt__status=Status.REQUIRES_ACTION,
+        | Q(kind=Kind.ACTION_ABANDONED, attempt__status__in=unpaid,
             attempt__requires_action_at__isnull=True, intent_created_at__lt=before)
-        | Q(kind__in=ABANDONED, attempt__isnull=True, intent_created_at__lt=before))
+        | Q(kind__in=ABANDONED, attempt__isnull=True, intent_created_at__lt=before)
+    ).order_by()
     ended = 0
     while stripe_ids := list(due.values_list("stripe_id", flat=True).distinct()[:batch]):
         with incident_totals_kept(stripe_ids=stripe_ids):

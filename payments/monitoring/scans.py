@@ -56,7 +56,12 @@ CREATE_LOST_AFTER = timedelta(minutes=5)
 # each such payment of ours once, when it finds it left there; after that one search a
 # sweep (every intent now waiting for its confirm: few, Stripe fails them within the hour)
 # finds those passed later, and events bring the rest (failed, canceled, paid). Before,
-# the sweep read every one of them again and again, for as long as it stayed there.
+# the sweep read every one of them again and again, for as long as it stayed there. A
+# sweep after none has finished for this long (the beat down, Stripe or the budget short)
+# reads again those sent to the challenge within the last day: the search may have missed
+# one passed meanwhile, which Stripe fails after its hour without an event.
+STALE_CATCH_UP_AFTER = timedelta(minutes=30)
+STALE_CATCH_UP_WITHIN = timedelta(days=1)
 # Outside intents left at the bank (see _stale_outside): how often all of those young
 # enough not to be lost yet are searched again, and how far back past the last sweep's
 # bound each search starts.
@@ -196,12 +201,15 @@ def _events_all(scan: Scan, cursor: ScanCursor) -> None:
 
 
 def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
-    """Record the events no webhook brought; one query skips the rest, which is nearly
-    all of them while webhooks work. One delivered and not processed yet is the worker's
-    (or the drain's sweep's): recorded twice, it could cost two Stripe reads."""
+    """Record the events no webhook brought (or none processed yet); one query skips the
+    rest, which is nearly all of them while webhooks work. One stored and not processed
+    yet is recorded here too: the scan's cursor passes it once, and a row its worker can
+    never process would leave it unrecorded for good (an outside payment's failure then
+    costs a second Stripe read, in that race only)."""
     stale: set[str] = set()
     delivered = set(WebhookEvent.objects.filter(
-        pk__in=[event.id for event in events]).values_list("pk", flat=True))
+        pk__in=[event.id for event in events], processed_at__isnull=False
+    ).values_list("pk", flat=True))
     for event in events:
         if event.id in delivered:
             scan.run.intents_seen += 1
@@ -225,15 +233,19 @@ def _events_record(scan: Scan, events: list[gateway.EventData]) -> None:
 
 def _stale(scan: Scan) -> None:
     now = timezone.now()
+    # First, as it needs no call: a run cut short by Stripe below still ends them.
+    scan.run.incidents_resolved += incidents.incidents_abandoned_lose(now=now)
     action_before = now - timedelta(seconds=settings.PAYMENTS_ACTION_ABANDONED_AFTER_SECONDS)
     confirmation_before = now - timedelta(
         seconds=settings.PAYMENTS_CONFIRMATION_ABANDONED_AFTER_SECONDS)
     found_left = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
                                          kind=Incident.Kind.ACTION_ABANDONED)
+    unread = ~Exists(found_left)
+    if _stale_catching_up(scan, now):
+        unread |= Q(requires_action_at__gte=now - STALE_CATCH_UP_WITHIN)
     waiting = PaymentAttempt.objects.filter(
         # At the bank's challenge: read once, when the sweep finds it left there.
-        Q(status=Status.REQUIRES_ACTION, requires_action_at__lt=action_before)
-        & ~Exists(found_left)
+        Q(status=Status.REQUIRES_ACTION, requires_action_at__lt=action_before) & unread
         # Authenticated, never confirmed: read each sweep, to confirm it (auto-finalize)
         # or count it lost when Stripe's hour passes.
         | Q(status=Status.REQUIRES_CONFIRMATION,
@@ -252,7 +264,13 @@ def _stale(scan: Scan) -> None:
     _lost_creates(scan, now - CREATE_LOST_AFTER)
     _awaiting_confirmation(scan, confirmation_before)
     _stale_outside(scan, action_before)
-    scan.run.incidents_resolved += incidents.incidents_abandoned_lose(now=now)
+
+
+def _stale_catching_up(scan: Scan, now: datetime) -> bool:
+    """No sweep finished within ``STALE_CATCH_UP_AFTER`` (or none ever)."""
+    last = ScanRun.objects.filter(kind=ScanRun.Kind.STALE, status=ScanRun.Status.DONE).exclude(
+        pk=scan.run.pk).order_by("-started_at").values_list("started_at", flat=True).first()
+    return last is None or now - last > STALE_CATCH_UP_AFTER
 
 
 def _awaiting_confirmation(scan: Scan, confirmation_before) -> None:

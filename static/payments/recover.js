@@ -107,7 +107,7 @@
   function bankDone() {
     var bank = document.getElementById("authenticate-button");
     var card = form.querySelector("button[value=card]");
-    if (!bank || !card) return;
+    if (!bank || !card || bank.hidden) return;
     bank.hidden = true;
     card.classList.remove("link-button");
     card.parentNode.replaceWith(card);  // out of its "Rather use another card?" line

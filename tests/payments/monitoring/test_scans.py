@@ -19,7 +19,9 @@ from payments.models import (
     PaymentEvent,
     ScanCursor,
     ScanRun,
+    WebhookEvent,
 )
+from payments.monitoring import incidents as incidents_module
 from payments.monitoring import observe, scans
 from payments.monitoring.leases import lease_hold
 from payments.stripe import gateway
@@ -106,36 +108,6 @@ def test_an_events_scan_skips_what_webhooks_brought_and_records_what_they_missed
     statuses = dict(PaymentAttempt.objects.filter(stripe_id__in=ids)
                     .values_list("stripe_id", "status"))
     assert statuses == {ids[0]: "requires_action", ids[1]: "requires_payment_method"}
-
-
-def test_an_event_a_webhook_brought_and_no_worker_processed_yet_is_left_to_the_worker(
-        sandbox, db):
-    """An outside payment's failure costs a Stripe read when recorded: the scan recorded
-    it too while the worker had not yet, two reads for one event."""
-    from payments.models import WebhookEvent
-    from payments.monitoring import events as webhook_events
-
-    scans.scan_events()  # anchor
-    sandbox.seed(count=1, kind="authentication_not_handled", events=True)
-    [failed] = gateway.event_page_newest_first(types=["payment_intent.payment_failed"]).items
-    WebhookEvent.objects.create(  # stored by the intake; its worker has not run yet
-        id=failed.id, type="payment_intent.payment_failed", object_id=failed.intent.id,
-        created=timezone.now(), livemode=False,
-        body=json.dumps({"id": failed.id, "object": "event", "type": failed.type,
-                         "created": failed.created, "livemode": False,
-                         "data": {"object": sandbox_intent(sandbox, failed.intent.id)}}))
-    reads = stripe_calls_during(sandbox, scans.scan_events)
-    assert not [c for c in reads if c["path"] == f"/v1/payment_intents/{failed.intent.id}"]
-    assert webhook_events.webhook_event_process(event_id=failed.id) is True
-    assert Incident.objects.get().stripe_id == failed.intent.id
-
-
-def sandbox_intent(sandbox, intent_id: str) -> dict:
-    import httpx
-
-    from stripe_sandbox import DEFAULT_SECRET_KEY
-    return httpx.get(f"{sandbox.url}/v1/payment_intents/{intent_id}",
-                     headers={"Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}).json()
 
 
 def test_a_failed_challenge_then_another_card_shows_in_the_ledger_and_recovers(
@@ -707,3 +679,84 @@ def test_a_backfill_page_costs_the_same_few_queries_however_many_intents_need_wo
     assert queries_per_page() == [6] * 3
     assert Incident.objects.count() == 60
     assert queries_per_page() == [2] * 3
+
+
+# --- the stale sweep without re-reads: what must still be seen (review) ------------------
+
+def test_passed_later_while_no_sweep_ran_for_an_hour_is_read_when_they_resume(
+        shopper, sandbox):
+    """The shopper passes the challenge later and leaves; no sweep finishes for an hour
+    (the beat down, Stripe or the budget short), so no search saw the payment waiting for
+    its confirm, and Stripe fails it after its hour without an event. The first sweep
+    after such a gap reads again those sent to the challenge within the last day."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    assert Incident.objects.get().kind == Kind.ACTION_ABANDONED
+    sandbox.authenticate(intent_id, "complete")
+    sandbox.advance_clock(3700)  # Stripe's hour passes: requires_payment_method
+    scans.scan_stale()  # right after the last sweep: no catch-up, nothing read
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == "requires_action"
+    ScanRun.objects.filter(kind="stale").update(
+        started_at=timezone.now() - scans.STALE_CATCH_UP_AFTER - timedelta(minutes=1))
+    scans.scan_stale()
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == "requires_payment_method"
+
+
+def test_an_event_stored_and_not_processed_is_recorded_by_the_events_scan(
+        shopper, sandbox):
+    """A stored delivery its worker cannot process (a body it cannot read): the scan
+    records it from Stripe's copy; skipped, the failure would never be recorded (and no
+    sweep reads the payment again)."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    scans.scan_events()  # anchor
+    sandbox.authenticate(intent_id, "fail")  # failed at the bank later
+    [failed] = [e for e in gateway.event_page_newest_first(
+        types=["payment_intent.payment_failed"]).items if e.intent.id == intent_id]
+    WebhookEvent.objects.create(
+        id=failed.id, type=failed.type, object_id=intent_id, created=timezone.now(),
+        livemode=False, body="not json")
+    scans.scan_events()  # its cursor passes the event once: recorded now or never
+    assert shopper.order.attempts.get().status == "requires_payment_method"
+
+
+def test_ours_left_at_the_bank_then_failed_there_ends_lost_in_its_time(shopper, sandbox,
+                                                                       settings):
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, requires_action_at=3600)
+    scans.scan_stale()
+    sandbox.authenticate(intent_id, "fail")
+    scans.scan_backfill(days=1)  # the failure heard of (as a webhook would)
+    assert shopper.order.attempts.get().status == "requires_payment_method"
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 1800
+    scans.scan_stale()
+    assert Incident.objects.get(kind=Kind.ACTION_ABANDONED).status == IncidentStatus.LOST
+    assert_totals_equal_a_recount()
+
+
+def test_lost_ones_end_although_stripe_fails_the_sweep(sandbox, db, settings):
+    sandbox.seed(count=2, kind="requires_action", age_seconds=7200)
+    scans.scan_stale()
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 3600
+    sandbox.add_fault(method="GET", path="/v1/payment_intents/search", count=50,
+                      action="status", status=500)
+    assert scans.scan_stale().status == "failed"
+    assert set(Incident.objects.values_list("status", flat=True)) == {IncidentStatus.LOST}
+
+
+def test_many_end_lost_in_batches_with_the_totals_kept(sandbox, db, settings):
+    sandbox.seed(count=7, kind="requires_action", age_seconds=7200)
+    sandbox.seed(count=3, kind="requires_confirmation", age_seconds=1900)
+    scans.scan_stale()
+    assert Incident.objects.filter(status="open").count() == 10
+    settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS = 1800
+    assert incidents_module.incidents_abandoned_lose(now=timezone.now(), batch=3) == 10
+    assert_totals_equal_a_recount()
+
+
+def test_more_intents_awaiting_their_confirm_than_a_page_are_all_seen(sandbox, db):
+    sandbox.seed(count=150, kind="requires_confirmation", age_seconds=1800)
+    scans.scan_stale()
+    assert Incident.objects.filter(kind=Kind.CONFIRMATION_ABANDONED).count() == 150
