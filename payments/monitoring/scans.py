@@ -262,7 +262,7 @@ def _stale(scan: Scan) -> None:
             continue
         _stale_decide(scan, intent)
     _lost_creates(scan, now - CREATE_LOST_AFTER)
-    _awaiting_confirmation(scan, confirmation_before)
+    _awaiting_confirmation(scan, action_before, confirmation_before)
     _stale_outside(scan, action_before)
 
 
@@ -273,16 +273,18 @@ def _stale_catching_up(scan: Scan, now: datetime) -> bool:
     return last is None or now - last > STALE_CATCH_UP_AFTER
 
 
-def _awaiting_confirmation(scan: Scan, confirmation_before) -> None:
-    """Every intent now waiting for its confirm, in one search: ours that we hold as still
-    at the bank's challenge (the shopper passed it later and left) are read and recorded,
-    for the sweep to confirm once past the threshold; those not ours get their incidents."""
+def _awaiting_confirmation(scan: Scan, action_before, confirmation_before) -> None:
+    """Every intent now waiting for its confirm, in one search: ours that we hold as left
+    at the bank's challenge (the shopper passed it later and left; a younger one is a
+    shopper on the page, about to confirm) are read and recorded, for the sweep to confirm
+    once past the threshold; those not ours get their incidents."""
     query = f'status:"{Status.REQUIRES_CONFIRMATION}"'
     for page in _search_pages(scan, query):
-        held = dict(PaymentAttempt.objects.filter(
-            stripe_id__in=[intent.id for intent in page]).values_list("stripe_id", "status"))
-        passed_later = [intent.id for intent in page
-                        if held.get(intent.id) == Status.REQUIRES_ACTION]
+        ours = PaymentAttempt.objects.filter(stripe_id__in=[intent.id for intent in page])
+        held = set(ours.values_list("stripe_id", flat=True))
+        passed_later = list(ours.filter(status=Status.REQUIRES_ACTION,
+                                        requires_action_at__lt=action_before)
+                            .values_list("stripe_id", flat=True))
         for intent_id in passed_later:  # a fresh read: the search's copy may lag
             intent = scan.read(lambda i=intent_id: gateway.payment_intent_retrieve(
                 intent_id=i))

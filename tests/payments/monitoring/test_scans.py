@@ -420,7 +420,7 @@ def test_an_hourly_search_cut_short_waits_its_hour_and_misses_nothing_new(sandbo
     minute's calls each minute while Stripe or the budget was short)."""
     # The fault below for this search alone (the one for payments awaiting their confirm
     # comes first in a sweep).
-    monkeypatch.setattr(scans, "_awaiting_confirmation", lambda scan, before: None)
+    monkeypatch.setattr(scans, "_awaiting_confirmation", lambda scan, *befores: None)
     sandbox.seed(count=3, kind="requires_action", age_seconds=7200)
     scans.scan_stale()
     cursor = ScanCursor.objects.get(name="stale-outside")
@@ -760,3 +760,14 @@ def test_more_intents_awaiting_their_confirm_than_a_page_are_all_seen(sandbox, d
     sandbox.seed(count=150, kind="requires_confirmation", age_seconds=1800)
     scans.scan_stale()
     assert Incident.objects.filter(kind=Kind.CONFIRMATION_ABANDONED).count() == 150
+
+
+def test_a_shopper_who_just_passed_the_challenge_is_left_to_confirm_from_the_page(
+        shopper, sandbox):
+    """Waiting for its confirm seconds after the challenge: the shopper's page is about to
+    send it; the sweep's search finds it, but reads it only once it is left there."""
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "complete")
+    calls = stripe_calls_during(sandbox, scans.scan_stale)
+    assert not [c for c in calls if c["path"] == f"/v1/payment_intents/{intent_id}"]
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
