@@ -269,4 +269,5 @@ def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_o
     assert page.count("Your cart is empty") == 1
     assert f'href="/orders/{shopper.order.reference}/"' in page
     assert f"Pay order {shopper.order.reference} (51.98 EUR)" in page
+    assert "have not paid for them yet; nothing was charged" in page  # says what they are
     assert paid.order.reference not in page
