@@ -96,11 +96,12 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
     shown = request.POST.get("cart_version")  # the page's; a script may send none
     if request.method == "POST" and shown is not None and shown != summary.version:
         # A price or a quantity changed since this page showed the cart (another tab, the
-        # merchant): the shopper sees the new one before an order is placed.
+        # merchant): the shopper sees the new one before an order is placed, the address
+        # typed kept.
         messages.warning(request, _("Your cart changed since this page showed it (a price "
                                     "or a quantity). Please check it again."))
-        return redirect("checkout")
-    if request.method == "POST" and form.is_valid():
+        form = CheckoutForm(initial={"email": request.POST.get("email", "")})
+    elif request.method == "POST" and form.is_valid():
         try:
             order = order_place(session=request.session, email=form.cleaned_data["email"],
                                 language=request.LANGUAGE_CODE)

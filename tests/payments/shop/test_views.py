@@ -237,6 +237,7 @@ def test_an_order_is_placed_only_for_the_cart_the_checkout_page_showed(client, p
     assert not Order.objects.exists()
     text = answer.content.decode()
     assert "Your cart changed since this page showed it" in text and "31.00 EUR" in text
+    assert 'value="a@example.com"' in text  # the address typed is kept
     again = re.search(r'name="cart_version" value="([0-9a-f]+)"', text).group(1)
     client.post("/checkout/", {"email": "a@example.com", "cart_version": again})
     assert Order.objects.get().amount == 3100
