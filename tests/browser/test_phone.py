@@ -172,17 +172,22 @@ def link_for(incident: Incident) -> str:
     return links.recovery_url(token=links.recovery_link_token(link=link))
 
 
-def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
-        browser, store, sandbox, phone):
+def link_of_a_shopper_left_at_the_bank(browser, store: str) -> str:
+    """A shopper left at the bank's modal an age ago; the sweep found it; ops mailed this."""
     from tests.browser.shoppers import shopper_leaves
 
     context = browser.new_context()
-    shopper_leaves(context, store, complete_the_modal=False)  # left at the bank's modal
+    shopper_leaves(context, store, complete_the_modal=False)
     context.close()
     PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
         year=2000))
     scans.scan_stale()
-    url = link_for(Incident.objects.get())
+    return link_for(Incident.objects.get())
+
+
+def test_a_link_opened_by_a_scanner_without_cookies_is_then_paid_on_a_phone(
+        browser, store, sandbox, phone):
+    url = link_of_a_shopper_left_at_the_bank(browser, store)
     for _ in range(2):  # the mail provider's scanner, then a curl
         scanned = httpx.get(url, timeout=10)
         assert scanned.status_code == 200
@@ -215,15 +220,7 @@ def test_a_link_whose_bank_check_was_closed_leads_on_to_the_card(browser, store,
     """The shopper closes the bank's window (×): Stripe no longer waits for it, and the
     big "Confirm with my bank" button could only fail again, while the way on was a small
     link. Now the card's button takes its place, a thumb's size, and pays."""
-    from tests.browser.shoppers import shopper_leaves
-
-    context = browser.new_context()
-    shopper_leaves(context, store, complete_the_modal=False)
-    context.close()
-    PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
-        year=2000))
-    scans.scan_stale()
-    phone.goto(link_for(Incident.objects.get()))
+    phone.goto(link_of_a_shopper_left_at_the_bank(browser, store))
     bank = phone.get_by_role("button", name=re.compile("with my bank"))
     bank.click()
     phone.get_by_role("dialog").get_by_role("button", name="Close").tap()
@@ -245,15 +242,7 @@ def test_a_link_opened_in_two_browsers_the_later_modal_says_paid(browser, store,
     """The shopper opens the mailed link on the phone and on the desktop and starts the
     bank's check in both; the phone finishes first. The desktop's modal, completed after,
     finds the payment no longer waiting: its page asks the server and says paid."""
-    from tests.browser.shoppers import shopper_leaves
-
-    context = browser.new_context()
-    shopper_leaves(context, store, complete_the_modal=False)
-    context.close()
-    PaymentAttempt.objects.update(requires_action_at=Order.objects.get().created_at.replace(
-        year=2000))
-    scans.scan_stale()
-    url = link_for(Incident.objects.get())
+    url = link_of_a_shopper_left_at_the_bank(browser, store)
     desktop_context = browser.new_context()
     desktop = desktop_context.new_page()
     desktop.set_default_timeout(10_000)
