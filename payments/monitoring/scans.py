@@ -280,11 +280,11 @@ def _awaiting_confirmation(scan: Scan, action_before, confirmation_before) -> No
     once past the threshold; those not ours get their incidents."""
     query = f'status:"{Status.REQUIRES_CONFIRMATION}"'
     for page in _search_pages(scan, query):
-        ours = PaymentAttempt.objects.filter(stripe_id__in=[intent.id for intent in page])
-        held = set(ours.values_list("stripe_id", flat=True))
-        passed_later = list(ours.filter(status=Status.REQUIRES_ACTION,
-                                        requires_action_at__lt=action_before)
-                            .values_list("stripe_id", flat=True))
+        held = {stripe_id: (status, sent) for stripe_id, status, sent in
+                PaymentAttempt.objects.filter(stripe_id__in=[intent.id for intent in page])
+                .values_list("stripe_id", "status", "requires_action_at")}
+        passed_later = [stripe_id for stripe_id, (status, sent) in held.items()
+                        if status == Status.REQUIRES_ACTION and sent and sent < action_before]
         for intent_id in passed_later:  # a fresh read: the search's copy may lag
             intent = scan.read(lambda i=intent_id: gateway.payment_intent_retrieve(
                 intent_id=i))
