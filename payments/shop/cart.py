@@ -85,6 +85,7 @@ class CartSummary:
     lines: list[CartLine]
     total: int | None
     currency: str | None
+    withdrawn: list[str]  # SKUs still in the session no longer sold (not in ``lines``)
 
     @property
     def mixed(self) -> bool:
@@ -101,27 +102,26 @@ class CartSummary:
 
 def cart_summary(*, session: SessionBase) -> CartSummary:
     lines = cart_lines(session=session)
+    sold = {line.product.sku for line in lines}
+    withdrawn = [sku for sku in session.get(SESSION_KEY, {}) if sku not in sold]
     currencies = {line.product.currency for line in lines}
     if len(currencies) != 1:
-        return CartSummary(lines=lines, total=None, currency=None)
+        return CartSummary(lines=lines, total=None, currency=None, withdrawn=withdrawn)
     return CartSummary(lines=lines, total=sum(line.amount for line in lines),
-                       currency=currencies.pop())
+                       currency=currencies.pop(), withdrawn=withdrawn)
 
 
-def cart_withdrawn_remove(*, session: SessionBase) -> list[str]:
-    """Take out of the cart the products no longer sold (withdrawn, or gone); the names
-    of those still known, for the shopper to be told."""
+def cart_withdrawn_remove(*, session: SessionBase, summary: CartSummary) -> list[str]:
+    """Take the summary's withdrawn products (or gone ones) out of the cart; the names of
+    those still known, for the shopper to be told. The summary stays right: its lines and
+    total never held them."""
+    if not summary.withdrawn:
+        return []
     cart = session.get(SESSION_KEY, {})
-    if not cart:
-        return []
-    sold = set(Product.objects.filter(sku__in=cart, active=True).values_list("sku", flat=True))
-    gone = [sku for sku in cart if sku not in sold]
-    if not gone:
-        return []
-    names = list(Product.objects.filter(sku__in=gone).order_by("name")
-                 .values_list("name", flat=True))
-    session[SESSION_KEY] = {sku: quantity for sku, quantity in cart.items() if sku in sold}
-    return names
+    session[SESSION_KEY] = {sku: quantity for sku, quantity in cart.items()
+                            if sku not in summary.withdrawn}
+    return list(Product.objects.filter(sku__in=summary.withdrawn).order_by("name")
+                .values_list("name", flat=True))
 
 
 def cart_quantity_check(*, quantity: int) -> None:

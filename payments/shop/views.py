@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from payments.shop.cart import (
     CartError,
+    CartSummary,
     cart_add,
     cart_remove,
     cart_set_quantity,
@@ -43,17 +44,17 @@ def cart(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _cart_change(request)
         return redirect("cart")
-    _withdrawn_say(request)
     summary = cart_summary(session=request.session)
+    _withdrawn_say(request, summary)
     return render(request, "payments/cart.html", {
         "cart": summary, "lines": summary.lines,
         "awaiting": orders_awaiting_payment(session=request.session)})
 
 
-def _withdrawn_say(request: HttpRequest) -> bool:
+def _withdrawn_say(request: HttpRequest, summary: CartSummary) -> bool:
     """Products withdrawn since they were added leave the cart, with a word (the cart and
     its total otherwise changed without one); True when any did."""
-    names = cart_withdrawn_remove(session=request.session)
+    names = cart_withdrawn_remove(session=request.session, summary=summary)
     for name in names:
         messages.warning(request, _("%(name)s is no longer available and was taken out of "
                                     "your cart.") % {"name": name})
@@ -85,9 +86,9 @@ def _cart_change(request: HttpRequest) -> None:
 
 @require_http_methods(["GET", "POST"])
 def checkout_page(request: HttpRequest) -> HttpResponse:
-    if _withdrawn_say(request):
-        return redirect("cart")
     summary = cart_summary(session=request.session)
+    if _withdrawn_say(request, summary):
+        return redirect("cart")
     # The cart's page says it is empty (and names any order left unpaid), or which
     # products cannot be paid together: said there once, not here as well.
     if not summary.lines or summary.mixed:
