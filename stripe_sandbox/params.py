@@ -34,8 +34,11 @@ MAX_DEPTH = 16
 # ISO 4217 codes Stripe accepts for card payments (a practical subset).
 CURRENCIES = frozenset(
     "usd eur gbp aud cad chf cny czk dkk hkd huf inr jpy mxn nok nzd pln ron sek sgd "
-    "thb brl bgn ils krw myr php twd zar aed".split()
+    "thb brl bgn ils krw myr php twd zar aed isk bhd jod kwd omr tnd".split()
 )
+# Amounts of these must end in 0 (three decimals, charged to the hundredth), ISK's be whole
+# krónur (docs: currencies#three-decimal, #special-cases).
+AMOUNT_STEPS = {"bhd": 10, "jod": 10, "kwd": 10, "omr": 10, "tnd": 10, "isk": 100}
 # Stripe's minimum charge amounts in minor units
 # (docs: currencies#minimum-and-maximum-charge-amounts).
 MINIMUM_AMOUNTS = {"usd": 50, "eur": 50, "gbp": 30, "aud": 50, "cad": 50, "chf": 50,

@@ -28,7 +28,7 @@ from .cards import (
 )
 from .errors import SandboxError, invalid_request, resource_missing, unexpected_state
 from .idempotency import IdempotencyStore
-from .params import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNTS
+from .params import AMOUNT_STEPS, CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNTS
 from .records import (
     BalanceTransaction,
     Charge,
@@ -512,6 +512,16 @@ def _check_amount(amount: int, currency: str) -> tuple[int, str]:
     if amount < minimum:
         raise invalid_request(f"Amount must be at least {minimum} {currency} (minor units)",
                               param="amount", code="amount_too_small")
+    step = AMOUNT_STEPS.get(currency, 1)
+    if amount % step and currency == "isk":
+        raise invalid_request(
+            "Invalid amount. Currency ISK has become effectively zero-decimal and charged "
+            "amounts must be evenly divisible by 100. See "
+            "https://stripe.com/docs/currencies#special-cases for more information.",
+            param="amount", code="invalid_charge_amount_no_decimal_compatible")
+    if amount % step:
+        raise invalid_request(f"Amounts in {currency} must be divisible by {step} (minor "
+                              "units): the last digit must be 0.", param="amount")
     if amount > MAXIMUM_AMOUNT:
         raise invalid_request(f"Amount must be no more than {MAXIMUM_AMOUNT} {currency} "
                               "(minor units)", param="amount", code="amount_too_large")

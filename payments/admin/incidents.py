@@ -60,6 +60,7 @@ from payments.monitoring import selectors
 from payments.monitoring.models import Incident
 from payments.stripe.facts import (
     AUTHENTICATION_FAILURES,
+    THREE_DECIMAL,
     ZERO_DECIMAL,
     card_brand_label,
     code_label,
@@ -142,11 +143,14 @@ class AmountFilter(admin.FieldListFilter):
             return queryset.filter(**self.bounds) if self.bounds else queryset
         # No currency chosen: the bounds were typed as major units and kept in cents; a
         # currency without minor units (yen) is compared in its own units ("50" is 50 JPY,
-        # not 5,000 JPY).
+        # not 5,000 JPY), a three-decimal one in its thousandths ("5.12" is 5.120 KWD).
         zero = {key: -(-value // 100) if key == self.lookup_gte else value // 100
                 for key, value in self.bounds.items()}
-        return queryset.filter(Q(**self.bounds) & ~Q(currency__in=ZERO_DECIMAL)
-                               | Q(**zero) & Q(currency__in=ZERO_DECIMAL))
+        three = {key: value * 10 for key, value in self.bounds.items()}
+        other = ZERO_DECIMAL | THREE_DECIMAL
+        return queryset.filter(Q(**self.bounds) & ~Q(currency__in=other)
+                               | Q(**zero) & Q(currency__in=ZERO_DECIMAL)
+                               | Q(**three) & Q(currency__in=THREE_DECIMAL))
 
     def choices(self, changelist):
         def shown(key: str) -> str:

@@ -41,6 +41,7 @@ from payments.stripe.facts import (
     CARD_BRANDS,
     CONFIRMATION_WINDOW,
     ERROR_WORDS,
+    THREE_DECIMAL,
     ZERO_DECIMAL,
     card_brand_label,
     confirmation_expires_at,
@@ -84,10 +85,16 @@ def _error_in_words() -> Case:
 
 
 def _major_units() -> Case:
-    cents = Func(F("amount"), template="(%(expressions)s / 100)::text || '.' || "
-                 "lpad(mod(%(expressions)s, 100)::text, 2, '0')", output_field=TEXT)
+    """``facts.major_units`` in SQL: amounts are never negative here."""
+    def fraction(digits: int) -> Func:
+        unit = 10 ** digits
+        return Func(F("amount"), template=f"(%(expressions)s / {unit})::text || '.' || "
+                    f"lpad(mod(%(expressions)s, {unit})::text, {digits}, '0')",
+                    output_field=TEXT)
+
     return Case(When(currency__in=sorted(ZERO_DECIMAL), then=Cast("amount", TEXT)),
-                default=cents, output_field=TEXT)
+                When(currency__in=sorted(THREE_DECIMAL), then=fraction(3)),
+                default=fraction(2), output_field=TEXT)
 
 
 def _brand() -> Case:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from payments.stripe.facts import amount_unchargeable
 
 
 class CurrencyField(models.CharField):
@@ -42,7 +45,9 @@ class Product(models.Model):
     sku = models.SlugField(_("sku"), unique=True)
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
-    price = models.PositiveIntegerField(_("price"), help_text=_("In minor units (cents)."))
+    price = models.PositiveIntegerField(_("price"), help_text=_(
+        "In the currency's minor units, as Stripe charges it: 25.99 EUR is 2599, 500 JPY is "
+        "500, 5.120 KWD is 5120."))
     currency = CurrencyField(_("currency"), default="eur")
     active = models.BooleanField(_("active"), default=True)
 
@@ -53,6 +58,12 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # A price Stripe would refuse to charge (5.125 KWD) would fail every checkout.
+        problem = amount_unchargeable(amount=self.price or 0, currency=self.currency or "")
+        if problem:
+            raise ValidationError({"price": problem})
 
 
 def order_reference_new() -> str:

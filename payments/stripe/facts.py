@@ -13,8 +13,8 @@ import re
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 # --- time ------------------------------------------------------------------------------
 
@@ -183,35 +183,71 @@ def card_brand_label(*, brand: str) -> str:
 
 # --- money -----------------------------------------------------------------------------
 
-# Stripe's amounts are integers in the currency's smallest unit; these currencies have
-# none (docs.stripe.com/currencies#zero-decimal).
+# Stripe's amounts are integers in the currency's smallest unit (docs.stripe.com/currencies,
+# "Minor units in API amounts"): none for the zero-decimal currencies, three digits for
+# the three-decimal ones (whose amounts must end in 0), two for every other.
 ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
                           "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+# Two-decimal in the API, but charged in whole units only: amounts divisible by 100
+# (docs.stripe.com/currencies#special-cases; support.stripe.com, "Deprecation of
+# fractional ISK charges").
+WHOLE_UNITS_ONLY = frozenset({"isk"})
 
-_AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,2}))?\s*$")
+_AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,3}))?\s*$")
 
 
-def money_format(*, amount: int, currency: str) -> str:
-    """Minor units as a price: (2599, "eur") → "25.99 EUR"; (500, "jpy") → "500 JPY"."""
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{amount:,} {currency.upper()}"
-    return f"{amount // 100:,}.{amount % 100:02d} {currency.upper()}"
+def currency_exponent(*, currency: str) -> int:
+    """How many digits of an amount are the minor unit's: 0 (JPY), 3 (KWD) or 2."""
+    currency = currency.lower()
+    if currency in ZERO_DECIMAL:
+        return 0
+    return 3 if currency in THREE_DECIMAL else 2
+
+
+def amount_unchargeable(*, amount: int, currency: str) -> str:
+    """Why Stripe would refuse to charge this amount in this currency for its digits
+    (empty if it would not): 5.125 KWD (5125) must be 5.120 or 5.130, 40.10 ISK whole."""
+    currency = currency.lower()
+    if currency in THREE_DECIMAL and amount % 10:
+        return gettext("Amounts in %(currency)s must end in 0 (Stripe charges them to the "
+                       "hundredth).") % {"currency": currency.upper()}
+    if currency in WHOLE_UNITS_ONLY and amount % 100:
+        return gettext("Amounts in %(currency)s must be whole (divisible by 100 in minor "
+                       "units).") % {"currency": currency.upper()}
+    return ""
+
+
+def _money_parts(*, amount: int, currency: str) -> tuple[str, int, str]:
+    digits = currency_exponent(currency=currency)
+    whole, minor = divmod(abs(amount), 10 ** digits)
+    return ("-" if amount < 0 else ""), whole, (f".{minor:0{digits}d}" if digits else "")
 
 
 def major_units(*, amount: int, currency: str) -> str:
-    """1000 → "10.00" ("500" for a zero-decimal currency): a number a spreadsheet reads."""
-    if currency.lower() in ZERO_DECIMAL:
-        return str(amount)
-    return f"{amount // 100}.{amount % 100:02d}"
+    """1000 → "10.00" ("500" for a zero-decimal currency, "5.120" for 5120 KWD): a number
+    a spreadsheet reads."""
+    sign, whole, fraction = _money_parts(amount=amount, currency=currency)
+    return f"{sign}{whole}{fraction}"
+
+
+def money_format(*, amount: int, currency: str) -> str:
+    """Minor units as a price: (2599, "eur") → "25.99 EUR"; (500, "jpy") → "500 JPY";
+    (5120, "kwd") → "5.120 KWD"."""
+    sign, whole, fraction = _money_parts(amount=amount, currency=currency)
+    return f"{sign}{whole:,}{fraction} {currency.upper()}"
 
 
 def minor_units(*, typed: str, currency: str) -> int | None:
-    """"10" → 1000, "10.5" or "10,50" → 1050 (a zero-decimal currency: "500" → 500);
-    None for what is not an amount ("ten", "-5", "1,000.00", "1e9")."""
+    """"10" → 1000, "10.5" or "10,50" → 1050 (a zero-decimal currency: "500" → 500; a
+    three-decimal one: "5.12" → 5120); None for what is not an amount ("ten", "-5",
+    "1,000.00", "1e9") or has more digits than the currency ("5.50" JPY, "10.505" EUR)."""
     match = _AMOUNT_TYPED.match(typed)
     if match is None:
         return None
     whole, fraction = match.groups()
-    if currency.lower() in ZERO_DECIMAL:
-        return None if fraction and int(fraction) else int(whole)
-    return int(whole) * 100 + int((fraction or "0").ljust(2, "0"))
+    digits = currency_exponent(currency=currency)
+    fraction = (fraction or "").rstrip("0")
+    if len(fraction) > digits:
+        return None
+    return int(whole) * 10 ** digits + int(fraction.ljust(digits, "0") or "0")

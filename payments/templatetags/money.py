@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import parse_pattern
 from django import template
 from django.utils import translation
 
-from payments.stripe.facts import ZERO_DECIMAL, money_format
+from payments.stripe.facts import currency_exponent, money_format
 
 register = template.Library()
 
@@ -22,8 +23,14 @@ def money(amount: int, currency: str) -> str:
 def money_localized(*, amount: int, currency: str, language: str) -> str:
     """English keeps the site's one unambiguous form (the admin, ops mail and CSV write
     it too); other languages are written as CLDR says their readers write money
-    ("1.234,50 €", "1 234,50 €", with no-break spaces)."""
+    ("1.234,50 €", "1 234,50 €", with no-break spaces), with as many decimals as Stripe's
+    amount has: CLDR writes some currencies Stripe charges in cents (ALL, ISK) without
+    them, which would round 10.50 ALL to "10 ALL" here and not in the admin."""
     if language.split("-")[0] == "en" or not currency:
         return money_format(amount=amount, currency=currency)
-    major = Decimal(amount) if currency.lower() in ZERO_DECIMAL else Decimal(amount).scaleb(-2)
-    return format_currency(major, currency.upper(), locale=translation.to_locale(language))
+    digits = currency_exponent(currency=currency)
+    locale = Locale.parse(translation.to_locale(language))
+    pattern = parse_pattern(locale.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    return pattern.apply(Decimal(amount).scaleb(-digits), locale, currency=currency.upper(),
+                         currency_digits=False)

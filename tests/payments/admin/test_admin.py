@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
-from payments.models import Incident, Order, ScanCursor, ScanLock, ScanRun, WebhookEvent
+from payments.models import Incident, Order, Product, ScanCursor, ScanLock, ScanRun, WebhookEvent
 from payments.monitoring import scans
 from payments.monitoring.leases import lease_hold
 from tests.payments.conftest import shopper_with_order
@@ -455,6 +455,32 @@ def test_amount_range_in_minor_units_and_typed_in_major_units(varied, merchant):
     assert "pi_yen" not in listed(merchant, {"amount__lte": "5000"})
     assert "pi_yen" in listed(merchant, {"amount__lte": "120000"})
     assert "pi_yen" not in listed(merchant, {"amount__gte": "120100"})  # over 1,201 JPY
+
+
+def test_amounts_of_a_three_decimal_currency_are_typed_and_shown_in_its_digits(varied,
+                                                                             merchant):
+    incident_make("pi_dinar", amount=5120, currency="kwd")  # 5.120 KWD
+    # No currency chosen: "5.12" (kept as 512 cents) is 5.120 KWD for a dinar payment.
+    assert "pi_dinar" in listed(merchant, {"amount__gte": "512", "amount__lte": "512"})
+    assert "pi_dinar" not in listed(merchant, {"amount__gte": "513"})
+    page = merchant.get("/admin/payments/incident/", {"amount_from": "5.12", "currency": "kwd"})
+    assert "amount__gte=5120" in page["Location"]
+    html = merchant.get("/admin/payments/incident/", {"amount__gte": "5120",
+                                                      "currency": "kwd"}).content.decode()
+    assert 'name="amount_from" value="5.120"' in html
+    assert "5.120\N{NO-BREAK SPACE}KWD" in html or "5.120 KWD" in html
+
+
+def test_a_price_stripe_would_refuse_is_refused_in_the_admin(admin_client):
+    form = {"sku": "dates", "name": "Dates", "description": "", "currency": "KWD",
+            "active": "on"}
+    refused = admin_client.post("/admin/payments/product/add/", {**form, "price": "5125"})
+    assert refused.status_code == 200
+    assert "must end in 0" in refused.content.decode()
+    assert not Product.objects.filter(sku="dates").exists()
+    saved = admin_client.post("/admin/payments/product/add/", {**form, "price": "5120"})
+    assert saved.status_code == 302
+    assert Product.objects.get(sku="dates").currency == "kwd"
 
 
 @pytest.mark.parametrize("query", [

@@ -43,6 +43,7 @@ def test_postgres_writes_the_cells_python_writes(db, settings, zone):
         decline_code="insufficient_funds", error_code="card_declined",
         error_message="-Your card has insufficient funds.", card_brand="cartes_bancaires",
         card_country="FR", resolved_at=now + timedelta(minutes=5), source="webhook")
+    incident_of(Kind.CARD_DECLINED, amount=5120, currency="kwd")
     odd = incident_of(Kind.EXPIRED, amount=7, currency="usd", status=Status.LOST)
     Incident.objects.filter(pk=odd.pk).update(
         error_code="some_new_code", card_brand="", card_last4="", customer_email="",
@@ -52,10 +53,12 @@ def test_postgres_writes_the_cells_python_writes(db, settings, zone):
     python = rows_of("".join(incidents_csv(incidents)))
     header = "\ufeff" + ",".join(label for label, _ in INCIDENT_CSV) + "\n"
     postgres = rows_of(b"".join(incidents_csv_copy(incidents, header=header)).decode())
-    assert len(postgres) == 4
+    assert len(postgres) == 5
     assert postgres == python
-    assert postgres[3][3].startswith("'=")  # the formula escaped
-    assert postgres[2][4] == "500"  # yen have no minor unit
+    assert postgres[4][3].startswith("'=")  # the formula escaped
+    assert postgres[3][4] == "500"  # yen have no minor unit
+    assert postgres[2][4] == "5.120"  # dinars have three
+    assert postgres[1][4] == "0.07"
 
 
 # --- the order's reference, kept on the incident (0075) ----------------------------------

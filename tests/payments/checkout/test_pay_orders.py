@@ -96,3 +96,20 @@ def test_a_malformed_order_reference_is_400(shopper, sandbox):
             content_type="application/json")
         assert response.status_code == 400, reference
     assert server_calls(sandbox) == []
+
+
+def test_a_three_decimal_currency_is_charged_and_shown_in_its_own_digits(db, site_on_sandbox,
+                                                                         sandbox,
+                                                                         stripe_client):
+    dates = Product.objects.create(sku="dates", name="Dates", price=5120, currency="kwd")
+    shopper = shopper_with_order(dates, quantity=2)  # 2 × 5.120 KWD
+    response = shopper.pay(order_reference=shopper.order.reference,
+                           payment_method_id="pm_card_visa")
+    assert response.json()["success"] is True
+    [intent] = stripe_client.v1.payment_intents.list().data
+    assert (intent.amount, intent.currency, intent.status) == (10240, "kwd", "succeeded")
+    page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
+    assert "10.240 KWD" in page and "102.40" not in page
+    german = shopper.client.get(f"/orders/{shopper.order.reference}/",
+                                HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "10,240\N{NO-BREAK SPACE}KWD" in german

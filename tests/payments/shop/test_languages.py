@@ -43,6 +43,19 @@ def test_money_is_written_as_each_language_writes_it():
     assert money_localized(amount=500, currency="jpy", language="de") == f"500{NBSP}¥"
 
 
+@pytest.mark.parametrize(("amount", "currency", "english", "german", "french"), [
+    # CLDR writes ALL and ISK without decimals; Stripe charges them in hundredths.
+    (1050, "all", "10.50 ALL", f"10,50{NBSP}ALL", f"10,50{NBSP}ALL"),
+    (5120, "kwd", "5.120 KWD", f"5,120{NBSP}KWD", f"5,120{NBSP}KWD"),
+    (10000, "isk", "100.00 ISK", f"100,00{NBSP}ISK", f"100,00{NBSP}ISK"),
+])
+def test_every_language_writes_the_digits_stripe_charges(amount, currency, english, german,
+                                                        french):
+    shown = [money_localized(amount=amount, currency=currency, language=language)
+             for language in ("en", "de", "fr")]
+    assert shown == [english, german, french]
+
+
 @pytest.mark.parametrize(("header", "heading", "price"), [
     ("de-DE,de;q=0.9,en;q=0.5", "<h1>Shop</h1>", f"25,99{NBSP}€"),
     ("fr-FR,fr;q=0.9", "<h1>Boutique</h1>", f"25,99{NBSP}€"),

@@ -60,6 +60,8 @@ def test_a_payment_expires_an_hour_after_it_passed_the_challenge(db):
 @pytest.mark.parametrize(("amount", "currency", "shown", "major"), [
     (2599, "eur", "25.99 EUR", "25.99"), (123450, "usd", "1,234.50 USD", "1234.50"),
     (500, "jpy", "500 JPY", "500"), (5, "eur", "0.05 EUR", "0.05"),
+    (5120, "kwd", "5.120 KWD", "5.120"), (1234560, "BHD", "1,234.560 BHD", "1234.560"),
+    (10000, "isk", "100.00 ISK", "100.00"),
 ])
 def test_money_in_minor_units(amount, currency, shown, major):
     assert facts.money_format(amount=amount, currency=currency) == shown
@@ -70,9 +72,29 @@ def test_money_in_minor_units(amount, currency, shown, major):
 @pytest.mark.parametrize(("typed", "currency", "minor"), [
     ("10", "eur", 1000), ("10,5", "eur", 1050), ("500", "jpy", 500), ("5.50", "jpy", None),
     ("ten", "eur", None), ("-5", "eur", None), ("1,000.00", "eur", None), ("1e9", "eur", None),
+    ("5.12", "kwd", 5120), ("5,125", "kwd", 5125), ("5.1250", "kwd", None),
+    ("10.505", "eur", None), ("10.500", "eur", 1050), ("", "eur", None),
 ])
 def test_amounts_typed_by_a_person(typed, currency, minor):
     assert facts.minor_units(typed=typed, currency=currency) == minor
+
+
+def test_a_negative_amount_keeps_its_sign_and_its_digits():
+    assert facts.money_format(amount=-150, currency="eur") == "-1.50 EUR"
+    assert facts.money_format(amount=-5, currency="eur") == "-0.05 EUR"
+    assert facts.major_units(amount=-5120, currency="kwd") == "-5.120"
+    assert facts.money_format(amount=-500, currency="jpy") == "-500 JPY"
+
+
+@pytest.mark.parametrize(("amount", "currency", "refused"), [
+    (5120, "kwd", False), (5125, "KWD", True), (5, "tnd", True), (4000, "isk", False),
+    (4010, "isk", True), (4010, "eur", False), (7, "jpy", False),
+])
+def test_amounts_stripe_refuses_for_their_digits(amount, currency, refused):
+    problem = facts.amount_unchargeable(amount=amount, currency=currency)
+    assert bool(problem) is refused
+    if refused:
+        assert currency.upper() in problem
 
 
 def test_words_for_stripes_codes():
