@@ -239,17 +239,23 @@
     document.head.appendChild(link);
   }
 
+  // Stripe's amounts in the currency's minor unit: none, three digits (5120 is 5.120 KWD)
+  // or two; written with those digits in every language (Intl would round ISK's).
   function amountIn(intent, language) {
     var zeroDecimal = ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
                        "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
-    var zero = zeroDecimal.indexOf(intent.currency) >= 0;
-    var major = zero ? intent.amount : intent.amount / 100;
-    if (language === "en") return major.toFixed(zero ? 0 : 2) + " " + intent.currency.toUpperCase();
+    var threeDecimal = ["bhd", "jod", "kwd", "omr", "tnd"];
+    var digits = zeroDecimal.indexOf(intent.currency) >= 0 ? 0
+      : threeDecimal.indexOf(intent.currency) >= 0 ? 3 : 2;
+    var major = intent.amount / Math.pow(10, digits);
+    var plain = major.toFixed(digits) + " " + intent.currency.toUpperCase();
+    if (language === "en") return plain;
     try {
       return new Intl.NumberFormat(language, { style: "currency",
-        currency: intent.currency.toUpperCase() }).format(major);
+        currency: intent.currency.toUpperCase(), minimumFractionDigits: digits,
+        maximumFractionDigits: digits }).format(major);
     } catch (e) {
-      return major.toFixed(zero ? 0 : 2) + " " + intent.currency.toUpperCase();
+      return plain;
     }
   }
 

@@ -109,6 +109,18 @@ def test_handle_card_action_modal(shop_page, stripe_client, sandbox, button, sta
         assert stripe_client.v1.payment_intents.retrieve(intent.id).status == status
 
 
+@pytest.mark.parametrize(("amount", "currency", "shown"), [
+    (5120, "kwd", "5.120 KWD"), (500, "jpy", "500 JPY"), (10000, "isk", "100.00 ISK")])
+def test_the_bank_names_the_amount_in_the_currencys_digits(shop_page, stripe_client, amount,
+                                                           currency, shown):
+    method = create_method(shop_page, "4000002500003155")["paymentMethod"]
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": amount, "currency": currency, "payment_method": method["id"],
+        "confirm": True, "confirmation_method": "manual"})
+    shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
+    assert shown in shop_page.get_by_role("dialog").text_content()
+
+
 def test_handle_card_action_refuses_automatic_confirmation(shop_page, stripe_client):
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
