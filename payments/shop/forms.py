@@ -16,7 +16,8 @@ class CheckoutForm(forms.Form):
     # 254: what the Order.email column holds (RFC 5321's path limit); Django's form field
     # would accept 320 and the database would then refuse it.
     email = forms.EmailField(max_length=254, label=_("Email"),
-                             help_text=_("Your receipt goes to this address."))
+                             help_text=_("Your receipt goes to this address."),
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
     def full_clean(self) -> None:
         super().full_clean()

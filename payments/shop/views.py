@@ -68,6 +68,7 @@ def _cart_change(request: HttpRequest) -> None:
         return
     if action == "remove":
         cart_remove(session=request.session, sku=request.POST.get("sku", ""))
+        messages.success(request, _("Removed from your cart."))
         return
     form = CartLineForm(request.POST)
     if not form.is_valid():
@@ -80,8 +81,10 @@ def _cart_change(request: HttpRequest) -> None:
     except CartError as error:
         messages.error(request, error.message)
     else:
-        if action == "add":
-            messages.success(request, _("Added to your cart."))
+        # Said after every change: the page reloads, and a screen reader hears the message
+        # (a status region) rather than nothing.
+        messages.success(request, _("Added to your cart.") if action == "add"
+                         else _("Your cart was updated."))
 
 
 @require_http_methods(["GET", "POST"])

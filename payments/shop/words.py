@@ -9,6 +9,8 @@ from django.utils.translation import gettext
 
 def checkout_words() -> dict[str, str]:
     return {
+        # While a payment is in flight: the status line (a polite live region) says so.
+        "processing": gettext("Processing your payment…"),
         "unexpected": gettext("Unexpected answer from the store. Please try again."),
         # %(status)s: the HTTP status code, filled in by the script.
         "unexpectedStatus": gettext("The store answered unexpectedly (HTTP %(status)s). "

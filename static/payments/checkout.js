@@ -7,9 +7,9 @@
  * Every request names the order this page shows, so the server charges that order's
  * amount, whatever other tabs of the same session have opened since.
  *
- * The button stays disabled while a payment is in flight, so one click pays once;
- * a network failure re-enables it with a message, and retrying is safe because the
- * server makes every Stripe call idempotent.
+ * The button stays inert while a payment is in flight, so one click pays once, and the
+ * status line says the payment is under way; a network failure frees it with a message,
+ * and retrying is safe because the server makes every Stripe call idempotent.
  */
 (function () {
   "use strict";
@@ -19,6 +19,7 @@
   var button = document.getElementById("pay-button");
   var errors = document.getElementById("card-errors");
   var status = document.getElementById("order-status");
+  var idleStatus = { text: status.textContent, className: status.className };
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
   var words = JSON.parse(document.getElementById("checkout-messages").textContent);
@@ -42,7 +43,12 @@
     showError("");
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
-        if (result.error) return fail(cardFieldMessage(result.error));
+        if (result.error) {
+          fail(cardFieldMessage(result.error));
+          // Back to the card's field, where the shopper mends what its message names.
+          if (result.error.type === "validation_error") card.focus();
+          return;
+        }
         return post({ payment_method_id: result.paymentMethod.id })
           .then(handleServerResponse);
       })
@@ -144,12 +150,20 @@
     errors.textContent = message || "";
   }
 
+  // aria-disabled, not disabled: a disabled button drops the keyboard's focus to the top of
+  // the page; this one keeps it, and the busy guard ignores its clicks. The status line (a
+  // polite live region) says the payment is under way, and what it said before once not.
   function setBusy(value) {
     busy = value;
-    button.disabled = value;
+    button.setAttribute("aria-disabled", value ? "true" : "false");
     button.setAttribute("aria-busy", value ? "true" : "false");
-    // A disabled button loses the keyboard's focus (and the bank's modal took it): give it
-    // back, so a keyboard user goes on from the Pay button, not the top of the page.
+    if (value) {
+      status.textContent = words.processing;
+      status.className = idleStatus.className;
+    } else if (status.textContent === words.processing) {
+      status.textContent = idleStatus.text;
+    }
+    // The bank's modal took the focus: give it back to the Pay button, not the page's top.
     if (!value && (!document.activeElement || document.activeElement === document.body)) {
       button.focus();
     }

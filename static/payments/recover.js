@@ -17,6 +17,7 @@
   var form = document.getElementById("recover-form");
   if (!form) return;
   var errors = document.getElementById("card-errors");
+  var status = document.getElementById("recover-status");
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
   var words = JSON.parse(document.getElementById("checkout-messages").textContent);
@@ -133,15 +134,18 @@
     setBusy(false);
   }
 
+  // As the checkout's: the buttons aria-disabled (they keep the keyboard's focus; the
+  // aria-busy guard above ignores their clicks), and a polite status line says so.
   function setBusy(value) {
     form.setAttribute("aria-busy", value ? "true" : "false");
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
-      button.disabled = value;
+      button.setAttribute("aria-disabled", value ? "true" : "false");
     });
-    // A disabled button loses the keyboard's focus (and the bank's modal took it): give it
-    // back to the form's first button rather than the top of the page.
+    status.textContent = value ? words.processing : "";
+    // The bank's modal took the focus: give it back to the form's first button rather
+    // than the top of the page.
     if (!value && (!document.activeElement || document.activeElement === document.body)) {
-      form.querySelector("button").focus();
+      form.querySelector("button:not([hidden])").focus();
     }
   }
 })();

@@ -115,7 +115,15 @@ def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sa
     url = recovery_link_url(order)
     page.goto(url)
     found += axe_violations(page, "recovery page")
+    # While the link is used, its status line (a polite live region) says so.
+    held = []
+    page.route(url, lambda route: held.append(route) if route.request.method == "POST"
+               else route.continue_())
     page.locator("#authenticate-button").click()
+    expect(page.locator("#recover-status[role=status]")).not_to_be_empty()
+    assert page.evaluate("document.activeElement.id") == "authenticate-button"
+    held[0].continue_()
+    page.unroute(url)
     page.get_by_role("dialog").wait_for()
     page.locator(".sandbox-3ds .complete").click()  # in any language
     expect(page.locator("#order-status")).to_have_class(re.compile("status-paid"))
@@ -158,13 +166,34 @@ def test_a_shopper_pays_with_the_keyboard_alone(page, store, sandbox):
     keyboard.press("Space")
     page.wait_for_selector("input[name=cardnumber]")
 
-    # A declined card: the error is announced (role=alert) and the form works again.
+    # A card number cut short: the field's message is announced and the focus goes back to
+    # the field it is about.
     assert page.locator("#card-errors").get_attribute("role") == "alert"
     tab_to(page, "Card number")
-    type_card(page, "4000 0000 0000 9995")
+    keyboard.type("4242 4242")
     tab_to(page, "Pay")
     keyboard.press("Enter")
+    expect(page.locator("#card-errors")).to_have_text("Your card number is incomplete.")
+    assert focused(page)["name"] == "Card number"
+
+    # A declined card. While /pay is under way the status line (a polite live region) says
+    # so and the focus stays on Pay, where a second Enter pays nothing more; then the
+    # error is announced (role=alert) and the form works again.
+    type_card(page, "4000 0000 0000 9995")
+    tab_to(page, "Pay")
+    held = []
+    page.route("**/pay", lambda route: held.append(route))
+    keyboard.press("Enter")
+    expect(page.locator("#order-status")).to_have_text("Processing your payment…")
+    assert page.locator("#order-status").get_attribute("role") == "status"
+    assert focused(page)["name"].startswith("Pay")
+    keyboard.press("Enter")
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/pay")
     expect(page.locator("#card-errors")).to_have_text("Your card has insufficient funds.")
+    expect(page.locator("#order-status")).to_contain_text("Not paid")
+    assert focused(page)["name"].startswith("Pay")
 
     # The bank's modal: the focus moves into it and stays there; Escape fails it.
     tab_to(page, "Card number", backwards=True)

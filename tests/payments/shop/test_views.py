@@ -20,16 +20,27 @@ def test_store_lists_active_products_with_prices(client, product):
     Product.objects.create(sku="gone", name="Withdrawn", price=100, active=False)
     page = client.get("/").content.decode()
     assert "Espresso cups" in page and "25.99 EUR" in page and "Withdrawn" not in page
+    # Each product's "Add to cart" and quantity say which product they are for.
+    assert '<h2 id="product-espresso-cups">Espresso cups</h2>' in page
+    assert page.count('aria-describedby="product-espresso-cups"') == 2
 
 
 def test_cart_totals_from_server_prices(client, product):
     add(client, sku=product.sku, quantity=3, price=1)
     page = client.get("/cart/").content.decode()
     assert "77.97 EUR" in page
-    client.post("/cart/", {"action": "update", "sku": product.sku, "quantity": 1})
-    assert "25.99 EUR" in client.get("/cart/").content.decode()
-    client.post("/cart/", {"action": "remove", "sku": product.sku})
-    assert "Your cart is empty" in client.get("/cart/").content.decode()
+    assert 'id="line-espresso-cups"' in page
+    assert page.count('aria-describedby="line-espresso-cups"') == 2  # Update and Remove
+    # Each change is said in a status message: the page reloads, and a screen reader
+    # would otherwise hear nothing.
+    updated = client.post("/cart/", {"action": "update", "sku": product.sku, "quantity": 1},
+                          follow=True).content.decode()
+    assert "25.99 EUR" in updated
+    assert '<p class="success" role="status">Your cart was updated.</p>' in updated
+    removed = client.post("/cart/", {"action": "remove", "sku": product.sku},
+                          follow=True).content.decode()
+    assert "Your cart is empty" in removed
+    assert '<p class="success" role="status">Removed from your cart.</p>' in removed
 
 
 @pytest.mark.parametrize("data,message", [
@@ -70,6 +81,7 @@ def test_checkout_needs_a_valid_email(client, product):
     assert "autofocus" in field and 'aria-invalid="true"' in field
     assert "<title>Error: Checkout" in response.content.decode()
     assert "autofocus" not in client.get("/checkout/").content.decode()
+    assert 'autocomplete="email"' in field  # WCAG 1.3.5: the browser may fill it in
 
 
 def test_placing_an_order_snapshots_lines_and_empties_the_cart(site_on_sandbox, product):
@@ -101,6 +113,8 @@ def test_paid_order_page_says_paid(site_on_sandbox, product, sandbox):
     shopper.pay(payment_method_id="pm_card_visa")
     page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
     assert "Paid" in page and 'id="payment-form"' not in page
+    # The title says it first: what a screen reader reads when the page comes back.
+    assert f"<title>Paid · Order {shopper.order.reference} · " in page
 
 
 def test_another_session_cannot_see_an_order(site_on_sandbox, product, client):
