@@ -489,7 +489,15 @@ def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOu
             if order is None:
                 raise OrderNotFound(_("There is no order to pay in this session. Please "
                                       "check out again."))
-            return work(order, attempt)
+            try:
+                return work(order, attempt)
+            except (PaymentDeclined, PaymentUnavailable):
+                # A webhook, the sweep or another tab may have paid the order while this
+                # call waited: the shopper hears it is paid, not "try again" (and orders
+                # again elsewhere). One read, on these answers only.
+                if Order.objects.filter(pk=order.pk, status=Order.Status.PAID).exists():
+                    return PayOutcome(status=Status.SUCCEEDED)
+                raise
     except OrderLockTimeout as error:
         raise PaymentInProgress(_("Your payment is already being processed. Please wait a "
                                   "moment and reload the page.")) from error

@@ -17,6 +17,11 @@ def checkout_words() -> dict[str, str]:
                                     "Please try again."),
         "unreachable": gettext("We could not reach the store. Check your connection and "
                                "try again; you will not be charged twice."),
+        # The bank's step was done but its answer, or the store's, never arrived.
+        "unreachableAfterBank": gettext("We could not hear back after your bank's check: "
+                                        "your bank may have approved the payment. Check "
+                                        "your connection, then press Pay to finish it; "
+                                        "you will not be charged twice."),
         # Also what the shopper sees after closing the bank's window: Stripe.js reports
         # both alike.
         "authenticationFailed": gettext("The check with your bank was cancelled or did not "

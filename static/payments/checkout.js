@@ -34,6 +34,10 @@
 
   var busy = false;
   var askedAfterMove = false;  // this click asked the server after a movedOn error
+  // An intent whose bank step had no answer (the connection dropped): the bank may have
+  // approved it, so the next click asks the server to confirm it, not the card again.
+  var unanswered = null;
+  button.disabled = false;  // rendered disabled: before this script, a click did nothing
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -41,6 +45,10 @@
     setBusy(true);
     askedAfterMove = false;
     showError("");
+    if (unanswered) {
+      confirmOnServer(unanswered).catch(afterBankUnreachable(unanswered));
+      return;
+    }
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
         if (result.error) {
@@ -71,10 +79,10 @@
           return notPaid(cardActionMessage(result.error), words.notPaidAuthentication);
         }
         askedAfterMove = askedAfterMove || !!result.error;  // once a click: never a loop
-        // The bank is satisfied, or the payment moved on without this page: the server
-        // confirms the intent again, or says it is paid.
-        return post({ payment_intent_id: response.clientSecret.split("_secret_")[0] })
-          .then(handleServerResponse);
+        // The bank is satisfied, the payment moved on without this page, or the answer
+        // was lost: the server confirms the intent again, or says it is paid.
+        var intentId = response.clientSecret.split("_secret_")[0];
+        return confirmOnServer(intentId).catch(afterBankUnreachable(intentId));
       });
     } else if (response.success) {
       window.location.assign(response.orderUrl || window.location.href);
@@ -83,14 +91,33 @@
     }
   }
 
+  function confirmOnServer(intentId) {
+    return post({ payment_intent_id: intentId }).then(function (response) {
+      unanswered = null;
+      return handleServerResponse(response);
+    });
+  }
+
+  // The store could not be reached after the bank's step: whether the bank approved is
+  // not known here, so the page says so and does not call it "not paid".
+  function afterBankUnreachable(intentId) {
+    return function () {
+      unanswered = intentId;
+      fail(words.unreachableAfterBank);
+    };
+  }
+
   // The payment no longer waits at the bank (another tab of this order, or its recovery
-  // link, paid or authenticated it while this page's modal was open): not a failure.
+  // link, paid or authenticated it while this page's modal was open), or Stripe.js lost
+  // the bank's answer (api_connection_error: it may have approved): not a failure, the
+  // server knows.
   function movedOn(error) {
     var intent = error.payment_intent;
     if (intent) {
       return ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
     }
-    return error.code === "payment_intent_unexpected_state";
+    return error.code === "payment_intent_unexpected_state" ||
+      error.type === "api_connection_error";
   }
 
   // Stripe.js's messages are written for developers ("handleCardAction: The
@@ -103,9 +130,11 @@
     return words.authenticationIncomplete;
   }
 
-  // The card field's own checks (validation_error) and card errors speak to shoppers.
+  // The card field's own checks (validation_error) and card errors speak to shoppers; a
+  // lost connection is not an unreadable card.
   function cardFieldMessage(error) {
     if (error.type === "validation_error" || error.type === "card_error") return error.message;
+    if (error.type === "api_connection_error") return words.unreachable;
     logForDevelopers(error);
     return words.cardUnreadable;
   }

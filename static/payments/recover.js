@@ -84,13 +84,15 @@
     });
   }
 
-  // As the checkout's (checkout.js): the payment no longer waits at the bank.
+  // As the checkout's (checkout.js): the payment no longer waits at the bank, or the
+  // bank's answer was lost (it may have approved): the server knows.
   function movedOn(error) {
     var intent = error.payment_intent;
     if (intent) {
       return ["succeeded", "processing", "requires_confirmation"].indexOf(intent.status) >= 0;
     }
-    return error.code === "payment_intent_unexpected_state";
+    return error.code === "payment_intent_unexpected_state" ||
+      error.type === "api_connection_error";
   }
 
   // Stripe.js's messages are written for developers: the shopper gets plain words, the

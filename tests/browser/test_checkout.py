@@ -135,6 +135,69 @@ def test_a_network_failure_leaves_the_form_usable_and_a_retry_pays(page, store, 
     assert len(stripe_client.v1.payment_intents.list().data) == 1
 
 
+def answer_lost(route) -> None:
+    """The request reaches the server and does its work; its answer never reaches the
+    phone (a connection lost on the way back)."""
+    route.fetch()
+    route.abort("connectionreset")
+
+
+def test_the_banks_answer_lost_on_the_way_back_is_asked_of_the_server_and_pays(
+        page, store, sandbox, stripe_client):
+    """The bank approved, its answer never arrived: not "Not paid" (a shopper told that
+    orders again elsewhere, and the sweep charges the first order too)."""
+    to_payment(page, store)
+    page.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    assert [i.status for i in stripe_client.v1.payment_intents.list().data] == ["succeeded"]
+
+
+def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
+        page, store, sandbox, stripe_client):
+    """The bank's answer and the store lost (offline right after the bank's button): the
+    page says the bank may have approved, not "Not paid"; Pay then confirms that same
+    intent, with no second trip to the bank."""
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").wait_for()
+    page.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
+    page.route("**/pay", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
+    expect_error(page, "your bank may have approved the payment")
+    expect(page.locator("#order-status")).not_to_contain_text("Not paid")
+    page.unroute("**/pay")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_paid(page)
+    assert page.get_by_role("dialog").count() == 0
+    [intent] = stripe_client.v1.payment_intents.list().data
+    assert intent.status == "succeeded"
+    assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
+
+
+def test_offline_when_pay_is_pressed_is_said_as_such_not_as_an_unreadable_card(page, store,
+                                                                             sandbox):
+    to_payment(page, store)
+    page.route("**/v1/payment_methods", lambda route: route.abort("internetdisconnected"))
+    pay(page, "4242424242424242")
+    expect_error(page, "We could not reach the store")
+
+
+def test_pay_does_nothing_before_the_pages_script_runs(page, store, sandbox):
+    """On a slow connection a tap before checkout.js sends nothing (a GET would put the
+    CSRF token in the address)."""
+    page.route("**/checkout.js", lambda route: None)  # never answered
+    page.goto(store + "/")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Checkout").click()
+    page.fill("input[name=email]", "shopper@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url("**/orders/*/", wait_until="commit")
+    expect(page.locator("#pay-button")).to_be_disabled()
+    assert page.locator("#payment-form").get_attribute("method") == "post"
+
+
 def test_the_page_loops_when_the_second_confirm_asks_for_action_again(page, store, sandbox):
     """The hour runs out between the modal and the second /pay: Stripe asks the bank
     again, and the page shows the modal again, as the guide's loop does."""
@@ -174,3 +237,4 @@ def test_a_tab_whose_bank_modal_outlived_the_payment_says_paid_not_failed(
     intents = stripe_client.v1.payment_intents.list().data
     assert len(intents) == 1 and intents[0].status == "succeeded"
     assert intents[0].amount_received == 8900
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from payments.models import Order
+from payments.stripe import gateway
 from tests.payments.conftest import server_calls
 
 FAULTS = [
@@ -106,3 +107,45 @@ def test_network_retries_recover_a_dropped_create_without_the_shopper_noticing(
                       when="after")
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
     assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def paid_meanwhile(shopper, call):
+    """``call``, after which the order is paid as a webhook (or the sweep, or another tab)
+    records it while /pay still waits for its own Stripe answer."""
+    def wrapped(**kwargs):
+        try:
+            return call(**kwargs)
+        finally:
+            Order.objects.filter(pk=shopper.order.pk).update(status=Order.Status.PAID)
+    return wrapped
+
+
+def test_stripe_unreachable_after_the_order_was_paid_meanwhile_answers_paid(
+        shopper, sandbox, site_on_sandbox, monkeypatch):
+    """Not "try again": a shopper told that orders again elsewhere and pays twice."""
+    site_on_sandbox.STRIPE_TIMEOUT_SECONDS = 0.5
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm", count=1,
+                      action="drop", when="after")
+    monkeypatch.setattr(gateway, "payment_intent_confirm",
+                        paid_meanwhile(shopper, gateway.payment_intent_confirm))
+    answer = shopper.pay(payment_intent_id=intent_id)
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True, "orderUrl": f"/orders/{shopper.order.reference}/"}
+
+
+def test_a_decline_after_the_order_was_paid_meanwhile_answers_paid(shopper, sandbox,
+                                                                  monkeypatch):
+    """Another tab paid the order while this tab's card was being declined."""
+    monkeypatch.setattr(gateway, "payment_intent_create",
+                        paid_meanwhile(shopper, gateway.payment_intent_create))
+    answer = shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
+    assert answer.status_code == 200 and answer.json()["success"] is True
+
+
+def test_a_decline_of_an_unpaid_order_is_still_a_decline(shopper, sandbox):
+    answer = shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
+    assert answer.status_code == 402
+    assert shopper.order_now().status == Order.Status.OPEN
