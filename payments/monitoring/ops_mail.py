@@ -79,7 +79,10 @@ def ops_digest_content(*, now: datetime) -> dict[str, object] | None:
 
 
 def _digest_content(*, now: datetime) -> dict[str, object] | None:
-    since = now - DAY
+    # Since this clock time yesterday in the shop's zone (the digest runs at a local
+    # hour): 23 or 25 hours across a DST change, so a day's digests leave no hour out and
+    # count none twice. An aware local time minus a day is wall-clock arithmetic.
+    since = timezone.localtime(now) - timedelta(days=1)
     groups = selectors.incident_new_totals(since=since, until=now)
     if not groups:
         return None

@@ -202,12 +202,18 @@ def dashboard_totals_recount() -> Deltas:
 
 def dashboard_totals_rebuild() -> int:
     """Count every total afresh and replace the kept ones, in one transaction; the rows
-    written."""
-    totals = dashboard_totals_recount()
-    rows = [DailyTotal(measure=measure, day=day, currency=currency, value=value,
-                       status=status, count=count, amount=amount)
-            for (measure, day, currency, value, status), count, amount in totals.changed()]
+    written. On PostgreSQL the kept totals are locked before the count: a writer that
+    commits meanwhile would otherwise be counted by neither (its delta deleted, its rows
+    not yet seen); locked, it waits and adds its delta to the rebuilt totals."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {DailyTotal._meta.db_table} IN EXCLUSIVE MODE")
+        totals = dashboard_totals_recount()
+        rows = [DailyTotal(measure=measure, day=day, currency=currency, value=value,
+                           status=status, count=count, amount=amount)
+                for (measure, day, currency, value, status), count, amount
+                in totals.changed()]
         DailyTotal.objects.all().delete()
         DailyTotal.objects.bulk_create(rows, batch_size=2000)
     return len(rows)

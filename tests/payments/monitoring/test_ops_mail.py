@@ -9,7 +9,7 @@ import html
 import importlib
 import re
 import smtplib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.apps import apps as django_apps
@@ -65,6 +65,29 @@ def test_the_digest_counts_new_incidents_by_kind_with_money_per_currency(mailbox
     for text in (message.body, body):
         assert "40.99" not in text and "99.99" not in text  # no sum across currencies
     assert "35.99 EUR" in body and "5.00 USD" in body and "1,500 JPY" in body
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin"])
+def test_a_days_digests_cover_every_hour_once_across_a_dst_change(db, settings, zone):
+    """The digest runs at 08:00 local: on the day clocks go back the two runs are 25
+    hours apart, and in spring 23; an incident between them is in exactly one."""
+    settings.TIME_ZONE = zone
+    local = timezone.get_current_timezone()
+    for days in ((datetime(2026, 10, 24), datetime(2026, 10, 25), datetime(2026, 10, 26)),
+                 (datetime(2026, 10, 31), datetime(2026, 11, 1), datetime(2026, 11, 2)),
+                 (datetime(2027, 3, 13), datetime(2027, 3, 14), datetime(2027, 3, 15)),
+                 (datetime(2027, 3, 27), datetime(2027, 3, 28), datetime(2027, 3, 29))):
+        runs = [day.replace(hour=8, tzinfo=local) for day in days]
+        Incident.objects.all().delete()
+        # Each half hour between the first run and the last.
+        seen = runs[0] + timedelta(minutes=30)
+        while seen < runs[2]:
+            incident_of(Kind.EXPIRED, amount=1000, first_seen_at=seen)
+            seen += timedelta(minutes=30)
+        # The task passes timezone.now(), in UTC.
+        counted = [ops_mail.ops_digest_content(now=run.astimezone(UTC))["count"]
+                   for run in runs[1:]]
+        assert sum(counted) == Incident.objects.count(), (zone, days, counted)
 
 
 def test_the_digest_links_to_the_admin_list_of_those_incidents(mailbox, a_day_of_incidents,

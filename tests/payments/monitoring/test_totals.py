@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from payments.checkout.status import payment_status_record
 from payments.models import DailyTotal, Incident, Order, PaymentAttempt
-from payments.monitoring import incidents, selectors
+from payments.monitoring import incidents, selectors, totals
 from payments.monitoring.totals import (
     FIELDS,
     dashboard_totals_rebuild,
@@ -215,3 +215,37 @@ def test_two_writers_of_a_payments_first_incidents_take_turns(transactional_db):
     first.join(), second.join()
     assert opened.is_set() and Incident.objects.filter(stripe_id="pi_x").count() == 2
     assert_totals_equal_a_recount()
+
+
+@pytest.mark.django_db
+def test_a_writer_committing_during_a_rebuild_is_not_lost(transactional_db, monkeypatch):
+    """The rebuild counts, then replaces the kept totals: a shopper reaching the bank's
+    challenge between the two was in neither (the recount had not seen it, the replace
+    deleted its delta) until the next rebuild. Locked first, the writer waits and adds
+    its delta to the rebuilt totals."""
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    attempt = attempt_new("rb")
+    done = threading.Event()
+
+    def shopper_reaches_the_bank() -> None:
+        record(attempt, intent_of("rb"), status="requires_action")
+        done.set()
+        connection.close()
+
+    recount = totals.dashboard_totals_recount
+    writer = threading.Thread(target=shopper_reaches_the_bank)
+
+    def recount_while_a_writer_commits():
+        counted = recount()
+        writer.start()
+        done.wait(1)  # without the lock it commits here; with it, it waits for the rebuild
+        return counted
+
+    monkeypatch.setattr(totals, "dashboard_totals_recount", recount_while_a_writer_commits)
+    dashboard_totals_rebuild()
+    writer.join(5)
+    assert done.is_set()
+    monkeypatch.setattr(totals, "dashboard_totals_recount", recount)
+    assert_totals_equal_a_recount()
+    assert DailyTotal.objects.filter(measure="challenged").exists()
