@@ -97,8 +97,8 @@ class Scan:
             except (gateway.RateLimited, gateway.StripeUnavailable) as error:
                 if delay is None:
                     raise ScanAborted(f"Stripe kept failing: {error.message}") from error
-                log.warning("scan %s: %s; retrying in %.0f s", self.run.kind, error.message,
-                            delay)
+                log.warning("scan %s: Stripe answered %s; retrying in %.0f s", self.run.kind,
+                            type(error).__name__, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -149,6 +149,8 @@ def _run(kind: str, body: Callable[[Scan], None], progress: Progress | None) -> 
         except (ScanAborted, gateway.PaymentError) as error:
             scan.run.status = ScanRun.Status.FAILED
             scan.run.errors = str(error)
+            # Said in the log too: a scan failing every minute is what ops must hear of.
+            log.warning("The %s scan failed: %s (%s)", kind, error, type(error).__name__)
         except BaseException as error:  # a crash, a Ctrl-C, a time limit: recorded, raised
             scan.run.status, scan.run.errors = ScanRun.Status.FAILED, repr(error) or "stopped"
             raise
@@ -172,6 +174,18 @@ def _events(scan: Scan) -> None:
     if cursor.value == FROM_THE_START:
         _events_all(scan, cursor)
         return
+    try:
+        _events_after(scan, cursor)
+    except gateway.CursorMissing:
+        # The last event seen is gone: no scan for 30 days (Stripe keeps events that
+        # long), or the keys changed. Every event Stripe still keeps, or this scan would
+        # fail every minute for good.
+        log.warning("The events scan's last event %s is no longer at Stripe: reading "
+                    "every event Stripe keeps (30 days).", cursor.value)
+        _events_all(scan, cursor)
+
+
+def _events_after(scan: Scan, cursor: ScanCursor) -> None:
     while True:  # Stripe's catch-up recipe: the pages before the last event seen
         page = scan.read(lambda: gateway.event_page_after(event_id=cursor.value,
                                                           types=INTENT_EVENTS))

@@ -13,6 +13,7 @@ call (0.6 ms of a create's 1.6 ms, `bench/stripe_call.py`) and nothing here need
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,6 +26,8 @@ from django.utils.translation import gettext as _
 
 from payments.stripe import budget, transport
 from payments.telemetry import counters
+
+log = logging.getLogger(__name__)
 
 
 class PaymentError(Exception):
@@ -64,6 +67,11 @@ class IntentMissing(InvalidRequest):
 class IntentStateConflict(InvalidRequest):
     """Stripe refused the call in the intent's state (``payment_intent_unexpected_state``):
     confirming one that succeeded, was canceled or expired; canceling a canceled one."""
+
+
+class CursorMissing(InvalidRequest):
+    """A list's cursor (``starting_after``/``ending_before``) names an object Stripe no
+    longer keeps (events are kept 30 days) or never had (keys or account changed)."""
 
 
 class RateLimited(PaymentError):
@@ -386,7 +394,14 @@ def _call_raw(endpoint: str, request: Any) -> Any:
         return request()
     except stripe.StripeError as error:
         status = str(error.http_status or "connection")
-        raise _ours(error, endpoint=endpoint) from error
+        ours = _ours(error, endpoint=endpoint)
+        if isinstance(ours, StripeUnavailable):
+            # The shopper's sentence says nothing to ops: the call, the status, the cause
+            # and Stripe's request id (to quote to Stripe's support).
+            log.warning("Stripe unavailable: %s answered %s (%s: %s; request %s)", endpoint,
+                        status, type(error).__name__, error.user_message or str(error)[:200],
+                        error.request_id or "none")
+        raise ours from error
     finally:
         counters.count(name="stripe_calls", source=source, endpoint=endpoint, status=status)
 
@@ -414,6 +429,9 @@ def _ours(error: stripe.StripeError, *, endpoint: str) -> PaymentError:
             # Stripe names the missing intent "intent" (the sandbox: "id"): any param but
             # the card's is the intent.
             kind = IntentMissing
+        elif (error.code == "resource_missing"
+              and error.param in ("starting_after", "ending_before")):
+            kind = CursorMissing
         return kind(error.user_message or "The payment request was not valid.",
                     code=error.code, param=error.param, intent=_embedded_intent(error))
     return StripeUnavailable(_("We could not reach our payment provider. Nothing was "

@@ -82,6 +82,32 @@ def test_an_events_scan_with_nothing_new_makes_one_call(shopper, sandbox):
     assert ScanRun.objects.filter(kind="events", status="done").count() == 2
 
 
+def test_an_events_scan_whose_last_event_stripe_no_longer_keeps_reads_them_all(
+        shopper, sandbox, caplog):
+    """No scan for 30 days (or keys changed): the last event seen is gone at Stripe. The
+    scan reads every event Stripe keeps rather than failing every minute for good."""
+    ScanCursor.objects.update_or_create(name="events", defaults={"value": "evt_prunedLongAgo"})
+    intent_id = intent_of(shopper.pay(payment_method_id="pm_card_authenticationRequired"))
+    sandbox.authenticate(intent_id, "fail")
+    run = scans.scan_events()
+    assert run.status == "done", run.errors
+    assert Incident.objects.filter(stripe_id=intent_id,
+                                   kind="authentication_failed").exists()
+    assert ScanCursor.objects.get(name="events").value.startswith("evt_")
+    assert ScanCursor.objects.get(name="events").value != "evt_prunedLongAgo"
+    assert any("no longer at Stripe" in r.getMessage() for r in caplog.records)
+    assert scans.scan_events().status == "done"
+
+
+def test_a_failed_scan_is_said_in_the_log(sandbox, db, caplog, monkeypatch):
+    monkeypatch.setattr(scans, "RETRY_DELAYS", ())
+    ScanCursor.objects.update_or_create(name="events", defaults={"value": "evt_x"})
+    sandbox.add_fault(path="/v1/events", status=500, count=5)
+    assert scans.scan_events().status == "failed"
+    assert any(r.levelname == "WARNING" and r.getMessage().startswith("The events scan failed")
+               for r in caplog.records)
+
+
 def test_an_events_scan_skips_what_webhooks_brought_and_records_what_they_missed(
         product, sandbox):
     """While webhooks work, the scan finds every event already processed (one query a

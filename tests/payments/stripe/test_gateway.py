@@ -62,6 +62,19 @@ def test_outages_map_to_our_exceptions(gw, sandbox, fault, exception):
         create(gw, "pm_card_visa")
 
 
+@pytest.mark.parametrize(("fault", "said"), [({"status": 500}, "answered 500"),
+                                             ({"action": "drop"}, "answered connection")])
+def test_stripe_unavailable_is_logged_with_its_call_status_and_cause(gw, sandbox, caplog,
+                                                                     fault, said):
+    """The shopper hears "try again"; the log says which call, what Stripe answered, why."""
+    sandbox.add_fault(path="/v1/payment_intents", **fault)
+    with pytest.raises(gateway.StripeUnavailable):
+        create(gw, "pm_card_visa")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "payments.stripe.gateway"]
+    assert line.startswith(f"Stripe unavailable: POST /v1/payment_intents {said} (")
+    assert "Nothing was charged" not in line
+
+
 def test_timeout_maps_to_unavailable(gw, sandbox):
     sandbox.add_fault(path="/v1/payment_intents", action="delay", delay_ms=3000)
     with pytest.raises(gateway.StripeUnavailable):
@@ -112,7 +125,10 @@ def test_an_unknown_list_cursor_is_no_missing_intent(gw):
     with pytest.raises(gateway.InvalidRequest) as caught:
         gw.payment_intent_page(starting_after="pi_unknown")
     assert not isinstance(caught.value, gateway.IntentMissing)
+    assert isinstance(caught.value, gateway.CursorMissing)
     assert caught.value.code == "resource_missing"
+    with pytest.raises(gateway.CursorMissing):
+        gw.event_page_after(event_id="evt_gone", types=["payment_intent.succeeded"])
 
 
 def test_confirming_a_succeeded_intent_is_a_state_conflict(gw):
