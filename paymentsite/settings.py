@@ -68,6 +68,12 @@ def env_float(name: str, default: float) -> float:
 
 
 SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+# Rotating the key: the new one above, the old ones here (comma-separated) until what they
+# signed has expired (a receipt's order link: 90 days), so links already mailed,
+# shoppers' sessions and staff sign-ins keep working.
+SECRET_KEY_FALLBACKS = [key.strip() for key in
+                        (env("DJANGO_SECRET_KEY_FALLBACKS", "") or "").split(",")
+                        if key.strip()]
 ALLOWED_HOSTS = [h for h in (env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost") or "").split(",")
                  if h]
 

@@ -141,6 +141,13 @@ def test_a_live_key_goes_to_stripe(base):
     assert got == {"STRIPE_API_BASE": "", "STRIPE_LIVE_MODE": True, "STRIPE_API_HOST": None}
 
 
+def test_old_secret_keys_are_read_for_a_rotation():
+    rotated = {**PRODUCTION, "DJANGO_SECRET_KEY_FALLBACKS": " old-key-1 , old-key-2,"}
+    assert values(rotated, "SECRET_KEY_FALLBACKS") == {
+        "SECRET_KEY_FALLBACKS": ["old-key-1", "old-key-2"]}
+    assert values(PRODUCTION, "SECRET_KEY_FALLBACKS") == {"SECRET_KEY_FALLBACKS": []}
+
+
 def test_production_is_https_only_by_default():
     got = values(PRODUCTION, "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
                  "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",

@@ -7,8 +7,10 @@ import re
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from payments.models import Order, Product
+from payments.shop.orders import order_status_token
 from tests.payments.conftest import shopper_with_order
 
 
@@ -286,3 +288,15 @@ def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_o
     assert f"Pay order {shopper.order.reference} (51.98 EUR)" in page
     assert "have not paid for them yet; nothing was charged" in page  # says what they are
     assert paid.order.reference not in page
+
+
+def test_a_mailed_order_link_outlives_a_secret_key_rotation(client, product, settings):
+    """The new key in DJANGO_SECRET_KEY, the old one in DJANGO_SECRET_KEY_FALLBACKS: the
+    receipt's link (90 days) keeps working; without the fallback it would be "not valid"."""
+    order = Order.objects.create(email="shopper@example.com", amount=2599, currency="eur")
+    link = reverse("order_status", args=[order_status_token(order=order)])
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "rotated-" + "n3w-" * 12
+    assert client.get(link).status_code == 404
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert client.get(link).status_code == 200
