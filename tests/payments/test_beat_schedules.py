@@ -83,3 +83,24 @@ def test_the_receipts_due_are_drained_every_5_seconds_in_place_of_the_late_sweep
     outbox.schedule_remove(django_apps, None)
     [task] = PeriodicTask.objects.filter(task="payments.mail.receipts_late_task")
     assert (task.name, task.interval.every) == ("Mail: receipts never queued", 60)
+
+
+def test_every_repeating_task_expires_before_its_next_run(db):
+    """A message that waited in the queue past its next run (a worker outage) is dropped:
+    the next run does its work, without a backlog of old scans spending Stripe calls."""
+    for migration in schedule_migrations():
+        for operation in migration.operations:
+            if isinstance(operation, migrations.RunPython):
+                operation.code(django_apps, None)
+    repeating = PeriodicTask.objects.filter(interval__isnull=False).select_related("interval")
+    assert repeating.count() >= 6
+    for task in repeating:
+        assert task.interval.period == "seconds"
+        assert task.expire_seconds is not None and \
+            0 < task.expire_seconds <= task.interval.every, task.name
+    minute = PeriodicTask.objects.get(task="payments.tasks.scan_stale_task")
+    assert minute.expire_seconds == 55
+    expire = importlib.import_module("payments.migrations.0082_beat_schedules_expire")
+    expire.expiry_unset(django_apps, None)
+    assert PeriodicTask.objects.get(pk=minute.pk).expire_seconds is None
+    assert PeriodicTask.objects.get(task="payments.mail.receipts_late_task").expire_seconds == 5
