@@ -46,8 +46,8 @@ def test_0076_fills_the_order_reference_of_incidents_already_there(db):
 
 
 def test_0078_lowers_the_currencies_stored_in_upper_case(db):
-    """Products and orders saved as "EUR" before ``CurrencyField`` (an ``UPDATE`` writes
-    them so here: it skips the field's ``pre_save``) read "eur" after 0078; the rest stay."""
+    """Products and orders saved as "EUR" before ``CurrencyField`` (plain SQL writes them
+    so here: the field lowers what the ORM sends) read "eur" after 0078; the rest stay."""
     import importlib
 
     from django.apps import apps
@@ -63,11 +63,19 @@ def test_0078_lowers_the_currencies_stored_in_upper_case(db):
     Order.objects.create(email="a@example.com", amount=1500, currency="eur")
     Order.objects.create(email="b@example.com", amount=900, currency="usd")
     attempt = attempt_of(Order.objects.get(email="a@example.com"))
-    Product.objects.filter(sku="mug").update(currency="EUR")
-    Order.objects.filter(email="a@example.com").update(currency="Eur")
-    PaymentAttempt.objects.filter(pk=attempt.pk).update(currency="EUR")
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {Product._meta.db_table} SET currency = 'EUR' "
+                       "WHERE sku = 'mug'")
+        cursor.execute(f"UPDATE {Order._meta.db_table} SET currency = 'Eur' "
+                       "WHERE email = 'a@example.com'")
+        cursor.execute(f"UPDATE {PaymentAttempt._meta.db_table} SET currency = 'EUR' "
+                       "WHERE id = %s", [attempt.pk])
+        cursor.execute(f"SELECT currency FROM {Product._meta.db_table} WHERE sku = 'mug'")
+        assert cursor.fetchone() == ("EUR",)
 
-    lower(apps, SimpleNamespace(connection=connection))
+    # In batches of 2 ids: each its own short transaction, none missed between them.
+    assert lower(apps, SimpleNamespace(connection=connection), batch=2) == 3
+    assert lower(apps, SimpleNamespace(connection=connection), batch=2) == 0
     attempt.refresh_from_db()
     assert attempt.currency == "eur"
     assert dict(Product.objects.values_list("sku", "currency")) == {"mug": "eur", "cup": "usd"}
