@@ -227,7 +227,7 @@ class SubmittedFilter(DateRangeFilter):
 @admin.register(OpsAction)
 class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every ops action submitted: who, what, to which payments, and the result of each.
-    Its page is also the progress page of an action at work (it reloads itself)."""
+    Its page is also the progress page of an action at work (opsaction.js updates it)."""
 
     list_display = ["when", "user", "kind_display", "payments", "progress", "summary_display"]
     list_display_links = ["when"]
@@ -272,6 +272,10 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 context["back"] = back
             context["at_work"] = record.status in (OpsAction.Status.QUEUED,
                                                    OpsAction.Status.RUNNING)
+            # The page's status line (role="status"), which opsaction.js keeps current.
+            context["progress_words"] = self.progress(record)
+            context["summary_words"] = "" if context["at_work"] else \
+                ops_actions.recovery_summaries(records=[record]).get(record.pk, "")
         return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description=_("When"), ordering="submitted_at")

@@ -6,15 +6,19 @@ SHOTS_DIR when set."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
+from playwright.sync_api import expect
 
-from payments.models import Incident
-from tests.payments.admin.test_accessibility import left_at_the_bank
+from payments.models import Incident, OpsAction, OpsActionItem
+from tests.browser.accessibility import axe_violations
+from tests.browser.test_admin_languages import shot
+from tests.payments.admin.test_accessibility import action_at_work, left_at_the_bank
 from tests.payments.factories import attempt_of, incident_of, order_of, totals_recounted
 
 pytestmark = pytest.mark.browser
@@ -66,4 +70,57 @@ def test_the_dashboards_colours_and_links_in_text(browser, admin):
     for link in (".dash-range > a", ".dash-kpi-money > a", ".breadcrumbs a", ".help > a"):
         assert page.locator(link).first.evaluate(
             "a => getComputedStyle(a).textDecorationLine") == "underline", link
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, width):
+    url, _, challenged = admin
+    olga = User.objects.get(username="olga")
+    action = action_at_work(user=olga, incidents=[challenged, left_at_the_bank()])
+    first, second = action.items.order_by("position")
+    context, page = signed_in(browser, admin, width=width)
+    fetches = []
+    page.on("request", lambda request: fetches.append(request.url)
+            if "/opsaction/" in request.url else None)
+    page.goto(f"{url}/admin/payments/opsaction/{action.pk}/change/"
+              "?next=/admin/payments/incident/")
+    status = page.locator("#ops-progress")
+    expect(status).to_have_attribute("role", "status")
+    expect(status).to_contain_text("0 of 2 done")
+    expect(page.locator(".ops-check-again")).to_be_hidden()  # the script does it
+    assert page.locator("meta[http-equiv=refresh]").count() == 0
+    assert axe_violations(page, "progress page") == []
+    shot(page, f"progress-at-work-{width}")
+    back = page.get_by_role("link", name="Back to where the action came from")
+    back.focus()
+    page.evaluate("window.notReloaded = true")
+
+    # What the worker writes as it goes (its own tests run it for real: test_ops.py).
+    now = timezone.now()
+    OpsActionItem.objects.filter(pk=first.pk).update(
+        result=OpsActionItem.Result.DONE, detail="refreshed", finished_at=now)
+    OpsAction.objects.filter(pk=action.pk).update(done=1)
+    expect(status).to_contain_text("1 of 2 done")
+    expect(page.locator("td.field-result_display").first).to_have_text("refreshed")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("document.activeElement.textContent") == \
+        "Back to where the action came from"
+
+    OpsActionItem.objects.filter(pk=second.pk).update(
+        result=OpsActionItem.Result.SKIPPED, detail="already canceled", finished_at=now)
+    OpsAction.objects.filter(pk=action.pk).update(
+        done=1, skipped=1, status=OpsAction.Status.DONE, finished_at=now,
+        summary="1 refreshed, 1 skipped: already canceled")
+    expect(status).to_contain_text("Done — 1 refreshed, 1 skipped: already canceled")
+    expect(page.locator(".field-progress .readonly")).to_have_text("Done")
+    expect(page.locator(".ops-at-work")).to_be_hidden()
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("document.activeElement.textContent") == \
+        "Back to where the action came from"
+    assert axe_violations(page, "progress page, done") == []
+    shot(page, f"progress-done-{width}")
+    asked = len(fetches)
+    time.sleep(4)  # more than the script's 3 s
+    assert len(fetches) == asked, "still asking after the action finished"
     context.close()

@@ -51,6 +51,31 @@ def action_at_work(*, user: User, incidents: list[Incident]) -> OpsAction:
     return action
 
 
+def test_the_progress_page_updates_in_place_and_never_reloads_itself(olga):
+    user = User.objects.get(username="olga")
+    action = action_at_work(user=user, incidents=[left_at_the_bank(), left_at_the_bank()])
+    url = f"/admin/payments/opsaction/{action.pk}/change/?next=/admin/payments/incident/"
+    html = olga.get(url).content.decode()
+    assert 'http-equiv="refresh"' not in html  # axe meta-refresh: focus lost every 3 s
+    assert 'src="/static/payments/admin/opsaction.js"' in html
+    status = re.search(r'<p id="ops-progress"[^>]*>(.*?)</p>', html, re.S)
+    assert status and 'role="status"' in status.group(0)
+    assert 'data-at-work="1"' in status.group(0) and "0 of 2 done" in status.group(1)
+    # Without scripts: a plain link to the same page.
+    check = re.search(r'<a href="([^"]+)" class="ops-check-again">Check again</a>', html)
+    assert check and check.group(1).replace("&amp;", "&") == url
+
+    OpsAction.objects.filter(pk=action.pk).update(
+        status=OpsAction.Status.DONE, done=2, finished_at=timezone.now(),
+        summary="2 refreshed")
+    action.items.update(result=OpsActionItem.Result.DONE, detail="refreshed",
+                        finished_at=timezone.now())
+    html = olga.get(url).content.decode()
+    status = re.search(r'<p id="ops-progress"[^>]*>(.*?)</p>', html, re.S)
+    assert 'data-at-work="0"' in status.group(0) and "Done" in status.group(1)
+    assert "opsaction.js" not in html and "ops-check-again" not in html
+
+
 @pytest.mark.parametrize(("level", "role"), [
     (messages.SUCCESS, "status"), (messages.INFO, "status"),
     (messages.WARNING, "alert"), (messages.ERROR, "alert")])
