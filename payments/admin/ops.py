@@ -113,14 +113,23 @@ class OpsActionForm(forms.Form):
     cancellation the reason Stripe records."""
 
     token = forms.UUIDField(widget=forms.HiddenInput)
+    # The help text as a field's: Django points the select's aria-describedby at it (and
+    # at its error).
     reason = forms.ChoiceField(
-        label=_("Reason"), required=True,
+        label=_("Reason"), required=True, help_text=_("Stripe records it with the cancellation."),
         choices=[("", _("Choose a reason")), *ops_actions.CANCEL_REASONS.items()])
 
     def __init__(self, *args, action: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if action != Action.CANCEL:
             del self.fields["reason"]
+
+    def focus_first_error(self) -> None:
+        """Shown again with an error, the page opens on the field to correct."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["autofocus"] = True
+                return
 
 
 class OpsActionsMixin:
@@ -327,6 +336,7 @@ class OpsActionsMixin:
     def ops_page_again(self, request: HttpRequest, action: str, token, back: str,
                        form: OpsActionForm) -> TemplateResponse:
         """The same page (same token, same payments) with the form's errors."""
+        form.focus_first_error()
         record = ops_actions.recovery_issued(token=token, action=action, user=request.user)
         incidents = self.get_queryset(request).filter(ops_items__ops_action=record)
         return self.ops_confirmation(request, action, incidents, back=back, form=form,

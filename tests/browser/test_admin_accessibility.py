@@ -6,6 +6,7 @@ SHOTS_DIR when set."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -123,4 +124,23 @@ def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, 
     asked = len(fetches)
     time.sleep(4)  # more than the script's 3 s
     assert len(fetches) == asked, "still asking after the action finished"
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_cancel_without_a_reason_is_announced_with_the_focus_on_the_field(browser, admin,
+                                                                           width):
+    url, _, challenged = admin
+    context, page = signed_in(browser, admin, width=width)
+    page.goto(f"{url}/admin/payments/incident/ops/cancel/?ids={challenged.pk}")
+    assert axe_violations(page, "cancel confirmation") == []
+    page.get_by_role("button", name="Yes, cancel").click()
+    expect(page).to_have_title(re.compile(r"^Error: Cancel 1 payment\?"))
+    expect(page.get_by_role("alert")).to_have_text("Please correct the error below.")
+    expect(page.locator("#id_reason")).to_be_focused()
+    reason = page.get_by_role("combobox", name="Reason")
+    expect(reason).to_have_accessible_description(re.compile(
+        r"Stripe records it with the cancellation\..*This field is required\."))
+    assert axe_violations(page, "cancel confirmation, error") == []
+    shot(page, f"cancel-error-{width}")
     context.close()

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from payments.models import Incident, OpsAction, OpsActionItem
 from payments.recovery.actions import incident_version
+from tests.payments.admin.test_ops import form_of
 from tests.payments.factories import attempt_of, incident_of, order_of
 
 CANCEL = "/admin/payments/incident/ops/cancel/"
@@ -74,6 +75,27 @@ def test_the_progress_page_updates_in_place_and_never_reloads_itself(olga):
     status = re.search(r'<p id="ops-progress"[^>]*>(.*?)</p>', html, re.S)
     assert 'data-at-work="0"' in status.group(0) and "Done" in status.group(1)
     assert "opsaction.js" not in html and "ops-check-again" not in html
+
+
+def test_a_cancel_without_a_reason_is_announced_and_opens_on_the_field(olga):
+    incident = left_at_the_bank()
+    data = form_of(olga.get(CANCEL, {"ids": incident.pk}))
+    page = olga.post(CANCEL, data)
+    html = page.content.decode()
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
+    assert title.startswith("Error: Cancel 1 payment?"), title
+    assert '<p class="errornote" role="alert">Please correct the error below.</p>' in html
+    select = re.search(r'<select name="reason"[^>]*>', html).group(0)
+    assert "autofocus" in select and 'aria-invalid="true"' in select
+    described = re.search(r'aria-describedby="([^"]+)"', select).group(1).split()
+    assert described == ["id_reason_helptext", "id_reason_error"]
+    assert '<div class="help" id="id_reason_helptext">Stripe records it with the ' \
+        'cancellation.</div>' in html
+    assert 'id="id_reason_error"' in html
+
+    first = olga.get(CANCEL, {"ids": incident.pk}).content.decode()  # no error yet
+    assert "errornote" not in first and "Error:" not in first
+    assert "autofocus" not in re.search(r'<select name="reason"[^>]*>', first).group(0)
 
 
 @pytest.mark.parametrize(("level", "role"), [
