@@ -17,7 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from payments.models import Incident, OpsAction, OpsActionItem
-from tests.browser.accessibility import axe_violations
+from tests.browser.accessibility import axe_violations, focused
 from tests.browser.test_admin_languages import shot
 from tests.payments.admin.test_accessibility import action_at_work, left_at_the_bank
 from tests.payments.factories import attempt_of, incident_of, order_of, totals_recounted
@@ -58,6 +58,40 @@ def signed_in(browser, admin, *, width: int = 1280, locale: str = "en-US"):
     page = context.new_page()
     page.set_default_timeout(10_000)
     return context, page
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_dashboard_passes_axe_and_its_chart_is_a_table_for_the_keyboard(browser, admin,
+                                                                           width):
+    url = admin[0]
+    context, page = signed_in(browser, admin, width=width)
+    page.goto(url + "/admin/payments/dashboard/?days=90")
+    # nested-interactive, link-in-text-block, color-contrast among them.
+    assert axe_violations(page, "dashboard") == []
+    shot(page, f"dashboard-{width}")
+
+    # The keyboard goes past the chart (it had 180 stops at 90 days) to its table.
+    page.get_by_role("link", name="All payments awaiting confirmation").focus()
+    page.keyboard.press("Tab")
+    assert focused(page)["name"] == "Show as table" and focused(page)["visible"]
+    page.keyboard.press("Enter")
+    rows = page.locator(".dash-days tbody tr")
+    expect(rows).to_have_count(90)
+    assert page.locator(".dash-days caption").text_content().strip() == \
+        "Payments in trouble made and recovered per day"
+    made = rows.nth(88)  # yesterday
+    expect(made.locator("td").first).to_have_text("1")
+    assert made.locator("a").first.get_attribute("href") == \
+        page.locator(".dash-daily a").nth(2 * 88).get_attribute("href")
+    page.keyboard.press("Tab")
+    assert focused(page)["visible"] and focused(page)["name"] == "0"  # the first day's made
+    assert axe_violations(page, "dashboard, table open") == []
+    shot(page, f"dashboard-table-{width}")
+    # The mouse still opens a day's payments from its bar.
+    page.locator(".dash-daily a rect.dash-bar-seen").nth(88).click(force=True)
+    expect(page).to_have_url(re.compile(r"/admin/payments/incident/\?"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    context.close()
 
 
 def test_the_dashboards_colours_and_links_in_text(browser, admin):

@@ -117,3 +117,23 @@ def test_a_result_after_a_redirect_is_read_out(olga):
     html = page.content.decode()
     assert re.search(r'<div class="messagelist-region" role="alert"><ul class="messagelist">'
                      r'\s*<li class="warning">No such payment: nothing was done.</li>', html)
+
+
+def test_the_daily_chart_is_a_picture_beside_a_table(olga, settings):
+    for days_ago in (1, 3):
+        incident = incident_of(Incident.Kind.ACTION_ABANDONED, status=Incident.Status.LOST,
+                               first_seen_at=timezone.now() - timedelta(days=days_ago))
+        Incident.objects.filter(pk=incident.pk).update(
+            intent_created_at=timezone.now() - timedelta(days=days_ago))
+    html = olga.get("/admin/payments/dashboard/?days=30").content.decode()
+    svg = re.search(r'<svg class="dash-daily"[^>]*>(.*?)</svg>', html, re.S)
+    assert 'aria-hidden="true"' in svg.group(0) and 'role="img"' not in svg.group(0)
+    chart_links = re.findall(r'<a href="([^"]+)"( tabindex="-1")?>', svg.group(1))
+    assert len(chart_links) == 60 and all(hidden for _, hidden in chart_links)
+    table = re.search(r'<details class="dash-days">\s*<summary>Show as table</summary>(.*?)'
+                      r'</details>', html, re.S).group(1)
+    rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", table)
+    assert len(rows) == 30
+    table_links = re.findall(r'<a href="([^"]+)">(\d+)</a>', table)
+    assert [href for href, _ in table_links] == [href for href, _ in chart_links]
+    assert sum(int(n) for _, n in table_links) == 2  # made: 1 and 1; recovered: none
