@@ -108,6 +108,19 @@ def test_the_dashboards_colours_and_links_in_text(browser, admin):
     context.close()
 
 
+def test_the_legend_keeps_its_colours_in_forced_colours(browser, admin):
+    url = admin[0]
+    context, page = signed_in(browser, admin)
+    page.emulate_media(forced_colors="active")
+    page.goto(url + "/admin/payments/dashboard/")
+    colours = page.eval_on_selector_all(
+        ".dash-key", "keys => keys.map(k => getComputedStyle(k).backgroundColor)")
+    assert colours == ["rgb(217, 130, 43)", "rgb(46, 133, 64)"]  # the bars' own
+    bar = page.locator(".dash-daily rect.dash-bar-seen").first
+    assert bar.evaluate("r => getComputedStyle(r).fill") == "rgb(217, 130, 43)"
+    context.close()
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, width):
     url, _, challenged = admin
