@@ -309,12 +309,23 @@ def dashboard_view_for(site: AdminSite):
                             "by": by, "rows": breakdown_rows(by, groups, links)}
                            for by, groups in summary.breakdowns.items()],
             "chart": daily_chart(summary.daily, links),
+            "countdown_words": countdown_words(),
             "period_url": links.url(each_payment=False, three_d_secure=False),
             "lost_after": in_words(timedelta(
                 seconds=settings.PAYMENTS_ABANDONED_LOST_AFTER_SECONDS)),
         }
         return TemplateResponse(request, "admin/payments/dashboard.html", context)
     return dashboard_view
+
+
+def countdown_words() -> dict[str, str]:
+    """What dashboard.js writes in "Expires in", in the reader's language."""
+    return {
+        "expired": gettext("expired"),
+        # The script fills in the numbers, the minutes with two digits.
+        "hours": gettext("%(hours)s h %(minutes)s min"),
+        "minutes": gettext("%(minutes)s min %(seconds)s s"),
+    }
 
 
 def _self_url(days: int, currency: str | None) -> str:

@@ -121,6 +121,31 @@ def test_the_legend_keeps_its_colours_in_forced_colours(browser, admin):
     context.close()
 
 
+def test_the_countdown_speaks_the_pages_words(browser, admin):
+    url = admin[0]
+    context, page = signed_in(browser, admin)
+
+    def in_other_words(route):
+        html = route.fetch().text().replace(
+            'data-countdown-minutes="%(minutes)s min %(seconds)s s"',
+            'data-countdown-minutes="noch %(minutes)s:%(seconds)s"')
+        route.fulfill(body=html, headers={"content-type": "text/html; charset=utf-8"})
+
+    page.route(re.compile(r".*/admin/payments/dashboard/$"), in_other_words)
+    page.goto(url + "/admin/payments/dashboard/")
+    expect(page.locator(".dash-countdown")).to_have_text(re.compile(r"^noch 5[45]:\d\d$"))
+    context.close()
+
+
+def test_the_countdown_in_german(browser, admin):
+    """Needs the countdown's msgids in the German catalog."""
+    url = admin[0]
+    context, page = signed_in(browser, admin, locale="de-DE")
+    page.goto(url + "/admin/payments/dashboard/")
+    expect(page.locator(".dash-countdown")).to_have_text(re.compile(r"^5[45] Min\. \d\d Sek\.$"))
+    context.close()
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, width):
     url, _, challenged = admin

@@ -137,3 +137,10 @@ def test_the_daily_chart_is_a_picture_beside_a_table(olga, settings):
     table_links = re.findall(r'<a href="([^"]+)">(\d+)</a>', table)
     assert [href for href, _ in table_links] == [href for href, _ in chart_links]
     assert sum(int(n) for _, n in table_links) == 2  # made: 1 and 1; recovered: none
+
+
+def test_the_countdown_takes_its_words_from_the_page(olga):
+    html = olga.get("/admin/payments/dashboard/").content.decode()
+    assert 'data-countdown-expired="expired"' in html
+    assert 'data-countdown-minutes="%(minutes)s min %(seconds)s s"' in html
+    assert 'data-countdown-hours="%(hours)s h %(minutes)s min"' in html
