@@ -409,6 +409,21 @@ if PAYMENTS_SCAN_LEASE_SECONDS < 3:
     raise ImproperlyConfigured("PAYMENTS_SCAN_LEASE_SECONDS must be at least 3 (it is "
                                "renewed every third of it).")
 
+# Retention (payments.monitoring.retention, daily): scan runs older than this many days are
+# deleted (each kind's latest finished run is kept however old: /metrics and the stale
+# sweep's catch-up read it), and processed webhook events this long after processing
+# (never one waiting or failing). Events stay at least 30 days: Stripe lists events that
+# long (payments.stripe.facts.EVENTS_LISTED_FOR), and the events scan skips those we
+# processed by their stored id.
+PAYMENTS_RETAIN_SCAN_RUNS_DAYS = env_int("PAYMENTS_RETAIN_SCAN_RUNS_DAYS", 30)
+if PAYMENTS_RETAIN_SCAN_RUNS_DAYS < 1:
+    raise ImproperlyConfigured("PAYMENTS_RETAIN_SCAN_RUNS_DAYS must be at least 1.")
+PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS = env_int("PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS", 90)
+if PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS < 30:
+    raise ImproperlyConfigured("PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS must be at least 30 "
+                               "(Stripe lists events for 30 days; the events scan skips "
+                               "those already processed by their stored id).")
+
 # Prometheus's scrapes of /metrics carry this bearer token; unset, /metrics is off (404).
 PAYMENTS_METRICS_TOKEN = env("PAYMENTS_METRICS_TOKEN", "") or ""
 

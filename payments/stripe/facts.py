@@ -27,6 +27,11 @@ CONFIRMATION_WINDOW = timedelta(hours=1)
 IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
 
+# docs.stripe.com/api/events: events are retrievable (and listed) for 30 days; webhook
+# deliveries are retried for up to 3 days. An event id older than that never comes again
+# from Stripe, so its stored row is no longer needed to tell a repeat.
+EVENTS_LISTED_FOR = timedelta(days=30)
+
 # docs.stripe.com/rate-limits: an endpoint (a named operation: every
 # GET /v1/payment_intents/{id} is one) with a limit of its own, beside the account's and
 # the other endpoints' (settings.STRIPE_RATE_LIMIT_PER_SECOND and _PER_ENDPOINT). Over a
