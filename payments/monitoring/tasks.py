@@ -16,8 +16,9 @@ and the next run (a minute later) goes on from where the scans always start.
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
-from payments.monitoring import events, ops_mail, reconcile, scans
+from payments.monitoring import events, ops_mail, reconcile, retention, scans
 from payments.monitoring.models import ScanRun
 from payments.stripe.budget import background_patience, stripe_calls_for
 
@@ -87,3 +88,10 @@ def ops_alert_task() -> bool:
     """Beat, every 15 minutes: alert ops if too many authentications failed (at most
     once per 24 hours); a failed send is tried at the next check."""
     return ops_mail.ops_alert_check()
+
+
+@shared_task(name="payments.monitoring.retention_prune_task", acks_late=True)
+def retention_prune_task() -> dict[str, int]:
+    """Beat, daily at a quiet hour: old scan runs, processed webhook events and expired
+    sessions deleted, in batches; a run cut short by the time limit keeps what it did."""
+    return retention.retention_prune(now=timezone.now()).as_dict()

@@ -52,7 +52,8 @@ def test_every_scheduled_task_name_resolves_to_a_registered_task(db):
                      "payments.mail.receipts_late_task",
                      "payments.monitoring.webhook_events_sweep_task",
                      "payments.recovery.tasks.ops_actions_resume_task",
-                     "payments.monitoring.reconcile_task"}
+                     "payments.monitoring.reconcile_task",
+                     "payments.monitoring.retention_prune_task"}
     app.loader.import_default_modules()
     assert names - set(app.tasks) == set()
 
@@ -104,3 +105,22 @@ def test_every_repeating_task_expires_before_its_next_run(db):
     expire.expiry_unset(django_apps, None)
     assert PeriodicTask.objects.get(pk=minute.pk).expire_seconds is None
     assert PeriodicTask.objects.get(task="payments.mail.receipts_late_task").expire_seconds == 5
+
+
+def test_retention_runs_nightly_at_half_past_three_and_a_late_run_expires(db, settings):
+    """In the merchant's time (CELERY_TIMEZONE), clear of the hour daylight saving skips or
+    repeats; a run that waited 3 hours for a worker is dropped, not run in the day's
+    traffic or twice with the next night's."""
+    retention = importlib.import_module("payments.migrations.0083_retention_schedule")
+    retention.schedule_create(django_apps, None)
+    retention.schedule_create(django_apps, None)  # idempotent
+    [task] = PeriodicTask.objects.filter(task="payments.monitoring.retention_prune_task")
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week,
+            task.crontab.day_of_month) == ("30", "3", "*", "*")
+    assert str(task.crontab.timezone) == (settings.CELERY_TIMEZONE or "UTC")
+    assert task.expire_seconds == 3 * 3600 and task.enabled and task.interval is None
+    assert PeriodicTasks.last_change() is not None
+    app.loader.import_default_modules()
+    assert task.task in app.tasks
+    retention.schedule_remove(django_apps, None)
+    assert not PeriodicTask.objects.filter(task=task.task).exists()

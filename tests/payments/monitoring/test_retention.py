@@ -198,3 +198,10 @@ def test_a_second_run_finds_nothing_left():
     retention.retention_prune(now=NOW)
     assert retention.retention_prune(now=NOW) == retention.Pruned()
 
+
+def test_the_task_prunes_and_returns_the_counts():
+    from payments.monitoring.tasks import retention_prune_task
+
+    event_of("old", received_days=1000, processed_days=1000)
+    assert retention_prune_task.name == "payments.monitoring.retention_prune_task"
+    assert retention_prune_task()["webhook_events_deleted"] == 1
