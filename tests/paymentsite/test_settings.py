@@ -271,3 +271,17 @@ def test_collectstatic_works_without_a_static_root_named():
     assert out.returncode == 0, out.stderr
     assert "static files copied" in out.stdout
     assert values(PRODUCTION, "STATIC_ROOT")["STATIC_ROOT"] == str(ROOT / "var" / "static")
+
+
+def test_retention_days_are_read_and_checked():
+    assert values({"PAYMENTS_RETAIN_SCAN_RUNS_DAYS": "7",
+                   "PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS": "30"},
+                  "PAYMENTS_RETAIN_SCAN_RUNS_DAYS", "PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS") == {
+        "PAYMENTS_RETAIN_SCAN_RUNS_DAYS": 7, "PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS": 30}
+    assert "PAYMENTS_RETAIN_SCAN_RUNS_DAYS must be at least 1" in refused(
+        {"PAYMENTS_RETAIN_SCAN_RUNS_DAYS": "0"})
+    # Under Stripe's 30 days an event could come again and be taken for new.
+    assert "PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS must be at least 30" in refused(
+        {"PAYMENTS_RETAIN_WEBHOOK_EVENTS_DAYS": "29"})
+    assert refused({"PAYMENTS_RETAIN_SCAN_RUNS_DAYS": "30d"}).endswith(
+        "PAYMENTS_RETAIN_SCAN_RUNS_DAYS='30d' is not a whole number.")
