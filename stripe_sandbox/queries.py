@@ -55,7 +55,7 @@ def paginate(items: Sequence[Any], *, params: dict[str, Any], position: Callable
                               "starting_after.", param="ending_before")
     stop = len(items) if stop is None else stop
     if params.get("ending_before"):
-        end = min(position(params["ending_before"]), stop)
+        end = min(_cursor_at(position, params, "ending_before"), stop)
         page: list[Any] = []
         index = end - 1
         while index >= start and len(page) <= limit:
@@ -65,7 +65,7 @@ def paginate(items: Sequence[Any], *, params: dict[str, Any], position: Callable
         has_more = len(page) > limit
         return list(reversed(page[:limit])), has_more
     if params.get("starting_after"):
-        start = max(start, position(params["starting_after"]) + 1)
+        start = max(start, _cursor_at(position, params, "starting_after") + 1)
     page = []
     index = start
     while index < stop and len(page) <= limit:
@@ -73,6 +73,17 @@ def paginate(items: Sequence[Any], *, params: dict[str, Any], position: Callable
             page.append(items[index])
         index += 1
     return page[:limit], len(page) > limit
+
+
+def _cursor_at(position: Callable[[str], int], params: dict[str, Any], name: str) -> int:
+    """The cursor's index; an unknown one is Stripe's 400 ``resource_missing`` naming the
+    cursor's own parameter."""
+    try:
+        return position(params[name])
+    except SandboxError as error:
+        if error.code == "resource_missing":
+            error.param = name
+        raise
 
 
 # --- search ---------------------------------------------------------------------------

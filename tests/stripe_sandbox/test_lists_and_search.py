@@ -30,6 +30,16 @@ def test_list_is_newest_first_and_pages_with_cursors(stripe_client):
     assert everything == newest_first
 
 
+@pytest.mark.parametrize("cursor", ["starting_after", "ending_before"])
+def test_an_unknown_cursor_is_resource_missing_naming_its_parameter(stripe_client, cursor):
+    for listing in (stripe_client.v1.payment_intents, stripe_client.v1.events):
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            listing.list(params={cursor: "evt_gone" if listing is stripe_client.v1.events
+                                 else "pi_gone"})
+        assert (caught.value.http_status, caught.value.code, caught.value.param) == \
+            (400, "resource_missing", cursor)
+
+
 def test_list_filters_by_created_and_customer(stripe_client, sandbox):
     customer = stripe_client.v1.customers.create()
     old = make(stripe_client, 2)
