@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.dates import MONTHS_3
-from django.utils.formats import date_format, number_format
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, smart_split, unescape_string_literal
@@ -62,10 +62,7 @@ def timestamp(value: datetime | None, *, seconds: bool = False) -> str:
     per row, and the generic formatter cost ~0.1 ms each (bench/admin.py)."""
     if value is None:
         return EMPTY
-    local = timezone.localtime(value)
-    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        # An hour that happens twice (clocks going back): Django names no zone then.
-        return unbroken(date_format(local, "j M Y H:i:s T" if seconds else "j M Y H:i T"))
+    local = timezone.localtime(value)  # its fold tells the hour that happens twice apart
     clock = f"{local.hour:02d}:{local.minute:02d}"
     if seconds:
         clock += f":{local.second:02d}"

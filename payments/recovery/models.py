@@ -59,8 +59,10 @@ class OpsAction(models.Model):
 
     def __str__(self) -> str:
         """"Confirm now by olga, 6 Dec 2026 10:32 UTC" (the site's time zone, named)."""
-        at = date_format(timezone.localtime(self.submitted_at or self.created_at),
-                         "j M Y H:i T")
+        local = timezone.localtime(self.submitted_at or self.created_at)
+        # Its zone named by Python, which tells the hour that happens twice apart (Django's
+        # "T" is empty then).
+        at = f"{date_format(local, 'j M Y H:i')} {local.tzname()}"
         return f"{self.get_kind_display()} by {self.user}, {at}"
 
 
