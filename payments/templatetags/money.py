@@ -30,7 +30,9 @@ def money_localized(*, amount: int, currency: str, language: str) -> str:
         return money_format(amount=amount, currency=currency)
     digits = currency_exponent(currency=currency)
     locale = Locale.parse(translation.to_locale(language))
-    pattern = parse_pattern(locale.currency_formats["standard"])
+    # A pattern of our own: Babel's is one object shared by every thread, and setting its
+    # digits there would write another request's price with this currency's.
+    pattern = parse_pattern(locale.currency_formats["standard"].pattern)
     pattern.frac_prec = (digits, digits)
     return pattern.apply(Decimal(amount).scaleb(-digits), locale, currency=currency.upper(),
                          currency_digits=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from babel import Locale
 from django.conf import settings
 from django.test import Client
 from django.utils import translation
@@ -41,6 +42,17 @@ def test_money_is_written_as_each_language_writes_it():
     assert money_localized(amount=123450, currency="eur", language="fr") == \
         f"1{NNBSP}234,50{NBSP}€"
     assert money_localized(amount=500, currency="jpy", language="de") == f"500{NBSP}¥"
+
+
+def test_writing_one_currency_leaves_babels_shared_pattern_alone():
+    """Babel keeps one pattern per locale for the whole process (gunicorn's threads share
+    it): our digits go on a copy, or a price written in one thread took the digits of a
+    currency another thread was writing ("26 €", "5,12 KWD")."""
+    shared = [Locale.parse(name).currency_formats["standard"] for name in ("de", "fr")]
+    before = [pattern.frac_prec for pattern in shared]
+    money_localized(amount=5120, currency="kwd", language="de")
+    money_localized(amount=500, currency="jpy", language="fr")
+    assert [pattern.frac_prec for pattern in shared] == before == [(2, 2), (2, 2)]
 
 
 @pytest.mark.parametrize(("amount", "currency", "english", "german", "french"), [
