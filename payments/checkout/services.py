@@ -102,8 +102,8 @@ def checkout_order_reference(*, owned: Sequence[str], order_reference: str | Non
 
 def checkout_pay(*, order_reference: str, payment_method_id: str, actor: str) -> PayOutcome:
     """Step 1: pay the order with a PaymentMethod created by Stripe.js."""
-    return _locked(order_reference,
-                   lambda order, attempt: _pay(order, attempt, payment_method_id, actor))
+    return _locked(order_reference, _paid_meanwhile_answered(
+        lambda order, attempt: _pay(order, attempt, payment_method_id, actor)))
 
 
 def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str,
@@ -118,7 +118,24 @@ def checkout_confirm(*, order_reference: str, payment_intent_id: str, actor: str
                                       "Please reload this page and try again."))
         return _confirm_after_action(order, attempt, actor)
 
-    return _locked(order_reference, work, payment_intent_id=payment_intent_id)
+    return _locked(order_reference, _paid_meanwhile_answered(work),
+                   payment_intent_id=payment_intent_id)
+
+
+def _paid_meanwhile_answered(work: Callable[[Order, PaymentAttempt | None], PayOutcome]
+                             ) -> Callable[[Order, PaymentAttempt | None], PayOutcome]:
+    """``/pay``'s step, answering "paid" when a webhook paid the order while the step's
+    Stripe call waited (it records without the order's lock) and the call itself was
+    declined or went unanswered: the shopper hears it is paid, not "try again" (and
+    orders again elsewhere). One read, on those answers only."""
+    def answered(order: Order, attempt: PaymentAttempt | None) -> PayOutcome:
+        try:
+            return work(order, attempt)
+        except (PaymentDeclined, PaymentUnavailable):
+            if Order.objects.filter(pk=order.pk, status=Order.Status.PAID).exists():
+                return PayOutcome(status=Status.SUCCEEDED)
+            raise
+    return answered
 
 
 def checkout_finalize(*, order_reference: str, payment_intent_id: str, source: str,
@@ -489,15 +506,7 @@ def _locked(reference: str, work: Callable[[Order, PaymentAttempt | None], PayOu
             if order is None:
                 raise OrderNotFound(_("There is no order to pay in this session. Please "
                                       "check out again."))
-            try:
-                return work(order, attempt)
-            except (PaymentDeclined, PaymentUnavailable):
-                # A webhook, the sweep or another tab may have paid the order while this
-                # call waited: the shopper hears it is paid, not "try again" (and orders
-                # again elsewhere). One read, on these answers only.
-                if Order.objects.filter(pk=order.pk, status=Order.Status.PAID).exists():
-                    return PayOutcome(status=Status.SUCCEEDED)
-                raise
+            return work(order, attempt)
     except OrderLockTimeout as error:
         raise PaymentInProgress(_("Your payment is already being processed. Please wait a "
                                   "moment and reload the page.")) from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from payments.checkout import services
 from payments.models import Order
 from payments.stripe import gateway
 from tests.payments.conftest import server_calls
@@ -149,3 +150,20 @@ def test_a_decline_of_an_unpaid_order_is_still_a_decline(shopper, sandbox):
     answer = shopper.pay(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
     assert answer.status_code == 402
     assert shopper.order_now().status == Order.Status.OPEN
+
+
+def test_an_ops_cancel_of_an_order_paid_meanwhile_is_no_cancel(shopper, sandbox,
+                                                              site_on_sandbox, monkeypatch):
+    """Only /pay answers "paid" for an order a webhook paid while its call waited: ops
+    canceling it while Stripe is unreachable hear of the failure, not "already canceled"."""
+    site_on_sandbox.STRIPE_TIMEOUT_SECONDS = 0.5
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/cancel", count=3,
+                      status=500)
+    monkeypatch.setattr(gateway, "payment_intent_cancel",
+                        paid_meanwhile(shopper, gateway.payment_intent_cancel))
+    with pytest.raises(services.PaymentUnavailable):
+        services.checkout_cancel(order_reference=shopper.order.reference,
+                                 payment_intent_id=intent_id, reason="abandoned",
+                                 source="admin", actor="ops:test")
