@@ -201,22 +201,22 @@ def dashboard_totals_recount() -> Deltas:
 
 
 def dashboard_totals_rebuild() -> int:
-    """Count every total afresh and replace the kept ones, in one transaction; the rows
-    written. On PostgreSQL the kept totals are locked before the count: a writer that
-    commits meanwhile would otherwise be counted by neither (its delta deleted, its rows
-    not yet seen); locked, it waits and adds its delta to the rebuilt totals."""
+    """Count every total afresh and correct the kept ones; returns the totals corrected.
+
+    The recount and the kept totals are read in one snapshot (REPEATABLE READ on
+    PostgreSQL; SQLite's read transaction is one), and their difference is added as the
+    writers add theirs. A payment written meanwhile is in neither side of the difference
+    and keeps its own delta; nothing waits for the rebuild (a lock over the recount would
+    hold every status write, /pay's after Stripe charged, for as long as it counts)."""
+    fresh = not connection.in_atomic_block  # the isolation level only starts a transaction
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if fresh and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {DailyTotal._meta.db_table} IN EXCLUSIVE MODE")
-        totals = dashboard_totals_recount()
-        rows = [DailyTotal(measure=measure, day=day, currency=currency, value=value,
-                           status=status, count=count, amount=amount)
-                for (measure, day, currency, value, status), count, amount
-                in totals.changed()]
-        DailyTotal.objects.all().delete()
-        DailyTotal.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        corrections = dashboard_totals_recount().minus(dashboard_totals_stored())
+    with transaction.atomic():
+        daily_totals_add(deltas=corrections)
+    return len(corrections.changed())
 
 
 def dashboard_totals_stored() -> Deltas:

@@ -36,5 +36,6 @@ class Command(BaseCommand):
                 raise CommandError(f"{len(differences)} daily totals differ from a recount")
             self.stdout.write("The daily totals equal a recount.")
             return
-        rows = dashboard_totals_rebuild()
-        self.stdout.write(f"{rows} daily totals written in {time.monotonic() - started:.1f} s.")
+        corrected = dashboard_totals_rebuild()
+        self.stdout.write(f"{corrected} daily totals corrected in "
+                          f"{time.monotonic() - started:.1f} s.")
