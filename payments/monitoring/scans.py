@@ -178,10 +178,16 @@ def _events(scan: Scan) -> None:
         _events_after(scan, cursor)
     except gateway.CursorMissing:
         # The last event seen is gone: no scan for 30 days (Stripe keeps events that
-        # long), or the keys changed. Every event Stripe still keeps, or this scan would
-        # fail every minute for good.
-        log.warning("The events scan's last event %s is no longer at Stripe: reading "
-                    "every event Stripe keeps (30 days).", cursor.value)
+        # long), or the keys changed; kept, it failed every minute for good. The newest
+        # event becomes the cursor first (a run cut short by its time limit goes on from
+        # there, not over again), then every event Stripe keeps is read once.
+        log.warning("The events scan's last event %s is no longer at Stripe: reading the "
+                    "events Stripe keeps (30 days) once. If that run is cut short, `manage.py "
+                    "payments_scan --backfill 30` reads the gap's payments.",
+                    cursor.value)
+        newest = scan.read(lambda: gateway.event_newest(types=INTENT_EVENTS))
+        cursor.value = newest.id if newest else FROM_THE_START
+        cursor.save()
         _events_all(scan, cursor)
 
 

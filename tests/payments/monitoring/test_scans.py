@@ -102,6 +102,24 @@ def test_an_events_scan_whose_last_event_stripe_no_longer_keeps_reads_them_all(
     assert scans.scan_events().status == "done"
 
 
+def test_an_events_scan_cut_short_after_its_cursor_went_missing_goes_on_from_the_newest(
+        shopper, sandbox, monkeypatch):
+    """The 30 days of events are read once: a run cut short (its time limit) leaves the
+    cursor on the newest event, so the next minute does not start them over for ever."""
+    ScanCursor.objects.update_or_create(name="events", defaults={"value": "evt_prunedLongAgo"})
+    shopper.pay(payment_method_id="pm_card_visa")
+    newest = gateway.event_newest(types=scans.INTENT_EVENTS)
+
+    def cut_short(*args, **kwargs):
+        raise scans.ScanAborted("the task's time limit")
+
+    monkeypatch.setattr(scans, "_events_all", cut_short)
+    assert scans.scan_events().status == "failed"
+    assert ScanCursor.objects.get(name="events").value == newest.id
+    monkeypatch.undo()
+    assert scans.scan_events().status == "done"
+
+
 def test_a_failed_scan_is_said_in_the_log(sandbox, db, caplog, monkeypatch):
     monkeypatch.setattr(scans, "RETRY_DELAYS", ())
     ScanCursor.objects.update_or_create(name="events", defaults={"value": "evt_x"})
