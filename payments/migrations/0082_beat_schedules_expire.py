@@ -26,6 +26,8 @@ def _tell_beat(apps) -> None:
 
 def expiry_set(apps, schema_editor):
     for task in _ours(apps).filter(expire_seconds__isnull=True).select_related("interval"):
+        if task.interval.period not in SECONDS:  # microseconds: none of ours
+            continue
         every = task.interval.every * SECONDS[task.interval.period]
         task.expire_seconds = max(every - MARGIN_SECONDS, 1)
         task.save(update_fields=["expire_seconds"])
@@ -34,7 +36,7 @@ def expiry_set(apps, schema_editor):
 
 def expiry_unset(apps, schema_editor):
     for task in _ours(apps).select_related("interval"):
-        every = task.interval.every * SECONDS[task.interval.period]
+        every = task.interval.every * SECONDS.get(task.interval.period, 0)
         if every > MARGIN_SECONDS and task.expire_seconds == every - MARGIN_SECONDS:
             task.expire_seconds = None
             task.save(update_fields=["expire_seconds"])

@@ -17,6 +17,9 @@ def checkout_words() -> dict[str, str]:
                                     "Please try again."),
         "unreachable": gettext("We could not reach the store. Check your connection and "
                                "try again; you will not be charged twice."),
+        # Stripe.js did not load: the card form cannot work.
+        "stripeMissing": gettext("The card form could not be loaded. Check your connection "
+                                 "and reload this page; nothing was charged."),
         # The bank's step was done but its answer, or the store's, never arrived.
         "unreachableAfterBank": gettext("We could not hear back after your bank's check: "
                                         "your bank may have approved the payment. Check "

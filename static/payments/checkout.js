@@ -16,6 +16,11 @@
 
   var form = document.getElementById("payment-form");
   if (!form) return;
+  if (!window.Stripe) {  // Stripe.js did not load (blocked, offline): Pay stays disabled
+    document.getElementById("card-errors").textContent =
+      JSON.parse(document.getElementById("checkout-messages").textContent).stripeMissing;
+    return;
+  }
   var button = document.getElementById("pay-button");
   var errors = document.getElementById("card-errors");
   var status = document.getElementById("order-status");
@@ -74,14 +79,17 @@
         fail(response.error);
       }
     } else if (response.requiresAction) {
+      var intentId = response.clientSecret.split("_secret_")[0];
       return stripe.handleCardAction(response.clientSecret).then(function (result) {
         if (result.error && (!movedOn(result.error) || askedAfterMove)) {
+          if (result.error.type === "api_connection_error") {
+            return afterBankUnreachable(intentId)();  // lost again: still not "not paid"
+          }
           return notPaid(cardActionMessage(result.error), words.notPaidAuthentication);
         }
         askedAfterMove = askedAfterMove || !!result.error;  // once a click: never a loop
         // The bank is satisfied, the payment moved on without this page, or the answer
         // was lost: the server confirms the intent again, or says it is paid.
-        var intentId = response.clientSecret.split("_secret_")[0];
         return confirmOnServer(intentId).catch(afterBankUnreachable(intentId));
       });
     } else if (response.success) {
@@ -93,7 +101,14 @@
 
   function confirmOnServer(intentId) {
     return post({ payment_intent_id: intentId }).then(function (response) {
-      unanswered = null;
+      // Only an answer about the payment settles it; after a 429, 503 or "in progress"
+      // the next click asks about the same intent again (no second trip to the bank).
+      if (response.success || response.requiresAction ||
+          [400, 402, 404].indexOf(response.httpStatus) >= 0) {
+        unanswered = null;
+      } else {
+        unanswered = intentId;
+      }
       return handleServerResponse(response);
     });
   }

@@ -71,7 +71,10 @@
       // The bank is satisfied, or the payment moved on without this page (another browser
       // opened the link too): the server confirms it again, or says it is paid.
       var intentId = clientSecret.split("_secret_")[0];
-      return post({ payment_intent_id: intentId }).then(function (response) {
+      return post({ payment_intent_id: intentId }).catch(function () {
+        // The store unreachable after the bank's step: the bank may have approved.
+        return { error: words.unreachableAfterBank };
+      }).then(function (response) {
         if (response.success) {
           window.location.assign(response.orderUrl || orderUrl);
         } else if (response.requiresAction) {

@@ -168,12 +168,56 @@ def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
     expect_error(page, "your bank may have approved the payment")
     expect(page.locator("#order-status")).not_to_contain_text("Not paid")
     page.unroute("**/pay")
+    # A 503 meanwhile says nothing about the payment: the next Pay asks about it again.
+    page.route("**/pay", lambda route: route.fulfill(
+        status=503, json={"error": "We could not reach our payment provider."}))
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_error(page, "We could not reach our payment provider.")
+    page.unroute("**/pay")
     page.get_by_role("button", name="Pay 89.00 EUR").click()
     expect_paid(page)
     assert page.get_by_role("dialog").count() == 0
     [intent] = stripe_client.v1.payment_intents.list().data
     assert intent.status == "succeeded"
     assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
+
+
+def test_the_banks_answer_lost_twice_in_one_click_is_still_not_called_not_paid(
+        page, store, sandbox, stripe_client):
+    """The bank's step never reached it (lost on the way out), the server asks for it
+    again, and it is lost again: the page says the bank may have approved, and Pay then
+    finishes it."""
+    to_payment(page, store)
+    page.route("**/_sandbox/payment_intents/*/authenticate",
+               lambda route: route.abort("connectionreset"))
+    pay(page, "4000002500003155")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Complete authentication").click()
+    dialog.get_by_role("button", name="Complete authentication").click()  # asked again
+    expect_error(page, "your bank may have approved the payment")
+    expect(page.locator("#order-status")).not_to_contain_text("Not paid")
+    page.unroute("**/_sandbox/payment_intents/*/authenticate")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    dialog.get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    assert [i.status for i in stripe_client.v1.payment_intents.list().data] == ["succeeded"]
+
+
+def test_without_stripe_js_the_page_says_so_and_pay_stays_disabled(page, store, sandbox):
+    page.route("**/v3/", lambda route: route.abort("blockedbyclient"))  # the shim's address
+    to_payment_page(page, store)
+    expect(page.locator("#card-errors")).to_contain_text("The card form could not be loaded")
+    expect(page.locator("#pay-button")).to_be_disabled()
+
+
+def to_payment_page(page, store: str) -> None:
+    """As ``to_payment``, without waiting for the card field (which may never come)."""
+    page.goto(store + "/")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Checkout").click()
+    page.fill("input[name=email]", "shopper@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url("**/orders/*/", wait_until="commit")
 
 
 def test_offline_when_pay_is_pressed_is_said_as_such_not_as_an_unreadable_card(page, store,
@@ -188,12 +232,7 @@ def test_pay_does_nothing_before_the_pages_script_runs(page, store, sandbox):
     """On a slow connection a tap before checkout.js sends nothing (a GET would put the
     CSRF token in the address)."""
     page.route("**/checkout.js", lambda route: None)  # never answered
-    page.goto(store + "/")
-    page.get_by_role("button", name="Add to cart").click()
-    page.get_by_role("link", name="Checkout").click()
-    page.fill("input[name=email]", "shopper@example.com")
-    page.get_by_role("button", name="Continue to payment").click()
-    page.wait_for_url("**/orders/*/", wait_until="commit")
+    to_payment_page(page, store)
     expect(page.locator("#pay-button")).to_be_disabled()
     assert page.locator("#payment-form").get_attribute("method") == "post"
 
