@@ -72,8 +72,9 @@ class Urgent:
 
 def ops_digest_content(*, now: datetime) -> dict[str, object] | None:
     """What the digest up to ``now`` says (since the same local time the day before: 23
-    or 25 hours across a DST change): the payments with incidents first seen then, each once (its latest incident, as the dashboard counts), by kind;
-    None when there were none. The urgent ones are the dashboard's expiring payments."""
+    or 25 hours across a DST change): the payments with incidents first seen then, each
+    once (its latest incident, as the dashboard counts), by kind; None when there were
+    none. The urgent ones are the dashboard's expiring payments."""
     with translation.override(settings.LANGUAGE_CODE):
         return _digest_content(now=now)
 
