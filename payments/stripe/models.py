@@ -35,6 +35,9 @@ class WebhookEvent(models.Model):
             # The sweep's query: what is stored and not yet processed, oldest first.
             models.Index(fields=["received_at"], name="webhook_event_unprocessed",
                          condition=models.Q(processed_at__isnull=True)),
+            # Retention's query: the processed ones, oldest first (migration 0084).
+            models.Index(fields=["processed_at"], name="webhook_event_processed",
+                         condition=models.Q(processed_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
