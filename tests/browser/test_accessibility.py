@@ -120,6 +120,7 @@ def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sa
     page.route(url, lambda route: held.append(route) if route.request.method == "POST"
                else route.continue_())
     page.locator("#authenticate-button").click()
+    requests_held(page, held)
     expect(page.locator("#recover-status[role=status]")).not_to_be_empty()
     assert page.evaluate("document.activeElement.id") == "authenticate-button"
     held[0].continue_()
@@ -142,6 +143,16 @@ def test_no_shopper_page_or_state_has_a_serious_axe_violation(browser, store, sa
     found += axe_violations(page, "order of another session")
     left.close()
     assert found == []
+
+
+def requests_held(page, held: list, count: int = 1) -> None:
+    """Let Playwright deliver its events until the route handler holds ``count`` requests
+    (the handler runs when the page's request reaches Playwright, not when the click ends)."""
+    for _ in range(200):
+        if len(held) >= count:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{len(held)} requests held, not {count}")
 
 
 def context_locale(language: str) -> str:
@@ -184,10 +195,12 @@ def test_a_shopper_pays_with_the_keyboard_alone(page, store, sandbox):
     held = []
     page.route("**/pay", lambda route: held.append(route))
     keyboard.press("Enter")
+    requests_held(page, held)
     expect(page.locator("#order-status")).to_have_text("Processing your payment…")
     assert page.locator("#order-status").get_attribute("role") == "status"
     assert focused(page)["name"].startswith("Pay")
     keyboard.press("Enter")
+    page.wait_for_timeout(500)  # time for a second /pay to be sent, were one sent
     assert len(held) == 1
     held[0].continue_()
     page.unroute("**/pay")
