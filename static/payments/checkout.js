@@ -16,18 +16,17 @@
 
   var form = document.getElementById("payment-form");
   if (!form) return;
+  var errors = document.getElementById("card-errors");
+  // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
+  var words = JSON.parse(document.getElementById("checkout-messages").textContent);
   if (!window.Stripe) {  // Stripe.js did not load (blocked, offline): Pay stays disabled
-    document.getElementById("card-errors").textContent =
-      JSON.parse(document.getElementById("checkout-messages").textContent).stripeMissing;
+    errors.textContent = words.stripeMissing;
     return;
   }
   var button = document.getElementById("pay-button");
-  var errors = document.getElementById("card-errors");
   var status = document.getElementById("order-status");
   var idleStatus = { text: status.textContent, className: status.className };
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  // The page's words, in the shopper's language (templates/payments/_checkout_messages.html).
-  var words = JSON.parse(document.getElementById("checkout-messages").textContent);
   // Stripe.js writes its own texts (the card field, its errors, the bank's modal) in the
   // page's language too.
   var stripe = Stripe(form.dataset.publishableKey, { locale: form.dataset.locale || "auto" });

@@ -29,11 +29,7 @@ def csp_violations(page):
 
 
 def to_payment(page, store: str) -> None:
-    page.goto(store + "/")
-    page.get_by_role("button", name="Add to cart").click()
-    page.get_by_role("link", name="Checkout").click()
-    page.fill("input[name=email]", "shopper@example.com")
-    page.get_by_role("button", name="Continue to payment").click()
+    to_payment_page(page, store)
     page.wait_for_selector("input[name=cardnumber]")
 
 
