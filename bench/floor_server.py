@@ -89,7 +89,8 @@ ORDER_COLUMNS = ["id", "reference", "email", "amount", "currency", "status", "se
                  "created_at", "paid_at", "receipt_sent_at", "receipt_refusals",
                  "receipt_retry_at", "language"]
 ATTEMPT_COLUMNS = ["id", "order_id", "number", "stripe_id", "create_payment_method",
-                   "create_requested_at", "outcome_lost_at", "status", "amount", "currency",
+                   "create_requested_at", "outcome_lost_at", "create_key_spent_at", "status",
+                   "amount", "currency",
                    "confirmation_method", "confirmations", "last_error_code",
                    "last_decline_code", "last_error_message", "card_brand", "card_last4",
                    "card_country", "latest_charge", "created_at", "updated_at",
@@ -246,7 +247,7 @@ def _create(db: psycopg.Connection, order: dict, latest: dict | None, method: st
                "last_error_message": "", "card_brand": "", "card_last4": "",
                "card_country": "", "latest_charge": "", "created_at": now, "updated_at": now,
                "requires_action_at": None, "requires_confirmation_at": None,
-               "final_at": None, "status_observed_at": None}
+               "final_at": None, "status_observed_at": None, "create_key_spent_at": None}
     attempt["id"] = _attempt_insert(db, attempt)
     intent = _stripe("/v1/payment_intents", [
         ("amount", order["amount"]), ("currency", order["currency"]),

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import render
-from .auth import authenticate
+from .auth import authenticate, bearer_key
 from .errors import SandboxError
 from .expand import expanded
-from .faults import Fault, Faults
+from .faults import STORED, Fault, Faults
 from .idempotency import StoredAnswer
 from .params import validate
 from .rate_limits import RateLimiter, rate_limit_error
@@ -69,8 +69,14 @@ class ApiPipeline:
             await send_answer(send, 503, to_json(error.body()), {"request-id": request_id},
                               cors=request.cors)
             return
+        if fault and fault.when in STORED and idempotency_key and request.method == "POST":
+            await self._fault_stored(request, send, fault, request_id, idempotency_key)
+            return
         status, payload, extra = self._answer(request, request_id, idempotency_key)
         self._log(request, status, request_id, idempotency_key)
+        if fault and fault.when in STORED:  # no key to keep it under: a plain error
+            await self._fault(request, send, fault, request_id, idempotency_key, log=False)
+            return
         if fault:  # "after": the work is done, the answer is lost
             await self._fault(request, send, fault, request_id, idempotency_key, log=False)
             return
@@ -102,8 +108,7 @@ class ApiPipeline:
             if sandbox.expire_due():
                 self.on_change()
             if idempotency_key and request.method == "POST":
-                fingerprint = hashlib.sha256(
-                    f"{request.method} {request.path} ".encode() + request.body).hexdigest()
+                fingerprint = _fingerprint(request)
                 cached = sandbox.idempotency.get((request.api_key, idempotency_key),
                                                  now=sandbox.clock.now())
                 if cached is not None:
@@ -135,6 +140,29 @@ class ApiPipeline:
             sandbox.idempotency.put((request.api_key, idempotency_key or ""), StoredAnswer(
                 fingerprint, status, payload, sandbox.clock.now()))
         return status, payload, {}
+
+    async def _fault_stored(self, request: Request, send: Any, fault: Fault, request_id: str,
+                            idempotency_key: str) -> None:
+        """A 5xx kept under the key: after the work (``stored_after``) or instead of it
+        (``stored``); a key already answered replays its answer as usual."""
+        key = (bearer_key(request), idempotency_key)
+        if fault.when == "stored_after" or self.sandbox.idempotency.get(
+                key, now=self.sandbox.clock.now()) is not None:
+            status, payload, extra = self._answer(request, request_id, idempotency_key)
+            if extra.get("idempotent-replayed") or status >= 400:
+                self._log(request, status, request_id, idempotency_key)
+                await send_answer(send, status, payload, {
+                    "request-id": request_id, "idempotency-key": idempotency_key, **extra},
+                    cors=request.cors)
+                return
+        error = fault.error()
+        self.sandbox.idempotency.put(key, StoredAnswer(
+            _fingerprint(request), error.status, to_json(error.body()),
+            self.sandbox.clock.now()))
+        self._log(request, error.status, request_id, idempotency_key)
+        await send_answer(send, error.status, to_json(error.body()), {
+            "request-id": request_id, "idempotency-key": idempotency_key,
+            "stripe-should-retry": "false"}, cors=request.cors)
 
     def render(self, obj: Any) -> Any:
         return render.any_object(obj, self.sandbox)
@@ -168,3 +196,9 @@ class ApiPipeline:
             # "GET /v1/payment_intents/{id}" (None when no route matched), and the
             # limit that refused the call ("global-rate", "endpoint-rate") or None.
             "endpoint": request.endpoint, "rate_limited": request.rate_limited})
+
+
+def _fingerprint(request: Request) -> str:
+    """What a key's later requests must repeat: the method, the path and the body."""
+    return hashlib.sha256(f"{request.method} {request.path} ".encode() + request.body
+                          ).hexdigest()

@@ -8,6 +8,8 @@ from typing import Any
 from .errors import SandboxError, invalid_request
 
 ACTIONS = ("status", "rate_limit", "delay", "drop")
+WHEN = ("before", "after", "stored", "stored_after")
+STORED = ("stored", "stored_after")
 
 _DEFAULT_ERRORS = {
     400: ("invalid_request_error", "The sandbox was told to fail this request."),
@@ -29,7 +31,11 @@ class Fault:
     error_type: str | None = None
     message: str | None = None
     delay_ms: int = 0
-    when: str = "before"  # "after": Stripe did the work, the answer was lost
+    # "after": Stripe did the work, the answer was lost. "stored" (nothing done) and
+    # "stored_after" (the work done): a 5xx Stripe keeps under the request's idempotency
+    # key and replays to every retry with it (the idempotency docs' "including 500
+    # errors"), sent with Stripe-Should-Retry: false.
+    when: str = "before"
 
     def matches(self, method: str, path: str) -> bool:
         return (self.remaining > 0 and path.startswith(self.path_prefix)
@@ -62,8 +68,8 @@ class Faults:
         if action not in ACTIONS:
             raise invalid_request(f"action must be one of {', '.join(ACTIONS)}", param="action")
         when = params.get("when", "before")
-        if when not in ("before", "after"):
-            raise invalid_request("when must be before or after", param="when")
+        if when not in WHEN:
+            raise invalid_request(f"when must be one of {', '.join(WHEN)}", param="when")
         method = _str(params, "method")
         fault = Fault(
             action=action, path_prefix=_str(params, "path") or "/v1/",
@@ -74,6 +80,8 @@ class Faults:
             delay_ms=_int(params, "delay_ms", 0, minimum=0, maximum=600_000), when=when)
         if not fault.path_prefix.startswith("/v1/"):
             raise invalid_request("path must start with /v1/", param="path")
+        if when in STORED and (action != "status" or fault.status < 500):
+            raise invalid_request("a stored fault is a status of 500 or more", param="when")
         self.rules.append(fault)
         return fault
 

@@ -114,4 +114,9 @@ class PaymentRateLimited(CheckoutError):
 
 
 class PaymentUnavailable(CheckoutError):
-    pass
+    """Stripe could not be reached or failed. ``key_spent``: its answer is kept under the
+    call's idempotency key (``gateway.StripeUnavailable.key_spent``)."""
+
+    def __init__(self, message: str, *, key_spent: bool = False) -> None:
+        super().__init__(message)
+        self.key_spent = key_spent

@@ -64,6 +64,11 @@ class PaymentAttempt(models.Model):
     # Set when the create's answer was lost (timeout, dropped connection, Stripe 5xx):
     # Stripe may hold an intent for this attempt that we have not seen yet.
     outcome_lost_at = models.DateTimeField(_("outcome lost at"), null=True, blank=True)
+    # Set when Stripe answered the create with a server error it keeps under the key
+    # (gateway.StripeUnavailable.key_spent): replaying the key only repeats the error, so
+    # the sweep lists the intents made around then to learn whether it made one.
+    create_key_spent_at = models.DateTimeField(_("create key spent at"), null=True,
+                                               blank=True)
     status = models.CharField(_("status"), max_length=32, choices=Status.choices,
                               default=Status.CREATING)
     amount = models.PositiveIntegerField(_("amount"))

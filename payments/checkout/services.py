@@ -272,6 +272,13 @@ def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, 
 
     Returns the outcome when the step is over, or None when the intent now exists and
     should be confirmed with the shopper's (new) card."""
+    if attempt.create_key_spent_at is not None:
+        # Its key only replays Stripe's error, and a new one could make a second intent
+        # beside one the failed call made: the sweep lists what Stripe made (search may
+        # lag an hour in an outage) and closes the attempt if nothing, for a new one.
+        raise PaymentUnavailable(_("We are still checking with our payment provider "
+                                   "whether your last try went through. Nothing was "
+                                   "charged twice; please try again in a minute."))
     if timezone.now() - attempt.create_requested_at > CREATE_REPLAY_MAX_AGE:
         intent = _call(attempt, actor, lambda: gateway.payment_intent_find(
             metadata={"order": attempt.order.reference, "attempt": str(attempt.number)}))
@@ -284,8 +291,8 @@ def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, 
             if fresh and attempt.stripe_id is None:
                 attempt.delete()  # refused outright: no intent exists, nothing to replay
             raise
-        except PaymentUnavailable:
-            _attempt_mark_outcome_lost(attempt)
+        except PaymentUnavailable as error:
+            _attempt_mark_outcome_lost(attempt, key_spent=error.key_spent)
             raise
         except PaymentDeclined:  # _call has bound the declined intent to the attempt
             if attempt.create_payment_method == payment_method_id or attempt.stripe_id is None:
@@ -428,11 +435,14 @@ def _attempt_recreate(attempt: PaymentAttempt, payment_method_id: str) -> None:
                                 "outcome_lost_at", "updated_at"])
 
 
-def _attempt_mark_outcome_lost(attempt: PaymentAttempt) -> None:
+def _attempt_mark_outcome_lost(attempt: PaymentAttempt, *, key_spent: bool) -> None:
     if attempt.stripe_id is None:  # Stripe may hold an intent we have not seen
         attempt.outcome_lost_at = timezone.now()
+        if key_spent:
+            attempt.create_key_spent_at = attempt.outcome_lost_at
         PaymentAttempt.objects.filter(pk=attempt.pk, stripe_id__isnull=True).update(
-            outcome_lost_at=attempt.outcome_lost_at)
+            outcome_lost_at=attempt.outcome_lost_at,
+            create_key_spent_at=attempt.create_key_spent_at)
 
 
 def _create(attempt: PaymentAttempt) -> IntentData:
@@ -473,7 +483,9 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
     except gateway.RateLimited as error:
         raise PaymentRateLimited(error.message) from error
     except gateway.StripeUnavailable as error:
-        raise PaymentUnavailable(error.message) from error
+        if confirming and error.key_spent:  # Stripe would replay this failure to its key
+            _record(attempt, None, actor, confirming, source)
+        raise PaymentUnavailable(error.message, key_spent=error.key_spent) from error
     _record(attempt, intent, actor, confirming, source)
     return intent
 

@@ -259,18 +259,21 @@ def payment_attempt_superseded_record(*, attempt: PaymentAttempt, by_number: int
         actor=actor, note=f"Superseded by attempt {by_number}: {why}"[:255])
 
 
-def payment_status_record_missing(*, attempt: PaymentAttempt, source: str, actor: str
-                                  ) -> PaymentAttempt:
-    """Stripe answered that it has no such intent (keys, account or sandbox changed): the
-    attempt is closed as ``missing``, kept in the ledger, and the order may pay anew."""
+def payment_status_record_missing(*, attempt: PaymentAttempt, source: str, actor: str,
+                                  message: str = "") -> PaymentAttempt:
+    """Stripe answered that it has no such intent (keys, account or sandbox changed), or
+    made none for a create (``message`` says which): the attempt is closed as
+    ``missing``, kept in the ledger, and the order may pay anew."""
     with transaction.atomic(savepoint=False):
+        read = attempt
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
-        if attempt.status in PaymentAttempt.FINAL:
+        # Final already, or bound meanwhile to an intent (an event) Stripe does have.
+        if attempt.status in PaymentAttempt.FINAL or attempt.stripe_id != read.stripe_id:
             return attempt
         previous = attempt.status
         attempt.status, attempt.final_at = Status.MISSING, timezone.now()
         attempt.last_error_code, attempt.last_decline_code = "resource_missing", ""
-        attempt.last_error_message = f"Stripe has no PaymentIntent {attempt.stripe_id}."
+        attempt.last_error_message = message or f"Stripe has no PaymentIntent {attempt.stripe_id}."
         attempt.save()
         PaymentEvent.objects.create(
             attempt=attempt, from_status=previous, to_status=Status.MISSING,

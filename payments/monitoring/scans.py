@@ -49,8 +49,15 @@ SCAN = PaymentEvent.Source.SCAN
 INTENT_EVENTS = WEBHOOK_EVENT_TYPES
 FROM_THE_START = "start"  # the events cursor before any event existed
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
-# A create whose answer was lost is looked up once Stripe's search has surely caught up.
+# A create whose answer was lost is looked up once Stripe's search has surely caught up,
+# each sweep until it is found or this old: the shopper's next Pay replays its key
+# (learning what Stripe made) or, after a day, searches itself. Before, every sweep searched
+# each one for ever.
 CREATE_LOST_AFTER = timedelta(minutes=5)
+CREATE_LOST_SEARCHED_FOR = timedelta(hours=2)
+# A create Stripe answered with an error kept under its key: the intents made from this
+# long before it was sent until this long after the answer are listed (clocks differ).
+CREATE_SPENT_MARGIN = timedelta(minutes=1)
 # A payment left at the bank's challenge stays there at Stripe, and no event says when
 # the shopper passes it later (there is no "requires_confirmation" event). The sweep reads
 # each such payment of ours once, when it finds it left there; after that one search a
@@ -343,14 +350,40 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
 
 def _lost_creates(scan: Scan, before) -> None:
     """Attempts whose create answer never came back: find the intent by its metadata."""
-    lost = PaymentAttempt.objects.filter(status=Status.CREATING, stripe_id__isnull=True,
-                                         create_requested_at__lt=before).select_related("order")
+    _spent_creates(scan)
+    lost = PaymentAttempt.objects.filter(
+        status=Status.CREATING, stripe_id__isnull=True, create_key_spent_at__isnull=True,
+        create_requested_at__lt=before,
+        create_requested_at__gte=before - CREATE_LOST_SEARCHED_FOR).select_related("order")
     for attempt in _chunked(lost):
         intent = scan.read(lambda a=attempt: gateway.payment_intent_find(
             metadata={"order": a.order.reference, "attempt": str(a.number)}))
         if intent is not None:
             scan.observed(observe.intent_observe(intent=intent, source=SCAN,
                                                     actor=f"scan:{scan.run.pk}"))
+
+
+def _spent_creates(scan: Scan) -> None:
+    """Creates Stripe answered with an error kept under their key (their shopper is told
+    to try again in a minute): the intents made around then are listed; one of the
+    attempt's is recorded, and with none the attempt is closed as missing, so the next
+    Pay starts a new one with a new key rather than replaying the error."""
+    spent = PaymentAttempt.objects.filter(
+        status=Status.CREATING, stripe_id__isnull=True,
+        create_key_spent_at__isnull=False).select_related("order")
+    for attempt in _chunked(spent):
+        intent = scan.read(lambda a=attempt: gateway.payment_intent_find_listed(
+            metadata={"order": a.order.reference, "attempt": str(a.number)},
+            created_gte=int((a.create_requested_at - CREATE_SPENT_MARGIN).timestamp()),
+            created_lt=int((a.create_key_spent_at + CREATE_SPENT_MARGIN).timestamp())))
+        if intent is not None:
+            scan.observed(observe.intent_observe(intent=intent, source=SCAN,
+                                                    actor=f"scan:{scan.run.pk}"))
+        else:
+            payment_status_record_missing(
+                attempt=attempt, source=SCAN, actor=f"scan:{scan.run.pk}",
+                message="Stripe made no PaymentIntent for this attempt: its create was "
+                        "answered with a server error, kept under its idempotency key.")
 
 
 def _stale_outside(scan: Scan, action_before) -> None:

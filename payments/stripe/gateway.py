@@ -84,7 +84,21 @@ class BudgetRefused(RateLimited):
 
 
 class StripeUnavailable(PaymentError):
-    """Stripe could not be reached or failed; the outcome of a write is unknown."""
+    """Stripe could not be reached or failed; the outcome of a write is unknown.
+
+    ``key_spent``: Stripe answered a server error (5xx) that it keeps under the call's
+    idempotency key. Stripe saves a key's first answer once its endpoint has begun, 500s
+    included, and replays it to every retry with that key for 24 hours (docs:
+    api/idempotent_requests); such an answer comes with ``Stripe-Should-Retry: false``
+    (stripe-python's ``_should_retry``: "our idempotency framework would typically replay
+    it anyway"), or is itself a replay (``Idempotent-Replayed: true``). The same key can
+    then only repeat the failure: the next try needs a new one. Not after a connection
+    failure, nor a 5xx without those headers (a proxy's 502, say), where replaying the
+    key is how the outcome is learnt."""
+
+    def __init__(self, message: str, *, key_spent: bool = False) -> None:
+        super().__init__(message)
+        self.key_spent = key_spent
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,24 @@ def payment_intent_find(*, metadata: dict[str, str]) -> IntentData | None:
     query = " AND ".join(f'metadata["{key}"]:"{value}"' for key, value in metadata.items())
     return _call(SEARCH, lambda: _first(_request("get", "/v1/payment_intents/search", {
         "query": query, "limit": 1, "expand": ["data.payment_method"]})))
+
+
+def payment_intent_find_listed(*, metadata: dict[str, str], created_gte: int,
+                               created_lt: int) -> IntentData | None:
+    """The intent whose metadata holds all of ``metadata`` among those created in
+    ``[created_gte, created_lt)``, read from Stripe's list, which is current: its search
+    can lag "up to an hour behind during outages" (API reference, search), when what we
+    look for was made a moment ago. A page per 100 intents of the window."""
+    cursor: str | None = None
+    while True:
+        page = payment_intent_page(created_gte=created_gte, created_lt=created_lt,
+                                   starting_after=cursor, limit=100)
+        for intent in page.items:
+            if all(intent.metadata.get(key) == value for key, value in metadata.items()):
+                return intent
+        if page.cursor is None:
+            return None
+        cursor = page.cursor
 
 
 def payment_intent_page(*, created_gte: int | None = None, created_lt: int | None = None,
@@ -435,7 +467,15 @@ def _ours(error: stripe.StripeError, *, endpoint: str) -> PaymentError:
         return kind(error.user_message or "The payment request was not valid.",
                     code=error.code, param=error.param, intent=_embedded_intent(error))
     return StripeUnavailable(_("We could not reach our payment provider. Nothing was "
-                               "charged twice; please try again in a moment."))
+                               "charged twice; please try again in a moment."),
+                             key_spent=_key_spent(error))
+
+
+def _key_spent(error: stripe.StripeError) -> bool:
+    headers = {name.lower(): value for name, value in (error.headers or {}).items()}
+    return (error.http_status or 0) >= 500 and (
+        headers.get("stripe-should-retry") == "false"
+        or headers.get("idempotent-replayed") == "true")
 
 
 def _embedded_intent(error: stripe.StripeError) -> IntentData | None:

@@ -143,6 +143,36 @@ def test_fault_after_processing_is_healed_by_an_idempotent_retry(sandbox):
     assert len(client.v1.charges.list().data) == 1
 
 
+@pytest.mark.parametrize("when,created", [("stored", 0), ("stored_after", 1)])
+def test_a_stored_500_is_replayed_to_its_key_and_tells_the_client_not_to_retry(
+        sandbox, when, created):
+    """Stripe keeps a 500 under the request's idempotency key ("including 500 errors") and
+    answers every retry with that key with it: a new key is needed. The first answer says
+    Stripe-Should-Retry: false, so stripe-python does not retry it."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", status=500, when=when)
+    client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url},
+                                 max_network_retries=2)
+    params = {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa",
+              "confirm": True}
+    with pytest.raises(stripe.APIError) as first:
+        client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-1"})
+    assert first.value.http_status == 500
+    assert first.value.headers["Stripe-Should-Retry"] == "false"
+    assert len([r for r in sandbox.requests() if r["idempotency_key"] == "k-1"]) == 1
+    with pytest.raises(stripe.APIError) as replayed:
+        client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-1"})
+    assert replayed.value.http_status == 500
+    assert replayed.value.headers["Idempotent-Replayed"] == "true"
+    assert len(client.v1.payment_intents.list().data) == created
+    client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-2"})
+    assert len(client.v1.payment_intents.list().data) == created + 1
+
+
+def test_a_stored_fault_must_be_a_server_error(sandbox):
+    with pytest.raises(Exception, match="stored fault"):
+        sandbox.add_fault(path="/v1/payment_intents", status=402, when="stored")
+
+
 def test_delay_fault_times_the_client_out(sandbox):
     sandbox.add_fault(path="/v1/account", action="delay", delay_ms=1500)
     client = stripe.StripeClient(DEFAULT_SECRET_KEY, base_addresses={"api": sandbox.url},

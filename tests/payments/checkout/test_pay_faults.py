@@ -63,6 +63,40 @@ def test_fault_on_the_second_confirm_then_retry(shopper, sandbox, stripe_client,
     assert stripe_client.v1.payment_intents.retrieve(intent_id).amount_received == 5198
 
 
+@pytest.mark.parametrize("when", ["stored", "stored_after"])
+def test_a_500_stripe_keeps_under_the_confirm_key_is_not_asked_again(shopper, sandbox,
+                                                                   stripe_client, when):
+    """Stripe replays a kept 500 to its key for a day: the second confirm after the bank's
+    challenge failed that way, and every retry with the same key failed the same, until
+    the hour ran out and the sale was lost. The next confirm takes a new key."""
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/confirm",
+                      count=1, status=500, when=when)
+    assert shopper.pay(payment_intent_id=intent_id).status_code == 503
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+    assert [i.id for i in paid_intents(stripe_client)] == [intent_id]
+    keys = [c["idempotency_key"] for c in server_calls(sandbox)
+            if c["path"].endswith("/confirm")]
+    assert len(keys) == len(set(keys)) == 2
+
+
+def test_a_500_stripe_keeps_under_the_create_key_is_not_replayed_nor_a_new_intent_made(
+        shopper, sandbox, stripe_client):
+    """Its key would only replay the error, and a new key could make a second intent beside
+    one the failed call made: the shopper is asked to wait for the sweep (which lists what
+    Stripe made; tests/payments/monitoring/test_scans.py), and Stripe is not called."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, status=500,
+                      when="stored_after")
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    before = len(server_calls(sandbox))
+    waiting = shopper.pay(payment_method_id="pm_card_mastercard")
+    assert waiting.status_code == 503 and "in a minute" in waiting.json()["error"]
+    assert len(server_calls(sandbox)) == before
+    assert shopper.order_now().status == Order.Status.OPEN
+
+
 def test_a_lost_create_then_another_card_does_not_charge_twice(shopper, sandbox, stripe_client):
     """The first card was charged but the answer was lost; the shopper then tries another
     card. The create is replayed with the first card's key, so Stripe answers with the

@@ -411,6 +411,64 @@ def test_a_lost_create_is_found_by_its_metadata_and_the_order_paid(shopper, sand
     assert shopper.order_now().status == Order.Status.PAID
 
 
+def test_a_lost_create_is_searched_for_two_hours_not_for_ever(shopper, sandbox):
+    """Stripe never got the create (the connection failed first) and the shopper left:
+    nothing will ever be found. Each sweep searched it again, for ever."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop")
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    attempt = shopper.order.attempts.get()
+    backdate(attempt, create_requested_at=600)
+    searches = [c for c in stripe_calls_during(sandbox, scans.scan_stale)
+                if c["path"] == "/v1/payment_intents/search"
+                and "attempt" in c["params"].get("query", "")]
+    assert len(searches) == 1
+    backdate(attempt, create_requested_at=3 * 3600)
+    assert not [c for c in stripe_calls_during(sandbox, scans.scan_stale)
+                if "attempt" in c["params"].get("query", "")]
+    attempt.refresh_from_db()
+    assert attempt.status == "creating"  # its key still replays if the shopper comes back
+
+
+def spent_create(shopper, sandbox, when: str) -> PaymentAttempt:
+    """A create Stripe answered with a 500 it keeps under the key (``when``: made the
+    intent first, ``stored_after``, or not, ``stored``)."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, status=500,
+                      when=when)
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    attempt = shopper.order.attempts.get()
+    assert attempt.create_key_spent_at is not None
+    return attempt
+
+
+def test_a_create_answered_with_a_kept_500_that_made_nothing_is_closed_for_a_new_one(
+        shopper, sandbox, stripe_client):
+    attempt = spent_create(shopper, sandbox, "stored")
+    calls = stripe_calls_during(sandbox, scans.scan_stale)
+    # One listing page; no search by its metadata (a search may lag an hour then).
+    assert [c["path"] for c in calls if c["path"] == "/v1/payment_intents"] == \
+        ["/v1/payment_intents"]
+    assert not [c for c in calls if "attempt" in c["params"].get("query", "")]
+    attempt.refresh_from_db()
+    assert attempt.status == "missing" and attempt.stripe_id is None
+    assert "server error" in attempt.last_error_message
+    paid = shopper.pay(payment_method_id="pm_card_visa")
+    assert paid.json()["success"] is True
+    assert [a.status for a in shopper.order.attempts.order_by("number")] == \
+        ["missing", "succeeded"]
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def test_a_create_answered_with_a_kept_500_that_charged_is_found_and_the_order_paid(
+        shopper, sandbox, stripe_client):
+    attempt = spent_create(shopper, sandbox, "stored_after")
+    scans.scan_stale()
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded" and attempt.stripe_id.startswith("pi_")
+    assert shopper.order_now().status == Order.Status.PAID
+    assert shopper.pay(payment_method_id="pm_card_mastercard").json()["success"] is True
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
 def test_intents_from_outside_the_checkout_get_incidents(sandbox, db):
     sandbox.seed(count=3, kind="requires_action", age_seconds=7200)
     sandbox.seed(count=2, kind="requires_action", age_seconds=60)  # not stale yet
