@@ -309,6 +309,8 @@ def _confirm_after_action(order: Order, attempt: PaymentAttempt | None, actor: s
         raise IntentNotFound(_("No such payment for your order."))
     if attempt.status == Status.SUCCEEDED:
         return PayOutcome(status=Status.SUCCEEDED)
+    if order.status == Order.Status.CANCELED:  # before the attempt's "enter your card again"
+        raise OrderNotPayable(_("This order was canceled and cannot be paid."))
     if attempt.status == Status.MISSING:
         raise PaymentIntentMissing(_(INTENT_MISSING))
     if attempt.status == Status.CANCELED:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, RawPostDataException
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -65,6 +65,8 @@ def pay(request: HttpRequest) -> JsonResponse:
         raw = request.body
     except RequestDataTooBig:
         return _pay_error(_("The request is too large."), 413)
+    except RawPostDataException:  # a form's body, already read for the CSRF token
+        return _pay_error(_("The request body must be JSON."), 400)
     # The guide's body is one flat object. Refuse deep nesting before parsing it: json's
     # C decoder would hit the recursion limit, and a RecursionError there leaves CPython
     # 3.11's recursion accounting off for the rest of the thread.
@@ -93,7 +95,8 @@ def pay(request: HttpRequest) -> JsonResponse:
                                                 payment_intent_id=parsed.payment_intent_id,
                                                 owned=owned)
     except errors.CheckoutError as error:
-        return _pay_error(error.message, pay_error_status(error))
+        return _pay_error(error.message, pay_error_status(error),
+                          retry=isinstance(error, errors.PaymentInProgress))
     if outcome.status == "requires_action":
         return JsonResponse({"requiresAction": True, "clientSecret": outcome.client_secret})
     return JsonResponse({"success": True, "orderUrl": reverse("order", args=[reference])})
@@ -127,10 +130,13 @@ def _pay_request_parse(body: object) -> PayRequest | str:
                       order_reference=reference)
 
 
-def _pay_error(message: str, status: int) -> JsonResponse:
+def _pay_error(message: str, status: int, *, retry: bool = False) -> JsonResponse:
+    """``retry``: the same request may succeed in a moment (another request for the order
+    was at work), said with ``Retry-After`` as 429 and 503 say it; the page keeps its
+    payment for the next Pay only then (a 409 otherwise is final: canceled, not payable)."""
     response = JsonResponse({"error": message}, status=status)
-    if status in (429, 503):
-        response["Retry-After"] = "5" if status == 503 else "60"
+    if status in (429, 503) or retry:
+        response["Retry-After"] = {503: "5", 429: "60"}.get(status, "2")
     return response
 
 

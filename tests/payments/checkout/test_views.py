@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments.checkout import errors
+from payments.checkout import errors, services, views
 from payments.checkout.views import pay_error_status
 from payments.models import Order, PaymentAttempt, PaymentEvent
 from tests.payments.conftest import server_calls, shopper_with_order
@@ -159,6 +159,48 @@ def test_an_intent_canceled_at_stripe_is_409_then_a_new_card_pays(shopper, sandb
     assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
     assert list(shopper.order.attempts.values_list("number", "status").order_by("number")) == \
         [(1, "canceled"), (2, "succeeded")]
+
+
+def test_a_409_that_is_final_says_no_retry_and_one_in_progress_does(shopper, sandbox,
+                                                                     stripe_client):
+    """The page keeps its payment for the next Pay only when the answer says the same
+    request may succeed later (Retry-After, as 429 and 503): a canceled intent's 409 does
+    not, so the next Pay sends the card the shopper typed (it re-sent the canceled intent
+    for ever)."""
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    stripe_client.v1.payment_intents.cancel(intent_id)
+    canceled = shopper.pay(payment_intent_id=intent_id)
+    assert canceled.status_code == 409 and "Retry-After" not in canceled
+    busy = views._pay_error("busy", pay_error_status(errors.PaymentInProgress("busy")),
+                            retry=True)
+    assert (busy.status_code, busy["Retry-After"]) == (409, "2")
+
+
+def test_an_order_canceled_by_ops_says_so_to_a_page_left_at_the_bank(shopper, sandbox):
+    """Not "enter your card to pay again", which the next card then contradicts."""
+    intent_id = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
+        "clientSecret"].split("_secret_")[0]
+    services.checkout_cancel(order_reference=shopper.order.reference,
+                             payment_intent_id=intent_id, reason="abandoned",
+                             actor="user:ops", source=PaymentEvent.Source.ADMIN)
+    answer = shopper.pay(payment_intent_id=intent_id)
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "This order was canceled and cannot be paid."
+
+
+def test_a_form_body_is_a_json_400_not_a_500(shopper, sandbox):
+    """The CSRF check reads a form's body before the view, which then cannot (Django's
+    RawPostDataException was a 500 with a traceback)."""
+    shopper.client.handler.enforce_csrf_checks = True
+    shopper.client.get(f"/orders/{shopper.order.reference}/")  # sets the CSRF cookie
+    token = shopper.client.cookies["csrftoken"].value
+    response = shopper.client.post(
+        "/pay", b'{"payment_method_id": "pm_card_visa"}',
+        content_type="multipart/form-data; boundary=x", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400
+    assert response.json() == {"error": "The request body must be JSON."}
+    assert server_calls(sandbox) == []
 
 
 def test_a_confirmation_past_the_hour_asks_the_bank_again(shopper, sandbox):
