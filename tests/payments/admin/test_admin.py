@@ -721,3 +721,16 @@ def test_a_number_past_64_bits_in_the_address_is_no_500(merchant, path):
     assert page.status_code == 200
     if page.redirect_chain:
         assert "was not valid" in page.content.decode()
+
+
+def test_a_webhook_events_page_shows_the_intent_not_its_client_secret(admin_client):
+    """Ops read events; a client secret completes the payment in a browser."""
+    secret = "pi_3Abc123_secret_Zyx987"
+    event = WebhookEvent.objects.create(
+        id="evt_secret1", type="payment_intent.succeeded", object_id="pi_3Abc123",
+        created=timezone.now(), livemode=False,
+        body=json.dumps({"data": {"object": {"id": "pi_3Abc123", "client_secret": secret}}}))
+    page = admin_client.get(f"/admin/payments/webhookevent/{event.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "pi_3Abc123_secret_[redacted]" in html and "Zyx987" not in html
