@@ -32,10 +32,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from payments.checkout.throttle import address_block
 from payments.mail.messages import in_words
 
-# Whoever holds one of these can move money, or give themselves the right to.
+# Whoever holds one of these can move money, or give themselves the right to: set what
+# shoppers pay (products), pause the monitoring (beat's schedules), or remove anyone's
+# authenticator (the next sign-in then enrols a new one with the password alone).
 MONEY_PERMISSIONS = ("payments.confirm_payment", "payments.send_recovery_link",
                      "payments.cancel_payment", "payments.refresh_payment",
-                     "auth.change_user", "auth.change_group", "auth.change_permission")
+                     "auth.change_user", "auth.change_group", "auth.change_permission",
+                     "payments.add_product", "payments.change_product",
+                     "django_celery_beat.change_periodictask",
+                     "django_celery_beat.delete_periodictask",
+                     "otp_totp.change_totpdevice", "otp_totp.delete_totpdevice")
 DEVICE_NAME = "Authenticator app"
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from axes.models import AccessAttempt
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -151,6 +151,20 @@ def test_merchants_who_cannot_move_money_need_no_second_factor(mia, second_facto
     client = Client()
     assert sign_in(client, "mia")["Location"] == "/admin/"
     assert client.get("/admin/payments/incident/").status_code == 200
+
+
+@pytest.mark.parametrize("permission", [
+    "payments.change_product",  # what shoppers pay
+    "django_celery_beat.change_periodictask",  # monitoring paused
+    "otp_totp.delete_totpdevice",  # anyone's authenticator removed, then re-enrolled
+])
+def test_staff_who_can_set_prices_pause_monitoring_or_drop_authenticators_need_it(
+        db, second_factor_on, permission):
+    user = User.objects.create_user("pat", password=PASSWORD, is_staff=True)
+    app_label, codename = permission.split(".")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,
+                                                     codename=codename))
+    assert sign_in(Client(), "pat")["Location"].startswith("/admin/second-factor/")
 
 
 def test_superusers_need_the_second_factor_too(db, second_factor_on):
