@@ -47,7 +47,7 @@ OPS_MAX_SELECTED = 500
 
 @dataclass(frozen=True)
 class OpsVerb:
-    permission: str  # the codename on Incident
+    permission: str  # the codename on Incident (recovery.actions.ACTION_PERMISSIONS)
     button: str  # on the incident page, and the bulk action's name
     question: str  # "Confirm %(payments)s?"
     nothing: str  # when every selected payment would be skipped
@@ -57,25 +57,28 @@ class OpsVerb:
 
 OPS_VERBS = {
     Action.CONFIRM: OpsVerb(
-        "confirm_payment", _("Confirm now"), _("Confirm %(payments)s?"),
+        ops_actions.ACTION_PERMISSIONS[Action.CONFIRM], _("Confirm now"),
+        _("Confirm %(payments)s?"),
         _("No payment here can be confirmed"),
         _("The server confirms each payment at Stripe now: the shopper already passed the "
           "bank's check, the card is charged and the order becomes paid."),
         _("Yes, confirm")),
     Action.SEND_LINK: OpsVerb(
-        "send_recovery_link", _("Send authentication link"),
+        ops_actions.ACTION_PERMISSIONS[Action.SEND_LINK], _("Send authentication link"),
         _("Send an authentication link for %(payments)s?"), _("No payment here can get a link"),
         _("Each shopper gets an email with a signed link that expires in %(hours)s: it runs "
           "the bank's check again, or takes another card for the same order."),
         _("Yes, send the emails")),
     Action.CANCEL: OpsVerb(
-        "cancel_payment", _("Cancel payment"), _("Cancel %(payments)s?"),
+        ops_actions.ACTION_PERMISSIONS[Action.CANCEL], _("Cancel payment"),
+        _("Cancel %(payments)s?"),
         _("No payment here can be canceled"),
         _("Each payment is canceled at Stripe and its order marked canceled: the shopper "
           "can no longer pay it. This cannot be undone."),
         _("Yes, cancel")),
     Action.REFRESH: OpsVerb(
-        "refresh_payment", _("Refresh from Stripe"), _("Refresh %(payments)s from Stripe?"),
+        ops_actions.ACTION_PERMISSIONS[Action.REFRESH], _("Refresh from Stripe"),
+        _("Refresh %(payments)s from Stripe?"),
         _("No payment here can be refreshed"),
         _("Reads each payment from Stripe and records what changed. Nothing is charged."),
         _("Yes, refresh")),

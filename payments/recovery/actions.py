@@ -78,6 +78,13 @@ DONE = {
 DONE_ONE = {Action.CONFIRM: gettext_noop("confirmed"),
             Action.SEND_LINK: gettext_noop("link sent"),
             Action.CANCEL: gettext_noop("canceled"), Action.REFRESH: gettext_noop("refreshed")}
+# The permission (on Incident) each action needs: the admin checks it when the action is
+# submitted, and every payment checks it again, so a user deactivated or taken out of
+# the group mid-run stops acting (a 500-payment cancel ran on for its author's minutes).
+ACTION_PERMISSIONS = {Action.CONFIRM: "confirm_payment",
+                      Action.SEND_LINK: "send_recovery_link",
+                      Action.CANCEL: "cancel_payment", Action.REFRESH: "refresh_payment"}
+ACCESS_WITHDRAWN = gettext_noop("access withdrawn from whoever started it")
 # Why a payment is skipped when its incident has ended already.
 ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid later)"),
            Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
@@ -382,6 +389,8 @@ def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[
     its order's lock: two ops people's actions on one payment (a cancel and a link, two
     cancels) then run one after the other, the second seeing what the first did."""
     incident, skip = item.incident, None
+    if not _author_may_act(record):
+        return Result.SKIPPED, ACCESS_WITHDRAWN
     try:
         with _payment_held(incident):
             incident = _incident_reread(incident)
@@ -410,6 +419,14 @@ def _item_run(record: OpsAction, item: OpsActionItem, acted: set[str]) -> tuple[
     if skip is not None:
         return Result.SKIPPED, skip
     return Result.DONE, DONE_ONE[record.kind]
+
+
+def _author_may_act(record: OpsAction) -> bool:
+    """Read afresh (Django caches a user's permissions on the object): still active and
+    still holding the action's permission."""
+    author = User.objects.filter(pk=record.user_id).first()
+    return author is not None and author.has_perm(
+        f"payments.{ACTION_PERMISSIONS[record.kind]}")
 
 
 def _payment_held(incident: Incident) -> AbstractContextManager[None]:

@@ -276,3 +276,33 @@ def test_a_links_mail_is_sent_after_the_orders_lock_is_let_go(product, sandbox, 
     monkeypatch.setattr(actions, "recovery_link_mail", mail_noting_the_lock)
     assert execute("send_link", [incident], ops).done == 1
     assert held_while_mailing == [0] and len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize("withdraw", ["deactivated", "out of the group"])
+def test_access_withdrawn_mid_run_stops_the_action_at_the_next_payment(product, sandbox, ops,
+                                                                        withdraw, monkeypatch):
+    """Revoking a user cut their session but not the bulk cancel they had started: it
+    went on canceling shoppers' payments in their name."""
+    first = shopper_abandoned(product, sandbox, authenticated=False)[1]
+    second = shopper_abandoned(product, sandbox, authenticated=False)[1]
+    record = actions.recovery_issue(action="cancel", incidents=[first, second], user=ops)
+    actions.recovery_submit(token=record.pk, action="cancel", user=ops,
+                            reason="requested_by_customer")
+    written = actions._history_write
+
+    def then_withdrawn(*args):  # after the first payment is done, an admin revokes ops
+        written(*args)
+        if withdraw == "deactivated":
+            type(ops).objects.filter(pk=ops.pk).update(is_active=False)
+        else:
+            ops.groups.clear()
+
+    monkeypatch.setattr(actions, "_history_write", then_withdrawn)
+    outcome = actions.recovery_run(action_id=record.pk)
+    assert outcome.done == 1 and outcome.skipped == Counter(
+        {"access withdrawn from whoever started it": 1})
+    cancels = [c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]
+    assert len(cancels) == 1
+    statuses = sorted(Incident.objects.filter(pk__in=[first.pk, second.pk])
+                      .values_list("status", flat=True))
+    assert statuses == ["canceled", "open"]
