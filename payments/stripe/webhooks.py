@@ -31,6 +31,8 @@ import json
 import logging
 import re
 import time
+from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -172,12 +174,35 @@ _rechecked: dict[UUID, float] = {}
 # The hint on where to set the secret, once a minute per endpoint, not once per POST.
 _hinted: dict[UUID, float] = {}
 HINT_EVERY_SECONDS = 60
+# A refused delivery's warning, once a minute per endpoint and status (with how many were
+# refused meanwhile): anyone can POST to the address, or to any uuid, as often as they like.
+_refusals_logged: dict[tuple[UUID | None, int], float] = {}
+_refusals_unlogged: Counter = Counter()
+# The uuids of every endpoint, read at most every ENDPOINT_RECHECK_SECONDS when a
+# delivery names one not among them: random uuids cost no query each.
+_known: tuple[float, frozenset[UUID]] | None = None
 
 
 @receiver([post_save, post_delete], sender=WebhookEndpoint)
 def _endpoint_forget(sender, instance: WebhookEndpoint, **kwargs) -> None:
     """Changed or removed here: this process reads it afresh (others within a minute)."""
+    global _known
     _endpoints.pop(instance.djstripe_uuid, None)
+    _known = None
+
+
+def _endpoint_unknown(uuid: UUID) -> bool:
+    """True when no endpoint has this uuid, as last read (read again when a miss comes
+    ENDPOINT_RECHECK_SECONDS after the last read, so a new endpoint answers within it)."""
+    global _known
+    now = time.monotonic()
+    if uuid in _endpoints:
+        return False
+    if _known is None or (uuid not in _known[1]
+                          and now - _known[0] >= ENDPOINT_RECHECK_SECONDS):
+        _known = (now, frozenset(WebhookEndpoint.objects.values_list("djstripe_uuid",
+                                                                     flat=True)))
+    return uuid not in _known[1]
 
 
 def _endpoint_get(uuid: UUID, *, fresh: bool = False) -> Endpoint | None:
@@ -208,7 +233,7 @@ def _hint_due(uuid: UUID) -> bool:
     return _once_per(_hinted, uuid, HINT_EVERY_SECONDS)
 
 
-def _once_per(last: dict[UUID, float], uuid: UUID, seconds: float) -> bool:
+def _once_per(last: dict, uuid: Hashable, seconds: float) -> bool:
     """True at most once per ``seconds`` for ``uuid`` (in this process)."""
     now = time.monotonic()
     if uuid in last and now - last[uuid] < seconds:
@@ -226,7 +251,7 @@ class Delivery:
 def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
     """Check a delivery as described above; answer it or raise WebhookRejected."""
     body = webhook_body_read(request=request, max_bytes=webhook_max_bytes())
-    endpoint = _endpoint_get(uuid)
+    endpoint = None if _endpoint_unknown(uuid) else _endpoint_get(uuid)
     if endpoint is None:
         raise WebhookRejected("No such webhook endpoint.", 404)
     try:
@@ -281,6 +306,19 @@ def webhook_event_store(*, delivery: Delivery, endpoint_uuid: UUID) -> bool:
     return True
 
 
+def _refusal_log(uuid: UUID, rejected: WebhookRejected) -> None:
+    """A warning per endpoint and status at most once a minute, saying how many were
+    refused since; unknown addresses (scanners, typos) share one."""
+    key = (None if rejected.status == 404 else uuid, rejected.status)
+    if not _once_per(_refusals_logged, key, HINT_EVERY_SECONDS):
+        _refusals_unlogged[key] += 1
+        return
+    more = _refusals_unlogged.pop(key, 0)
+    logger.warning("Stripe webhook %s refused (%s): %s%s", uuid, rejected.status,
+                   rejected.message, f" ({more} more refused like it in the last minute)"
+                   if more else "")
+
+
 @csrf_exempt
 @login_not_required
 @require_POST
@@ -288,8 +326,7 @@ def webhook_receive(request: HttpRequest, uuid: UUID) -> HttpResponse:
     try:
         delivery = webhook_delivery_verify(request=request, uuid=uuid)
     except WebhookRejected as rejected:
-        logger.warning("Stripe webhook %s refused (%s): %s", uuid, rejected.status,
-                       rejected.message)
+        _refusal_log(uuid, rejected)
         counters.count(name="webhook_deliveries", outcome=f"refused_{rejected.status}")
         return JsonResponse({"error": rejected.message}, status=rejected.status)
     event_id = delivery.event["id"]

@@ -441,6 +441,44 @@ def test_a_flood_of_badly_signed_posts_costs_one_query_and_one_hint(endpoint, ca
     assert caplog.text.count("Admin > Dj-Stripe > Webhook endpoints") == 1
 
 
+def test_a_flood_of_posts_warns_once_a_minute_and_random_addresses_cost_no_query_each(
+        endpoint, caplog):
+    """Anyone can POST to the address, or to any uuid: each refusal was a warning (and an
+    alert, the README's "Webhooks refused"), each unknown uuid a query."""
+    from payments.stripe import webhooks
+
+    webhooks._refusals_logged.clear()
+    webhooks._refusals_unlogged.clear()
+    with caplog.at_level("WARNING", logger="payments.stripe.webhooks"):
+        for n in range(20):
+            assert deliver(endpoint, event_body(f"evt_webhookwarn{n:04d}"),
+                           signature="").status_code == 400
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(20):
+                assert Client().post(webhook_url(uuid.uuid4()), event_body(),
+                                     content_type="application/json").status_code == 404
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.getMessage().split(":")[0] for r in refused] == [
+        f"Stripe webhook {endpoint.djstripe_uuid} refused (400)",
+        refused[1].getMessage().split(":")[0]]  # the 404s: one line, whatever the uuid
+    assert "(404)" in refused[1].getMessage()
+    assert len([q for q in queries if "djstripe_webhookendpoint" in q["sql"]]) <= 1
+    # A minute on, the next refusal says how many were not written.
+    webhooks._refusals_logged.clear()
+    deliver(endpoint, event_body("evt_webhookwarn9999"), signature="")
+    assert "19 more refused like it in the last minute" in caplog.text
+
+
+def test_a_new_endpoint_is_found_though_the_known_ones_were_read_moments_ago(endpoint):
+    from payments.stripe import webhooks
+
+    assert Client().post(webhook_url(uuid.uuid4()), event_body(),
+                         content_type="application/json").status_code == 404
+    other = endpoint_create(base_url="http://testserver")  # its signal: read again here
+    assert deliver(other, event_body("evt_webhooknewendp01")).status_code == 200
+    webhooks._known = None
+
+
 def test_a_delivery_reads_the_endpoint_once_a_minute_and_a_rolled_secret_at_once(endpoint):
     from payments.stripe import webhooks
 
