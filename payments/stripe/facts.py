@@ -3,14 +3,15 @@
 Every other module takes these from here: the hour a manually confirmed intent waits
 for its second confirm, how long Stripe keeps idempotency keys, which error codes mean
 which kind of failed authentication, Stripe's codes in words, the currencies without
-minor units and the card brands' names. Where each fact comes from is written beside
-it (Stripe's documentation, or stripe-python 15's source).
+minor units, the least and most Stripe charges in each, the card brands' names. Where
+each fact comes from is written beside it (Stripe's documentation or stripe-python 15).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import models
 from django.utils.translation import gettext, gettext_noop
@@ -199,6 +200,22 @@ THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 # fractional ISK charges").
 WHOLE_UNITS_ONLY = frozenset({"isk"})
 
+# docs.stripe.com/currencies#minimum-and-maximum-charge-amounts: Stripe refuses a charge
+# below its currency's minimum (400 amount_too_small), in major units as the table writes
+# them (the same values in pronamic/memberpress app/data/minimum_charge_amounts.php, "Based
+# on https://stripe.com/docs/currencies#minimum-and-maximum-charge-amounts"). For any other
+# currency the minimum is the equivalent of 0.50 USD in the account's settlement currency,
+# which needs the day's exchange rate: no check of ours for those.
+CHARGE_MINIMUMS_MAJOR = {
+    "usd": "0.50", "aed": "2.00", "aud": "0.50", "bgn": "1.00", "brl": "0.50", "cad": "0.50",
+    "chf": "0.50", "czk": "15.00", "dkk": "2.50", "eur": "0.50", "gbp": "0.30", "hkd": "4.00",
+    "huf": "175.00", "inr": "0.50", "jpy": "50", "mxn": "10", "myr": "2", "nok": "3.00",
+    "nzd": "0.50", "pln": "2.00", "ron": "2.00", "sek": "3.00", "sgd": "0.50", "thb": "10",
+}
+# The same page: amounts have at most eight digits (99999999 minor units, 999,999.99 USD);
+# above, Stripe answers 400 amount_too_large.
+CHARGE_MAXIMUM = 99_999_999
+
 _AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,3}))?\s*$")
 
 
@@ -210,10 +227,27 @@ def currency_exponent(*, currency: str) -> int:
     return 3 if currency in THREE_DECIMAL else 2
 
 
+# The minimums in minor units, each with its currency's exponent (JPY 50 is 50, CZK 15.00
+# is 1500, HUF 175.00 is 17500): what an amount is compared with.
+CHARGE_MINIMUMS = {currency: int(Decimal(major).scaleb(currency_exponent(currency=currency)))
+                   for currency, major in CHARGE_MINIMUMS_MAJOR.items()}
+
+
+def charge_minimum(*, currency: str) -> int | None:
+    """The smallest amount (minor units) Stripe charges in ``currency``; None where the
+    minimum depends on an exchange rate (a currency not in Stripe's table)."""
+    return CHARGE_MINIMUMS.get(currency.lower())
+
+
 def amount_unchargeable(*, amount: int, currency: str) -> str:
     """Why Stripe would refuse to charge this amount in this currency for its digits
-    (empty if it would not): 5.125 KWD (5125) must be 5.120 or 5.130, 40.10 ISK whole."""
+    (empty if it would not): 5.125 KWD (5125) must be 5.120 or 5.130, 40.10 ISK whole;
+    nor does it charge more than eight digits. (The minimum is the cart's to tell: a
+    price below it may still be bought several at a time.)"""
     currency = currency.lower()
+    if amount > CHARGE_MAXIMUM:
+        return gettext("Stripe charges at most %(maximum)s in one payment.") % {
+            "maximum": money_format(amount=CHARGE_MAXIMUM, currency=currency)}
     if currency in THREE_DECIMAL and amount % 10:
         return gettext("Amounts in %(currency)s must end in 0 (Stripe charges them to the "
                        "hundredth).") % {"currency": currency.upper()}

@@ -481,6 +481,11 @@ def test_a_price_stripe_would_refuse_is_refused_in_the_admin(admin_client):
     saved = admin_client.post("/admin/payments/product/add/", {**form, "price": "5120"})
     assert saved.status_code == 302
     assert Product.objects.get(sku="dates").currency == "kwd"
+    # Stripe charges at most eight digits: a price above can never be paid.
+    form["sku"] = "palace"
+    refused = admin_client.post("/admin/payments/product/add/", {**form, "price": "100000000"})
+    assert "Stripe charges at most 99,999.999 KWD in one payment." in refused.content.decode()
+    assert not Product.objects.filter(sku="palace").exists()
 
 
 @pytest.mark.parametrize("query", [

@@ -105,3 +105,31 @@ def test_words_for_stripes_codes():
     assert facts.error_in_words(error_code="new_code", decline_code="", message="") == "new_code"
     assert facts.card_brand_label(brand="cartes_bancaires") == "Cartes Bancaires"
     assert facts.card_brand_label(brand="new_brand") == "New Brand"
+
+
+@pytest.mark.parametrize(("currency", "minimum"), [
+    ("eur", 50), ("EUR", 50), ("gbp", 30),  # two decimals: cents
+    ("czk", 1500), ("huf", 17500), ("mxn", 1000), ("thb", 1000),  # whole units in cents
+    ("jpy", 50),  # zero decimals: ¥50 is 50
+    ("kwd", None), ("bhd", None),  # three decimals: not in Stripe's table
+    ("zar", None), ("isk", None), ("xyz", None),  # 0.50 USD at the day's rate: unknown
+])
+def test_stripes_minimum_charge_in_minor_units(currency, minimum):
+    assert facts.charge_minimum(currency=currency) == minimum
+
+
+def test_the_minimums_are_stripes_whole_table_with_each_currencys_exponent():
+    # docs.stripe.com/currencies#minimum-and-maximum-charge-amounts, 24 currencies.
+    assert len(facts.CHARGE_MINIMUMS) == 24
+    assert facts.CHARGE_MINIMUMS["aed"] == 200 and facts.CHARGE_MINIMUMS["myr"] == 200
+    assert facts.CHARGE_MINIMUMS["dkk"] == 250 and facts.CHARGE_MINIMUMS["hkd"] == 400
+    assert facts.CHARGE_MAXIMUM == 99_999_999  # eight digits
+
+
+@pytest.mark.parametrize(("amount", "refused"), [
+    (99_999_999, False), (100_000_000, True), (2_147_483_647, True)])
+def test_a_price_above_stripes_maximum_is_refused(amount, refused):
+    problem = facts.amount_unchargeable(amount=amount, currency="eur")
+    assert bool(problem) is refused
+    if refused:
+        assert "999,999.99 EUR" in problem
