@@ -39,10 +39,17 @@ CURRENCIES = frozenset(
 # Amounts of these must end in 0 (three decimals, charged to the hundredth), ISK's be whole
 # krónur (docs: currencies#three-decimal, #special-cases).
 AMOUNT_STEPS = {"bhd": 10, "jod": 10, "kwd": 10, "omr": 10, "tnd": 10, "isk": 100}
-# Stripe's minimum charge amounts in minor units
-# (docs: currencies#minimum-and-maximum-charge-amounts).
-MINIMUM_AMOUNTS = {"usd": 50, "eur": 50, "gbp": 30, "aud": 50, "cad": 50, "chf": 50,
-                   "jpy": 50, "sek": 300, "nok": 300, "dkk": 250, "mxn": 1000, "hkd": 400}
+# Stripe's minimum charge amounts in minor units, its whole table
+# (docs: currencies#minimum-and-maximum-charge-amounts): JPY 50 is ¥50, CZK 1500 is
+# 15.00 Kč, HUF 17500 is 175.00 Ft. Any other currency's minimum is 0.50 USD at the day's
+# rate; the sandbox, which has no rates, takes 50 minor units for those. The sandbox's own
+# copy (it imports nothing of the site); tests/payments/stripe/test_facts.py checks it
+# against payments/stripe/facts.py.
+MINIMUM_AMOUNTS = {"usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50,
+                   "chf": 50, "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400,
+                   "huf": 17500, "inr": 50, "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300,
+                   "nzd": 50, "pln": 200, "ron": 200, "sek": 300, "sgd": 50, "thb": 1000}
+DEFAULT_MINIMUM_AMOUNT = 50
 MAXIMUM_AMOUNT = 99_999_999
 
 

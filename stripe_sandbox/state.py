@@ -28,7 +28,13 @@ from .cards import (
 )
 from .errors import SandboxError, invalid_request, resource_missing, unexpected_state
 from .idempotency import IdempotencyStore
-from .params import AMOUNT_STEPS, CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNTS
+from .params import (
+    AMOUNT_STEPS,
+    CURRENCIES,
+    DEFAULT_MINIMUM_AMOUNT,
+    MAXIMUM_AMOUNT,
+    MINIMUM_AMOUNTS,
+)
 from .records import (
     BalanceTransaction,
     Charge,
@@ -508,7 +514,7 @@ def _check_amount(amount: int, currency: str) -> tuple[int, str]:
     if amount < 1:
         raise invalid_request("This value must be greater than or equal to 1.", param="amount",
                               code="parameter_invalid_integer")
-    minimum = MINIMUM_AMOUNTS.get(currency, 50)
+    minimum = MINIMUM_AMOUNTS.get(currency, DEFAULT_MINIMUM_AMOUNT)
     if amount < minimum:
         raise invalid_request(f"Amount must be at least {minimum} {currency} (minor units)",
                               param="amount", code="amount_too_small")

@@ -19,6 +19,10 @@ def post(sandbox, path, data=None, **kwargs):
     ({"amount": "abc", "currency": "usd"}, "amount", "parameter_invalid_integer"),
     ({"amount": "-5", "currency": "usd"}, "amount", "parameter_invalid_integer"),
     ({"amount": "10", "currency": "usd"}, "amount", "amount_too_small"),
+    # 10.00 CZK: Stripe's minimum is 15.00 (docs: minimum-and-maximum-charge-amounts).
+    ({"amount": "1000", "currency": "czk"}, "amount", "amount_too_small"),
+    ({"amount": "17499", "currency": "huf"}, "amount", "amount_too_small"),
+    ({"amount": "100000000", "currency": "eur"}, "amount", "amount_too_large"),
     ({"amount": "1000", "currency": "xyz"}, "currency", None),
     ({"currency": "usd"}, "amount", "parameter_missing"),
     ({"amount": "1000", "currency": "usd", "colour": "red"}, "colour", "parameter_unknown"),
@@ -42,6 +46,14 @@ def test_malformed_create_parameters(sandbox, body, param, code):
     # Nothing was created.
     listed = httpx.get(sandbox.url + "/v1/payment_intents", headers=AUTH).json()
     assert listed["data"] == []
+
+
+@pytest.mark.parametrize("amount,currency", [
+    ("1500", "czk"), ("17500", "huf"), ("50", "jpy"), ("99999999", "eur")])
+def test_amounts_at_stripes_limits_are_charged(sandbox, amount, currency):
+    response = post(sandbox, "/v1/payment_intents", {"amount": amount, "currency": currency})
+    assert response.status_code == 200, response.text
+    assert response.json()["amount"] == int(amount)
 
 
 def test_unknown_ids_are_404_resource_missing(sandbox):

@@ -126,6 +126,15 @@ def test_the_minimums_are_stripes_whole_table_with_each_currencys_exponent():
     assert facts.CHARGE_MAXIMUM == 99_999_999  # eight digits
 
 
+def test_the_sandboxs_minimums_are_the_sites():
+    """Two copies of one table (the sandbox imports nothing of the site): they agree, or
+    a test against the sandbox would pass an amount Stripe refuses (or the reverse)."""
+    from stripe_sandbox import params
+
+    assert params.MINIMUM_AMOUNTS == facts.CHARGE_MINIMUMS
+    assert params.MAXIMUM_AMOUNT == facts.CHARGE_MAXIMUM
+
+
 @pytest.mark.parametrize(("amount", "refused"), [
     (99_999_999, False), (100_000_000, True), (2_147_483_647, True)])
 def test_a_price_above_stripes_maximum_is_refused(amount, refused):
