@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.translation import gettext as _
 
+from payments.shop.limits import charge_limit_words
 from payments.shop.models import Product
 
 SESSION_KEY = "cart"
@@ -90,6 +91,15 @@ class CartSummary:
     @property
     def mixed(self) -> bool:
         return bool(self.lines) and self.currency is None
+
+    @property
+    def limit_words(self) -> str:
+        """Why Stripe would refuse to charge the total (below the currency's minimum or
+        above the maximum), in the shopper's words; "" when it would not (or there is no
+        one total). The cart offers no checkout while there is a reason."""
+        if self.total is None or not self.lines:
+            return ""
+        return charge_limit_words(amount=self.total, currency=self.currency)
 
     @property
     def version(self) -> str:

@@ -34,6 +34,8 @@ def order_place(*, session: SessionBase, email: str, language: str = "en") -> Or
         raise CartError(_("Your cart is empty."))
     if cart.mixed:
         raise CartError(_("Products in different currencies cannot be paid together."))
+    if cart.limit_words:  # Stripe would refuse the order's every payment
+        raise CartError(cart.limit_words)
     if not session.session_key:
         session.save()
     with transaction.atomic():

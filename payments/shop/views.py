@@ -92,9 +92,10 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
     summary = cart_summary(session=request.session)
     if _withdrawn_say(request, summary):
         return redirect("cart")
-    # The cart's page says it is empty (and names any order left unpaid), or which
-    # products cannot be paid together: said there once, not here as well.
-    if not summary.lines or summary.mixed:
+    # The cart's page says it is empty (and names any order left unpaid), which products
+    # cannot be paid together, or the least (or most) a card payment may total: said
+    # there once, not here as well.
+    if not summary.lines or summary.mixed or summary.limit_words:
         return redirect("cart")
     form = CheckoutForm(request.POST or None)
     shown = request.POST.get("cart_version")  # the page's; a script may send none

@@ -1,0 +1,42 @@
+"""What a card payment may total: Stripe's minimum and maximum charge amounts
+(``payments.stripe.facts``) in the shopper's words. The cart page, the order's placing
+and ``/pay`` all say it with these words, so an amount Stripe would refuse never reaches
+it and the shopper never reads Stripe's developer message."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+
+from payments.shop.money import money_localized
+from payments.stripe.facts import CHARGE_MAXIMUM, charge_minimum
+
+
+def charge_limit_words(*, amount: int, currency: str) -> str:
+    """Why Stripe would refuse to charge ``amount`` (minor units) in ``currency``, in the
+    active language with the limit written as the site writes money; "" when it would
+    not. A currency outside Stripe's table has no minimum we can know (it is 0.50 USD
+    at the day's rate), only the API's floor of one minor unit."""
+    minimum = charge_minimum(currency=currency) or 1
+    names = {"currency": currency.upper()}
+    if amount < minimum:
+        return gettext("Card payments in %(currency)s must total at least %(minimum)s.") % {
+            **names, "minimum": money_localized(amount=minimum, currency=currency)}
+    if amount > CHARGE_MAXIMUM:
+        return gettext("Card payments in %(currency)s can total at most %(maximum)s.") % {
+            **names, "maximum": money_localized(amount=CHARGE_MAXIMUM, currency=currency)}
+    return ""
+
+
+def price_minimum_warning(*, price: int, currency: str) -> str:
+    """For the merchant saving a product: its price alone is below Stripe's minimum charge
+    in its currency, so a shopper must buy more of it (or more besides) to pay; "" when
+    it is not. A warning, not a refusal: several make a cart Stripe charges."""
+    minimum = charge_minimum(currency=currency)
+    if minimum is None or price >= minimum:
+        return ""
+    return gettext("%(price)s is below Stripe's smallest card payment in %(currency)s "
+                   "(%(minimum)s): the shop will ask shoppers for a cart of at least "
+                   "%(minimum)s before they can check out.") % {
+        "price": money_localized(amount=price, currency=currency),
+        "currency": currency.upper(),
+        "minimum": money_localized(amount=minimum, currency=currency)}
