@@ -79,6 +79,11 @@ class OrderNotPayable(CheckoutError):
     """The order was canceled, or its payment was, or it is still processing."""
 
 
+class OrderAmountRefused(OrderNotPayable):
+    """Stripe would refuse the order's amount in its currency (below its minimum or above
+    its maximum charge: an order placed before the cart said so): no intent is made."""
+
+
 class PaymentInProgress(CheckoutError):
     """Another request for the same order is creating its payment right now."""
 

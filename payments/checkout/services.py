@@ -31,6 +31,7 @@ from django.utils.translation import gettext_noop
 from payments.checkout.errors import (
     IntentNotFound,
     OrderAmbiguous,
+    OrderAmountRefused,
     OrderMismatch,
     OrderNotFound,
     OrderNotPayable,
@@ -51,6 +52,7 @@ from payments.checkout.status import (
     payment_status_record,
     payment_status_record_missing,
 )
+from payments.shop.limits import charge_limit_words
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 from payments.stripe.gateway import IntentData
@@ -225,6 +227,7 @@ def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, a
         _old_flow_retire(attempt, actor)
         fresh = True
     if fresh:
+        _amount_chargeable_check(order)
         attempt = _attempt_start(order, attempt, payment_method_id)
     if attempt.stripe_id is None:
         outcome = _create_resume(attempt, payment_method_id, actor, fresh=fresh)
@@ -238,6 +241,16 @@ def _pay(order: Order, attempt: PaymentAttempt | None, payment_method_id: str, a
     except PaymentIntentMissing:
         # The old attempt is closed in the ledger; the shopper's card pays a new one.
         return _pay(order, attempt, payment_method_id, actor)
+
+
+def _amount_chargeable_check(order: Order) -> None:
+    """Before a new intent: an amount Stripe would refuse (an order placed before the
+    cart checked it) is refused here, in the cart's words, not with Stripe's message
+    for developers; nothing is recorded."""
+    words = charge_limit_words(amount=order.amount, currency=order.currency)
+    if words:
+        raise OrderAmountRefused(words + " " + _("This order cannot be paid by card; please "
+                                                 "place a new order from your cart."))
 
 
 # The old guide's intents (automatic confirmation) cannot be paid again with a card that

@@ -274,6 +274,7 @@ def _subclasses(kind: type) -> list[type]:
 EXPECTED_STATUS = {
     "OrderNotFound": 404, "IntentNotFound": 404,
     "OrderNotPayable": 409, "OrderMismatch": 409, "OrderAmbiguous": 409,
+    "OrderAmountRefused": 409,
     "PaymentInProgress": 409,
     "PaymentDeclined": 402, "PaymentNeedsCard": 402, "PaymentIntentMissing": 402,
     "PaymentInvalid": 400,

@@ -1,0 +1,60 @@
+"""/pay for an order whose amount Stripe refuses (below the currency's minimum charge,
+placed before the cart checked it): the cart's words in the shopper's language, not
+Stripe's message for developers, and nothing asked of Stripe or recorded."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.utils import translation
+
+from payments.models import Order, PaymentAttempt, PaymentEvent
+from tests.conftest import ApplicationClient
+from tests.payments.conftest import Shopper, server_calls
+from tests.payments.factories import order_of
+
+NBSP = "\u00a0"
+
+
+@pytest.fixture(autouse=True)
+def language_reset():
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+def shopper_of(order: Order, **headers: str) -> Shopper:
+    client = ApplicationClient(**headers)
+    session = client.session
+    session["orders"] = [order.reference]
+    session.save()
+    return Shopper(client=client, order=order)
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "Card payments in CZK must total at least 15.00 CZK. This order cannot be paid "
+           "by card; please place a new order from your cart."),
+    ("de", f"Kartenzahlungen in CZK müssen mindestens 15,00{NBSP}CZK betragen. Diese "
+           "Bestellung kann nicht mit Karte bezahlt werden; bitte geben Sie aus Ihrem "
+           "Warenkorb eine neue Bestellung auf."),
+])
+def test_an_old_order_below_the_minimum_gets_the_carts_words_and_reaches_no_stripe(
+        site_on_sandbox, sandbox, db, language, words):
+    order = order_of(("Fridge magnet", 1000, 1), currency="czk")  # 10 CZK; Stripe: ≥ 15
+    shopper = shopper_of(order, HTTP_ACCEPT_LANGUAGE=language)
+    answer = shopper.pay(payment_method_id="pm_card_visa", order_reference=order.reference)
+    # 409, as for an order that cannot be paid: checkout.js shows the words as they are,
+    # not under "Not paid: check the card details or use another card".
+    assert answer.status_code == 409
+    assert answer.json() == {"error": words}
+    assert server_calls(sandbox) == []
+    assert not PaymentAttempt.objects.exists() and not PaymentEvent.objects.exists()
+    assert shopper.order_now().status == Order.Status.OPEN
+
+
+def test_an_order_at_the_minimum_is_paid(site_on_sandbox, sandbox, db):
+    order = order_of(("Fridge magnet", 1500, 1), currency="czk")
+    shopper = shopper_of(order)
+    answer = shopper.pay(payment_method_id="pm_card_visa", order_reference=order.reference)
+    assert answer.status_code == 200, answer.content
+    assert shopper.order_now().status == Order.Status.PAID
+    assert [call["path"] for call in server_calls(sandbox)] == ["/v1/payment_intents"]
