@@ -9,7 +9,7 @@ from it (the incident page).
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.http import HttpRequest
 from django.urls import reverse
@@ -42,6 +42,7 @@ from payments.admin.pagination import LargeTablePaginator
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.monitoring.selectors import EXPIRY_MEANING
+from payments.shop.limits import price_minimum_warning
 from payments.shop.models import Order, OrderLine, Product
 from payments.stripe.facts import card_brand_label, code_label
 
@@ -55,6 +56,13 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
     @admin.display(description=_("Price"), ordering="price")
     def price_display(self, product: Product) -> str:
         return money_unbroken(product.price, product.currency)
+
+    def save_model(self, request: HttpRequest, obj: Product, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Saved all the same: several make a cart Stripe charges.
+        warning = price_minimum_warning(price=obj.price, currency=obj.currency)
+        if warning:
+            messages.warning(request, warning)
 
 
 class OrderLineInline(ReadOnlyTabularInline):

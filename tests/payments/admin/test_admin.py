@@ -488,6 +488,24 @@ def test_a_price_stripe_would_refuse_is_refused_in_the_admin(admin_client):
     assert not Product.objects.filter(sku="palace").exists()
 
 
+def test_a_price_below_stripes_minimum_is_saved_with_a_warning(admin_client):
+    """A shopper may buy several: the product is saved, and the merchant told the cart
+    will ask for more (Stripe refuses a 10 CZK charge: its minimum is 15 CZK)."""
+    form = {"sku": "magnet", "name": "Fridge magnet", "description": "", "currency": "czk",
+            "active": "on", "price": "1000"}
+    saved = admin_client.post("/admin/payments/product/add/", form, follow=True)
+    assert Product.objects.get(sku="magnet").price == 1000
+    page = saved.content.decode()
+    assert '<li class="warning">10.00 CZK is below Stripe&#x27;s smallest card payment in CZK ' \
+           "(15.00 CZK): the shop will ask shoppers for a cart of at least 15.00 CZK before " \
+           "they can check out.</li>" in page
+    product = Product.objects.get(sku="magnet")
+    changed = admin_client.post(f"/admin/payments/product/{product.pk}/change/",
+                                {**form, "price": "1500"}, follow=True)
+    assert Product.objects.get(sku="magnet").price == 1500
+    assert "below Stripe" not in changed.content.decode()
+
+
 @pytest.mark.parametrize("query", [
     {"amount__gte": "ten"}, {"amount__lte": "-5"}, {"amount__gte": "1e9"},
     {"amount__gte": "9" * 40}, {"amount_from": "ten"}, {"amount_to": "1,000.00"},
