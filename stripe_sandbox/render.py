@@ -216,6 +216,26 @@ def payment_intent(record: PaymentIntent) -> dict[str, Any]:
     }
 
 
+# What Stripe answers to a publishable key (Stripe.js's retrieve with the client secret):
+# the properties the API reference marks "retrievable with publishable key" on the
+# PaymentIntent object (docs.stripe.com/api/payment_intents/object; its retrieve page: "If
+# you retrieve a PaymentIntent with a publishable key, it only returns a subset of
+# properties"). Not metadata, customer, latest_charge, amount_received, …
+PAYMENT_INTENT_PUBLISHABLE_FIELDS = (
+    "id", "object", "amount", "automatic_payment_methods", "canceled_at",
+    "cancellation_reason", "capture_method", "client_secret", "confirmation_method",
+    "created", "currency", "description", "last_payment_error", "livemode", "next_action",
+    "payment_method", "payment_method_types", "processing", "receipt_email",
+    "setup_future_usage", "shipping", "status",
+)
+
+
+def payment_intent_publishable(record: PaymentIntent) -> dict[str, Any]:
+    """A PaymentIntent as a publishable key reads it."""
+    whole = payment_intent(record)
+    return {name: whole[name] for name in PAYMENT_INTENT_PUBLISHABLE_FIELDS}
+
+
 # Assumptions (no source gives them for test mode): Stripe's standard US card
 # pricing (2.9% + 30 minor units, never more than the amount) and a two-day
 # payout delay; funds settle in the charge's currency (no exchange_rate).

@@ -1,13 +1,15 @@
 """``/v1/payment_intents``: create, retrieve, update, confirm, cancel, list and search.
 
 Retrieve and confirm also answer Stripe.js (the publishable key), which must give
-the intent's ``client_secret``.
+the intent's ``client_secret``; its retrieve reads only the properties Stripe lets a
+publishable key read (``render.PAYMENT_INTENT_PUBLISHABLE_FIELDS``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .. import render
 from ..errors import invalid_request
 from ..queries import (
     check_limit,
@@ -37,7 +39,10 @@ def create(sandbox: Sandbox, request: Request) -> Any:
 
 
 def retrieve(sandbox: Sandbox, request: Request) -> Any:
-    return _intent(sandbox, request)
+    intent = _intent(sandbox, request)
+    if request.publishable:  # Stripe.js: only what the publishable key may read
+        return render.payment_intent_publishable(intent)
+    return intent
 
 
 def update(sandbox: Sandbox, request: Request) -> Any:

@@ -145,7 +145,10 @@ def test_confirm_card_payment_and_retrieve(shop_page, stripe_client):
     shop_page.get_by_role("button", name="Complete authentication").click()
     assert result(shop_page)["paymentIntent"]["status"] == "succeeded"
     shop_page.evaluate(f"run(stripe.retrievePaymentIntent('{intent.client_secret}'))")
-    assert result(shop_page)["paymentIntent"]["amount_received"] == 1500
+    read = result(shop_page)["paymentIntent"]
+    assert (read["status"], read["amount"]) == ("succeeded", 1500)
+    # Only what a publishable key may read: no amount_received, metadata or charge.
+    assert not {"amount_received", "metadata", "latest_charge"} & set(read)
 
 
 def test_declined_card_resolves_an_error(shop_page, stripe_client):

@@ -207,6 +207,42 @@ def test_publishable_key_reads_an_intent_only_with_its_client_secret(stripe_clie
         public.v1.payment_intents.list()
 
 
+# The PaymentIntent's properties the API reference marks "retrievable with publishable
+# key" (docs.stripe.com/api/payment_intents/object).
+PUBLISHABLE = {"id", "object", "amount", "automatic_payment_methods", "canceled_at",
+               "cancellation_reason", "capture_method", "client_secret",
+               "confirmation_method", "created", "currency", "description",
+               "last_payment_error", "livemode", "next_action", "payment_method",
+               "payment_method_types", "processing", "receipt_email", "setup_future_usage",
+               "shipping", "status"}
+
+
+def test_a_publishable_key_reads_only_what_stripe_lets_it(stripe_client, publishable_key,
+                                                          sandbox):
+    """Stripe.js's retrieve (the publishable key and the client secret) gets the subset
+    the API reference marks retrievable with a publishable key: not the metadata (the
+    site's order reference), the customer, the charge or the amount received."""
+    customer = stripe_client.v1.customers.create(params={"email": "ada@example.com"})
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 900, "currency": "usd", "customer": customer.id,
+        "payment_method": "pm_card_visa", "confirm": True, "description": "Order ord_1",
+        "metadata": {"order_reference": "ord_1"}, "receipt_email": "ada@example.com"})
+    assert intent.status == "succeeded"
+    public = stripe.StripeClient(publishable_key, base_addresses={"api": sandbox.url},
+                                 max_network_retries=0)
+    read = public.v1.payment_intents.retrieve(intent.id,
+                                              params={"client_secret": intent.client_secret})
+    whole = stripe_client.v1.payment_intents.retrieve(intent.id).last_response.data
+    assert set(read.last_response.data) == PUBLISHABLE
+    assert read.last_response.data == {name: whole[name] for name in PUBLISHABLE}
+    assert read.description == "Order ord_1" and read.status == "succeeded"
+    assert {"metadata", "customer", "latest_charge", "amount_received"} <= set(whole)
+    assert whole["metadata"] == {"order_reference": "ord_1"}
+    # The secret key still reads the whole intent, with the client secret or without.
+    assert stripe_client.v1.payment_intents.retrieve(
+        intent.id, params={"client_secret": intent.client_secret}).last_response.data == whole
+
+
 def test_customer_and_expand(stripe_client):
     customer = stripe_client.v1.customers.create(params={"email": "ada@example.com"})
     intent = stripe_client.v1.payment_intents.create(params={
