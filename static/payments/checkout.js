@@ -79,7 +79,7 @@
       }
     } else if (response.requiresAction) {
       var intentId = response.clientSecret.split("_secret_")[0];
-      return stripe.handleCardAction(response.clientSecret).then(function (result) {
+      return cardAction(response.clientSecret).then(function (result) {
         if (result.error && (!movedOn(result.error) || askedAfterMove)) {
           if (result.error.type === "api_connection_error") {
             return afterBankUnreachable(intentId)();  // lost again: still not "not paid"
@@ -90,12 +90,30 @@
         // The bank is satisfied, the payment moved on without this page, or the answer
         // was lost: the server confirms the intent again, or says it is paid.
         return confirmOnServer(intentId).catch(afterBankUnreachable(intentId));
+      }, function (refusal) {
+        // Stripe.js threw (an IntegrationError): the intent no longer waits at the bank,
+        // moved on since the server's answer (another tab or the recovery link paid or
+        // authenticated it). Not a failure, and not our store unreachable: the server
+        // knows. Asked once a click, as a movedOn error is.
+        if (askedAfterMove) {
+          return notPaid(cardActionMessage(refusal), words.notPaidAuthentication);
+        }
+        askedAfterMove = true;
+        return confirmOnServer(intentId).catch(afterBankUnreachable(intentId));
       });
     } else if (response.success) {
       window.location.assign(response.orderUrl || window.location.href);
     } else {
       fail(words.unexpected);
     }
+  }
+
+  // stripe.handleCardAction, whose refusal ("It will throw an error if the PaymentIntent
+  // has a different status") is a rejected promise, also if it throws before it starts.
+  function cardAction(clientSecret) {
+    return Promise.resolve().then(function () {
+      return stripe.handleCardAction(clientSecret);
+    });
   }
 
   function confirmOnServer(intentId) {
@@ -124,7 +142,8 @@
   // The payment no longer waits at the bank (another tab of this order, or its recovery
   // link, paid or authenticated it while this page's modal was open), or Stripe.js lost
   // the bank's answer (api_connection_error: it may have approved): not a failure, the
-  // server knows.
+  // server knows. (An intent already moved on when handleCardAction starts is not an
+  // {error}: Stripe.js rejects, handled beside this.)
   function movedOn(error) {
     var intent = error.payment_intent;
     if (intent) {
@@ -154,7 +173,9 @@
   }
 
   function logForDevelopers(error) {
-    if (window.console) console.warn("Stripe.js:", error.code || error.type, error.message);
+    if (window.console) {
+      console.warn("Stripe.js:", error.code || error.type || error.name, error.message);
+    }
   }
 
   // The payment did not go through: the line above the form says so, and why.

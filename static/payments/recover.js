@@ -63,27 +63,48 @@
   });
 
   function authenticate(clientSecret, orderUrl, askedAfterMove) {
-    return stripe.handleCardAction(clientSecret).then(function (result) {
+    return cardAction(clientSecret).then(function (result) {
       if (result.error && (!movedOn(result.error) || askedAfterMove)) {
         fail(cardActionMessage(result.error));  // asked once a click: never a loop
         return bankDone();
       }
       // The bank is satisfied, or the payment moved on without this page (another browser
       // opened the link too): the server confirms it again, or says it is paid.
-      var intentId = clientSecret.split("_secret_")[0];
-      return post({ payment_intent_id: intentId }).catch(function () {
-        // The store unreachable after the bank's step: the bank may have approved.
-        return { error: words.unreachableAfterBank };
-      }).then(function (response) {
-        if (response.success) {
-          window.location.assign(response.orderUrl || orderUrl);
-        } else if (response.requiresAction) {
-          return authenticate(response.clientSecret, orderUrl,
-                              askedAfterMove || !!result.error);
-        } else {
-          fail(response.error || words.unexpected);
-        }
-      });
+      return confirmOnServer(clientSecret, orderUrl, askedAfterMove || !!result.error);
+    }, function (refusal) {
+      // Stripe.js threw (an IntegrationError): the payment no longer waits at the bank
+      // (paid or authenticated in another browser, or by this page's earlier click whose
+      // answer was lost). Not the store unreachable: the server knows, asked once a click.
+      if (askedAfterMove) {
+        fail(cardActionMessage(refusal));
+        return bankDone();
+      }
+      return confirmOnServer(clientSecret, orderUrl, true);
+    });
+  }
+
+  // stripe.handleCardAction, whose refusal is a rejected promise (Stripe.js: "It will
+  // throw an error if the PaymentIntent has a different status"), also if it throws
+  // before it starts.
+  function cardAction(clientSecret) {
+    return Promise.resolve().then(function () {
+      return stripe.handleCardAction(clientSecret);
+    });
+  }
+
+  function confirmOnServer(clientSecret, orderUrl, askedAfterMove) {
+    var intentId = clientSecret.split("_secret_")[0];
+    return post({ payment_intent_id: intentId }).catch(function () {
+      // The store unreachable after the bank's step: the bank may have approved.
+      return { error: words.unreachableAfterBank };
+    }).then(function (response) {
+      if (response.success) {
+        window.location.assign(response.orderUrl || orderUrl);
+      } else if (response.requiresAction) {
+        return authenticate(response.clientSecret, orderUrl, askedAfterMove);
+      } else {
+        fail(response.error || words.unexpected);
+      }
     });
   }
 
@@ -104,7 +125,7 @@
     if (error.code === "payment_intent_authentication_failure") {
       return words.recoverAuthenticationFailed;
     }
-    if (window.console) console.warn("Stripe.js:", error.code, error.message);
+    if (window.console) console.warn("Stripe.js:", error.code || error.name, error.message);
     return words.recoverAuthenticationNotStarted;
   }
 
