@@ -7,7 +7,8 @@
  * elements.create('card') with real inputs, createPaymentMethod,
  * handleCardAction (with a bank-challenge modal like Stripe's test page),
  * confirmCardPayment and retrievePaymentIntent. Every method resolves
- * {paymentMethod} / {paymentIntent} or {error}, as Stripe.js does.
+ * {paymentMethod} / {paymentIntent} or {error}, as Stripe.js does, save where Stripe.js
+ * throws: handleCardAction on an intent it is not for rejects with an IntegrationError.
  */
 (function () {
   "use strict";
@@ -406,6 +407,13 @@
     });
   };
 
+  // Stripe.js's IntegrationError: an Error named so, with Stripe's message.
+  function integrationError(message) {
+    var error = new Error(message);
+    error.name = "IntegrationError";
+    return error;
+  }
+
   function failure(intent) {
     var error = Object.assign({}, intent.last_payment_error || {
       type: "invalid_request_error", message: "The payment was not completed." });
@@ -413,21 +421,23 @@
     return { error: error };
   }
 
+  // An intent handleCardAction is not for (automatic confirmation, or not waiting at the
+  // bank) is a mistake of the integration to Stripe.js: it throws, so the promise
+  // rejects with an IntegrationError (no {error} result, no payment_intent), as Stripe.js
+  // does ("Uncaught (in promise) IntegrationError: handleCardAction: …").
   Stripe.prototype.handleCardAction = function (clientSecret) {
     var self = this;
     return this._retrieve(clientSecret).then(function (r) {
       if (r.error) return { error: r.error };
       var intent = r.ok;
       if (intent.confirmation_method !== "manual") {
-        return { error: { type: "invalid_request_error", code: "payment_intent_unexpected_state",
-          message: "handleCardAction: The PaymentIntent supplied does not require manual " +
-                   "server-side confirmation. Please use confirmCardPayment instead to " +
-                   "complete the payment.", payment_intent: intent } };
+        throw integrationError("handleCardAction: The PaymentIntent supplied does not " +
+          "require manual server-side confirmation. Please use confirmCardPayment instead " +
+          "to complete the payment.");
       }
       if (intent.status !== "requires_action") {
-        return { error: { type: "invalid_request_error", code: "payment_intent_unexpected_state",
-          message: "handleCardAction: The PaymentIntent supplied is not in the " +
-                   "requires_action state.", payment_intent: intent } };
+        throw integrationError("handleCardAction: The PaymentIntent supplied is not in " +
+          "the requires_action state.");
       }
       return self._challenge(intent, clientSecret).then(function (after) {
         if (after.error) return { error: after.error };

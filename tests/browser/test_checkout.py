@@ -3,6 +3,8 @@ Stripe.js shim, Django's live server, stripe-python over HTTP to the sandbox."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -273,3 +275,88 @@ def test_a_tab_whose_bank_modal_outlived_the_payment_says_paid_not_failed(
     assert len(intents) == 1 and intents[0].status == "succeeded"
     assert intents[0].amount_received == 8900
 
+
+
+# Stripe.js's read of the intent (publishable key, client secret) when handleCardAction
+# starts, before its modal: held, the payment moves on meanwhile.
+INTENT_READ = re.compile(r"/v1/payment_intents/pi_[^/?]+\?client_secret=")
+
+
+def hold_intent_read(page) -> list:
+    held: list = []
+    page.route(INTENT_READ, lambda route: held.append(route))
+    return held
+
+
+def wait_held(page, held: list, count: int = 1) -> None:
+    for _ in range(100):  # Playwright takes the route only while we wait through it
+        if len(held) >= count:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"Stripe.js read the intent {len(held)} times, not {count}")
+
+
+def test_an_intent_paid_in_another_tab_before_the_banks_modal_says_paid_not_unreachable(
+        page, store, sandbox, stripe_client):
+    """The server answered "requires action"; before Stripe.js reads the intent, another
+    tab pays the order with 4242. Stripe.js's handleCardAction then rejects (the intent is
+    not in requires_action): the page asks the server, which says paid, instead of "We
+    could not reach the store" (the rejection is not our network failing)."""
+    to_payment(page, store)
+    order_url = page.url
+    held = hold_intent_read(page)
+    pay(page, "4000002500003155")
+    wait_held(page, held)
+    second = page.context.new_page()  # the same session: another tab
+    second.goto(order_url)
+    pay(second, "4242424242424242")
+    expect_paid(second)
+    held[0].continue_()
+    expect(page.locator("#order-status")).to_have_text("Paid")  # the paid order's page
+    assert page.get_by_role("dialog").count() == 0
+    [intent] = stripe_client.v1.payment_intents.list().data
+    assert (intent.status, intent.amount_received) == ("succeeded", 8900)
+
+
+def test_an_intent_authenticated_elsewhere_before_the_banks_modal_is_confirmed_and_pays(
+        page, store, sandbox, stripe_client):
+    """The bank approved this intent elsewhere (requires_confirmation) between the
+    server's answer and Stripe.js's read: handleCardAction rejects, the page asks the
+    server once, and the server's confirm charges it. No second trip to the bank."""
+    to_payment(page, store)
+    held = hold_intent_read(page)
+    pay(page, "4000002500003155")
+    wait_held(page, held)
+    [intent] = stripe_client.v1.payment_intents.list().data
+    sandbox.authenticate(intent.id, "complete")
+    held[0].continue_()
+    expect_paid(page)
+    assert page.get_by_role("dialog").count() == 0
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+    confirms = [c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]
+    assert len(confirms) == 1
+
+
+def test_a_second_refusal_in_one_click_is_not_asked_again(page, store, sandbox,
+                                                          stripe_client):
+    """Stripe.js refuses (the bank failed the intent elsewhere), the page asks the server
+    once, whose confirm sends the card to the bank again; that fails elsewhere too before
+    Stripe.js reads it, and Stripe.js refuses again: the page stops there (no loop), says
+    the bank's check did not go through and frees Pay."""
+    to_payment(page, store)
+    held = hold_intent_read(page)
+    pay(page, "4000002500003155")
+    wait_held(page, held)
+    [intent] = stripe_client.v1.payment_intents.list().data
+    sandbox.authenticate(intent.id, "fail")
+    held[0].continue_()
+    wait_held(page, held, count=2)  # the server confirmed again: the bank asks again
+    sandbox.authenticate(intent.id, "fail")
+    held[1].continue_()
+    expect(page.locator("#order-status")).to_have_text(
+        "Not paid: the check with your bank did not go through.")
+    expect_error(page, "The check with your bank could not be completed.")
+    page.wait_for_timeout(500)
+    assert len(held) == 2 and page.get_by_role("dialog").count() == 0
+    assert len([c for c in server_calls(sandbox) if c["path"].endswith("/confirm")]) == 1
+    assert Order.objects.get().status == Order.Status.OPEN

@@ -23,7 +23,10 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
   }});
   window.run = function (promise) {{
     window.result = undefined;
-    promise.then(function (r) {{ window.result = r; }});
+    promise.then(function (r) {{ window.result = r; }}, function (e) {{
+      window.result = {{rejected: {{name: e.name, message: e.message,
+                                  isError: e instanceof Error}}}};
+    }});
   }};
 </script></body></html>"""
 
@@ -122,13 +125,51 @@ def test_the_bank_names_the_amount_in_the_currencys_digits(shop_page, stripe_cli
 
 
 def test_handle_card_action_refuses_automatic_confirmation(shop_page, stripe_client):
+    """Stripe.js throws: the promise rejects with an IntegrationError (stripe-dotnet
+    issue 1779's console), it does not resolve an {error}."""
     intent = stripe_client.v1.payment_intents.create(params={
         "amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required",
         "confirm": True})
     shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
-    error = result(shop_page)["error"]
-    assert "does not require manual server-side confirmation" in error["message"]
+    refusal = result(shop_page)["rejected"]
+    assert refusal["name"] == "IntegrationError" and refusal["isError"]
+    assert refusal["message"] == (
+        "handleCardAction: The PaymentIntent supplied does not require manual server-side "
+        "confirmation. Please use confirmCardPayment instead to complete the payment.")
     assert shop_page.locator(".sandbox-3ds").count() == 0
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "requires_action"
+
+
+@pytest.mark.parametrize("status", ["requires_confirmation", "succeeded",
+                                    "requires_payment_method", "canceled"])
+def test_handle_card_action_rejects_an_intent_not_at_the_bank(shop_page, stripe_client,
+                                                              sandbox, status):
+    """A manual intent in any status but requires_action: Stripe.js throws (rejects) "…is
+    not in the requires_action state"; no modal, nothing sent to the bank."""
+    method = create_method(shop_page, "4000002500003155")["paymentMethod"]
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": 4200, "currency": "eur", "payment_method": method["id"], "confirm": True,
+        "confirmation_method": "manual"})
+    if status in ("requires_confirmation", "succeeded"):
+        sandbox.authenticate(intent.id, "complete")
+    if status == "succeeded":
+        stripe_client.v1.payment_intents.confirm(intent.id)
+    if status == "requires_payment_method":
+        sandbox.authenticate(intent.id, "fail")
+    if status == "canceled":
+        stripe_client.v1.payment_intents.cancel(intent.id)
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == status
+    sandbox.clear_requests()
+    shop_page.evaluate(f"run(stripe.handleCardAction('{intent.client_secret}'))")
+    assert result(shop_page)["rejected"] == {
+        "name": "IntegrationError", "isError": True,
+        "message": "handleCardAction: The PaymentIntent supplied is not in the "
+                   "requires_action state."}
+    assert shop_page.locator(".sandbox-3ds").count() == 0
+    # It read the intent (publishable key) and did nothing else to it.
+    assert [(e["method"], e["path"], e["publishable"]) for e in sandbox.requests()] == \
+        [("GET", f"/v1/payment_intents/{intent.id}", True)]
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == status
 
 
 def start_confirm_card_payment(page, client, number: str):
