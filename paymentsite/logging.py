@@ -6,8 +6,9 @@ record, and secrets scrubbed before anything is written.
   variable for the request and returns it in the response's ``X-Request-ID``.
 - :class:`RequestIdFilter` puts it on every record as ``request_id``.
 - :class:`RedactingFilter` scrubs card numbers, PaymentIntent client secrets, session keys,
-  Stripe keys (``sk_``, ``rk_``, ``whsec_``) and the tokens of links mailed to shoppers
-  from the message, its arguments and the traceback.
+  Stripe keys (``sk_``, ``rk_``, ``whsec_``), the tokens of links mailed to shoppers and
+  email addresses (a shopper's is personal data: smtplib names a refused recipient in
+  its exception) from the message, its arguments and the traceback.
 - :func:`gunicorn_logger_class` puts gunicorn's access and error logs through the same filter.
 - :class:`JsonFormatter` writes ``time``, ``level``, ``logger``, ``message``,
   ``request_id`` and ``exception`` (the traceback, newlines escaped) on one line.
@@ -70,6 +71,7 @@ class RequestIdFilter(logging.Filter):
 
 # --- Redaction ----------------------------------------------------------------------------
 REDACTED = "[redacted]"
+EMAIL_REDACTED = "[email redacted]"
 _SECRETS = [
     # PaymentIntent / SetupIntent client secrets: keep the intent id, drop the secret.
     (re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+"), rf"\1_secret_{REDACTED}"),
@@ -82,6 +84,10 @@ _SECRETS = [
     # The tokens of the links mailed to shoppers: a recovery link, the receipt's order link
     # (payments/urls.py), in a path, a Referer or a full URL.
     (re.compile(r"(/(?:recover|order-status)/)[^/\s\"'?#<>]+"), rf"\1{REDACTED}"),
+    # Email addresses (personal data): a refused recipient in smtplib's exception, an
+    # address in a form or a query. The domain needs a dot and a last label of letters, so
+    # "postgres@127.0.0.1" in a database URL stays readable.
+    (re.compile(r"[\w.%+-]+@(?:[\w-]+\.)+[^\W\d_]{2,}\b"), EMAIL_REDACTED),
 ]
 # 13 to 19 digits, optionally grouped by single spaces or dashes; redacted when the Luhn
 # checksum holds (a card number), so ids and millisecond timestamps mostly stay readable.
@@ -104,8 +110,8 @@ def _card_redact(match: re.Match) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with card numbers, client secrets, session keys, Stripe keys and link
-    tokens scrubbed."""
+    """``text`` with card numbers, client secrets, session keys, Stripe keys, link tokens
+    and email addresses scrubbed."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return _CARD.sub(_card_redact, text)

@@ -1,5 +1,6 @@
 """Logs: one JSON line per record on stderr with the request id, 500 tracebacks with DEBUG
-off, and no card number, client secret, session key or Stripe key ever written."""
+off, and no card number, client secret, session key, Stripe key or email address ever
+written."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ URLS = "tests.paymentsite.urls_for_logging"
     ('"GET /recover/Ab1:x2:Yz HTTP/1.1" 410 "https://shop.example/recover/Q:w:e/"',
      '"GET /recover/[redacted] HTTP/1.1" 410 "https://shop.example/recover/[redacted]/"'),
     ("/order-status/MTI:1tZq:sig/?x=1", "/order-status/[redacted]/?x=1"),
+    # Email addresses: smtplib's refused recipients, a display name's, any case and script.
+    ("SMTPRecipientsRefused: {'carol@example.com': (550, b'no')}",
+     "SMTPRecipientsRefused: {'[email redacted]': (550, b'no')}"),
+    ("To: Anna <Anna.Mueller+shop@Example.co.uk>, order ord_1",
+     "To: Anna <[email redacted]>, order ord_1"),
+    ("for jürgen@bücher.de.", "for [email redacted]."),
+    # Not an address: a database URL's user at its host.
+    ("postgres://postgres@127.0.0.1:5432/db", "postgres://postgres@127.0.0.1:5432/db"),
     # Not secrets: ids, amounts, millisecond timestamps failing the card checksum.
     ("order ord_123 of 4999 eur for pi_3Abc123", "order ord_123 of 4999 eur for pi_3Abc123"),
     ("at 1700000000001 ms", "at 1700000000001 ms"),

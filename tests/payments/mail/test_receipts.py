@@ -3,6 +3,9 @@ by the drain of the receipts due (the order row is the outbox), never by /pay.""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
 import smtplib
 import threading
@@ -19,6 +22,7 @@ from django.utils import timezone
 
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS, order_receipt_send, receipts_due_send
 from payments.models import Order, OrderLine, Product
+from paymentsite.logging import RedactingFilter
 from tests.conftest import need
 from tests.payments.conftest import shopper_with_order
 
@@ -296,6 +300,33 @@ def test_the_receipts_link_opens_the_order_in_any_browser_until_it_expires(paid_
     gone = elsewhere.get(path)
     assert gone.status_code == 410 and "expired" in gone.content.decode()
     assert paid_order.reference not in gone.content.decode()
+
+
+@pytest.fixture
+def site_log():
+    """What the site's own log handler (settings.LOGGING: redacting filter, JSON lines)
+    writes, read back: the handler's stream swapped for a buffer."""
+    [handler] = [handler for handler in logging.getLogger().handlers
+                 if any(isinstance(f, RedactingFilter) for f in handler.filters)]
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def test_a_refused_receipt_is_logged_by_its_order_reference_without_the_address(
+        db, mailoutbox, settings, site_log):
+    """smtplib names the refused recipient in its exception; the log line and its
+    traceback keep the order's reference and no address."""
+    paid = {"status": Order.Status.PAID, "amount": 1200, "currency": "eur"}
+    order = Order.objects.create(email="refused@example.com", paid_at=timezone.now(), **paid)
+    settings.EMAIL_BACKEND = f"{__name__}.OneRefusedBackend"
+    assert receipts_due_send() == 0
+    [line] = [json.loads(line) for line in site_log.getvalue().splitlines()
+              if "refused by the mail server" in line]
+    assert order.reference in line["message"]
+    assert "SMTPRecipientsRefused" in line["exception"]
+    assert "@" not in site_log.getvalue() and "[email redacted]" in line["exception"]
 
 
 def test_refused_receipts_wait_longer_each_time_and_never_hold_the_queue(db, mailoutbox,
