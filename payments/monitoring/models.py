@@ -113,6 +113,16 @@ class Incident(models.Model):
         return f"{who}, {money_format(amount=self.amount, currency=self.currency)}: " \
                f"{self.get_kind_display()}"
 
+    def history_name(self) -> str:
+        """"ord_x1Y2z3, 51.98 EUR: Left at the bank's challenge": the incident as the
+        admin's history stores it (``LogEntry.object_repr``), by its order's reference (or
+        its PaymentIntent, for one made outside the checkout), never the shopper's email:
+        a copy kept there would outlive the shopper's erasure."""
+        subject = self.order_reference or (self.order.reference if self.order_id else "") \
+            or self.stripe_id
+        return f"{subject}, {money_format(amount=self.amount, currency=self.currency)}: " \
+               f"{self.get_kind_display()}"
+
     def save(self, *args, **kwargs) -> None:
         if self.intent_created_at is None:  # not known: dated by when we found it
             self.intent_created_at = self.first_seen_at

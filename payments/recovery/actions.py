@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone, translation
@@ -442,14 +443,22 @@ def _incident_reread(incident: Incident) -> Incident:
 
 def _history_write(record: OpsAction, item: OpsActionItem) -> None:
     """Django's admin history ("History", "Recent actions") of the incident and its order:
-    what ops did, by whom, through which action."""
+    what ops did, by whom, through which action. Each entry names its object by the
+    order's reference and the incident's kind (``Incident.history_name``), not by the
+    shopper's email, which Django's ``log_actions`` would copy from ``str(incident)``."""
     action = record.get_kind_display()
     if record.kind == Action.CANCEL:
         action += f" ({CANCEL_REASONS.get(record.reason, record.reason)})"
     message = f"{action}: {item.detail} (ops action {record.pk})"
-    objects = [item.incident] + ([item.incident.order] if item.incident.order else [])
-    LogEntry.objects.log_actions(user_id=record.user_id, queryset=objects,
-                                 action_flag=CHANGE, change_message=message)
+    incident = item.incident
+    named = [(incident, incident.history_name())]
+    if incident.order is not None:
+        named.append((incident.order, incident.order.reference))
+    LogEntry.objects.bulk_create([
+        LogEntry(user_id=record.user_id, action_flag=CHANGE, change_message=message,
+                 content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+                 object_id=str(obj.pk), object_repr=name[:200])
+        for obj, name in named])
 
 
 def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None:
