@@ -8,6 +8,7 @@ loads ``payments.models``, the migrations name ``payments.models.order_reference
   ReconciliationRun, ReconciliationMismatch
 - ``payments.recovery.models``: OpsAction, OpsActionItem, RecoveryLink
 - ``payments.stripe.models``: WebhookEvent
+- ``payments.privacy.models``: ErasureRecord
 
 Code inside ``payments/`` imports from the room's own module, never from here.
 """
@@ -21,11 +22,12 @@ from payments.monitoring.models import (
     ScanLock,
     ScanRun,
 )
+from payments.privacy.models import ErasureRecord
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order, OrderLine, Product, order_reference_new
 from payments.stripe.models import WebhookEvent
 
-__all__ = ["DailyTotal", "Incident", "LedgerQuerySet", "OpsAction", "OpsActionItem", "Order",
-           "OrderLine", "PaymentAttempt", "PaymentEvent", "Product", "ReconciliationMismatch",
-           "ReconciliationRun", "RecoveryLink", "ScanCursor", "ScanLock", "ScanRun",
-           "WebhookEvent", "order_reference_new"]
+__all__ = ["DailyTotal", "ErasureRecord", "Incident", "LedgerQuerySet", "OpsAction",
+           "OpsActionItem", "Order", "OrderLine", "PaymentAttempt", "PaymentEvent", "Product",
+           "ReconciliationMismatch", "ReconciliationRun", "RecoveryLink", "ScanCursor",
+           "ScanLock", "ScanRun", "WebhookEvent", "order_reference_new"]

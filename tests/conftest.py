@@ -66,14 +66,17 @@ class ApplicationClient(Client):
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The suite builds tables from the models (--no-migrations); add what our migrations
-    put in the database besides tables: the ledger's append-only trigger, the roles."""
+    put in the database besides tables: the ledger's and the erasure records' append-only
+    triggers, the roles."""
     from django.apps import apps
     from django.db import connection
 
     ledger = importlib.import_module("payments.migrations.0003_ledger_append_only_trigger")
+    erasures = importlib.import_module("payments.migrations.0086_privacy_erasure")
     with django_db_blocker.unblock():
         with connection.schema_editor() as editor:
             ledger.trigger_install(None, editor)
+            erasures.trigger_install(None, editor)
         roles_create(apps)
     yield
     from payments.checkout.locks import order_lock_connections_close_all

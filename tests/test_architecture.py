@@ -3,9 +3,9 @@
 1. ``payments/stripe/gateway.py`` is the only app module that imports ``stripe``, besides
    its HTTP transport (``payments/stripe/transport.py``), which only the gateway imports.
 2. The rooms of ``payments/`` depend one way, bottom up: stripe <- shop <- checkout, mail
-   <- monitoring <- recovery (``ROOMS`` says exactly which may import which); none
-   imports ``payments.models`` (the re-export), the admin, the management commands or the
-   project, which wire the rooms together from above.
+   <- monitoring <- recovery <- privacy (``ROOMS`` says exactly which may import which);
+   none imports ``payments.models`` (the re-export), the admin, the management commands or
+   the project, which wire the rooms together from above.
 3. Inside a room, services never import its entry points (views, tasks, receivers,
    webhook views); models modules import only models and the Stripe facts.
 4. ``stripe_sandbox`` is a stand-alone Stripe: no Django, nothing of the site.
@@ -39,6 +39,9 @@ ROOMS: dict[str, set[str]] = {
                             "payments.checkout", "payments.mail"},
     "payments.recovery": {"payments.telemetry", "payments.stripe", "payments.shop",
                           "payments.checkout", "payments.mail", "payments.monitoring"},
+    # A shopper's data found and erased across the rooms that hold it; none imports it.
+    "payments.privacy": {"payments.shop", "payments.checkout", "payments.monitoring",
+                         "payments.recovery"},
 }
 # What wires the rooms together, above all of them: may import any room.
 WIRING = ("payments.models", "payments.apps", "payments.urls", "payments.admin",

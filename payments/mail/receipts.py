@@ -8,7 +8,8 @@ no receipt can be lost between the payment's commit and a publish. Sending is gu
 a conditional UPDATE of ``Order.receipt_sent_at`` (``order_receipt_send``), so two
 workers draining at once send one email. A receipt the mail server refuses is tried again
 after a growing wait (``receipt_retry_at``) and given up after ``RECEIPT_MAX_REFUSALS``,
-so refused addresses never hold the receipts behind them.
+so refused addresses never hold the receipts behind them. An order whose shopper had
+their data erased (``Order.erased_at``) is no longer due: there is no address to send to.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def order_receipt_send(*, order_id: int) -> bool:
     """
     claimed_at = timezone.now()
     claimed = Order.objects.filter(pk=order_id, status=Order.Status.PAID,
-                                   receipt_sent_at__isnull=True
+                                   receipt_sent_at__isnull=True, erased_at__isnull=True
                                    ).update(receipt_sent_at=claimed_at)
     if not claimed:
         return False
@@ -79,7 +80,8 @@ def receipts_due_send(*, limit: int = RECEIPTS_DUE_PAGE) -> int:
     ends the run (every other message would wait for it too): the next run tries again."""
     now = timezone.now()
     due = (Order.objects.filter(status=Order.Status.PAID, receipt_sent_at__isnull=True,
-                                receipt_refusals__lt=RECEIPT_MAX_REFUSALS)
+                                receipt_refusals__lt=RECEIPT_MAX_REFUSALS,
+                                erased_at__isnull=True)
            .filter(Q(receipt_retry_at__isnull=True) | Q(receipt_retry_at__lte=now))
            .order_by("paid_at", "pk").values_list("pk", flat=True)[:limit])
     sent = 0

@@ -63,6 +63,13 @@ def incident_open(*, intent: IntentData, attempt: PaymentAttempt | None, kind: s
         return 1
 
 
+def incidents_email_erase(*, incident_ids: Sequence[int]) -> int:
+    """Blank the shopper's email on these incidents (an erasure, ``payments.privacy``);
+    returns how many held one. Nothing the daily totals count changes."""
+    return Incident.objects.filter(pk__in=list(incident_ids)).exclude(
+        customer_email="").update(customer_email="")
+
+
 def _facts(*, intent: IntentData, now: datetime, card_from: PaymentAttempt | None
            ) -> dict[str, object]:
     """What an open or a refresh writes: the intent as seen now, and the card when known

@@ -12,16 +12,17 @@ is paid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Least
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -48,6 +49,15 @@ class RecoveryLinkError(Exception):
     def __init__(self, message: str, *, status: int = 410) -> None:
         super().__init__(message)
         self.message, self.status = message, status
+
+
+def recovery_links_erase(*, order_ids: Sequence[int], now: datetime) -> int:
+    """Forget the shopper on these orders' links (an erasure, ``payments.privacy``): the
+    email and the using session's hash blanked, and each link expired, so none works
+    again; when it was sent, opened and used stays. Returns how many links changed."""
+    return (RecoveryLink.objects.filter(order_id__in=list(order_ids))
+            .filter(~Q(email="") | ~Q(used_by_session="") | Q(expires_at__gt=now))
+            .update(email="", used_by_session="", expires_at=Least(F("expires_at"), now)))
 
 
 def recovery_link_create(*, incident: Incident, user: User) -> tuple[RecoveryLink, str]:

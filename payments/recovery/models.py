@@ -109,7 +109,7 @@ class RecoveryLink(models.Model):
     incident = models.ForeignKey(Incident, verbose_name=_("incident"), on_delete=models.PROTECT,
                                  null=True, blank=True,
                                  related_name="recovery_links")
-    email = models.EmailField(_("email"))
+    email = models.EmailField(_("email"), blank=True)  # blank once erased (payments.privacy)
     created_by = models.ForeignKey("auth.User", verbose_name=_("created by"),
                                    on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -79,7 +79,8 @@ class Order(models.Model):
     reference = models.CharField(_("reference"), max_length=24, unique=True,
                                  default=order_reference_new,
                                  editable=False)
-    email = models.EmailField(_("email"))
+    # Blank once the shopper's data is erased (``erased_at``; payments.privacy).
+    email = models.EmailField(_("email"), blank=True)
     amount = models.PositiveIntegerField(_("amount"),
                                          help_text=_("In minor units, computed from the lines."))
     currency = CurrencyField(_("currency"))
@@ -99,6 +100,10 @@ class Order(models.Model):
     # The shopper's language when ordering (settings.LANGUAGES): the receipt and a
     # recovery link's mail are written in it.
     language = models.CharField(_("language"), max_length=7, default="en")
+    # When the shopper's personal data was erased on request (payments.privacy): the email
+    # and session hash blanked; amount, lines, dates and Stripe ids stay (the accounting
+    # record), and no receipt goes out any more.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("order")

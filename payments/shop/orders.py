@@ -3,6 +3,8 @@ that placed them (or staff), or by a signed, expiring order-status link (the rec
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
@@ -101,3 +103,12 @@ def order_from_status_token(*, token: str) -> Order:
     if order is None:
         raise OrderLinkError(_("This link is not valid."), status=404)
     return order
+
+
+def orders_erase(*, order_ids: list[int], now: datetime) -> int:
+    """Forget who placed these orders (a shopper's erasure, ``payments.privacy``): the
+    email and the session's hash blanked, ``erased_at`` set. What was bought, for how
+    much, when, and the payments' Stripe ids stay: the accounting record. Returns how
+    many orders changed (one erased before keeps its first ``erased_at``)."""
+    return Order.objects.filter(pk__in=order_ids, erased_at__isnull=True).update(
+        email="", session_hash="", erased_at=now)
