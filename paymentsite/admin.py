@@ -36,7 +36,8 @@ from paymentsite import signin
 # recovery links sit under the incidents they act on.
 PAYMENTS_MODEL_ORDER = ["incident", "opsaction", "recoverylink", "order", "paymentattempt",
                         "reconciliationmismatch", "reconciliationrun",
-                        "scanrun", "webhookevent", "scancursor", "scanlock", "product"]
+                        "scanrun", "webhookevent", "scancursor", "scanlock", "product",
+                        "erasurerecord"]
 
 
 class PaymentsAdminSite(admin.AdminSite):

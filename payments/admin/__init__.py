@@ -15,6 +15,7 @@ One module per concern; importing them registers their models:
 - ``webhooks``: Stripe's webhook events as stored, and whether they were processed
 - ``reconciliation``: reconciliation runs and the mismatches they found (read-only)
 - ``dashboard``: the failed payments dashboard
+- ``privacy``: the records of shoppers' data erased on request (superusers only)
 
 This module also trims dj-stripe's pages to those a payments person needs. The site
 itself (payments first, the dashboard) is ``paymentsite.admin.PaymentsAdminSite``.
@@ -29,6 +30,7 @@ from payments.admin import (  # noqa: F401 (registers)
     incidents,
     monitoring,
     orders,
+    privacy,
     reconciliation,
     webhooks,
 )

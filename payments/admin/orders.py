@@ -145,7 +145,7 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
     show_full_result_count = False  # no second COUNT(*) of every order per page
     paginator = LargeTablePaginator
     fields = ["reference", "email", "total", "status", "created", "paid", "ended_by",
-              "receipt_sent", *SUPPORT_FIELDS]
+              "receipt_sent", "erased", *SUPPORT_FIELDS]
     readonly_fields = fields
     inlines = [OrderLineInline, PaymentAttemptInline]
     change_form_template = "admin/payments/order/change_form.html"
@@ -168,6 +168,11 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
     def ended_by(self, order: Order) -> str:
         """Who canceled it and why (or confirmed its payment), when ops did."""
         return ops_ending(order=order)
+
+    @admin.display(description=_("Personal data erased"))
+    def erased(self, order: Order) -> str:
+        """When the shopper's email was erased on request (payments.privacy)."""
+        return timestamp(order.erased_at)
 
     @admin.display(description=_("Receipt sent"))
     def receipt_sent(self, order: Order) -> str:

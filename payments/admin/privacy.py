@@ -1,0 +1,36 @@
+"""Erasure records (``payments.privacy``), read-only and for superusers only: who erased a
+shopper's data, when, and how many rows of each table. The record keeps no address,
+only its keyed hash."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from payments.admin.common import ReadOnlyAdminMixin, timestamp
+from payments.privacy.models import ErasureRecord
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "erased", "actor", "counts_display"]
+    fields = ["erased", "actor", "counts_display", "email_hmac"]
+    readonly_fields = fields
+    search_fields = ["=actor"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    @admin.display(description=_("Erased"), ordering="erased_at")
+    def erased(self, record: ErasureRecord) -> str:
+        return timestamp(record.erased_at, seconds=True)
+
+    @admin.display(description=_("Rows changed"))
+    def counts_display(self, record: ErasureRecord) -> str:
+        return format_html_join(", ", "{} {}", ((count, table.replace("_", " "))
+                                                for table, count in record.counts.items()))
