@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0084_webhook_event_processed_index'),
+        ('payments', '0086_privacy_erasure'),
     ]
 
     operations = [
