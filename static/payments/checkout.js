@@ -118,14 +118,12 @@
 
   function confirmOnServer(intentId) {
     return post({ payment_intent_id: intentId }).then(function (response) {
-      // Only an answer about the payment settles it; after a 429, 503 or "in progress"
-      // the next click asks about the same intent again (no second trip to the bank).
-      if (response.success || response.requiresAction ||
-          [400, 402, 404].indexOf(response.httpStatus) >= 0) {
-        unanswered = null;
-      } else {
-        unanswered = intentId;
-      }
+      // An answer that the same request may succeed later (a 5xx, or Retry-After: a 429,
+      // "in progress") leaves the next click asking about the same intent (no second trip
+      // to the bank); any other answer settles it, so a 409 "this payment was canceled"
+      // lets the card typed next pay (it re-sent the canceled intent at every click).
+      var later = response.httpStatus >= 500 || !!response.retryAfter;
+      unanswered = !response.success && !response.requiresAction && later ? intentId : null;
       return handleServerResponse(response);
     });
   }
@@ -196,6 +194,7 @@
         return { error: words.unexpectedStatus.replace("%(status)s", response.status) };
       }).then(function (answer) {
         answer.httpStatus = response.status;
+        answer.retryAfter = response.headers.get("Retry-After");
         return answer;
       });
     });

@@ -180,6 +180,29 @@ def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
     assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
 
 
+def test_an_intent_canceled_after_its_answer_was_lost_lets_the_next_card_pay(
+        page, store, sandbox, stripe_client):
+    """The page keeps a lost answer's intent for the next Pay, but a final 409 ("this
+    payment was canceled") settles it: every click re-sent the canceled intent and never
+    the card the shopper typed, until a reload."""
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").wait_for()
+    page.route("**/pay", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
+    expect_error(page, "your bank may have approved the payment")
+    page.unroute("**/pay")
+    [intent] = stripe_client.v1.payment_intents.list().data
+    stripe_client.v1.payment_intents.cancel(intent.id)  # in Stripe's Dashboard, say
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_error(page, "canceled")
+    enter_card(page, "4242424242424242")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_paid(page)
+    assert sorted(i.status for i in stripe_client.v1.payment_intents.list().data) == \
+        ["canceled", "succeeded"]
+
+
 def test_the_banks_answer_lost_twice_in_one_click_is_still_not_called_not_paid(
         page, store, sandbox, stripe_client):
     """The bank's step never reached it (lost on the way out), the server asks for it
