@@ -57,6 +57,11 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
     def price_display(self, product: Product) -> str:
         return money_unbroken(product.price, product.currency)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Product | None = None):
+        # Shoppers' carts hold products by SKU: renaming one emptied every cart holding it,
+        # without a word. A new SKU is a new product (untick Active on the old one).
+        return ["sku"] if obj is not None else []
+
     def save_model(self, request: HttpRequest, obj: Product, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         # Saved all the same: several make a cart Stripe charges.

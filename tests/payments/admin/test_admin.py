@@ -758,3 +758,16 @@ def test_a_webhook_events_page_shows_the_intent_not_its_client_secret(admin_clie
     assert page.status_code == 200
     html = page.content.decode()
     assert "pi_3Abc123_secret_[redacted]" in html and "Zyx987" not in html
+
+
+def test_a_products_sku_cannot_be_changed_once_it_exists(admin_client):
+    """Carts hold products by SKU: a renamed one left every cart holding it empty."""
+    product = Product.objects.create(sku="poster", name="Poster", price=1500, currency="eur")
+    form = {"sku": "poster-a2", "name": "Poster", "price": "1500", "currency": "eur",
+            "active": "on"}
+    page = admin_client.get(f"/admin/payments/product/{product.pk}/change/")
+    assert 'name="sku"' not in page.content.decode()
+    admin_client.post(f"/admin/payments/product/{product.pk}/change/", form)
+    product.refresh_from_db()
+    assert product.sku == "poster"
+    assert 'name="sku"' in admin_client.get("/admin/payments/product/add/").content.decode()
