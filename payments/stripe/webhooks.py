@@ -242,6 +242,34 @@ def _once_per(last: dict, uuid: Hashable, seconds: float) -> bool:
     return True
 
 
+SIGNING_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{8,200}")
+
+
+def webhook_endpoint_secret_set(*, secret: str, endpoint_uuid: UUID | None = None
+                                ) -> WebhookEndpoint:
+    """Set the signing secret Stripe shows for an endpoint: after rolling it in Stripe's
+    Dashboard, or for an endpoint made there (dj-stripe's admin shows no secret field).
+    Without ``endpoint_uuid`` the only endpoint. ValueError says what is wrong; nothing
+    changes then."""
+    secret = secret.strip()
+    if not SIGNING_SECRET.fullmatch(secret):
+        raise ValueError("That is not a webhook signing secret: Stripe's start with whsec_.")
+    endpoints = WebhookEndpoint.objects.all()
+    if endpoint_uuid is not None:
+        endpoints = endpoints.filter(djstripe_uuid=endpoint_uuid)
+    found = list(endpoints[:2])
+    if not found:
+        raise ValueError("No such webhook endpoint." if endpoint_uuid else
+                         "There is no webhook endpoint yet (README: Webhooks).")
+    if len(found) > 1:
+        raise ValueError("There are several webhook endpoints: name one with its uuid "
+                         "(Admin > Dj-Stripe > Webhook endpoints).")
+    endpoint = found[0]
+    endpoint.secret = secret
+    endpoint.save(update_fields=["secret"])  # its signal: this process reads it afresh
+    return endpoint
+
+
 @dataclass(frozen=True)
 class Delivery:
     event: dict[str, Any]
@@ -274,8 +302,8 @@ def webhook_delivery_verify(*, request: HttpRequest, uuid: UUID) -> Delivery:
         elif header and _hint_due(uuid):  # signed, by another secret (or long ago)
             logger.warning("Webhook endpoint %s: a delivery's signature does not match its "
                            "secret or is over %s s old; if every delivery fails, set the "
-                           "endpoint's secret (Admin > Dj-Stripe > Webhook endpoints) to "
-                           "the signing secret Stripe shows for it.", uuid,
+                           "endpoint's secret (manage.py webhook_secret_set) to the signing "
+                           "secret Stripe shows for it.", uuid,
                            endpoint.tolerance if endpoint else WEBHOOK_TOLERANCE_SECONDS)
         raise WebhookRejected("The Stripe-Signature header is missing or invalid.", 400)
     event = webhook_event_parse(text=text, livemode=account_livemode())

@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 from django.core.handlers.asgi import ASGIRequest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -280,7 +281,7 @@ def test_a_wrong_signature_is_refused_and_the_log_says_where_the_secret_is_set(e
     assert response.status_code == 400
     assert response.json() == {"error": "The Stripe-Signature header is missing or invalid."}
     assert_nothing_stored()
-    assert "Admin > Dj-Stripe > Webhook endpoints" in caplog.text
+    assert "manage.py webhook_secret_set" in caplog.text
     assert "whsec_" not in caplog.text  # neither secret is written down
 
 
@@ -438,7 +439,7 @@ def test_a_flood_of_badly_signed_posts_costs_one_query_and_one_hint(endpoint, ca
             assert deliver(endpoint, event_body(f"evt_webhookflood{n:04d}"),
                            signature="t=1,v1=00").status_code == 400
     assert len([q for q in queries if "djstripe_webhookendpoint" in q["sql"]]) <= 1
-    assert caplog.text.count("Admin > Dj-Stripe > Webhook endpoints") == 1
+    assert caplog.text.count("manage.py webhook_secret_set") == 1
 
 
 def test_a_flood_of_posts_warns_once_a_minute_and_random_addresses_cost_no_query_each(
@@ -496,3 +497,41 @@ def test_a_delivery_reads_the_endpoint_once_a_minute_and_a_rolled_secret_at_once
     assert deliver(endpoint, body, secret="whsec_rolledSecret0001").status_code == 200
     assert deliver(endpoint, event_body("evt_webhookcache0004")).status_code == 400
     assert WebhookEvent.objects.count() == 3
+
+
+def test_a_secret_rolled_in_stripes_dashboard_is_set_by_the_command_and_used_at_once(
+        endpoint, monkeypatch, capsys):
+    """dj-stripe's admin shows no field for the secret: the README's rotation could not
+    be followed."""
+    rolled = "whsec_rolledInTheDashboard0001"
+    assert deliver(endpoint, event_body("evt_webhookroll0001"), secret=rolled
+                   ).status_code == 400
+    monkeypatch.setattr("sys.stdin", io.StringIO(rolled + "\n"))
+    call_command("webhook_secret_set")
+    assert str(endpoint.djstripe_uuid) in capsys.readouterr().out
+    assert deliver(endpoint, event_body("evt_webhookroll0002"), secret=rolled
+                   ).status_code == 200
+    assert "whsec_" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given,why", [
+    ("sk_test_notASigningSecret", "start with whsec_"),
+    ("", "start with whsec_"),
+])
+def test_the_command_refuses_what_is_not_a_signing_secret_and_changes_nothing(
+        endpoint, monkeypatch, given, why):
+    monkeypatch.setattr("sys.stdin", io.StringIO(given + "\n"))
+    with pytest.raises(CommandError, match=why):
+        call_command("webhook_secret_set")
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == endpoint.secret
+
+
+def test_the_command_names_the_endpoint_when_there_are_several(endpoint, monkeypatch):
+    other = endpoint_create(base_url="http://testserver")
+    monkeypatch.setattr("sys.stdin", io.StringIO("whsec_forTheOtherOne0001\n"))
+    with pytest.raises(CommandError, match="several"):
+        call_command("webhook_secret_set")
+    monkeypatch.setattr("sys.stdin", io.StringIO("whsec_forTheOtherOne0001\n"))
+    call_command("webhook_secret_set", endpoint=str(other.djstripe_uuid))
+    assert WebhookEndpoint.objects.get(pk=other.pk).secret == "whsec_forTheOtherOne0001"
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == endpoint.secret
