@@ -290,8 +290,9 @@ def _create_resume(attempt: PaymentAttempt, payment_method_id: str, actor: str, 
         # beside one the failed call made: the sweep lists what Stripe made (search may
         # lag an hour in an outage) and closes the attempt if nothing, for a new one.
         raise PaymentUnavailable(_("We are still checking with our payment provider "
-                                   "whether your last try went through. Nothing was "
-                                   "charged twice; please try again in a minute."))
+                                   "whether your last try went through, which takes a few "
+                                   "minutes. Nothing was charged twice; please try again "
+                                   "then."))
     if timezone.now() - attempt.create_requested_at > CREATE_REPLAY_MAX_AGE:
         intent = _call(attempt, actor, lambda: gateway.payment_intent_find(
             metadata={"order": attempt.order.reference, "attempt": str(attempt.number)}))

@@ -350,7 +350,7 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
 
 def _lost_creates(scan: Scan, before) -> None:
     """Attempts whose create answer never came back: find the intent by its metadata."""
-    _spent_creates(scan)
+    _spent_creates(scan, before)
     lost = PaymentAttempt.objects.filter(
         status=Status.CREATING, stripe_id__isnull=True, create_key_spent_at__isnull=True,
         create_requested_at__lt=before,
@@ -363,14 +363,16 @@ def _lost_creates(scan: Scan, before) -> None:
                                                     actor=f"scan:{scan.run.pk}"))
 
 
-def _spent_creates(scan: Scan) -> None:
+def _spent_creates(scan: Scan, before) -> None:
     """Creates Stripe answered with an error kept under their key (their shopper is told
-    to try again in a minute): the intents made around then are listed; one of the
-    attempt's is recorded, and with none the attempt is closed as missing, so the next
-    Pay starts a new one with a new key rather than replaying the error."""
+    to try again in a few minutes), once that answer is ``before`` (a 500's outcome is
+    indeterminate for a moment: events bind an intent it made meanwhile): the intents
+    made around then are listed; one of the attempt's is recorded, and with none the
+    attempt is closed as missing, so the next Pay starts a new one with a new key rather
+    than replaying the error."""
     spent = PaymentAttempt.objects.filter(
         status=Status.CREATING, stripe_id__isnull=True,
-        create_key_spent_at__isnull=False).select_related("order")
+        create_key_spent_at__lt=before).select_related("order")
     for attempt in _chunked(spent):
         intent = scan.read(lambda a=attempt: gateway.payment_intent_find_listed(
             metadata={"order": a.order.reference, "attempt": str(a.number)},
