@@ -15,6 +15,7 @@ looked up by its metadata after that; a paid order answers without calling Strip
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -184,9 +185,16 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
         if attempt.status == Status.CANCELED:
             _order_cancel(order)
             return PayOutcome(status="already_canceled")
-        intent = _call(attempt, actor, lambda: gateway.payment_intent_cancel(
-            intent_id=payment_intent_id, reason=reason,
-            idempotency_key=f"{order_reference}:{payment_intent_id}:cancel"), source=source)
+        try:
+            intent = _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+                intent_id=payment_intent_id, reason=reason,
+                idempotency_key=_cancel_key(order_reference, payment_intent_id)),
+                source=source)
+        except PaymentInvalid as error:
+            if not (error.state_conflict and attempt.status == Status.CANCELED):
+                raise
+            _order_cancel(order)  # an earlier try, whose answer was lost, canceled it
+            return PayOutcome(status="already_canceled")
         if intent.status != Status.CANCELED:
             raise OrderNotPayable(f"Stripe left it {intent.status}")
         _order_cancel(order)
@@ -194,6 +202,14 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
 
     return _locked(order_reference, work,
                    payment_intent_id=payment_intent_id).status == Status.CANCELED
+
+
+def _cancel_key(order_reference: str, payment_intent_id: str) -> str:
+    """A key of its own per cancel (stripe-python's retries within the call share it):
+    a 500 Stripe kept under a fixed key failed every cancel for a day, and a cancel is
+    safe to repeat (Stripe refuses a second one in the intent's state; its answer carries
+    the intent, recorded canceled)."""
+    return f"{order_reference}:{payment_intent_id}:cancel:{uuid.uuid4().hex[:16]}"
 
 
 def _attempt_of(order: Order, attempt: PaymentAttempt | None, payment_intent_id: str
@@ -271,9 +287,13 @@ def _old_flow_retire(attempt: PaymentAttempt, actor: str) -> None:
     """Leave the old intent behind, saying why in its ledger. One waiting at the bank is
     canceled first: completing its challenge elsewhere would charge it beside the new one."""
     if attempt.status == Status.REQUIRES_ACTION:
-        _call(attempt, actor, lambda: gateway.payment_intent_cancel(
-            intent_id=attempt.stripe_id, reason="abandoned",
-            idempotency_key=f"{attempt.order.reference}:{attempt.stripe_id}:cancel"))
+        try:
+            _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+                intent_id=attempt.stripe_id, reason="abandoned",
+                idempotency_key=_cancel_key(attempt.order.reference, attempt.stripe_id)))
+        except PaymentInvalid as error:
+            if not (error.state_conflict and attempt.status == Status.CANCELED):
+                raise
     payment_attempt_superseded_record(attempt=attempt, by_number=attempt.number + 1,
                                       source=PaymentEvent.Source.PAY, actor=actor,
                                       why=OLD_FLOW_WHY)

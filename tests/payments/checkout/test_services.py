@@ -137,6 +137,28 @@ def test_cancel_cancels_the_intent_and_the_order_once(order, sandbox, stripe_cli
         pay(order, "pm_card_visa")
 
 
+@pytest.mark.parametrize("fault", [
+    {"status": 500, "when": "stored"},  # kept under the key: a fixed key failed for a day
+    {"action": "drop", "when": "after"},  # canceled, the answer lost past the retries
+])
+def test_a_cancel_that_failed_is_done_or_found_done_by_the_next(order, sandbox,
+                                                                 stripe_client, fault):
+    pay(order, "pm_card_authenticationRequired")
+    intent_id = intent_of(order)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{intent_id}/cancel",
+                      count=3, **{"action": "status", **fault})
+    cancel = lambda: services.checkout_cancel(  # noqa: E731
+        order_reference=order.reference, payment_intent_id=intent_id,
+        reason="requested_by_customer", source=PaymentEvent.Source.ADMIN, actor="user:olga")
+    with pytest.raises(errors.PaymentUnavailable):
+        cancel()
+    sandbox.clear_faults()
+    cancel()
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELED
+    assert stripe_client.v1.payment_intents.retrieve(intent_id).status == "canceled"
+
+
 def test_cancel_refuses_a_paid_order(order, sandbox):
     pay(order, "pm_card_visa")
     with pytest.raises(errors.OrderNotPayable):
