@@ -32,16 +32,18 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from payments.checkout.throttle import address_block
 from payments.mail.messages import in_words
 
-# Whoever holds one of these can move money, or give themselves the right to: set what
-# shoppers pay (products), pause the monitoring (beat's schedules), or remove anyone's
-# authenticator (the next sign-in then enrols a new one with the password alone).
+# Whoever holds one of these can move money, or give themselves the right to, or set what
+# shoppers pay (products).
 MONEY_PERMISSIONS = ("payments.confirm_payment", "payments.send_recovery_link",
                      "payments.cancel_payment", "payments.refresh_payment",
                      "auth.change_user", "auth.change_group", "auth.change_permission",
-                     "payments.add_product", "payments.change_product",
-                     "django_celery_beat.change_periodictask",
-                     "django_celery_beat.delete_periodictask",
-                     "otp_totp.change_totpdevice", "otp_totp.delete_totpdevice")
+                     "payments.add_product", "payments.change_product")
+# Any write here is as good: the monitoring's schedules and intervals (paused or slowed),
+# the authenticators (one removed, the next sign-in enrols a new one with the password
+# alone), dj-stripe's webhook endpoints (a changed secret refuses every delivery) and API
+# keys.
+GUARDED_APPS = ("django_celery_beat", "otp_totp")
+GUARDED_MODELS = ("djstripe.webhookendpoint", "djstripe.apikey")
 DEVICE_NAME = "Authenticator app"
 
 
@@ -49,7 +51,14 @@ def second_factor_required(*, user) -> bool:
     """Whether ``user`` must give a one-time code after the password."""
     if not settings.ADMIN_SECOND_FACTOR_REQUIRED or not user.is_authenticated:
         return False
-    return user.is_superuser or any(user.has_perm(name) for name in MONEY_PERMISSIONS)
+    return user.is_superuser or any(_guarded(name) for name in user.get_all_permissions())
+
+
+def _guarded(permission: str) -> bool:
+    app, _, codename = permission.partition(".")
+    action, _, model = codename.partition("_")
+    return permission in MONEY_PERMISSIONS or (action != "view" and (
+        app in GUARDED_APPS or f"{app}.{model}" in GUARDED_MODELS))
 
 
 def second_factor_pending(*, user) -> bool:

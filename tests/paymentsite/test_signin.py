@@ -157,6 +157,11 @@ def test_merchants_who_cannot_move_money_need_no_second_factor(mia, second_facto
     "payments.change_product",  # what shoppers pay
     "django_celery_beat.change_periodictask",  # monitoring paused
     "otp_totp.delete_totpdevice",  # anyone's authenticator removed, then re-enrolled
+    "django_celery_beat.change_intervalschedule",  # the scans' minute made a day
+    "django_celery_beat.change_crontabschedule",
+    "djstripe.change_webhookendpoint",  # its secret changed: every delivery refused
+    "djstripe.delete_webhookendpoint",
+    "djstripe.add_apikey",
 ])
 def test_staff_who_can_set_prices_pause_monitoring_or_drop_authenticators_need_it(
         db, second_factor_on, permission):
@@ -165,6 +170,18 @@ def test_staff_who_can_set_prices_pause_monitoring_or_drop_authenticators_need_i
     user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,
                                                      codename=codename))
     assert sign_in(Client(), "pat")["Location"].startswith("/admin/second-factor/")
+
+
+@pytest.mark.parametrize("permission", ["django_celery_beat.view_periodictask",
+                                        "djstripe.view_webhookendpoint",
+                                        "djstripe.change_customer"])
+def test_reading_the_schedules_or_endpoints_needs_no_second_factor(db, second_factor_on,
+                                                                    permission):
+    user = User.objects.create_user("pat", password=PASSWORD, is_staff=True)
+    app_label, codename = permission.split(".")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,
+                                                     codename=codename))
+    assert sign_in(Client(), "pat")["Location"] == "/admin/"
 
 
 def test_superusers_need_the_second_factor_too(db, second_factor_on):
