@@ -87,7 +87,7 @@ return 1
 
 ORDER_COLUMNS = ["id", "reference", "email", "amount", "currency", "status", "session_hash",
                  "created_at", "paid_at", "receipt_sent_at", "receipt_refusals",
-                 "receipt_retry_at", "language"]
+                 "receipt_retry_at", "language", "erased_at"]
 ATTEMPT_COLUMNS = ["id", "order_id", "number", "stripe_id", "create_payment_method",
                    "create_requested_at", "outcome_lost_at", "create_key_spent_at", "status",
                    "amount", "currency",
