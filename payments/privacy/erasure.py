@@ -6,7 +6,8 @@ Django's admin history of those rows (re-rendered: ``Incident.history_name``, th
 reference). What stays: the orders' amount, lines, dates, statuses and the payments'
 Stripe ids (the accounting record), the append-only ledger (``PaymentEvent``, which
 holds no personal data) and the dashboard's daily totals. The orders are marked
-``erased_at`` and no receipt goes out for them any more. An ``ErasureRecord`` says who
+``erased_at`` and no receipt goes out for them any more; one still awaiting payment is
+canceled (paid afterwards, nobody could be sent a receipt). An ``ErasureRecord`` says who
 erased how many rows of each table and when, and keeps a keyed hash of the address so a
 repeated request is recognised.
 
@@ -44,7 +45,7 @@ from payments.privacy.selectors import (
 from payments.recovery.links import recovery_links_erase
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
 from payments.shop.models import Order
-from payments.shop.orders import orders_erase
+from payments.shop.orders import orders_erase, orders_open_cancel
 
 Status = PaymentAttempt.Status
 # A payment Stripe may still take: the create's outcome unknown, at the bank's challenge,
@@ -117,6 +118,8 @@ def _erase(address: str, *, actor: str, now: datetime, previous: list[ErasureRec
                        and order.receipt_sent_at is None and order.erased_at is None)
     counts = {
         "orders": orders_erase(order_ids=order_ids, now=now),
+        # Under their locks (held above): no confirm crosses it.
+        "orders_canceled": orders_open_cancel(order_ids=order_ids),
         "receipts_stopped": receipts_due,
         "incidents": incidents_email_erase(incident_ids=incident_ids),
         "recovery_links": recovery_links_erase(order_ids=order_ids, now=now),

@@ -112,3 +112,10 @@ def orders_erase(*, order_ids: list[int], now: datetime) -> int:
     many orders changed (one erased before keeps its first ``erased_at``)."""
     return Order.objects.filter(pk__in=order_ids, erased_at__isnull=True).update(
         email="", session_hash="", erased_at=now)
+
+
+def orders_open_cancel(*, order_ids: list[int]) -> int:
+    """Close these orders still awaiting payment (a shopper's erasure): paid afterwards,
+    nobody could be sent a receipt or told anything. Returns how many were open."""
+    return Order.objects.filter(pk__in=order_ids, status=Order.Status.OPEN).update(
+        status=Order.Status.CANCELED)

@@ -22,7 +22,8 @@ from django.utils import timezone
 from payments.privacy.erasure import ErasureRefused, shopper_data_erase
 from payments.privacy.selectors import EmailInvalid, ShopperData, shopper_data_find
 
-COUNTED = [("orders", "orders"), ("incidents", "incidents"),
+COUNTED = [("orders", "orders"), ("orders_canceled", "orders awaiting payment canceled"),
+           ("incidents", "incidents"),
            ("recovery_links", "recovery links (expired)"),
            ("admin_log", "admin history entries"), ("receipts_stopped", "receipts stopped")]
 

@@ -19,6 +19,7 @@ from payments.models import ErasureRecord, Incident, Order, RecoveryLink
 from payments.privacy.erasure import ErasureRefused, shopper_data_erase
 from payments.privacy.selectors import EmailInvalid, shopper_data_find
 from payments.shop.orders import order_status_token
+from tests.payments.conftest import shopper_with_order
 from tests.payments.privacy.conftest import CAROL, OTHER, abandoned, at_the_bank, execute
 
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb")
@@ -56,8 +57,9 @@ def test_erasure_leaves_the_address_nowhere_and_the_accounts_whole(history, clie
 
     assert tables_holding(CAROL) == []
     assert ledger_and_totals() == before  # not one ledger row or daily total changed
-    assert erasure.counts == {"orders": 2, "receipts_stopped": 1, "incidents": 2,
-                              "recovery_links": 1, "admin_log": 1}  # the old entry
+    assert erasure.counts == {"orders": 2, "orders_canceled": 0, "receipts_stopped": 1,
+                              "incidents": 2, "recovery_links": 1,
+                              "admin_log": 1}  # the old entry
     record = ErasureRecord.objects.get()
     assert (record.actor, record.erased_at, record.counts) == ("user:olga", now,
                                                                erasure.counts)
@@ -165,3 +167,17 @@ def test_erasure_records_are_append_only(db):
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM payments_erasurerecord")
     assert ErasureRecord.objects.get().actor == "user:olga"
+
+
+def test_an_order_still_awaiting_payment_is_canceled_so_it_cannot_be_paid_unsaid(
+        history, product):
+    """An erased order left open took a card payment afterwards, with no address left to
+    send its receipt to."""
+    shopper = shopper_with_order(product)
+    Order.objects.filter(pk=shopper.order.pk).update(email=CAROL)
+    erasure = shopper_data_erase(email=CAROL, actor="user:olga", now=timezone.now())
+    assert erasure.counts["orders_canceled"] == 1
+    assert shopper.order_now().status == Order.Status.CANCELED
+    refused = shopper.pay(payment_method_id="pm_card_visa")
+    assert refused.status_code == 409
+    assert not shopper.order.attempts.exists()
