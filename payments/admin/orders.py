@@ -9,6 +9,7 @@ from it (the incident page).
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.http import HttpRequest
@@ -42,13 +43,32 @@ from payments.admin.pagination import LargeTablePaginator
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.monitoring.selectors import EXPIRY_MEANING
-from payments.shop.limits import price_minimum_warning
+from payments.shop.limits import price_minimum_warning, price_refusal_words
 from payments.shop.models import Order, OrderLine, Product
 from payments.stripe.facts import card_brand_label, code_label
 
 
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = "__all__"
+        # Nine digits and a margin: the default box showed "100000" of 100000000.
+        widgets = {"price": forms.NumberInput(attrs={"class": "vIntegerField",
+                                                     "style": "width: 12em"})}
+
+    def clean(self):
+        data = super().clean()
+        price, currency = data.get("price"), data.get("currency")
+        problem = price_refusal_words(price=price, currency=currency) \
+            if price is not None and currency else ""
+        if problem:
+            self.add_error("price", problem)
+        return data
+
+
 @admin.register(Product)
 class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
+    form = ProductForm
     list_display = ["name", "sku", "price_display", "active"]
     list_filter = ["active"]
     search_fields = ["name", "sku"]

@@ -27,6 +27,19 @@ def charge_limit_words(*, amount: int, currency: str) -> str:
     return ""
 
 
+def price_refusal_words(*, price: int, currency: str) -> str:
+    """For the merchant saving a product: why its price can never be paid ("" when it
+    can), the limit written as the reader's language writes money (a German reader took
+    "999,999.99 EUR" for about a thousand)."""
+    if price < 1:
+        return gettext("A price must be at least %(smallest)s: Stripe charges nothing "
+                       "less.") % {"smallest": money_localized(amount=1, currency=currency)}
+    if price > CHARGE_MAXIMUM:
+        return gettext("Stripe charges at most %(maximum)s in one payment.") % {
+            "maximum": money_localized(amount=CHARGE_MAXIMUM, currency=currency)}
+    return ""
+
+
 def price_minimum_warning(*, price: int, currency: str) -> str:
     """For the merchant saving a product: its price alone is below Stripe's minimum charge
     in its currency, so a shopper must buy more of it (or more besides) to pay; "" when

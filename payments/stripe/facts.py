@@ -241,13 +241,10 @@ def charge_minimum(*, currency: str) -> int | None:
 
 def amount_unchargeable(*, amount: int, currency: str) -> str:
     """Why Stripe would refuse to charge this amount in this currency for its digits
-    (empty if it would not): 5.125 KWD (5125) must be 5.120 or 5.130, 40.10 ISK whole;
-    nor does it charge more than eight digits. (The minimum is the cart's to tell: a
-    price below it may still be bought several at a time.)"""
+    (empty if it would not): 5.125 KWD (5125) must be 5.120 or 5.130, 40.10 ISK whole.
+    (The limits are the shop's to tell, in the reader's way of writing money:
+    ``payments.shop.limits``.)"""
     currency = currency.lower()
-    if amount > CHARGE_MAXIMUM:
-        return gettext("Stripe charges at most %(maximum)s in one payment.") % {
-            "maximum": money_format(amount=CHARGE_MAXIMUM, currency=currency)}
     if currency in THREE_DECIMAL and amount % 10:
         return gettext("Amounts in %(currency)s must end in 0 (Stripe charges them to the "
                        "hundredth).") % {"currency": currency.upper()}

@@ -487,6 +487,16 @@ def test_a_price_stripe_would_refuse_is_refused_in_the_admin(admin_client):
     refused = admin_client.post("/admin/payments/product/add/", {**form, "price": "100000000"})
     assert "Stripe charges at most 99,999.999 KWD in one payment." in refused.content.decode()
     assert not Product.objects.filter(sku="palace").exists()
+    # Said as a German reader writes money ("999,999.99 EUR" read as about a thousand).
+    german = admin_client.post("/admin/payments/product/add/",
+                               {**form, "currency": "eur", "price": "100000000"},
+                               HTTP_ACCEPT_LANGUAGE="de")
+    assert "999.999,99" in german.content.decode()
+    # Nothing is free at Stripe: no number of a product at 0 makes a cart it charges.
+    form["sku"] = "sample"
+    refused = admin_client.post("/admin/payments/product/add/", {**form, "price": "0"})
+    assert "A price must be at least 0.001 KWD" in refused.content.decode()
+    assert not Product.objects.filter(sku="sample").exists()
 
 
 def test_a_price_below_stripes_minimum_is_saved_with_a_warning(admin_client):

@@ -136,9 +136,16 @@ def test_the_sandboxs_minimums_are_the_sites():
 
 
 @pytest.mark.parametrize(("amount", "refused"), [
-    (99_999_999, False), (100_000_000, True), (2_147_483_647, True)])
-def test_a_price_above_stripes_maximum_is_refused(amount, refused):
-    problem = facts.amount_unchargeable(amount=amount, currency="eur")
+    (0, True), (1, False), (99_999_999, False), (100_000_000, True), (2_147_483_647, True)])
+def test_a_price_that_can_never_be_paid_is_said_in_the_readers_money(amount, refused):
+    from django.utils import translation
+
+    from payments.shop.limits import price_refusal_words
+    problem = price_refusal_words(price=amount, currency="eur")
     assert bool(problem) is refused
-    if refused:
+    if amount > 99_999_999:
         assert "999,999.99 EUR" in problem
+        with translation.override("de"):
+            assert "999.999,99" in price_refusal_words(price=amount, currency="eur")
+
+
