@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import ReadOnlyAdminMixin, timestamp
 from payments.privacy.models import ErasureRecord
+from payments.privacy.selectors import EmailInvalid, email_keyed_hashes, email_normalise
 
 
 @admin.register(ErasureRecord)
@@ -19,6 +20,17 @@ class ErasureRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["erased", "actor", "counts_display", "email_hmac"]
     readonly_fields = fields
     search_fields = ["=actor"]
+    search_help_text = _("An email address (matched by its keyed hash; the record keeps no "
+                         "address), or who erased it.")
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        """An address typed in finds its records by their hash (it found none before,
+        which read as "never erased")."""
+        try:
+            address = email_normalise(email=search_term)
+        except EmailInvalid:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(email_hmac__in=email_keyed_hashes(address=address)), False
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser

@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from payments.models import ErasureRecord
+from payments.privacy.selectors import email_keyed_hashes
 
 LIST = "/admin/payments/erasurerecord/"
 
@@ -47,3 +48,17 @@ def test_other_staff_do_not_see_them(record, group):
     assert client.get(LIST).status_code == 403
     assert client.get(f"{LIST}{record.pk}/change/").status_code == 403
     assert "Erasure records" not in html.unescape(client.get("/admin/").content.decode())
+
+
+def test_an_address_typed_in_the_search_finds_its_record_by_its_hash(record):
+    """The record keeps no address: a search for one found nothing, which read as "never
+    erased"."""
+    erased = ErasureRecord.objects.create(
+        email_hmac=email_keyed_hashes(address="carol@example.com")[0], actor="user:olga",
+        erased_at=timezone.now(), counts={"orders": 1})
+    boss = logged_in(User.objects.create_superuser("root", password="x"))
+    found = boss.get(LIST, {"q": " Carol@Example.com "}).context["cl"].result_list
+    assert [r.pk for r in found] == [erased.pk]
+    assert list(boss.get(LIST, {"q": "dave@example.com"}).context["cl"].result_list) == []
+    assert [r.pk for r in boss.get(LIST, {"q": "operator:root"}).context["cl"].result_list] \
+        == [record.pk]
