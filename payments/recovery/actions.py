@@ -85,7 +85,8 @@ DONE_ONE = {Action.CONFIRM: gettext_noop("confirmed"),
 ACTION_PERMISSIONS = {Action.CONFIRM: "confirm_payment",
                       Action.SEND_LINK: "send_recovery_link",
                       Action.CANCEL: "cancel_payment", Action.REFRESH: "refresh_payment"}
-ACCESS_WITHDRAWN = gettext_noop("access withdrawn from whoever started it")
+ACCESS_WITHDRAWN = gettext_noop("not done: the user who started this action no longer has "
+                                "access (the payment is as it was)")
 # Why a payment is skipped when its incident has ended already.
 ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid later)"),
            Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
