@@ -248,6 +248,10 @@ def stripe_faults(controls: SandboxControls, faults: Faults, rng: random.Random,
         ("500", {"action": "status", "status": 500}),
         ("dropped after the work", {"action": "drop", "when": "after"}),
         ("slow (3 s)", {"action": "delay", "delay_ms": 3000}),
+        # Kept under the write's key and replayed to it, without or after the work.
+        ("500 kept under its key", {"action": "status", "status": 500, "when": "stored"}),
+        ("500 kept after the work", {"action": "status", "status": 500,
+                                     "when": "stored_after"}),
     ]
     paths = [("POST", "/v1/payment_intents"), ("GET", "/v1/payment_intents/"),
              ("POST", "/v1/payment_intents/")]
