@@ -52,9 +52,9 @@ class ProductForm(forms.ModelForm):
     class Meta:
         model = Product
         fields = "__all__"
-        # Nine digits and a margin: the default box showed "100000" of 100000000.
-        widgets = {"price": forms.NumberInput(attrs={"class": "vIntegerField",
-                                                     "style": "width: 12em"})}
+        # Nine digits and a margin: the default box showed "100000" of 100000000
+        # (admin.css; the CSP refuses a style attribute).
+        widgets = {"price": forms.NumberInput(attrs={"class": "vIntegerField price-field"})}
 
     def clean(self):
         data = super().clean()

@@ -44,5 +44,12 @@ class ErasureRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("Rows changed"))
     def counts_display(self, record: ErasureRecord) -> str:
-        return format_html_join(", ", "{} {}", ((count, table.replace("_", " "))
-                                                for table, count in record.counts.items()))
+        return format_html_join(", ", "{}: {}", (
+            (COUNT_LABELS.get(table, table.replace("_", " ")), count)
+            for table, count in record.counts.items()))
+
+
+# What each count of a record is, in the reader's language (the record keeps its keys).
+COUNT_LABELS = {"orders": _("orders"), "orders_canceled": _("orders awaiting payment canceled"),
+                "receipts_stopped": _("receipts stopped"), "incidents": _("incidents"),
+                "recovery_links": _("recovery links"), "admin_log": _("admin history entries")}

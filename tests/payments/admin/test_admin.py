@@ -492,6 +492,7 @@ def test_a_price_stripe_would_refuse_is_refused_in_the_admin(admin_client):
                                {**form, "currency": "eur", "price": "100000000"},
                                HTTP_ACCEPT_LANGUAGE="de")
     assert "999.999,99" in german.content.decode()
+    assert 'class="vIntegerField price-field"' in german.content.decode()  # nine digits
     # Nothing is free at Stripe: no number of a product at 0 makes a cart it charges.
     form["sku"] = "sample"
     refused = admin_client.post("/admin/payments/product/add/", {**form, "price": "0"})
