@@ -21,16 +21,22 @@ from tests.browser.test_checkout import (
 pytestmark = pytest.mark.browser
 
 
-def test_the_banks_answer_lost_is_asked_of_the_server_and_pays(browser, page, store, sandbox,
-                                                               stripe_client):
+def left_at_the_bank_then_the_link(browser, page, store: str):
+    """The shopper leaves at the bank's modal; the link ops mailed for the order, opened
+    in another tab (not yet loaded: a test routes its requests first)."""
     to_payment(page, store)
     pay(page, "4000002500003155")
-    page.get_by_role("dialog").wait_for()  # and the shopper leaves at the bank
-    order = Order.objects.get()
+    page.get_by_role("dialog").wait_for()
     later = browser.new_page()
     later.set_default_timeout(10_000)
+    return later, store + urlsplit(recovery_link_url(Order.objects.get())).path
+
+
+def test_the_banks_answer_lost_is_asked_of_the_server_and_pays(browser, page, store, sandbox,
+                                                               stripe_client):
+    later, link = left_at_the_bank_then_the_link(browser, page, store)
     later.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
-    later.goto(store + urlsplit(recovery_link_url(order)).path)
+    later.goto(link)
     later.locator("#authenticate-button").click()
     later.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
     expect(later.locator("#order-status")).to_have_text("Paid")
@@ -40,13 +46,8 @@ def test_the_banks_answer_lost_is_asked_of_the_server_and_pays(browser, page, st
 
 def test_the_store_unreachable_after_the_bank_says_the_bank_may_have_approved(
         browser, page, store, sandbox, stripe_client):
-    to_payment(page, store)
-    pay(page, "4000002500003155")
-    page.get_by_role("dialog").wait_for()
-    order = Order.objects.get()
-    later = browser.new_page()
-    later.set_default_timeout(10_000)
-    later.goto(store + urlsplit(recovery_link_url(order)).path)
+    later, link = left_at_the_bank_then_the_link(browser, page, store)
+    later.goto(link)
     later.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
     later.route("**/pay", lambda route: route.abort("internetdisconnected"))
     later.locator("#authenticate-button").click()
@@ -65,13 +66,8 @@ def test_paid_in_the_checkout_tab_before_the_banks_modal_says_paid_not_unreachab
     checkout tab left at the bank's modal completes it and pays. Stripe.js's
     handleCardAction rejects (not in requires_action): the page asks the server, which
     says paid, instead of "We could not reach the store"."""
-    to_payment(page, store)
-    pay(page, "4000002500003155")
-    page.get_by_role("dialog").wait_for()
-    order = Order.objects.get()
-    later = browser.new_page()
-    later.set_default_timeout(10_000)
-    later.goto(store + urlsplit(recovery_link_url(order)).path)
+    later, link = left_at_the_bank_then_the_link(browser, page, store)
+    later.goto(link)
     held = hold_intent_read(later)
     later.locator("#authenticate-button").click()
     wait_held(later, held)

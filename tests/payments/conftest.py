@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
@@ -102,3 +103,11 @@ def mailbox(db, settings, mailoutbox):
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("ops-person")
+
+
+@pytest.fixture
+def ops(db) -> User:
+    """An ops person (Payments ops): the recovery and privacy tests act as her."""
+    user = User.objects.create_user("olga", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Payments ops"))
+    return user

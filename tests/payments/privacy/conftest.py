@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
@@ -54,13 +53,6 @@ def execute(action: str, incidents, user, **extra):
     record = actions.recovery_issue(action=action, incidents=list(incidents), user=user)
     record = actions.recovery_submit(token=record.pk, action=action, user=user, **extra)
     return actions.recovery_run(action_id=record.pk)
-
-
-@pytest.fixture
-def ops(db) -> User:
-    user = User.objects.create_user("olga", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Payments ops"))
-    return user
 
 
 @pytest.fixture

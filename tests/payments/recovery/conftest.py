@@ -1,16 +1,8 @@
-"""What the recovery tests share: an ops person, and scans that act at once."""
+"""What the recovery tests share: scans that act at once (ops: tests/payments/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
-
-
-@pytest.fixture
-def ops(db) -> User:
-    user = User.objects.create_user("olga", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Payments ops"))
-    return user
 
 
 @pytest.fixture
