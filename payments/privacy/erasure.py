@@ -4,8 +4,9 @@ What goes: the email on orders, incidents and recovery links (the links expired 
 the orders' session hash and the links' using session's hash, and the address in
 Django's admin history of those rows (re-rendered: ``Incident.history_name``, the order's
 reference). What stays: the orders' amount, lines, dates, statuses and the payments'
-Stripe ids (the accounting record), the append-only ledger (``PaymentEvent``, which
-holds no personal data) and the dashboard's daily totals. The orders are marked
+Stripe ids (the accounting record), the append-only ledger (``PaymentEvent``: no email;
+a shopper's steps name them by a keyed hash of their session, pseudonymous, README
+"Personal data") and the dashboard's daily totals. The orders are marked
 ``erased_at`` and no receipt goes out for them any more; one still awaiting payment is
 canceled (paid afterwards, nobody could be sent a receipt). An ``ErasureRecord`` says who
 erased how many rows of each table and when, and keeps a keyed hash of the address so a
