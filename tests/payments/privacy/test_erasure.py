@@ -19,25 +19,24 @@ from payments.models import ErasureRecord, Incident, Order, RecoveryLink
 from payments.privacy.erasure import ErasureRefused, shopper_data_erase
 from payments.privacy.selectors import EmailInvalid, shopper_data_find
 from payments.shop.orders import order_status_token
+from tests.conftest import need
 from tests.payments.conftest import shopper_with_order
 from tests.payments.privacy.conftest import CAROL, OTHER, abandoned, at_the_bank, execute
 
-TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb")
-
 
 def tables_holding(text: str) -> list[tuple[str, str]]:
-    """Every (table, column) of the database whose text holds ``text``, in any case."""
+    """Every (table, column) of the database whose value, read as text, holds ``text`` in
+    any case (Django's introspection, so on PostgreSQL and SQLite alike)."""
+    found = []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT table_name, column_name FROM information_schema.columns "
-                       "WHERE table_schema = current_schema() AND data_type = ANY(%s)",
-                       [list(TEXT_TYPES)])
-        columns = cursor.fetchall()
-        found = []
-        for table, column in columns:
-            cursor.execute(f'SELECT 1 FROM "{table}" WHERE "{column}"::text ILIKE %s LIMIT 1',
-                           [f"%{text}%"])
-            if cursor.fetchone():
-                found.append((table, column))
+        for table in connection.introspection.table_names(cursor):
+            for column in connection.introspection.get_table_description(cursor, table):
+                quoted = connection.ops.quote_name(column.name)
+                cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(table)} "
+                               f"WHERE LOWER(CAST({quoted} AS TEXT)) LIKE %s LIMIT 1",
+                               [f"%{text.lower()}%"])
+                if cursor.fetchone():
+                    found.append((table, column.name))
     return found
 
 
@@ -164,6 +163,14 @@ def test_erasure_records_are_append_only(db):
                     lambda: ErasureRecord.objects.update(actor="x")):
         with pytest.raises(ValidationError):
             attempt()
+    assert ErasureRecord.objects.get().actor == "user:olga"
+
+
+def test_the_database_refuses_to_rewrite_erasure_records_on_postgresql(db):
+    need(connection.vendor == "postgresql",
+         "PostgreSQL is not configured (set DATABASE_URL=postgres://…; .ci/run does)")
+    ErasureRecord.objects.create(email_hmac="0" * 64, actor="user:olga",
+                                 erased_at=timezone.now(), counts={"orders": 1})
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM payments_erasurerecord")
     assert ErasureRecord.objects.get().actor == "user:olga"
