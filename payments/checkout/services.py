@@ -185,15 +185,9 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
         if attempt.status == Status.CANCELED:
             _order_cancel(order)
             return PayOutcome(status="already_canceled")
-        try:
-            intent = _call(attempt, actor, lambda: gateway.payment_intent_cancel(
-                intent_id=payment_intent_id, reason=reason,
-                idempotency_key=_cancel_key(order_reference, payment_intent_id)),
-                source=source)
-        except PaymentInvalid as error:
-            if not (error.state_conflict and attempt.status == Status.CANCELED):
-                raise
-            _order_cancel(order)  # an earlier try, whose answer was lost, canceled it
+        intent = _intent_cancel(attempt, actor, reason=reason, source=source)
+        if intent is None:  # an earlier try, whose answer was lost, canceled it
+            _order_cancel(order)
             return PayOutcome(status="already_canceled")
         if intent.status != Status.CANCELED:
             raise OrderNotPayable(f"Stripe left it {intent.status}")
@@ -204,12 +198,21 @@ def checkout_cancel(*, order_reference: str, payment_intent_id: str, reason: str
                    payment_intent_id=payment_intent_id).status == Status.CANCELED
 
 
-def _cancel_key(order_reference: str, payment_intent_id: str) -> str:
-    """A key of its own per cancel (stripe-python's retries within the call share it):
-    a 500 Stripe kept under a fixed key failed every cancel for a day, and a cancel is
-    safe to repeat (Stripe refuses a second one in the intent's state; its answer carries
-    the intent, recorded canceled)."""
-    return f"{order_reference}:{payment_intent_id}:cancel:{uuid.uuid4().hex[:16]}"
+def _intent_cancel(attempt: PaymentAttempt, actor: str, *, reason: str,
+                   source: str = PaymentEvent.Source.PAY) -> IntentData | None:
+    """Cancel the attempt's intent at Stripe; None when an earlier try, whose answer was
+    lost, had canceled it. A key of its own per cancel (stripe-python's retries within
+    the call share it): a 500 Stripe kept under a fixed key failed every cancel for a
+    day, and a cancel is safe to repeat (Stripe refuses a second one in the intent's
+    state; its answer carries the intent, recorded canceled)."""
+    key = f"{attempt.order.reference}:{attempt.stripe_id}:cancel:{uuid.uuid4().hex[:16]}"
+    try:
+        return _call(attempt, actor, lambda: gateway.payment_intent_cancel(
+            intent_id=attempt.stripe_id, reason=reason, idempotency_key=key), source=source)
+    except PaymentInvalid as error:
+        if not (error.state_conflict and attempt.status == Status.CANCELED):
+            raise
+        return None
 
 
 def _attempt_of(order: Order, attempt: PaymentAttempt | None, payment_intent_id: str
@@ -287,13 +290,7 @@ def _old_flow_retire(attempt: PaymentAttempt, actor: str) -> None:
     """Leave the old intent behind, saying why in its ledger. One waiting at the bank is
     canceled first: completing its challenge elsewhere would charge it beside the new one."""
     if attempt.status == Status.REQUIRES_ACTION:
-        try:
-            _call(attempt, actor, lambda: gateway.payment_intent_cancel(
-                intent_id=attempt.stripe_id, reason="abandoned",
-                idempotency_key=_cancel_key(attempt.order.reference, attempt.stripe_id)))
-        except PaymentInvalid as error:
-            if not (error.state_conflict and attempt.status == Status.CANCELED):
-                raise
+        _intent_cancel(attempt, actor, reason="abandoned")
     payment_attempt_superseded_record(attempt=attempt, by_number=attempt.number + 1,
                                       source=PaymentEvent.Source.PAY, actor=actor,
                                       why=OLD_FLOW_WHY)
