@@ -74,10 +74,7 @@ class ApiPipeline:
             return
         status, payload, extra = self._answer(request, request_id, idempotency_key)
         self._log(request, status, request_id, idempotency_key)
-        if fault and fault.when in STORED:  # no key to keep it under: the work, its answer lost
-            await self._fault(request, send, fault, request_id, idempotency_key, log=False)
-            return
-        if fault:  # "after": the work is done, the answer is lost
+        if fault:  # "after" (or stored, with no key to keep it under): the answer is lost
             await self._fault(request, send, fault, request_id, idempotency_key, log=False)
             return
         headers = {"request-id": request_id, "stripe-version":
