@@ -42,6 +42,8 @@ from payments.privacy.selectors import (
     email_keyed_hashes,
     email_normalise,
     erasures_of,
+    incidents_of,
+    orders_of,
 )
 from payments.recovery.links import recovery_links_erase
 from payments.recovery.models import OpsAction, OpsActionItem, RecoveryLink
@@ -84,7 +86,7 @@ def shopper_data_erase(*, email: str, actor: str, now: datetime) -> Erasure:
     if not actor:
         raise ValueError("Say who erases it (actor).")
     previous = list(erasures_of(address=address))
-    open_orders = list(_orders_of(address).filter(status=Order.Status.OPEN)
+    open_orders = list(orders_of(address=address).filter(status=Order.Status.OPEN)
                        .order_by("reference").values_list("reference", flat=True))
     try:
         with ExitStack() as held:
@@ -99,16 +101,11 @@ def shopper_data_erase(*, email: str, actor: str, now: datetime) -> Erasure:
                              "try again in a minute.") from None
 
 
-def _orders_of(address: str):
-    return Order.objects.alias(email_lower=Lower("email")).filter(email_lower=address)
-
-
 def _erase(address: str, *, actor: str, now: datetime, previous: list[ErasureRecord]
            ) -> Erasure:
-    orders = list(_orders_of(address).select_for_update().order_by("pk"))
+    orders = list(orders_of(address=address).select_for_update().order_by("pk"))
     order_ids = [order.pk for order in orders]
-    incidents = list(Incident.objects.alias(email_lower=Lower("customer_email"))
-                     .filter(Q(email_lower=address) | Q(order_id__in=order_ids)))
+    incidents = list(incidents_of(address=address, order_ids=order_ids))
     incident_ids = [incident.pk for incident in incidents]
     links = list(RecoveryLink.objects.filter(order_id__in=order_ids))
     if not (orders or incidents or links):

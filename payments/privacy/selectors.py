@@ -134,11 +134,10 @@ def shopper_data_find(*, email: str) -> ShopperData:
     """Everything held about ``email`` (any case), for an access or portability request;
     EmailInvalid for something that is not an address. Reads only."""
     address = email_normalise(email=email)
-    orders = list(Order.objects.alias(email_lower=Lower("email")).filter(email_lower=address)
-                  .prefetch_related("lines", "attempts").order_by("created_at", "pk"))
+    orders = list(orders_of(address=address).prefetch_related("lines", "attempts")
+                  .order_by("created_at", "pk"))
     order_ids = [order.pk for order in orders]
-    incidents = list(Incident.objects.alias(email_lower=Lower("customer_email"))
-                     .filter(Q(email_lower=address) | Q(order_id__in=order_ids))
+    incidents = list(incidents_of(address=address, order_ids=order_ids)
                      .order_by("first_seen_at", "pk"))
     incident_ids = [incident.pk for incident in incidents]
     links = list(RecoveryLink.objects.filter(order_id__in=order_ids)
@@ -153,6 +152,18 @@ def shopper_data_find(*, email: str) -> ShopperData:
         admin_history=list(admin_history_of(orders=orders, incidents=incidents,
                                             links=links).order_by("action_time", "pk")),
         erasures=list(erasures_of(address=address)))
+
+
+def orders_of(*, address: str) -> QuerySet[Order]:
+    """The orders placed with this (normalised) address, on the admin search's
+    lower-case email index."""
+    return Order.objects.alias(email_lower=Lower("email")).filter(email_lower=address)
+
+
+def incidents_of(*, address: str, order_ids: list[int]) -> QuerySet[Incident]:
+    """The incidents naming this address, or of these orders."""
+    return Incident.objects.alias(email_lower=Lower("customer_email")).filter(
+        Q(email_lower=address) | Q(order_id__in=order_ids))
 
 
 def admin_history_of(*, orders: list[Order], incidents: list[Incident],
