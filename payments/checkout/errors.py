@@ -101,13 +101,16 @@ class PaymentNeedsCard(CheckoutError):
 class PaymentInvalid(CheckoutError):
     """Stripe refused the request itself (an unknown payment method, say); the gateway's
     classes say whether it was the intent Stripe does not know (``intent_missing``) or a
-    confirm refused in the intent's state (``state_conflict``)."""
+    confirm refused in the intent's state (``state_conflict``). ``message`` is the
+    shopper's; ``stripe_message`` Stripe's own (English, for developers: ops read it)."""
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
-                 intent_missing: bool = False, state_conflict: bool = False) -> None:
+                 intent_missing: bool = False, state_conflict: bool = False,
+                 stripe_message: str = "") -> None:
         super().__init__(message)
         self.code, self.param = code, param
         self.intent_missing, self.state_conflict = intent_missing, state_conflict
+        self.stripe_message = stripe_message
 
 
 class PaymentIntentMissing(PaymentNeedsCard):

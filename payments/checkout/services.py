@@ -15,6 +15,7 @@ looked up by its metadata after that; a paid order answers without calling Strip
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -53,10 +54,12 @@ from payments.checkout.status import (
     payment_status_record,
     payment_status_record_missing,
 )
-from payments.shop.limits import charge_limit_words
+from payments.shop.limits import order_refusal_words
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 from payments.stripe.gateway import IntentData
+
+log = logging.getLogger(__name__)
 
 Status = PaymentAttempt.Status
 
@@ -266,10 +269,9 @@ def _amount_chargeable_check(order: Order) -> None:
     """Before a new intent: an amount Stripe would refuse (an order placed before the
     cart checked it) is refused here, in the cart's words, not with Stripe's message
     for developers; nothing is recorded."""
-    words = charge_limit_words(amount=order.amount, currency=order.currency)
+    words = order_refusal_words(order=order)
     if words:
-        raise OrderAmountRefused(words + " " + _("This order cannot be paid by card; please "
-                                                 "place a new order from your cart."))
+        raise OrderAmountRefused(words)
 
 
 # The old guide's intents (automatic confirmation) cannot be paid again with a card that
@@ -507,9 +509,8 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
                               decline_code=error.decline_code) from error
     except gateway.InvalidRequest as error:
         _record(attempt, error.intent, actor, confirming, source)
-        message = _("That card could not be used. Please enter it again.") \
-            if error.param == "payment_method" else error.message
-        raise PaymentInvalid(message, code=error.code, param=error.param,
+        raise PaymentInvalid(_invalid_request_words(attempt, error), code=error.code,
+                             param=error.param, stripe_message=error.message,
                              intent_missing=isinstance(error, gateway.IntentMissing),
                              state_conflict=isinstance(error, gateway.IntentStateConflict)
                              ) from error
@@ -521,6 +522,31 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
         raise PaymentUnavailable(error.message, key_spent=error.key_spent) from error
     _record(attempt, intent, actor, confirming, source)
     return intent
+
+
+def _invalid_request_words(attempt: PaymentAttempt, error: gateway.InvalidRequest) -> str:
+    """What the shopper reads when Stripe refused the request itself. Stripe's message is
+    English and for developers ("Invalid currency: xts. Stripe currently supports..."):
+    the shopper gets the shop's words, the log Stripe's."""
+    if error.param == "payment_method":
+        return _("That card could not be used. Please enter it again.")
+    if isinstance(error, gateway.IntentStateConflict):  # callers read the intent anew
+        return _("This payment changed in the meantime. Please reload the page.")
+    if isinstance(error, gateway.IntentMissing):  # callers record it missing
+        return _(INTENT_MISSING)
+    if error.code == "idempotency_error":  # already the shop's words (the gateway's)
+        return error.message
+    # Nothing the shopper can change: the shop's request (a currency Stripe does not
+    # take, a total outside its limits the shop's table did not know), for the merchant.
+    log.error("Stripe refused the payment request of %s (%s %s; %s, param %s): %s",
+              attempt.order.reference, attempt.amount, attempt.currency, error.code,
+              error.param, error.message)
+    if error.param in ("amount", "currency"):
+        return _("This order cannot be paid by card: our payment provider does not accept "
+                 "its total in %(currency)s. Nothing was charged; please contact the "
+                 "shop.") % {"currency": attempt.currency.upper()}
+    return _("Our payment provider refused this payment request. Nothing was charged; "
+             "please contact the shop.")
 
 
 def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,

@@ -33,7 +33,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
 
-from payments.checkout.errors import CheckoutError
+from payments.checkout.errors import CheckoutError, PaymentInvalid
 from payments.checkout.locks import OrderLockTimeout
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize, checkout_order_held
@@ -506,6 +506,8 @@ def _act(action: str, incident: Incident, *, user: User, reason: str) -> str | N
                 return gettext_noop("already canceled")
         elif action == Action.REFRESH:
             refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
+    except PaymentInvalid as error:  # ops read Stripe's own words, the shopper the shop's
+        return f"Stripe refused: {(error.stripe_message or error.message).rstrip('.')}"
     except CheckoutError as error:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):

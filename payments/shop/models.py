@@ -16,7 +16,15 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from payments.shop.money import currencies_in_use
 from payments.stripe.facts import amount_unchargeable
+
+
+def _currency_in_use(value: str) -> None:
+    if len(value) == 3 and value.isalpha() and value not in currencies_in_use():
+        raise ValidationError(_("%(code)s is not a currency any country pays with today "
+                                "(ISO 4217). Enter one such as EUR."),
+                              code="invalid", params={"code": value.upper()})
 
 
 class CurrencyField(models.CharField):
@@ -25,7 +33,8 @@ class CurrencyField(models.CharField):
     (the status record pays an order only for its own amount and currency)."""
 
     default_validators = [RegexValidator(
-        r"^[a-z]{3}\Z", _("Enter a three-letter ISO currency code, such as EUR."))]
+        r"^[a-z]{3}\Z", _("Enter a three-letter ISO currency code, such as EUR.")),
+        _currency_in_use]
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("max_length", 3)

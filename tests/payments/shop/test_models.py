@@ -59,3 +59,21 @@ def test_the_admin_refuses_a_currency_that_is_not_a_three_letter_code(merchant_a
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Product.objects.filter(sku="mug").exists()
+
+
+@pytest.mark.parametrize("typed", ["xyz", "DEM", "Xts"])
+def test_the_admin_refuses_a_code_no_country_pays_with_today(merchant_admin, typed):
+    # Each passed the three-letter check and failed every shopper at Stripe ("Invalid
+    # currency"), in Stripe's words for developers.
+    response = product_add(merchant_admin, currency=typed)
+    assert response.status_code == 200
+    assert (f"{typed.upper()} is not a currency any country pays with today (ISO 4217). "
+            "Enter one such as EUR.") in response.content.decode()
+    assert not Product.objects.filter(sku="mug").exists()
+
+
+@pytest.mark.parametrize("typed", ["NGN", "chf", "KWD"])
+def test_the_admin_takes_any_currency_a_country_pays_with(merchant_admin, typed):
+    response = product_add(merchant_admin, currency=typed, price="5120")  # KWD: ends in 0
+    assert response.status_code == 302, response.content
+    assert Product.objects.get(sku="mug").currency == typed.lower()
