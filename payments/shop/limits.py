@@ -5,10 +5,15 @@ it and the shopper never reads Stripe's developer message."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext
 
 from payments.shop.money import money_localized
 from payments.stripe.facts import CHARGE_MAXIMUM, charge_minimum
+
+if TYPE_CHECKING:  # the models import this module's neighbours
+    from payments.shop.models import Order
 
 
 def charge_limit_words(*, amount: int, currency: str) -> str:
@@ -25,6 +30,17 @@ def charge_limit_words(*, amount: int, currency: str) -> str:
         return gettext("Card payments in %(currency)s can total at most %(maximum)s.") % {
             **names, "maximum": money_localized(amount=CHARGE_MAXIMUM, currency=currency)}
     return ""
+
+
+def order_refusal_words(*, order: Order) -> str:
+    """Why an order placed before the cart checked the limits can never be paid by card,
+    and what to do instead; "" when it can be paid. The order's page says it in place of
+    the card form, and ``/pay`` answers it."""
+    words = charge_limit_words(amount=order.amount, currency=order.currency)
+    if not words:
+        return ""
+    return words + " " + gettext("This order cannot be paid by card; please place a new "
+                                 "order from your cart.")
 
 
 def price_refusal_words(*, price: int, currency: str) -> str:

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from payments.shop.cart import CartError, cart_clear, cart_summary
+from payments.shop.limits import order_refusal_words
 from payments.shop.models import Order, OrderLine
 from payments.shop.sessions import session_fingerprint
 
@@ -68,13 +69,16 @@ def order_get_for_session(*, session: SessionBase, reference: str) -> Order | No
 
 
 def orders_awaiting_payment(*, session: SessionBase, limit: int = 5) -> list[Order]:
-    """This session's orders still open, newest first: the way back to one the shopper
-    left (the browser's Back from the bank's modal lands on the emptied cart)."""
+    """This session's orders still open that a card can pay, newest first: the way back
+    to one the shopper left (the browser's Back from the bank's modal lands on the
+    emptied cart). Not one whose total Stripe would refuse (placed before the cart
+    checked the limits): there is no paying it."""
     references = session.get(SESSION_ORDERS, [])
     if not references:
         return []
-    return list(Order.objects.filter(reference__in=references, status=Order.Status.OPEN)
-                .order_by("-created_at")[:limit])
+    found = Order.objects.filter(reference__in=references, status=Order.Status.OPEN
+                                 ).order_by("-created_at")
+    return [order for order in found if not order_refusal_words(order=order)][:limit]
 
 
 def order_references(*, session: SessionBase) -> list[str]:

@@ -22,6 +22,7 @@ from payments.shop.cart import (
     cart_withdrawn_remove,
 )
 from payments.shop.forms import CartLineForm, CheckoutForm
+from payments.shop.limits import order_refusal_words
 from payments.shop.models import Order, Product
 from payments.shop.orders import (
     OrderLinkError,
@@ -129,9 +130,12 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
             if staff_view:
                 return redirect("admin:payments_order_change", staff_view[0])
         raise Http404(_("No such order."))
+    # An order Stripe would refuse to charge (placed before the cart checked the limits)
+    # says so in place of a card form that could only fail.
+    refusal = order_refusal_words(order=found) if found.status == Order.Status.OPEN else ""
     return render(request, "payments/order.html", {
-        "order": found, "lines": found.lines.all(),
-        "can_pay": found.status == Order.Status.OPEN,
+        "order": found, "lines": found.lines.all(), "refusal": refusal,
+        "can_pay": found.status == Order.Status.OPEN and not refusal,
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "checkout_messages": checkout_words()})

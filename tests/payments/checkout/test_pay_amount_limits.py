@@ -58,3 +58,48 @@ def test_an_order_at_the_minimum_is_paid(site_on_sandbox, sandbox, db):
     assert answer.status_code == 200, answer.content
     assert shopper.order_now().status == Order.Status.PAID
     assert [call["path"] for call in server_calls(sandbox)] == ["/v1/payment_intents"]
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "This order cannot be paid by card: our payment provider does not accept its "
+           "total in NGN. Nothing was charged; please contact the shop."),
+    ("fr", "Cette commande ne peut pas être payée par carte : notre prestataire de "
+           "paiement n’accepte pas son total en NGN. Rien n’a été débité ; veuillez "
+           "contacter la boutique."),
+])
+def test_a_currency_stripe_refuses_gets_the_shops_words_and_the_log_stripes(
+        site_on_sandbox, sandbox, db, caplog, language, words):
+    # A currency countries pay with that this Stripe account (the sandbox) does not take:
+    # nothing the shop's tables can know, and nothing the shopper can change.
+    order = order_of(("Bead necklace", 500000, 1), currency="ngn")
+    shopper = shopper_of(order, HTTP_ACCEPT_LANGUAGE=language)
+    with caplog.at_level("ERROR", logger="payments.checkout.services"):
+        answer = shopper.pay(payment_method_id="pm_card_visa", order_reference=order.reference)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": words}
+    [logged] = [record.getMessage() for record in caplog.records
+                if record.name == "payments.checkout.services"]
+    assert order.reference in logged and "Invalid currency: ngn" in logged
+    # Stripe made nothing: the refused attempt is gone and the order can be paid anew.
+    assert not PaymentAttempt.objects.exists()
+    assert shopper.order_now().status == Order.Status.OPEN
+
+
+def test_an_old_order_below_the_minimum_shows_why_in_place_of_a_card_form(db):
+    below = order_of(("Fridge magnet", 1000, 1), currency="czk")  # before the cart checked
+    payable = order_of(("Fridge magnet", 1000, 2), currency="czk")
+    shopper = shopper_of(below)
+    session = shopper.client.session
+    session["orders"] = [below.reference, payable.reference]
+    session.save()
+
+    page = shopper.client.get(f"/orders/{below.reference}/").content.decode()
+    assert ("Card payments in CZK must total at least 15.00 CZK. This order cannot be paid "
+            "by card; please place a new order from your cart.") in page
+    # No card form that could only fail, and no Stripe.js loaded for it.
+    assert 'id="payment-form"' not in page and "checkout.js" not in page
+    assert 'id="payment-form"' in shopper.client.get(
+        f"/orders/{payable.reference}/").content.decode()
+    # The cart's way back lists only the order a card can pay.
+    cart = shopper.client.get("/cart/").content.decode()
+    assert payable.reference in cart and below.reference not in cart
