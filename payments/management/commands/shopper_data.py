@@ -22,10 +22,19 @@ from django.utils import timezone
 from payments.privacy.erasure import ErasureRefused, shopper_data_erase
 from payments.privacy.selectors import EmailInvalid, ShopperData, shopper_data_find
 
-COUNTED = [("orders", "orders"), ("orders_canceled", "orders awaiting payment canceled"),
-           ("incidents", "incidents"),
-           ("recovery_links", "recovery links (expired)"),
-           ("admin_log", "admin history entries"), ("receipts_stopped", "receipts stopped")]
+# What an erasure changed, each as (key of ErasureRecord.counts, one, several).
+COUNTED = [("orders", "order", "orders"),
+           ("orders_canceled", "order awaiting payment canceled",
+            "orders awaiting payment canceled"),
+           ("incidents", "incident", "incidents"),
+           ("recovery_links", "recovery link (expired)", "recovery links (expired)"),
+           ("admin_log", "admin history entry", "admin history entries"),
+           ("receipts_stopped", "receipt stopped", "receipts stopped")]
+
+
+def counted(number: int, one: str, several: str) -> str:
+    """"1 order", "2 orders", "0 orders": the operator's English."""
+    return f"{number:,} {one if number == 1 else several}"
 
 
 def operator() -> str:
@@ -76,8 +85,8 @@ class Command(BaseCommand):
             self.stdout.write("Nothing left to erase.")
             return
         self.stdout.write(f"Erased (record #{erasure.record.pk}, by {erasure.record.actor}):")
-        for key, words in COUNTED:
-            self.stdout.write(f"  {erasure.counts.get(key, 0):,} {words}")
+        for key, one, several in COUNTED:
+            self.stdout.write(f"  {counted(erasure.counts.get(key, 0), one, several)}")
         self.stdout.write("Kept for accounting: amounts, lines, dates, statuses and Stripe "
                           "ids of the orders and their payments; the payment ledger.")
 
@@ -110,12 +119,16 @@ class Command(BaseCommand):
 def summary(found: ShopperData) -> str:
     lines = []
     if found.held:
-        lines.append(f"Held about {found.email}: {len(found.orders):,} orders, "
-                     f"{sum(len(o.attempts.all()) for o in found.orders):,} payments, "
-                     f"{len(found.incidents):,} incidents, "
-                     f"{len(found.recovery_links):,} recovery links, "
-                     f"{len(found.ops_items):,} ops actions, "
-                     f"{len(found.admin_history):,} admin history entries.")
+        payments = sum(len(order.attempts.all()) for order in found.orders)
+        lines.append(f"Held about {found.email}: "
+                     + ", ".join([counted(len(found.orders), "order", "orders"),
+                                  counted(payments, "payment", "payments"),
+                                  counted(len(found.incidents), "incident", "incidents"),
+                                  counted(len(found.recovery_links), "recovery link",
+                                          "recovery links"),
+                                  counted(len(found.ops_items), "ops action", "ops actions"),
+                                  counted(len(found.admin_history), "admin history entry",
+                                          "admin history entries")]) + ".")
         stripe = found.stripe_ids()
         if stripe["payment_intents"]:
             lines.append("At Stripe (ask Stripe for its part): "

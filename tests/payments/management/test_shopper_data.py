@@ -38,7 +38,7 @@ def test_the_export_writes_everything_held_as_json_for_its_owner_only(carol, tmp
     path = tmp_path / "carol.json"
     out = shopper_data("--email", "Carol@Example.com", "--export", str(path))
     assert f"Written to {path}." in out
-    assert f"Held about {CAROL}: 1 orders, 1 payments, 1 incidents" in out
+    assert f"Held about {CAROL}: 1 order, 1 payment, 1 incident, 0 recovery links" in out
     data = json.loads(path.read_text())
     assert [order["reference"] for order in data["orders"]] == [carol.reference]
     assert data["stripe"]["payment_intents"] == [carol.attempts.get().stripe_id]
@@ -55,7 +55,7 @@ def test_the_export_to_standard_output_is_json_alone(carol):
 def test_erase_with_yes_prints_what_it_changed_and_a_repeat_is_recognised(carol):
     out = shopper_data("--email", CAROL, "--erase", "--yes", "--actor", "user:olga")
     assert "Erased (record #" in out and "by user:olga" in out
-    assert "  1 orders" in out and "  1 incidents" in out
+    assert "  1 order\n" in out and "  1 incident\n" in out and "  0 receipts stopped" in out
     assert "Kept for accounting" in out
     carol.refresh_from_db()
     assert carol.email == "" and carol.erased_at is not None
