@@ -5,10 +5,12 @@ links mailed to shoppers.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
 from django.db.models import Prefetch
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -242,7 +244,7 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = LargeTablePaginator
     fields = ["kind_display", "user", "reason_display", "progress", "summary_display", "created",
-              "submitted", "finished", "id"]
+              "submitted", "stop_display", "finished", "id"]
     readonly_fields = fields
     inlines = [OpsActionItemInline]
     change_form_template = "admin/payments/opsaction/change_form.html"
@@ -262,16 +264,45 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         changelist.result_list = rows
         return changelist
 
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [path("<uuid:object_id>/stop/", self.admin_site.admin_view(self.stop_view),
+                     name=f"{info[0]}_{info[1]}_stop"),
+                *super().get_urls()]
+
+    def stop_view(self, request: HttpRequest, object_id) -> HttpResponse:
+        """The progress page's Stop (POST): the payment at work finishes, the rest are
+        left as they were; back to the page, which says so."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            ops_actions.recovery_stop(action_id=object_id, user=request.user)
+        except ops_actions.StopRefused as error:
+            messages.error(request, gettext(str(error)))
+        else:
+            messages.success(request, gettext(
+                "Stopping: the payment at work finishes, the others are left as they were."))
+        page = reverse("admin:payments_opsaction_change", args=[object_id])
+        back = self._back(request, request.POST.get("next", ""))
+        return HttpResponseRedirect(f"{page}?{urlencode({'next': back})}" if back else page)
+
+    def _back(self, request: HttpRequest, back: str) -> str:
+        """The page the action came from, if it is this site's."""
+        if back and url_has_allowed_host_and_scheme(
+                back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            return back
+        return ""
+
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         record = self.get_object(request, object_id)
         context = {**(extra_context or {})}
         if record is not None:
-            back = request.GET.get("next", "")
-            if back and url_has_allowed_host_and_scheme(
-                    back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            back = self._back(request, request.GET.get("next", ""))
+            if back:
                 context["back"] = back
-            context["at_work"] = record.status in (OpsAction.Status.QUEUED,
-                                                   OpsAction.Status.RUNNING)
+            context["at_work"] = record.status in ops_actions.AT_WORK
+            context["can_stop"] = context["at_work"] and request.user.has_perm(
+                f"payments.{ops_actions.ACTION_PERMISSIONS[record.kind]}")
             # The page's status line (role="status"), which opsaction.js keeps current.
             context["progress_words"] = self.progress(record)
             context["summary_words"] = "" if context["at_work"] else \
@@ -289,6 +320,12 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("Submitted"))
     def submitted(self, action: OpsAction) -> str:
         return timestamp(action.submitted_at, seconds=True)
+
+    @admin.display(description=_("Stop asked"))
+    def stop_display(self, action: OpsAction) -> str:
+        if action.stop_requested_at is None:
+            return EMPTY
+        return f"{action.stop_requested_by} {timestamp(action.stop_requested_at, seconds=True)}"
 
     @admin.display(description=_("Finished"))
     def finished(self, action: OpsAction) -> str:

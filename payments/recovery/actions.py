@@ -52,7 +52,9 @@ Action = OpsAction.Kind
 Result = OpsActionItem.Result
 Status = PaymentAttempt.Status
 ADMIN = PaymentEvent.Source.ADMIN
-FINISHED = (OpsAction.Status.ISSUED, OpsAction.Status.DONE, OpsAction.Status.FAILED)
+FINISHED = (OpsAction.Status.ISSUED, OpsAction.Status.DONE, OpsAction.Status.FAILED,
+            OpsAction.Status.STOPPED)
+AT_WORK = (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING)
 LEASE_PREFIX = "ops-action:"
 # A submitted action still queued this long was never handed to a worker (the broker was
 # down when it was submitted): the resume runs it.
@@ -87,6 +89,8 @@ ACTION_PERMISSIONS = {Action.CONFIRM: "confirm_payment",
                       Action.CANCEL: "cancel_payment", Action.REFRESH: "refresh_payment"}
 ACCESS_WITHDRAWN = gettext_noop("not done: the user who started this action no longer has "
                                 "access (the payment is as it was)")
+STOPPED_BY_OPS = gettext_noop("not done: the action was stopped (the payment is as it "
+                              "was)")
 # Why a payment is skipped when its incident has ended already.
 ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid later)"),
            Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
@@ -153,6 +157,10 @@ class AlreadySubmitted(Exception):
 
 class TokenRefused(Exception):
     """The form's token was not issued to this user for this action, or is too old."""
+
+
+class StopRefused(Exception):
+    """The action is not at work, or the user may not take this action."""
 
 
 # --- ops actions -------------------------------------------------------------------------
@@ -246,6 +254,47 @@ def recovery_run(*, action_id: uuid.UUID, budget_seconds: float | None = None) -
             return _run_held(record, budget_seconds)
 
 
+def recovery_stop(*, action_id: uuid.UUID, user: User) -> OpsAction:
+    """Stop an action at work (its progress page's Stop): the payment being acted on
+    finishes, the others are left as they were, each with that said. Anyone who may take
+    the action may stop it (a colleague stops a mistaken bulk cancel whose author has
+    gone home). An action still waiting for a worker stops at once; one at work at its
+    next payment (``_run_held`` looks before each).
+
+    Raises ``StopRefused`` when the action has finished or the user lacks its
+    permission."""
+    record = OpsAction.objects.filter(pk=action_id).first()
+    if record is None or not user.has_perm(f"payments.{ACTION_PERMISSIONS[record.kind]}"):
+        raise StopRefused(gettext_noop("You may not stop this action."))
+    asked = OpsAction.objects.filter(pk=action_id, status__in=AT_WORK).update(
+        stop_requested_at=timezone.now(), stop_requested_by=user)
+    if not asked:
+        raise StopRefused(gettext_noop("This action has finished: there is nothing to "
+                                       "stop."))
+    # Nobody runs it yet: stopped now (a worker taking it meanwhile finds the stop asked
+    # at its first payment and ends it the same way).
+    if OpsAction.objects.filter(pk=action_id, status=OpsAction.Status.QUEUED).exists():
+        with transaction.atomic(), translation.override(STORED_LANGUAGE):
+            _stopped(OpsAction.objects.select_for_update().get(pk=action_id))
+    record.refresh_from_db()
+    return record
+
+
+def _stop_requested(record: OpsAction) -> bool:
+    return OpsAction.objects.filter(pk=record.pk, stop_requested_at__isnull=False).exists()
+
+
+def _stopped(record: OpsAction) -> Outcome:
+    """End the action as stopped: its payments not yet acted on say so."""
+    record.items.filter(result=Result.PENDING).update(
+        result=Result.SKIPPED, detail=STOPPED_BY_OPS, finished_at=timezone.now())
+    _counts_save(record)
+    outcome = _outcome(record)
+    OpsAction.objects.filter(pk=record.pk).update(
+        status=OpsAction.Status.STOPPED, finished_at=timezone.now(), summary=outcome.message)
+    return outcome
+
+
 def recovery_stalled_resume(*, budget_seconds: float, now: datetime | None = None) -> int:
     """Run the submitted actions no worker has (beat, every minute): queued for longer
     than ``RESUME_AFTER`` (their publish failed: the broker was down) or running with no
@@ -274,7 +323,9 @@ def recovery_stalled_resume(*, budget_seconds: float, now: datetime | None = Non
 
 
 def _run_held(record: OpsAction, budget_seconds: float | None) -> Outcome:
-    OpsAction.objects.filter(pk=record.pk).update(status=OpsAction.Status.RUNNING)
+    if not OpsAction.objects.filter(pk=record.pk, status__in=AT_WORK).update(
+            status=OpsAction.Status.RUNNING):
+        return _outcome(record)  # stopped while it waited for this worker
     started = time.monotonic()
     try:
         items = (record.items.filter(result=Result.PENDING)
@@ -284,6 +335,8 @@ def _run_held(record: OpsAction, budget_seconds: float | None) -> Outcome:
         for item in items:
             if budget_seconds is not None and time.monotonic() - started > budget_seconds:
                 break
+            if _stop_requested(record):
+                return _stopped(record)
             item.result, item.detail = _item_run(record, item, acted)
             item.finished_at = timezone.now()
             item.save(update_fields=["result", "detail", "finished_at"])

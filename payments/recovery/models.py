@@ -32,6 +32,7 @@ class OpsAction(models.Model):
         RUNNING = "running", _("At work")
         DONE = "done", _("Done")
         FAILED = "failed", _("Stopped by an error")
+        STOPPED = "stopped", _("Stopped by ops")
 
     id = models.UUIDField(_("id"), primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
@@ -48,6 +49,12 @@ class OpsAction(models.Model):
                                       db_index=True)  # the page shown
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Stop pressed on its progress page: the payment at work finishes, the rest are left
+    # as they were (``recovery_stop``).
+    stop_requested_at = models.DateTimeField(_("stop requested at"), null=True, blank=True)
+    stop_requested_by = models.ForeignKey(
+        "auth.User", verbose_name=_("stop requested by"), on_delete=models.PROTECT,
+        related_name="+", null=True, blank=True)
 
     class Meta:
         verbose_name = _("ops action")

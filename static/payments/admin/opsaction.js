@@ -10,7 +10,8 @@
   var EVERY = 3000;
   var failures = 0;
   var CHANGING = [".field-progress .readonly", ".field-summary_display .readonly",
-                  ".field-finished .readonly", "td.field-result_display", "td.field-finished"];
+                  ".field-stop_display .readonly", ".field-finished .readonly",
+                  "td.field-result_display", "td.field-finished"];
   var again = document.querySelector(".ops-check-again");
 
   function swap(fresh) {
@@ -45,6 +46,8 @@
         status.setAttribute("data-at-work", "0");
         var note = document.querySelector(".ops-at-work");
         if (note) { note.hidden = true; }
+        var stop = document.querySelector(".ops-stop");  // nothing left to stop
+        if (stop) { stop.hidden = true; }
       })
       .catch(function (error) {
         // Offered to the person: the plain link reloads (and shows a sign-in if that is

@@ -25,7 +25,12 @@ from django.utils import timezone
 
 from payments.models import Incident, OpsAction, Order, PaymentAttempt, RecoveryLink
 from payments.monitoring import scans
-from payments.recovery.actions import RESUME_AFTER, recovery_stalled_resume
+from payments.recovery.actions import (
+    RESUME_AFTER,
+    recovery_issue,
+    recovery_stalled_resume,
+    recovery_submit,
+)
 from tests.payments.conftest import server_calls, shopper_abandoned
 
 LIST = "/admin/payments/incident/"
@@ -514,3 +519,49 @@ def test_ops_actions_are_listed_newest_submitted_first(product, sandbox, ops):
     page = ops.get("/admin/payments/opsaction/")
     listed = [record.pk for record in page.context["cl"].result_list]
     assert listed == [uuid.UUID(left_open["token"]), uuid.UUID(quick["token"])]
+
+
+# --- stop ------------------------------------------------------------------------------
+
+def test_stop_on_the_progress_page_stops_an_action_and_says_so(product, sandbox, ops):
+    incidents = [abandoned(product, sandbox, authenticated=False)[1] for _ in range(2)]
+    olga = User.objects.get(username="olga")
+    record = recovery_issue(action="cancel", incidents=incidents, user=olga)
+    recovery_submit(token=record.pk, action="cancel", user=olga,
+                    reason="requested_by_customer")  # queued: no worker has it yet
+    back = f"{LIST}?kind=action_abandoned"
+    page = ops.get(progress_url(record, back)).content.decode()
+    stop_url = f"/admin/payments/opsaction/{record.pk}/stop/"
+    assert f'action="{stop_url}"' in page and "Stop this action" in page
+
+    assert ops.get(stop_url).status_code == 405
+    response = ops.post(stop_url, {"next": back}, follow=True)
+    assert response.redirect_chain[-1][0] == progress_url(record, back)
+    assert followed_messages(response) == [
+        "Stopping: the payment at work finishes, the others are left as they were."]
+    page = response.content.decode()
+    assert "<strong>Stopped by ops</strong>" in page and "Stop this action" not in page
+    assert "0 canceled, 2 skipped: not done: the action was stopped" in page
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.STOPPED and record.stop_requested_by == olga
+    assert not [c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]
+
+    # Again (a second tab): said, nothing changes.
+    again = ops.post(stop_url, follow=True)
+    assert followed_messages(again) == [
+        "This action has finished: there is nothing to stop."]
+
+
+def test_a_merchant_may_not_stop_an_ops_action(product, sandbox, merchant):
+    incident = abandoned(product, sandbox, authenticated=False)[1]
+    olga = User.objects.create_user("olga", password="x", is_staff=True)
+    olga.groups.add(Group.objects.get(name="Payments ops"))
+    record = recovery_issue(action="cancel", incidents=[incident], user=olga)
+    recovery_submit(token=record.pk, action="cancel", user=olga,
+                    reason="requested_by_customer")
+    page = merchant.get(f"/admin/payments/opsaction/{record.pk}/change/")
+    assert "Stop this action" not in page.content.decode()
+    response = merchant.post(f"/admin/payments/opsaction/{record.pk}/stop/", follow=True)
+    assert followed_messages(response) == ["You may not stop this action."]
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.QUEUED and record.stop_requested_at is None

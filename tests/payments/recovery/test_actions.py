@@ -306,3 +306,67 @@ def test_access_withdrawn_mid_run_stops_the_action_at_the_next_payment(product, 
     statuses = sorted(Incident.objects.filter(pk__in=[first.pk, second.pk])
                       .values_list("status", flat=True))
     assert statuses == ["canceled", "open"]
+
+
+def cancel_submitted(product, sandbox, ops, payments: int) -> tuple[OpsAction, list[Incident]]:
+    incidents = [shopper_abandoned(product, sandbox, authenticated=False)[1]
+                 for _ in range(payments)]
+    record = actions.recovery_issue(action="cancel", incidents=incidents, user=ops)
+    actions.recovery_submit(token=record.pk, action="cancel", user=ops,
+                            reason="requested_by_customer")
+    return record, incidents
+
+
+def test_stop_mid_run_finishes_the_payment_at_work_and_leaves_the_others(
+        product, sandbox, ops, django_user_model, monkeypatch):
+    """A bulk cancel started by mistake had no Stop: only revoking its author did."""
+    record, incidents = cancel_submitted(product, sandbox, ops, payments=3)
+    colleague = django_user_model.objects.create_user("pia", password="x")
+    colleague.groups.set(ops.groups.all())  # may cancel too, so may stop it
+    written = actions._history_write
+
+    def then_stopped(*args):  # the first payment done, a colleague presses Stop
+        written(*args)
+        if not OpsAction.objects.get(pk=record.pk).stop_requested_at:
+            actions.recovery_stop(action_id=record.pk, user=colleague)
+
+    monkeypatch.setattr(actions, "_history_write", then_stopped)
+    outcome = actions.recovery_run(action_id=record.pk)
+    assert outcome.done == 1 and outcome.skipped == Counter({actions.STOPPED_BY_OPS: 2})
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.STOPPED and record.finished_at
+    assert record.stop_requested_by == colleague and (record.done, record.skipped) == (1, 2)
+    assert record.summary == ("1 canceled, 2 skipped: not done: the action was stopped "
+                              "(the payment is as it was)")
+    assert len([c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]) == 1
+    assert sorted(Incident.objects.filter(pk__in=[i.pk for i in incidents])
+                  .values_list("status", flat=True)) == ["canceled", "open", "open"]
+    # A run after (the resume, a redelivered task) does nothing more.
+    assert actions.recovery_run(action_id=record.pk).done == 1
+    assert len([c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]) == 1
+
+
+def test_stop_before_a_worker_takes_it_stops_at_once_and_no_payment_is_touched(
+        product, sandbox, ops):
+    record, incidents = cancel_submitted(product, sandbox, ops, payments=2)
+    stopped = actions.recovery_stop(action_id=record.pk, user=ops)
+    assert stopped.status == OpsAction.Status.STOPPED and stopped.skipped == 2
+    # The worker, when the broker hands it over later, finds nothing to do.
+    assert actions.recovery_run(action_id=record.pk).done == 0
+    assert not [c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]
+    assert set(Incident.objects.filter(pk__in=[i.pk for i in incidents])
+               .values_list("status", flat=True)) == {"open"}
+
+
+def test_stop_is_refused_to_who_may_not_take_the_action_and_once_it_has_finished(
+        product, sandbox, ops, django_user_model):
+    record, _incidents = cancel_submitted(product, sandbox, ops, payments=1)
+    onlooker = django_user_model.objects.create_user("viv", password="x", is_staff=True)
+    with pytest.raises(actions.StopRefused, match="may not stop"):
+        actions.recovery_stop(action_id=record.pk, user=onlooker)
+    assert OpsAction.objects.get(pk=record.pk).stop_requested_at is None
+    actions.recovery_run(action_id=record.pk)
+    with pytest.raises(actions.StopRefused, match="has finished"):
+        actions.recovery_stop(action_id=record.pk, user=ops)
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.DONE and record.stop_requested_at is None
