@@ -162,6 +162,7 @@ def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, 
     expect(status).to_have_attribute("role", "status")
     expect(status).to_contain_text("0 of 2 done")
     expect(page.locator(".ops-check-again")).to_be_hidden()  # the script does it
+    expect(page.get_by_role("button", name="Stop this action")).to_be_visible()
     assert page.locator("meta[http-equiv=refresh]").count() == 0
     assert axe_violations(page, "progress page") == []
     shot(page, f"progress-at-work-{width}")
@@ -188,6 +189,7 @@ def test_the_progress_page_updates_in_place_and_keeps_the_focus(browser, admin, 
     expect(status).to_contain_text("Done — 1 refreshed, 1 skipped: already canceled")
     expect(page.locator(".field-progress .readonly")).to_have_text("Done")
     expect(page.locator(".ops-at-work")).to_be_hidden()
+    expect(page.get_by_role("button", name="Stop this action")).to_be_hidden()  # finished
     assert page.evaluate("window.notReloaded") is True
     assert page.evaluate("document.activeElement.textContent") == \
         "Back to where the action came from"
