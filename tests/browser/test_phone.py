@@ -5,6 +5,7 @@ a 3-D Secure card; Stripe.js's messages never reach the shopper."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import httpx
@@ -15,7 +16,8 @@ from playwright.sync_api import expect
 from payments.models import Incident, Order, PaymentAttempt, RecoveryLink
 from payments.monitoring import scans
 from payments.recovery import links
-from tests.browser.test_checkout import enter_card, expect_paid, to_payment
+from tests.browser.accessibility import axe_violations
+from tests.browser.test_checkout import enter_card, expect_paid, to_payment, to_payment_page
 from tests.payments.conftest import server_calls
 
 pytestmark = pytest.mark.browser
@@ -336,3 +338,26 @@ def test_the_dashboards_boxes_never_overlap(browser, store, sandbox, width):
                            "document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], widths
     context.close()
+
+
+def test_an_order_below_stripes_minimum_says_why_in_place_of_the_card_form(phone, store,
+                                                                           sandbox):
+    """An order placed before the cart checked Stripe's limits: its page showed a card
+    form that only failed at Pay; now the reason, the way back, and nothing to pay."""
+    to_payment_page(phone, store)
+    order = Order.objects.get()
+    Order.objects.filter(pk=order.pk).update(amount=1000, currency="czk")  # as placed then
+    order.lines.update(unit_price=1000)
+    phone.reload()
+    expect(phone.locator(".error")).to_have_text(
+        "Card payments in CZK must total at least 15.00 CZK. This order cannot be paid by "
+        "card; please place a new order from your cart. Back to your cart")
+    assert phone.locator("#payment-form").count() == 0
+    fits(phone)
+    assert axe_violations(phone, "order below the minimum") == []
+    if os.environ.get("SHOTS_DIR"):
+        phone.screenshot(path=f"{os.environ['SHOTS_DIR']}/order-below-minimum-390.png",
+                         full_page=True)
+    phone.get_by_role("link", name="Back to your cart").click()
+    expect(phone).to_have_url(re.compile(r"/cart/$"))
+    assert not server_calls(sandbox)
