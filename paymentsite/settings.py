@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 
 from paymentsite.checks import web_worker_timeout_default
 from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
@@ -36,17 +37,19 @@ def env_bool(name: str, default: bool) -> bool:
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 
+# The secrets (and values as vital) production left unset: named together at the end of
+# this module, so a deploy learns them in one start, not one per start.
+_UNSET: list[str] = []
+
+
 def secret(name: str, dev_default: str) -> str:
     """A secret (or a value as vital): its development default only while DEBUG is on."""
     value = os.environ.get(name)
     if value:
         return value
-    if DEBUG:
-        return dev_default
-    raise ImproperlyConfigured(
-        f"{name} is not set. With DJANGO_DEBUG off it has no default: secrets and "
-        f"production values must come from the environment; set {name} (see README.md, "
-        "'Configuration').")
+    if not DEBUG:
+        _UNSET.append(name)
+    return dev_default  # with DEBUG off, only until the end of this module refuses it
 
 
 def _env_number(name: str, default, parse, kind: str):
@@ -586,3 +589,18 @@ LOGGING = {
         "celery.worker.strategy": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
     },
 }
+
+# --- Start-up refusals that need the whole configuration ----------------------------------
+if _UNSET:
+    raise ImproperlyConfigured(
+        f"{', '.join(_UNSET)} {'is' if len(_UNSET) == 1 else 'are'} not set. With "
+        "DJANGO_DEBUG off there is no default: secrets and production values must come from "
+        "the environment (see README.md, 'Configuration').")
+if not DEBUG and not validate_host(urlsplit(SITE_URL).hostname or "", ALLOWED_HOSTS):
+    # Django would answer every request to the shop's own address 400 (DisallowedHost),
+    # and check --deploy says nothing of it.
+    raise ImproperlyConfigured(
+        f"SITE_URL's host {urlsplit(SITE_URL).hostname!r} is not in DJANGO_ALLOWED_HOSTS "
+        f"({','.join(ALLOWED_HOSTS) or 'empty'}): every request to it would be refused "
+        f"(400). Set DJANGO_ALLOWED_HOSTS={urlsplit(SITE_URL).hostname} (comma-separated, "
+        "with any other name the site answers to).")

@@ -107,7 +107,7 @@ def test_gunicorn_refuses_to_start_on_settings_django_would_refuse():
                           "paymentsite.wsgi"], cwd=ROOT, capture_output=True, text=True,
                          env=clean_env(DJANGO_DEBUG="false"), timeout=60)
     assert out.returncode != 0
-    assert "DJANGO_SECRET_KEY is not set" in out.stdout + out.stderr
+    assert "DJANGO_SECRET_KEY, STRIPE_SECRET_KEY" in out.stdout + out.stderr  # all named
 
 
 def test_gunicorn_runs_djangos_checks_and_starts_no_worker_on_an_error():

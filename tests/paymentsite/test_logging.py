@@ -120,7 +120,8 @@ def test_a_500_with_debug_off_is_one_json_line_on_stderr_with_id_and_traceback()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "STRIPE_", "DEFAULT_FROM_EMAIL", "SITE_URL"))}
     env.update(DJANGO_SETTINGS_MODULE="paymentsite.settings", DJANGO_DEBUG="false",
-               DJANGO_SECRET_KEY="test-" + "x" * 50, DJANGO_ALLOWED_HOSTS="testserver",
+               DJANGO_SECRET_KEY="test-" + "x" * 50,
+               DJANGO_ALLOWED_HOSTS="testserver,shop.example.com",
                STRIPE_SECRET_KEY="sk_test_" + "a" * 24,
                STRIPE_PUBLISHABLE_KEY="pk_test_" + "a" * 24,
                DEFAULT_FROM_EMAIL="shop@example.com", SITE_URL="https://shop.example.com")
