@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from django.core.cache import cache as django_cache
 from django.http import HttpRequest
 
 from payments.telemetry import counters, outages
+
+log = logging.getLogger(__name__)
 
 RATE = re.compile(r"(\d+)/(\d*)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -53,12 +56,27 @@ def rate_parse(*, rate: str) -> tuple[int, int]:
 def address_block(*, request: HttpRequest) -> str:
     """The client's address as the throttle counts it: IPv4 /32, IPv6 /64 (one host).
     Behind a proxy, ``PAYMENTS_CLIENT_ADDRESS_META`` names the header the proxy sets."""
-    address = request.META.get(settings.PAYMENTS_CLIENT_ADDRESS_META, "")
+    meta = settings.PAYMENTS_CLIENT_ADDRESS_META
+    if meta == "REMOTE_ADDR" and "HTTP_X_FORWARDED_FOR" in request.META:
+        _proxy_unnamed_warn(request.META.get("REMOTE_ADDR", ""))
+    address = request.META.get(meta, "")
     prefix = 64 if ":" in address else 32
     try:
         return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
     except ValueError:
         return address
+
+
+@cache
+def _proxy_unnamed_warn(proxy: str) -> None:
+    """Once per process and proxy: a proxy that gunicorn trusts for the scheme (its
+    ``forwarded_allow_ips``, 127.0.0.1 by default) needs no DJANGO_SECURE_PROXY_SSL_HEADER,
+    so check --deploy's W005 never fires, and every shopper counted as the proxy."""
+    log.warning("Requests arrive through a proxy (%s sends X-Forwarded-For) but the client's "
+                "address is read from REMOTE_ADDR: every shopper shares one /pay limit and "
+                "one sign-in lockout. Set PAYMENTS_CLIENT_ADDRESS_META to the header the "
+                "proxy sets with the client's address (README.md, 'Running in production').",
+                proxy)
 
 
 def limits_hit(*, limits: list[Limit]) -> bool:

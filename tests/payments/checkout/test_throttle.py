@@ -42,6 +42,29 @@ def test_behind_a_proxy_the_named_header_is_the_address(settings):
     assert address_block(request=request) == "192.0.2.9"
 
 
+def test_a_proxy_not_named_is_said_in_the_log_once_per_proxy(settings, caplog):
+    """gunicorn trusts a local proxy for the scheme without DJANGO_SECURE_PROXY_SSL_HEADER,
+    so check --deploy's W005 stayed silent while every shopper counted as the proxy."""
+    settings.PAYMENTS_CLIENT_ADDRESS_META = "REMOTE_ADDR"
+    throttle._proxy_unnamed_warn.cache_clear()
+    factory = RequestFactory()
+    with caplog.at_level("WARNING", logger="payments.checkout.throttle"):
+        for client in ("192.0.2.7", "192.0.2.8"):
+            assert address_block(request=factory.get(
+                "/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=client)) == "127.0.0.1"
+        address_block(request=factory.get("/", REMOTE_ADDR="192.0.2.7"))  # no proxy
+    [warned] = [r.getMessage() for r in caplog.records if r.name == "payments.checkout.throttle"]
+    assert warned.startswith("Requests arrive through a proxy (127.0.0.1 sends X-Forwarded-For)")
+    assert "Set PAYMENTS_CLIENT_ADDRESS_META" in warned
+
+    settings.PAYMENTS_CLIENT_ADDRESS_META = "HTTP_X_REAL_IP"  # named: nothing to say
+    throttle._proxy_unnamed_warn.cache_clear()
+    caplog.clear()
+    address_block(request=factory.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="192.0.2.9",
+                                      HTTP_X_FORWARDED_FOR="192.0.2.9"))
+    assert not [r for r in caplog.records if r.name == "payments.checkout.throttle"]
+
+
 def limits(value: str) -> list[Limit]:
     return [Limit(group="test-a", value=value, rate="3/m"),
             Limit(group="test-b", value=value, rate="5/m"),
