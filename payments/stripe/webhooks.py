@@ -245,26 +245,33 @@ def _once_per(last: dict, uuid: Hashable, seconds: float) -> bool:
 SIGNING_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{8,200}")
 
 
+def webhook_endpoint_find(*, endpoint_uuid: UUID | None = None) -> WebhookEndpoint:
+    """The endpoint ``endpoint_uuid`` names, or the only one; ValueError says why not
+    (asked before the secret is: nobody pastes a secret for an endpoint that is not)."""
+    endpoints = WebhookEndpoint.objects.all()
+    if endpoint_uuid is not None:
+        endpoints = endpoints.filter(djstripe_uuid=endpoint_uuid)
+    found = list(endpoints[:2])
+    if not found:
+        raise ValueError(f"No webhook endpoint has the uuid {endpoint_uuid} (Admin > "
+                         "Dj-Stripe > Webhook endpoints lists them)." if endpoint_uuid else
+                         "There is no webhook endpoint yet (README: Webhooks).")
+    if len(found) > 1:
+        raise ValueError("There are several webhook endpoints: name one with its uuid "
+                         "(Admin > Dj-Stripe > Webhook endpoints).")
+    return found[0]
+
+
 def webhook_endpoint_secret_set(*, secret: str, endpoint_uuid: UUID | None = None
                                 ) -> WebhookEndpoint:
     """Set the signing secret Stripe shows for an endpoint: after rolling it in Stripe's
     Dashboard, or for an endpoint made there (dj-stripe's admin shows no secret field).
     Without ``endpoint_uuid`` the only endpoint. ValueError says what is wrong; nothing
     changes then."""
+    endpoint = webhook_endpoint_find(endpoint_uuid=endpoint_uuid)
     secret = secret.strip()
     if not SIGNING_SECRET.fullmatch(secret):
         raise ValueError("That is not a webhook signing secret: Stripe's start with whsec_.")
-    endpoints = WebhookEndpoint.objects.all()
-    if endpoint_uuid is not None:
-        endpoints = endpoints.filter(djstripe_uuid=endpoint_uuid)
-    found = list(endpoints[:2])
-    if not found:
-        raise ValueError("No such webhook endpoint." if endpoint_uuid else
-                         "There is no webhook endpoint yet (README: Webhooks).")
-    if len(found) > 1:
-        raise ValueError("There are several webhook endpoints: name one with its uuid "
-                         "(Admin > Dj-Stripe > Webhook endpoints).")
-    endpoint = found[0]
     endpoint.secret = secret
     endpoint.save(update_fields=["secret"])  # its signal: this process reads it afresh
     return endpoint

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.stripe.webhooks import webhook_endpoint_secret_set
+from payments.stripe.webhooks import webhook_endpoint_find, webhook_endpoint_secret_set
 
 
 class Command(BaseCommand):
@@ -27,6 +27,10 @@ class Command(BaseCommand):
                             help="the endpoint's uuid (Admin > Dj-Stripe > Webhook endpoints)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            webhook_endpoint_find(endpoint_uuid=options["endpoint"])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         if sys.stdin.isatty():
             secret = getpass.getpass("Signing secret (whsec_…, not shown): ")
         else:

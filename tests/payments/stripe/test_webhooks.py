@@ -541,3 +541,17 @@ def test_the_command_names_the_endpoint_when_there_are_several(endpoint, monkeyp
     call_command("webhook_secret_set", endpoint=str(other.djstripe_uuid))
     assert WebhookEndpoint.objects.get(pk=other.pk).secret == "whsec_forTheOtherOne0001"
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == endpoint.secret
+
+
+def test_the_command_refuses_an_unknown_endpoint_before_asking_for_the_secret(
+        endpoint, monkeypatch):
+    """It asked for the secret first, then called an unknown uuid 'not a webhook signing
+    secret' when nothing was pasted."""
+    unknown = "6f1c2a52-9d1e-4a8e-9a55-2f0a6b1c3d4e"
+    asked = []
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.setattr("sys.stdin.readline", lambda: asked.append(1) or "")
+    with pytest.raises(CommandError, match=f"No webhook endpoint has the uuid {unknown}"):
+        call_command("webhook_secret_set", endpoint=unknown)
+    assert asked == []
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == endpoint.secret
