@@ -144,6 +144,12 @@ def check_production_services(app_configs=None, **kwargs) -> list[checks.CheckMe
             hint="Set PAYMENTS_CLIENT_ADDRESS_META to the header your proxy sets with the "
                  "client's address, e.g. HTTP_X_REAL_IP.",
             id="paymentsite.W005"))
+    if not os.environ.get("SHOP_NAME", "").strip():
+        found.append(checks.Warning(
+            f"SHOP_NAME is unset: every page, receipt and recovery mail, and the staff's "
+            f"authenticator apps, name the shop {settings.SHOP_NAME!r}.",
+            hint="Set SHOP_NAME to the shop's name as shoppers know it.",
+            id="paymentsite.W006"))
     return found
 
 

@@ -170,20 +170,23 @@ def test_gunicorn_serves_the_site_with_the_request_id_in_its_access_log(tmp_path
 
 
 def test_production_without_its_services_is_named_by_the_deploy_check(settings, monkeypatch):
-    """SQLite, no Redis, mail to localhost, the proxy's address for every shopper: each
-    worked silently before, and `check --deploy` said nothing."""
+    """SQLite, no Redis, mail to localhost, the proxy's address for every shopper, the demo
+    shop's name: each worked silently before, and `check --deploy` said nothing."""
     settings.DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
     settings.REDIS_URL = ""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     monkeypatch.delenv("EMAIL_HOST", raising=False)
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.PAYMENTS_CLIENT_ADDRESS_META = "REMOTE_ADDR"
+    monkeypatch.delenv("SHOP_NAME", raising=False)
     assert [w.id for w in check_production_services()] == [
-        "paymentsite.W002", "paymentsite.W003", "paymentsite.W004", "paymentsite.W005"]
+        "paymentsite.W002", "paymentsite.W003", "paymentsite.W004", "paymentsite.W005",
+        "paymentsite.W006"]
 
     settings.DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql"}}
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     monkeypatch.setenv("EMAIL_HOST", "localhost")  # named: a mail server listens there
+    monkeypatch.setenv("SHOP_NAME", "Example Shop")
     settings.PAYMENTS_CLIENT_ADDRESS_META = "HTTP_X_REAL_IP"
     assert check_production_services() == []
     settings.SECURE_PROXY_SSL_HEADER = None  # no proxy: REMOTE_ADDR is the client's
@@ -198,11 +201,13 @@ def test_the_deploy_check_fails_a_production_site_on_embedded_defaults():
                     STRIPE_PUBLISHABLE_KEY="pk_test_" + "a" * 24,
                     DEFAULT_FROM_EMAIL="Shop <shop@example.com>",
                     SITE_URL="https://shop.example.com")
-    for name in ("DATABASE_URL", "REDIS_URL", "EMAIL_HOST", "PAYMENTS_CLIENT_ADDRESS_META"):
+    for name in ("DATABASE_URL", "REDIS_URL", "EMAIL_HOST", "PAYMENTS_CLIENT_ADDRESS_META",
+                 "SHOP_NAME"):
         env.pop(name, None)
     out = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
                           "--fail-level", "WARNING"], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert out.returncode != 0
-    for check_id in ("W002", "W003", "W004"):
+    for check_id in ("W002", "W003", "W004", "W006"):
         assert f"paymentsite.{check_id}" in out.stderr
+    assert "name the shop 'Sandbox Supply Co.'" in out.stderr

@@ -17,7 +17,7 @@ PRINT = ("import django, json; from django.conf import settings; django.setup();
          "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['script-src']]))")
 # Variables these tests set themselves: the caller's must not leak in.
 OURS = ("STRIPE_", "DJANGO_", "EMAIL_", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "WEB_", "PAYMENTS_",
-        "GUNICORN_", "PORT", "CELERY_", "SITE_URL")
+        "GUNICORN_", "PORT", "CELERY_", "SITE_URL", "SHOP_NAME")
 SECRET_KEY = "ci-" + "k3y-" * 15
 PRODUCTION = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": SECRET_KEY,
               "DJANGO_ALLOWED_HOSTS": "shop.example.com",
@@ -198,7 +198,8 @@ def deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     """``check --deploy`` as a production site has it: its own database, Redis and mail
     server named (their absence is a warning of its own: tests/paymentsite/test_checks.py)."""
     services = {"DATABASE_URL": "postgres://shop@db.example.com/shop",
-                "REDIS_URL": "redis://cache.example.com:6379/0", "EMAIL_HOST": "smtp.example.com"}
+                "REDIS_URL": "redis://cache.example.com:6379/0", "EMAIL_HOST": "smtp.example.com",
+                "SHOP_NAME": "Example Shop"}
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level",
                            "WARNING"], cwd=ROOT, capture_output=True, text=True,
                           env=clean_env({**services, **env}))
