@@ -130,9 +130,10 @@ class Work:
             try:
                 return call()
             except (gateway.RateLimited, gateway.StripeUnavailable) as error:
+                said = gateway.failure_for_ops(error=error)
                 if delay is None:
-                    raise ReconcileAborted(f"Stripe kept failing: {error.message}") from error
-                log.warning("reconciliation: %s; retrying in %.0f s", error.message, delay)
+                    raise ReconcileAborted(f"Stripe kept failing: {said}") from error
+                log.warning("reconciliation: %s; retrying in %.0f s", said, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
 

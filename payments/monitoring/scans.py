@@ -103,7 +103,8 @@ class Scan:
                                   "the next run goes on") from error
             except (gateway.RateLimited, gateway.StripeUnavailable) as error:
                 if delay is None:
-                    raise ScanAborted(f"Stripe kept failing: {error.message}") from error
+                    raise ScanAborted("Stripe kept failing: "
+                                      f"{gateway.failure_for_ops(error=error)}") from error
                 log.warning("scan %s: Stripe answered %s; retrying in %.0f s", self.run.kind,
                             type(error).__name__, delay)
                 time.sleep(delay)

@@ -33,7 +33,12 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
 
-from payments.checkout.errors import CheckoutError, PaymentInvalid
+from payments.checkout.errors import (
+    CheckoutError,
+    PaymentInvalid,
+    PaymentRateLimited,
+    PaymentUnavailable,
+)
 from payments.checkout.locks import OrderLockTimeout
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize, checkout_order_held
@@ -111,6 +116,11 @@ NOT_SHOWN = gettext_noop("This confirmation page is not one this site showed you
 # How a stored summary says the run stopped (an exception's class name).
 STOPPED = re.compile(r" \(stopped: (?P<error>\w+)\)$")
 STRIPE_UNKNOWN = gettext_noop("Stripe does not know this payment (keys or account changed?)")
+# Stripe down, slow or refusing with 429: ops' words, not the shopper's ("Nothing was
+# charged twice; please try again" said nothing to ops about a cancel).
+STRIPE_SILENT = gettext_noop("Stripe did not answer; try again")
+CONFIRM_UNKNOWN = gettext_noop("Stripe did not answer: whether the card was charged is not "
+                               "known yet; Refresh from Stripe before acting again")
 
 
 @dataclass
@@ -561,10 +571,16 @@ def _act(action: str, incident: Incident, *, user: User, reason: str) -> str | N
             refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
     except PaymentInvalid as error:  # ops read Stripe's own words, the shopper the shop's
         return f"Stripe refused: {(error.stripe_message or error.message).rstrip('.')}"
+    except PaymentUnavailable:
+        if action == Action.CONFIRM:  # Stripe may have charged: learn it before saying
+            return _confirm_outcome_learn(incident, actor)
+        return STRIPE_SILENT
+    except PaymentRateLimited:
+        return STRIPE_SILENT
     except CheckoutError as error:
         return error.message.rstrip(".")
     except (gateway.StripeUnavailable, gateway.RateLimited):
-        return gettext_noop("Stripe did not answer; try again")
+        return STRIPE_SILENT
     except gateway.IntentMissing:
         # A key or account change, or a sandbox reset: the ledger says so, and the order
         # may be paid anew.
@@ -574,6 +590,19 @@ def _act(action: str, incident: Incident, *, user: User, reason: str) -> str | N
     except gateway.PaymentError as error:
         return f"Stripe refused: {error.message.rstrip('.')}"
     return None  # the checkout's status record has ended the incidents (payment_settled)
+
+
+def _confirm_outcome_learn(incident: Incident, actor: str) -> str | None:
+    """A confirm whose answer was lost, or kept by Stripe as a 500 after it did the work:
+    the card may have been charged. One read of the intent says (and records it); None
+    when it went through (the action confirmed it), otherwise why it is not known."""
+    try:
+        refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
+    except gateway.PaymentError:
+        return CONFIRM_UNKNOWN
+    paid = PaymentAttempt.objects.filter(pk=incident.attempt_id,
+                                         status=Status.SUCCEEDED).exists()
+    return None if paid else STRIPE_SILENT
 
 
 def _link_mail(link: RecoveryLink, token: str) -> str | None:

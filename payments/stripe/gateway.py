@@ -101,6 +101,20 @@ class StripeUnavailable(PaymentError):
         self.key_spent = key_spent
 
 
+def failure_for_ops(*, error: PaymentError) -> str:
+    """A failed call in ops' words: a class's ``message`` is the shopper's ("Nothing was
+    charged twice; please try again"), which a scan run or a reconciliation must not
+    record."""
+    if isinstance(error, BudgetRefused):
+        return "our budget of the account's calls was spent (shoppers go first)"
+    if isinstance(error, RateLimited):
+        return "Stripe answered 429, too many requests"
+    if isinstance(error, StripeUnavailable):
+        return ("Stripe answered a server error it keeps under the call's key" if error.key_spent
+                else "no answer from Stripe, or a server error")
+    return error.message
+
+
 @dataclass(frozen=True)
 class IntentData:
     id: str

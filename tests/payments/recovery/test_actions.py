@@ -370,3 +370,41 @@ def test_stop_is_refused_to_who_may_not_take_the_action_and_once_it_has_finished
         actions.recovery_stop(action_id=record.pk, user=ops)
     record.refresh_from_db()
     assert record.status == OpsAction.Status.DONE and record.stop_requested_at is None
+
+
+def test_confirm_now_met_by_a_500_after_stripe_charged_says_confirmed_not_skipped(
+        product, sandbox, ops):
+    """Stripe did the work and kept a 500 under the key: the action said "skipped: We could
+    not reach our payment provider. Nothing was charged twice; please try again" while
+    the card was charged, and the incident stayed open."""
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{incident.stripe_id}/confirm",
+                      count=1, status=500, when="stored_after")
+    outcome = execute("confirm", [incident], ops)
+    assert outcome.message == "1 confirmed"
+    assert shopper.order_now().status == Order.Status.PAID
+    incident.refresh_from_db()
+    assert incident.status == "recovered"
+
+
+def test_confirm_now_when_stripe_stays_silent_says_the_outcome_is_not_known(
+        product, sandbox, ops):
+    _, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{incident.stripe_id}/confirm",
+                      count=1, status=500, when="stored_after")
+    sandbox.add_fault(method="GET", path=f"/v1/payment_intents/{incident.stripe_id}",
+                      count=10, status=500)
+    outcome = execute("confirm", [incident], ops)
+    assert outcome.message == ("0 confirmed, 1 skipped: Stripe did not answer: whether the "
+                               "card was charged is not known yet; Refresh from Stripe "
+                               "before acting again")
+    incident.refresh_from_db()
+    assert incident.status == "open"
+
+
+def test_cancel_when_stripe_is_down_says_so_in_ops_words(product, sandbox, ops):
+    _, incident = shopper_abandoned(product, sandbox, authenticated=False)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{incident.stripe_id}/cancel",
+                      count=10, status=503)
+    outcome = execute("cancel", [incident], ops, reason="requested_by_customer")
+    assert outcome.message == "0 canceled, 1 skipped: Stripe did not answer; try again"
