@@ -33,6 +33,9 @@ def checkout_words() -> dict[str, str]:
         "authenticationIncomplete": gettext("The check with your bank could not be "
                                             "completed. Please try again or use another "
                                             "card."),
+        # Stripe.js met Stripe down or busy (api_error, rate_limit_error): the card is fine.
+        "providerBusy": gettext("Our payment provider is not answering right now. Nothing "
+                                "was charged; please try again in a moment."),
         "cardUnreadable": gettext("Your card could not be read. Please check it and try "
                                   "again."),
         "notPaid": gettext("Not paid: check the card details or use another card below."),

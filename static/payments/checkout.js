@@ -166,6 +166,12 @@
   function cardFieldMessage(error) {
     if (error.type === "validation_error" || error.type === "card_error") return error.message;
     if (error.type === "api_connection_error") return words.unreachable;
+    // Stripe itself failing or busy: "your card could not be read" sent shoppers to
+    // retype a good card during Stripe's outage.
+    if (error.type === "api_error" || error.type === "rate_limit_error") {
+      logForDevelopers(error);
+      return words.providerBusy;
+    }
     logForDevelopers(error);
     return words.cardUnreadable;
   }

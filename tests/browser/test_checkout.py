@@ -249,6 +249,21 @@ def test_offline_when_pay_is_pressed_is_said_as_such_not_as_an_unreadable_card(p
     expect_error(page, "We could not reach the store")
 
 
+@pytest.mark.parametrize("status", [500, 429])
+def test_stripe_down_or_busy_when_pay_is_pressed_is_not_an_unreadable_card(page, store,
+                                                                           sandbox, status):
+    """Stripe.js's api_error (5xx) and rate_limit_error (429) read "Your card could not be
+    read": shoppers retyped a good card through Stripe's outage."""
+    to_payment(page, store)
+    sandbox.add_fault(method="POST", path="/v1/payment_methods", count=1, status=status)
+    pay(page, "4242424242424242")
+    expect_error(page, "Our payment provider is not answering right now. Nothing was "
+                       "charged; please try again in a moment.")
+    assert not server_calls(sandbox)  # nothing reached the store's /pay
+    page.get_by_role("button", name="Pay 89.00 EUR").click()  # Stripe back: it pays
+    expect_paid(page)
+
+
 def test_pay_does_nothing_before_the_pages_script_runs(page, store, sandbox):
     """On a slow connection a tap before checkout.js sends nothing (a GET would put the
     CSRF token in the address)."""
