@@ -16,8 +16,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from payments.shop.money import currencies_in_use
-from payments.stripe.facts import amount_unchargeable
+from payments.stripe.facts import amount_unchargeable, currencies_in_use
 
 
 def _currency_in_use(value: str) -> None:

@@ -4,23 +4,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 
 from babel import Locale
-from babel.core import get_global
 from babel.numbers import parse_pattern
 from django.utils import translation
 
 from payments.stripe.facts import currency_exponent, money_format
-
-
-@cache
-def currencies_in_use() -> frozenset[str]:
-    """ISO 4217 codes some country pays with today (CLDR's, through Babel), lower case:
-    "xyz" or the Deutsche Mark priced a product every shopper then failed to pay for,
-    with Stripe's developer message ("Invalid currency")."""
-    return frozenset(code.lower() for currencies in get_global("territory_currencies").values()
-                     for code, _start, end, tender in currencies if end is None and tender)
 
 
 def money_localized(*, amount: int, currency: str, language: str | None = None) -> str:

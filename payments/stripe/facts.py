@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
+from babel.core import get_global
 from django.db import models
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -217,6 +219,17 @@ CHARGE_MINIMUMS_MAJOR = {
 CHARGE_MAXIMUM = 99_999_999
 
 _AMOUNT_TYPED = re.compile(r"^\s*([0-9]{1,10})(?:[.,]([0-9]{1,3}))?\s*$")
+
+
+@cache
+def currencies_in_use() -> frozenset[str]:
+    """ISO 4217 codes some country pays with today (CLDR's, through Babel), lower case:
+    "xyz" or the Deutsche Mark priced a product every shopper then failed to pay for,
+    with Stripe's developer message ("Invalid currency"). Stripe takes most of these;
+    which depends on the account, and its refusal of one reaches the shopper in the
+    shop's words (``payments.checkout.services``)."""
+    return frozenset(code.lower() for currencies in get_global("territory_currencies").values()
+                     for code, _start, end, tender in currencies if end is None and tender)
 
 
 def currency_exponent(*, currency: str) -> int:
