@@ -28,6 +28,7 @@ from prometheus_client.core import (
 )
 
 from payments.models import Incident, ScanRun, WebhookEvent
+from payments.monitoring.selectors import incident_open_counts
 from payments.telemetry import counters
 
 # Our counters: name in payments.telemetry → (Prometheus name, help).
@@ -133,10 +134,10 @@ def _gauges() -> Iterator[GaugeMetricFamily]:
         if finished.get(kind):
             scans.add_metric([kind], (now - finished[kind]).total_seconds())
     yield scans
-    open_ = GaugeMetricFamily("payments_incidents_open", "Open incidents, by kind.",
-                              labels=["kind"])
-    counts = dict(Incident.objects.filter(status=Incident.Status.OPEN).order_by()
-                  .values_list("kind").annotate(n=Count("pk")))
+    open_ = GaugeMetricFamily("payments_incidents_open",
+                              "Payments whose latest incident is open, by its kind (each "
+                              "payment once, as the dashboard counts them).", labels=["kind"])
+    counts = incident_open_counts()
     for kind in Incident.Kind.values:
         open_.add_metric([kind], counts.get(kind, 0))
     yield open_

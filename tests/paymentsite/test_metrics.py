@@ -77,3 +77,30 @@ def test_a_scrape_sees_webhook_events_waiting(metrics_on, db):
     assert lag[("payments_webhook_processing_lag_seconds_bucket", "0.25")] == 0
     assert lag[("payments_webhook_processing_lag_seconds_bucket", "0.5")] == 1
     assert lag[("payments_webhook_processing_lag_seconds_count", None)] == 1
+
+
+def test_the_open_gauge_counts_each_payment_once_as_the_dashboard_does(metrics_on, db):
+    """It counted open incidents: a payment left at the challenge that then failed read
+    twice, and /metrics said 22 where the dashboard said 14 payments."""
+    import dataclasses
+
+    from django.utils import timezone
+
+    from payments.monitoring import incidents, selectors
+    from tests.payments.monitoring.test_totals import attempt_new, intent_of, record
+
+    attempt = attempt_new("twice")
+    intent = intent_of("twice")
+    attempt = record(attempt, intent, status="requires_action")
+    for kind, status in ((Incident.Kind.ACTION_ABANDONED, "requires_action"),
+                         (Incident.Kind.AUTHENTICATION_FAILED, "requires_payment_method")):
+        incidents.incident_open(intent=dataclasses.replace(intent, status=status),
+                                attempt=attempt, kind=kind, source="scan", card_from=attempt)
+    assert Incident.objects.filter(status=Incident.Status.OPEN).count() == 2
+
+    gauge = {s.labels["kind"]: s.value for s in scrape()["payments_incidents_open"]}
+    assert sum(gauge.values()) == 1 and gauge["authentication_failed"] == 1
+    since, until = selectors.period_bounds(days=7, now=timezone.now())
+    dashboard = selectors.dashboard_summary(since=since, until=until)
+    assert {group.value: group.totals.count for group in dashboard.open_by_kind} == \
+        {"authentication_failed": 1}

@@ -245,6 +245,10 @@ def test_the_alert_and_the_dashboard_report_the_same_rate(mailbox, client, djang
     assert "3 of 5 payments that asked for authentication failed" in alert
     assert ": 60.0 %, above the alert threshold" in alert
     assert "Left at the bank's challenge: 1" in alert
+    # The lines by kind need not add up to the failures (a payment left at the
+    # challenge that then failed counts under both): the mail says so above them.
+    assert ("By kind (a payment left at the bank's challenge that then failed or expired "
+            "counts under each):\n") in alert
 
     merchant = django_user_model.objects.create_user("merchant", is_staff=True)
     merchant.groups.add(Group.objects.get(name="Merchants"))
