@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from payments.models import Incident, OpsAction, OpsActionItem
+from payments.models import Incident, OpsAction, OpsActionItem, PaymentEvent
 from tests.browser.accessibility import axe_violations, focused
 from tests.browser.test_admin_languages import shot
 from tests.payments.admin.test_accessibility import action_at_work, left_at_the_bank
@@ -217,4 +217,26 @@ def test_a_cancel_without_a_reason_is_announced_with_the_focus_on_the_field(brow
         r"Stripe records it with the cancellation\..*This field is required\."))
     assert axe_violations(page, "cancel confirmation, error") == []
     shot(page, f"cancel-error-{width}")
+    context.close()
+
+
+def test_the_incident_pages_wide_tables_scroll_on_a_phone(browser, admin):
+    """The ledger (1012 px) and the Stripe events (838 px) were cut off at 390 px with
+    no way to reach their last columns."""
+    url, _, challenged = admin
+    PaymentEvent.objects.create(attempt=challenged.attempt, from_status="creating",
+                                to_status="requires_action", source="pay",
+                                actor="shopper", note="the bank's challenge")
+    context, page = signed_in(browser, admin, width=390)
+    page.goto(f"{url}/admin/payments/incident/{challenged.pk}/change/")
+    ledger = page.locator("#ledger-group table")
+    expect(ledger).to_be_visible()
+    box = ledger.evaluate("el => ({scroll: el.scrollWidth, client: el.clientWidth, "
+                          "overflow: getComputedStyle(el).overflowX})")
+    assert box["overflow"] == "auto" and box["scroll"] > box["client"], box
+    last = ledger.locator("th").last
+    last.scroll_into_view_if_needed()
+    expect(last).to_be_in_viewport()
+    expect(page.locator("#ledger-heading")).to_be_in_viewport()  # the heading stays
+    shot(page, "incident-390")
     context.close()
