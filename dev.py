@@ -168,11 +168,13 @@ def broker_destination(env: dict[str, str]) -> str:
 
 
 def stop_on_signals() -> None:
-    """SIGTERM (a supervisor, `kill`) and SIGHUP (the terminal closed) stop everything as
-    Ctrl-C does, instead of killing dev.py alone and leaving its servers running."""
+    """SIGTERM (a supervisor, `kill`), SIGHUP (the terminal closed) and SIGINT stop
+    everything as Ctrl-C does, instead of killing dev.py alone and leaving its servers
+    running. SIGINT too: a shell starts a background job with it ignored, and Python
+    then keeps it so (`kill -INT` did nothing)."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), interrupt)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,27 @@ def test_an_old_single_hash_stamp_installs_again(dev):
     dev.STAMP.write_text("0c102546af7bfcca28bab29555890bb82c6c5aa2bc9a83dd5ffdcc2b7394c314")
     dev.setup(dev=False)
     assert dev.installs == ["requirements.txt"]
+
+
+def sigint_ignored() -> None:
+    """As a shell starts a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_run_stops_on_sigint_even_started_as_a_background_job(name):
+    """A shell starts a background job with SIGINT ignored and Python keeps it so: `kill
+    -INT` left `dev.py run` and its servers running. Each of these signals now stops it
+    as Ctrl-C does (run's `finally` stops the children)."""
+    code = ("import importlib.util, os, signal, sys, time\n"
+            f"spec = importlib.util.spec_from_file_location('dev', {str(ROOT / 'dev.py')!r})\n"
+            "dev = importlib.util.module_from_spec(spec); spec.loader.exec_module(dev)\n"
+            "dev.stop_on_signals()\n"
+            "try:\n"
+            f"    os.kill(os.getpid(), signal.{name}); time.sleep(2)\n"
+            "except KeyboardInterrupt:\n"
+            "    sys.exit(0)\n"
+            "sys.exit(3)  # the signal did nothing\n")
+    stopped = subprocess.run([sys.executable, "-c", code], timeout=30,
+                             preexec_fn=sigint_ignored)
+    assert stopped.returncode == 0
