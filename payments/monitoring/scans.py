@@ -50,11 +50,14 @@ INTENT_EVENTS = WEBHOOK_EVENT_TYPES
 FROM_THE_START = "start"  # the events cursor before any event existed
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)  # seconds, after a 429 or a 5xx
 # A create whose answer was lost is looked up once Stripe's search has surely caught up,
-# each sweep until it is found or this old: the shopper's next Pay replays its key
-# (learning what Stripe made) or, after a day, searches itself. Before, every sweep searched
-# each one for ever.
+# then at growing ages until it is found or this old: the shopper's next Pay replays its
+# key (learning what Stripe made) or, after a day, searches itself; its events bind it
+# meanwhile. Before, every sweep searched each one for ever, then each minute for two
+# hours (115 searches an order; after an outage, thousands a minute against Stripe's
+# search limit).
 CREATE_LOST_AFTER = timedelta(minutes=5)
 CREATE_LOST_SEARCHED_FOR = timedelta(hours=2)
+CREATE_LOST_SEARCH_AGES = tuple(CREATE_LOST_AFTER * 2 ** n for n in range(5))  # 5 … 80 min
 # A create Stripe answered with an error kept under its key: the intents made from this
 # long before it was sent until this long after the answer are listed (clocks differ).
 CREATE_SPENT_MARGIN = timedelta(minutes=1)
@@ -289,15 +292,20 @@ def _stale(scan: Scan) -> None:
                                           actor=f"scan:{scan.run.pk}")
             continue
         _stale_decide(scan, intent)
-    _lost_creates(scan, now - CREATE_LOST_AFTER)
+    _lost_creates(scan, now, _stale_last_done(scan))
     _awaiting_confirmation(scan, action_before, confirmation_before)
     _stale_outside(scan, action_before)
 
 
+def _stale_last_done(scan: Scan) -> datetime | None:
+    """When the last sweep that finished began (None: none ever did)."""
+    return ScanRun.objects.filter(kind=ScanRun.Kind.STALE, status=ScanRun.Status.DONE).exclude(
+        pk=scan.run.pk).order_by("-started_at").values_list("started_at", flat=True).first()
+
+
 def _stale_catching_up(scan: Scan, now: datetime) -> bool:
     """No sweep finished within ``STALE_CATCH_UP_AFTER`` (or none ever)."""
-    last = ScanRun.objects.filter(kind=ScanRun.Kind.STALE, status=ScanRun.Status.DONE).exclude(
-        pk=scan.run.pk).order_by("-started_at").values_list("started_at", flat=True).first()
+    last = _stale_last_done(scan)
     return last is None or now - last > STALE_CATCH_UP_AFTER
 
 
@@ -349,14 +357,21 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
         scan.run.finalized += 1
 
 
-def _lost_creates(scan: Scan, before) -> None:
-    """Attempts whose create answer never came back: find the intent by its metadata."""
+def _lost_creates(scan: Scan, now: datetime, last_done: datetime | None) -> None:
+    """Attempts whose create answer never came back: find the intent by its metadata,
+    each when one of its ``CREATE_LOST_SEARCH_AGES`` passed since the last sweep that
+    finished (every one in the window after none: a sweep that failed searched nothing)."""
+    before = now - CREATE_LOST_AFTER
     _spent_creates(scan, before)
     lost = PaymentAttempt.objects.filter(
         status=Status.CREATING, stripe_id__isnull=True, create_key_spent_at__isnull=True,
         create_requested_at__lt=before,
         create_requested_at__gte=before - CREATE_LOST_SEARCHED_FOR).select_related("order")
     for attempt in _chunked(lost):
+        if last_done is not None and not any(
+                last_done < attempt.create_requested_at + age <= now
+                for age in CREATE_LOST_SEARCH_AGES):
+            continue
         intent = scan.read(lambda a=attempt: gateway.payment_intent_find(
             metadata={"order": a.order.reference, "attempt": str(a.number)}))
         if intent is not None:

@@ -429,6 +429,30 @@ def test_a_lost_create_is_searched_for_two_hours_not_for_ever(shopper, sandbox):
     assert attempt.status == "creating"  # its key still replays if the shopper comes back
 
 
+def test_a_lost_create_is_searched_at_growing_ages_not_every_sweep(shopper, sandbox):
+    """Each sweep searched each lost create: 115 searches an order over its two hours, and
+    after an outage thousands a minute against Stripe's search limit. Now at 5, 10, 20, 40
+    and 80 minutes old, each once."""
+    sandbox.add_fault(method="POST", path="/v1/payment_intents", count=1, action="drop")
+    assert shopper.pay(payment_method_id="pm_card_visa").status_code == 503
+    attempt = shopper.order.attempts.get()
+
+    def searched_by_a_sweep(age_minutes: float, last_sweep_minutes_ago: float) -> int:
+        backdate(attempt, create_requested_at=age_minutes * 60)
+        ScanRun.objects.filter(kind="stale").update(
+            started_at=timezone.now() - timedelta(minutes=last_sweep_minutes_ago))
+        return len([c for c in stripe_calls_during(sandbox, scans.scan_stale)
+                    if "attempt" in c["params"].get("query", "")])
+
+    assert searched_by_a_sweep(6, 0) == 1  # the first sweep ever: everything in its window
+    assert searched_by_a_sweep(6.5, 1) == 0  # the 5-minute search was the last one's
+    assert searched_by_a_sweep(10.5, 1) == 1  # 10 minutes passed since the last sweep
+    assert searched_by_a_sweep(11, 1) == 0
+    assert searched_by_a_sweep(45, 10) == 1  # the 40th minute passed in a 10-minute gap
+    assert searched_by_a_sweep(45, 60) == 1  # one search for several ages passed (beat off)
+    assert searched_by_a_sweep(100, 1) == 0
+
+
 def spent_create(shopper, sandbox, when: str, monkeypatch) -> PaymentAttempt:
     """A create Stripe answered with a 500 it keeps under the key (``when``: made the
     intent first, ``stored_after``, or not, ``stored``)."""
