@@ -92,9 +92,11 @@ _SECRETS = [
     (re.compile(r"(/(?:recover|order-status)/)[^/\s\"'?#<>]+"), rf"\1{REDACTED}"),
     (EMAIL, EMAIL_REDACTED),
 ]
-# 13 to 19 digits, optionally grouped by single spaces or dashes; redacted when the Luhn
-# checksum holds (a card number), so ids and millisecond timestamps mostly stay readable.
-_CARD = re.compile(r"(?<!\d)(?<!\d\.)\d(?:[ -]?\d){12,18}(?!\d|\.\d)")
+# 13 to 19 digits, optionally grouped by single spaces or dashes, standing alone (not
+# inside a token of letters and digits: a uuid's "b768-6368-4451-84ae" passed the checksum
+# and a webhook endpoint's address was logged mangled); redacted when the Luhn checksum
+# holds (a card number), so ids and millisecond timestamps mostly stay readable.
+_CARD = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|\.\d)")
 
 
 def _luhn_valid(digits: str) -> bool:
