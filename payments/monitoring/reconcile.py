@@ -29,6 +29,7 @@ Runs hold a lease (one at a time), retry Stripe's 429 and 5xx with backoff, and 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -146,20 +147,46 @@ class Work:
             self.run.save()
 
 
-def reconciliation_run(*, days: int, trigger: str = "command",
-                       page_size: int | None = None) -> ReconciliationRun:
-    """Compare the last ``days`` days (1 to ``DAYS_MAX``) of Stripe with our rows; record
-    the run, its mismatches, and mail ops about new ones. ValueError for bad ``days``
+def month_bounds(*, month: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """"2026-11": its first and the next month's first midnight in the site's time zone
+    (an accountant's month, as the admin's dates read), the end no later than now.
+    ValueError for anything else, a month not begun, or one older than ``DAYS_MAX``."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise ValueError(f"month must be written YYYY-MM, such as 2026-11, not {month!r}")
+    year, number = int(match[1]), int(match[2])
+    zone = timezone.get_current_timezone()
+    since = datetime(year, number, 1, tzinfo=zone)
+    until = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    now = (now or timezone.now()).replace(microsecond=0)
+    if since > now:
+        raise ValueError(f"{month} has not begun")
+    if now - since > timedelta(days=DAYS_MAX):
+        raise ValueError(f"{month} began more than {DAYS_MAX} days ago")
+    return since, min(until, now + timedelta(seconds=1))
+
+
+def reconciliation_run(*, days: int | None = None, month: str | None = None,
+                       trigger: str = "command", page_size: int | None = None
+                       ) -> ReconciliationRun:
+    """Compare the last ``days`` days (1 to ``DAYS_MAX``), or a calendar ``month``
+    ("2026-11", ``month_bounds``), of Stripe with our rows; record the run, its
+    mismatches, and mail ops about new ones. ValueError for bad ``days`` or ``month``
     (nothing is written). ``page_size``: intents or charges per Stripe list call (at most
     100, Stripe's limit and the default)."""
-    days = days_valid(days)
+    if (days is None) == (month is None):
+        raise ValueError("name either days or a month")
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}")
     if page_size is not None and not 1 <= page_size <= gateway.PAGE_SIZE:
         raise ValueError(f"page_size must be from 1 to {gateway.PAGE_SIZE}")
-    now = timezone.now().replace(microsecond=0)
-    until = now + timedelta(seconds=1)  # created[lt]: this second too
-    since = until - timedelta(days=days)
+    if month is not None:
+        since, until = month_bounds(month=month)
+        days = max(1, -(-(until - since) // timedelta(days=1)))  # whole days, rounded up
+    else:
+        days = days_valid(days)
+        until = timezone.now().replace(microsecond=0) + timedelta(seconds=1)  # this second
+        since = until - timedelta(days=days)
     window = {"trigger": trigger, "days": days, "window_start": since, "window_end": until}
     with lease_hold(name=LEASE_NAME, ttl=LEASE_TTL) as lease:
         if lease is None:

@@ -1,4 +1,5 @@
-"""Compare Stripe with the shop now: ``manage.py payments_reconcile [--days N]``.
+"""Compare Stripe with the shop now: ``manage.py payments_reconcile [--days N | --month
+YYYY-MM]``.
 
 The same run Celery beat makes daily (``payments.monitoring.reconcile``), for a merchant
 after an incident, or for cron without Celery. Thin: it parses the arguments, runs the
@@ -41,6 +42,15 @@ def days_argument(value: str) -> int:
         raise argparse.ArgumentTypeError(str(error).replace("days must", "N must")) from None
 
 
+def month_argument(value: str) -> str:
+    """``--month YYYY-MM``: a month begun, within ``reconcile.DAYS_MAX`` days."""
+    try:
+        reconcile.month_bounds(month=value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value.strip()
+
+
 class Command(BaseCommand):
     help = ("Compare Stripe's payment intents and charges of the last N days with the "
             "shop's orders and payments, and list every mismatch (charged twice, paid at "
@@ -49,16 +59,24 @@ class Command(BaseCommand):
             "mismatches found, 2 bad arguments, 3 the run failed or another was running.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--days", type=days_argument, default=reconcile.DAYS_DEFAULT, metavar="N",
+        window = parser.add_mutually_exclusive_group()
+        window.add_argument(
+            "--days", type=days_argument, default=None, metavar="N",
             help=f"how far back (1 to {reconcile.DAYS_MAX}; default "
                  f"{reconcile.DAYS_DEFAULT}): intents and charges created in the last N days")
+        window.add_argument(
+            "--month", type=month_argument, default=None, metavar="YYYY-MM",
+            help="a calendar month of the site's time zone (an accountant's month: "
+                 "midnight to midnight, as the admin's dates read), up to now")
 
-    def handle(self, *args: Any, days: int, **options: Any) -> None:
+    def handle(self, *args: Any, days: int | None, month: str | None,
+               **options: Any) -> None:
+        if days is None and month is None:
+            days = reconcile.DAYS_DEFAULT
         with stripe_request_logs(shown=options.get("verbosity", 1) >= 2), \
                 stripe_calls_for("command"):
-            run = reconcile.reconciliation_run(days=days, trigger="command")
-        self.stdout.write(report(run))
+            run = reconcile.reconciliation_run(days=days, month=month, trigger="command")
+        self.stdout.write(report(run, month=month))
         if run.status == ReconciliationRun.Status.SKIPPED:
             raise CommandError("another reconciliation is running; try again when it ends.",
                                returncode=EXIT_NOT_DONE)
@@ -71,13 +89,14 @@ class Command(BaseCommand):
                                "and the shop (see above).", returncode=EXIT_MISMATCHES)
 
 
-def report(run: ReconciliationRun) -> str:
+def report(run: ReconciliationRun, *, month: str | None = None) -> str:
     """What the run compared and found, in a few lines."""
     local = timezone.localtime
     window = (f"{local(run.window_start):%Y-%m-%d %H:%M} to "
               f"{local(run.window_end):%Y-%m-%d %H:%M %Z}")
-    head = f"Reconciliation #{run.pk}, last {run.days} day{'s' if run.days != 1 else ''} " \
-           f"({window}): {run.status}"
+    period = f"month {month}" if month else \
+        f"last {run.days} day{'s' if run.days != 1 else ''}"
+    head = f"Reconciliation #{run.pk}, {period} ({window}): {run.status}"
     if run.status == ReconciliationRun.Status.SKIPPED:
         return f"{head}; another run is under way, nothing done."
     lines = [f"{head} in {run.duration_seconds or 0:.1f} s, {run.stripe_calls:,} Stripe "

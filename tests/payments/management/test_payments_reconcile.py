@@ -111,3 +111,38 @@ def test_bad_days_on_the_command_line_exit_two_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "argument --days: N must be from 1 to 365, not 0" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_calendar_month_of_the_sites_time_zone_is_reconciled(sandbox, product, db,
+                                                                  settings):
+    """Only --days N back from the moment it ran: an accountant could not reconcile
+    November."""
+    from django.utils import timezone
+
+    settings.TIME_ZONE = "Asia/Karachi"
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"]
+    month = timezone.localtime().strftime("%Y-%m")
+    out = reconcile_command("--month", month)
+    run = ReconciliationRun.objects.get()
+    start = timezone.localtime(run.window_start)
+    assert (start.day, start.hour, start.minute, start.strftime("%Y-%m")) == (1, 0, 0, month)
+    assert str(start.utcoffset()) == "5:00:00"  # Karachi's midnight, not UTC's
+    assert out.splitlines()[0].startswith(f"Reconciliation #{run.pk}, month {month} (")
+    assert "Compared here: 1 payment attempts, 1 paid orders." in out
+
+
+@pytest.mark.parametrize(("month", "message"), [
+    ("2026-13", "month must be written YYYY-MM"), ("Nov 2026", "month must be written"),
+    ("2999-01", "2999-01 has not begun"), ("2020-01", "began more than 365 days ago"),
+])
+def test_a_bad_month_is_refused_before_anything_runs(sandbox, db, month, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("payments_reconcile", "--month", month, stdout=io.StringIO())
+    assert not ReconciliationRun.objects.exists() and not sandbox.requests()
+
+
+def test_days_and_a_month_together_are_refused(sandbox, db):
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("payments_reconcile", "--days", "3", "--month", "2026-11",
+                     stdout=io.StringIO())
