@@ -90,6 +90,8 @@ def roles_create(apps) -> None:
         apps, None)
     importlib.import_module("payments.migrations.0036_reconciliation_roles").roles_grant(
         apps, None)
+    importlib.import_module("payments.migrations.0089_order_export_permission").roles_grant(
+        apps, None)
 
 
 @pytest.fixture(scope="session")

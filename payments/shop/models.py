@@ -127,6 +127,8 @@ class Order(models.Model):
                    models.Index(fields=["paid_at", "id"], name="order_receipt_due",
                                 condition=models.Q(status="paid",
                                                    receipt_sent_at__isnull=True))]
+        # The accountant's CSV of a period's orders (Admin → Orders → Export CSV).
+        permissions = [("export_order", "Can export orders")]
 
     def __str__(self) -> str:
         return self.reference
