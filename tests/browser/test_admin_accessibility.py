@@ -240,3 +240,34 @@ def test_the_incident_pages_wide_tables_scroll_on_a_phone(browser, admin):
     expect(page.locator("#ledger-heading")).to_be_in_viewport()  # the heading stays
     shot(page, "incident-390")
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_orders_totals_and_export_on_a_screen_and_a_phone(browser, live_server,
+                                                             transactional_db, staff_roles,
+                                                             width):
+    """A merchant's month of paid orders: the totals line over the list (each currency on
+    its own) and the Export CSV button, nothing wider than the screen, axe clean."""
+    from tests.browser.test_admin_languages import nothing_wider_than_the_screen
+    from tests.payments.admin.test_orders_export import paid_order
+
+    for price, currency in [(2599, "eur"), (5000, "eur"), (10599, "jpy"), (5120, "kwd"),
+                            (7996, "usd"), (129_990, "eur")]:
+        paid_order(("Wanderschuhe", price, 1), currency=currency, paid=timezone.now())
+    mia = User.objects.create_user("mia", password="pw-mia", is_staff=True)
+    mia.groups.add(Group.objects.get(name="Merchants"))
+    client = Client()
+    client.force_login(mia)
+    admin = (live_server.url, client.cookies["sessionid"].value, None)
+    context, page = signed_in(browser, admin, width=width)
+    page.goto(f"{live_server.url}/admin/payments/order/?status__exact=paid")
+    totals = page.locator(".payments-totals")
+    expect(totals).to_contain_text("6 orders: 1,375.89\u00a0EUR · 10,599\u00a0JPY")
+    expect(page.get_by_role("link", name=re.compile(r"Export CSV"))).to_be_visible()
+    nothing_wider_than_the_screen(page, width)
+    assert axe_violations(page, "orders with totals") == []
+    shot(page, f"orders-totals-{width}")
+    page.goto(f"{live_server.url}/admin/payments/order/")
+    expect(totals).to_contain_text("Totals: choose a period")
+    shot(page, f"orders-no-totals-{width}")
+    context.close()
