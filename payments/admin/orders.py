@@ -51,7 +51,7 @@ from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.monitoring.selectors import EXPIRY_MEANING
 from payments.shop.limits import price_minimum_warning, price_refusal_words
 from payments.shop.models import Order, OrderLine, Product
-from payments.shop.selectors import order_totals_by_currency
+from payments.shop.selectors import TOTALS_ROWS_MAX, order_totals_by_currency
 from payments.stripe.facts import card_brand_label, code_label
 
 
@@ -173,8 +173,9 @@ class PaidFilter(DateRangeFilter):
 
 def order_list_narrowed(changelist) -> bool:
     """Whether a period (created or paid) or a status narrows the list: only then are
-    its totals summed. Unfiltered, they would read every order (10,000,000 at the scale
-    goal, bench/admin.py) on every page."""
+    its totals summed (and then at most ``TOTALS_ROWS_MAX`` orders). Unfiltered, they
+    would read every order (10,000,000 at the scale goal, bench/admin.py) on every
+    page."""
     for spec in changelist.filter_specs:
         if isinstance(spec, DateRangeFilter) and spec.bounds:
             return True
@@ -186,6 +187,10 @@ def order_list_narrowed(changelist) -> bool:
 def order_totals_line(changelist) -> str:
     """"25 orders: 1,732.95 EUR · 10,599 JPY · 79.96 USD", each currency on its own."""
     totals = order_totals_by_currency(orders=changelist.queryset)
+    if totals is None:
+        return gettext("Totals: more than %(count)s orders; choose a shorter period (the "
+                       "export has them all).") % {
+            "count": number_format(TOTALS_ROWS_MAX, force_grouping=True)}
     count = ngettext("%(count)s order", "%(count)s orders", totals.count) % {
         "count": number_format(totals.count, force_grouping=True)}
     if not totals.amounts:

@@ -1,11 +1,11 @@
-"""Merchants may export the orders list as CSV (Admin → Orders → Export CSV): the
-accountant takes a month's paid orders into the books. Only Merchants: it is the books'
-export, not an ops tool."""
+"""Merchants (and Payments ops, who hold what merchants hold) may export the orders list
+as CSV (Admin → Orders → Export CSV): the accountant takes a month's paid orders into the
+books."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-GRANTS = {"Merchants": ["export_order"]}
+GRANTS = {"Merchants": ["export_order"], "Payments ops": ["export_order"]}
 
 
 def roles_grant(apps, schema_editor):

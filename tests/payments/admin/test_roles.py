@@ -20,15 +20,12 @@ def test_merchants_view_everything_and_act_on_nothing(db):
 
 
 def test_ops_also_hold_one_permission_per_action(db):
-    # ... and read the webhook events the intake stored (migration 0013); the orders'
-    # export for the books is the merchants' alone (migration 0089).
-    assert perms("Payments ops") == (perms("Merchants") - {"export_order"}) | ACTIONS | {
-        "view_webhookevent"}
+    # ... and read the webhook events the intake stored (migration 0013).
+    assert perms("Payments ops") == perms("Merchants") | ACTIONS | {"view_webhookevent"}
 
 
-def test_merchants_alone_export_the_orders(db):
-    assert "export_order" in perms("Merchants")
-    assert "export_order" not in perms("Payments ops")
+def test_both_roles_export_the_orders_for_the_books(db):
+    assert "export_order" in perms("Merchants") & perms("Payments ops")
 
 
 def test_both_roles_read_the_reconciliation(db):
