@@ -126,7 +126,11 @@ class Order(models.Model):
                    # The receipt's outbox: the drain's query reads only the receipts due.
                    models.Index(fields=["paid_at", "id"], name="order_receipt_due",
                                 condition=models.Q(status="paid",
-                                                   receipt_sent_at__isnull=True))]
+                                                   receipt_sent_at__isnull=True)),
+                   # The list's "paid" filter and its totals: a month of paid orders
+                   # without reading the others.
+                   models.Index(fields=["paid_at", "id"], name="order_paid_list",
+                                condition=models.Q(paid_at__isnull=False))]
         # The accountant's CSV of a period's orders (Admin → Orders → Export CSV).
         permissions = [("export_order", "Can export orders")]
 
