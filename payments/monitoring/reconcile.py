@@ -187,6 +187,7 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
         days = days_valid(days)
         until = timezone.now().replace(microsecond=0) + timedelta(seconds=1)  # this second
         since = until - timedelta(days=days)
+    up_to_now = until > timezone.now()  # a month under way, or the last days
     window = {"trigger": trigger, "days": days, "window_start": since, "window_end": until}
     with lease_hold(name=LEASE_NAME, ttl=LEASE_TTL) as lease:
         if lease is None:
@@ -197,7 +198,10 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
         run = work.run
         try:
             findings = _compare(work, since=since, until=until)
-            _record(run, findings, since=since, until=until)
+            # A past window (a month reconciled afterwards) lists only what Stripe made
+            # in it: a second charge made after it ended (a November order charged again
+            # on 1 December) is out of its sight, and would be closed unseen.
+            _record(run, findings, since=since, until=until, resolving=up_to_now)
             run.status = ReconciliationRun.Status.DONE
         except (ReconcileAborted, gateway.PaymentError) as error:
             run.status, run.errors = ReconciliationRun.Status.FAILED, str(error)
@@ -423,7 +427,9 @@ def _paid_without_attempt(work: Work, *, since: datetime, until: datetime) -> li
 # --- recording ---------------------------------------------------------------------------
 
 def _record(run: ReconciliationRun, findings: list[Finding], *, since: datetime,
-            until: datetime) -> None:
+            until: datetime, resolving: bool = True) -> None:
+    """The run's findings as mismatches; with ``resolving``, the window's earlier ones not
+    found again are resolved."""
     now = timezone.now()
     kept: list[int] = []
     for finding in findings:
@@ -446,6 +452,8 @@ def _record(run: ReconciliationRun, findings: list[Finding], *, since: datetime,
         run.mismatches_new += int(created)
         kept.append(mismatch.pk)
     run.mismatches_found = len(kept)
+    if not resolving:
+        return
     # What this window held and was not found again is no longer a mismatch.
     run.mismatches_resolved = ReconciliationMismatch.objects.filter(
         resolved=False, occurred_at__gte=since, occurred_at__lt=until).exclude(

@@ -6,6 +6,8 @@ away, ops are mailed once, and bad input changes nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import stripe
 from django.utils import timezone
@@ -345,3 +347,26 @@ def test_the_task_runs_on_a_real_worker_as_beat(sandbox, celery_worker):
     again = reconcile_task(days=1)  # called in this process: what beat's log shows
     assert again == {"run": again["run"], "status": "done", "stripe_calls": 2,
                      "mismatches_found": 1, "mismatches_new": 0, "mailed": 0}
+
+
+def test_a_past_month_reconciled_afterwards_resolves_nothing(sandbox, db):
+    """A past window lists only what Stripe made in it: a November order charged again
+    on 1 December was found by the daily run, and reconciling November afterwards closed
+    it unseen (review)."""
+    now = timezone.localtime()
+    previous = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    earlier = reconcile.reconciliation_run(days=1)
+    year, number = map(int, previous.split("-"))
+    mismatch = ReconciliationMismatch.objects.create(
+        kind=ReconciliationMismatch.Kind.CHARGED_TWICE, subject="ord_november",
+        stripe_id="pi_november", charge_ids=["ch_1", "ch_2"], currency="eur",
+        occurred_at=datetime(year, number, 28, 12, tzinfo=now.tzinfo),
+        first_run=earlier, last_run=earlier)
+
+    run = reconcile.reconciliation_run(month=previous)
+    assert run.status == ReconciliationRun.Status.DONE and run.mismatches_resolved == 0
+    mismatch.refresh_from_db()
+    assert not mismatch.resolved
+
+    this_month = reconcile.reconciliation_run(month=now.strftime("%Y-%m"))  # up to now
+    assert this_month.window_end > timezone.now() - timedelta(minutes=1)
