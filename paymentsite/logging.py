@@ -92,11 +92,13 @@ _SECRETS = [
     (re.compile(r"(/(?:recover|order-status)/)[^/\s\"'?#<>]+"), rf"\1{REDACTED}"),
     (EMAIL, EMAIL_REDACTED),
 ]
-# 13 to 19 digits, optionally grouped by single spaces or dashes, standing alone (not
-# inside a token of letters and digits: a uuid's "b768-6368-4451-84ae" passed the checksum
-# and a webhook endpoint's address was logged mangled); redacted when the Luhn checksum
-# holds (a card number), so ids and millisecond timestamps mostly stay readable.
-_CARD = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|\.\d)")
+# 13 to 19 digits, optionally grouped by single spaces or dashes; redacted when the Luhn
+# checksum holds (a card number), so ids and millisecond timestamps mostly stay readable.
+# Letters may touch a card number ("%3D4242…", a repr's "\\n4242…"), so only a uuid's
+# digits are spared: "b768-6368-4451-84ae" passed the checksum and a webhook endpoint's
+# address was logged mangled.
+_CARD = re.compile(r"(?<!\d)(?<!\d\.)\d(?:[ -]?\d){12,18}(?!\d|\.\d)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -119,7 +121,14 @@ def redact(text: str) -> str:
     and email addresses scrubbed."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return _CARD.sub(_card_redact, text)
+    if "-" not in text or not _UUID.search(text):
+        return _CARD.sub(_card_redact, text)
+    # Cards between the uuids, each uuid as it is.
+    parts, start = [], 0
+    for uuid in _UUID.finditer(text):
+        parts += [_CARD.sub(_card_redact, text[start:uuid.start()]), uuid.group()]
+        start = uuid.end()
+    return "".join([*parts, _CARD.sub(_card_redact, text[start:])])
 
 
 class RedactingFilter(logging.Filter):

@@ -55,9 +55,15 @@ URLS = "tests.paymentsite.urls_for_logging"
     # Not secrets: ids, amounts, millisecond timestamps failing the card checksum.
     ("order ord_123 of 4999 eur for pi_3Abc123", "order ord_123 of 4999 eur for pi_3Abc123"),
     ("at 1700000000001 ms", "at 1700000000001 ms"),
-    # Digits inside a token: a uuid whose "768-6368-4451-84" passes the card checksum.
+    # A uuid whose "768-6368-4451-84" passes the card checksum stays as it is ...
     ("Stripe webhook 11a3b768-6368-4451-84ae-508630811ae8 refused",
      "Stripe webhook 11a3b768-6368-4451-84ae-508630811ae8 refused"),
+    ("11a3b768-6368-4451-84ae-508630811ae8 4242424242424242",
+     "11a3b768-6368-4451-84ae-508630811ae8 [card 4242]"),
+    # ... while a card number touching letters is still one (review).
+    ("next=%2Fx%3Fn%3D4242424242424242", "next=%2Fx%3Fn%3D[card 4242]"),
+    ("'line1\\n4242424242424242'", "'line1\\n[card 4242]'"),
+    ("pan4242424242424242exp1230", "pan[card 4242]exp1230"),
 ])
 def test_redact(text, expected):
     assert redact(text) == expected
