@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from paymentsite.checks import web_worker_timeout_default
 from paymentsite.content_security import content_security_policy_for, stripe_js_url_for
@@ -596,11 +596,14 @@ if _UNSET:
         f"{', '.join(_UNSET)} {'is' if len(_UNSET) == 1 else 'are'} not set. With "
         "DJANGO_DEBUG off there is no default: secrets and production values must come from "
         "the environment (see README.md, 'Configuration').")
-if not DEBUG and not validate_host(urlsplit(SITE_URL).hostname or "", ALLOWED_HOSTS):
+# The host as Django reads a request's Host header ("[::1]" keeps its brackets, a
+# trailing dot goes), so the check below and Django's agree.
+_SITE_HOST = split_domain_port(urlsplit(SITE_URL).netloc.rpartition("@")[2])[0]
+if not DEBUG and not validate_host(_SITE_HOST, ALLOWED_HOSTS):
     # Django would answer every request to the shop's own address 400 (DisallowedHost),
     # and check --deploy says nothing of it.
     raise ImproperlyConfigured(
-        f"SITE_URL's host {urlsplit(SITE_URL).hostname!r} is not in DJANGO_ALLOWED_HOSTS "
+        f"SITE_URL's host {_SITE_HOST!r} is not in DJANGO_ALLOWED_HOSTS "
         f"({','.join(ALLOWED_HOSTS) or 'empty'}): every request to it would be refused "
-        f"(400). Set DJANGO_ALLOWED_HOSTS={urlsplit(SITE_URL).hostname} (comma-separated, "
-        "with any other name the site answers to).")
+        f"(400). Set DJANGO_ALLOWED_HOSTS={_SITE_HOST} (comma-separated, with any other "
+        "name the site answers to).")

@@ -89,11 +89,24 @@ def test_production_refuses_to_start_when_its_own_address_would_be_refused(hosts
     assert "Set DJANGO_ALLOWED_HOSTS=shop.example.com" in refused(env)
 
 
-@pytest.mark.parametrize("hosts", ["shop.example.com", ".example.com",
-                                   "www.example.com,shop.example.com"])
-def test_production_starts_when_its_address_is_allowed(hosts):
-    got = values({**PRODUCTION, "DJANGO_ALLOWED_HOSTS": hosts}, "ALLOWED_HOSTS")
+@pytest.mark.parametrize(("site", "hosts"), [
+    ("https://shop.example.com", "shop.example.com"),
+    ("https://shop.example.com", ".example.com"),
+    ("https://shop.example.com", "www.example.com,shop.example.com"),
+    ("https://shop.example.com:8443", "shop.example.com"),
+    ("https://shop.example.com.", "shop.example.com"),  # Django drops the trailing dot
+    ("http://[::1]:8000", "[::1]"),  # as Django reads the Host header: brackets kept
+])
+def test_production_starts_when_its_address_is_allowed(site, hosts):
+    got = values({**PRODUCTION, "SITE_URL": site, "DJANGO_ALLOWED_HOSTS": hosts},
+                 "ALLOWED_HOSTS")
     assert got == {"ALLOWED_HOSTS": hosts.split(",")}
+
+
+def test_an_ipv6_site_is_told_the_hosts_entry_django_will_match():
+    refusal = refused({**PRODUCTION, "SITE_URL": "http://[::1]:8000",
+                       "DJANGO_ALLOWED_HOSTS": "::1"})
+    assert "Set DJANGO_ALLOWED_HOSTS=[::1]" in refusal
 
 
 @pytest.mark.parametrize("missing", ["STRIPE_PUBLISHABLE_KEY", "DEFAULT_FROM_EMAIL",
