@@ -57,7 +57,7 @@ def address_block(*, request: HttpRequest) -> str:
     """The client's address as the throttle counts it: IPv4 /32, IPv6 /64 (one host).
     Behind a proxy, ``PAYMENTS_CLIENT_ADDRESS_META`` names the header the proxy sets."""
     meta = settings.PAYMENTS_CLIENT_ADDRESS_META
-    if meta == "REMOTE_ADDR" and "HTTP_X_FORWARDED_FOR" in request.META:
+    if meta == "REMOTE_ADDR" and not _proxy_warned and "HTTP_X_FORWARDED_FOR" in request.META:
         _proxy_unnamed_warn(request.META.get("REMOTE_ADDR", ""))
     address = request.META.get(meta, "")
     prefix = 64 if ":" in address else 32
@@ -67,11 +67,17 @@ def address_block(*, request: HttpRequest) -> str:
         return address
 
 
-@cache
+_proxy_warned = False
+
+
 def _proxy_unnamed_warn(proxy: str) -> None:
-    """Once per process and proxy: a proxy that gunicorn trusts for the scheme (its
-    ``forwarded_allow_ips``, 127.0.0.1 by default) needs no DJANGO_SECURE_PROXY_SSL_HEADER,
-    so check --deploy's W005 never fires, and every shopper counted as the proxy."""
+    """Once per process (any client can send X-Forwarded-For: once per address was a
+    line and a cache entry per address): a proxy that gunicorn trusts for the scheme
+    (its ``forwarded_allow_ips``, 127.0.0.1 by default) needs no
+    DJANGO_SECURE_PROXY_SSL_HEADER, so check --deploy's W005 never fires, and every
+    shopper counted as the proxy."""
+    global _proxy_warned
+    _proxy_warned = True
     log.warning("Requests arrive through a proxy (%s sends X-Forwarded-For) but the client's "
                 "address is read from REMOTE_ADDR: every shopper shares one /pay limit and "
                 "one sign-in lockout. Set PAYMENTS_CLIENT_ADDRESS_META to the header the "
