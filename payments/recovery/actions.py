@@ -119,6 +119,8 @@ STRIPE_UNKNOWN = gettext_noop("Stripe does not know this payment (keys or accoun
 # Stripe down, slow or refusing with 429: ops' words, not the shopper's ("Nothing was
 # charged twice; please try again" said nothing to ops about a cancel).
 STRIPE_SILENT = gettext_noop("Stripe did not answer; try again")
+CONFIRM_READ = gettext_noop("Stripe did not answer the confirm; read since, the payment "
+                            "is not paid (its ledger says where it stands)")
 CONFIRM_UNKNOWN = gettext_noop("Stripe did not answer: whether the card was charged is not "
                                "known yet; Refresh from Stripe before acting again")
 
@@ -600,9 +602,13 @@ def _confirm_outcome_learn(incident: Incident, actor: str) -> str | None:
         refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
     except gateway.PaymentError:
         return CONFIRM_UNKNOWN
-    paid = PaymentAttempt.objects.filter(pk=incident.attempt_id,
-                                         status=Status.SUCCEEDED).exists()
-    return None if paid else STRIPE_SILENT
+    status = PaymentAttempt.objects.filter(pk=incident.attempt_id).values_list(
+        "status", flat=True).first()
+    if status == Status.SUCCEEDED:
+        return None
+    if status == Status.REQUIRES_CONFIRMATION:  # Stripe did nothing: as it was
+        return STRIPE_SILENT
+    return CONFIRM_READ  # processing, declined, back at the bank: the ledger says which
 
 
 def _link_mail(link: RecoveryLink, token: str) -> str | None:

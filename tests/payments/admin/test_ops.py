@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.test import Client
@@ -563,5 +563,22 @@ def test_a_merchant_may_not_stop_an_ops_action(product, sandbox, merchant):
     assert "Stop this action" not in page.content.decode()
     response = merchant.post(f"/admin/payments/opsaction/{record.pk}/stop/", follow=True)
     assert followed_messages(response) == ["You may not stop this action."]
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.QUEUED and record.stop_requested_at is None
+
+
+def test_stop_needs_the_ops_actions_page_too(product, sandbox, ops):
+    """The action's permission alone (no view of ops actions) could stop any action whose
+    id it knew (review)."""
+    incident = abandoned(product, sandbox, authenticated=False)[1]
+    olga = User.objects.get(username="olga")
+    record = recovery_issue(action="cancel", incidents=[incident], user=olga)
+    recovery_submit(token=record.pk, action="cancel", user=olga,
+                    reason="requested_by_customer")
+    bare = User.objects.create_user("bea", password="x", is_staff=True)
+    bare.user_permissions.add(Permission.objects.get(codename="cancel_payment"))
+    client = Client()
+    client.force_login(bare)
+    assert client.post(f"/admin/payments/opsaction/{record.pk}/stop/").status_code == 403
     record.refresh_from_db()
     assert record.status == OpsAction.Status.QUEUED and record.stop_requested_at is None

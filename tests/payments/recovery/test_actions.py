@@ -408,3 +408,18 @@ def test_cancel_when_stripe_is_down_says_so_in_ops_words(product, sandbox, ops):
                       count=10, status=503)
     outcome = execute("cancel", [incident], ops, reason="requested_by_customer")
     assert outcome.message == "0 canceled, 1 skipped: Stripe did not answer; try again"
+
+
+def test_confirm_now_met_by_a_500_before_stripe_did_anything_says_try_again(
+        product, sandbox, ops):
+    """The read after the 500 finds the payment still waiting for its confirm: as it was,
+    and a second Confirm now pays it."""
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{incident.stripe_id}/confirm",
+                      count=1, status=500, when="stored")
+    assert execute("confirm", [incident], ops).message == \
+        "0 confirmed, 1 skipped: Stripe did not answer; try again"
+    assert shopper.order_now().status == Order.Status.OPEN
+    incident.refresh_from_db()
+    assert execute("confirm", [incident], ops).message == "1 confirmed"
+    assert shopper.order_now().status == Order.Status.PAID
