@@ -48,6 +48,7 @@ from payments.admin.orders_csv import orders_csv
 from payments.admin.pagination import LargeTablePaginator
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
+from payments.monitoring.models import ReconciliationMismatch
 from payments.monitoring.selectors import EXPIRY_MEANING
 from payments.shop.limits import price_minimum_warning, price_refusal_words
 from payments.shop.models import Order, OrderLine, Product
@@ -266,6 +267,9 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
                            form_url="", obj: Order | None = None):
         if obj is not None:
             context["ops_history"] = ops_history_rows(order=obj)
+            # "Paid" alone hid a second charge the reconciliation found (an accountant).
+            context["mismatches"] = list(ReconciliationMismatch.objects.filter(
+                order=obj, resolved=False).order_by("first_found_at"))
             context["ops_history_title"] = gettext("Ops actions on this order's payments")
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)

@@ -271,3 +271,32 @@ def test_the_orders_totals_and_export_on_a_screen_and_a_phone(browser, live_serv
     expect(totals).to_contain_text("Totals: choose a period")
     shot(page, f"orders-no-totals-{width}")
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_orders_open_mismatch_is_said_before_its_fields(browser, admin, width):
+    from payments.models import ReconciliationMismatch, ReconciliationRun
+
+    url, _, challenged = admin
+    now = timezone.now()
+    run = ReconciliationRun.objects.create(trigger="command", days=2, status="done",
+                                           window_start=now - timedelta(days=2),
+                                           window_end=now)
+    ReconciliationMismatch.objects.create(
+        kind=ReconciliationMismatch.Kind.CHARGED_TWICE, subject=challenged.order.reference,
+        order=challenged.order, stripe_id=challenged.stripe_id, charge_ids=["ch_1", "ch_2"],
+        amount_here=8900, amount_at_stripe=17800, currency="eur", occurred_at=now,
+        first_run=run, last_run=run)
+    context, page = signed_in(browser, admin, width=width)
+    page.goto(f"{url}/admin/payments/order/{challenged.order.pk}/change/")
+    note = page.get_by_role("note")
+    expect(note).to_contain_text("The reconciliation with Stripe found, still open:")
+    expect(note.get_by_role("link", name="Charged twice")).to_be_visible()
+    expect(note).to_contain_text("(2 charges)")
+    assert axe_violations(page, "order with a mismatch") == []
+    # The payments' table scrolls to its last column on a phone (it was cut off).
+    last = page.locator("#attempts-group th, .inline-group table th").last
+    last.scroll_into_view_if_needed()
+    expect(last).to_be_in_viewport()
+    shot(page, f"order-mismatch-{width}")
+    context.close()

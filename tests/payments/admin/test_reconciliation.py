@@ -70,3 +70,20 @@ def test_the_mismatch_list_filters_by_kind_and_state(found):
     resolved = client.get(MISMATCHES + "?state=resolved").content.decode()
     assert "0 reconciliation mismatches" in resolved
     assert "1 reconciliation mismatch\n" in client.get(MISMATCHES + "?state=open").content.decode()
+
+
+def test_the_orders_page_says_what_the_reconciliation_found_open(found):
+    """The order's page said "Paid" and nothing of a mismatch: only the mismatch list did
+    (an accountant)."""
+    client = staff_client("someone", group="Merchants")
+    mismatch = ReconciliationMismatch.objects.get()
+    order_page = reverse("admin:payments_order_change", args=[mismatch.order.pk])
+    body = client.get(order_page).content.decode()
+    assert "The reconciliation with Stripe found, still open:" in body
+    link = reverse("admin:payments_reconciliationmismatch_change", args=[mismatch.pk])
+    assert f'<a href="{link}">Paid here, not at Stripe</a>' in body
+    clean = Order.objects.exclude(pk=mismatch.order.pk).get()
+    assert "found, still open" not in client.get(
+        reverse("admin:payments_order_change", args=[clean.pk])).content.decode()
+    ReconciliationMismatch.objects.update(resolved=True)
+    assert "found, still open" not in client.get(order_page).content.decode()
