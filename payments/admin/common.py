@@ -20,7 +20,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.cache import cache
-from django.db.models.functions import Lower
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat, Lower, LPad
 from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -44,6 +45,11 @@ from payments.templatetags.money import money
 NBSP = "\u00a0"
 WORD_JOINER = "\u2060"  # no line break here, and nothing visible
 EMPTY = admin.site.empty_value_display  # readonly fields print a None as "None"
+# A column of amounts sorts by currency, then amount: by the minor units alone, 4,500 JPY
+# came before 77.97 EUR and 39.98 USD between two euro amounts (an accountant). Orders
+# and attempts; the incidents keep their indexed sort by amount (bench/admin.py).
+AMOUNT_ORDERING = Concat("currency", LPad(Cast("amount", CharField()), 20, Value("0")),
+                         output_field=CharField())
 
 
 def unbroken(text: str) -> str:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import (
+    AMOUNT_ORDERING,
     EMPTY,
     DateRangeFilter,
     FriendlyFiltersMixin,
@@ -294,7 +295,7 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
         return gettext("Refused by the mail server %(count)s times; next try %(at)s") % {
             "count": order.receipt_refusals, "at": timestamp(order.receipt_retry_at)}
 
-    @admin.display(description=_("Total"), ordering="amount")
+    @admin.display(description=_("Total"), ordering=AMOUNT_ORDERING)
     def total(self, order: Order) -> str:
         return money_unbroken(order.amount, order.currency)
 
@@ -453,7 +454,7 @@ class PaymentAttemptAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin
     def order_link(self, attempt: PaymentAttempt) -> str:
         return order_admin_link(attempt.order)
 
-    @admin.display(description=_("Amount"), ordering="amount")
+    @admin.display(description=_("Amount"), ordering=AMOUNT_ORDERING)
     def amount_display(self, attempt: PaymentAttempt) -> str:
         return money_unbroken(attempt.amount, attempt.currency)
 

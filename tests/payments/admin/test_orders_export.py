@@ -268,3 +268,14 @@ def test_the_totals_are_one_query(merchant):
     narrowed, filtered = f"{LIST}?status__exact=paid", f"{LIST}?currency=eur"
     count_queries(merchant, narrowed)
     assert count_queries(merchant, narrowed) == count_queries(merchant, filtered) + 1
+
+
+def test_sorting_by_total_groups_each_currency(merchant):
+    """By the minor units alone, 4,500 JPY came before 77.97 EUR and 39.98 USD between
+    two euro amounts (an accountant)."""
+    for price, currency in ((7797, "eur"), (4500, "jpy"), (3998, "usd"), (3600, "eur")):
+        paid_order(("Mug", price, 1), currency=currency)
+    column = merchant.get(LIST).context_data["cl"].list_display.index("total")
+    shown = merchant.get(f"{LIST}?o=-{column}").context_data["cl"].result_list
+    assert [(o.currency, o.amount) for o in shown] == [
+        ("usd", 3998), ("jpy", 4500), ("eur", 7797), ("eur", 3600)]
