@@ -18,6 +18,7 @@ from typing import Protocol
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.cache import cache
 from django.db.models import CharField, Value
@@ -259,6 +260,18 @@ class FriendlyFiltersMixin:
     def get_changelist_instance(self, request: HttpRequest):
         request.GET = query_moments_in_utc(request.GET)
         return super().get_changelist_instance(request)
+
+    def changelist_rows(self, request: HttpRequest, *, changelist_url: str):
+        """What the list shows with the request's filters and search, every page of it
+        (an export's rows); the list without them, said, when they cannot be applied
+        (a NUL in the address, a date that is not one, a number too large)."""
+        if any("\x00" in key or "\x00" in value
+               for key, values in request.GET.lists() for value in values):
+            return self.changelist_unfiltered(request, path=changelist_url)
+        try:
+            return self.get_changelist_instance(request).get_queryset(request)
+        except (IncorrectLookupParameters, OverflowError):  # OverflowError: as the list's
+            return self.changelist_unfiltered(request, path=changelist_url)
 
     def changelist_unfiltered(self, request: HttpRequest, *, path: str = ""
                               ) -> HttpResponseRedirect:

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import Q
@@ -384,14 +383,10 @@ class IncidentAdmin(QuickRowsMixin, OpsActionsMixin, IndexedSearchMixin, ReadOnl
         the database itself (``incidents_csv_copy``), elsewhere row by row."""
         if not request.user.has_perm("payments.export_incident"):
             raise PermissionDenied
-        changelist_url = reverse("admin:payments_incident_changelist")
-        if any("\x00" in key or "\x00" in value
-               for key, values in request.GET.lists() for value in values):
-            return self.changelist_unfiltered(request, path=changelist_url)
-        try:
-            incidents = self.get_changelist_instance(request).get_queryset(request)
-        except (IncorrectLookupParameters, OverflowError):  # OverflowError: as the list's
-            return self.changelist_unfiltered(request, path=changelist_url)
+        incidents = self.changelist_rows(
+            request, changelist_url=reverse("admin:payments_incident_changelist"))
+        if isinstance(incidents, HttpResponseRedirect):
+            return incidents
         if connections[incidents.db].vendor == "postgresql":
             header = "\ufeff" + ",".join(label for label, _cell in INCIDENT_CSV) + "\n"
             rows = incidents_csv_copy(incidents, header=header)

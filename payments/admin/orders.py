@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -244,14 +243,10 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
         it, as CSV for the books: streamed, so memory stays flat whatever the period."""
         if not request.user.has_perm("payments.export_order"):
             raise PermissionDenied
-        changelist_url = reverse("admin:payments_order_changelist")
-        if any("\x00" in key or "\x00" in value
-               for key, values in request.GET.lists() for value in values):
-            return self.changelist_unfiltered(request, path=changelist_url)
-        try:
-            orders = self.get_changelist_instance(request).get_queryset(request)
-        except (IncorrectLookupParameters, OverflowError):  # OverflowError: as the list's
-            return self.changelist_unfiltered(request, path=changelist_url)
+        orders = self.changelist_rows(
+            request, changelist_url=reverse("admin:payments_order_changelist"))
+        if isinstance(orders, HttpResponseRedirect):
+            return orders
         response = StreamingHttpResponse(orders_csv(orders),
                                          content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

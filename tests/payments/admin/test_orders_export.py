@@ -9,7 +9,6 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,34 +17,22 @@ from django.utils import timezone
 from payments.admin.common import money_unbroken
 from payments.models import Order, PaymentAttempt
 from payments.shop.selectors import order_totals_by_currency
+from tests.payments.admin.test_dashboard import staff_client
 from tests.payments.factories import attempt_of, order_of
 
 LIST = "/admin/payments/order/"
 EXPORT = f"{LIST}export/"
 
 
-def staff_client(name: str, group: str) -> Client:
-    user = User.objects.create_user(name, password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def merchant(db) -> Client:
-    return staff_client("mia", "Merchants")
+    return staff_client("mia", group="Merchants")
 
 
 @pytest.fixture
 def viewer(db) -> Client:
     """Staff who may read orders and nothing more: no export."""
-    user = User.objects.create_user("vic", password="x", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="payments",
-                                                     codename="view_order"))
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client("vic", perms=("view_order",))
 
 
 @pytest.fixture
