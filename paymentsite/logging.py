@@ -125,9 +125,9 @@ def redact(text: str) -> str:
         return _CARD.sub(_card_redact, text)
     # Cards between the uuids, each uuid as it is.
     parts, start = [], 0
-    for uuid in _UUID.finditer(text):
-        parts += [_CARD.sub(_card_redact, text[start:uuid.start()]), uuid.group()]
-        start = uuid.end()
+    for found in _UUID.finditer(text):
+        parts += [_CARD.sub(_card_redact, text[start:found.start()]), found.group()]
+        start = found.end()
     return "".join([*parts, _CARD.sub(_card_redact, text[start:])])
 
 
