@@ -285,9 +285,11 @@ def recovery_stop(*, action_id: uuid.UUID, user: User) -> OpsAction:
                                        "stop."))
     # Nobody runs it yet: stopped now (a worker taking it meanwhile finds the stop asked
     # at its first payment and ends it the same way).
-    if OpsAction.objects.filter(pk=action_id, status=OpsAction.Status.QUEUED).exists():
-        with transaction.atomic(), translation.override(STORED_LANGUAGE):
-            _stopped(OpsAction.objects.select_for_update().get(pk=action_id))
+    with transaction.atomic(), translation.override(STORED_LANGUAGE):
+        waiting = OpsAction.objects.select_for_update().filter(
+            pk=action_id, status=OpsAction.Status.QUEUED).first()
+        if waiting is not None:
+            _stopped(waiting)
     record.refresh_from_db()
     return record
 
