@@ -113,6 +113,12 @@ class PaymentInvalid(CheckoutError):
         self.stripe_message = stripe_message
 
 
+class PaymentRefusedForShop(PaymentInvalid):
+    """Stripe refused the shop's own request (a currency it does not take for the account,
+    a total outside limits the shop's table did not know): no card can change it, so
+    ``/pay`` answers as for an order that cannot be paid (409), not "check the card"."""
+
+
 class PaymentIntentMissing(PaymentNeedsCard):
     """Stripe does not know the order's intent (keys, account or sandbox changed)."""
 

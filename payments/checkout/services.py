@@ -43,6 +43,7 @@ from payments.checkout.errors import (
     PaymentInvalid,
     PaymentNeedsCard,
     PaymentRateLimited,
+    PaymentRefusedForShop,
     PaymentUnavailable,
     decline_in_words,
 )
@@ -509,11 +510,10 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
                               decline_code=error.decline_code) from error
     except gateway.InvalidRequest as error:
         _record(attempt, error.intent, actor, confirming, source)
-        raise PaymentInvalid(_invalid_request_words(attempt, error), code=error.code,
-                             param=error.param, stripe_message=error.message,
-                             intent_missing=isinstance(error, gateway.IntentMissing),
-                             state_conflict=isinstance(error, gateway.IntentStateConflict)
-                             ) from error
+        words, kind = _invalid_request_words(attempt, error)
+        raise kind(words, code=error.code, param=error.param, stripe_message=error.message,
+                   intent_missing=isinstance(error, gateway.IntentMissing),
+                   state_conflict=isinstance(error, gateway.IntentStateConflict)) from error
     except gateway.RateLimited as error:
         raise PaymentRateLimited(error.message) from error
     except gateway.StripeUnavailable as error:
@@ -524,18 +524,20 @@ def _call(attempt: PaymentAttempt, actor: str, call: Callable[[], IntentData | N
     return intent
 
 
-def _invalid_request_words(attempt: PaymentAttempt, error: gateway.InvalidRequest) -> str:
-    """What the shopper reads when Stripe refused the request itself. Stripe's message is
-    English and for developers ("Invalid currency: xts. Stripe currently supports..."):
-    the shopper gets the shop's words, the log Stripe's."""
+def _invalid_request_words(attempt: PaymentAttempt, error: gateway.InvalidRequest
+                           ) -> tuple[str, type[PaymentInvalid]]:
+    """What the shopper reads when Stripe refused the request itself, and the class that
+    says it. Stripe's message is English and for developers ("Invalid currency: xts.
+    Stripe currently supports..."): the shopper gets the shop's words, the log Stripe's."""
     if error.param == "payment_method":
-        return _("That card could not be used. Please enter it again.")
+        return _("That card could not be used. Please enter it again."), PaymentInvalid
     if isinstance(error, gateway.IntentStateConflict):  # callers read the intent anew
-        return _("This payment changed in the meantime. Please reload the page.")
+        return _("This payment changed in the meantime. Please reload the page."), \
+            PaymentInvalid
     if isinstance(error, gateway.IntentMissing):  # callers record it missing
-        return _(INTENT_MISSING)
+        return _(INTENT_MISSING), PaymentInvalid
     if error.code == "idempotency_error":  # already the shop's words (the gateway's)
-        return error.message
+        return error.message, PaymentInvalid
     # Nothing the shopper can change: the shop's request (a currency Stripe does not
     # take, a total outside its limits the shop's table did not know), for the merchant.
     log.error("Stripe refused the payment request of %s (%s %s; %s, param %s): %s",
@@ -544,9 +546,9 @@ def _invalid_request_words(attempt: PaymentAttempt, error: gateway.InvalidReques
     if error.param in ("amount", "currency"):
         return _("This order cannot be paid by card: our payment provider does not accept "
                  "its total in %(currency)s. Nothing was charged; please contact the "
-                 "shop.") % {"currency": attempt.currency.upper()}
+                 "shop.") % {"currency": attempt.currency.upper()}, PaymentRefusedForShop
     return _("Our payment provider refused this payment request. Nothing was charged; "
-             "please contact the shop.")
+             "please contact the shop."), PaymentRefusedForShop
 
 
 def _record(attempt: PaymentAttempt, intent: IntentData | None, actor: str,

@@ -44,6 +44,7 @@ PAY_ERROR_STATUS: dict[type[errors.CheckoutError], int] = {
     errors.PaymentDeclined: 402,
     errors.PaymentNeedsCard: 402,
     errors.PaymentInvalid: 400,
+    errors.PaymentRefusedForShop: 409,
     errors.PaymentRateLimited: 429,
     errors.PaymentUnavailable: 503,
 }

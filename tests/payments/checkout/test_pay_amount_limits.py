@@ -75,7 +75,9 @@ def test_a_currency_stripe_refuses_gets_the_shops_words_and_the_log_stripes(
     shopper = shopper_of(order, HTTP_ACCEPT_LANGUAGE=language)
     with caplog.at_level("ERROR", logger="payments.checkout.services"):
         answer = shopper.pay(payment_method_id="pm_card_visa", order_reference=order.reference)
-    assert answer.status_code == 400
+    # 409, as for an order that cannot be paid: checkout.js shows the words as they are,
+    # not under "Not paid: check the card details or use another card".
+    assert answer.status_code == 409
     assert answer.json() == {"error": words}
     [logged] = [record.getMessage() for record in caplog.records
                 if record.name == "payments.checkout.services"]

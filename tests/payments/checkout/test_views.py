@@ -277,7 +277,7 @@ EXPECTED_STATUS = {
     "OrderAmountRefused": 409,
     "PaymentInProgress": 409,
     "PaymentDeclined": 402, "PaymentNeedsCard": 402, "PaymentIntentMissing": 402,
-    "PaymentInvalid": 400,
+    "PaymentInvalid": 400, "PaymentRefusedForShop": 409,
     "PaymentRateLimited": 429,
     "PaymentUnavailable": 503,
 }
