@@ -304,8 +304,9 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             if back:
                 context["back"] = back
             context["at_work"] = record.status in ops_actions.AT_WORK
-            context["can_stop"] = context["at_work"] and request.user.has_perm(
-                f"payments.{ops_actions.ACTION_PERMISSIONS[record.kind]}")
+            context["can_stop"] = context["at_work"] and record.stop_requested_at is None \
+                and request.user.has_perm(
+                    f"payments.{ops_actions.ACTION_PERMISSIONS[record.kind]}")
             # The page's status line (role="status"), which opsaction.js keeps current.
             context["progress_words"] = self.progress(record)
             context["summary_words"] = "" if context["at_work"] else \
@@ -374,7 +375,9 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         """"At work: 3 of 10", "Done", "Stopped by an error"."""
         if action.status in (OpsAction.Status.QUEUED, OpsAction.Status.RUNNING):
             finished = action.done + action.skipped
-            return f"{action.get_status_display()}: {finished} of {action.requested} done"
+            state = gettext("Stopping") if action.stop_requested_at else \
+                action.get_status_display()
+            return f"{state}: {finished} of {action.requested} done"
         return action.get_status_display()
 
 

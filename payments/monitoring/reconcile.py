@@ -150,7 +150,8 @@ class Work:
 def month_bounds(*, month: str, now: datetime | None = None) -> tuple[datetime, datetime]:
     """"2026-11": its first and the next month's first midnight in the site's time zone
     (an accountant's month, as the admin's dates read), the end no later than now.
-    ValueError for anything else, a month not begun, or one older than ``DAYS_MAX``."""
+    ValueError for anything else, a month not begun, or one that ended more than
+    ``DAYS_MAX`` days ago."""
     match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
     if match is None or not 1 <= int(match[2]) <= 12:
         raise ValueError(f"month must be written YYYY-MM, such as 2026-11, not {month!r}")
@@ -161,8 +162,8 @@ def month_bounds(*, month: str, now: datetime | None = None) -> tuple[datetime, 
     now = (now or timezone.now()).replace(microsecond=0)
     if since > now:
         raise ValueError(f"{month} has not begun")
-    if now - since > timedelta(days=DAYS_MAX):
-        raise ValueError(f"{month} began more than {DAYS_MAX} days ago")
+    if now - until > timedelta(days=DAYS_MAX):  # last December stays in reach all January
+        raise ValueError(f"{month} ended more than {DAYS_MAX} days ago")
     return since, min(until, now + timedelta(seconds=1))
 
 

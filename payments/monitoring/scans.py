@@ -349,7 +349,10 @@ def _stale_decide(scan: Scan, intent: IntentData) -> None:
             source=SCAN, actor=actor,
             before_confirm=lambda: incidents.incident_finalize_sent(stripe_id=intent.id))
     except CheckoutError as error:  # declined, or the shopper got there first
-        log.info("auto-finalize of %s: %s", intent.id, error.message)
+        cause = error.__cause__  # Stripe's failure in ops' words, not the shopper's
+        log.info("auto-finalize of %s: %s", intent.id,
+                 gateway.failure_for_ops(error=cause)
+                 if isinstance(cause, gateway.PaymentError) else error.message)
         if not isinstance(error, PaymentUnavailable):  # Stripe answered: no payment of ours
             incidents.incident_finalize_sent(stripe_id=intent.id, sent=False)
         return

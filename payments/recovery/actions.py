@@ -44,6 +44,7 @@ from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.checkout.services import checkout_cancel, checkout_finalize, checkout_order_held
 from payments.checkout.status import payment_status_record_missing
 from payments.monitoring import refresh
+from payments.monitoring.incidents import incident_finalize_sent
 from payments.monitoring.leases import lease_hold, lease_ttl
 from payments.monitoring.models import Incident, ScanLock
 from payments.recovery.links import recovery_link_create, recovery_link_mail
@@ -94,8 +95,7 @@ ACTION_PERMISSIONS = {Action.CONFIRM: "confirm_payment",
                       Action.CANCEL: "cancel_payment", Action.REFRESH: "refresh_payment"}
 ACCESS_WITHDRAWN = gettext_noop("not done: the user who started this action no longer has "
                                 "access (the payment is as it was)")
-STOPPED_BY_OPS = gettext_noop("not done: the action was stopped (the payment is as it "
-                              "was)")
+STOPPED_BY_OPS = gettext_noop("stopped before its turn (the payment is as it was)")
 # Why a payment is skipped when its incident has ended already.
 ALREADY = {Incident.Status.RECOVERED: gettext_noop("already recovered (paid later)"),
            Incident.Status.AUTO_FINALIZED: gettext_noop("already auto-finalized"),
@@ -600,6 +600,9 @@ def _confirm_outcome_learn(incident: Incident, actor: str) -> str | None:
     """A confirm whose answer was lost, or kept by Stripe as a 500 after it did the work:
     the card may have been charged. One read of the intent says (and records it); None
     when it went through (the action confirmed it), otherwise why it is not known."""
+    # Ours was the last confirm sent: if the read finds it paid, ops paid it, not a
+    # sweep's earlier confirm that failed (it labelled the incident "Auto-finalized").
+    incident_finalize_sent(stripe_id=incident.stripe_id, sent=False)
     try:
         refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
     except gateway.PaymentError:

@@ -43,7 +43,7 @@ def days_argument(value: str) -> int:
 
 
 def month_argument(value: str) -> str:
-    """``--month YYYY-MM``: a month begun, within ``reconcile.DAYS_MAX`` days."""
+    """``--month YYYY-MM``: a month begun, ended within ``reconcile.DAYS_MAX`` days."""
     try:
         reconcile.month_bounds(month=value)
     except ValueError as error:

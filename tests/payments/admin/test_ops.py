@@ -541,7 +541,7 @@ def test_stop_on_the_progress_page_stops_an_action_and_says_so(product, sandbox,
         "Stopping: the payment at work finishes, the others are left as they were."]
     page = response.content.decode()
     assert "<strong>Stopped by ops</strong>" in page and "Stop this action" not in page
-    assert "0 canceled, 2 skipped: not done: the action was stopped" in page
+    assert "0 canceled, 2 skipped: stopped before its turn" in page
     record.refresh_from_db()
     assert record.status == OpsAction.Status.STOPPED and record.stop_requested_by == olga
     assert not [c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]
@@ -582,3 +582,21 @@ def test_stop_needs_the_ops_actions_page_too(product, sandbox, ops):
     assert client.post(f"/admin/payments/opsaction/{record.pk}/stop/").status_code == 403
     record.refresh_from_db()
     assert record.status == OpsAction.Status.QUEUED and record.stop_requested_at is None
+
+
+def test_a_stop_asked_of_a_running_action_reads_stopping_without_the_button(product,
+                                                                             sandbox, ops):
+    """After Stop the page still said "At work" and offered Stop again (user test)."""
+    from tests.payments.admin.test_accessibility import action_at_work
+
+    olga = User.objects.get(username="olga")
+    incidents = [abandoned(product, sandbox, authenticated=False)[1] for _ in range(2)]
+    record = action_at_work(user=olga, incidents=incidents)  # a worker has it
+    stop_url = f"/admin/payments/opsaction/{record.pk}/stop/"
+    assert "Stop this action" in ops.get(progress_url(record, LIST)).content.decode()
+    ops.post(stop_url)
+    record.refresh_from_db()
+    assert record.status == OpsAction.Status.RUNNING and record.stop_requested_at
+    page = ops.get(progress_url(record, LIST)).content.decode()
+    assert "<strong>Stopping: 0 of 2 done</strong>" in page
+    assert "Stop this action" not in page

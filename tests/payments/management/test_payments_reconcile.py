@@ -134,7 +134,7 @@ def test_a_calendar_month_of_the_sites_time_zone_is_reconciled(sandbox, product,
 
 @pytest.mark.parametrize(("month", "message"), [
     ("2026-13", "month must be written YYYY-MM"), ("Nov 2026", "month must be written"),
-    ("2999-01", "2999-01 has not begun"), ("2020-01", "began more than 365 days ago"),
+    ("2999-01", "2999-01 has not begun"), ("2020-01", "ended more than 365 days ago"),
 ])
 def test_a_bad_month_is_refused_before_anything_runs(sandbox, db, month, message):
     with pytest.raises(CommandError, match=message):
@@ -146,3 +146,15 @@ def test_days_and_a_month_together_are_refused(sandbox, db):
     with pytest.raises(CommandError, match="not allowed with argument"):
         call_command("payments_reconcile", "--days", "3", "--month", "2026-11",
                      stdout=io.StringIO())
+
+
+def test_last_year_end_stays_in_reach(sandbox, db):
+    """2025-12 was refused on 7 December 2026 ("began more than 365 days ago"): the year's
+    end could not be reconciled in January's closing (user test)."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    now = datetime(2026, 12, 7, 19, 0, tzinfo=timezone.get_current_timezone())
+    since, until = reconcile.month_bounds(month="2025-12", now=now)
+    assert (since.year, since.month, until.year, until.month) == (2025, 12, 2026, 1)

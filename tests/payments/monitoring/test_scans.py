@@ -263,6 +263,18 @@ def test_an_auto_finalize_whose_answer_was_lost_is_labelled_auto_finalized(
                 if c["method"] == "POST"]) == 1  # Stripe's one confirm was the sweep's
 
 
+def test_a_failed_auto_finalize_is_logged_in_ops_words(shopper, sandbox, caplog):
+    """It logged the shopper's "We could not reach our payment provider. Nothing was
+    charged twice; please try again in a moment." (user test)."""
+    intent_id = authenticated_and_left(shopper, sandbox)
+    sweeps_confirm_fails(sandbox, intent_id, action="drop", when="before")
+    with caplog.at_level("INFO", logger="payments.monitoring.scans"):
+        scans.scan_stale()
+    assert f"auto-finalize of {intent_id}: no answer from Stripe, or a server error" \
+        in caplog.text
+    assert "Nothing was charged twice" not in caplog.text
+
+
 @pytest.mark.parametrize(("dropped", "ends_as"), [
     ("after", IncidentStatus.AUTO_FINALIZED),  # Stripe paid at the sweep's confirm
     ("before", IncidentStatus.RECOVERED)])  # Stripe never saw it: the shopper's paid

@@ -336,8 +336,8 @@ def test_stop_mid_run_finishes_the_payment_at_work_and_leaves_the_others(
     record.refresh_from_db()
     assert record.status == OpsAction.Status.STOPPED and record.finished_at
     assert record.stop_requested_by == colleague and (record.done, record.skipped) == (1, 2)
-    assert record.summary == ("1 canceled, 2 skipped: not done: the action was stopped "
-                              "(the payment is as it was)")
+    assert record.summary == ("1 canceled, 2 skipped: stopped before its turn (the payment "
+                              "is as it was)")
     assert len([c for c in server_calls(sandbox) if c["path"].endswith("/cancel")]) == 1
     assert sorted(Incident.objects.filter(pk__in=[i.pk for i in incidents])
                   .values_list("status", flat=True)) == ["canceled", "open", "open"]
@@ -422,4 +422,20 @@ def test_confirm_now_met_by_a_500_before_stripe_did_anything_says_try_again(
     assert shopper.order_now().status == Order.Status.OPEN
     incident.refresh_from_db()
     assert execute("confirm", [incident], ops).message == "1 confirmed"
+    assert shopper.order_now().status == Order.Status.PAID
+
+
+def test_confirm_now_after_a_sweeps_failed_one_is_labelled_recovered_by_ops(
+        product, sandbox, ops):
+    """The sweep's confirm had failed (its send noted), then ops' confirm did the work and
+    met a 500: the read labelled the incident "Auto-finalized" (user test)."""
+    from payments.monitoring.incidents import incident_finalize_sent
+
+    shopper, incident = shopper_abandoned(product, sandbox, authenticated=True)
+    incident_finalize_sent(stripe_id=incident.stripe_id)  # the sweep's, answer lost
+    sandbox.add_fault(method="POST", path=f"/v1/payment_intents/{incident.stripe_id}/confirm",
+                      count=1, status=500, when="stored_after")
+    assert execute("confirm", [incident], ops).message == "1 confirmed"
+    incident.refresh_from_db()
+    assert incident.status == "recovered"
     assert shopper.order_now().status == Order.Status.PAID
