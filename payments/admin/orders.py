@@ -50,7 +50,12 @@ from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
 from payments.monitoring.models import ReconciliationMismatch
 from payments.monitoring.selectors import EXPIRY_MEANING
-from payments.shop.limits import price_minimum_warning, price_refusal_words
+from payments.shop.limits import (
+    currency_refused,
+    currency_refused_forget,
+    price_minimum_warning,
+    price_refusal_words,
+)
 from payments.shop.models import Order, OrderLine, Product
 from payments.shop.selectors import TOTALS_ROWS_MAX, order_totals_by_currency
 from payments.stripe.facts import card_brand_label, code_label
@@ -92,6 +97,14 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Product, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if currency_refused(currency=obj.currency):
+            # Stripe refused it lately: said, and asked again at the next payment (the
+            # merchant may have enabled it in Stripe's Dashboard since).
+            messages.warning(request, gettext(
+                "Stripe refused card payments in %(currency)s for this account lately; "
+                "the shop offers them again from now, but check that your Stripe account "
+                "takes %(currency)s.") % {"currency": obj.currency.upper()})
+            currency_refused_forget(currency=obj.currency)
         # Saved all the same: several make a cart Stripe charges.
         warning = price_minimum_warning(price=obj.price, currency=obj.currency)
         if warning:

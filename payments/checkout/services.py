@@ -55,7 +55,7 @@ from payments.checkout.status import (
     payment_status_record,
     payment_status_record_missing,
 )
-from payments.shop.limits import order_refusal_words
+from payments.shop.limits import currency_refused_note, order_refusal_words
 from payments.shop.models import Order
 from payments.stripe import facts, gateway
 from payments.stripe.gateway import IntentData
@@ -543,6 +543,8 @@ def _invalid_request_words(attempt: PaymentAttempt, error: gateway.InvalidReques
     log.error("Stripe refused the payment request of %s (%s %s; %s, param %s): %s",
               attempt.order.reference, attempt.amount, attempt.currency, error.code,
               error.param, error.message)
+    if error.param == "currency":
+        currency_refused_note(currency=attempt.currency)
     if error.param in ("amount", "currency"):
         return _("This order cannot be paid by card: our payment provider does not accept "
                  "its total in %(currency)s. Nothing was charged; please contact the "

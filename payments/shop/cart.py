@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.translation import gettext as _
 
-from payments.shop.limits import charge_limit_words
+from payments.shop.limits import charge_limit_words, currency_refusal_words
 from payments.shop.models import Product
 
 SESSION_KEY = "cart"
@@ -99,7 +99,8 @@ class CartSummary:
         one total). The cart offers no checkout while there is a reason."""
         if self.total is None or not self.lines:
             return ""
-        return charge_limit_words(amount=self.total, currency=self.currency)
+        return currency_refusal_words(currency=self.currency) or \
+            charge_limit_words(amount=self.total, currency=self.currency)
 
     @property
     def version(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
 from django.utils.translation import gettext
 
 from payments.shop.money import money_localized
@@ -14,6 +15,40 @@ from payments.stripe.facts import CHARGE_MAXIMUM, charge_minimum
 
 if TYPE_CHECKING:  # the models import this module's neighbours
     from payments.shop.models import Order
+
+
+# A currency Stripe refused for this account (``currency_refused_note``): every process
+# stops offering card payments in it for a day, or until the merchant saves a product.
+CURRENCY_REFUSED_KEY = "payments:currency-refused:{currency}"
+CURRENCY_REFUSED_SECONDS = 24 * 3600
+
+
+def currency_refused_note(*, currency: str) -> None:
+    """Stripe refused to charge in ``currency`` for this account ("Invalid currency"):
+    every shopper would meet the same refusal, so the cart, the order page and ``/pay``
+    say so instead of asking Stripe again (a NGN product failed every shopper)."""
+    cache.set(CURRENCY_REFUSED_KEY.format(currency=currency.lower()), True,
+              CURRENCY_REFUSED_SECONDS)
+
+
+def currency_refused_forget(*, currency: str) -> None:
+    """The merchant saved a product in ``currency`` (the account may take it now): the
+    next payment asks Stripe again."""
+    cache.delete(CURRENCY_REFUSED_KEY.format(currency=currency.lower()))
+
+
+def currency_refused(*, currency: str) -> bool:
+    return bool(cache.get(CURRENCY_REFUSED_KEY.format(currency=currency.lower())))
+
+
+def currency_refusal_words(*, currency: str) -> str:
+    """For the shopper's pages (one cache read): "" unless Stripe refused ``currency`` for
+    this account lately. ``/pay`` does not ask (a read on every payment); Stripe says it
+    again there."""
+    if not currency_refused(currency=currency):
+        return ""
+    return gettext("Our payment provider does not accept card payments in "
+                   "%(currency)s.") % {"currency": currency.upper()}
 
 
 def charge_limit_words(*, amount: int, currency: str) -> str:
@@ -32,11 +67,13 @@ def charge_limit_words(*, amount: int, currency: str) -> str:
     return ""
 
 
-def order_refusal_words(*, order: Order) -> str:
+def order_refusal_words(*, order: Order, known_refusals: bool = False) -> str:
     """Why an order placed before the cart checked the limits can never be paid by card,
     and what to do instead; "" when it can be paid. The order's page says it in place of
-    the card form, and ``/pay`` answers it."""
-    words = charge_limit_words(amount=order.amount, currency=order.currency)
+    the card form (``known_refusals``: and a currency Stripe refused lately), and
+    ``/pay`` answers it."""
+    words = (known_refusals and currency_refusal_words(currency=order.currency)) or \
+        charge_limit_words(amount=order.amount, currency=order.currency)
     if not words:
         return ""
     return words + " " + gettext("This order cannot be paid by card; please place a new "

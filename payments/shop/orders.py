@@ -78,7 +78,8 @@ def orders_awaiting_payment(*, session: SessionBase, limit: int = 5) -> list[Ord
         return []
     found = Order.objects.filter(reference__in=references, status=Order.Status.OPEN
                                  ).order_by("-created_at")
-    return [order for order in found if not order_refusal_words(order=order)][:limit]
+    return [order for order in found
+            if not order_refusal_words(order=order, known_refusals=True)][:limit]
 
 
 def order_references(*, session: SessionBase) -> list[str]:

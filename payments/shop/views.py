@@ -132,7 +132,8 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
         raise Http404(_("No such order."))
     # An order Stripe would refuse to charge (placed before the cart checked the limits)
     # says so in place of a card form that could only fail.
-    refusal = order_refusal_words(order=found) if found.status == Order.Status.OPEN else ""
+    refusal = order_refusal_words(order=found, known_refusals=True) \
+        if found.status == Order.Status.OPEN else ""
     return render(request, "payments/order.html", {
         "order": found, "lines": found.lines.all(), "refusal": refusal,
         "can_pay": found.status == Order.Status.OPEN and not refusal,

@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from payments.models import Order, PaymentAttempt, PaymentEvent
+from payments.models import Order, PaymentAttempt, PaymentEvent, Product
+from payments.shop.limits import currency_refused, currency_refused_forget
 from tests.conftest import ApplicationClient
 from tests.payments.conftest import Shopper, server_calls
 from tests.payments.factories import order_of
@@ -20,6 +21,15 @@ NBSP = "\u00a0"
 def language_reset():
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def refusals_forgotten():
+    """The mark of a refused currency lives in the cache (Redis under .ci/run), which
+    outlives a test."""
+    currency_refused_forget(currency="ngn")
+    yield
+    currency_refused_forget(currency="ngn")
 
 
 def shopper_of(order: Order, **headers: str) -> Shopper:
@@ -105,3 +115,37 @@ def test_an_old_order_below_the_minimum_shows_why_in_place_of_a_card_form(db):
     # The cart's way back lists only the order a card can pay.
     cart = shopper.client.get("/cart/").content.decode()
     assert payable.reference in cart and below.reference not in cart
+
+
+def test_after_stripe_refuses_a_currency_the_shop_stops_offering_it(site_on_sandbox,
+                                                                    sandbox, db):
+    """An NGN product failed every shopper, each invited to try another card, and the
+    reloaded order page offered its card form again (user test)."""
+    from django.contrib.auth.models import User
+
+    order = order_of(("Bead necklace", 500000, 1), currency="ngn")
+    shopper = shopper_of(order)
+    assert shopper.pay(payment_method_id="pm_card_visa",
+                       order_reference=order.reference).status_code == 409
+    assert currency_refused(currency="ngn")
+    page = shopper.client.get(f"/orders/{order.reference}/").content.decode()
+    assert ("Our payment provider does not accept card payments in NGN. This order cannot "
+            "be paid by card; please place a new order from your cart.") in page
+    assert 'id="payment-form"' not in page
+    # A new cart in NGN: said beside the total, and no checkout.
+    Product.objects.create(sku="beads", name="Beads", price=500000, currency="ngn")
+    shopper.client.post("/cart/", {"action": "add", "sku": "beads", "quantity": 1})
+    cart = shopper.client.get("/cart/").content.decode()
+    assert "Our payment provider does not accept card payments in NGN." in cart
+    assert 'href="/checkout/"' not in cart
+    # The merchant saves the product (the account may take NGN now): told, and the next
+    # payment asks Stripe again.
+    merchant = ApplicationClient()
+    merchant.force_login(User.objects.create_superuser("boss", "boss@example.com", "x"))
+    product = Product.objects.get(sku="beads")
+    saved = merchant.post(f"/admin/payments/product/{product.pk}/change/", {
+        "name": "Beads", "description": "", "price": "500000", "currency": "ngn",
+        "active": "on"}, follow=True)
+    assert "Stripe refused card payments in NGN for this account lately" in \
+        saved.content.decode()
+    assert not currency_refused(currency="ngn")
