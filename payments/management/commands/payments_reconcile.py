@@ -101,14 +101,17 @@ def report(run: ReconciliationRun, *, month: str | None = None) -> str:
         return f"{head}; another run is under way, nothing done."
     lines = [f"{head} in {run.duration_seconds or 0:.1f} s, {run.stripe_calls:,} Stripe "
              "calls."]
+    if run.status != ReconciliationRun.Status.DONE:
+        # Its counts are those of a comparison cut short: "0 paid orders" read as the
+        # shop's (user test).
+        lines.append(f"Error: {run.errors}")
+        lines.append("Nothing was compared to the end, and nothing was resolved.")
+        return "\n".join(lines)
     lines.append(f"Compared at Stripe: {run.intents_compared:,} payment intents of this shop "
                  f"({run.intents_outside:,} others on the account not compared), "
                  f"{run.charges_compared:,} charges.")
     lines.append(f"Compared here: {run.attempts_compared:,} payment attempts, "
                  f"{run.orders_paid:,} paid orders.")
-    if run.status != ReconciliationRun.Status.DONE:
-        lines.append(f"Error: {run.errors}")
-        return "\n".join(lines)
     lines.append(f"Mismatches: {run.mismatches_found:,} ({run.mismatches_new:,} new, "
                  f"{run.mismatches_resolved:,} earlier ones resolved).")
     found = reconcile.reconciliation_found_counts(run=run)

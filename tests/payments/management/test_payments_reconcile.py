@@ -78,6 +78,9 @@ def test_a_failed_run_exits_three_and_says_so(sandbox, db):
     assert failed.value.returncode == 3
     assert "the reconciliation failed: Stripe kept failing" in str(failed.value)
     assert "Error: Stripe kept failing" in out.getvalue()
+    # Not "Compared here: 0 payment attempts, 0 paid orders", read as the shop's.
+    assert "Compared here" not in out.getvalue()
+    assert "Nothing was compared to the end, and nothing was resolved." in out.getvalue()
 
 
 def test_another_run_under_way_exits_three(sandbox, db):
