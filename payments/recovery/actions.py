@@ -299,9 +299,17 @@ def _stop_requested(record: OpsAction) -> bool:
 
 
 def _stopped(record: OpsAction) -> Outcome:
-    """End the action as stopped: its payments not yet acted on say so."""
-    record.items.filter(result=Result.PENDING).update(
-        result=Result.SKIPPED, detail=STOPPED_BY_OPS, finished_at=timezone.now())
+    """End the action as stopped: its payments not yet acted on say so, or why the action
+    would have skipped them anyway (a card decline read "stopped before its turn" where
+    a finished action said "card decline"; user test)."""
+    by_detail: dict[str, list[int]] = {}
+    for item in record.items.filter(result=Result.PENDING).select_related(
+            "incident__attempt", "incident__order"):
+        detail = _skip_reason(record.kind, item.incident, set()) or STOPPED_BY_OPS
+        by_detail.setdefault(detail, []).append(item.pk)
+    for detail, pks in by_detail.items():
+        OpsActionItem.objects.filter(pk__in=pks, result=Result.PENDING).update(
+            result=Result.SKIPPED, detail=detail, finished_at=timezone.now())
     _counts_save(record)
     outcome = _outcome(record)
     OpsAction.objects.filter(pk=record.pk).update(

@@ -21,6 +21,7 @@ from payments.models import Incident, OpsAction, Order, PaymentAttempt, Recovery
 from payments.recovery import actions
 from tests.conftest import need
 from tests.payments.conftest import server_calls, shopper_abandoned
+from tests.payments.factories import incident_of
 
 pytestmark = pytest.mark.usefixtures("quick_scans")
 
@@ -439,3 +440,18 @@ def test_confirm_now_after_a_sweeps_failed_one_is_labelled_recovered_by_ops(
     incident.refresh_from_db()
     assert incident.status == "recovered"
     assert shopper.order_now().status == Order.Status.PAID
+
+
+def test_a_stopped_action_says_why_it_would_have_skipped_a_payment_anyway(product, sandbox,
+                                                                           ops):
+    """A card decline in a stopped action read "stopped before its turn"; a finished one
+    says "card decline (nothing for ops to do)" (user test)."""
+    left = shopper_abandoned(product, sandbox, authenticated=False)[1]
+    declined = incident_of(Incident.Kind.CARD_DECLINED)
+    record = actions.recovery_issue(action="cancel", incidents=[left, declined], user=ops)
+    actions.recovery_submit(token=record.pk, action="cancel", user=ops,
+                            reason="requested_by_customer")
+    actions.recovery_stop(action_id=record.pk, user=ops)
+    details = dict(record.items.values_list("incident_id", "detail"))
+    assert details == {left.pk: actions.STOPPED_BY_OPS,
+                       declined.pk: "card decline (nothing for ops to do)"}
