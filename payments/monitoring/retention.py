@@ -4,7 +4,7 @@
 - ``ScanRun``: 2–4 rows a minute. Rows older than ``PAYMENTS_RETAIN_SCAN_RUNS_DAYS`` go,
   except each kind's latest finished run (by start and by finish), however old: /metrics'
   ``payments_scan_last_success_age_seconds`` and the stale sweep's catch-up
-  (``scans._stale_catching_up``) read it, and without it a backfill last run in spring
+  (``scans._stale_last_done``) read it, and without it a backfill last run in spring
   would vanish from the gauge and the sweep would catch up each time.
 - A ``running`` ScanRun whose worker was killed (kill -9, the hard time limit, out of
   memory) never gets its ``finally``: it is marked failed once older than

@@ -272,7 +272,8 @@ def _stale(scan: Scan) -> None:
     found_left = Incident.objects.filter(stripe_id=OuterRef("stripe_id"),
                                          kind=Incident.Kind.ACTION_ABANDONED)
     unread = ~Exists(found_left)
-    if _stale_catching_up(scan, now):
+    last_done = _stale_last_done(scan)
+    if last_done is None or now - last_done > STALE_CATCH_UP_AFTER:  # catching up
         unread |= Q(requires_action_at__gte=now - STALE_CATCH_UP_WITHIN)
     waiting = PaymentAttempt.objects.filter(
         # At the bank's challenge: read once, when the sweep finds it left there.
@@ -292,7 +293,7 @@ def _stale(scan: Scan) -> None:
                                           actor=f"scan:{scan.run.pk}")
             continue
         _stale_decide(scan, intent)
-    _lost_creates(scan, now, _stale_last_done(scan))
+    _lost_creates(scan, now, last_done)
     _awaiting_confirmation(scan, action_before, confirmation_before)
     _stale_outside(scan, action_before)
 
@@ -301,12 +302,6 @@ def _stale_last_done(scan: Scan) -> datetime | None:
     """When the last sweep that finished began (None: none ever did)."""
     return ScanRun.objects.filter(kind=ScanRun.Kind.STALE, status=ScanRun.Status.DONE).exclude(
         pk=scan.run.pk).order_by("-started_at").values_list("started_at", flat=True).first()
-
-
-def _stale_catching_up(scan: Scan, now: datetime) -> bool:
-    """No sweep finished within ``STALE_CATCH_UP_AFTER`` (or none ever)."""
-    last = _stale_last_done(scan)
-    return last is None or now - last > STALE_CATCH_UP_AFTER
 
 
 def _awaiting_confirmation(scan: Scan, action_before, confirmation_before) -> None:
