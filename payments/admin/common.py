@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.dates import MONTHS_3
 from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.timesince import timesince
@@ -279,6 +280,14 @@ class FriendlyFiltersMixin:
                                           "(a date that is not a date, say), so the list "
                                           "shows everything."))
         return HttpResponseRedirect(path or request.path)
+
+
+def url_of_this_site(request: HttpRequest, url: str) -> str:
+    """``url`` if it leads back to this site (a page an action came from), else ""."""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+        return url
+    return ""
 
 
 # --- the date filter -------------------------------------------------------------------

@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
@@ -32,6 +31,7 @@ from payments.admin.common import (
     money_unbroken,
     order_admin_link,
     timestamp,
+    url_of_this_site,
 )
 from payments.admin.ops import engine_internals_visible
 from payments.admin.pagination import LargeTablePaginator
@@ -286,21 +286,14 @@ class OpsActionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             messages.success(request, gettext(
                 "Stopping: the payment at work finishes, the others are left as they were."))
         page = reverse("admin:payments_opsaction_change", args=[object_id])
-        back = self._back(request, request.POST.get("next", ""))
+        back = url_of_this_site(request, request.POST.get("next", ""))
         return HttpResponseRedirect(f"{page}?{urlencode({'next': back})}" if back else page)
-
-    def _back(self, request: HttpRequest, back: str) -> str:
-        """The page the action came from, if it is this site's."""
-        if back and url_has_allowed_host_and_scheme(
-                back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-            return back
-        return ""
 
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         record = self.get_object(request, object_id)
         context = {**(extra_context or {})}
         if record is not None:
-            back = self._back(request, request.GET.get("next", ""))
+            back = url_of_this_site(request, request.GET.get("next", ""))
             if back:
                 context["back"] = back
             context["at_work"] = record.status in ops_actions.AT_WORK

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.text import capfirst
 from django.utils.timesince import timesince
 from django.utils.translation import gettext, ngettext
@@ -32,6 +32,7 @@ from payments.admin.common import (
     intent_status_label,
     money_unbroken,
     timestamp,
+    url_of_this_site,
 )
 from payments.monitoring.models import Incident
 from payments.recovery import actions as ops_actions
@@ -216,10 +217,7 @@ class OpsActionsMixin:
 
     def ops_back(self, request: HttpRequest, url: str) -> str:
         """Where the result is shown: the page the action came from, if it is ours."""
-        if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
-                                                   require_https=request.is_secure()):
-            return url
-        return reverse("admin:payments_incident_changelist")
+        return url_of_this_site(request, url) or reverse("admin:payments_incident_changelist")
 
     def ops_confirmation(self, request: HttpRequest, action: str, incidents, *, back: str,
                          form: OpsActionForm | None = None,
