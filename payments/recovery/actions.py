@@ -612,11 +612,11 @@ def _confirm_outcome_learn(incident: Incident, actor: str) -> str | None:
     # sweep's earlier confirm that failed (it labelled the incident "Auto-finalized").
     incident_finalize_sent(stripe_id=incident.stripe_id, sent=False)
     try:
-        refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN, actor=actor)
+        observed = refresh.intent_refresh(intent_id=incident.stripe_id, source=ADMIN,
+                                          actor=actor)
     except gateway.PaymentError:
         return CONFIRM_UNKNOWN
-    status = PaymentAttempt.objects.filter(pk=incident.attempt_id).values_list(
-        "status", flat=True).first()
+    status = observed.attempt.status if observed.attempt is not None else None
     if status == Status.SUCCEEDED:
         return None
     if status == Status.REQUIRES_CONFIRMATION:  # Stripe did nothing: as it was
