@@ -25,8 +25,8 @@ CURRENCY_REFUSED_SECONDS = 24 * 3600
 
 def currency_refused_note(*, currency: str) -> None:
     """Stripe refused to charge in ``currency`` for this account ("Invalid currency"):
-    every shopper would meet the same refusal, so the cart, the order page and ``/pay``
-    say so instead of asking Stripe again (a NGN product failed every shopper)."""
+    every shopper would meet the same refusal, so the cart and the order page say so
+    rather than offer a payment Stripe refuses (an NGN product failed every shopper)."""
     cache.set(CURRENCY_REFUSED_KEY.format(currency=currency.lower()), True,
               CURRENCY_REFUSED_SECONDS)
 
