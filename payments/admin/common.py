@@ -404,7 +404,16 @@ class DateRangeFilter(admin.DateFieldListFilter):
             (self.lookup_kwarg_since, range_from(), shown(self.lookup_kwarg_since)),
             (self.lookup_kwarg_upto, range_to(), shown(self.lookup_kwarg_upto))]
         self.form_type = "date"
-        yield from super().choices(changelist)
+        for choice, (_, link) in zip(super().choices(changelist), self.links, strict=True):
+            # Django compares the address's text with the link's; the list reads the
+            # address's moments in UTC (query_moments_in_utc), so compare moments.
+            yield {**choice, "selected": self._link_chosen(link)}
+
+    def _link_chosen(self, link: dict) -> bool:
+        if set(link) != set(self.date_params):
+            return False
+        return all(day_or_moment(self.date_params[key]) == value
+                   for key, value in link.items())
 
 
 # --- the values a filter offers ------------------------------------------------------

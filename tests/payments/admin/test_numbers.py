@@ -288,6 +288,25 @@ def test_past_7_days_in_the_list_is_the_dashboards_week(db, merchant):
     assert "today@example.com" in shown and "eighth@example.com" not in shown
 
 
+def test_a_chosen_quick_range_is_marked_as_chosen(db, merchant):
+    """The links carry moments in the site's zone; the list reads them in UTC: the chosen
+    one is still marked (it never was: "This month" looked like a typed From date)."""
+    def chosen(page) -> list[str]:  # in the first date filter (the list has two)
+        [first_dates, *_] = (block for block in page.content.decode().split("<details ")
+                             if "Any date" in block)
+        return re.findall(r'<li class="selected">\s*<a href="[^"]*">([^<]+)</a>', first_dates)
+
+    listing = merchant.get(LIST)
+    assert "Any date" in chosen(listing)
+    links = dict((label, html.unescape(href)) for href, label in
+                 reversed(re.findall(r'<a href="([^"]+)">([^<]+)</a>', listing.content.decode())))
+    for label in ("Today", "Past 7 days", "This month", "This year"):
+        page = merchant.get(LIST + links[label])
+        assert label in chosen(page) and "Any date" not in chosen(page), label
+    typed = merchant.get(LIST + "?intent_created_at__gte=" + timezone.localdate().isoformat())
+    assert not {"Any date", "Today"} & set(chosen(typed))
+
+
 def test_the_time_zone_comes_from_the_environment():
     from tests.paymentsite.test_settings import refused, values
 
