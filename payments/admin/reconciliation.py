@@ -36,7 +36,8 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "trigger", ("started_at", DateRangeFilter)]
     fields = ["status", "trigger", "window_range", "started", "finished", "duration",
               "stripe_calls", "intents_compared", "intents_outside", "charges_compared",
-              "attempts_compared", "orders_paid", "mismatches_found", "mismatches_new",
+              "attempts_compared", "orders_paid", "money_at_stripe_text",
+              "money_here_text", "mismatches_found", "mismatches_new",
               "mismatches_resolved", "mailed", "mismatches_link", "errors"]
     readonly_fields = fields
 
@@ -73,6 +74,24 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if run.finished_at is None:
             return gettext("running")
         return duration_short(run.finished_at - run.started_at)
+
+    @admin.display(description=_("Money at Stripe"))
+    def money_at_stripe_text(self, run: ReconciliationRun) -> str:
+        """Per currency, never summed; a run cut short compared only part of it."""
+        return self._money(run, run.money_at_stripe)
+
+    @admin.display(description=_("Money here"))
+    def money_here_text(self, run: ReconciliationRun) -> str:
+        return self._money(run, run.money_here)
+
+    @staticmethod
+    def _money(run: ReconciliationRun, money: dict[str, int]) -> str:
+        if run.status != ReconciliationRun.Status.DONE:
+            return EMPTY
+        if not money:
+            return gettext("none")
+        return " · ".join(money_unbroken(amount, currency)
+                          for currency, amount in sorted(money.items()))
 
     # Short headers: the columns fit a 1280 px screen next to the filters.
     @admin.display(description=_("Calls"), ordering="stripe_calls")

@@ -228,6 +228,16 @@ class ReconciliationRun(models.Model):
     attempts_compared = models.PositiveIntegerField(_("attempts compared"), default=0)
     orders_paid = models.PositiveIntegerField(_("orders paid"), default=0,
                                               help_text=_("Orders of the window paid here."))
+    # Per currency, in minor units: the month's money as Stripe and the shop each hold it,
+    # for an accountant to read side by side ({"eur": 123450, "jpy": 4500}).
+    money_at_stripe = models.JSONField(
+        _("money at Stripe"), default=dict, blank=True,
+        help_text=_("What the charges of the window made for this shop's orders hold "
+                    "(captured, less refunds), per currency."))
+    money_here = models.JSONField(
+        _("money here"), default=dict, blank=True,
+        help_text=_("The amounts of the orders paid here in the window, per currency (the "
+                    "Orders list's totals with its Paid filter on the same days)."))
     mismatches_found = models.PositiveIntegerField(_("mismatches found"), default=0)
     mismatches_new = models.PositiveIntegerField(_("mismatches new"), default=0)
     mismatches_resolved = models.PositiveIntegerField(_("mismatches resolved"), default=0)

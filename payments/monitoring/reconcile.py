@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
@@ -45,6 +46,7 @@ from payments.monitoring.leases import Lease, lease_hold
 from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
 from payments.shop.models import Order
 from payments.stripe import gateway
+from payments.stripe.facts import money_format
 from payments.stripe.gateway import ChargeData, IntentData
 
 log = logging.getLogger(__name__)
@@ -217,6 +219,13 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
         return run
 
 
+def money_text(money: dict[str, int]) -> str:
+    """A run's money per currency, never summed across currencies: "1,234.50 EUR ·
+    4,500 JPY"; "none" for no money."""
+    return " · ".join(money_format(amount=amount, currency=currency)
+                      for currency, amount in sorted(money.items())) or "none"
+
+
 def reconciliation_found_counts(*, run: ReconciliationRun) -> dict[str, int]:
     """What ``run`` found, by kind (every kind, zero included)."""
     counts = dict.fromkeys(Kind.values, 0)
@@ -292,6 +301,9 @@ def _charges_page(work: Work, charges: list[ChargeData]) -> None:
                 continue
             work.order_of_intent[intent_id] = reference
         work.taken.setdefault(reference, {})[charge.id] = charge.money_taken
+        money = work.run.money_at_stripe
+        money[charge.currency.lower()] = money.get(charge.currency.lower(), 0) + \
+            charge.money_taken
         created = work.order_created.get(reference, charge.created)
         work.order_created[reference] = min(created, charge.created)
 
@@ -328,6 +340,10 @@ def _ours_in_window(work: Work, *, since: datetime, until: datetime) -> None:
     work.run.attempts_compared = attempts.count()
     work.run.orders_paid = Order.objects.filter(
         created_at__gte=since, created_at__lt=until, status=Order.Status.PAID).count()
+    paid = Order.objects.filter(paid_at__gte=since, paid_at__lt=until,
+                                status=Order.Status.PAID).order_by()
+    work.run.money_here = {row["currency"].lower(): row["amount"] for row in
+                           paid.values("currency").annotate(amount=Sum("amount"))}
     succeeded = attempts.filter(status=Status.SUCCEEDED, stripe_id__isnull=False)
     work.candidates.update(stripe_id for stripe_id in succeeded.values_list(
         "stripe_id", flat=True).iterator() if stripe_id not in work.order_of_intent)

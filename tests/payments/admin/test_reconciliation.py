@@ -46,6 +46,9 @@ def test_both_roles_read_runs_and_mismatches_and_change_nothing(found, group):
     run_page = client.get(reverse("admin:payments_reconciliationrun_change", args=[found.pk]))
     assert run_page.status_code == 200
     assert f"?last_run__id__exact={found.pk}" in run_page.content.decode()
+    # The money side by side: the order marked paid by hand has no payment date, so
+    # neither side counts it (as the Orders list's Paid filter does not).
+    assert run_page.content.decode().count("51.98\u00a0EUR") == 2  # 2 × 25.99
     # read-only: no add, no save, no delete
     assert client.get(reverse("admin:payments_reconciliationrun_add")).status_code == 403
     assert client.post(reverse("admin:payments_reconciliationmismatch_delete",

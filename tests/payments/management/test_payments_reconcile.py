@@ -45,8 +45,10 @@ def test_a_clean_shop_exits_zero_and_says_nothing_was_lost(sandbox, product, db)
     assert lines[1] == "Compared at Stripe: 1 payment intents of this shop (0 others on " \
                        "the account not compared), 1 charges."
     assert lines[2] == "Compared here: 1 payment attempts, 1 paid orders."
-    assert lines[3] == "Mismatches: 0 (0 new, 0 earlier ones resolved)."
-    assert [line.split()[-1] for line in lines[4:9]] == ["0"] * 5
+    assert lines[3] == "Money at Stripe (the window's charges, less refunds): 51.98 EUR."
+    assert lines[4] == "Money here (orders paid in the window): 51.98 EUR."  # 2 × 25.99
+    assert lines[5] == "Mismatches: 0 (0 new, 0 earlier ones resolved)."
+    assert [line.split()[-1] for line in lines[6:11]] == ["0"] * 5
     assert lines[-1] == "Nothing lost: every payment of the window agrees with Stripe."
 
 
@@ -79,7 +81,7 @@ def test_a_failed_run_exits_three_and_says_so(sandbox, db):
     assert "the reconciliation failed: Stripe kept failing" in str(failed.value)
     assert "Error: Stripe kept failing" in out.getvalue()
     # Not "Compared here: 0 payment attempts, 0 paid orders", read as the shop's.
-    assert "Compared here" not in out.getvalue()
+    assert "Compared here" not in out.getvalue() and "Money" not in out.getvalue()
     assert "Nothing was compared to the end, and nothing was resolved." in out.getvalue()
 
 

@@ -78,6 +78,10 @@ def test_a_clean_shop_reports_nothing_and_counts_what_it_compared(sandbox, produ
     assert run.intents_compared == 4 and run.intents_outside == 3
     assert run.charges_compared == 2 + 1 + 3  # two paid, one declined, the seeded
     assert (run.attempts_compared, run.orders_paid) == (4, 2)
+    # The money side by side, per currency; another integration's charges not in it.
+    paid_total = sum(Order.objects.filter(status=Order.Status.PAID).values_list(
+        "amount", flat=True))
+    assert run.money_at_stripe == run.money_here == {"eur": paid_total} and paid_total
     assert run.stripe_calls == 2  # one page of intents, one of charges
     assert run.finished_at >= run.started_at and run.trigger == "command"
     assert (run.window_end - run.window_start).total_seconds() == 86400
@@ -103,6 +107,8 @@ def test_a_second_charge_for_one_order_made_at_stripe_is_charged_twice(
     assert (mismatch.amount_here, mismatch.amount_at_stripe) == (order.amount, 2 * order.amount)
     assert mismatch.order == order and mismatch.status_at_stripe == "2 charges"
     assert (run.mismatches_found, run.mismatches_new) == (1, 1)
+    assert (run.money_at_stripe, run.money_here) == ({"eur": 2 * order.amount},
+                                                     {"eur": order.amount})
 
 
 def test_a_payment_confirmed_at_stripe_but_not_here_is_paid_at_stripe_only(
@@ -370,3 +376,9 @@ def test_a_past_month_reconciled_afterwards_resolves_nothing(sandbox, db):
 
     this_month = reconcile.reconciliation_run(month=now.strftime("%Y-%m"))  # up to now
     assert this_month.window_end > timezone.now() - timedelta(minutes=1)
+
+
+def test_money_is_written_per_currency_never_summed():
+    assert reconcile.money_text({"jpy": 4500, "eur": 123450, "kwd": 5120}) == \
+        "1,234.50 EUR · 4,500 JPY · 5.120 KWD"
+    assert reconcile.money_text({}) == "none"
