@@ -38,7 +38,9 @@ from django.utils.translation import gettext, pgettext
 
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.monitoring.selectors import period_bounds
+from payments.shop.limits import currency_refusal_warning
 from payments.shop.models import Order
+from payments.shop.selectors import product_currencies_refused
 from payments.stripe.facts import card_brand_label, code_label
 from payments.templatetags.money import money
 
@@ -288,6 +290,13 @@ def url_of_this_site(request: HttpRequest, url: str) -> str:
                                                require_https=request.is_secure()):
         return url
     return ""
+
+
+def currency_refusals_warn(request: HttpRequest) -> None:
+    """Say on a staff page that Stripe refused a currency products are priced in: the
+    shop stops offering it, and nothing in the admin said so until a product was saved."""
+    for currency in product_currencies_refused():
+        messages.warning(request, currency_refusal_warning(currency=currency))
 
 
 # --- the date filter -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from payments.admin.common import currency_refusals_warn
 from payments.mail.messages import in_words
 from payments.monitoring import selectors
 from payments.monitoring.models import Incident
@@ -256,6 +257,7 @@ def dashboard_view_for(site: AdminSite):
     def dashboard_view(request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm(PERMISSION):
             raise PermissionDenied
+        currency_refusals_warn(request)
         days = period_days(request.GET.get("days"))
         currency = currency_param(request.GET.get("currency"))
         now = timezone.now()

@@ -34,6 +34,7 @@ from payments.admin.common import (
     attempt_failure,
     card_label,
     code_short,
+    currency_refusals_warn,
     intent_short,
     intent_status_label,
     money_unbroken,
@@ -89,6 +90,11 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
     @admin.display(description=_("Price"), ordering="price")
     def price_display(self, product: Product) -> str:
         return money_unbroken(product.price, product.currency)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if request.method == "GET":
+            currency_refusals_warn(request)
+        return super().changelist_view(request, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Product | None = None):
         # Shoppers' carts hold products by SKU: renaming one emptied every cart holding it,

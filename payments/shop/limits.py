@@ -41,6 +41,23 @@ def currency_refused(*, currency: str) -> bool:
     return bool(cache.get(CURRENCY_REFUSED_KEY.format(currency=currency.lower())))
 
 
+def currencies_refused(*, currencies: list[str]) -> list[str]:
+    """Those of ``currencies`` Stripe refused lately, in one cache read, sorted."""
+    keys = {CURRENCY_REFUSED_KEY.format(currency=c.lower()): c.lower() for c in currencies}
+    return sorted(keys[key] for key, refused in cache.get_many(list(keys)).items() if refused)
+
+
+def currency_refusal_warning(*, currency: str) -> str:
+    """For staff: what the mark means and how to lift it (the merchant saw no sign of
+    it until a product in that currency was saved)."""
+    return gettext(
+        "Stripe refused card payments in %(currency)s for this account: shoppers are told "
+        "they cannot pay in %(currency)s (carts and orders in it offer no payment). Enable "
+        "%(currency)s in your Stripe account, then save one of its products here to offer "
+        "it again; otherwise the shop asks Stripe again in a day.") % {
+            "currency": currency.upper()}
+
+
 def currency_refusal_words(*, currency: str) -> str:
     """For the shopper's pages (one cache read): "" unless Stripe refused ``currency`` for
     this account lately. ``/pay`` does not ask (a read on every payment); Stripe says it

@@ -1,4 +1,5 @@
-"""Reads of orders for staff pages: the totals of a list of orders, per currency."""
+"""Reads of the shop for staff pages: the totals of a list of orders, per currency; the
+currencies Stripe refused that products are still priced in."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet, Sum
 
-from payments.shop.models import Order
+from payments.shop.limits import currencies_refused
+from payments.shop.models import Order, Product
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,11 @@ def order_totals_by_currency(*, orders: QuerySet[Order], rows_max: int | None = 
         return None
     return OrderTotals(count=count,
                        amounts=[(row["currency"], row["amount"] or 0) for row in rows])
+
+
+def product_currencies_refused() -> list[str]:
+    """The currencies of active products Stripe refused lately (``shop.limits``): one
+    query (a handful of currencies) and one cache read."""
+    currencies = Product.objects.filter(active=True).order_by().values_list(
+        "currency", flat=True).distinct()
+    return currencies_refused(currencies=list(currencies))

@@ -138,10 +138,14 @@ def test_after_stripe_refuses_a_currency_the_shop_stops_offering_it(site_on_sand
     cart = shopper.client.get("/cart/").content.decode()
     assert "Our payment provider does not accept card payments in NGN." in cart
     assert 'href="/checkout/"' not in cart
-    # The merchant saves the product (the account may take NGN now): told, and the next
-    # payment asks Stripe again.
+    # The merchant sees it on the dashboard and the products' list before saving any.
     merchant = ApplicationClient()
     merchant.force_login(User.objects.create_superuser("boss", "boss@example.com", "x"))
+    refused = "Stripe refused card payments in NGN for this account: shoppers are told"
+    for page in ("/admin/payments/dashboard/", "/admin/payments/product/"):
+        assert refused in merchant.get(page).content.decode(), page
+    # The merchant saves the product (the account may take NGN now): told, and the next
+    # payment asks Stripe again.
     product = Product.objects.get(sku="beads")
     saved = merchant.post(f"/admin/payments/product/{product.pk}/change/", {
         "name": "Beads", "description": "", "price": "500000", "currency": "ngn",
@@ -149,3 +153,4 @@ def test_after_stripe_refuses_a_currency_the_shop_stops_offering_it(site_on_sand
     assert "Stripe refused card payments in NGN for this account lately" in \
         saved.content.decode()
     assert not currency_refused(currency="ngn")
+    assert refused not in merchant.get("/admin/payments/product/").content.decode()
