@@ -29,6 +29,7 @@ from payments.shop.orders import (
     order_from_status_token,
     order_get_for_session,
     order_place,
+    orders_at_the_bank,
     orders_awaiting_payment,
 )
 from payments.shop.words import checkout_words
@@ -47,9 +48,12 @@ def cart(request: HttpRequest) -> HttpResponse:
         return redirect("cart")
     summary = cart_summary(session=request.session)
     _withdrawn_say(request, summary)
+    awaiting = orders_awaiting_payment(session=request.session)
+    at_the_bank = orders_at_the_bank(orders=awaiting)
     return render(request, "payments/cart.html", {
         "cart": summary, "lines": summary.lines,
-        "awaiting": orders_awaiting_payment(session=request.session)})
+        "awaiting": [(order, order.pk in at_the_bank) for order in awaiting],
+        "any_at_the_bank": bool(at_the_bank)})
 
 
 def _withdrawn_say(request: HttpRequest, summary: CartSummary) -> bool:
@@ -134,9 +138,12 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
     # says so in place of a card form that could only fail.
     refusal = order_refusal_words(order=found, known_refusals=True) \
         if found.status == Order.Status.OPEN else ""
+    can_pay = found.status == Order.Status.OPEN and not refusal
     return render(request, "payments/order.html", {
         "order": found, "lines": found.lines.all(), "refusal": refusal,
-        "can_pay": found.status == Order.Status.OPEN and not refusal,
+        "can_pay": can_pay,
+        # A payment left at the bank's check: Pay finishes it (checkout.js) first.
+        "at_the_bank": orders_at_the_bank(orders=[found]).get(found.pk, "") if can_pay else "",
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "checkout_messages": checkout_words()})

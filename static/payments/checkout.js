@@ -32,7 +32,9 @@
   var stripe = Stripe(form.dataset.publishableKey, { locale: form.dataset.locale || "auto" });
   var card = stripe.elements().create("card");
   card.mount("#card-element");
+  var cardEmpty = true;  // nothing typed in the card's field (Stripe.js's "empty")
   card.on("change", function (event) {
+    cardEmpty = !!event.empty;
     showError(event.error ? event.error.message : "");
   });
 
@@ -41,6 +43,10 @@
   // An intent whose bank step had no answer (the connection dropped): the bank may have
   // approved it, so the next click asks the server to confirm it, not the card again.
   var unanswered = null;
+  // A payment of this order left at the bank before the page was loaded (its second /pay
+  // lost, a reload at the modal): with no card typed, Pay finishes that payment; a card
+  // typed pays with it (the server confirms the same intent with the new card).
+  var atTheBank = form.dataset.atTheBank || null;
   button.disabled = false;  // rendered disabled: before this script, a click did nothing
 
   form.addEventListener("submit", function (event) {
@@ -51,6 +57,12 @@
     showError("");
     if (unanswered) {
       confirmOnServer(unanswered).catch(afterBankUnreachable(unanswered));
+      return;
+    }
+    if (atTheBank && cardEmpty) {
+      var left = atTheBank;
+      atTheBank = null;  // asked once: its answer says what comes next
+      confirmOnServer(left).catch(afterBankUnreachable(left));
       return;
     }
     stripe.createPaymentMethod({ type: "card", card: card })

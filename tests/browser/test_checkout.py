@@ -180,6 +180,27 @@ def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
     assert len([c for c in sandbox.requests("/v1/payment_methods") if c["publishable"]]) == 1
 
 
+@pytest.mark.parametrize("bank_approved", [True, False])
+def test_a_reload_after_the_bank_finishes_that_payment_not_a_new_one(
+        page, store, sandbox, stripe_client, bank_approved):
+    """The page's second /pay lost (or the shopper reloaded at the bank's modal): the
+    reloaded page asked for a card as if nothing had happened, and its cart said "nothing
+    was charged" (user test on a phone). Now Pay, with no card typed, finishes that
+    payment: confirmed if the bank approved, the bank asked again if it did not."""
+    from tests.browser.shoppers import shopper_leaves
+
+    order_url = shopper_leaves(page.context, store, complete_the_modal=bank_approved)
+    page.goto(order_url)
+    expect(page.locator("#order-status")).to_contain_text("Press Pay to finish that payment")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()  # no card typed
+    if not bank_approved:
+        page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
+    expect_paid(page)
+    [intent] = stripe_client.v1.payment_intents.list().data
+    assert intent.status == "succeeded"
+    assert len(stripe_client.v1.charges.list().data) == 1
+
+
 def test_an_intent_canceled_after_its_answer_was_lost_lets_the_next_card_pay(
         page, store, sandbox, stripe_client):
     """The page keeps a lost answer's intent for the next Pay, but a final 409 ("this

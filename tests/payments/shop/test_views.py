@@ -3,6 +3,7 @@ page, orders visible only to the session that placed them."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -12,6 +13,10 @@ from django.urls import reverse
 from payments.models import Order, Product
 from payments.shop.orders import order_status_token
 from tests.payments.conftest import shopper_with_order
+
+
+def html_text(page: str) -> str:
+    return html.unescape(page)
 
 
 def add(client: Client, **data):
@@ -288,6 +293,34 @@ def test_an_order_left_unpaid_is_a_link_on_the_cart_and_the_empty_cart_says_so_o
     assert f"Pay order {shopper.order.reference} (51.98 EUR)" in page
     assert "have not paid for them yet; nothing was charged" in page  # says what they are
     assert paid.order.reference not in page
+
+
+def test_an_order_whose_payment_is_at_the_bank_is_finished_not_paid_again(
+        site_on_sandbox, sandbox, product):
+    """The page's second /pay lost after the bank approved: the cart said "nothing was
+    charged" and the order page asked for a card; a shopper who ordered again was charged
+    twice once the sweep confirmed the first (user test on a phone)."""
+    shopper = shopper_with_order(product)
+    answer = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()
+    intent_id = answer["clientSecret"].split("_secret_")[0]
+    sandbox.authenticate(intent_id, "complete")  # the bank approved; /pay never heard
+    order_page = shopper.client.get(f"/orders/{shopper.order.reference}/").content.decode()
+    assert f'data-at-the-bank="{intent_id}"' in order_page
+    assert "Press Pay to finish that payment" in html_text(order_page)
+    cart = html_text(shopper.client.get("/cart/").content.decode())
+    assert "nothing was charged" not in cart
+    assert f"Finish paying order {shopper.order.reference} (51.98 EUR): your bank's check " \
+           "was started" in cart
+    # What checkout.js's Pay then sends: the intent, no card. One charge.
+    assert shopper.pay(payment_intent_id=intent_id).json()["success"] is True
+    assert Order.objects.get().status == Order.Status.PAID
+    # A declined payment is at no bank: a card, as before.
+    other = shopper_with_order(product, client=shopper.client)
+    assert other.pay(payment_method_id="pm_card_chargeDeclined",
+                     order_reference=other.order.reference).status_code == 402
+    page = shopper.client.get(f"/orders/{other.order.reference}/").content.decode()
+    assert "data-at-the-bank" not in page and "enter your card below to pay" in page
+    assert "nothing was charged" in html_text(shopper.client.get("/cart/").content.decode())
 
 
 def test_a_mailed_order_link_outlives_a_secret_key_rotation(client, product, settings):
