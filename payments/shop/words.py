@@ -17,6 +17,11 @@ def checkout_words() -> dict[str, str]:
                                     "Please try again."),
         "unreachable": gettext("We could not reach the store. Check your connection and "
                                "try again; you will not be charged twice."),
+        # /pay sent and no answer came back: it may have paid (the answer lost on the
+        # way back); "could not reach the store" sent a charged shopper away.
+        "payUnanswered": gettext("We did not hear back from the store: your payment may "
+                                 "have gone through. Check your connection, then press "
+                                 "Pay again to find out; you will not be charged twice."),
         # Stripe.js did not load: the card form cannot work.
         "stripeMissing": gettext("The card form could not be loaded. Check your connection "
                                  "and reload this page; nothing was charged."),

@@ -218,8 +218,10 @@
     });
   }
 
+  // /pay's answer never came: the request may have reached the store and paid (its
+  // answer lost on the way back), so the page says it may have; the next Pay finds out.
   function networkFailure() {
-    fail(words.unreachable);
+    fail(words.payUnanswered);
   }
 
   function fail(message) {

@@ -126,11 +126,29 @@ def test_a_network_failure_leaves_the_form_usable_and_a_retry_pays(page, store, 
     to_payment(page, store)
     page.route("**/pay", lambda route: route.abort("connectionreset"))
     pay(page, "4242424242424242")
-    expect_error(page, "We could not reach the store")
+    expect_error(page, "We did not hear back from the store")
     page.unroute("**/pay")
     page.get_by_role("button", name="Pay 89.00 EUR").click()
     expect_paid(page)
     assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def test_pays_answer_lost_on_the_way_back_says_it_may_have_gone_through(
+        page, store, sandbox, stripe_client):
+    """The store paid; its answer never reached the phone: the page said "We could not
+    reach the store", and a charged shopper went away (user test on a phone). Now it
+    says the payment may have gone through, and the next Pay says paid, charging nothing
+    more."""
+    to_payment(page, store)
+    page.route("**/pay", answer_lost)
+    pay(page, "4242424242424242")
+    text = expect_error(page, "your payment may have gone through")
+    assert "could not reach" not in text
+    assert Order.objects.get().status == Order.Status.PAID  # it had
+    page.unroute("**/pay")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_paid(page)
+    assert len(stripe_client.v1.charges.list().data) == 1
 
 
 def answer_lost(route) -> None:
