@@ -361,3 +361,16 @@ def test_an_order_below_stripes_minimum_says_why_in_place_of_the_card_form(phone
     phone.get_by_role("link", name="Back to your cart").click()
     expect(phone).to_have_url(re.compile(r"/cart/$"))
     assert not server_calls(sandbox)
+
+
+def test_a_tap_on_pay_with_a_card_half_typed_leads_back_to_the_card(phone, store, sandbox):
+    """Leaving the card's field shows its message; above Pay, that line pushed the button
+    from under the finger, the tap missed, and focus stayed on Pay (user test)."""
+    to_payment(phone, store)
+    enter_card(phone, "4242424242424242")
+    phone.fill("input[name=cvc]", "12")
+    phone.locator("#pay-button").tap()
+    expect(phone.locator("#card-errors")).to_contain_text("incomplete")
+    assert phone.evaluate(
+        "() => document.getElementById('card-element').contains(document.activeElement)")
+    assert server_calls(sandbox) == [] and Order.objects.get().status == Order.Status.OPEN
