@@ -82,26 +82,6 @@ def orders_awaiting_payment(*, session: SessionBase, limit: int = 5) -> list[Ord
             if not order_refusal_words(order=order, known_refusals=True)][:limit]
 
 
-# Stripe's statuses of a payment sent to the bank's check and not confirmed since: the
-# check waits, or the bank approved and the server's confirm never came (the page's
-# second /pay lost, the tab closed). The checkout's attempts hold Stripe's status.
-AT_THE_BANK = ("requires_action", "requires_confirmation")
-
-
-def orders_at_the_bank(*, orders: list[Order]) -> dict[int, str]:
-    """Order id -> the PaymentIntent id of its latest payment, for those of ``orders``
-    whose latest payment is at the bank (``AT_THE_BANK``): its page finishes that payment
-    rather than ask for a card as if nothing had happened (a shopper told "nothing was
-    charged" ordered again, and the sweep then confirmed the first: charged twice). One
-    small query per order (the cart lists at most five)."""
-    found = {}
-    for order in orders:
-        latest = order.attempts.order_by("-number").values_list("stripe_id", "status").first()
-        if latest and latest[0] and latest[1] in AT_THE_BANK:
-            found[order.pk] = latest[0]
-    return found
-
-
 def order_references(*, session: SessionBase) -> list[str]:
     """The orders this session placed, oldest first (no query: the session is the proof
     of ownership)."""

@@ -5,6 +5,9 @@ the order's own page (which mounts the card field; paying is ``/pay``, in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -29,10 +32,20 @@ from payments.shop.orders import (
     order_from_status_token,
     order_get_for_session,
     order_place,
-    orders_at_the_bank,
     orders_awaiting_payment,
 )
 from payments.shop.words import checkout_words
+
+
+# The checkout's reader of an order's payments still unsettled (sent, outcome unknown,
+# at the bank): the checkout sits above the shop, so ``payments/urls.py`` hands it to the
+# cart and the order page (``payments.checkout.selectors.order_payments_unsettled``).
+# Each value has ``intent_id`` and ``at_the_bank``.
+PaymentsUnsettled = Callable[..., Mapping[int, Any]]
+
+
+def no_payments(*, orders: list[Order]) -> dict[int, Any]:
+    return {}
 
 
 @require_GET
@@ -42,18 +55,19 @@ def store(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def cart(request: HttpRequest) -> HttpResponse:
+def cart(request: HttpRequest, *, payments_unsettled: PaymentsUnsettled = no_payments
+         ) -> HttpResponse:
     if request.method == "POST":
         _cart_change(request)
         return redirect("cart")
     summary = cart_summary(session=request.session)
     _withdrawn_say(request, summary)
     awaiting = orders_awaiting_payment(session=request.session)
-    at_the_bank = orders_at_the_bank(orders=awaiting)
+    unsettled = payments_unsettled(orders=awaiting)
     return render(request, "payments/cart.html", {
         "cart": summary, "lines": summary.lines,
-        "awaiting": [(order, order.pk in at_the_bank) for order in awaiting],
-        "any_at_the_bank": bool(at_the_bank)})
+        "awaiting": [(order, unsettled.get(order.pk)) for order in awaiting],
+        "any_unsettled": bool(unsettled)})
 
 
 def _withdrawn_say(request: HttpRequest, summary: CartSummary) -> bool:
@@ -124,7 +138,8 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def order(request: HttpRequest, reference: str) -> HttpResponse:
+def order(request: HttpRequest, reference: str, *,
+          payments_unsettled: PaymentsUnsettled = no_payments) -> HttpResponse:
     """The order's own page, for the session that placed it. Staff who may view orders
     are sent to the admin's page of it; nobody else learns that it exists."""
     found = order_get_for_session(session=request.session, reference=reference)
@@ -142,8 +157,8 @@ def order(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "payments/order.html", {
         "order": found, "lines": found.lines.all(), "refusal": refusal,
         "can_pay": can_pay,
-        # A payment left at the bank's check: Pay finishes it (checkout.js) first.
-        "at_the_bank": orders_at_the_bank(orders=[found]).get(found.pk, "") if can_pay else "",
+        # A payment sent and not settled (at the bank: Pay finishes it, checkout.js).
+        "unsettled": payments_unsettled(orders=[found]).get(found.pk) if can_pay else None,
         "stripe_js_url": settings.STRIPE_JS_URL,
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "checkout_messages": checkout_words()})

@@ -33,8 +33,10 @@
   var card = stripe.elements().create("card");
   card.mount("#card-element");
   var cardEmpty = true;  // nothing typed in the card's field (Stripe.js's "empty")
+  var cardChanged = false;  // the card's field changed since a payment was left pending
   card.on("change", function (event) {
     cardEmpty = !!event.empty;
+    cardChanged = true;
     showError(event.error ? event.error.message : "");
   });
 
@@ -55,16 +57,17 @@
     setBusy(true);
     askedAfterMove = false;
     showError("");
-    if (unanswered) {
-      confirmOnServer(unanswered).catch(afterBankUnreachable(unanswered));
-      return;
-    }
-    if (atTheBank && cardEmpty) {
-      var left = atTheBank;
+    // A payment left pending (its answer lost, or left at the bank before a reload) is
+    // finished first, unless the shopper typed a card since: then that card pays (the
+    // server confirms the same intent with it, so nothing is charged twice). Finishing
+    // it regardless charged the card the bank had seen, not the one just typed.
+    var pending = unanswered || atTheBank;
+    if (pending && (!cardChanged || cardEmpty)) {
       atTheBank = null;  // asked once: its answer says what comes next
-      confirmOnServer(left).catch(afterBankUnreachable(left));
+      confirmOnServer(pending).catch(afterBankUnreachable(pending));
       return;
     }
+    unanswered = atTheBank = null;
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
         if (result.error) {
@@ -136,6 +139,7 @@
       // lets the card typed next pay (it re-sent the canceled intent at every click).
       var later = response.httpStatus >= 500 || !!response.retryAfter;
       unanswered = !response.success && !response.requiresAction && later ? intentId : null;
+      if (unanswered) cardChanged = false;
       return handleServerResponse(response);
     });
   }
@@ -145,6 +149,7 @@
   function afterBankUnreachable(intentId) {
     return function () {
       unanswered = intentId;
+      cardChanged = false;
       fail(words.unreachableAfterBank);
     };
   }

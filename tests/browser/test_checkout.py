@@ -219,6 +219,28 @@ def test_a_reload_after_the_bank_finishes_that_payment_not_a_new_one(
     assert len(stripe_client.v1.charges.list().data) == 1
 
 
+def test_a_card_typed_after_the_bank_went_unanswered_is_the_card_charged(
+        page, store, sandbox, stripe_client):
+    """After "your bank may have approved", the shopper typed another card and pressed
+    Pay: the page finished the first card's payment instead, and the charge was on a card
+    the shopper no longer meant (support agent). Now the card typed pays, on the same
+    intent: one charge, on that card."""
+    to_payment(page, store)
+    pay(page, "4000002500003155")
+    page.get_by_role("dialog").wait_for()
+    page.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
+    page.route("**/pay", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
+    expect_error(page, "your bank may have approved the payment")
+    page.unroute("**/pay")
+    page.fill("input[name=cardnumber]", "4242424242424242")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_paid(page)
+    [intent] = stripe_client.v1.payment_intents.list().data
+    [charge] = stripe_client.v1.charges.list().data
+    assert intent.status == "succeeded" and charge.payment_method_details.card.last4 == "4242"
+
+
 def test_an_intent_canceled_after_its_answer_was_lost_lets_the_next_card_pay(
         page, store, sandbox, stripe_client):
     """The page keeps a lost answer's intent for the next Pay, but a final 409 ("this

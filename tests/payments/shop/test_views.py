@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from payments.models import Order, Product
+from payments.models import Order, PaymentAttempt, Product
 from payments.shop.orders import order_status_token
 from tests.payments.conftest import shopper_with_order
 
@@ -321,6 +321,15 @@ def test_an_order_whose_payment_is_at_the_bank_is_finished_not_paid_again(
     page = shopper.client.get(f"/orders/{other.order.reference}/").content.decode()
     assert "data-at-the-bank" not in page and "enter your card below to pay" in page
     assert "nothing was charged" in html_text(shopper.client.get("/cart/").content.decode())
+    # A create whose answer was lost (Stripe may have charged: it confirms at once): not
+    # "nothing was charged" either, and not "order again".
+    PaymentAttempt.objects.filter(order=other.order).update(status="creating")
+    page = html_text(shopper.client.get(f"/orders/{other.order.reference}/").content.decode())
+    assert "we do not know its outcome yet, so please do not order again" in page
+    assert "data-at-the-bank" not in page
+    cart = html_text(shopper.client.get("/cart/").content.decode())
+    assert "nothing was charged" not in cart
+    assert f"Finish paying order {other.order.reference} (51.98 EUR): a payment was sent" in cart
 
 
 def test_a_mailed_order_link_outlives_a_secret_key_rotation(client, product, settings):
