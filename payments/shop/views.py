@@ -36,7 +36,6 @@ from payments.shop.orders import (
 )
 from payments.shop.words import checkout_words
 
-
 # The checkout's reader of an order's payments still unsettled (sent, outcome unknown,
 # at the bank): the checkout sits above the shop, so ``payments/urls.py`` hands it to the
 # cart and the order page (``payments.checkout.selectors.order_payments_unsettled``).
