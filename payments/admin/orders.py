@@ -92,9 +92,10 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
         return money_unbroken(product.price, product.currency)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        if request.method == "GET":
-            currency_refusals_warn(request)
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse):  # the list itself, not a redirect
+            currency_refusals_warn(request)  # read as the page renders, after this
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Product | None = None):
         # Shoppers' carts hold products by SKU: renaming one emptied every cart holding it,

@@ -37,7 +37,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["status", "trigger", "window_range", "started", "finished", "duration",
               "stripe_calls", "intents_compared", "intents_outside", "charges_compared",
               "attempts_compared", "orders_paid", "money_at_stripe_text",
-              "money_here_text", "mismatches_found", "mismatches_new",
+              "money_refunded_text", "money_here_text", "mismatches_found", "mismatches_new",
               "mismatches_resolved", "mailed", "mismatches_link", "errors"]
     readonly_fields = fields
 
@@ -79,6 +79,10 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def money_at_stripe_text(self, run: ReconciliationRun) -> str:
         """Per currency, never summed; a run cut short compared only part of it."""
         return self._money(run, run.money_at_stripe)
+
+    @admin.display(description=_("Refunded since"))
+    def money_refunded_text(self, run: ReconciliationRun) -> str:
+        return self._money(run, run.money_refunded)
 
     @admin.display(description=_("Money here"))
     def money_here_text(self, run: ReconciliationRun) -> str:

@@ -227,13 +227,16 @@ class ReconciliationRun(models.Model):
     charges_compared = models.PositiveIntegerField(_("charges compared"), default=0)
     attempts_compared = models.PositiveIntegerField(_("attempts compared"), default=0)
     orders_paid = models.PositiveIntegerField(_("orders paid"), default=0,
-                                              help_text=_("Orders of the window paid here."))
+                                              help_text=_("Orders paid here in the window."))
     # Per currency, in minor units: the month's money as Stripe and the shop each hold it,
     # for an accountant to read side by side ({"eur": 123450, "jpy": 4500}).
     money_at_stripe = models.JSONField(
         _("money at Stripe"), default=dict, blank=True,
-        help_text=_("What the charges of the window made for this shop's orders hold "
-                    "(captured, less refunds), per currency."))
+        help_text=_("What the window's charges for this shop's orders captured, per "
+                    "currency (refunds apart)."))
+    money_refunded = models.JSONField(
+        _("money refunded"), default=dict, blank=True,
+        help_text=_("Of that, what was refunded since, per currency."))
     money_here = models.JSONField(
         _("money here"), default=dict, blank=True,
         help_text=_("The amounts of the orders paid here in the window, per currency (the "

@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from payments.checkout.models import PaymentAttempt
@@ -45,6 +44,7 @@ from payments.monitoring import ops_mail
 from payments.monitoring.leases import Lease, lease_hold
 from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
 from payments.shop.models import Order
+from payments.shop.selectors import orders_paid_totals
 from payments.stripe import gateway
 from payments.stripe.facts import money_format
 from payments.stripe.gateway import ChargeData, IntentData
@@ -285,12 +285,15 @@ def _intents_page(work: Work, intents: list[IntentData]) -> None:
 def _charges_page(work: Work, charges: list[ChargeData]) -> None:
     work.run.charges_compared += len(charges)
     work.charges_listed.update(charge.id for charge in charges)
-    taking = [charge for charge in charges if charge.money_taken and charge.payment_intent
-              and charge.payment_intent not in work.outside]
-    unknown = {charge.payment_intent for charge in taking} - set(work.order_of_intent)
+    # Captured charges, refunded ones too: the money lines count what was charged and,
+    # apart, what went back; only money still held can make a second charge.
+    captured = [charge for charge in charges if charge.status == "succeeded"
+                and charge.captured and charge.payment_intent
+                and charge.payment_intent not in work.outside]
+    unknown = {charge.payment_intent for charge in captured} - set(work.order_of_intent)
     known = {row[0]: row[1] for row in PaymentAttempt.objects.filter(
         stripe_id__in=unknown).values_list("stripe_id", "order__reference")}
-    for charge in taking:
+    for charge in captured:
         intent_id = charge.payment_intent or ""
         reference = work.order_of_intent.get(intent_id) or known.get(intent_id)
         if reference is None:  # an intent made before the window: Stripe names its order
@@ -300,10 +303,14 @@ def _charges_page(work: Work, charges: list[ChargeData]) -> None:
                 work.outside.add(intent_id)
                 continue
             work.order_of_intent[intent_id] = reference
+        currency = charge.currency.lower()
+        for money, amount in ((work.run.money_at_stripe, charge.amount),
+                              (work.run.money_refunded, charge.amount - charge.money_taken)):
+            if amount:
+                money[currency] = money.get(currency, 0) + amount
+        if not charge.money_taken:
+            continue  # refunded in full: holds nothing of the shopper's
         work.taken.setdefault(reference, {})[charge.id] = charge.money_taken
-        money = work.run.money_at_stripe
-        money[charge.currency.lower()] = money.get(charge.currency.lower(), 0) + \
-            charge.money_taken
         created = work.order_created.get(reference, charge.created)
         work.order_created[reference] = min(created, charge.created)
 
@@ -338,12 +345,9 @@ def _ours_in_window(work: Work, *, since: datetime, until: datetime) -> None:
     one if we hold them as succeeded."""
     attempts = PaymentAttempt.objects.filter(created_at__gte=since, created_at__lt=until)
     work.run.attempts_compared = attempts.count()
-    work.run.orders_paid = Order.objects.filter(
-        created_at__gte=since, created_at__lt=until, status=Order.Status.PAID).count()
-    paid = Order.objects.filter(paid_at__gte=since, paid_at__lt=until,
-                                status=Order.Status.PAID).order_by()
-    work.run.money_here = {row["currency"].lower(): row["amount"] for row in
-                           paid.values("currency").annotate(amount=Sum("amount"))}
+    paid = orders_paid_totals(since=since, until=until)
+    work.run.orders_paid = paid.count
+    work.run.money_here = {currency.lower(): amount for currency, amount in paid.amounts}
     succeeded = attempts.filter(status=Status.SUCCEEDED, stripe_id__isnull=False)
     work.candidates.update(stripe_id for stripe_id in succeeded.values_list(
         "stripe_id", flat=True).iterator() if stripe_id not in work.order_of_intent)

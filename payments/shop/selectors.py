@@ -4,6 +4,7 @@ currencies Stripe refused that products are still priced in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, QuerySet, Sum
 
@@ -37,6 +38,19 @@ def order_totals_by_currency(*, orders: QuerySet[Order], rows_max: int | None = 
     if count > rows_max:
         return None
     return OrderTotals(count=count,
+                       amounts=[(row["currency"], row["amount"] or 0) for row in rows])
+
+
+def orders_paid_totals(*, since: datetime, until: datetime) -> OrderTotals:
+    """The orders paid from ``since`` to ``until`` (excluded) and their amounts per
+    currency: what the Orders list's totals say with its Paid filter on those moments
+    (the reconciliation's "Money here"). One aggregate over the ``paid_at`` index,
+    unbounded."""
+    rows = list(Order.objects.filter(paid_at__gte=since, paid_at__lt=until,
+                                     status=Order.Status.PAID).order_by()
+                .values("currency").annotate(orders=Count("pk"), amount=Sum("amount"))
+                .order_by("currency"))
+    return OrderTotals(count=sum(row["orders"] for row in rows),
                        amounts=[(row["currency"], row["amount"] or 0) for row in rows])
 
 

@@ -112,9 +112,10 @@ def report(run: ReconciliationRun, *, month: str | None = None) -> str:
                  f"{run.charges_compared:,} charges.")
     lines.append(f"Compared here: {run.attempts_compared:,} payment attempts, "
                  f"{run.orders_paid:,} paid orders.")
-    lines.append(f"Money at Stripe (the window's charges, less refunds): "
-                 f"{reconcile.money_text(run.money_at_stripe)}.")
-    lines.append(f"Money here (orders paid in the window): "
+    lines.append(f"Money at Stripe (the window's charges for this shop's orders): "
+                 f"{reconcile.money_text(run.money_at_stripe)}; refunded since: "
+                 f"{reconcile.money_text(run.money_refunded)}.")
+    lines.append(f"Money here (the orders paid in the window): "
                  f"{reconcile.money_text(run.money_here)}.")
     lines.append(f"Mismatches: {run.mismatches_found:,} ({run.mismatches_new:,} new, "
                  f"{run.mismatches_resolved:,} earlier ones resolved).")

@@ -144,6 +144,9 @@ def test_after_stripe_refuses_a_currency_the_shop_stops_offering_it(site_on_sand
     refused = "Stripe refused card payments in NGN for this account: shoppers are told"
     for page in ("/admin/payments/dashboard/", "/admin/payments/product/"):
         assert refused in merchant.get(page).content.decode(), page
+    # Once, also when the list redirects (a filter it does not know: Django's ?e=1).
+    redirected = merchant.get("/admin/payments/product/?nonsense=1", follow=True)
+    assert redirected.content.decode().count(refused) == 1
     # The merchant saves the product (the account may take NGN now): told, and the next
     # payment asks Stripe again.
     product = Product.objects.get(sku="beads")

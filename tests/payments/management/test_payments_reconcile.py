@@ -45,8 +45,9 @@ def test_a_clean_shop_exits_zero_and_says_nothing_was_lost(sandbox, product, db)
     assert lines[1] == "Compared at Stripe: 1 payment intents of this shop (0 others on " \
                        "the account not compared), 1 charges."
     assert lines[2] == "Compared here: 1 payment attempts, 1 paid orders."
-    assert lines[3] == "Money at Stripe (the window's charges, less refunds): 51.98 EUR."
-    assert lines[4] == "Money here (orders paid in the window): 51.98 EUR."  # 2 × 25.99
+    assert lines[3] == "Money at Stripe (the window's charges for this shop's orders): " \
+                       "51.98 EUR; refunded since: none."  # 2 × 25.99
+    assert lines[4] == "Money here (the orders paid in the window): 51.98 EUR."
     assert lines[5] == "Mismatches: 0 (0 new, 0 earlier ones resolved)."
     assert [line.split()[-1] for line in lines[6:11]] == ["0"] * 5
     assert lines[-1] == "Nothing lost: every payment of the window agrees with Stripe."

@@ -82,6 +82,7 @@ def test_a_clean_shop_reports_nothing_and_counts_what_it_compared(sandbox, produ
     paid_total = sum(Order.objects.filter(status=Order.Status.PAID).values_list(
         "amount", flat=True))
     assert run.money_at_stripe == run.money_here == {"eur": paid_total} and paid_total
+    assert run.money_refunded == {}
     assert run.stripe_calls == 2  # one page of intents, one of charges
     assert run.finished_at >= run.started_at and run.trigger == "command"
     assert (run.window_end - run.window_start).total_seconds() == 86400
@@ -382,3 +383,33 @@ def test_money_is_written_per_currency_never_summed():
     assert reconcile.money_text({"jpy": 4500, "eur": 123450, "kwd": 5120}) == \
         "1,234.50 EUR · 4,500 JPY · 5.120 KWD"
     assert reconcile.money_text({}) == "none"
+
+
+
+def test_a_refund_is_counted_apart_and_a_full_one_holds_nothing(db):
+    """"Money at Stripe" is what was charged; refunds apart: a refunded order showed
+    "none" beside "Money here: 51.98 EUR" in a run that found nothing (review). The
+    sandbox makes no refunds: the charges as Stripe lists them after one."""
+    from payments.stripe.gateway import ChargeData
+
+    work = reconcile.Work(run=ReconciliationRun(), lease=None)
+    work.order_of_intent.update({"pi_a": "ord_a", "pi_b": "ord_b", "pi_c": "ord_c"})
+    charge = lambda i, intent, refunded, **kw: ChargeData(
+        id=f"ch_{i}", payment_intent=intent, status=kw.get("status", "succeeded"),
+        captured=True, amount=5198, amount_refunded=refunded, currency="EUR", created=1)
+    reconcile._charges_page(work, [charge(1, "pi_a", 5198), charge(2, "pi_b", 1000),
+                                   charge(3, "pi_c", 0, status="failed")])
+    assert work.run.money_at_stripe == {"eur": 2 * 5198}
+    assert work.run.money_refunded == {"eur": 5198 + 1000}
+    assert work.taken == {"ord_b": {"ch_2": 4198}}  # a full refund holds nothing
+
+
+def test_money_here_and_the_paid_orders_count_the_orders_paid_in_the_window(
+        sandbox, product, db):
+    """An order placed before the window and paid in it: "0 paid orders" beside its money
+    (two bases, review); both now count it, as its charge at Stripe is of the window."""
+    order = paid(product).order_now()
+    Order.objects.filter(pk=order.pk).update(created_at=order.created_at - timedelta(days=3))
+    run = reconcile.reconciliation_run(days=1)
+    assert (run.orders_paid, run.money_here) == (1, {"eur": order.amount})
+    assert run.money_at_stripe == {"eur": order.amount}
