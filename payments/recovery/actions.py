@@ -544,7 +544,10 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
         return gettext_noop("card decline (nothing for ops to do)")
     if action == Action.REFRESH:
         return None
-    if incident.status != Incident.Status.OPEN:
+    # Lost is monitoring's verdict (left past a day), not Stripe's: the order is still
+    # open and its intent still waits, so ops may still send the link or cancel it (an
+    # expired link left the shopper, ops and an erasure request with no way on).
+    if incident.status not in (Incident.Status.OPEN, Incident.Status.LOST):
         return ALREADY.get(incident.status, gettext_noop("already ended"))
     attempt, order = incident.attempt, incident.order
     if attempt is None or order is None:

@@ -83,26 +83,27 @@ def test_a_german_admins_action_stores_the_words_an_english_ones_does(product, s
     their language. The pages translate the stored words when they show them."""
     paid_shopper, paid = shopper_abandoned(product, sandbox, authenticated=True)
     assert paid_shopper.pay(payment_intent_id=paid.stripe_id).json()["success"] is True
-    _, lost = shopper_abandoned(product, sandbox, authenticated=False)
-    Incident.objects.filter(pk=lost.pk).update(status=Incident.Status.LOST)
+    _, ended = shopper_abandoned(product, sandbox, authenticated=False)
+    Incident.objects.filter(pk=ended.pk).update(status=Incident.Status.AUTO_FINALIZED)
     _, open_one = shopper_abandoned(product, sandbox, authenticated=False)
-    shown = [Incident.objects.get(pk=incident.pk) for incident in (paid, lost, open_one)]
+    shown = [Incident.objects.get(pk=incident.pk) for incident in (paid, ended, open_one)]
     with translation.override("de"):
         record = actions.recovery_issue(action="cancel", incidents=shown, user=ops)
         actions.recovery_submit(token=record.pk, action="cancel", user=ops,
                                 reason="fraudulent")
         actions.recovery_run(action_id=record.pk)
     details = list(record.items.order_by("position").values_list("detail", flat=True))
-    assert details == ["already recovered (paid later)", "already lost", "canceled"]
+    assert details == ["already recovered (paid later)", "already auto-finalized", "canceled"]
     record.refresh_from_db()
     assert record.summary == "1 canceled, 1 skipped: already recovered (paid later), " \
-                             "1 skipped: already lost"
+                             "1 skipped: already auto-finalized"
     entry = LogEntry.objects.get(object_id=str(open_one.pk),
                                  content_type__model="incident")
     assert entry.get_change_message().startswith("Cancel (Fraudulent): canceled")
     with translation.override("de"):
         assert [actions.detail_words(detail) for detail in details] == \
-            ["bereits gerettet (später bezahlt)", "bereits verloren", "storniert"]
+            ["bereits gerettet (später bezahlt)", "bereits automatisch abgeschlossen",
+             "storniert"]
     with translation.override("fr"):
         assert actions.detail_words("already lost") == "déjà perdu"
     assert actions.detail_words("Stripe refused: no such card") == \
@@ -455,3 +456,22 @@ def test_a_stopped_action_says_why_it_would_have_skipped_a_payment_anyway(produc
     details = dict(record.items.values_list("incident_id", "detail"))
     assert details == {left.pk: actions.STOPPED_BY_OPS,
                        declined.pk: "card decline (nothing for ops to do)"}
+
+
+
+def test_a_payment_monitoring_called_lost_can_still_be_linked_or_canceled(product, sandbox,
+                                                                          ops):
+    """Lost (left a day at the bank) is monitoring's verdict: the order is open and the
+    intent still waits. Once the mailed link expired, ops could neither send another nor
+    cancel, and the shopper's erasure waited on that cancel (support agent)."""
+    _, lost = shopper_abandoned(product, sandbox, authenticated=False)
+    Incident.objects.filter(pk=lost.pk).update(status=Incident.Status.LOST)
+    lost.refresh_from_db()
+    for action in ("send_link", "cancel"):
+        issued = actions.recovery_issue(action=action, incidents=[lost], user=ops)
+        assert issued.items.get().detail == "", action  # not skipped
+    issued = actions.recovery_issue(action="cancel", incidents=[lost], user=ops)
+    actions.recovery_submit(token=issued.pk, action="cancel", user=ops, reason="abandoned")
+    assert actions.recovery_run(action_id=issued.pk).done == 1
+    assert lost.order.__class__.objects.get(pk=lost.order_id).status == Order.Status.CANCELED
+    assert PaymentAttempt.objects.get(pk=lost.attempt_id).status == "canceled"
