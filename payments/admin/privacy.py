@@ -51,5 +51,6 @@ class ErasureRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # What each count of a record is, in the reader's language (the record keeps its keys).
 COUNT_LABELS = {"orders": _("orders"), "orders_canceled": _("orders awaiting payment canceled"),
+                "incidents_ended": _("open incidents ended (their orders canceled)"),
                 "receipts_stopped": _("receipts stopped"), "incidents": _("incidents"),
                 "recovery_links": _("recovery links"), "admin_log": _("admin history entries")}

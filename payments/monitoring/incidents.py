@@ -70,6 +70,20 @@ def incidents_email_erase(*, incident_ids: Sequence[int]) -> int:
         customer_email="").update(customer_email="")
 
 
+def incidents_end_for_canceled_orders(*, order_ids: Sequence[int]) -> int:
+    """Orders canceled here without a Stripe call (an erasure): their open incidents end
+    Canceled, as ops' Cancel ends them; the dashboard went on counting them as money at
+    risk beside an order that could no longer be paid. Returns how many ended."""
+    ending = Incident.objects.filter(order_id__in=list(order_ids), status=IncidentStatus.OPEN,
+                                     order__status="canceled")
+    stripe_ids = list(ending.values_list("stripe_id", flat=True).distinct())
+    if not stripe_ids:
+        return 0
+    with incident_totals_kept(stripe_ids=stripe_ids):
+        return ending.filter(stripe_id__in=stripe_ids).update(
+            status=IncidentStatus.CANCELED, resolved_at=timezone.now())
+
+
 def _facts(*, intent: IntentData, now: datetime, card_from: PaymentAttempt | None
            ) -> dict[str, object]:
     """What an open or a refresh writes: the intent as seen now, and the card when known

@@ -34,7 +34,10 @@ from django.utils import translation
 from payments.checkout.locks import OrderLockTimeout
 from payments.checkout.models import PaymentAttempt
 from payments.checkout.services import checkout_order_held
-from payments.monitoring.incidents import incidents_email_erase
+from payments.monitoring.incidents import (
+    incidents_email_erase,
+    incidents_end_for_canceled_orders,
+)
 from payments.monitoring.models import Incident
 from payments.privacy.models import ErasureRecord
 from payments.privacy.selectors import (
@@ -118,6 +121,8 @@ def _erase(address: str, *, actor: str, now: datetime, previous: list[ErasureRec
         "orders": orders_erase(order_ids=order_ids, now=now),
         # Under their locks (held above): no confirm crosses it.
         "orders_canceled": orders_open_cancel(order_ids=order_ids),
+        # (their open incidents end Canceled with them: not counted as money at risk)
+        "incidents_ended": incidents_end_for_canceled_orders(order_ids=order_ids),
         "receipts_stopped": receipts_due,
         "incidents": incidents_email_erase(incident_ids=incident_ids),
         "recovery_links": recovery_links_erase(order_ids=order_ids, now=now),

@@ -26,6 +26,8 @@ from payments.privacy.selectors import EmailInvalid, ShopperData, shopper_data_f
 COUNTED = [("orders", "order", "orders"),
            ("orders_canceled", "order awaiting payment canceled",
             "orders awaiting payment canceled"),
+           ("incidents_ended", "open incident ended (its order canceled)",
+            "open incidents ended (their orders canceled)"),
            ("incidents", "incident", "incidents"),
            ("recovery_links", "recovery link (expired)", "recovery links (expired)"),
            ("admin_log", "admin history entry", "admin history entries"),

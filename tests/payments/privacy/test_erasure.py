@@ -56,8 +56,8 @@ def test_erasure_leaves_the_address_nowhere_and_the_accounts_whole(history, clie
 
     assert tables_holding(CAROL) == []
     assert ledger_and_totals() == before  # not one ledger row or daily total changed
-    assert erasure.counts == {"orders": 2, "orders_canceled": 0, "receipts_stopped": 1,
-                              "incidents": 2, "recovery_links": 1,
+    assert erasure.counts == {"orders": 2, "orders_canceled": 0, "incidents_ended": 0,
+                              "receipts_stopped": 1, "incidents": 2, "recovery_links": 1,
                               "admin_log": 1}  # the old entry
     record = ErasureRecord.objects.get()
     assert (record.actor, record.erased_at, record.counts) == ("user:olga", now,
@@ -188,3 +188,24 @@ def test_an_order_still_awaiting_payment_is_canceled_so_it_cannot_be_paid_unsaid
     refused = shopper.pay(payment_method_id="pm_card_visa")
     assert refused.status_code == 409
     assert not shopper.order.attempts.exists()
+
+
+
+def test_an_erased_orders_open_incident_ends_canceled_and_leaves_the_money_at_risk(
+        history, product):
+    """The order was canceled by the erasure; its incident stayed Open, and the dashboard
+    went on counting its amount as at risk beside an order nobody could pay (support
+    agent)."""
+    from payments.monitoring.selectors import incident_open_counts
+    from tests.payments.factories import attempt_of, incident_of
+
+    order = shopper_with_order(product).order
+    Order.objects.filter(pk=order.pk).update(email=CAROL)
+    failed = incident_of(Incident.Kind.AUTHENTICATION_FAILED, email=CAROL,
+                         attempt=attempt_of(order, status="requires_payment_method"))
+    open_before = sum(incident_open_counts().values())
+    erasure = shopper_data_erase(email=CAROL, actor="user:olga", now=timezone.now())
+    assert (erasure.counts["orders_canceled"], erasure.counts["incidents_ended"]) == (1, 1)
+    failed.refresh_from_db()
+    assert failed.status == Incident.Status.CANCELED and failed.resolved_at is not None
+    assert sum(incident_open_counts().values()) == open_before - 1
