@@ -233,6 +233,11 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
                    ("paid_at", PaidFilter)]
     search_fields = ["reference", "email"]
     search_email_fields = ["email"]
+    # "Which card did I pay with?": four digits find the orders any of whose payments
+    # was made with a card ending in them (migration 0092's index).
+    search_last4_fields = ["attempts__card_last4"]
+    search_help_text = _("Order, email, or the last 4 digits of a card it was paid or "
+                         "tried with.")
     show_full_result_count = False  # no second COUNT(*) of every order per page
     paginator = LargeTablePaginator
     fields = ["reference", "email", "total", "status", "created", "paid", "ended_by",
@@ -442,6 +447,8 @@ class PaymentAttemptAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin
                    AttemptBrandFilter, ("created_at", DateRangeFilter)]
     search_fields = ["stripe_id", "order__reference", "order__email"]
     search_email_fields = ["order__email"]
+    search_last4_fields = ["card_last4"]
+    search_help_text = _("PaymentIntent id, order, email or the card's last 4 digits.")
     list_select_related = ["order"]
     show_full_result_count = False  # no second COUNT(*) of every attempt per page
     paginator = LargeTablePaginator

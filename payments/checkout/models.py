@@ -112,6 +112,8 @@ class PaymentAttempt(models.Model):
                          condition=models.Q(requires_action_at__isnull=False)),
             # The admin's list order (-created_at, then -id; bench/admin.py).
             models.Index(fields=["created_at", "id"], name="attempt_list_order"),
+            # The admin's search by a card's last 4 digits (attempts, orders): 0092.
+            models.Index(fields=["card_last4"], name="attempt_last4"),
         ]
 
     def __str__(self) -> str:

@@ -105,6 +105,18 @@ def test_four_digits_find_the_cards_ending_in_them_only(db):
     assert found(Incident, "0000", as_django=False) == []
 
 
+def test_attempts_and_orders_by_a_cards_last_4(rows):
+    """"Which card did I use?": four digits found nothing among attempts or orders,
+    though the README promised it (support agent)."""
+    anna, bob = rows["anna_attempt"], rows["bob_attempt"]
+    PaymentAttempt.objects.filter(pk=bob.pk).update(card_last4="4242")
+    attempt_of(bob.order)  # a second try on bob's order, with 3155
+    assert found(PaymentAttempt, "4242", as_django=False) == [bob.pk]
+    assert found(Order, "4242", as_django=False) == [bob.order_id]
+    assert found(Order, "3155", as_django=False) == sorted([anna.order_id, bob.order_id])
+    assert found(Order, "0000", as_django=False) == []
+
+
 def test_an_ops_action_is_found_by_a_payments_address(rows, admin_user):
     action = OpsAction.objects.create(kind=OpsAction.Kind.REFRESH, user=admin_user,
                                       status=OpsAction.Status.DONE)
@@ -142,6 +154,8 @@ def test_a_search_makes_as_many_queries_for_many_rows_as_for_few(db, admin_clien
     (PaymentAttempt, "Anna@Example.com", "order_email_lower"),
     (Incident, "Anna@Example.com", "incident_email_lower"),
     (Incident, "4242", "incident_last4"),
+    (PaymentAttempt, "4242", "attempt_last4"),
+    (Order, "4242", "attempt_last4"),
 ])
 def test_the_btree_indexes_serve_the_exact_searches(db, model, term, index):
     """The indexes of migration 0065 (in the models, so the suite's tables have them)
