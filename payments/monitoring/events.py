@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from payments.checkout.models import PaymentEvent
-from payments.monitoring import observe, refresh
+from payments.monitoring import observe, reconcile, refresh
 from payments.stripe import budget, gateway
 from payments.stripe.models import WebhookEvent
 from payments.telemetry import counters, outages
@@ -172,6 +172,8 @@ def _record(event: WebhookEvent) -> None:
     if data is None:  # not about a PaymentIntent: nothing of ours to record
         return
     observation = observe.intent_event_record(event=data, source=PaymentEvent.Source.WEBHOOK)
+    if observation.paid_outside:
+        reconcile.reconcile_soon_request(order_reference=observation.paid_outside)
     if observation.refresh:
         with budget.background_patience(seconds=REFRESH_PATIENCE_SECONDS):
             refresh.intent_refresh(intent_id=data.intent.id, source=PaymentEvent.Source.WEBHOOK,

@@ -17,6 +17,7 @@ from datetime import datetime
 from payments.checkout.models import PaymentAttempt
 from payments.checkout.status import payment_status_history_record, payment_status_record
 from payments.monitoring import incidents
+from payments.shop.models import Order
 from payments.stripe import facts
 from payments.stripe.gateway import EventData, IntentData
 
@@ -30,6 +31,9 @@ class Observation:
     resolved: int = 0
     # For an event: it says something our attempt does not hold; read it fresh.
     refresh: bool = False
+    # For an event: an intent made outside the checkout paid one of our orders (a second
+    # charge, or a payment the order does not know): the reconciliation says which.
+    paid_outside: str = ""
 
 
 def intent_observe(*, intent: IntentData, source: str, actor: str,
@@ -103,6 +107,10 @@ def intent_event_record(*, event: EventData, source: str) -> Observation:
         # Its incident would stay open for good (nothing searches a paid intent): read it.
         observation.refresh = intent_failure_kind(intent=intent) is not None \
             and intent.status not in (Status.SUCCEEDED, Status.CANCELED)
+        reference = intent.metadata.get("order", "")
+        if intent.status == Status.SUCCEEDED and reference and \
+                Order.objects.filter(reference=reference).exists():
+            observation.paid_outside = reference
     else:
         observation.refresh = trust is Trust.UNSURE and attempt.status not in PaymentAttempt.FINAL \
             and (attempt.status, attempt.last_error_code, attempt.last_decline_code) \

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -217,6 +218,31 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
         if run.status == ReconciliationRun.Status.DONE:
             _mail(run)  # under the lease: two runs never mail the same finding
         return run
+
+
+# An event showed an order paid by an intent made outside the checkout (a second charge,
+# made in Stripe's Dashboard or by another script): the next webhook task runs the
+# reconciliation of the last day, which names it and mails ops, instead of the next
+# morning's. At most one such run every SOON_AT_MOST_SECONDS, whatever the events say.
+SOON_KEY = "payments:reconcile:soon"
+SOON_RECENT_KEY = "payments:reconcile:soon-recent"
+SOON_AT_MOST_SECONDS = 600
+
+
+def reconcile_soon_request(*, order_reference: str) -> None:
+    log.error("An intent made outside the checkout paid order %s: reconciling the last day "
+              "now (a second charge?)", order_reference)
+    cache.set(SOON_KEY, order_reference, SOON_AT_MOST_SECONDS * 6)
+
+
+def reconcile_soon_take() -> bool:
+    """True once per request, and not again within ``SOON_AT_MOST_SECONDS``: whether the
+    caller (a task) should run the reconciliation now."""
+    if cache.get(SOON_KEY) is None or not cache.add(SOON_RECENT_KEY, True,
+                                                    SOON_AT_MOST_SECONDS):
+        return False
+    cache.delete(SOON_KEY)
+    return True
 
 
 def money_text(money: dict[str, int]) -> str:

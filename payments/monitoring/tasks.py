@@ -64,7 +64,9 @@ def reconcile_task(days: int = reconcile.DAYS_DEFAULT) -> dict[str, object]:
 def webhook_events_drain_task() -> int:
     """Process the webhook events waiting (queued by the intake, once for a burst)."""
     with stripe_calls_for("webhook"):
-        return events.webhook_events_drain()
+        drained = events.webhook_events_drain()
+    _reconcile_if_asked()
+    return drained
 
 
 @shared_task(name="payments.monitoring.webhook_events_sweep_task", acks_late=True)
@@ -72,7 +74,16 @@ def webhook_events_sweep_task() -> int:
     """Beat, every minute: events stored but not processed (never queued, or their
     worker died, or a retry is due)."""
     with stripe_calls_for("webhook"):
-        return events.webhook_events_sweep()
+        swept = events.webhook_events_sweep()
+    _reconcile_if_asked()
+    return swept
+
+
+def _reconcile_if_asked() -> None:
+    """An event showed an order paid outside the checkout: the last day's reconciliation
+    now, in its own task (it may take minutes), at most every 10 minutes."""
+    if reconcile.reconcile_soon_take():
+        reconcile_task.delay(days=1)
 
 
 @shared_task(name="payments.tasks.ops_digest_task", acks_late=True,

@@ -330,3 +330,47 @@ def test_events_delivered_while_no_worker_runs_wait_for_one(
     # The decline is recorded; it is a failure of its own kind, not a 3-D Secure one.
     assert list(Incident.objects.values_list("kind", flat=True)) == ["card_declined"]
     assert PaymentAttempt.objects.get().status == "requires_payment_method"
+
+
+def test_a_second_charge_made_outside_the_checkout_is_reconciled_within_the_minute(
+        site_on_sandbox, product, sandbox, webhooks_to, live_server, celery_worker):
+    """An intent made in Stripe's Dashboard (or by a script) charged a paid order again:
+    its webhook changed nothing, and the order said "Paid" until the next morning's
+    reconciliation (support agent). Its event now runs the last day's reconciliation at
+    once, through the worker: the order shows the second charge, ops are mailed."""
+    need_postgresql()
+    from django.core.cache import cache
+
+    from payments.models import ReconciliationMismatch
+    from payments.monitoring import reconcile
+
+    site_on_sandbox.PAYMENTS_BACKGROUND_CALLS_PER_SECOND = 0
+    cache.delete_many([reconcile.SOON_KEY, reconcile.SOON_RECENT_KEY])
+    webhooks_to(live_server.url)
+    shopper = shopper_with_order(product)
+    assert shopper.pay(payment_method_id="pm_card_visa").json()["success"] is True
+    order = shopper.order_now()
+    httpx.post(f"{sandbox.url}/v1/payment_intents", headers={
+        "Authorization": f"Bearer {DEFAULT_SECRET_KEY}"}, data={
+        "amount": order.amount, "currency": order.currency, "payment_method": "pm_card_visa",
+        "confirm": "true", "metadata[order]": order.reference, "metadata[attempt]": "2"})
+    mismatch = wait_until(lambda: ReconciliationMismatch.objects.filter(
+        subject=order.reference).first(), timeout=30, what="the reconciliation the event ran")
+    assert mismatch.kind == ReconciliationMismatch.Kind.CHARGED_TWICE
+    assert mismatch.last_run.trigger == "beat" and mismatch.last_run.days == 1
+
+
+def test_a_reconciliation_asked_for_runs_once_and_not_again_within_ten_minutes(db):
+    from django.core.cache import cache
+
+    from payments.monitoring import reconcile
+
+    cache.delete_many([reconcile.SOON_KEY, reconcile.SOON_RECENT_KEY])
+    assert reconcile.reconcile_soon_take() is False  # nobody asked
+    reconcile.reconcile_soon_request(order_reference="ord_x")
+    assert reconcile.reconcile_soon_take() is True
+    assert reconcile.reconcile_soon_take() is False  # taken
+    reconcile.reconcile_soon_request(order_reference="ord_y")
+    assert reconcile.reconcile_soon_take() is False  # within ten minutes: later
+    cache.delete(reconcile.SOON_RECENT_KEY)  # ten minutes on
+    assert reconcile.reconcile_soon_take() is True
