@@ -9,6 +9,8 @@ from it (the incident page).
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
@@ -49,8 +51,9 @@ from payments.admin.orders_csv import orders_csv
 from payments.admin.pagination import LargeTablePaginator
 from payments.checkout.models import PaymentAttempt, PaymentEvent
 from payments.mail.receipts import RECEIPT_MAX_REFUSALS
-from payments.monitoring.models import ReconciliationMismatch
+from payments.monitoring.models import Incident, ReconciliationMismatch
 from payments.monitoring.selectors import EXPIRY_MEANING
+from payments.recovery.models import RecoveryLink
 from payments.shop.limits import (
     currency_refused,
     currency_refused_forget,
@@ -116,6 +119,28 @@ class ProductAdmin(FriendlyFiltersMixin, admin.ModelAdmin):
         warning = price_minimum_warning(price=obj.price, currency=obj.currency)
         if warning:
             messages.warning(request, warning)
+
+
+def order_related_lists(request: HttpRequest, *, order: Order) -> list[tuple[str, str]]:
+    """(words, address) of the lists that hold more about the order, for what the
+    user may see: its incidents and recovery links (a support agent searched each list
+    by hand for "what happened?")."""
+    found = []
+    search = f"?q={quote(order.reference)}"
+    if request.user.has_perm("payments.view_incident"):
+        incidents = Incident.objects.filter(order=order)
+        count, open_count = incidents.count(), incidents.filter(
+            status=Incident.Status.OPEN).count()
+        found.append((ngettext("%(count)s incident (%(open)s open)",
+                               "%(count)s incidents (%(open)s open)", count)
+                      % {"count": count, "open": open_count},
+                      reverse("admin:payments_incident_changelist") + search))
+    if request.user.has_perm("payments.view_recoverylink"):
+        count = RecoveryLink.objects.filter(order=order).count()
+        found.append((ngettext("%(count)s recovery link", "%(count)s recovery links", count)
+                      % {"count": count},
+                      reverse("admin:payments_recoverylink_changelist") + search))
+    return found
 
 
 class OrderLineInline(ReadOnlyTabularInline):
@@ -292,6 +317,7 @@ class OrderAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.M
             context["mismatches"] = list(ReconciliationMismatch.objects.filter(
                 order=obj, resolved=False).order_by("first_found_at"))
             context["ops_history_title"] = gettext("Ops actions on this order's payments")
+            context["related_lists"] = order_related_lists(request, order=obj)
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 

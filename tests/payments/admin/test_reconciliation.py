@@ -90,3 +90,36 @@ def test_the_orders_page_says_what_the_reconciliation_found_open(found):
         reverse("admin:payments_order_change", args=[clean.pk])).content.decode()
     ReconciliationMismatch.objects.update(resolved=True)
     assert "found, still open" not in client.get(order_page).content.decode()
+
+
+def test_the_orders_page_links_its_incidents_and_recovery_links(db, staff_roles):
+    """"What happened?": the order's page named neither its incidents nor the links ops
+    mailed; a support agent searched each list by hand (support agent)."""
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from payments.models import Incident, RecoveryLink
+    from tests.payments.factories import attempt_of, incident_of, order_of
+
+    order = order_of(("Lamp", 8900, 1))
+    incident = incident_of(Incident.Kind.ACTION_ABANDONED, attempt=attempt_of(order))
+    incident_of(Incident.Kind.AUTHENTICATION_FAILED, attempt=attempt_of(order),
+                status=Incident.Status.LOST)
+    RecoveryLink.objects.create(order=order, incident=incident, email=order.email,
+                                created_by=User.objects.create_user("olga"),
+                                expires_at=timezone.now())
+    page = reverse("admin:payments_order_change", args=[order.pk])
+    search = f"?q={order.reference}"
+    for group, shown in (("Merchants", ["2 incidents (1 open)", "1 recovery link"]),
+                         ("Payments ops", ["2 incidents (1 open)", "1 recovery link"])):
+        client = staff_client(f"someone-{group[:4]}", group=group)
+        body = client.get(page).content.decode()
+        assert "More about this order:" in body
+        for words, listing in zip(shown, ("incident", "recoverylink"), strict=True):
+            assert f'<a href="/admin/payments/{listing}/{search}">{words}</a>' in body
+        assert order.reference in client.get(f"/admin/payments/incident/{search}"
+                                              ).content.decode()
+    other = order_of(("Mug", 1200, 1))
+    body = staff_client("third", group="Merchants").get(
+        reverse("admin:payments_order_change", args=[other.pk])).content.decode()
+    assert "0 incidents (0 open)" in body and "0 recovery links" in body
