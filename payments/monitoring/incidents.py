@@ -70,18 +70,17 @@ def incidents_email_erase(*, incident_ids: Sequence[int]) -> int:
         customer_email="").update(customer_email="")
 
 
-def incidents_end_for_canceled_orders(*, order_ids: Sequence[int]) -> int:
-    """Orders canceled here without a Stripe call (an erasure): their open incidents end
-    Canceled, as ops' Cancel ends them; the dashboard went on counting them as money at
-    risk beside an order that could no longer be paid. Returns how many ended."""
-    ending = Incident.objects.filter(order_id__in=list(order_ids), status=IncidentStatus.OPEN,
-                                     order__status="canceled")
+def incidents_end_for_canceled_orders(*, order_ids: Sequence[int], now: datetime) -> int:
+    """Orders just canceled here without a Stripe call (``order_ids``: by an erasure):
+    their open incidents end Canceled, as ops' Cancel ends them; the dashboard went on
+    counting them as money at risk beside an order nobody could pay. Returns how many."""
+    ending = Incident.objects.filter(order_id__in=list(order_ids), status=IncidentStatus.OPEN)
     stripe_ids = list(ending.values_list("stripe_id", flat=True).distinct())
     if not stripe_ids:
         return 0
     with incident_totals_kept(stripe_ids=stripe_ids):
         return ending.filter(stripe_id__in=stripe_ids).update(
-            status=IncidentStatus.CANCELED, resolved_at=timezone.now())
+            status=IncidentStatus.CANCELED, resolved_at=now)
 
 
 def _facts(*, intent: IntentData, now: datetime, card_from: PaymentAttempt | None
@@ -269,7 +268,9 @@ def incidents_end(*, stripe_id: str, order_id: int | None, intent_status: str,
     # Paid after all: a payment counted lost (left too long, or expired) was not. Our own
     # scan's confirm that paid it also takes the label from a read that recorded the
     # payment first (a webhook won the race for the row, not the payment).
-    ending = [IncidentStatus.OPEN, IncidentStatus.LOST] if paid else [IncidentStatus.OPEN]
+    # Lost is monitoring's verdict: paid after all, or canceled (by ops, who may still act
+    # on it), the payment's end is known and replaces it.
+    ending = [IncidentStatus.OPEN, IncidentStatus.LOST]
     if ended_as == IncidentStatus.AUTO_FINALIZED:
         ending.append(IncidentStatus.RECOVERED)
     elif paid and from_confirmation:

@@ -209,6 +209,7 @@ class ReconciliationRun(models.Model):
     class Trigger(models.TextChoices):
         COMMAND = "command", _("By hand (manage.py)")
         BEAT = "beat", _("Daily (beat)")
+        EVENT = "event", _("After a payment made outside the checkout")
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices,
                               default=Status.RUNNING)

@@ -230,6 +230,8 @@ SOON_AT_MOST_SECONDS = 600
 
 
 def reconcile_soon_request(*, order_reference: str) -> None:
+    """Ask for the last day's reconciliation at the next webhook task (also again, when
+    the run asked for was skipped, failed or could not be queued)."""
     log.error("An intent made outside the checkout paid order %s: reconciling the last day "
               "now (a second charge?)", order_reference)
     cache.set(SOON_KEY, order_reference, SOON_AT_MOST_SECONDS * 6)

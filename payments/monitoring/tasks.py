@@ -51,10 +51,16 @@ def scan_backfill_task(days: int = 7) -> dict[str, object]:
 
 
 @shared_task(name="payments.monitoring.reconcile_task", acks_late=True)
-def reconcile_task(days: int = reconcile.DAYS_DEFAULT) -> dict[str, object]:
-    """Beat, daily: compare Stripe with the shop (background priority in the budget)."""
+def reconcile_task(days: int = reconcile.DAYS_DEFAULT, trigger: str = "beat"
+                   ) -> dict[str, object]:
+    """Beat, daily: compare Stripe with the shop (background priority in the budget).
+    ``trigger="event"``: asked for by a payment made outside the checkout; a run skipped
+    (another held the lease) or failed asks again, for the next webhook task."""
     with stripe_calls_for("scan"):
-        run = reconcile.reconciliation_run(days=days, trigger="beat")
+        run = reconcile.reconciliation_run(days=days, trigger=trigger)
+    if trigger == "event" and run.status != run.Status.DONE:
+        reconcile.reconcile_soon_request(order_reference="(again: the last run was "
+                                                         f"{run.status})")
     return {"run": run.pk, "status": run.status, "stripe_calls": run.stripe_calls,
             "mismatches_found": run.mismatches_found, "mismatches_new": run.mismatches_new,
             "mailed": run.mailed}
@@ -83,7 +89,11 @@ def _reconcile_if_asked() -> None:
     """An event showed an order paid outside the checkout: the last day's reconciliation
     now, in its own task (it may take minutes), at most every 10 minutes."""
     if reconcile.reconcile_soon_take():
-        reconcile_task.delay(days=1)
+        try:
+            reconcile_task.delay(days=1, trigger="event")
+        except Exception:  # the broker down: asked again, for the next task that can
+            reconcile.reconcile_soon_request(order_reference="(again: not queued)")
+            raise
 
 
 @shared_task(name="payments.tasks.ops_digest_task", acks_late=True,

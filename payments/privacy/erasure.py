@@ -117,12 +117,14 @@ def _erase(address: str, *, actor: str, now: datetime, previous: list[ErasureRec
     entries = list(admin_history_of(orders=orders, incidents=incidents, links=links))
     receipts_due = sum(1 for order in orders if order.status == Order.Status.PAID
                        and order.receipt_sent_at is None and order.erased_at is None)
+    awaiting_payment = [order.pk for order in orders if order.status == Order.Status.OPEN]
     counts = {
         "orders": orders_erase(order_ids=order_ids, now=now),
         # Under their locks (held above): no confirm crosses it.
         "orders_canceled": orders_open_cancel(order_ids=order_ids),
         # (their open incidents end Canceled with them: not counted as money at risk)
-        "incidents_ended": incidents_end_for_canceled_orders(order_ids=order_ids),
+        "incidents_ended": incidents_end_for_canceled_orders(order_ids=awaiting_payment,
+                                                             now=now),
         "receipts_stopped": receipts_due,
         "incidents": incidents_email_erase(incident_ids=incident_ids),
         "recovery_links": recovery_links_erase(order_ids=order_ids, now=now),

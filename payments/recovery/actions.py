@@ -558,6 +558,10 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
         return gettext_noop("already canceled")
     if attempt.status == Status.MISSING:
         return gettext_noop("unknown to Stripe")
+    if order.attempts.filter(number__gt=attempt.number).exists():
+        # Its order's shopper paid again since: acting on the old payment (a cancel ends
+        # the order too, a confirm may charge it twice) would undo the newer one.
+        return gettext_noop("a later payment of the order replaced it")
     if action == Action.CONFIRM and attempt.status != Status.REQUIRES_CONFIRMATION:
         return gettext_noop("not awaiting confirmation")
     if action == Action.SEND_LINK:

@@ -39,12 +39,9 @@ from payments.shop.words import checkout_words
 # The checkout's reader of an order's payments still unsettled (sent, outcome unknown,
 # at the bank): the checkout sits above the shop, so ``payments/urls.py`` hands it to the
 # cart and the order page (``payments.checkout.selectors.order_payments_unsettled``).
-# Each value has ``intent_id`` and ``at_the_bank``.
+# Each value has ``intent_id`` and ``at_the_bank``. Required: a route without it would
+# say "nothing was charged" of a payment that may still charge.
 PaymentsUnsettled = Callable[..., Mapping[int, Any]]
-
-
-def no_payments(*, orders: list[Order]) -> dict[int, Any]:
-    return {}
 
 
 @require_GET
@@ -54,8 +51,7 @@ def store(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def cart(request: HttpRequest, *, payments_unsettled: PaymentsUnsettled = no_payments
-         ) -> HttpResponse:
+def cart(request: HttpRequest, *, payments_unsettled: PaymentsUnsettled) -> HttpResponse:
     if request.method == "POST":
         _cart_change(request)
         return redirect("cart")
@@ -138,7 +134,7 @@ def checkout_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def order(request: HttpRequest, reference: str, *,
-          payments_unsettled: PaymentsUnsettled = no_payments) -> HttpResponse:
+          payments_unsettled: PaymentsUnsettled) -> HttpResponse:
     """The order's own page, for the session that placed it. Staff who may view orders
     are sent to the admin's page of it; nobody else learns that it exists."""
     found = order_get_for_session(session=request.session, reference=reference)

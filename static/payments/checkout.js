@@ -67,15 +67,15 @@
       confirmOnServer(pending).catch(afterBankUnreachable(pending));
       return;
     }
-    unanswered = atTheBank = null;
     stripe.createPaymentMethod({ type: "card", card: card })
       .then(function (result) {
         if (result.error) {
           fail(cardFieldMessage(result.error));
           // Back to the card's field, where the shopper mends what its message names.
           if (result.error.type === "validation_error") card.focus();
-          return;
+          return;  // the payment left pending stays: a cleared field finishes it
         }
+        unanswered = atTheBank = null;  // this card pays (the same intent, server-side)
         return post({ payment_method_id: result.paymentMethod.id })
           .then(handleServerResponse);
       })

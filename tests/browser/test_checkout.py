@@ -241,6 +241,25 @@ def test_a_card_typed_after_the_bank_went_unanswered_is_the_card_charged(
     assert intent.status == "succeeded" and charge.payment_method_details.card.last4 == "4242"
 
 
+def test_a_half_typed_card_then_cleared_still_finishes_the_payment_left_at_the_bank(
+        page, store, sandbox, stripe_client):
+    """A card half typed (refused by its field's check) then cleared: Pay with no card
+    had forgotten the payment left at the bank and asked for a card until a reload
+    (review)."""
+    from tests.browser.shoppers import shopper_leaves
+
+    order_url = shopper_leaves(page.context, store, complete_the_modal=True)
+    page.goto(order_url)
+    expect(page.locator("#order-status")).to_contain_text("Press Pay to finish that payment")
+    page.fill("input[name=cardnumber]", "4242")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()
+    expect_error(page, "incomplete")
+    page.fill("input[name=cardnumber]", "")
+    page.get_by_role("button", name="Pay 89.00 EUR").click()  # no card typed now
+    expect_paid(page)
+    assert len(stripe_client.v1.charges.list().data) == 1
+
+
 def test_an_intent_canceled_after_its_answer_was_lost_lets_the_next_card_pay(
         page, store, sandbox, stripe_client):
     """The page keeps a lost answer's intent for the next Pay, but a final 409 ("this

@@ -357,7 +357,7 @@ def test_a_second_charge_made_outside_the_checkout_is_reconciled_within_the_minu
     mismatch = wait_until(lambda: ReconciliationMismatch.objects.filter(
         subject=order.reference).first(), timeout=30, what="the reconciliation the event ran")
     assert mismatch.kind == ReconciliationMismatch.Kind.CHARGED_TWICE
-    assert mismatch.last_run.trigger == "beat" and mismatch.last_run.days == 1
+    assert mismatch.last_run.trigger == "event" and mismatch.last_run.days == 1
 
 
 def test_a_reconciliation_asked_for_runs_once_and_not_again_within_ten_minutes(db):
@@ -372,5 +372,23 @@ def test_a_reconciliation_asked_for_runs_once_and_not_again_within_ten_minutes(d
     assert reconcile.reconcile_soon_take() is False  # taken
     reconcile.reconcile_soon_request(order_reference="ord_y")
     assert reconcile.reconcile_soon_take() is False  # within ten minutes: later
+    cache.delete(reconcile.SOON_RECENT_KEY)  # ten minutes on
+    assert reconcile.reconcile_soon_take() is True
+
+
+
+def test_an_asked_reconciliation_that_was_skipped_is_asked_again(db):
+    """Another run held the lease (the nightly one, a --month by hand): the run the
+    event asked for was skipped, and nothing asked again (review)."""
+    from datetime import timedelta
+
+    from django.core.cache import cache
+
+    from payments.monitoring import reconcile, tasks
+    from payments.monitoring.leases import lease_hold
+
+    cache.delete_many([reconcile.SOON_KEY, reconcile.SOON_RECENT_KEY])
+    with lease_hold(name=reconcile.LEASE_NAME, ttl=timedelta(minutes=10)):
+        assert tasks.reconcile_task(days=1, trigger="event")["status"] == "skipped"
     cache.delete(reconcile.SOON_RECENT_KEY)  # ten minutes on
     assert reconcile.reconcile_soon_take() is True

@@ -475,3 +475,22 @@ def test_a_payment_monitoring_called_lost_can_still_be_linked_or_canceled(produc
     assert actions.recovery_run(action_id=issued.pk).done == 1
     assert lost.order.__class__.objects.get(pk=lost.order_id).status == Order.Status.CANCELED
     assert PaymentAttempt.objects.get(pk=lost.attempt_id).status == "canceled"
+    lost.refresh_from_db()  # its end is known now: canceled (review: it stayed Lost)
+    assert lost.status == Incident.Status.CANCELED
+
+
+def test_an_incident_of_a_payment_the_order_replaced_is_not_acted_on(db, ops):
+    """The shopper paid again (a new attempt, at the bank now): a cancel of the old
+    payment's incident canceled the order under the live one, a confirm might charge it
+    twice (review)."""
+    from tests.payments.factories import attempt_of, order_of
+
+    order = order_of(("Lamp", 8900, 1))
+    first = attempt_of(order, status="requires_confirmation")
+    old = incident_of(Incident.Kind.CONFIRMATION_ABANDONED, attempt=first,
+                      status=Incident.Status.LOST)
+    attempt_of(order, status="requires_action")  # the live one
+    for action in ("cancel", "confirm", "send_link"):
+        plan = actions.recovery_plan(action=action, incidents=[old])
+        assert plan.eligible == [] and plan.skipped == [
+            (old, "a later payment of the order replaced it")], action
