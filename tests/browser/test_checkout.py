@@ -170,11 +170,10 @@ def test_the_banks_answer_lost_on_the_way_back_is_asked_of_the_server_and_pays(
     assert [i.status for i in stripe_client.v1.payment_intents.list().data] == ["succeeded"]
 
 
-def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
-        page, store, sandbox, stripe_client):
-    """The bank's answer and the store lost (offline right after the bank's button): the
-    page says the bank may have approved, not "Not paid"; Pay then confirms that same
-    intent, with no second trip to the bank."""
+def bank_and_store_lost(page, store: str) -> None:
+    """3155 through the bank's "Complete", whose answer, and the store, never reach the
+    phone (offline right after the bank's button): the page says the bank may have
+    approved."""
     to_payment(page, store)
     pay(page, "4000002500003155")
     page.get_by_role("dialog").wait_for()
@@ -182,6 +181,14 @@ def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
     page.route("**/pay", lambda route: route.abort("internetdisconnected"))
     page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
     expect_error(page, "your bank may have approved the payment")
+
+
+def test_the_store_unreachable_after_the_bank_says_so_and_pay_finishes_it(
+        page, store, sandbox, stripe_client):
+    """The bank's answer and the store lost (offline right after the bank's button): the
+    page says the bank may have approved, not "Not paid"; Pay then confirms that same
+    intent, with no second trip to the bank."""
+    bank_and_store_lost(page, store)
     expect(page.locator("#order-status")).not_to_contain_text("Not paid")
     page.unroute("**/pay")
     # A 503 meanwhile says nothing about the payment: the next Pay asks about it again.
@@ -225,13 +232,7 @@ def test_a_card_typed_after_the_bank_went_unanswered_is_the_card_charged(
     Pay: the page finished the first card's payment instead, and the charge was on a card
     the shopper no longer meant (support agent). Now the card typed pays, on the same
     intent: one charge, on that card."""
-    to_payment(page, store)
-    pay(page, "4000002500003155")
-    page.get_by_role("dialog").wait_for()
-    page.route("**/_sandbox/payment_intents/*/authenticate", answer_lost)
-    page.route("**/pay", lambda route: route.abort("internetdisconnected"))
-    page.get_by_role("dialog").get_by_role("button", name="Complete authentication").click()
-    expect_error(page, "your bank may have approved the payment")
+    bank_and_store_lost(page, store)
     page.unroute("**/pay")
     page.fill("input[name=cardnumber]", "4242424242424242")
     page.get_by_role("button", name="Pay 89.00 EUR").click()
