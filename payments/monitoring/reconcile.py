@@ -229,12 +229,17 @@ SOON_RECENT_KEY = "payments:reconcile:soon-recent"
 SOON_AT_MOST_SECONDS = 600
 
 
-def reconcile_soon_request(*, order_reference: str) -> None:
-    """Ask for the last day's reconciliation at the next webhook task (also again, when
-    the run asked for was skipped, failed or could not be queued)."""
-    log.error("An intent made outside the checkout paid order %s: reconciling the last day "
-              "now (a second charge?)", order_reference)
-    cache.set(SOON_KEY, order_reference, SOON_AT_MOST_SECONDS * 6)
+def reconcile_soon_request(*, order_reference: str = "", again: str = "") -> None:
+    """Ask for the last day's reconciliation at the next webhook task: an intent made
+    outside the checkout paid ``order_reference``, or (``again``: why) the run asked for
+    was skipped, failed or could not be queued."""
+    if again:
+        log.warning("The reconciliation a payment made outside the checkout asked for %s: "
+                    "asking again", again)
+    else:
+        log.error("An intent made outside the checkout paid order %s: reconciling the last "
+                  "day now (a second charge?)", order_reference)
+    cache.set(SOON_KEY, order_reference or again, SOON_AT_MOST_SECONDS * 6)
 
 
 def reconcile_soon_take() -> bool:

@@ -59,8 +59,7 @@ def reconcile_task(days: int = reconcile.DAYS_DEFAULT, trigger: str = "beat"
     with stripe_calls_for("scan"):
         run = reconcile.reconciliation_run(days=days, trigger=trigger)
     if trigger == "event" and run.status != run.Status.DONE:
-        reconcile.reconcile_soon_request(order_reference="(again: the last run was "
-                                                         f"{run.status})")
+        reconcile.reconcile_soon_request(again=f"ended {run.status}")
     return {"run": run.pk, "status": run.status, "stripe_calls": run.stripe_calls,
             "mismatches_found": run.mismatches_found, "mismatches_new": run.mismatches_new,
             "mailed": run.mailed}
@@ -92,7 +91,7 @@ def _reconcile_if_asked() -> None:
         try:
             reconcile_task.delay(days=1, trigger="event")
         except Exception:  # the broker down: asked again, for the next task that can
-            reconcile.reconcile_soon_request(order_reference="(again: not queued)")
+            reconcile.reconcile_soon_request(again="could not be queued")
             raise
 
 
