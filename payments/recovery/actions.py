@@ -29,7 +29,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, ngettext
 
@@ -180,8 +180,13 @@ class StopRefused(Exception):
 def recovery_plan(*, action: str, incidents: Sequence[Incident]) -> Plan:
     """What ``action`` would do to each incident, without doing it."""
     plan, seen = Plan(action=action), set()
+    # Each order's latest attempt, in one query for the page (up to 500 payments).
+    latest = dict(PaymentAttempt.objects.filter(
+        order_id__in={incident.order_id for incident in incidents if incident.order_id})
+        .order_by().values("order_id").annotate(latest=Max("number"))
+        .values_list("order_id", "latest"))
     for incident in incidents:
-        reason = _skip_reason(action, incident, seen)
+        reason = _skip_reason(action, incident, seen, latest_numbers=latest)
         if reason:
             plan.skipped.append((incident, reason))
         else:
@@ -537,7 +542,10 @@ def _history_write(record: OpsAction, item: OpsActionItem) -> None:
         for obj, name in named])
 
 
-def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None:
+def _skip_reason(action: str, incident: Incident, acted: set[str], *,
+                 latest_numbers: dict[int, int] | None = None) -> str | None:
+    """Why ``action`` would not act on ``incident`` now, or None. ``latest_numbers``:
+    order id -> its latest attempt's number, read for many at once (else read here)."""
     if incident.stripe_id in acted:
         return gettext_noop("same payment as another selected")
     if incident.kind in NOT_ACTIONABLE:
@@ -558,7 +566,10 @@ def _skip_reason(action: str, incident: Incident, acted: set[str]) -> str | None
         return gettext_noop("already canceled")
     if attempt.status == Status.MISSING:
         return gettext_noop("unknown to Stripe")
-    if order.attempts.filter(number__gt=attempt.number).exists():
+    replaced = latest_numbers.get(order.pk, attempt.number) > attempt.number \
+        if latest_numbers is not None else \
+        order.attempts.filter(number__gt=attempt.number).exists()
+    if replaced:
         # Its order's shopper paid again since: acting on the old payment (a cancel ends
         # the order too, a confirm may charge it twice) would undo the newer one.
         return gettext_noop("a later payment of the order replaced it")

@@ -494,3 +494,23 @@ def test_an_incident_of_a_payment_the_order_replaced_is_not_acted_on(db, ops):
         plan = actions.recovery_plan(action=action, incidents=[old])
         assert plan.eligible == [] and plan.skipped == [
             (old, "a later payment of the order replaced it")], action
+
+
+def test_the_confirmation_pages_plan_reads_as_much_for_many_payments_as_for_few(db):
+    """Whether an order's shopper paid again since is read for the whole page at once
+    (a query per payment, up to 500 on a bulk confirmation page)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.payments.factories import attempt_of, order_of
+
+    def plan_queries(count: int) -> int:
+        for _ in range(count):
+            incident_of(Incident.Kind.ACTION_ABANDONED,
+                        attempt=attempt_of(order_of(("Lamp", 8900, 1))))
+        shown = list(Incident.objects.select_related("attempt", "order"))
+        with CaptureQueriesContext(connection) as captured:
+            plan = actions.recovery_plan(action="cancel", incidents=shown)
+        assert len(plan.eligible) == len(shown)
+        return len(captured)
+
+    assert plan_queries(2) == plan_queries(20)
