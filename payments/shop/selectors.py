@@ -31,14 +31,9 @@ def order_totals_by_currency(*, orders: QuerySet[Order], rows_max: int | None = 
     exactly these rows (their filters and search kept, their order dropped); None when
     more than ``rows_max`` (``TOTALS_ROWS_MAX``) match, found without reading more."""
     rows_max = TOTALS_ROWS_MAX if rows_max is None else rows_max
-    bounded = Order.objects.filter(pk__in=orders.order_by().values("pk")[:rows_max + 1])
-    rows = list(bounded.order_by().values("currency")
-                .annotate(orders=Count("pk"), amount=Sum("amount")).order_by("currency"))
-    count = sum(row["orders"] for row in rows)
-    if count > rows_max:
-        return None
-    return OrderTotals(count=count,
-                       amounts=[(row["currency"], row["amount"] or 0) for row in rows])
+    totals = _totals(Order.objects.filter(
+        pk__in=orders.order_by().values("pk")[:rows_max + 1]))
+    return None if totals.count > rows_max else totals
 
 
 def orders_paid_totals(*, since: datetime, until: datetime) -> OrderTotals:
@@ -46,10 +41,14 @@ def orders_paid_totals(*, since: datetime, until: datetime) -> OrderTotals:
     currency: what the Orders list's totals say with its Paid filter on those moments
     (the reconciliation's "Money here"). One aggregate over the ``paid_at`` index,
     unbounded."""
-    rows = list(Order.objects.filter(paid_at__gte=since, paid_at__lt=until,
-                                     status=Order.Status.PAID).order_by()
-                .values("currency").annotate(orders=Count("pk"), amount=Sum("amount"))
-                .order_by("currency"))
+    return _totals(Order.objects.filter(paid_at__gte=since, paid_at__lt=until,
+                                        status=Order.Status.PAID))
+
+
+def _totals(orders: QuerySet[Order]) -> OrderTotals:
+    """One aggregate: how many ``orders`` and their amounts, per currency."""
+    rows = list(orders.order_by().values("currency")
+                .annotate(orders=Count("pk"), amount=Sum("amount")).order_by("currency"))
     return OrderTotals(count=sum(row["orders"] for row in rows),
                        amounts=[(row["currency"], row["amount"] or 0) for row in rows])
 
