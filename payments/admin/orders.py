@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, label_for_field, lookup_field
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -128,12 +129,11 @@ def order_related_lists(request: HttpRequest, *, order: Order) -> list[tuple[str
     found = []
     search = f"?q={quote(order.reference)}"
     if request.user.has_perm("payments.view_incident"):
-        incidents = Incident.objects.filter(order=order)
-        count, open_count = incidents.count(), incidents.filter(
-            status=Incident.Status.OPEN).count()
+        counted = Incident.objects.filter(order=order).aggregate(
+            all=Count("pk"), open=Count("pk", filter=Q(status=Incident.Status.OPEN)))
         found.append((ngettext("%(count)s incident (%(open)s open)",
-                               "%(count)s incidents (%(open)s open)", count)
-                      % {"count": count, "open": open_count},
+                               "%(count)s incidents (%(open)s open)", counted["all"])
+                      % {"count": counted["all"], "open": counted["open"]},
                       reverse("admin:payments_incident_changelist") + search))
     if request.user.has_perm("payments.view_recoverylink"):
         count = RecoveryLink.objects.filter(order=order).count()

@@ -21,6 +21,7 @@ from payments.admin.common import (
     stripe_id_short,
     timestamp,
 )
+from payments.monitoring import reconcile
 from payments.monitoring.models import ReconciliationMismatch, ReconciliationRun
 from payments.shop.models import Order
 
@@ -92,10 +93,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _money(run: ReconciliationRun, money: dict[str, int]) -> str:
         if run.status != ReconciliationRun.Status.DONE:
             return EMPTY
-        if not money:
-            return gettext("none")
-        return " · ".join(money_unbroken(amount, currency)
-                          for currency, amount in sorted(money.items()))
+        return reconcile.money_text(money, write=money_unbroken, none=gettext("none"))
 
     # Short headers: the columns fit a 1280 px screen next to the filters.
     @admin.display(description=_("Calls"), ordering="stripe_calls")

@@ -252,11 +252,15 @@ def reconcile_soon_take() -> bool:
     return True
 
 
-def money_text(money: dict[str, int]) -> str:
+def money_text(money: dict[str, int], *, write: Callable[[int, str], str] | None = None,
+               none: str = "none") -> str:
     """A run's money per currency, never summed across currencies: "1,234.50 EUR ·
-    4,500 JPY"; "none" for no money."""
-    return " · ".join(money_format(amount=amount, currency=currency)
-                      for currency, amount in sorted(money.items())) or "none"
+    4,500 JPY" (each amount as ``write`` puts it: the admin's, unbroken); ``none``
+    for no money."""
+    write = write or (lambda amount, currency: money_format(amount=amount,
+                                                            currency=currency))
+    return " · ".join(write(amount, currency)
+                      for currency, amount in sorted(money.items())) or none
 
 
 def reconciliation_found_counts(*, run: ReconciliationRun) -> dict[str, int]:
