@@ -7,7 +7,8 @@ in the last ``days`` days (newest first, a page at a time, background priority i
 shared budget: ``payments.stripe.budget``), compares them with our rows, and finds:
 
 - *charged twice*: an order whose intents hold more than one charge that took money
-  (captured, not fully refunded);
+  (captured, not fully refunded), the checkout's own earlier charge included when an
+  intent made outside it charged the order in the window;
 - *paid at Stripe, not here*: an intent of one of our orders succeeded, and the order is
   not paid here (or Stripe names an order we do not have);
 - *paid here, not at Stripe*: an attempt we hold as succeeded whose intent did not
@@ -124,7 +125,10 @@ class Work:
     # Money taken, by order reference: charge id -> amount not refunded.
     taken: dict[str, dict[str, int]] = field(default_factory=dict)
     charges_listed: set[str] = field(default_factory=set)
-    order_created: dict[str, int] = field(default_factory=dict)  # reference -> earliest
+    charge_created: dict[str, int] = field(default_factory=dict)  # of the charges listed
+    # Orders an intent not of our checkout took money for in the window (made in
+    # Stripe's Dashboard or by another script): our own earlier charge counts too.
+    charged_outside: set[str] = field(default_factory=set)
     candidates: set[str] = field(default_factory=set)  # intents with a difference
 
     def read(self, call: Callable[[], T]) -> T:
@@ -220,6 +224,15 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
         return run
 
 
+def reconciliation_covered(*, run: ReconciliationRun) -> bool:
+    """Whether the run under way (the lease's holder, the newest running) covers the
+    window of ``run``, which it made skip: a daily run skipped behind the last day's run
+    an event asked for is not, and would leave its first day unreconciled."""
+    holder = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.RUNNING).exclude(
+        pk=run.pk).order_by("-started_at").first()
+    return holder is not None and holder.window_start <= run.window_start
+
+
 # An event showed an order paid by an intent made outside the checkout (a second charge,
 # made in Stripe's Dashboard or by another script): the next webhook task runs the
 # reconciliation of the last day, which names it and mails ops, instead of the next
@@ -311,10 +324,10 @@ def _intents_page(work: Work, intents: list[IntentData]) -> None:
             continue
         work.run.intents_compared += 1
         work.order_of_intent[intent.id] = mine.order_reference
-        created = work.order_created.get(mine.order_reference, intent.created)
-        work.order_created[mine.order_reference] = min(created, intent.created)
         if intent.status == Status.SUCCEEDED:
             work.succeeded[intent.id] = (intent.latest_charge, intent.amount)
+            if mine.attempt_id is None and mine.order_id is not None:
+                work.charged_outside.add(mine.order_reference)
         if _intent_findings(intent, mine):
             work.candidates.add(intent.id)
 
@@ -340,6 +353,7 @@ def _charges_page(work: Work, charges: list[ChargeData]) -> None:
                 work.outside.add(intent_id)
                 continue
             work.order_of_intent[intent_id] = reference
+            work.charged_outside.add(reference)  # none of our attempts holds the intent
         currency = charge.currency.lower()
         for money, amount in ((work.run.money_at_stripe, charge.amount),
                               (work.run.money_refunded, charge.amount - charge.money_taken)):
@@ -348,8 +362,7 @@ def _charges_page(work: Work, charges: list[ChargeData]) -> None:
         if not charge.money_taken:
             continue  # refunded in full: holds nothing of the shopper's
         work.taken.setdefault(reference, {})[charge.id] = charge.money_taken
-        created = work.order_created.get(reference, charge.created)
-        work.order_created[reference] = min(created, charge.created)
+        work.charge_created[charge.id] = charge.created
 
 
 def _charged_twice(work: Work) -> list[Finding]:
@@ -357,6 +370,7 @@ def _charged_twice(work: Work) -> list[Finding]:
     for intent_id, (charge_id, amount) in work.succeeded.items():
         if charge_id and charge_id not in work.charges_listed:
             work.taken.setdefault(work.order_of_intent[intent_id], {})[charge_id] = amount
+    _earlier_charges_add(work)
     twice = {reference: charges for reference, charges in work.taken.items()
              if len(charges) > 1}
     orders = {order.reference: order for order in Order.objects.filter(
@@ -364,16 +378,43 @@ def _charged_twice(work: Work) -> list[Finding]:
     findings = []
     for reference, charges in sorted(twice.items()):
         order = orders.get(reference)
+        # When the order was charged again: a later run whose window holds that moment
+        # resolves the finding once the extra charge is refunded.
+        newest = max((work.charge_created[charge] for charge in charges
+                      if charge in work.charge_created), default=None)
         findings.append(Finding(
             kind=Kind.CHARGED_TWICE, subject=reference,
-            occurred_at=order.created_at if order else datetime.fromtimestamp(
-                work.order_created[reference], tz=UTC),
+            occurred_at=datetime.fromtimestamp(newest, tz=UTC) if newest is not None
+            else order.created_at if order else timezone.now(),
             order_id=order.pk if order else None, charge_ids=sorted(charges),
             amount_here=order.amount if order else None,
             amount_at_stripe=sum(charges.values()), currency=order.currency if order else "",
             status_here=order.status if order else "unknown order",
             status_at_stripe=f"{len(charges)} charges"))
     return findings
+
+
+def _earlier_charges_add(work: Work) -> None:
+    """An order charged in the window by an intent not of our checkout, that our checkout
+    had paid before the window (charged again in Stripe's Dashboard days later): our
+    payment's charge took money too, unless refunded since, which only Stripe knows. One
+    read per such order, and only for those: the window's own charges need none."""
+    if not work.charged_outside:
+        return
+    ours = PaymentAttempt.objects.filter(
+        order__reference__in=sorted(work.charged_outside), status=Status.SUCCEEDED
+    ).exclude(latest_charge="").values_list("order__reference", "latest_charge")
+    for reference, charge_id in ours:
+        if charge_id in work.charges_listed or charge_id in work.taken.get(reference, {}):
+            continue
+        try:
+            charge = work.read(lambda c=charge_id: gateway.charge_retrieve(charge_id=c))
+        except gateway.InvalidRequest as error:  # not Stripe's any more: nothing to count
+            log.warning("reconciliation: the charge %s of order %s: %s", charge_id,
+                        reference, error.message)
+            continue
+        if charge.money_taken:
+            work.taken.setdefault(reference, {})[charge.id] = charge.money_taken
 
 
 def _ours_in_window(work: Work, *, since: datetime, until: datetime) -> None:

@@ -15,6 +15,8 @@ and the next run (a minute later) goes on from where the scans always start.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -22,7 +24,10 @@ from payments.monitoring import events, ops_mail, reconcile, retention, scans
 from payments.monitoring.models import ScanRun
 from payments.stripe.budget import background_patience, stripe_calls_for
 
+log = logging.getLogger(__name__)
+
 SCAN_BUDGET_PATIENCE_SECONDS = 5.0
+RECONCILE_TRIES = 6  # a skipped daily run tries again for an hour (LEASE_TTL apart)
 
 
 def _summary(run: ScanRun) -> dict[str, object]:
@@ -51,15 +56,24 @@ def scan_backfill_task(days: int = 7) -> dict[str, object]:
 
 
 @shared_task(name="payments.monitoring.reconcile_task", acks_late=True)
-def reconcile_task(days: int = reconcile.DAYS_DEFAULT, trigger: str = "beat"
-                   ) -> dict[str, object]:
+def reconcile_task(days: int = reconcile.DAYS_DEFAULT, trigger: str = "beat",
+                   tries_left: int = RECONCILE_TRIES) -> dict[str, object]:
     """Beat, daily: compare Stripe with the shop (background priority in the budget).
     ``trigger="event"``: asked for by a payment made outside the checkout; a run skipped
-    (another held the lease) or failed asks again, for the next webhook task."""
+    (another held the lease) or failed asks again, for the next webhook task. Another
+    run skipped behind one that does not cover its window (the last day's, asked for by
+    an event) runs again once the lease is free, ``tries_left`` times at most."""
     with stripe_calls_for("scan"):
         run = reconcile.reconciliation_run(days=days, trigger=trigger)
     if trigger == "event" and run.status != run.Status.DONE:
         reconcile.reconcile_soon_request(again=f"ended {run.status}")
+    elif run.status == run.Status.SKIPPED and tries_left > 0 \
+            and not reconcile.reconciliation_covered(run=run):
+        log.warning("reconciliation #%s of %s days skipped behind a narrower run: again in "
+                    "%s", run.pk, days, reconcile.LEASE_TTL)
+        reconcile_task.apply_async(
+            kwargs={"days": days, "trigger": trigger, "tries_left": tries_left - 1},
+            countdown=reconcile.LEASE_TTL.total_seconds())
     return {"run": run.pk, "status": run.status, "stripe_calls": run.stripe_calls,
             "mismatches_found": run.mismatches_found, "mismatches_new": run.mismatches_new,
             "mailed": run.mailed}

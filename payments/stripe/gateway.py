@@ -193,6 +193,7 @@ LIST = "GET /v1/payment_intents"
 SEARCH = "GET /v1/payment_intents/search"
 EVENTS = "GET /v1/events"
 CHARGES = "GET /v1/charges"
+CHARGE = "GET /v1/charges/{id}"
 # The calls naming an intent by id: a resource Stripe misses there is that intent, unless
 # it names the payment method sent along (the one other object these calls send).
 NAMING_AN_INTENT = frozenset({CONFIRM, RETRIEVE, CANCEL})
@@ -300,6 +301,11 @@ def charge_page(*, created_gte: int | None = None, created_lt: int | None = None
     page = _call_raw(CHARGES, lambda: _request("get", "/v1/charges", params))
     items = [_charge_data(charge) for charge in page["data"]]
     return Page(items=items, cursor=items[-1].id if page["has_more"] and items else None)
+
+
+def charge_retrieve(*, charge_id: str) -> ChargeData:
+    return _charge_data(_call_raw(CHARGE, lambda: _request(
+        "get", f"/v1/charges/{quote(charge_id, safe='')}", {})))
 
 
 def _list_params(*, created_gte: int | None, created_lt: int | None,

@@ -6,7 +6,8 @@ away, ops are mailed once, and bad input changes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import stripe
@@ -23,6 +24,7 @@ from payments.monitoring import reconcile
 from payments.monitoring.leases import lease_hold
 from stripe_sandbox import DEFAULT_SECRET_KEY
 from tests.payments.conftest import Shopper, shopper_with_order
+from tests.payments.factories import attempt_of, order_of
 from tests.waiting import wait_until
 
 Kind = ReconciliationMismatch.Kind
@@ -110,6 +112,69 @@ def test_a_second_charge_for_one_order_made_at_stripe_is_charged_twice(
     assert (run.mismatches_found, run.mismatches_new) == (1, 1)
     assert (run.money_at_stripe, run.money_here) == ({"eur": 2 * order.amount},
                                                      {"eur": order.amount})
+
+
+def test_an_order_paid_days_ago_and_charged_again_at_stripe_is_charged_twice(
+        sandbox, product, db, stripe_direct, monkeypatch):
+    """The usual second charge: an order paid here days ago, charged again in Stripe's
+    Dashboard. The window lists the new charge only; our earlier one, read from Stripe,
+    counts too (attacker: neither the event's run nor the daily run named it)."""
+    order = paid(product).order_now()
+    days_later = timedelta(days=3)
+    sandbox.advance_clock(int(days_later.total_seconds()))
+    real_now = timezone.now
+    monkeypatch.setattr(reconcile, "timezone", SimpleNamespace(
+        now=lambda: real_now() + days_later))
+    again = stripe_direct.v1.payment_intents.create(params={
+        "amount": order.amount, "currency": order.currency, "payment_method": "pm_card_visa",
+        "confirm": True, "metadata": {"order": order.reference}})
+
+    run = reconcile.reconciliation_run(days=1)
+
+    assert found() == {(Kind.CHARGED_TWICE, order.reference)}
+    mismatch = ReconciliationMismatch.objects.get()
+    first = order.attempts.get().latest_charge
+    assert sorted(mismatch.charge_ids) == sorted([first, again.latest_charge])
+    assert (mismatch.amount_here, mismatch.amount_at_stripe) == (order.amount, 2 * order.amount)
+    # "Payment made": the second charge, inside the window, so that a later run resolves
+    # the finding once that charge is refunded.
+    assert mismatch.occurred_at == datetime.fromtimestamp(again.created, tz=UTC)
+    assert run.window_start <= mismatch.occurred_at < run.window_end
+    assert run.stripe_calls == 3  # a page of intents, a page of charges, our earlier charge
+    # The window's money is the new charge alone; nothing was paid here in it.
+    assert (run.money_at_stripe, run.money_here) == ({"eur": order.amount}, {})
+
+
+def test_an_earlier_charge_refunded_since_is_not_a_second_charge(db, monkeypatch):
+    """A merchant who refunded the shopper's payment and charged the order again: one
+    charge holds money, no finding; an earlier charge Stripe no longer knows counts
+    nothing either (the sandbox makes no refunds: Stripe's answers as they would be)."""
+    from payments.stripe import gateway
+    from payments.stripe.gateway import ChargeData
+
+    order = order_of(("Lamp", 5198, 1))
+    attempt = attempt_of(order, status=PaymentAttempt.Status.SUCCEEDED)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(latest_charge="ch_first")
+    refunded = ChargeData(id="ch_first", payment_intent="pi_first", status="succeeded",
+                          captured=True, amount=5198, amount_refunded=5198, currency="eur",
+                          created=1)
+    read = []
+
+    def charge_retrieve(*, charge_id):
+        read.append(charge_id)
+        if charge_id == "ch_gone":
+            raise gateway.InvalidRequest("No such charge: 'ch_gone'", code="resource_missing")
+        return refunded
+
+    monkeypatch.setattr(gateway, "charge_retrieve", charge_retrieve)
+    work = reconcile.Work(run=ReconciliationRun(), lease=None)
+    work.charged_outside.add(order.reference)
+    work.taken[order.reference] = {"ch_again": 5198}
+    work.charge_created["ch_again"] = 2
+    assert reconcile._charged_twice(work) == [] and read == ["ch_first"]
+
+    PaymentAttempt.objects.filter(order=order).update(latest_charge="ch_gone")
+    assert reconcile._charged_twice(work) == [] and read == ["ch_first", "ch_gone"]
 
 
 def test_a_payment_confirmed_at_stripe_but_not_here_is_paid_at_stripe_only(
@@ -310,6 +375,27 @@ def test_a_run_while_another_holds_the_lease_is_skipped(sandbox, db):
     assert run.status == ReconciliationRun.Status.SKIPPED and run.stripe_calls == 0
     assert not sandbox.requests("/v1/payment_intents")
     assert not ScanLock.objects.exists()
+
+
+@pytest.mark.parametrize(("holder_days", "tries_left", "again"),
+                         [(1, 6, True), (2, 6, False), (1, 0, False)])
+def test_a_daily_run_skipped_behind_a_narrower_run_runs_again(sandbox, db, monkeypatch,
+                                                              holder_days, tries_left, again):
+    """The last day's run an event asked for held the lease: the daily run (two days) was
+    skipped and nothing asked again, so its first day went unreconciled (attacker).
+    Behind a run whose window covers its own, a skip is right; so is giving up after
+    its tries."""
+    from payments.monitoring import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.reconcile_task, "apply_async", lambda **kw: queued.append(kw))
+    now = timezone.now()
+    ReconciliationRun.objects.create(trigger="event", days=holder_days, window_end=now,
+                                     window_start=now - timedelta(days=holder_days))
+    with lease_hold(name=reconcile.LEASE_NAME, ttl=reconcile.LEASE_TTL):
+        assert tasks.reconcile_task(days=2, tries_left=tries_left)["status"] == "skipped"
+    assert queued == ([{"kwargs": {"days": 2, "trigger": "beat", "tries_left": 5},
+                        "countdown": 600.0}] if again else [])
 
 
 @pytest.mark.parametrize("days", [0, -1, 366, 10**9, "2", 2.5, True])
