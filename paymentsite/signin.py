@@ -31,11 +31,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from payments.checkout.throttle import address_block
 from payments.mail.messages import in_words
+from payments.recovery.actions import ACTION_PERMISSIONS
 
 # Whoever holds one of these can move money, or give themselves the right to, or set what
-# shoppers pay (products).
-MONEY_PERMISSIONS = ("payments.confirm_payment", "payments.send_recovery_link",
-                     "payments.cancel_payment", "payments.refresh_payment",
+# shoppers pay (products). Every ops action's permission, taken from the actions, so that
+# a new action cannot be left out (a newcomer's was: its holder signed in without one).
+MONEY_PERMISSIONS = (*(f"payments.{codename}" for codename in ACTION_PERMISSIONS.values()),
                      "auth.change_user", "auth.change_group", "auth.change_permission",
                      "payments.add_product", "payments.change_product")
 # Any write here is as good: the monitoring's schedules and intervals (paused or slowed),

@@ -15,6 +15,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from payments.recovery.actions import ACTION_PERMISSIONS
 from paymentsite.checks import check_second_factor
 
 PASSWORD = "a-long-enough-passphrase"
@@ -154,6 +155,7 @@ def test_merchants_who_cannot_move_money_need_no_second_factor(mia, second_facto
 
 
 @pytest.mark.parametrize("permission", [
+    *(f"payments.{codename}" for codename in ACTION_PERMISSIONS.values()),  # every action
     "payments.change_product",  # what shoppers pay
     "django_celery_beat.change_periodictask",  # monitoring paused
     "otp_totp.delete_totpdevice",  # anyone's authenticator removed, then re-enrolled
