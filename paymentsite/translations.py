@@ -130,7 +130,11 @@ def catalogs_update(*, template: Catalog) -> None:
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
         with path.open("wb") as file:
-            write_po(file, catalog, width=88, omit_header=False, sort_output=True)
+            # File names without line numbers: a line moved elsewhere in a file rewrote
+            # hundreds of these comments at each extract (a newcomer's 8 new strings
+            # came with 600 changed lines).
+            write_po(file, catalog, width=88, omit_header=False, sort_output=True,
+                     include_lineno=False)
 
 
 def catalog_problems(catalog: Catalog) -> dict[str, list[str]]:
