@@ -85,14 +85,15 @@ class FirstSeenFilter(DateRangeFilter):
 
 
 class EachPaymentFilter(admin.SimpleListFilter):
-    """Every incident, or each payment once (its latest incident): how the dashboard
+    """Every incident, or each payment once (its latest incident, a 3-D Secure one before
+    a card decline: ``incident_latest_of_payment``): how the dashboard
     counts payments and money, so each of its numbers opens the rows it counted."""
 
     title = _("payments")
     parameter_name = "payment"
 
     def lookups(self, request: HttpRequest, model_admin):
-        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident)")),
+        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident, 3-D Secure before a decline)")),
                 (selectors.EACH_FAILED_PAYMENT_ONCE,
                  gettext("Each failed authentication once (its latest)"))]
 

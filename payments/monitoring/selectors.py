@@ -15,9 +15,9 @@ in the words of ``AUTHENTICATION_FAILURE_MEANING`` and ``EXPIRY_MEANING``):
 
 - *Each payment once*: a payment (an intent) may have several incidents (left at the
   challenge, then expired); where payments and money are counted, each payment counts
-  once, as its latest incident says (``incident_latest_of_payment``; the incident list's
-  "Each payment once" filter shows the same rows), so rows of a table add up to its
-  total.
+  once, as its latest incident says, a 3-D Secure one before a card decline
+  (``incident_latest_of_payment``; the incident list's "Each payment once" filter shows
+  the same rows), so rows of a table add up to its total.
 - *Period*: payments made in it (``Incident.intent_created_at``, Stripe's ``created``),
   not when monitoring found them (a backfill finds old payments today): the last N days
   are today and the N - 1 days before (``period_bounds``).
@@ -227,14 +227,30 @@ def _incidents(*, currency: str | None) -> QuerySet[Incident]:
 
 
 def incident_latest_of_payment(*, kinds: Collection[str] | None = None) -> Q:
-    """Rows that are their payment's latest incident (of ``kinds``, when given): each
-    payment once."""
-    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id")).filter(
+    """Rows that are their payment's incident, each payment once: its latest of ``kinds``
+    when given; else its latest 3-D Secure incident, or its latest card decline when it
+    has no other (``payment_incident_of`` says the same of a payment's rows). A payment
+    that failed the bank's check, was then declined on the same intent and paid with a
+    third card is a 3-D Secure payment recovered: counted by its decline, it fell out of
+    the outcomes while the failure rate counted it (a card tester)."""
+    same_payment = Incident.objects.filter(stripe_id=OuterRef("stripe_id"))
+    newer = same_payment.filter(
         Q(first_seen_at__gt=OuterRef("first_seen_at"))
         | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
     if kinds is not None:
-        newer = newer.filter(kind__in=kinds)
-    return ~Q(Exists(newer))
+        return ~Q(Exists(newer.filter(kind__in=kinds)))
+    three_d_secure = facts.THREE_D_SECURE_KINDS
+    return (Q(kind__in=three_d_secure) & ~Q(Exists(newer.filter(kind__in=three_d_secure)))) \
+        | (~Q(kind__in=three_d_secure) & ~Q(Exists(same_payment.filter(
+            kind__in=three_d_secure))) & ~Q(Exists(newer)))
+
+
+def payment_incident_of(rows: Collection[dict]) -> dict:
+    """Of one payment's incidents (``kind``, ``first_seen_at``, ``pk``), the one it counts
+    as: ``incident_latest_of_payment``'s rule, for rows already read."""
+    three_d_secure = set(facts.THREE_D_SECURE_KINDS)
+    return max(rows, key=lambda row: (row["kind"] in three_d_secure, row["first_seen_at"],
+                                      row["pk"]))
 
 
 def _payments(*, currency: str | None, three_d_secure: bool = True) -> QuerySet[Incident]:

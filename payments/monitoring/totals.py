@@ -3,7 +3,8 @@ writer of incidents (``payments.monitoring.incidents``) in its own transactions.
 
 A payment (an intent) adds, as the dashboard counts it (``payments.monitoring.selectors``):
 
-- by its *latest* incident (each payment once), on the day the payment was made
+- by its *latest* incident (each payment once; a 3-D Secure one before a card decline,
+  ``selectors.payment_incident_of``), on the day the payment was made
   (``intent_created_at``), in that incident's currency, with its amount:
   ``kind`` (value: the kind, status: the incident's status), ``decline_code``,
   ``card_brand`` and ``card_country`` (value: that field, status empty); when that
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -77,7 +78,7 @@ def _contributions(*, rows: Iterable[dict],
 
 def _payment_deltas_add(deltas: Deltas, rows: list[dict], *, challenged: datetime | None
                         ) -> None:
-    latest = max(rows, key=lambda row: (row["first_seen_at"], row["pk"]))
+    latest = selectors.payment_incident_of(rows)
     made, currency, amount = local_day(latest["intent_created_at"]), latest["currency"], \
         latest["amount"]
     deltas.add(("kind", made, currency, latest["kind"], latest["status"]), amount=amount)
@@ -153,10 +154,7 @@ def incident_totals_recount() -> Deltas:
     """The incidents' totals counted afresh, in a few ``GROUP BY`` queries over every
     incident (the rebuild, and the tests)."""
     tz = timezone.get_current_timezone()
-    newer = Incident.objects.filter(stripe_id=OuterRef("stripe_id")).filter(
-        Q(first_seen_at__gt=OuterRef("first_seen_at"))
-        | Q(first_seen_at=OuterRef("first_seen_at"), pk__gt=OuterRef("pk")))
-    latest = Incident.objects.order_by().filter(~Exists(newer)).annotate(
+    latest = Incident.objects.order_by().filter(selectors.incident_latest_of_payment()).annotate(
         made=TruncDate("intent_created_at", tzinfo=tz))
     totals = Deltas()
     for row in latest.values("made", "currency", "kind", "status").annotate(

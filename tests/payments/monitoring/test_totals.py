@@ -129,6 +129,60 @@ def test_every_write_keeps_the_totals_equal_to_a_recount(settings):
 
 
 @pytest.mark.django_db
+def test_a_payment_that_failed_the_bank_then_was_declined_counts_as_3ds_every_where():
+    """One intent: the bank's check failed, the next card was declined, a third paid. The
+    rate counted it failed, but by its latest incident (the decline) it left the
+    outcomes, "Recovered" and the kind's row, and "At risk" while it stayed unpaid (a
+    card tester: "18 failed" over a kind's row of 17). A 3-D Secure incident is the
+    payment's before a card decline, on every page and in the kept totals."""
+    e = attempt_new("e")
+    intent_e = intent_of("e")
+    e = record(e, intent_e, status="requires_action")
+    failed = dataclasses.replace(intent_e, status="requires_payment_method",
+                                 last_error_code="payment_intent_authentication_failure")
+    e = record(e, failed)
+    open_(failed, e, Kind.AUTHENTICATION_FAILED)
+    declined = dataclasses.replace(intent_e, status="requires_payment_method",
+                                   last_error_code="card_declined",
+                                   last_decline_code="insufficient_funds")
+    e = record(e, declined)
+    open_(declined, e, Kind.CARD_DECLINED)
+    assert_totals_equal_a_recount()
+
+    now = timezone.now()
+    since, until = selectors.period_bounds(days=7, now=now)
+
+    def summary():
+        assert_dashboard_equals_the_recount()
+        return selectors.dashboard_summary(since=since, until=until, now=now)
+
+    unpaid = summary()
+    assert unpaid.authentication.failed == 1
+    assert unpaid.open_total.count == 1  # at risk: the 3-D Secure failure, still open
+    assert [(g.value, g.count) for g in unpaid.open_by_kind] == [(Kind.AUTHENTICATION_FAILED, 1)]
+    kinds = {g.value: g.count for g in unpaid.breakdowns["kind"]}
+    assert kinds == {Kind.AUTHENTICATION_FAILED: 1}  # each payment once: not also declined
+    # The list behind "Each payment once" shows that incident, and the ops mail's counts.
+    assert list(Incident.objects.filter(selectors.incident_latest_of_payment()).values_list(
+        "kind", flat=True)) == [Kind.AUTHENTICATION_FAILED]
+    assert selectors.incident_open_counts() == {Kind.AUTHENTICATION_FAILED: 1}
+
+    record(e, intent_e, status="succeeded", latest_charge="ch_e")  # a third card paid
+    assert_totals_equal_a_recount()
+    paid = summary()
+    assert paid.outcomes[IncidentStatus.RECOVERED].count == 1
+    assert paid.open_total.count == 0
+    assert sum(day.recovered for day in paid.daily) == 1
+
+    # A card decline alone is still counted by its decline (no 3-D Secure incident).
+    open_(intent_of("f", status="requires_payment_method", last_error_code="card_declined",
+                    last_decline_code="generic_decline"), None, Kind.CARD_DECLINED)
+    assert_totals_equal_a_recount()
+    assert {g.value: g.count for g in summary().breakdowns["kind"]} == {
+        Kind.AUTHENTICATION_FAILED: 1, Kind.CARD_DECLINED: 1}
+
+
+@pytest.mark.django_db
 def test_the_rebuild_command_counts_rows_loaded_around_the_writers():
     a = attempt_new("a")
     Incident.objects.create(kind=Kind.AUTHENTICATION_FAILED, stripe_id="pi_bulk", attempt=a,
