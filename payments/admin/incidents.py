@@ -93,7 +93,9 @@ class EachPaymentFilter(admin.SimpleListFilter):
     parameter_name = "payment"
 
     def lookups(self, request: HttpRequest, model_admin):
-        return [(selectors.EACH_PAYMENT_ONCE, gettext("Each payment once (its latest incident, 3-D Secure before a decline)")),
+        return [(selectors.EACH_PAYMENT_ONCE,
+                 gettext("Each payment once (its latest incident, 3-D Secure before a "
+                         "decline)")),
                 (selectors.EACH_FAILED_PAYMENT_ONCE,
                  gettext("Each failed authentication once (its latest)"))]
 

@@ -528,6 +528,13 @@ class PaymentAttemptAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin
 
     @admin.display(description=_("Passed the challenge"))
     def passed_at(self, attempt: PaymentAttempt) -> str:
+        """When we saw it pass; a payment the page confirmed at once after the bank went
+        from the challenge straight to paid, and read "-" as if never authenticated (a
+        card tester): it passed, by the time it was paid."""
+        if attempt.requires_confirmation_at is None and attempt.requires_action_at \
+                and attempt.status == PaymentAttempt.Status.SUCCEEDED and attempt.final_at:
+            return gettext("yes, by %(time)s (paid then)") % {
+                "time": timestamp(attempt.final_at, seconds=True)}
         return timestamp(attempt.requires_confirmation_at, seconds=True)
 
     @admin.display(description=_("Expires"))
