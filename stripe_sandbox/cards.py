@@ -37,6 +37,7 @@ DECLINE_MESSAGES = {
     "processing_error": "An error occurred while processing your card. Try again in a little bit.",
     "card_velocity_exceeded": "Your card was declined for making repeated attempts too frequently "
                               "or exceeding its amount limit.",
+    "fraudulent": "Your card was declined.",
 }
 
 _CARDS = [
@@ -47,6 +48,10 @@ _CARDS = [
     TestCard("5200828282828210", "mastercard", funding="debit"),
     TestCard("378282246310005", "amex"),
     TestCard("6011111111111117", "discover"),
+    TestCard("3056930009020004", "diners"),
+    TestCard("36227206271667", "diners"),  # 14 digits
+    TestCard("3566002020360505", "jcb"),
+    TestCard("6200000000000005", "unionpay"),
     TestCard("4000000000003055", "visa"),  # 3DS supported, not required: succeeds
     TestCard("4000000000000002", "visa", DECLINE, "generic_decline"),
     TestCard("4000000000009995", "visa", DECLINE, "insufficient_funds"),
@@ -57,6 +62,14 @@ _CARDS = [
     TestCard("4000000000000119", "visa", DECLINE, "processing_error",
              error_code="processing_error"),
     TestCard("4000000000006975", "visa", DECLINE, "card_velocity_exceeded"),
+    # "Fraud prevention" (and docs.stripe.com/radar/testing): always blocked; highest risk,
+    # blocked by Radar's default rule; the CVC check fails when a CVC is sent (the
+    # checkout always sends one), blocked by the default rule; attaching succeeds and
+    # every charge fails.
+    TestCard("4100000000000019", "visa", DECLINE, "fraudulent"),
+    TestCard("4000000000004954", "visa", DECLINE, "fraudulent"),
+    TestCard("4000000000000101", "visa", DECLINE, "incorrect_cvc", error_code="incorrect_cvc"),
+    TestCard("4000000000000341", "visa", DECLINE, "generic_decline"),
     # The digits after "4000 00" are the ISO 3166 numeric country (250 FR, 276 DE, 826 GB).
     TestCard("4000002500003155", "visa", REQUIRE_3DS, country="FR"),
     TestCard("4000002760003184", "visa", REQUIRE_3DS, country="DE"),
@@ -64,6 +77,12 @@ _CARDS = [
     TestCard("4000000000003063", "visa", REQUIRE_3DS),
     TestCard("4000008260003178", "visa", REQUIRE_3DS_THEN_DECLINE, "insufficient_funds",
              country="GB"),
+    TestCard("4000008400001629", "visa", REQUIRE_3DS_THEN_DECLINE, "generic_decline"),
+    TestCard("4000008400001280", "visa", REQUIRE_3DS_THEN_DECLINE, "processing_error",
+             error_code="processing_error"),
+    # "Already set up": off-session payments pass, on-session ones (the checkout's) are
+    # challenged like 3184.
+    TestCard("4000003800000446", "visa", REQUIRE_3DS),
 ]
 CARDS_BY_NUMBER = {card.number: card for card in _CARDS}
 
@@ -74,6 +93,11 @@ TEST_PAYMENT_METHODS = {
     "pm_card_mastercard": "5555555555554444",
     "pm_card_amex": "378282246310005",
     "pm_card_discover": "6011111111111117",
+    "pm_card_diners": "3056930009020004",
+    "pm_card_jcb": "3566002020360505",
+    "pm_card_unionpay": "6200000000000005",
+    "pm_card_chargeDeclinedFraudulent": "4100000000000019",
+    "pm_card_riskLevelHighest": "4000000000004954",
     "pm_card_chargeDeclined": "4000000000000002",
     "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
     "pm_card_chargeDeclinedLostCard": "4000000000009987",
@@ -104,6 +128,12 @@ def brand_of(number: str) -> str:
         return "mastercard"
     if number.startswith(("6011", "65")):
         return "discover"
+    if number.startswith(("300", "301", "302", "303", "304", "305", "36", "38", "39")):
+        return "diners"
+    if number.startswith("35"):
+        return "jcb"
+    if number.startswith("62"):
+        return "unionpay"
     if number.startswith("4"):
         return "visa"
     return "unknown"

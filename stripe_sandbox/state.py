@@ -426,7 +426,7 @@ class Sandbox:
             self.emit("payment_intent.requires_action", render.payment_intent(intent))
             return
         if card.behaviour == REQUIRE_3DS_THEN_DECLINE:
-            self._decline(intent, method, "card_declined", card.decline_code)
+            self._decline(intent, method, card.error_code, card.decline_code)
         charge = self._charge(intent, method, succeeded=True)
         if intent.capture_method == "manual":
             self.set_status(intent, "requires_capture")

@@ -88,6 +88,9 @@
     if (/^3[47]/.test(number)) return "amex";
     if (/^(5[1-5]|2[2-7])/.test(number)) return "mastercard";
     if (/^(6011|65)/.test(number)) return "discover";
+    if (/^(30[0-5]|3[689])/.test(number)) return "diners";
+    if (/^35/.test(number)) return "jcb";
+    if (/^62/.test(number)) return "unionpay";
     if (/^4/.test(number)) return "visa";
     return "unknown";
   }
@@ -166,7 +169,9 @@
     var expiry = digits(this.inputs.expiry.value);
     var cvc = digits(this.inputs.cvc.value);
     var brand = brandOf(number);
-    var numberLength = brand === "amex" ? 15 : 16;
+    // Diners Club's numbers have 14 digits (or 16), American Express's 15.
+    var numberLength = brand === "amex" ? 15 : brand === "diners" && number.length <= 14 &&
+      luhn(number) ? 14 : 16;
     var error = null;
     var now = new Date();
     var month = +expiry.slice(0, 2);

@@ -81,6 +81,18 @@ def test_card_field_reports_errors_and_completion(shop_page):
     assert result(shop_page)["error"]["code"] == "incomplete_cvc"
 
 
+@pytest.mark.parametrize(("number", "brand"), [("36227206271667", "diners"),
+                                             ("3566002020360505", "jcb"),
+                                             ("6200000000000005", "unionpay")])
+def test_every_brands_test_card_is_complete_and_named(shop_page, number, brand):
+    """Diners Club's 14 digits read "incomplete" before; JCB and UnionPay "unknown" (a
+    card tester)."""
+    fill_card(shop_page, number)
+    assert shop_page.text_content("#msg") == "complete"
+    method = create_method(shop_page, number)
+    assert method["paymentMethod"]["card"]["brand"] == brand
+
+
 @pytest.mark.parametrize("button,status", [("Complete authentication", "succeeded"),
                                            ("Fail authentication", "requires_payment_method"),
                                            # The close button: a phone has no Escape key.

@@ -32,27 +32,35 @@ def test_4242_succeeds_at_first_confirm_with_a_charge(stripe_client):
     assert charge.payment_intent == intent.id
 
 
-@pytest.mark.parametrize("number,decline_code,message", [
-    ("4000000000009995", "insufficient_funds", "Your card has insufficient funds."),
-    ("4000000000000002", "generic_decline", "Your card was declined."),
+@pytest.mark.parametrize("number,decline_code,message,code", [
+    ("4000000000009995", "insufficient_funds", "Your card has insufficient funds.",
+     "card_declined"),
+    ("4000000000000002", "generic_decline", "Your card was declined.", "card_declined"),
+    # Stripe's fraud-prevention cards paid here before (a card tester).
+    ("4100000000000019", "fraudulent", "Your card was declined.", "card_declined"),
+    ("4000000000004954", "fraudulent", "Your card was declined.", "card_declined"),
+    ("4000000000000101", "incorrect_cvc", "Your card's security code is incorrect.",
+     "incorrect_cvc"),
+    ("4000000000000341", "generic_decline", "Your card was declined.", "card_declined"),
 ])
 def test_declines_raise_card_error_carrying_the_intent(stripe_client, number, decline_code,
-                                                       message):
+                                                       message, code):
     with pytest.raises(stripe.CardError) as caught:
         manual_intent(stripe_client, card_method(stripe_client, number))
     error = caught.value
     assert error.http_status == 402
-    assert error.code == "card_declined"
+    assert error.code == code
     assert error.error.decline_code == decline_code
     assert error.user_message == message
     intent = error.error.payment_intent
     assert intent.status == "requires_payment_method"
     assert intent.last_payment_error.decline_code == decline_code
     charge = stripe_client.v1.charges.retrieve(intent.latest_charge)
-    assert charge.status == "failed" and charge.failure_code == "card_declined"
+    assert charge.status == "failed" and charge.failure_code == code
 
 
-@pytest.mark.parametrize("number", ["4000002500003155", "4000000000003220"])
+@pytest.mark.parametrize("number", ["4000002500003155", "4000000000003220",
+                                    "4000003800000446"])
 def test_3ds_cards_require_action_then_confirm_succeeds(stripe_client, sandbox, number):
     intent = manual_intent(stripe_client, card_method(stripe_client, number))
     assert intent.status == "requires_action"
@@ -91,13 +99,33 @@ def test_failed_challenge_returns_to_requires_payment_method(stripe_client, sand
     assert retried.status == "succeeded" and retried.last_payment_error is None
 
 
-def test_3178_passes_the_challenge_then_declines(stripe_client, sandbox):
-    intent = manual_intent(stripe_client, card_method(stripe_client, "4000008260003178"))
+@pytest.mark.parametrize(("number", "code", "decline_code"), [
+    ("4000008260003178", "card_declined", "insufficient_funds"),
+    ("4000008400001629", "card_declined", "generic_decline"),  # paid here before
+    ("4000008400001280", "processing_error", "processing_error"),  # paid here before
+])
+def test_cards_that_pass_the_challenge_then_decline(stripe_client, sandbox, number, code,
+                                                    decline_code):
+    intent = manual_intent(stripe_client, card_method(stripe_client, number))
+    assert intent.status == "requires_action"
     sandbox.authenticate(intent.id, "complete")
     with pytest.raises(stripe.CardError) as caught:
         stripe_client.v1.payment_intents.confirm(intent.id)
-    assert caught.value.error.decline_code == "insufficient_funds"
+    assert (caught.value.code, caught.value.error.decline_code) == (code, decline_code)
     assert caught.value.error.payment_intent.status == "requires_payment_method"
+
+
+@pytest.mark.parametrize(("number", "brand"), [
+    ("3056930009020004", "diners"), ("36227206271667", "diners"), ("3566002020360505", "jcb"),
+    ("6200000000000005", "unionpay"), ("378282246310005", "amex"),
+])
+def test_every_brands_test_card_pays_under_its_brand(stripe_client, number, brand):
+    """JCB, Diners Club and UnionPay read "unknown" before (a card tester)."""
+    method = stripe_client.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": number, **CARD, "cvc": "1234" if brand == "amex" else "123"}}).id
+    assert stripe_client.v1.payment_methods.retrieve(method).card.brand == brand
+    intent = manual_intent(stripe_client, method)
+    assert intent.status == "succeeded"
 
 
 def test_automatic_confirmation_charges_as_soon_as_the_challenge_passes(stripe_client, sandbox):
