@@ -67,6 +67,18 @@ def test_a_decline_is_402_and_another_card_confirms_the_same_intent(shopper, san
         [("requires_payment_method", "insufficient_funds"), ("succeeded", "")]
 
 
+def test_a_card_blocked_as_fraud_is_a_plain_decline_to_the_shopper(shopper, sandbox):
+    """Stripe's always-blocked card (it paid in the sandbox before, a card tester): the
+    shopper reads a plain decline, never "fraud"; the attempt keeps Stripe's code."""
+    declined = shopper.pay(payment_method_id="pm_card_chargeDeclinedFraudulent")
+    assert declined.status_code == 402
+    assert declined.json() == {"error": "Your card was declined."}
+    attempt = shopper.order.attempts.get()
+    assert (attempt.status, attempt.last_decline_code) == ("requires_payment_method",
+                                                           "fraudulent")
+    assert shopper.order_now().status == Order.Status.OPEN
+
+
 def test_failed_authentication_then_another_card_pays_the_same_intent(shopper, sandbox,
                                                                       stripe_client):
     first = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()
