@@ -25,6 +25,7 @@
       incomplete_expiry: "Your card's expiration date is incomplete.",
       invalid_expiry_month: "Your card's expiration date is invalid.",
       invalid_expiry_year_past: "Your card's expiration year is in the past.",
+      invalid_expiry_month_past: "Your card's expiration date is in the past.",
       incomplete_cvc: "Your card's security code is incomplete.",
       connection: "We could not reach Stripe. Check your connection and try again.",
       number: "Card number", expiry: "Expiration date (MM / YY)", expiryHint: "MM / YY",
@@ -39,6 +40,7 @@
       incomplete_expiry: "Das Ablaufdatum Ihrer Karte ist unvollständig.",
       invalid_expiry_month: "Das Ablaufdatum Ihrer Karte ist ungültig.",
       invalid_expiry_year_past: "Das Ablaufjahr Ihrer Karte liegt in der Vergangenheit.",
+      invalid_expiry_month_past: "Das Ablaufdatum Ihrer Karte liegt in der Vergangenheit.",
       incomplete_cvc: "Die Prüfnummer Ihrer Karte ist unvollständig.",
       connection: "Stripe ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen " +
                   "Sie es erneut.",
@@ -55,6 +57,7 @@
       incomplete_expiry: "La date d'expiration de votre carte est incomplète.",
       invalid_expiry_month: "La date d'expiration de votre carte n'est pas valide.",
       invalid_expiry_year_past: "L'année d'expiration de votre carte est dépassée.",
+      invalid_expiry_month_past: "La date d'expiration de votre carte est dépassée.",
       incomplete_cvc: "Le cryptogramme de votre carte est incomplet.",
       connection: "Impossible de joindre Stripe. Vérifiez votre connexion et réessayez.",
       number: "Numéro de carte", expiry: "Date d'expiration (MM / AA)", expiryHint: "MM / AA",
@@ -175,23 +178,27 @@
     var error = null;
     var now = new Date();
     var month = +expiry.slice(0, 2);
-    var year = 2000 + +expiry.slice(2, 4);
+    // MM / YY, or MM / YYYY as some shoppers type it ("01/2030" read as 2020 before).
+    var longYear = expiry.length === 6 && /^20/.test(expiry.slice(2));
+    var year = longYear ? +expiry.slice(2) : 2000 + +expiry.slice(2, 4);
+    var expiryDone = expiry.length === 4 || longYear;
     var cvcLength = brand === "amex" ? 4 : 3;
     if (number.length >= numberLength && !luhn(number)) {
       error = "invalid_number";
-    } else if (expiry.length === 4 && (month < 1 || month > 12)) {
+    } else if (expiryDone && (month < 1 || month > 12)) {
       error = "invalid_expiry_month";
-    } else if (expiry.length === 4 && (year < now.getFullYear() ||
-               (year === now.getFullYear() && month < now.getMonth() + 1))) {
+    } else if (expiryDone && year < now.getFullYear()) {
       error = "invalid_expiry_year_past";
+    } else if (expiryDone && year === now.getFullYear() && month < now.getMonth() + 1) {
+      error = "invalid_expiry_month_past";  // this year, an earlier month: the date
     } else if (strict && number.length < numberLength) {
       error = "incomplete_number";
-    } else if (strict && expiry.length < 4) {
+    } else if (strict && !expiryDone) {
       error = "incomplete_expiry";
     } else if (strict && cvc.length < cvcLength) {
       error = "incomplete_cvc";
     }
-    var complete = !error && number.length >= numberLength && expiry.length === 4 &&
+    var complete = !error && number.length >= numberLength && expiryDone &&
       cvc.length >= cvcLength;
     return { number: number, expMonth: month, expYear: year, cvc: cvc, brand: brand,
              error: error, complete: complete,
@@ -199,6 +206,14 @@
   };
 
   CardElement.prototype._changed = function (strict) {
+    // As Stripe's field: no more CVC digits than the brand's (3, American Express 4); a
+    // fourth digit on a Visa was refused only by the server, at Pay.
+    var cvcInput = this.inputs.cvc;
+    var cvcLength = brandOf(digits(this.inputs.number.value)) === "amex" ? 4 : 3;
+    cvcInput.maxLength = cvcLength;
+    if (digits(cvcInput.value).length > cvcLength) {
+      cvcInput.value = digits(cvcInput.value).slice(0, cvcLength);
+    }
     var s = this.state(false);
     if (strict && !s.complete && !s.error && !s.empty) s = this.state(true);
     this._markInvalid(s.error);

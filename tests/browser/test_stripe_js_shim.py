@@ -4,6 +4,7 @@ createPaymentMethod, and handleCardAction's bank modal, clicked like a shopper."
 from __future__ import annotations
 
 import threading
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -91,6 +92,29 @@ def test_every_brands_test_card_is_complete_and_named(shop_page, number, brand):
     assert shop_page.text_content("#msg") == "complete"
     method = create_method(shop_page, number)
     assert method["paymentMethod"]["card"]["brand"] == brand
+
+
+def test_the_card_field_reads_dates_and_security_codes_as_stripes_does(shop_page):
+    """A card tester: a Visa took a 4-digit CVC (refused by the server only at Pay),
+    "01 / 2030" read as 2020, and a past month of this year said the *year* was past."""
+    fill_card(shop_page, "4242424242424242")
+    shop_page.fill("input[name=cvc]", "1234")
+    assert shop_page.input_value("input[name=cvc]") == "123"
+    assert shop_page.text_content("#msg") == "complete"
+    fill_card(shop_page, "378282246310005")
+    shop_page.fill("input[name=cvc]", "1234")  # American Express: four
+    assert shop_page.input_value("input[name=cvc]") == "1234"
+    shop_page.fill("input[name=exp-date]", "01 / 2030")
+    assert shop_page.text_content("#msg") == "complete"
+    shop_page.evaluate("run(stripe.createPaymentMethod({type: 'card', card: card}))")
+    assert result(shop_page)["paymentMethod"]["card"]["exp_year"] == 2030
+    today = date.today()
+    if today.month > 1:  # January has no earlier month this year
+        shop_page.fill("input[name=exp-date]", f"{today.month - 1:02d} / {today.year % 100}")
+        shop_page.locator("input[name=exp-date]").blur()
+        assert shop_page.text_content("#msg") == "Your card's expiration date is in the past."
+    shop_page.fill("input[name=exp-date]", f"12 / {today.year % 100 - 1}")
+    assert shop_page.text_content("#msg") == "Your card's expiration year is in the past."
 
 
 @pytest.mark.parametrize("button,status", [("Complete authentication", "succeeded"),
