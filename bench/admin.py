@@ -72,7 +72,7 @@ def django_setup(url: str) -> None:
         "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": url,
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
-        "DJANGO_ALLOWED_HOSTS": "testserver", "DJANGO_LOG_LEVEL": "WARNING", "REDIS_URL": "",
+        "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING", "REDIS_URL": "",
         # A superuser owes a one-time code with DEBUG off; the pages are what is measured.
         "DJANGO_ADMIN_SECOND_FACTOR": "0",
     })
@@ -367,6 +367,9 @@ def pages(*, attempts: int, incidents: int, ops_actions: int) -> list[tuple[str,
     return [
         ("list", "incidents", inc),
         ("list", "incidents, open", inc + "?status=open"),
+        # What each dashboard number opens: a payment once, its 3-D Secure incident first.
+        ("list", "incidents, each payment once", inc + "?payment=latest"),
+        ("list", "incidents, each payment once, open", inc + "?payment=latest&status=open"),
         ("list", "incidents, kind + past 7 days", inc + "?" + urlencode(
             {"kind": "authentication_failed", **week})),
         ("list", "incidents, usd + amex", inc + "?currency=usd&card_brand=amex"),
