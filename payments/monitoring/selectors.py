@@ -252,7 +252,7 @@ def incident_latest_of_payment(*, kinds: Collection[str] | None = None) -> Q:
 def payment_incident_of(rows: Collection[dict]) -> dict:
     """Of one payment's incidents (``kind``, ``first_seen_at``, ``pk``), the one it counts
     as: ``incident_latest_of_payment``'s rule, for rows already read."""
-    three_d_secure = set(facts.THREE_D_SECURE_KINDS)
+    three_d_secure = {str(kind) for kind in facts.THREE_D_SECURE_KINDS}
     return max(rows, key=lambda row: (row["kind"] in three_d_secure, row["first_seen_at"],
                                       row["pk"]))
 
