@@ -72,7 +72,8 @@ def django_setup(url: str) -> None:
         "DJANGO_SETTINGS_MODULE": "paymentsite.settings", "DATABASE_URL": url,
         "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0", "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "SITE_URL": "http://127.0.0.1:8000",  # required with DEBUG off
-        "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING", "REDIS_URL": "",
+        "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1", "DJANGO_LOG_LEVEL": "WARNING",
+        "REDIS_URL": "",
         # A superuser owes a one-time code with DEBUG off; the pages are what is measured.
         "DJANGO_ADMIN_SECOND_FACTOR": "0",
     })
