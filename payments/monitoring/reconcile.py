@@ -125,7 +125,7 @@ class Work:
     # Money taken, by order reference: charge id -> amount not refunded.
     taken: dict[str, dict[str, int]] = field(default_factory=dict)
     charges_listed: set[str] = field(default_factory=set)
-    charge_created: dict[str, int] = field(default_factory=dict)  # of the charges listed
+    charge_created: dict[str, int] = field(default_factory=dict)  # of the charges read
     # Orders an intent not of our checkout took money for in the window (made in
     # Stripe's Dashboard or by another script): our own earlier charge counts too.
     charged_outside: set[str] = field(default_factory=set)
@@ -226,11 +226,14 @@ def reconciliation_run(*, days: int | None = None, month: str | None = None,
 
 def reconciliation_covered(*, run: ReconciliationRun) -> bool:
     """Whether the run under way (the lease's holder, the newest running) covers the
-    window of ``run``, which it made skip: a daily run skipped behind the last day's run
-    an event asked for is not, and would leave its first day unreconciled."""
+    window of ``run``, which it made skip, at both ends: a daily run skipped behind the
+    last day's run an event asked for is not covered (its first day would go
+    unreconciled), nor behind a past month's, nor behind a run killed long ago whose row
+    still says running (its window ended then)."""
     holder = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.RUNNING).exclude(
         pk=run.pk).order_by("-started_at").first()
-    return holder is not None and holder.window_start <= run.window_start
+    return holder is not None and holder.window_start <= run.window_start \
+        and holder.window_end >= run.window_end - LEASE_TTL
 
 
 # An event showed an order paid by an intent made outside the checkout (a second charge,
@@ -415,6 +418,7 @@ def _earlier_charges_add(work: Work) -> None:
             continue
         if charge.money_taken:
             work.taken.setdefault(reference, {})[charge.id] = charge.money_taken
+            work.charge_created[charge.id] = charge.created
 
 
 def _ours_in_window(work: Work, *, since: datetime, until: datetime) -> None:

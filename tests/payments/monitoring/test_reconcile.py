@@ -377,21 +377,26 @@ def test_a_run_while_another_holds_the_lease_is_skipped(sandbox, db):
     assert not ScanLock.objects.exists()
 
 
-@pytest.mark.parametrize(("holder_days", "tries_left", "again"),
-                         [(1, 6, True), (2, 6, False), (1, 0, False)])
-def test_a_daily_run_skipped_behind_a_narrower_run_runs_again(sandbox, db, monkeypatch,
-                                                              holder_days, tries_left, again):
+@pytest.mark.parametrize(("holder_days", "ended_days_ago", "tries_left", "again"), [
+    (1, 0, 6, True),  # the last day's run, an event asked for
+    (2, 0, 6, False),  # a run covering the same window: the skip is right
+    (31, 7, 6, True),  # a past month reconciled by hand (review)
+    (2, 3, 6, True),  # a run killed days ago, its row still running (review)
+    (1, 0, 0, False),  # out of tries
+])
+def test_a_daily_run_skipped_behind_a_narrower_run_runs_again(
+        sandbox, db, monkeypatch, holder_days, ended_days_ago, tries_left, again):
     """The last day's run an event asked for held the lease: the daily run (two days) was
     skipped and nothing asked again, so its first day went unreconciled (attacker).
-    Behind a run whose window covers its own, a skip is right; so is giving up after
-    its tries."""
+    Behind a run whose window covers its own at both ends, a skip is right; so is giving
+    up after its tries."""
     from payments.monitoring import tasks
 
     queued = []
     monkeypatch.setattr(tasks.reconcile_task, "apply_async", lambda **kw: queued.append(kw))
-    now = timezone.now()
-    ReconciliationRun.objects.create(trigger="event", days=holder_days, window_end=now,
-                                     window_start=now - timedelta(days=holder_days))
+    end = timezone.now() - timedelta(days=ended_days_ago)
+    ReconciliationRun.objects.create(trigger="event", days=holder_days, window_end=end,
+                                     window_start=end - timedelta(days=holder_days))
     with lease_hold(name=reconcile.LEASE_NAME, ttl=reconcile.LEASE_TTL):
         assert tasks.reconcile_task(days=2, tries_left=tries_left)["status"] == "skipped"
     assert queued == ([{"kwargs": {"days": 2, "trigger": "beat", "tries_left": 5},
