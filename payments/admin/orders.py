@@ -528,13 +528,10 @@ class PaymentAttemptAdmin(QuickRowsMixin, IndexedSearchMixin, ReadOnlyAdminMixin
 
     @admin.display(description=_("Passed the challenge"))
     def passed_at(self, attempt: PaymentAttempt) -> str:
-        """When we saw it pass; a payment the page confirmed at once after the bank went
-        from the challenge straight to paid, and read "-" as if never authenticated (a
-        card tester): it passed, by the time it was paid."""
-        if attempt.requires_confirmation_at is None and attempt.requires_action_at \
-                and attempt.status == PaymentAttempt.Status.SUCCEEDED and attempt.final_at:
-            return gettext("yes, by %(time)s (paid then)") % {
-                "time": timestamp(attempt.final_at, seconds=True)}
+        """When we saw the intent in ``requires_confirmation``. A payment the page
+        confirmed at once is never seen there ("-"); nor is a card typed while the
+        challenge waited, or after it failed unheard of: our rows cannot tell those apart
+        (Stripe's charge can: ``three_d_secure.result``), so this claims nothing more."""
         return timestamp(attempt.requires_confirmation_at, seconds=True)
 
     @admin.display(description=_("Expires"))

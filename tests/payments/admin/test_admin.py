@@ -95,32 +95,6 @@ def test_amounts_read_as_money_in_lists_details_and_inlines(paid_order, merchant
     assert f"25.99{NBSP}EUR" in order_html  # the line's unit price
 
 
-def readonly_field(html: str, name: str) -> str:
-    """The text of a read-only field on an admin change page."""
-    found = re.search(rf'class="form-row field-{name}".*?<div class="readonly">(.*?)</div>',
-                      html, flags=re.S)
-    assert found, name
-    return html_module.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()
-
-
-def test_a_payment_paid_after_the_banks_challenge_passed_it(site_on_sandbox, product,
-                                                           merchant, sandbox):
-    """The page's second confirm goes from the challenge straight to paid: "Passed the
-    challenge" read "-" as if the shopper never authenticated (a card tester)."""
-    shopper = shopper_with_order(product)
-    secret = shopper.pay(payment_method_id="pm_card_authenticationRequired").json()[
-        "clientSecret"]
-    intent_id = secret.split("_secret_")[0]
-    page = f"/admin/payments/paymentattempt/{shopper.order.attempts.get().pk}/change/"
-    assert readonly_field(merchant.get(page).content.decode(), "passed_at") == "-"
-    sandbox.authenticate(intent_id, "complete")
-    assert shopper.pay(payment_intent_id=intent_id).json()["success"]
-    attempt = shopper.order.attempts.get()
-    assert attempt.requires_confirmation_at is None  # never seen between the two
-    assert readonly_field(merchant.get(page).content.decode(), "passed_at").startswith(
-        "yes, by ")
-
-
 def test_order_lines_say_what_was_bought(paid_order, merchant):
     html = merchant.get(f"/admin/payments/order/{paid_order.pk}/change/").content.decode()
     assert "3 × Espresso cups" in html
