@@ -6,10 +6,11 @@ from django.contrib.auth.models import Group
 
 from payments.recovery.actions import ACTION_PERMISSIONS
 
-# Every ops action's permission: a new action's grant must reach the ops group.
-ACTIONS = set(ACTION_PERMISSIONS.values())
 ACTIONS_OF_0007 = {"confirm_payment", "send_recovery_link", "cancel_payment",
                    "refresh_payment"}
+# Every ops action's permission: the four of 0007 by name, and a new action's grant, which
+# must reach the ops group.
+ACTIONS = ACTIONS_OF_0007 | set(ACTION_PERMISSIONS.values())
 
 
 def perms(group: str) -> set[str]:
