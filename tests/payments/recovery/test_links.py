@@ -64,6 +64,21 @@ def test_the_recovery_mail_says_why_for_a_failed_challenge(mailbox, staff):
     assert "the confirmation did not go through" in message.body
 
 
+def test_the_recovery_mail_of_the_old_guides_failure_does_not_say_the_bank_asked(mailbox,
+                                                                                  staff):
+    """A payment the old guide failed (3-D Secure not handled) never showed the shopper the
+    bank's check: the mail said the bank "asked you to confirm" (a merchant leaving the
+    old guide)."""
+    incident = incident_of(Kind.REQUIRES_ACTION_NOT_HANDLED,
+                           attempt=attempt_of(order_of(("Lamp", 4500, 1)),
+                                              status=Status.REQUIRES_PAYMENT_METHOD))
+    recovery_link_sent(incident=incident, user=staff)
+    [message] = mailbox
+    for text in (message.body, html_of(message)):
+        assert "our checkout could not ask you for it then" in text
+        assert "asked you to confirm" not in text
+
+
 def test_customer_strings_are_escaped_in_html_and_plain_in_text(mailbox, staff):
     order = order_of(("<b>Cups</b> & saucers", 1500, 3), currency="jpy")
     link = RecoveryLink.objects.create(order=order, email=order.email, created_by=staff,
